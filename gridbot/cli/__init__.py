@@ -1,0 +1,9 @@
+"""The `gridbot` CLI (click). One module per concern; each adds its commands to `main`."""
+from __future__ import annotations
+
+from .base import main
+
+# Importing a module registers its commands. Add a new concern here.
+from . import chat, db, grids, serve  # noqa: E402,F401
+
+__all__ = ["main"]

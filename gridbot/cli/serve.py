@@ -1,0 +1,39 @@
+"""`gridbot serve` and `gridbot worker`."""
+from __future__ import annotations
+
+import click
+
+from .base import build_app, fail, load_settings, main
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """启动 Web 服务（回调、控制台、模拟器）。生产环境用 gunicorn 'gridbot.web:create_app()'。"""
+    from ..web import create_app
+
+    load_settings()
+    app = build_app(sync_jobs=False)
+    flask_app = create_app(gridbot=app)
+    click.echo(f"gridbot 已启动：http://{host}:{port}/")
+    flask_app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@main.command()
+@click.option("--queue", "queues", multiple=True, type=click.Choice(["inbound", "outbound", "scheduled"]),
+              help="只处理这些队列（默认全部）")
+@click.option("--burst", is_flag=True, help="处理完队列中已有的任务就退出")
+def worker(queues: tuple[str, ...], burst: bool) -> None:
+    """运行后台任务（RQ，需要 GRIDBOT_REDIS_URL）。"""
+    settings = load_settings()
+    if not settings.redis_url:
+        fail("配置错误 (configuration error): GRIDBOT_REDIS_URL 未设置：没有 Redis 时任务在 Web 进程内执行，"
+             "不需要单独的 worker (unset: jobs run in-process; no worker needed)")
+    from rq import Worker
+
+    app = build_app(sync_jobs=False)
+    names = [app.queue.queues[q].name for q in (queues or ("inbound", "outbound", "scheduled"))]
+    click.echo(f"gridbot worker 监听队列：{', '.join(names)}")
+    Worker([app.queue.queues[q] for q in (queues or ("inbound", "outbound", "scheduled"))],
+           connection=app.redis).work(with_scheduler=True, burst=burst)

@@ -1,0 +1,36 @@
+"""Time. Everything asks a Clock, so tests can move time (overdue tickets, reminders, digests)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+
+class Clock:
+    """The real clock: aware UTC datetimes."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class FrozenClock(Clock):
+    """A clock that stands still until told to move. For tests and `--now` options."""
+
+    def __init__(self, at: datetime):
+        if at.tzinfo is None:
+            raise ValueError("FrozenClock needs an aware datetime")
+        self._at = at.astimezone(timezone.utc)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        self._at = at.astimezone(timezone.utc)
+
+    def advance(self, delta: timedelta | None = None, **kw: float) -> datetime:
+        self._at += delta if delta is not None else timedelta(**kw)
+        return self._at
+
+
+def local(dt: datetime, tz: str | ZoneInfo = "Asia/Shanghai") -> datetime:
+    """The same instant in people's time zone (for display)."""
+    return dt.astimezone(ZoneInfo(tz) if isinstance(tz, str) else tz)

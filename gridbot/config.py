@@ -1,0 +1,161 @@
+"""Settings from the environment (GRIDBOT_*) and the YAML files in config/.
+
+This is the only module that reads the environment. A wrong or missing setting raises
+ConfigError with one line naming the setting, which the CLI and create_app() print and stop on.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
+
+
+class ConfigError(Exception):
+    """A setting is wrong or missing. The message names the setting in one line."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: 应为整数 (must be an integer)") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r}: 不能小于 {minimum} (must be >= {minimum})")
+    return value
+
+
+@dataclass(frozen=True)
+class WeComSettings:
+    corp_id: str | None = None
+    agent_id: str | None = None
+    secret: str | None = None
+    token: str | None = None
+    aes_key: str | None = None
+    aibot_token: str | None = None
+    aibot_aes_key: str | None = None
+    api_base: str = "https://qyapi.weixin.qq.com"
+
+    @property
+    def app_callback_enabled(self) -> bool:
+        return bool(self.corp_id and self.token and self.aes_key)
+
+    @property
+    def aibot_enabled(self) -> bool:
+        return bool(self.aibot_token and self.aibot_aes_key)
+
+    @property
+    def api_enabled(self) -> bool:
+        return bool(self.corp_id and self.secret)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None
+    timezone: str
+    config_dir: Path
+    instance_dir: Path
+    secret_key: str
+    redis_prefix: str = "gridbot:"
+    queue_prefix: str = "gridbot"
+    callback_max_skew: int = 300          # seconds a callback timestamp may differ from now
+    max_body_bytes: int = 64 * 1024       # WeCom callbacks are a few KB; anything larger is refused
+    console_base_url: str = "http://127.0.0.1:5000"
+    log_level: str = "INFO"
+    wecom: WeComSettings = field(default_factory=WeComSettings)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def with_overrides(self, **kw: Any) -> "Settings":
+        return replace(self, **kw)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        instance_dir = Path(env.get("GRIDBOT_INSTANCE_DIR") or (Path.cwd() / "instance"))
+        database_url = env.get("GRIDBOT_DATABASE_URL") or f"sqlite:///{instance_dir / 'gridbot.db'}"
+        if "://" not in database_url:
+            raise ConfigError(f"GRIDBOT_DATABASE_URL={database_url!r}: 不是数据库地址 (expected e.g. "
+                              "sqlite:///gridbot.db or postgresql+psycopg://user@host/db)")
+        if database_url.startswith("postgresql://"):
+            database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+        if not (database_url.startswith("sqlite") or database_url.startswith("postgresql")):
+            raise ConfigError(f"GRIDBOT_DATABASE_URL: 只支持 SQLite 和 PostgreSQL (got scheme "
+                              f"{database_url.split('://')[0]!r})")
+        redis_url = env.get("GRIDBOT_REDIS_URL") or None
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"GRIDBOT_REDIS_URL={redis_url!r}: 应以 redis:// 开头 (must start with redis://)")
+        timezone = env.get("GRIDBOT_TIMEZONE") or "Asia/Shanghai"
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"GRIDBOT_TIMEZONE={timezone!r}: 未知时区 (unknown IANA time zone)") from None
+        config_dir = Path(env.get("GRIDBOT_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
+        if not (config_dir / "templates.yaml").is_file():
+            raise ConfigError(f"GRIDBOT_CONFIG_DIR={str(config_dir)!r}: 找不到 templates.yaml "
+                              "(not a gridbot config directory)")
+        secret_key = env.get("GRIDBOT_SECRET_KEY") or ""
+        if not secret_key:
+            # Fine for the embedded default; production sets GRIDBOT_SECRET_KEY (deploy/.env.example).
+            secret_key = "dev-only-" + str(instance_dir)
+        level = (env.get("GRIDBOT_LOG_LEVEL") or "INFO").upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ConfigError(f"GRIDBOT_LOG_LEVEL={level!r}: 应为 DEBUG/INFO/WARNING/ERROR")
+        wecom = WeComSettings(
+            corp_id=env.get("GRIDBOT_WECOM_CORP_ID") or None,
+            agent_id=env.get("GRIDBOT_WECOM_AGENT_ID") or None,
+            secret=env.get("GRIDBOT_WECOM_SECRET") or None,
+            token=env.get("GRIDBOT_WECOM_TOKEN") or None,
+            aes_key=env.get("GRIDBOT_WECOM_AES_KEY") or None,
+            aibot_token=env.get("GRIDBOT_AIBOT_TOKEN") or None,
+            aibot_aes_key=env.get("GRIDBOT_AIBOT_AES_KEY") or None,
+            api_base=(env.get("GRIDBOT_WECOM_API_BASE") or "https://qyapi.weixin.qq.com").rstrip("/"),
+        )
+        for name, key in (("GRIDBOT_WECOM_AES_KEY", wecom.aes_key), ("GRIDBOT_AIBOT_AES_KEY", wecom.aibot_aes_key)):
+            if key is not None and len(key) != 43:
+                raise ConfigError(f"{name}: EncodingAESKey 应为 43 个字符 (got {len(key)})")
+        return cls(
+            database_url=database_url,
+            redis_url=redis_url,
+            timezone=timezone,
+            config_dir=config_dir,
+            instance_dir=instance_dir,
+            secret_key=secret_key,
+            redis_prefix=env.get("GRIDBOT_REDIS_PREFIX") or "gridbot:",
+            queue_prefix=env.get("GRIDBOT_QUEUE_PREFIX") or "gridbot",
+            callback_max_skew=_int(env, "GRIDBOT_CALLBACK_MAX_SKEW", 300, minimum=1),
+            max_body_bytes=_int(env, "GRIDBOT_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
+            console_base_url=(env.get("GRIDBOT_CONSOLE_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+            log_level=level,
+            wecom=wecom,
+        )
+
+
+@lru_cache(maxsize=64)
+def _load_yaml(path: str, mtime: float) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def load_yaml(config_dir: Path, name: str) -> Any:
+    """Read config/<name> (cached until the file changes). A broken file names itself."""
+    path = Path(config_dir) / name
+    try:
+        return _load_yaml(str(path), path.stat().st_mtime)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: 配置文件不存在 (config file missing)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: YAML 格式错误 (invalid YAML): {exc}".replace("\n", " ")) from None

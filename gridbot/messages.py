@@ -1,0 +1,81 @@
+"""The platform-neutral message model. Adapters turn WeCom (or the console) into Inbound; handlers return Reply."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class Location:
+    latitude: float
+    longitude: float
+    label: str | None = None
+    precision: float | None = None
+
+
+@dataclass
+class Inbound:
+    """One message or event, whatever route it came by.
+
+    chat_id is None for 1:1 messages. `mentioned` is True when the bot was @-mentioned (the mention is
+    already stripped from `text`). `kind` is text | image | location | event. For events, `event` holds the
+    event name and `event_data` its fields.
+    """
+
+    platform: str                       # "wecom_app" | "wecom_aibot" | "console"
+    sender_id: str
+    text: str = ""
+    chat_id: str | None = None
+    chat_type: str = "group"            # group | single
+    msg_id: str | None = None
+    mentioned: bool = True
+    kind: str = "text"
+    sender_name: str | None = None
+    location: Location | None = None
+    image_url: str | None = None
+    event: str | None = None
+    event_data: dict[str, Any] = field(default_factory=dict)
+    response_url: str | None = None
+    at: datetime | None = None
+    inbound_id: int | None = None
+
+    @property
+    def is_group(self) -> bool:
+        return self.chat_id is not None and self.chat_type == "group"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["at"] = self.at.isoformat() if self.at else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Inbound":
+        data = dict(data)
+        if data.get("at"):
+            data["at"] = datetime.fromisoformat(data["at"])
+        if data.get("location"):
+            data["location"] = Location(**data["location"])
+        return cls(**data)
+
+
+@dataclass
+class Reply:
+    """Something the bot says.
+
+    By default it goes back where the message came from (the group, or the 1:1 chat). `to_user` sends it
+    privately to one person instead (lists with personal data, notifications to members). `to_chat` posts
+    into another group (urgent alerts to neighbouring grids, announcements).
+    """
+
+    text: str
+    markdown: bool = False
+    mentions: list[str] = field(default_factory=list)
+    to_user: str | None = None
+    to_chat: str | None = None
+    urgent: bool = False
+    not_before: datetime | None = None
+    idempotency_key: str | None = None
+
+    def __str__(self) -> str:
+        return self.text

@@ -1,0 +1,199 @@
+"""Ordered rules, first match wins. Matching (check) is kept apart from running (run), as in python-telegram-bot.
+
+A Rule's `check` looks at the Context and returns a match object or None; `run` gets the match and
+returns replies. Commands are one kind of rule: a table of Command entries, matched by name or alias,
+with the role check done here so that no handler can forget it.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+from .messages import Inbound, Reply
+from .texts import t
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlalchemy.orm import Session
+
+    from .bootstrap import Gridbot
+    from .services.people import Speaker
+
+log = logging.getLogger(__name__)
+
+EVERYONE = None  # a command anyone may use, residents included
+STAFF = frozenset({"part_time", "member", "building_leader", "group_leader", "grid_leader", "secretary",
+                   "chief", "operator"})
+LEADERS = frozenset({"grid_leader", "secretary", "chief"})
+
+
+@dataclass
+class Context:
+    """What a handler may know: the message, who said it, the unit of work, and the app's parts."""
+
+    inbound: Inbound
+    speaker: "Speaker"
+    session: "Session"
+    app: "Gridbot"
+
+    @property
+    def now(self):  # noqa: ANN201 - datetime
+        return self.app.clock.now()
+
+    @property
+    def text(self) -> str:
+        return normalize(self.inbound.text)
+
+
+def normalize(text: str) -> str:
+    """Full-width to half-width (NFKC), trimmed, inner whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text or "")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+Handler = Callable[[Context, str], Sequence[Reply]]
+
+
+@dataclass
+class Command:
+    """A chat command. `roles` None = everyone; otherwise the speaker needs one of them.
+
+    Texts for help live in templates.yaml under commands.<name>: summary, usage, example.
+    `glued` lets arguments follow the name without a space ("走访3栋2单元101").
+    """
+
+    name: str
+    handler: Handler
+    roles: frozenset[str] | None = STAFF
+    aliases: tuple[str, ...] = ()
+    glued: bool = False
+    group: str = "common"
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+    def allowed(self, speaker: "Speaker") -> bool:
+        return self.roles is None or bool(self.roles & speaker.roles)
+
+    def text(self, part: str) -> str:
+        return t(f"commands.{self.name}.{part}")
+
+
+class UsageError(Exception):
+    """Raised by a handler when the arguments are wrong; the router answers with the command's usage."""
+
+    def __init__(self, detail: str | None = None):
+        super().__init__(detail or "")
+        self.detail = detail
+
+
+@dataclass
+class Rule:
+    name: str
+    check: Callable[[Context], Any]
+    run: Callable[[Context, Any], Sequence[Reply]]
+
+
+_SEPARATORS = " :：,，"
+
+
+@dataclass
+class CommandMatch:
+    command: Command
+    args: str
+
+
+class Router:
+    def __init__(self) -> None:
+        self.commands: list[Command] = []
+        self.rules: list[Rule] = []
+        self._command_rule_added = False
+
+    # -- registration ---------------------------------------------------------------------------
+    def command(self, command: Command) -> Command:
+        for existing in self.commands:
+            clash = set(existing.words) & set(command.words)
+            if clash:
+                raise ValueError(f"command word(s) {clash} registered twice")
+        self.commands.append(command)
+        if not self._command_rule_added:
+            self.rules.append(Rule("commands", self.match_command, self.run_command))
+            self._command_rule_added = True
+        return command
+
+    def rule(self, name: str, check: Callable[[Context], Any], run: Callable[[Context, Any], Sequence[Reply]]) -> None:
+        self.rules.append(Rule(name, check, run))
+
+    def find(self, word: str) -> Command | None:
+        word = normalize(word).lstrip("/")
+        for cmd in self.commands:
+            if word in cmd.words:
+                return cmd
+        return None
+
+    # -- matching -------------------------------------------------------------------------------
+    def match_command(self, ctx: Context) -> CommandMatch | None:
+        if ctx.inbound.kind != "text":
+            return None
+        return self.parse_command(ctx.text)
+
+    def parse_command(self, text: str) -> CommandMatch | None:
+        text = normalize(text).lstrip("/").strip()
+        best: tuple[int, Command, str] | None = None
+        for cmd in self.commands:
+            for word in cmd.words:
+                if not text.startswith(word):
+                    continue
+                rest = text[len(word):]
+                if rest and rest[0] not in _SEPARATORS and not cmd.glued:
+                    continue
+                if best is None or len(word) > best[0]:
+                    best = (len(word), cmd, rest.lstrip(_SEPARATORS).strip())
+        return CommandMatch(best[1], best[2]) if best else None
+
+    # -- running --------------------------------------------------------------------------------
+    def run_command(self, ctx: Context, match: CommandMatch) -> Sequence[Reply]:
+        cmd = match.command
+        if not cmd.allowed(ctx.speaker):
+            from .services.audit import record
+            record(ctx.session, ctx.speaker.actor, "command.refused", "command", cmd.name,
+                   {"chat_id": ctx.inbound.chat_id, "roles": sorted(ctx.speaker.roles)}, at=ctx.now)
+            key = "router.refused_resident" if not ctx.speaker.is_member else "router.refused_role"
+            return [Reply(t(key, command=cmd.name))]
+        try:
+            return list(cmd.handler(ctx, match.args))
+        except UsageError as err:
+            lines = [t("router.usage_error", detail=err.detail) if err.detail else t("router.usage_header")]
+            lines.append(t("router.usage_line", usage=cmd.text("usage")))
+            lines.append(t("router.example_line", example=cmd.text("example")))
+            return [Reply("\n".join(lines))]
+
+    def dispatch(self, ctx: Context) -> list[Reply]:
+        for rule in self.rules:
+            match = rule.check(ctx)
+            if match is not None and match is not False:
+                log.debug("rule %s matched inbound %s", rule.name, ctx.inbound.inbound_id)
+                return list(rule.run(ctx, match))
+        return []
+
+    def visible_commands(self, speaker: "Speaker") -> Iterable[Command]:
+        return (c for c in self.commands if c.allowed(speaker))
+
+
+@dataclass
+class RouterSpec:
+    """Which handler modules make up the bot, in order. Each module has register(router)."""
+
+    modules: list[str] = field(default_factory=list)
+
+
+def build_router(modules: Iterable[str]) -> Router:
+    import importlib
+
+    router = Router()
+    for name in modules:
+        importlib.import_module(name).register(router)
+    return router

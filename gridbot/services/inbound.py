@@ -1,0 +1,125 @@
+"""Inbound messages: store once (dedupe), then process once (router inside one transaction with its replies)."""
+from __future__ import annotations
+
+import logging
+from datetime import timezone
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..messages import Inbound, Reply
+from ..models import InboundMessage, UnknownChat
+from ..privacy import mask_text
+from ..router import Context
+from . import outbox
+from .people import grid_for_chat, resolve_speaker
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..bootstrap import Gridbot
+
+log = logging.getLogger(__name__)
+
+
+def dedupe_key(inbound: Inbound) -> str:
+    """MsgId / msgid when the platform gives one; events by sender + time + event name."""
+    if inbound.msg_id:
+        return f"{inbound.platform}:msg:{inbound.msg_id}"
+    at = int(inbound.at.timestamp()) if inbound.at else 0
+    return f"{inbound.platform}:evt:{inbound.sender_id}:{at}:{inbound.event or inbound.kind}"
+
+
+def store(app: "Gridbot", inbound: Inbound, raw: str | None = None) -> tuple[int, bool]:
+    """Persist the message under its dedupe key. Returns (id, created); a repeat returns the first id."""
+    key = dedupe_key(inbound)
+    if inbound.at is None:
+        inbound.at = app.clock.now()
+    row = InboundMessage(platform=inbound.platform, dedupe_key=key, chat_id=inbound.chat_id,
+                         sender_id=inbound.sender_id, kind=inbound.kind, payload=inbound.to_dict(), raw=raw,
+                         received_at=app.clock.now())
+    try:
+        with app.session() as session, session.begin():
+            session.add(row)
+        return row.id, True
+    except IntegrityError:
+        with app.session() as session:
+            existing = session.scalar(select(InboundMessage.id).where(InboundMessage.dedupe_key == key))
+        if existing is None:  # pragma: no cover - an integrity error that was not the dedupe key
+            raise
+        return existing, False
+
+
+def receive(app: "Gridbot", inbound: Inbound, raw: str | None = None) -> tuple[int, bool]:
+    """Store, then enqueue processing for a new message. What the webhook does before answering 200."""
+    inbound_id, created = store(app, inbound, raw)
+    if created:
+        app.queue.enqueue("gridbot.jobs.process_inbound", inbound_id, queue="inbound",
+                          job_id=f"inbound-{inbound_id}")
+    return inbound_id, created
+
+
+def process(app: "Gridbot", inbound_id: int) -> list[int]:
+    """Route the message and write its replies to the outbox, in one transaction. Idempotent.
+
+    Returns the ids of the outbox rows written (empty if the message was already processed).
+    """
+    try:
+        with app.session() as session, session.begin():
+            row = session.scalar(
+                select(InboundMessage).where(InboundMessage.id == inbound_id).with_for_update()
+            )
+            if row is None:
+                log.warning("inbound %s does not exist", inbound_id)
+                return []
+            if row.status == "done":
+                return []
+            inbound = Inbound.from_dict(row.payload)
+            inbound.inbound_id = row.id
+            if inbound.chat_id and inbound.is_group and grid_for_chat(session, inbound.chat_id) is None:
+                _note_unknown_chat(session, inbound, app.clock.now())
+            speaker = resolve_speaker(session, inbound.platform, inbound.sender_id, inbound.chat_id,
+                                      inbound.sender_name)
+            ctx = Context(inbound=inbound, speaker=speaker, session=session, app=app)
+            replies = app.router.dispatch(ctx)
+            rows = outbox.write_replies(session, inbound, replies, now=app.clock.now())
+            row.status = "done"
+            row.attempts += 1
+            row.processed_at = app.clock.now()
+            row.error = None
+        ids = [r.id for r in rows]
+    except Exception as exc:
+        with app.session() as session, session.begin():
+            session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id)
+                            .values(status="failed", attempts=InboundMessage.attempts + 1,
+                                    error=mask_text(repr(exc))[:2000]))
+        raise
+    for oid in ids:
+        outbox.schedule(app, oid)
+    return ids
+
+
+def _note_unknown_chat(session, inbound: Inbound, now) -> None:  # noqa: ANN001
+    known = session.scalar(select(UnknownChat).where(UnknownChat.chat_id == inbound.chat_id))
+    if known is None:
+        session.add(UnknownChat(platform=inbound.platform, chat_id=inbound.chat_id, first_seen=now, last_seen=now))
+        log.warning("message from unbound chat %s (platform %s): a grid leader can bind it with 绑定本群",
+                    inbound.chat_id, inbound.platform)
+    else:
+        known.last_seen = now
+        known.messages += 1
+
+
+def replies_for(app: "Gridbot", inbound_id: int) -> list[Reply]:
+    """The replies written for one message (console, `gridbot say`, the simulator)."""
+    return outbox.replies_for_inbound(app, inbound_id)
+
+
+def handle_now(app: "Gridbot", inbound: Inbound) -> list[Reply]:
+    """Store, process and deliver in this thread, then return the replies. The console's short path."""
+    if inbound.at is None:
+        inbound.at = app.clock.now()
+    inbound.at = inbound.at.astimezone(timezone.utc)
+    inbound_id, created = store(app, inbound)
+    if created:
+        process(app, inbound_id)
+    return replies_for(app, inbound_id)

@@ -1,0 +1,101 @@
+"""Who is speaking: a resident, or a member with roles and grids. Scope rules live here, once."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from ..models import ChatIdentity, Grid, GridChat, HouseholdBinding, Member, MemberGrid
+from ..models.org import LEADER_ROLES, ROLE_CHIEF, ROLE_OPERATOR, ROLE_SECRETARY
+
+
+@dataclass(frozen=True)
+class Speaker:
+    platform: str
+    user_id: str
+    name: str | None = None
+    member_id: int | None = None
+    roles: frozenset[str] = frozenset()
+    community_id: int | None = None
+    grid_ids: frozenset[int] = frozenset()          # grids the member is directly responsible for
+    scope_grid_ids: frozenset[int] = frozenset()    # grids the member may act in (own, subtree, community)
+    chat_grid_id: int | None = None                 # the grid whose group the message came from
+    household_ids: frozenset[int] = field(default_factory=frozenset)  # households this person represents
+
+    @property
+    def is_member(self) -> bool:
+        return self.member_id is not None
+
+    @property
+    def is_resident(self) -> bool:
+        return self.member_id is None
+
+    @property
+    def is_leader(self) -> bool:
+        return bool(self.roles & LEADER_ROLES)
+
+    @property
+    def actor(self) -> str:
+        return f"{'member' if self.is_member else 'resident'}:{self.user_id}"
+
+    def can_act_in(self, grid_id: int | None) -> bool:
+        return grid_id is not None and grid_id in self.scope_grid_ids
+
+
+def subtree_ids(session: Session, root_ids: set[int]) -> set[int]:
+    """The given grids and every grid below them."""
+    seen = set(root_ids)
+    frontier = set(root_ids)
+    while frontier:
+        children = set(session.scalars(select(Grid.id).where(Grid.parent_id.in_(frontier))))
+        frontier = children - seen
+        seen |= frontier
+    return seen
+
+
+def member_scope(session: Session, member: Member) -> set[int]:
+    own = {link.grid_id for link in member.grid_links}
+    roles = set(member.roles or [])
+    if roles & {ROLE_SECRETARY, ROLE_CHIEF, ROLE_OPERATOR}:
+        return set(session.scalars(select(Grid.id).where(Grid.community_id == member.community_id)))
+    if roles & LEADER_ROLES:
+        return subtree_ids(session, own)
+    return own
+
+
+def grid_for_chat(session: Session, chat_id: str | None) -> Grid | None:
+    if not chat_id:
+        return None
+    return session.scalar(select(Grid).join(GridChat).where(GridChat.chat_id == chat_id))
+
+
+def resolve_speaker(session: Session, platform: str, user_id: str, chat_id: str | None = None,
+                    name: str | None = None) -> Speaker:
+    chat_grid = grid_for_chat(session, chat_id)
+    member = session.scalar(
+        select(Member).where(Member.userid == user_id, Member.active.is_(True))
+        .options(selectinload(Member.grid_links))
+    )
+    household_ids = frozenset(session.scalars(
+        select(HouseholdBinding.household_id).join(ChatIdentity)
+        .where(ChatIdentity.user_id == user_id, HouseholdBinding.status == "active")
+    ))
+    if member is None:
+        return Speaker(platform=platform, user_id=user_id, name=name,
+                       community_id=chat_grid.community_id if chat_grid else None,
+                       chat_grid_id=chat_grid.id if chat_grid else None, household_ids=household_ids)
+    return Speaker(
+        platform=platform, user_id=user_id, name=member.name, member_id=member.id,
+        roles=frozenset(member.roles or []), community_id=member.community_id,
+        grid_ids=frozenset(link.grid_id for link in member.grid_links),
+        scope_grid_ids=frozenset(member_scope(session, member)),
+        chat_grid_id=chat_grid.id if chat_grid else None, household_ids=household_ids,
+    )
+
+
+def members_of_grid(session: Session, grid_id: int) -> list[Member]:
+    return list(session.scalars(
+        select(Member).join(MemberGrid).where(MemberGrid.grid_id == grid_id, Member.active.is_(True))
+        .order_by(Member.id)
+    ))

@@ -1,0 +1,46 @@
+"""create_app(): the Flask application factory. Blueprints, one per concern, are listed in BLUEPRINTS."""
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from flask import Flask, current_app
+
+from ..bootstrap import Gridbot, build, set_current
+from ..config import ConfigError, Settings
+from ..privacy import configure_logging
+
+log = logging.getLogger(__name__)
+
+# module path -> attribute holding the blueprint. Add a new concern here.
+BLUEPRINTS = [
+    ("gridbot.web.health", "bp"),
+]
+
+
+def create_app(test_config: dict[str, Any] | None = None, gridbot: Gridbot | None = None) -> Flask:
+    """Build the web app. Production: gunicorn 'gridbot.web:create_app()'."""
+    if gridbot is None:
+        try:
+            settings = Settings.from_env()
+        except ConfigError as err:
+            raise SystemExit(f"配置错误 (configuration error): {err}") from None
+        configure_logging(settings.log_level)
+        gridbot = build(settings)
+    set_current(gridbot)
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=gridbot.settings.secret_key,
+                      MAX_CONTENT_LENGTH=gridbot.settings.max_body_bytes,
+                      JSON_AS_ASCII=False)
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["gridbot"] = gridbot
+    for module_path, attr in BLUEPRINTS:
+        app.register_blueprint(getattr(importlib.import_module(module_path), attr))
+    return app
+
+
+def gridbot_app() -> Gridbot:
+    """The Gridbot container of the current Flask app."""
+    return current_app.extensions["gridbot"]

@@ -1,0 +1,10 @@
+"""Chat handlers, one module per capability, shipped as gridbot.handlers.
+
+Order matters: the router tries rules in registration order and the first match wins. Commands are
+matched as one rule (placed where the first command registers); `fallback` must stay last.
+"""
+
+MODULES = [
+    "gridbot.handlers.help",
+    "gridbot.handlers.fallback",
+]

@@ -1,0 +1,20 @@
+"""The last rule: whatever nothing else took gets a polite answer, never silence and never a guess."""
+from __future__ import annotations
+
+from gridbot.messages import Reply
+from gridbot.router import Context, Router
+from gridbot.texts import t
+
+
+def _anything_addressed_to_us(ctx: Context) -> bool:
+    return ctx.inbound.kind == "text" and (ctx.inbound.mentioned or not ctx.inbound.is_group) and bool(ctx.text)
+
+
+def _acknowledge(ctx: Context, _match: object) -> list[Reply]:
+    if ctx.speaker.is_member:
+        return [Reply(t("fallback.member"))]
+    return [Reply(t("fallback.resident"))]
+
+
+def register(router: Router) -> None:
+    router.rule("fallback", _anything_addressed_to_us, _acknowledge)

@@ -1,0 +1,48 @@
+"""帮助 and the router's basic manners, through the bot as a person would use it."""
+
+
+def test_resident_help_lists_only_what_residents_may_do(bot):
+    text = bot.said("帮助", as_="resident_a")
+    assert "网格小助手" in text
+    assert "帮助" in text
+    assert "直接@我" in text
+
+
+def test_member_help_greets_by_name(bot):
+    text = bot.said("帮助", as_="mem_zhao")
+    assert "赵网格员" in text
+
+
+def test_help_for_one_command_gives_usage_and_example(bot):
+    text = bot.said("帮助 帮助", as_="mem_zhao")
+    assert "用法" in text and "例如" in text
+
+
+def test_help_for_unknown_command_says_so(bot):
+    assert "没有“飞行”这个命令" in bot.said("帮助 飞行", as_="mem_zhao")
+
+
+def test_full_width_slash_and_spaces_are_accepted(bot):
+    assert "网格小助手" in bot.said("／帮助　", as_="resident_a")
+
+
+def test_unrecognised_resident_text_is_acknowledged_politely(bot):
+    replies = bot.say("大家好", as_="resident_a")
+    assert len(replies) == 1 and "收到" in replies[0]
+
+
+def test_same_message_delivered_twice_is_processed_once(bot):
+    from gridbot.messages import Inbound
+    from gridbot.services.inbound import handle_now
+
+    msg = dict(platform="console", sender_id="resident_a", text="帮助", chat_id=bot.chat("HY-01"), msg_id="m-1")
+    first = handle_now(bot.app, Inbound(**msg))
+    second = handle_now(bot.app, Inbound(**msg))
+    assert [r.text for r in first] == [r.text for r in second]
+    from sqlalchemy import func, select
+
+    from gridbot.models import InboundMessage, OutboxMessage
+
+    with bot.app.session() as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 1
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
