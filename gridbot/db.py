@@ -28,8 +28,9 @@ def make_engine(url: str, **kw) -> Engine:
 
         return engine
     kw.setdefault("pool_pre_ping", True)
-    kw.setdefault("pool_size", 10)
-    kw.setdefault("max_overflow", 20)
+    if "poolclass" not in kw:
+        kw.setdefault("pool_size", 10)
+        kw.setdefault("max_overflow", 20)
     return create_engine(url, **kw)
 
 

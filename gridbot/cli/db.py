@@ -12,7 +12,7 @@ def db() -> None:
 
 
 @db.command()
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="heads", show_default=True)
 def upgrade(revision: str) -> None:
     """升级数据库结构到最新。(Apply migrations.)"""
     from .. import migrate
