@@ -11,6 +11,7 @@ import itertools
 import logging
 import threading
 import time
+import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
@@ -142,8 +143,8 @@ class RQQueue:
             "result_ttl": 300,
             "failure_ttl": 7 * 24 * 3600,
         }
-        if job_id is not None:
-            kwargs["job_id"] = f"{self.prefix}-{job_id}"
+        # Every job id carries the prefix, so one deployment's (or one test's) keys can be found and removed.
+        kwargs["job_id"] = f"{self.prefix}-{job_id or uuid.uuid4().hex}"
         if at is not None:
             q.enqueue_at(at, func_path, **kwargs)
         else:

@@ -1,0 +1,119 @@
+"""The outbox sends each row once, retries with backoff, and goes dead visibly; a crash never double-posts."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from gridbot.messages import Reply
+from gridbot.models import OutboxMessage
+from gridbot.senders import PermanentFailure, TemporaryFailure
+from gridbot.senders.local import RecordingSender
+from gridbot.services import outbox
+
+
+class Flaky:
+    """Fails the first `failures` sends with the given exception, then records."""
+
+    def __init__(self, failures: int, exc: Exception):
+        self.failures, self.exc, self.inner = failures, exc, RecordingSender()
+
+    def send(self, row):  # noqa: ANN001
+        if self.failures > 0:
+            self.failures -= 1
+            raise self.exc
+        self.inner.send(row)
+
+
+def _queue_one(app, text="通知：明天停水", **kw) -> int:  # noqa: ANN001
+    with app.session() as s, s.begin():
+        (row,) = outbox.write_replies(s, None, [Reply(text, to_chat="chat-hy-01", **kw)], app.clock.now(),
+                                      platform="test")
+    return row.id
+
+
+def _row(app, oid):  # noqa: ANN001
+    with app.session() as s:
+        return s.get(OutboxMessage, oid)
+
+
+def test_a_row_is_sent_once_even_if_delivered_twice(app):
+    rec = RecordingSender()
+    app.senders["test"] = rec
+    oid = _queue_one(app)
+    assert outbox.deliver(app, oid) == "sent"
+    assert outbox.deliver(app, oid) == "skipped"
+    assert rec.texts() == ["通知：明天停水"]
+    assert _row(app, oid).sent_at == app.clock.now()
+
+
+def test_temporary_failures_retry_with_backoff_then_succeed(app, clock):
+    flaky = Flaky(2, TemporaryFailure("HTTP 502"))
+    app.senders["test"] = flaky
+    oid = _queue_one(app)
+    assert outbox.deliver(app, oid) == "pending"
+    row = _row(app, oid)
+    assert row.not_before == clock.now() + timedelta(seconds=outbox.BACKOFF_SECONDS[0])
+    assert "502" in row.last_error
+    assert outbox.deliver(app, oid) == "skipped"          # not due yet: nobody sends it early
+    clock.advance(seconds=outbox.BACKOFF_SECONDS[0])
+    assert outbox.deliver(app, oid) == "pending"          # second failure, longer wait
+    clock.advance(seconds=outbox.BACKOFF_SECONDS[1])
+    assert outbox.deliver(app, oid) == "sent"
+    assert flaky.inner.texts() == ["通知：明天停水"]
+    assert _row(app, oid).attempts == 3
+
+
+def test_after_the_last_try_the_row_is_dead_and_an_operator_can_retry(app, clock):
+    app.senders["test"] = Flaky(100, TemporaryFailure("timeout"))
+    oid = _queue_one(app)
+    for _ in range(outbox.MAX_ATTEMPTS):
+        outbox.deliver(app, oid)
+        clock.advance(hours=1)
+    row = _row(app, oid)
+    assert row.status == "dead" and row.attempts == outbox.MAX_ATTEMPTS
+    rec = RecordingSender()
+    app.senders["test"] = rec
+    assert outbox.retry_dead(app, oid, actor="member:sec_wang")  # schedules a send (sync queue: at once)
+    assert _row(app, oid).status == "sent"
+    assert rec.texts() == ["通知：明天停水"]
+
+
+def test_a_permanent_failure_is_dead_at_once(app):
+    app.senders["test"] = Flaky(1, PermanentFailure("chat not found"))
+    oid = _queue_one(app)
+    assert outbox.deliver(app, oid) == "dead"
+    assert "chat not found" in _row(app, oid).last_error
+
+
+def test_a_row_left_sending_by_a_crash_is_never_resent_but_made_visible(app, clock):
+    rec = RecordingSender()
+    app.senders["test"] = rec
+    oid = _queue_one(app)
+    assert outbox.claim(app, oid) is not None  # a worker claimed it, then died before marking it sent
+    clock.advance(minutes=30)
+    assert outbox.deliver(app, oid) == "skipped"
+    assert outbox.sweep_stuck(app) == 1
+    assert _row(app, oid).status == "unknown"
+    assert rec.sent == []
+
+
+def test_error_texts_are_masked(app):
+    app.senders["test"] = Flaky(1, PermanentFailure("bad user 13812345678"))
+    oid = _queue_one(app)
+    outbox.deliver(app, oid)
+    assert "13812345678" not in _row(app, oid).last_error
+
+
+def test_idempotency_key_keeps_one_row(app):
+    from sqlalchemy.exc import IntegrityError
+
+    _queue_one(app, idempotency_key="digest:HY:2026-11-02")
+    try:
+        _queue_one(app, idempotency_key="digest:HY:2026-11-02")
+        raised = False
+    except IntegrityError:
+        raised = True
+    assert raised
+    with app.session() as s:
+        assert len(s.scalars(select(OutboxMessage)).all()) == 1
