@@ -15,8 +15,8 @@ def _inbound(chat: str | None, user: str, text: str, name: str | None) -> Inboun
                    chat_type="group" if chat else "single", msg_id=uuid.uuid4().hex, mentioned=True)
 
 
-def _describe(reply: Reply, chat: str | None) -> str:
-    if reply.to_user:
+def _describe(reply: Reply, chat: str | None, user: str | None = None) -> str:
+    if reply.to_user and not (chat is None and reply.to_user == user):
         return f"[私信 → {reply.to_user}] {reply.text}"
     if reply.to_chat and reply.to_chat != chat:
         return f"[群 {reply.to_chat}] {reply.text}"
@@ -47,7 +47,7 @@ def say(chat: str | None, user: str, name: str | None, now: str | None, as_json:
         echo_json([_reply_json(r) for r in replies])
     else:
         for reply in replies:
-            click.echo(_describe(reply, chat))
+            click.echo(_describe(reply, chat, user))
             click.echo("")
 
 
@@ -84,4 +84,4 @@ def console(chat: str | None, user: str) -> None:
             chat = None
             continue
         for reply in handle_now(app, _inbound(chat, user, line, None)):
-            click.echo(_describe(reply, chat))
+            click.echo(_describe(reply, chat, user))
