@@ -1,11 +1,13 @@
 """All models, imported here so that Base.metadata knows every table (Alembic, create_all)."""
 from .audit import AuditLog
 from .base import Base, UTCDateTime, utcnow
+from .coverage import CoverageSnapshot
 from .household import (ChatIdentity, ChatMembership, Household, HouseholdBinding, HOUSEHOLD_TAGS,
                         KEY_HOUSEHOLD_TAGS)
 from .messaging import InboundMessage, OutboxMessage
 from .org import (Community, Grid, GridChat, LEADER_ROLES, Member, MemberGrid, ROLES, UnknownChat,
                   grid_neighbours)
+from .work import Leave, Patrol, Visit, WorkLog  # noqa: F401  (work: patrols, visits, logs, leaves)
 
 __all__ = [
     "AuditLog", "Base", "UTCDateTime", "utcnow", "ChatIdentity", "ChatMembership", "Household",
