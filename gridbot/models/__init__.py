@@ -5,6 +5,7 @@ from .coverage import CoverageSnapshot
 from .household import (ChatIdentity, ChatMembership, Household, HouseholdBinding, HOUSEHOLD_TAGS,
                         KEY_HOUSEHOLD_TAGS)
 from .messaging import InboundMessage, OutboxMessage
+from .tickets import Ticket, TicketEvent, TicketReporter, TicketSequence  # noqa: F401  (tickets)
 from .org import (Community, Grid, GridChat, LEADER_ROLES, Member, MemberGrid, ROLES, UnknownChat,
                   grid_neighbours)
 from .work import Leave, Patrol, Visit, WorkLog  # noqa: F401  (work: patrols, visits, logs, leaves)
