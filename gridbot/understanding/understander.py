@@ -1,0 +1,254 @@
+"""Is a group message a request, of what kind, how urgent, where, and with which phone numbers.
+
+Everything a community may want to tune (keywords, weights, urgency cues, thresholds) is in
+config/categories.yaml; this module only applies it. Segmentation is jieba with every configured keyword
+added to its dictionary, so a keyword stays one word and a long word that merely contains it does not count.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jieba
+
+from ..config import ConfigError, load_yaml
+from .address import Address, EMPTY, find_address
+
+jieba.setLogLevel(logging.WARNING)  # jieba logs "Building prefix dict…" at INFO on first use
+
+CATEGORY_CODES = ("repair", "sanitation", "fire_hazard", "security", "dispute", "noise", "construction",
+                  "parking", "assistance", "health", "consultation", "other")
+
+_MOBILE_RE = re.compile(r"(?<!\d)(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
+_LANDLINE_RE = re.compile(r"(?<![\d-])(0\d{2,3})-(\d{7,8})(?!\d)")
+# WeChat's own emoji come through as text like [捂脸]; real emoji and pictographs as code points.
+_NOISE_RE = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,4}\]|[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200d]")
+_MENTION_RE = re.compile(r"@\S{1,20}?(?:\s|\u2005|$)")
+_CLAUSE_RE = re.compile(r"[。！!？?；;，,\n\s~～…]+")
+SUMMARY_MAX = 30
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What gridbot makes of one message. `to_dict()` is the `gridbot parse --json` contract."""
+
+    is_request: bool
+    category: str | None
+    urgency: str
+    location: Address
+    phones: list[str]
+    summary: str
+    scores: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_urgent(self) -> bool:
+        return self.urgency == "urgent"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"is_request": self.is_request, "category": self.category, "urgency": self.urgency,
+                "location": self.location.to_dict(), "phones": list(self.phones), "summary": self.summary}
+
+
+def _weights(node: Any, where: str) -> dict[str, float]:
+    if node is None:
+        return {}
+    if not isinstance(node, dict):
+        raise ConfigError(f"categories.yaml: {where} 应为“词: 权重”的映射 (must map word -> weight)")
+    out: dict[str, float] = {}
+    for word, weight in node.items():
+        try:
+            out[str(word)] = float(weight)
+        except (TypeError, ValueError):
+            raise ConfigError(f"categories.yaml: {where}.{word} 的权重应为数字 (weight must be a number)") from None
+    return out
+
+
+def _patterns(node: Any, where: str) -> list[tuple[re.Pattern[str], float]]:
+    out = []
+    for pattern, weight in _weights(node, where).items():
+        try:
+            out.append((re.compile(pattern), weight))
+        except re.error as exc:
+            raise ConfigError(f"categories.yaml: {where} 正则表达式错误 {pattern!r}: {exc}") from None
+    return out
+
+
+def _normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    text = _NOISE_RE.sub(" ", text)
+    return text.strip()
+
+
+def find_phones(text: str) -> list[str]:
+    """Mobile numbers (with or without spaces/dashes) and landlines with an area code, digits only, in order."""
+    found: list[str] = []
+    for m in _MOBILE_RE.finditer(text):
+        number = "".join(m.groups())
+        if number not in found:
+            found.append(number)
+    for m in _LANDLINE_RE.finditer(text):
+        number = m.group(1) + "-" + m.group(2)
+        if number not in found:
+            found.append(number)
+    return found
+
+
+class Understander:
+    """One loaded categories.yaml plus its jieba dictionary. Build once, call `understand` many times."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        if not isinstance(config, dict) or not isinstance(config.get("categories"), dict):
+            raise ConfigError("categories.yaml: 缺少 categories 部分 (missing 'categories')")
+        th = config.get("thresholds") or {}
+        self.t_request = float(th.get("request", 2.0))
+        self.t_category = float(th.get("category", 1.0))
+        self.t_cue_only = float(th.get("cue_only", 2.5))
+        self.t_urgent = float(th.get("urgent", 2.0))
+        self.t_block_urgent = float(th.get("chatter_blocks_urgent", 4.0))
+
+        self.categories: list[str] = []
+        self.names: dict[str, str] = {}
+        # word -> list of (category index, weight); cues as separate tables.
+        self.keyword_index: dict[str, list[tuple[int, float]]] = {}
+        for code, spec in config["categories"].items():
+            if code not in CATEGORY_CODES or code == "other":
+                raise ConfigError(f"categories.yaml: 未知类别 {code!r} (known: {', '.join(CATEGORY_CODES[:-1])})")
+            spec = spec or {}
+            index = len(self.categories)
+            self.categories.append(code)
+            self.names[code] = str(spec.get("name") or code)
+            for word, weight in _weights(spec.get("keywords"), f"categories.{code}.keywords").items():
+                self.keyword_index.setdefault(word, []).append((index, weight))
+        self.cat_patterns: list[tuple[re.Pattern[str], int, float]] = []
+        for code, spec in config["categories"].items():
+            for rx, weight in _patterns((spec or {}).get("patterns"), f"categories.{code}.patterns"):
+                self.cat_patterns.append((rx, self.categories.index(code), weight))
+
+        def cue(section: str) -> tuple[dict[str, float], list[tuple[re.Pattern[str], float]]]:
+            node = config.get(section) or {}
+            return _weights(node.get("words"), f"{section}.words"), _patterns(node.get("patterns"), f"{section}.patterns")
+
+        self.request_words, self.request_patterns = cue("request_cues")
+        self.chatter_words, self.chatter_patterns = cue("chatter_cues")
+        self.urgent_words, self.urgent_patterns = cue("urgent_cues")
+        self.negations = frozenset(str(w) for w in (config.get("negations") or []))
+
+        self.tokenizer = jieba.Tokenizer()
+        words = set(self.keyword_index) | set(self.request_words) | set(self.chatter_words) | set(self.urgent_words)
+        words |= {str(w) for w in (config.get("extra_words") or [])}
+        self._init_lock = threading.Lock()
+        with self._init_lock:
+            self.tokenizer.initialize()
+            for word in sorted(words):
+                if len(word) > 1:
+                    # A high frequency keeps the keyword whole when jieba weighs the segmentations.
+                    self.tokenizer.add_word(word, freq=max(self.tokenizer.FREQ.get(word, 0), 2000))
+
+    # -- construction -----------------------------------------------------------------------------
+    @classmethod
+    def from_config_dir(cls, path: Path | str) -> "Understander":
+        return cls(load_yaml(Path(path), "categories.yaml"))
+
+    # -- the work ---------------------------------------------------------------------------------
+    def tokens(self, text: str) -> list[str]:
+        return self.tokenizer.lcut(text, HMM=False)
+
+    def understand(self, text: str) -> Understanding:
+        text = _normalise(text or "")
+        body = _MENTION_RE.sub(" ", text + " ").strip()
+        phones = find_phones(body)
+        scan = body
+        for phone in phones:  # digits of a phone number are not a room number
+            scan = scan.replace(phone, " ")
+        scan = _MOBILE_RE.sub(" ", scan)
+        tokens = self.tokens(body)
+
+        cat = [0.0] * len(self.categories)
+        hits: list[list[str]] = [[] for _ in self.categories]
+        req = chat = urg = 0.0
+        negated = False
+        kw, rw, cw, uw = self.keyword_index, self.request_words, self.chatter_words, self.urgent_words
+        for tok in tokens:
+            if tok in self.negations:
+                negated = True
+                continue
+            if tok.isspace():
+                continue
+            if not negated:
+                entries = kw.get(tok)
+                if entries:
+                    for index, weight in entries:
+                        cat[index] += weight
+                        hits[index].append(tok)
+                if tok in uw:
+                    urg += uw[tok]
+            if tok in rw:
+                req += rw[tok]
+            if tok in cw:
+                chat += cw[tok]
+            negated = False
+        for rx, index, weight in self.cat_patterns:
+            if rx.search(body):
+                cat[index] += weight
+        for rx, weight in self.request_patterns:
+            if rx.search(body):
+                req += weight
+        for rx, weight in self.chatter_patterns:
+            if rx.search(body):
+                chat += weight
+        for rx, weight in self.urgent_patterns:
+            if rx.search(body):
+                urg += weight
+
+        best = max(range(len(cat)), key=lambda i: (cat[i], -i)) if cat else -1
+        best_score = cat[best] if best >= 0 else 0.0
+        score = best_score + req - chat
+        urgent = urg >= self.t_urgent and chat < self.t_block_urgent
+        if urgent:
+            is_request = True
+        elif best_score >= self.t_category:
+            is_request = score >= self.t_request
+        else:
+            is_request = req - chat >= self.t_cue_only
+        if not is_request:
+            category = None
+        elif best_score >= self.t_category:
+            category = self.categories[best]
+        else:
+            category = "other"
+        location = find_address(scan)
+        summary = self._summary(body, hits[best] if best >= 0 and best_score > 0 else [])
+        return Understanding(
+            is_request=is_request, category=category, urgency="urgent" if urgent and is_request else "normal",
+            location=location or EMPTY, phones=phones, summary=summary,
+            scores={"category": best_score, "request": req, "chatter": chat, "urgent": urg, "total": score},
+        )
+
+    @staticmethod
+    def _summary(body: str, hits: list[str]) -> str:
+        """A ticket title: the clause that names the problem (phones masked), at most SUMMARY_MAX characters."""
+        from ..privacy import mask_text
+
+        clauses = [c for c in _CLAUSE_RE.split(mask_text(body)) if c]
+        if not clauses:
+            return ""
+        chosen = clauses[0]
+        for hit in hits:
+            for clause in clauses:
+                if hit in clause:
+                    chosen = clause
+                    break
+            else:
+                continue
+            break
+        index = clauses.index(chosen)
+        # A very short clause ("3栋" / "你好") says little: take the next one with it.
+        while len(chosen) < 8 and index + 1 < len(clauses):
+            index += 1
+            chosen = f"{chosen}，{clauses[index]}"
+        return chosen if len(chosen) <= SUMMARY_MAX else chosen[: SUMMARY_MAX - 1] + "…"

@@ -1,0 +1,84 @@
+"""Understanding residents' messages: the API other code uses, the CLI contract, and floors over the corpus."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gridbot.cli import main
+from gridbot.config import DEFAULT_CONFIG_DIR
+from gridbot.understanding import Understander, understand
+
+CONTRACT_KEYS = {"is_request", "category", "urgency", "location", "phones", "summary"}
+
+
+def test_a_repair_request_with_address_and_phone() -> None:
+    u = understand("@网格员 3号楼2单元楼道灯坏了好几天了，晚上黑乎乎的，麻烦来修一下 电话13812345678")
+    assert u.is_request and u.category == "repair" and u.urgency == "normal"
+    assert (u.location.building, u.location.unit, u.location.room) == ("3", "2", None)
+    assert u.phones == ["13812345678"]
+    assert "楼道灯" in u.summary and "13812345678" not in u.summary
+
+
+@pytest.mark.parametrize("text", ["收到", "收到👍", "谢谢网格员！", "早上好☀️", "【团购接龙】砂糖橘 3栋101 两箱",
+                                  "谢谢物业，电梯已经修好了[强]"])
+def test_chatter_is_not_a_request(text: str) -> None:
+    u = understand(text)
+    assert not u.is_request and u.category is None and u.urgency == "normal"
+
+
+@pytest.mark.parametrize("text", ["着火了！！5栋2单元冒烟了快来人", "我家厨房一股煤气味，头有点晕",
+                                  "电梯困人了 9号楼 里面有个小孩在哭",
+                                  "12栋独居的王奶奶好几天没见着了 敲门也没人应"])
+def test_life_at_risk_is_urgent(text: str) -> None:
+    u = understand(text)
+    assert u.is_request and u.urgency == "urgent"
+
+
+def test_phone_digits_are_not_taken_for_a_room() -> None:
+    u = understand("下水道堵了 找我 139 1234 5678")
+    assert u.phones == ["13912345678"] and u.location.is_empty
+
+
+def test_summary_masks_phone_numbers() -> None:
+    u = understand("13812345678 楼道灯坏了")
+    assert "1381234" not in u.summary
+
+
+def test_parse_json_contract_single() -> None:
+    result = CliRunner().invoke(main, ["parse", "--json", "二十一栋三单元五零二 水管漏水"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) == CONTRACT_KEYS
+    assert data["location"] == {"building": "21", "unit": "3", "room": "502"}
+    assert data["category"] == "repair" and data["is_request"] is True
+
+
+def test_parse_json_contract_stdin_one_line_per_message_in_order() -> None:
+    lines = ["收到", "3-2-101 楼上天天半夜蹦迪吵死了", "", "请问居住证怎么办理"]
+    result = CliRunner().invoke(main, ["parse", "--json", "-"], input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.output.splitlines()]
+    assert len(out) == len(lines)
+    assert [o["is_request"] for o in out] == [False, True, False, True]
+    assert [o["category"] for o in out] == [None, "noise", None, "consultation"]
+    assert all(set(o) == CONTRACT_KEYS for o in out)
+
+
+def test_parse_needs_no_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GRIDBOT_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    result = CliRunner().invoke(main, ["parse", "--json", "楼道灯不亮"])
+    assert result.exit_code == 0 and json.loads(result.output)["is_request"] is True
+
+
+def test_a_community_can_tune_categories_yaml(tmp_path: Path) -> None:
+    shutil.copy(DEFAULT_CONFIG_DIR / "categories.yaml", tmp_path / "categories.yaml")
+    text = "小区门口那个大坑好几天了，请处理"
+    assert Understander.from_config_dir(tmp_path).understand(text).category == "other"
+    config = (tmp_path / "categories.yaml").read_text(encoding="utf-8")
+    config = config.replace("      路灯: 2.5\n", "      路灯: 2.5\n      大坑: 3\n", 1)
+    (tmp_path / "categories.yaml").write_text(config, encoding="utf-8")
+    assert Understander.from_config_dir(tmp_path).understand(text).category == "repair"
