@@ -1,0 +1,86 @@
+"""`gridbot demo`: a fresh embedded database with the demo community, and the web server with the chat simulator."""
+from __future__ import annotations
+
+import threading
+import webbrowser
+from pathlib import Path
+
+import click
+
+from ..config import PROJECT_ROOT
+from .base import fail, load_settings, main
+
+DEMO_ROSTER = PROJECT_ROOT / "config" / "examples" / "demo-roster.xlsx"
+DEMO_DB_NAME = "demo.db"
+
+# Residents to talk as in the simulator: (userid, name, grid, building, unit, room). No room = not bound yet.
+DEMO_RESIDENTS = [
+    ("res_li", "李阿姨", "XF-01", "1", "1", "101"),
+    ("res_wang", "王先生", "XF-02", "4", "2", "302"),
+    ("res_zhao", "赵女士", "XF-03", "7", "1", "502"),
+    ("res_new", "新搬来的住户", "XF-01", None, "", None),
+]
+
+
+def build_demo(instance_dir: Path, roster: Path = DEMO_ROSTER):  # noqa: ANN201 - (settings, import result)
+    """Remove the old demo database, migrate a new one, import the roster and bind the demo residents."""
+    from .. import migrate
+    from ..bootstrap import build
+    from ..services.roster import RosterError, bind_resident, import_roster, read_roster
+
+    base = load_settings()
+    db_path = instance_dir / DEMO_DB_NAME
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(str(db_path) + suffix).unlink(missing_ok=True)
+    settings = base.with_overrides(database_url=f"sqlite:///{db_path}", redis_url=None, instance_dir=instance_dir)
+    migrate.upgrade(settings.database_url)
+    app = build(settings, sync_jobs=True)
+    try:
+        raw = read_roster(roster)
+        with app.session() as session, session.begin():
+            now = app.clock.now()
+            result = import_roster(session, raw, "cli:demo", now)
+            if result.errors:
+                raise RosterError(result.errors)
+            for userid, name, grid, building, unit, room in DEMO_RESIDENTS:
+                bind_resident(session, "console", userid, name, grid, building, unit, room, actor="cli:demo", now=now)
+    finally:
+        app.close()
+    return settings, result
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-browser", is_flag=True, help="不自动打开浏览器")
+def demo(host: str, port: int, no_browser: bool) -> None:
+    """新建演示库（幸福社区：4 个网格、300 户、13 名网格员），启动带聊天模拟器的 Web 服务。"""
+    from ..bootstrap import build, set_current
+    from ..privacy import configure_logging
+    from ..services.roster import RosterError
+    from ..web import create_app
+
+    base = load_settings()
+    try:
+        settings, result = build_demo(base.instance_dir)
+    except RosterError as err:
+        fail("演示花名册有错误 (demo roster is broken):\n" + "\n".join(f"  {e}" for e in err.errors))
+    configure_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
+    app = build(settings, sync_jobs=False)
+    set_current(app)
+    flask_app = create_app({"GRIDBOT_SIMULATOR": True}, gridbot=app)
+    counts = result.counts
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
+    click.echo(f"演示库：{settings.database_url.split('///', 1)[-1]}")
+    click.echo(f"已导入：网格 {counts['网格'].created} 个，成员 {counts['成员'].created} 名，"
+               f"住户 {counts['住户'].created} 户")
+    click.echo("命令行试试：gridbot say --chat chat-xf-01 --as xf_zhang 帮助"
+               f"  (需 GRIDBOT_DATABASE_URL={settings.database_url})")
+    click.echo(f"gridbot 演示已启动，打开 {url} 和机器人聊天（Ctrl+C 退出）", color=False)
+    if not no_browser:
+        threading.Timer(1.0, lambda: webbrowser.open(url)).start()
+    try:
+        flask_app.run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        app.close()
