@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 # module path -> attribute holding the blueprint. Add a new concern here.
 BLUEPRINTS = [
     ("gridbot.web.health", "bp"),
+    ("gridbot.web.simulator", "bp"),
 ]
 
 
