@@ -9,6 +9,7 @@ from .tickets import Ticket, TicketEvent, TicketReporter, TicketSequence  # noqa
 from .org import (Community, Grid, GridChat, LEADER_ROLES, Member, MemberGrid, ROLES, UnknownChat,
                   grid_neighbours)
 from .work import Leave, Patrol, Visit, WorkLog  # noqa: F401  (work: patrols, visits, logs, leaves)
+from .scheduling import Announcement, Occurrence, Reminder, SchedulerJob  # noqa: F401  (scheduling)
 
 __all__ = [
     "AuditLog", "Base", "UTCDateTime", "utcnow", "ChatIdentity", "ChatMembership", "Household",
