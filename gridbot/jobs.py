@@ -14,3 +14,16 @@ def send_outbound(outbox_id: int) -> str:
     from .services import outbox
 
     return outbox.deliver(current(), outbox_id)
+
+
+def snapshot_coverage(day: str | None = None) -> int:
+    """The daily coverage snapshot of every grid (idempotent: a second run the same day updates the rows)."""
+    from datetime import date
+
+    from .services import coverage
+
+    app = current()
+    with app.session() as session, session.begin():
+        snaps = coverage.take_snapshots(session, app.clock.now(), date.fromisoformat(day) if day else None,
+                                        app.settings.tz)
+    return len(snaps)

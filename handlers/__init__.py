@@ -6,5 +6,6 @@ matched as one rule (placed where the first command registers); `fallback` must 
 
 MODULES = [
     "gridbot.handlers.help",
+    "gridbot.handlers.coverage",
     "gridbot.handlers.fallback",
 ]
