@@ -5,7 +5,10 @@ matched as one rule (placed where the first command registers); `fallback` must 
 """
 
 MODULES = [
+    "gridbot.handlers.events",
     "gridbot.handlers.help",
+    "gridbot.handlers.chats",
     "gridbot.handlers.coverage",
+    "gridbot.handlers.members_work",
     "gridbot.handlers.fallback",
 ]

@@ -1,0 +1,620 @@
+"""Grid members' duties: patrols (签到/签退), household visits (走访), work logs (日志), duty and leave (值班/请假),
+and which households are due for a visit (待走访).
+
+Functions take a Session and plain values and never commit. A rule that says no raises WorkError with the
+name of a template under `work.` in templates.yaml; OutOfScope is the refusal that must be audited.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from ..models import Grid, Household, InboundMessage, Member, MemberGrid
+from ..models.household import HOUSEHOLD_TAGS, KEY_HOUSEHOLD_TAGS
+from ..models.work import Leave, Patrol, Visit, WorkLog
+from . import audit
+from .people import subtree_ids
+
+DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
+OPEN_PATROL_MAX = timedelta(hours=12)      # a patrol not ended within this is treated as forgotten, not open
+RECENT_LOCATION = timedelta(minutes=10)    # a location reported this recently can back a 签到 without one
+
+
+class WorkError(Exception):
+    """A rule said no. `key` names templates.yaml work.<key>; `values` fill its placeholders."""
+
+    def __init__(self, key: str, **values: Any):
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+class OutOfScope(WorkError):
+    """The speaker asked to act in a grid (or on a household or member) outside their scope. Audited."""
+
+    def __init__(self, key: str, entity_type: str, entity_id: Any, **values: Any):
+        super().__init__(key, **values)
+        self.entity_type = entity_type
+        self.entity_id = entity_id
+
+
+# -- time --------------------------------------------------------------------------------------------
+def local_day(at: datetime, tz: ZoneInfo = DEFAULT_TZ) -> date:
+    return at.astimezone(tz).date()
+
+
+def day_start(day: date, tz: ZoneInfo = DEFAULT_TZ) -> datetime:
+    """The UTC instant at which a local day begins."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+
+
+def quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def week_bounds(day: date) -> tuple[date, date]:
+    start = day - timedelta(days=day.weekday())
+    return start, start + timedelta(days=7)
+
+
+def month_bounds(day: date) -> tuple[date, date]:
+    start = day.replace(day=1)
+    return start, add_months(start, 1)
+
+
+# -- grids -------------------------------------------------------------------------------------------
+def find_grid(session: Session, community_id: int | None, word: str) -> Grid | None:
+    """A grid by code (case-insensitive) or by name, within the community."""
+    word = word.strip()
+    if not word:
+        return None
+    query = select(Grid)
+    if community_id is not None:
+        query = query.where(Grid.community_id == community_id)
+    for grid in session.scalars(query.order_by(Grid.id)):
+        if grid.code.lower() == word.lower() or grid.name == word:
+            return grid
+    return None
+
+
+def work_grids(session: Session, grid_ids: Iterable[int]) -> list[Grid]:
+    """The grids where the work happens: the given ones, or the grids below a top grid (a secretary's HY)."""
+    ids = subtree_ids(session, set(grid_ids))
+    grids = list(session.scalars(select(Grid).where(Grid.id.in_(ids)).order_by(Grid.code)))
+    with_children = {g.parent_id for g in grids if g.parent_id is not None}
+    return [g for g in grids if g.id not in with_children]
+
+
+def pick_grid(session: Session, *, community_id: int | None, own_grid_ids: Iterable[int],
+              scope_grid_ids: Iterable[int], chat_grid_id: int | None, word: str | None = None) -> Grid:
+    """Which grid a member means: the one named, else the chat's grid, else their only grid; else ask."""
+    scope = set(scope_grid_ids)
+    if word:
+        grid = find_grid(session, community_id, word)
+        if grid is None:
+            raise WorkError("grid_unknown", word=word)
+        if grid.id not in scope:
+            raise OutOfScope("grid_out_of_scope", "grid", grid.code, grid=grid.name)
+        return grid
+    if chat_grid_id is not None and chat_grid_id in scope:
+        return session.get(Grid, chat_grid_id)  # type: ignore[return-value]
+    own = work_grids(session, own_grid_ids)
+    if len(own) == 1:
+        return own[0]
+    choices = work_grids(session, scope) if not own else own
+    raise WorkError("which_grid", choices="、".join(f"{g.code} {g.name}" for g in choices[:12]),
+                    example=choices[0].code if choices else "HY-01")
+
+
+# -- patrols -----------------------------------------------------------------------------------------
+def open_patrol(session: Session, member_id: int, now: datetime) -> Patrol | None:
+    return session.scalar(
+        select(Patrol).where(Patrol.member_id == member_id, Patrol.ended_at.is_(None),
+                             Patrol.started_at > now - OPEN_PATROL_MAX)
+        .order_by(Patrol.started_at.desc()).limit(1))
+
+
+def recent_location(session: Session, platform: str, user_id: str, now: datetime,
+                    within: timedelta = RECENT_LOCATION) -> dict[str, Any] | None:
+    """The newest location this person sent or reported (WeCom LOCATION event) in the last few minutes."""
+    rows = session.scalars(
+        select(InboundMessage).where(InboundMessage.platform == platform, InboundMessage.sender_id == user_id,
+                                     InboundMessage.kind.in_(("location", "event")),
+                                     InboundMessage.received_at >= now - within)
+        .order_by(InboundMessage.id.desc()).limit(20))
+    for row in rows:
+        found = location_of(row.payload)
+        if found:
+            return found
+    return None
+
+
+def location_of(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """latitude/longitude/label from a stored Inbound dict: a location message or a LOCATION event."""
+    loc = payload.get("location")
+    if loc and loc.get("latitude") is not None:
+        return {"latitude": float(loc["latitude"]), "longitude": float(loc["longitude"]), "label": loc.get("label")}
+    if (payload.get("event") or "").upper() == "LOCATION":
+        data = {k.lower(): v for k, v in (payload.get("event_data") or {}).items()}
+        try:
+            return {"latitude": float(data["latitude"]), "longitude": float(data["longitude"]),
+                    "label": data.get("label")}
+        except (KeyError, TypeError, ValueError):
+            return None
+    return None
+
+
+def check_in(session: Session, *, member_id: int, grid_id: int, now: datetime, actor: str,
+             place: str | None = None, latitude: float | None = None, longitude: float | None = None,
+             note: str | None = None) -> Patrol:
+    """Start a patrol. One open patrol at a time: a second 签到 says when the first began."""
+    current = open_patrol(session, member_id, now)
+    if current is not None:
+        raise WorkError("patrol_already_open", grid=current.grid.name, since=current.started_at)
+    patrol = Patrol(member_id=member_id, grid_id=grid_id, started_at=now, place=place or None,
+                    latitude=latitude, longitude=longitude, note=note or None)
+    session.add(patrol)
+    session.flush()
+    audit.record(session, actor, "patrol.start", "patrol", patrol.id,
+                 {"grid_id": grid_id, "place": place, "located": latitude is not None}, at=now)
+    return patrol
+
+
+def check_out(session: Session, *, member_id: int, now: datetime, actor: str, note: str | None = None) -> Patrol:
+    patrol = open_patrol(session, member_id, now)
+    if patrol is None:
+        raise WorkError("patrol_not_open")
+    patrol.ended_at = now
+    patrol.end_note = note or None
+    audit.record(session, actor, "patrol.end", "patrol", patrol.id,
+                 {"minutes": int((now - patrol.started_at).total_seconds() // 60)}, at=now)
+    return patrol
+
+
+def attach_location(session: Session, *, member_id: int, now: datetime, latitude: float, longitude: float,
+                    label: str | None = None) -> Patrol | None:
+    """A LOCATION event during an open patrol without coordinates completes it (silently)."""
+    patrol = open_patrol(session, member_id, now)
+    if patrol is None or patrol.latitude is not None:
+        return None
+    patrol.latitude, patrol.longitude = latitude, longitude
+    if label and not patrol.place:
+        patrol.place = label
+    return patrol
+
+
+# -- visits ------------------------------------------------------------------------------------------
+_TAG_WORDS = {  # what people write -> the household tag
+    "独居老人": "独居老人", "独居": "独居老人", "空巢老人": "独居老人",
+    "残疾": "残疾", "残疾人": "残疾", "残障": "残疾",
+    "困难": "困难", "低保": "困难", "特困": "困难", "困难户": "困难",
+    "留守儿童": "留守儿童", "流动人口": "流动人口", "租户": "流动人口",
+    "出租房": "出租房", "空置": "空置", "商户": "商户",
+}
+_FOLLOW_UP_RE = re.compile(r"(需要|需|要求|要|帮忙|帮他|帮她|请求|希望|想要)")
+_INVITED_RE = re.compile(r"(已邀请进群|已邀请入群|邀请进群|邀请入群|已拉进群|已拉群|已进群|已入群|加群了|已加群)")
+_CLAUSE_SPLIT = re.compile(r"[，,。;；!！?？、\s]+")
+
+
+@dataclass
+class VisitNotes:
+    tags: list[str] = field(default_factory=list)
+    follow_up: str | None = None
+    invited: bool = False
+
+
+def read_visit_notes(note: str) -> VisitNotes:
+    """Tags (独居老人 …), a follow-up need (需要/要/帮忙 …) and an invitation into the group, from free text."""
+    found = VisitNotes()
+    for word in sorted(_TAG_WORDS, key=len, reverse=True):
+        if word in note and _TAG_WORDS[word] not in found.tags:
+            found.tags.append(_TAG_WORDS[word])
+    found.tags = [t for t in HOUSEHOLD_TAGS if t in found.tags]
+    needs = []
+    for clause in _CLAUSE_SPLIT.split(note):
+        match = _FOLLOW_UP_RE.search(clause)
+        if not match or clause[max(0, match.start() - 1):match.start()] in ("不", "没", "无"):
+            continue
+        need = clause[match.start():].strip()
+        if len(need) > len(match.group(0)):
+            needs.append(need)
+    found.follow_up = "；".join(needs) or None
+    found.invited = bool(_INVITED_RE.search(note))
+    return found
+
+
+def _parse_address(text: str):  # noqa: ANN202 - Address | None
+    try:
+        from ..understanding import parse_address
+    except ImportError:  # the understanding package is being written; see _fallback_address
+        return _fallback_address(text)
+    return parse_address(text)
+
+
+@dataclass
+class _Address:
+    building: str
+    unit: str | None
+    room: str | None
+    span: tuple[int, int] = (0, 0)
+
+
+_FALLBACK_ADDR = re.compile(r"(\d+)\s*(?:号楼|栋|幢|号|-)\s*(?:(\d+)\s*(?:单元|-))?\s*(?:(\d{3,4})\s*室?)?")
+
+
+def _fallback_address(text: str) -> _Address | None:
+    """Arabic-digit addresses only (3栋2单元101, 3-2-101); used only while gridbot.understanding lacks one."""
+    match = _FALLBACK_ADDR.search(text)
+    if not match:
+        return None
+    return _Address(match.group(1), match.group(2), match.group(3), match.span())
+
+
+def split_address(text: str) -> tuple[Any, str]:
+    """The address in a 走访 text and the note after it: the shortest prefix that reads as the same address."""
+    address = _parse_address(text)
+    if address is None:
+        return None, text
+    key = (address.building, address.unit, address.room)
+    cut = len(text)
+    for i in range(1, len(text) + 1):
+        head = _parse_address(text[:i])
+        if head is not None and (head.building, head.unit, head.room) == key:
+            cut = i
+            break
+    rest = text[cut:].lstrip()
+    rest = re.sub(r"^(室|号|房)", "", rest)
+    return address, rest.strip(" ，,：:;；")
+
+
+def find_household(session: Session, *, community_id: int | None, scope_grid_ids: Iterable[int], address: Any,
+                   prefer_grid_id: int | None = None) -> Household:
+    """The household at an address, within the speaker's grids (preferring the chat's grid)."""
+    building = str(address.building)
+    unit = str(address.unit) if getattr(address, "unit", None) else None
+    room = str(address.room) if getattr(address, "room", None) else None
+    label = format_address(building, unit, room)
+    if not room:
+        raise WorkError("visit_need_room", address=label)
+    query = (select(Household).join(Grid).where(Household.building == building, Household.room == room,
+                                                Household.status == "active"))
+    if community_id is not None:
+        query = query.where(Grid.community_id == community_id)
+    if unit:
+        query = query.where(Household.unit == unit)
+    found = list(session.scalars(query.order_by(Household.id)))
+    scope = set(scope_grid_ids)
+    inside = [h for h in found if h.grid_id in scope]
+    if not inside:
+        if found:
+            raise OutOfScope("household_out_of_scope", "household", found[0].id, address=label)
+        raise WorkError("household_not_found", address=label)
+    if prefer_grid_id is not None and any(h.grid_id == prefer_grid_id for h in inside):
+        inside = [h for h in inside if h.grid_id == prefer_grid_id]
+    if len(inside) > 1:
+        raise WorkError("household_ambiguous", address=label,
+                        choices="、".join(f"{h.grid.name} {h.address}" for h in inside[:6]))
+    return inside[0]
+
+
+def format_address(building: str, unit: str | None, room: str | None) -> str:
+    return f"{building}栋" + (f"{unit}单元" if unit else "") + (room or "")
+
+
+def record_visit(session: Session, *, member_id: int, household: Household, now: datetime, actor: str,
+                 note: str | None, notes: VisitNotes) -> Visit:
+    """Record the visit; tags newly noticed are added to the household (audited as a household change)."""
+    visit = Visit(member_id=member_id, household_id=household.id, grid_id=household.grid_id, at=now,
+                  note=note or None, tags=list(notes.tags), follow_up=notes.follow_up,
+                  invited_to_group=notes.invited)
+    session.add(visit)
+    new_tags = [t for t in notes.tags if t not in (household.tags or [])]
+    if new_tags:
+        household.tags = list(household.tags or []) + new_tags
+        household.updated_by = actor
+        household.updated_at = now
+        audit.record(session, actor, "household.tags_added", "household", household.id,
+                     {"tags": new_tags, "source": "visit"}, at=now)
+    session.flush()
+    audit.record(session, actor, "visit.create", "visit", visit.id,
+                 {"household_id": household.id, "tags": notes.tags, "follow_up": bool(notes.follow_up)}, at=now)
+    return visit
+
+
+def visit_for_ticket(session: Session, *, member_id: int, scope_grid_ids: Iterable[int],
+                     visit_id: int | None = None) -> Visit:
+    """The visit whose follow-up should become a ticket: the one named, else the member's latest with a need."""
+    if visit_id is not None:
+        visit = session.get(Visit, visit_id)
+        if visit is None:
+            raise WorkError("visit_not_found", id=visit_id)
+        if visit.member_id != member_id and visit.grid_id not in set(scope_grid_ids):
+            raise OutOfScope("visit_out_of_scope", "visit", visit.id, id=visit.id)
+    else:
+        visit = session.scalar(select(Visit).where(Visit.member_id == member_id)
+                               .order_by(Visit.at.desc(), Visit.id.desc()).limit(1))
+        if visit is None:
+            raise WorkError("visit_none_yet")
+    if not visit.follow_up:
+        raise WorkError("visit_no_follow_up", id=visit.id)
+    if visit.ticket_id is not None:
+        raise WorkError("visit_already_ticket", id=visit.id, ticket=visit.ticket_id)
+    return visit
+
+
+def link_ticket(session: Session, visit: Visit, ticket_id: int, *, actor: str, now: datetime) -> None:
+    visit.ticket_id = ticket_id
+    audit.record(session, actor, "visit.ticket", "visit", visit.id, {"ticket_id": ticket_id}, at=now)
+
+
+# -- work logs ---------------------------------------------------------------------------------------
+def add_log(session: Session, *, member_id: int, now: datetime, text: str, tz: ZoneInfo = DEFAULT_TZ) -> WorkLog:
+    entry = WorkLog(member_id=member_id, day=local_day(now, tz), at=now, text=text.strip())
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def logs_between(session: Session, member_id: int, start: date, end: date) -> list[WorkLog]:
+    """A member's log entries with start <= day < end, oldest first."""
+    return list(session.scalars(select(WorkLog).where(WorkLog.member_id == member_id, WorkLog.day >= start,
+                                                      WorkLog.day < end).order_by(WorkLog.day, WorkLog.at)))
+
+
+def find_member(session: Session, community_id: int | None, word: str) -> Member | None:
+    """A member by userid or name ("赵网格员"); a unique name prefix ("赵") also works."""
+    word = word.strip().lstrip("@")
+    query = select(Member).where(Member.active.is_(True)).options(selectinload(Member.grid_links))
+    if community_id is not None:
+        query = query.where(Member.community_id == community_id)
+    members = list(session.scalars(query.order_by(Member.id)))
+    for m in members:
+        if word in (m.userid, m.name):
+            return m
+    prefixed = [m for m in members if word and m.name.startswith(word)]
+    return prefixed[0] if len(prefixed) == 1 else None
+
+
+def get_member(session: Session, member_id: int) -> Member:
+    member = session.get(Member, member_id)
+    if member is None:  # pragma: no cover - the speaker was resolved from this row a moment ago
+        raise WorkError("member_unknown", word=str(member_id))
+    return member
+
+
+def member_in_scope(member: Member, scope_grid_ids: Iterable[int]) -> bool:
+    scope = set(scope_grid_ids)
+    return any(link.grid_id in scope for link in member.grid_links)
+
+
+def pending_reviews(session: Session, *, community_id: int | None, scope_grid_ids: Iterable[int],
+                    start: date, end: date) -> list[tuple[Member, int]]:
+    """Members in scope with unreviewed log entries in the period, and how many."""
+    scope = set(scope_grid_ids)
+    rows = session.execute(
+        select(WorkLog.member_id, func.count()).join(Member, Member.id == WorkLog.member_id)
+        .where(WorkLog.reviewed_at.is_(None), WorkLog.day >= start, WorkLog.day < end,
+               Member.community_id == community_id)
+        .group_by(WorkLog.member_id)).all()
+    out = []
+    for member_id, count in rows:
+        member = session.get(Member, member_id)
+        if member is not None and member_in_scope(member, scope):
+            out.append((member, count))
+    return sorted(out, key=lambda pair: pair[0].id)
+
+
+def review_logs(session: Session, *, reviewer_id: int, member_id: int, start: date, end: date, now: datetime,
+                actor: str, comment: str | None = None) -> int:
+    """Mark a member's unreviewed entries of the period as reviewed (审核). Returns how many."""
+    entries = [e for e in logs_between(session, member_id, start, end) if e.reviewed_at is None]
+    for entry in entries:
+        entry.reviewed_by, entry.reviewed_at, entry.review_comment = reviewer_id, now, comment or None
+    if entries:
+        audit.record(session, actor, "worklog.review", "member", member_id,
+                     {"from": start.isoformat(), "until": end.isoformat(), "entries": len(entries),
+                      "comment": comment}, at=now)
+    return len(entries)
+
+
+# -- duty and leave ----------------------------------------------------------------------------------
+_WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6,
+             "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6}
+_UNTIL_RE = re.compile(
+    r"^(?:到|至|直到|请到)?\s*(?:"
+    r"(?P<rel>今天|明天|后天|大后天)"
+    r"|(?P<next>下个?|本|这个?)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
+    r"|(?P<ymd>\d{4})-(?P<m1>\d{1,2})-(?P<d1>\d{1,2})"
+    r"|(?:(?P<m2>\d{1,2})月)?(?P<d2>\d{1,2})[日号]"
+    r"|(?P<n>\d{1,2})天"
+    r")\s*(?:为止|前)?")
+
+
+def parse_until(text: str, today: date) -> tuple[date, str] | None:
+    """The last local day of a leave ("到周五", "到11月6日", "3天") and the text after it; None if unreadable."""
+    m = _UNTIL_RE.match(text.strip())
+    if not m:
+        return None
+    rest = text.strip()[m.end():].strip(" ，,：:")
+    if m.group("rel"):
+        last = today + timedelta(days={"今天": 0, "明天": 1, "后天": 2, "大后天": 3}[m.group("rel")])
+    elif m.group("wd"):
+        wd = _WEEKDAYS[m.group("wd")]
+        if (m.group("next") or "").startswith("下"):
+            last = today - timedelta(days=today.weekday()) + timedelta(days=7 + wd)
+        else:
+            last = today + timedelta(days=(wd - today.weekday()) % 7)
+    elif m.group("ymd"):
+        try:
+            last = date(int(m.group("ymd")), int(m.group("m1")), int(m.group("d1")))
+        except ValueError:
+            return None
+    elif m.group("d2"):
+        month = int(m.group("m2")) if m.group("m2") else today.month
+        year = today.year
+        try:
+            last = date(year, month, int(m.group("d2")))
+            if last < today:
+                last = (date(year + 1, month, int(m.group("d2"))) if m.group("m2")
+                        else add_months(today, 1).replace(day=int(m.group("d2"))))
+        except ValueError:
+            return None
+    else:
+        days = int(m.group("n"))
+        if days < 1:
+            return None
+        last = today + timedelta(days=days - 1)
+    return last, rest
+
+
+def active_leave(session: Session, member_id: int, now: datetime) -> Leave | None:
+    return session.scalar(select(Leave).where(Leave.member_id == member_id, Leave.cancelled_at.is_(None),
+                                              Leave.starts_at <= now, Leave.ends_at > now)
+                          .order_by(Leave.id.desc()).limit(1))
+
+
+def request_leave(session: Session, *, member: Member, now: datetime, last_day: date, actor: str,
+                  reason: str | None = None, tz: ZoneInfo = DEFAULT_TZ) -> Leave:
+    """Away from now until the end of last_day (local); the A/B partner covers. A new leave replaces an old one."""
+    if last_day < local_day(now, tz):
+        raise WorkError("leave_in_past", day=last_day)
+    if last_day > local_day(now, tz) + timedelta(days=90):
+        raise WorkError("leave_too_long")
+    current = active_leave(session, member.id, now)
+    if current is not None:
+        current.cancelled_at = now
+    partner = member.partner if member.partner is not None and member.partner.active else None
+    if partner is not None and active_leave(session, partner.id, now) is not None:
+        partner = None
+    leave = Leave(member_id=member.id, partner_id=partner.id if partner else None, starts_at=now,
+                  ends_at=day_start(last_day + timedelta(days=1), tz), reason=reason or None, created_at=now)
+    session.add(leave)
+    session.flush()
+    audit.record(session, actor, "leave.start", "member", member.id,
+                 {"until": last_day.isoformat(), "partner_id": leave.partner_id, "reason": reason}, at=now)
+    return leave
+
+
+def cancel_leave(session: Session, *, member_id: int, now: datetime, actor: str) -> Leave:
+    leave = active_leave(session, member_id, now)
+    if leave is None:
+        raise WorkError("leave_none")
+    leave.cancelled_at = now
+    audit.record(session, actor, "leave.end", "member", member_id, {"leave_id": leave.id}, at=now)
+    return leave
+
+
+@dataclass
+class DutyEntry:
+    member: Member
+    leave: Leave | None = None            # the member is away
+    covering_for: list[Member] = field(default_factory=list)   # partners this member covers today
+
+
+def duty_roster(session: Session, grid_id: int, now: datetime) -> list[DutyEntry]:
+    """Who works in a grid now: its members, each either present (maybe covering a partner) or on leave."""
+    members = list(session.scalars(
+        select(Member).join(MemberGrid).where(MemberGrid.grid_id == grid_id, Member.active.is_(True))
+        .order_by(Member.id)))
+    entries = {m.id: DutyEntry(m, active_leave(session, m.id, now)) for m in members}
+    for entry in list(entries.values()):
+        if entry.leave is not None and entry.leave.partner is not None:
+            cover = entries.get(entry.leave.partner_id)  # type: ignore[arg-type]
+            if cover is None:
+                cover = entries.setdefault(entry.leave.partner_id, DutyEntry(entry.leave.partner))  # type: ignore
+            cover.covering_for.append(entry.member)
+    return list(entries.values())
+
+
+def covering_member(session: Session, member_id: int, now: datetime) -> Member | None:
+    """Who should get a member's work now: the member, or their partner while they are on leave.
+
+    None if the member is away and nobody covers (the caller escalates to the grid leader).
+    """
+    leave = active_leave(session, member_id, now)
+    if leave is None:
+        return session.get(Member, member_id)
+    return leave.partner
+
+
+# -- households due for a visit ----------------------------------------------------------------------
+@dataclass
+class DueVisit:
+    household: Household
+    key: bool                   # a key household (quarterly), else the yearly visit
+    overdue: bool               # the previous period was missed too
+    last_visit: datetime | None
+
+
+def _building_number(building: str) -> int:
+    digits = re.sub(r"\D", "", building)
+    return int(digits) if digits else 10**6
+
+
+def due_visits(session: Session, *, grid_ids: Iterable[int], now: datetime, tz: ZoneInfo = DEFAULT_TZ,
+               buildings: dict[int, set[str]] | None = None, near_building: str | None = None) -> list[DueVisit]:
+    """Households not yet visited in their current period: key households each quarter, all households each year.
+
+    Overdue = the previous period was missed as well (or never visited, for a household older than that period).
+    Nearest buildings first: by distance of building number from `near_building` (where the member last was),
+    then building, unit, room.
+    """
+    today = local_day(now, tz)
+    q_start = day_start(quarter_start(today), tz)
+    prev_q_start = day_start(add_months(quarter_start(today), -3), tz)
+    y_start = day_start(date(today.year, 1, 1), tz)
+    prev_y_start = day_start(date(today.year - 1, 1, 1), tz)
+    ids = list(grid_ids)
+    households = list(session.scalars(select(Household).where(Household.grid_id.in_(ids),
+                                                              Household.status == "active")))
+    if buildings:
+        households = [h for h in households if not buildings.get(h.grid_id) or h.building in buildings[h.grid_id]]
+    last = dict(session.execute(
+        select(Visit.household_id, func.max(Visit.at)).where(Visit.household_id.in_([h.id for h in households]))
+        .group_by(Visit.household_id)).all()) if households else {}
+    due = []
+    for h in households:
+        seen = last.get(h.id)
+        is_key = bool(set(h.tags or []) & set(KEY_HOUSEHOLD_TAGS))
+        start, prev_start = (q_start, prev_q_start) if is_key else (y_start, prev_y_start)
+        if seen is not None and seen >= start:
+            continue
+        if seen is not None:
+            overdue = seen < prev_start
+        else:
+            overdue = h.created_at is None or h.created_at < prev_start
+        due.append(DueVisit(h, is_key, overdue, seen))
+    ref = _building_number(near_building) if near_building else None
+
+    def order(d: DueVisit) -> tuple:
+        b = _building_number(d.household.building)
+        return (abs(b - ref) if ref is not None else 0, b, d.household.building,
+                _building_number(d.household.unit or "0"), d.household.room)
+
+    return sorted(due, key=order)
+
+
+def member_buildings(session: Session, member_id: int) -> dict[int, set[str]]:
+    """Grid id -> buildings a member is narrowed to ("3,5,7"); grids without a narrowing are absent."""
+    out: dict[int, set[str]] = {}
+    for link in session.scalars(select(MemberGrid).where(MemberGrid.member_id == member_id)):
+        if link.buildings:
+            out[link.grid_id] = {b.strip() for b in re.split(r"[,，、\s]+", link.buildings) if b.strip()}
+    return out
+
+
+def last_building(session: Session, member_id: int) -> str | None:
+    """Where the member last was, for "nearest first": the building of their latest visit."""
+    return session.scalar(select(Household.building).join(Visit, Visit.household_id == Household.id)
+                          .where(Visit.member_id == member_id).order_by(Visit.at.desc(), Visit.id.desc()).limit(1))

@@ -1,0 +1,431 @@
+"""Grid members' duties in chat: 签到/巡查, 签退, 走访, 转工单, 日志, 本周日志, 本月日志, 审核, 值班, 请假, 销假, 待走访.
+
+Thin: read the arguments, check scope, call gridbot.services.work, answer. Lists with households' details go
+privately to the member (Reply(to_user=...)) when asked in a group: they are personal data.
+"""
+from __future__ import annotations
+
+import functools
+from datetime import date, datetime, timedelta
+from typing import Any, Callable
+
+from gridbot.clock import local
+from gridbot.messages import Reply
+from gridbot.router import LEADERS, STAFF, Command, Context, Router, UsageError
+from gridbot.services import audit, work
+from gridbot.texts import t
+
+WEEKDAY_NAMES = "一二三四五六日"
+DUE_LIST_LIMIT = 40
+LOG_LINE_CHARS = 60
+
+
+# -- shared helpers ----------------------------------------------------------------------------------
+def _tz(ctx: Context):  # noqa: ANN202
+    return ctx.app.settings.tz
+
+
+def _fmt_value(ctx: Context, value: Any) -> Any:
+    if isinstance(value, datetime):
+        at = local(value, _tz(ctx))
+        return f"{at.month}月{at.day}日 {at:%H:%M}"
+    if isinstance(value, date):
+        return _day(value)
+    return value
+
+
+def _day(day: date) -> str:
+    return f"{day.month}月{day.day}日（周{WEEKDAY_NAMES[day.weekday()]}）"
+
+
+def _short_day(day: date) -> str:
+    return f"{day.month}月{day.day}日"
+
+
+def _hm(ctx: Context, at: datetime) -> str:
+    return local(at, _tz(ctx)).strftime("%H:%M")
+
+
+def guarded(fn: Callable[[Context, str], list[Reply]]) -> Callable[[Context, str], list[Reply]]:
+    """Turn a service's refusal into its Chinese text; scope refusals are audited."""
+
+    @functools.wraps(fn)
+    def wrapper(ctx: Context, args: str) -> list[Reply]:
+        try:
+            return fn(ctx, args)
+        except work.OutOfScope as err:
+            audit.record(ctx.session, ctx.speaker.actor, "command.out_of_scope", err.entity_type, err.entity_id,
+                         {"command": fn.__name__, "chat_id": ctx.inbound.chat_id}, at=ctx.now)
+            return [Reply(t(f"work.{err.key}", **{k: _fmt_value(ctx, v) for k, v in err.values.items()}))]
+        except work.WorkError as err:
+            return [Reply(t(f"work.{err.key}", **{k: _fmt_value(ctx, v) for k, v in err.values.items()}))]
+
+    return wrapper
+
+
+def _privately(ctx: Context, text: str) -> list[Reply]:
+    """Personal data: in a group, a short note there and the details in a private message."""
+    if ctx.inbound.is_group:
+        return [Reply(t("work.sent_privately")), Reply(text, to_user=ctx.speaker.user_id)]
+    return [Reply(text)]
+
+
+def _pick_grid(ctx: Context, word: str | None = None):  # noqa: ANN202
+    sp = ctx.speaker
+    return work.pick_grid(ctx.session, community_id=sp.community_id, own_grid_ids=sp.grid_ids,
+                          scope_grid_ids=sp.scope_grid_ids, chat_grid_id=sp.chat_grid_id, word=word)
+
+
+def _split_grid_word(ctx: Context, args: str) -> tuple[str | None, str]:
+    """A leading grid code or name ("HY-02 3栋门口") and the rest."""
+    head, _, rest = args.partition(" ")
+    if head and work.find_grid(ctx.session, ctx.speaker.community_id, head) is not None:
+        return head, rest.strip()
+    return None, args
+
+
+def _duration(minutes: int) -> str:
+    hours, mins = divmod(minutes, 60)
+    return t("work.duration_hm", h=hours, m=mins) if hours else t("work.duration_m", m=mins)
+
+
+# -- 签到 / 签退 ----------------------------------------------------------------------------------------
+@guarded
+def check_in(ctx: Context, args: str) -> list[Reply]:
+    word, rest = _split_grid_word(ctx, args)
+    loc = ctx.inbound.location
+    located = ({"latitude": loc.latitude, "longitude": loc.longitude, "label": loc.label} if loc else
+               work.recent_location(ctx.session, ctx.inbound.platform, ctx.speaker.user_id, ctx.now))
+    place, _, note = rest.partition(" ")
+    if not place and located:
+        place = located.get("label") or ""
+    if not place and not located:
+        raise UsageError(t("work.checkin_need_place"))
+    grid = _pick_grid(ctx, word)
+    patrol = work.check_in(ctx.session, member_id=ctx.speaker.member_id, grid_id=grid.id, now=ctx.now,
+                           actor=ctx.speaker.actor, place=place or None,
+                           latitude=located["latitude"] if located else None,
+                           longitude=located["longitude"] if located else None, note=note.strip() or None)
+    where = t("work.checkin_place", place=patrol.place) if patrol.place else t("work.checkin_located")
+    return [Reply(t("work.checkin_done", grid=grid.name, time=_fmt_value(ctx, patrol.started_at), where=where))]
+
+
+@guarded
+def check_out(ctx: Context, args: str) -> list[Reply]:
+    patrol = work.check_out(ctx.session, member_id=ctx.speaker.member_id, now=ctx.now, actor=ctx.speaker.actor,
+                            note=args or None)
+    minutes = int((patrol.ended_at - patrol.started_at).total_seconds() // 60)  # type: ignore[operator]
+    return [Reply(t("work.checkout_done", grid=patrol.grid.name, length=_duration(minutes),
+                    start=_hm(ctx, patrol.started_at), end=_hm(ctx, patrol.ended_at)))]  # type: ignore[arg-type]
+
+
+def _is_location_message(ctx: Context) -> bool:
+    return ctx.inbound.kind == "location" and ctx.inbound.location is not None and ctx.speaker.is_member
+
+
+def _location_check_in(ctx: Context, _match: object) -> list[Reply]:
+    return check_in(ctx, "")
+
+
+def _is_location_event(ctx: Context) -> bool:
+    return (ctx.inbound.kind == "event" and (ctx.inbound.event or "").upper() == "LOCATION"
+            and ctx.speaker.is_member)
+
+
+def _note_location(ctx: Context, _match: object) -> list[Reply]:
+    """WeCom reports where a member is when they open the app: complete an open patrol; say nothing."""
+    found = work.location_of(ctx.inbound.to_dict())
+    if found:
+        work.attach_location(ctx.session, member_id=ctx.speaker.member_id, now=ctx.now,  # type: ignore[arg-type]
+                             latitude=found["latitude"], longitude=found["longitude"], label=found.get("label"))
+    return []
+
+
+# -- 走访 / 转工单 --------------------------------------------------------------------------------------
+@guarded
+def visit(ctx: Context, args: str) -> list[Reply]:
+    if not args:
+        raise UsageError()
+    address, note = work.split_address(args)
+    if address is None or not address.building:
+        raise UsageError(t("work.visit_need_address"))
+    sp = ctx.speaker
+    household = work.find_household(ctx.session, community_id=sp.community_id, scope_grid_ids=sp.scope_grid_ids,
+                                     address=address, prefer_grid_id=sp.chat_grid_id)
+    notes = work.read_visit_notes(note)
+    record = work.record_visit(ctx.session, member_id=sp.member_id, household=household, now=ctx.now,  # type: ignore
+                               actor=sp.actor, note=note, notes=notes)
+    lines = [t("work.visit_done", id=record.id, grid=household.grid.name, address=household.address)]
+    if notes.tags:
+        lines.append(t("work.visit_tags", tags="、".join(notes.tags)))
+    if notes.invited:
+        lines.append(t("work.visit_invited"))
+    if notes.follow_up:
+        lines.append(t("work.visit_follow_up", need=notes.follow_up, id=record.id))
+    return _privately(ctx, "\n".join(lines))
+
+
+@guarded
+def to_ticket(ctx: Context, args: str) -> list[Reply]:
+    args = args.lstrip("#").strip()
+    if args and not args.isdigit():
+        raise UsageError(t("work.ticket_bad_id"))
+    sp = ctx.speaker
+    record = work.visit_for_ticket(ctx.session, member_id=sp.member_id, scope_grid_ids=sp.scope_grid_ids,  # type: ignore
+                                   visit_id=int(args) if args else None)
+    create = _ticket_creator()
+    if create is None:
+        return [Reply(t("work.ticket_unavailable"))]
+    ticket = create(ctx, record)
+    work.link_ticket(ctx.session, record, ticket.id, actor=sp.actor, now=ctx.now)
+    return [Reply(t("work.ticket_done", id=record.id, number=getattr(ticket, "number", ticket.id),
+                    need=record.follow_up))]
+
+
+def _ticket_creator() -> Callable[[Context, Any], Any] | None:
+    """The tickets service's way to open a ticket for a member, once it exists."""
+    try:
+        from gridbot.services import tickets
+    except ImportError:
+        return None
+    create = getattr(tickets, "create_from_visit", None) or getattr(tickets, "create_for_member", None)
+    if create is None:
+        return None
+
+    def _create(ctx: Context, record: Any) -> Any:
+        return create(ctx.session, visit=record, actor=ctx.speaker.actor, now=ctx.now)
+
+    return _create
+
+
+# -- 日志 / 本周日志 / 本月日志 / 审核 ------------------------------------------------------------------
+@guarded
+def log_entry(ctx: Context, args: str) -> list[Reply]:
+    if not args:
+        raise UsageError(t("work.log_need_text"))
+    entry = work.add_log(ctx.session, member_id=ctx.speaker.member_id, now=ctx.now, text=args,  # type: ignore
+                         tz=_tz(ctx))
+    today = work.logs_between(ctx.session, ctx.speaker.member_id, entry.day,  # type: ignore[arg-type]
+                              entry.day + timedelta(days=1))
+    return [Reply(t("work.log_done", day=_day(entry.day), n=len(today)))]
+
+
+_PERIODS = {"本周": "week", "这周": "week", "上周": "last_week", "本月": "month", "这个月": "month",
+            "上月": "last_month", "上个月": "last_month"}
+
+
+def _period(ctx: Context, kind: str) -> tuple[date, date, str]:
+    today = work.local_day(ctx.now, _tz(ctx))
+    if kind == "week":
+        start, end = work.week_bounds(today)
+        return start, end, t("work.period_week")
+    if kind == "last_week":
+        start, end = work.week_bounds(today - timedelta(days=7))
+        return start, end, t("work.period_last_week")
+    if kind == "last_month":
+        start, end = work.month_bounds(work.add_months(today, -1))
+        return start, end, t("work.period_last_month")
+    start, end = work.month_bounds(today)
+    return start, end, t("work.period_month")
+
+
+def _target_member(ctx: Context, word: str):  # noqa: ANN202
+    """The member a leader asks about; members may only ask about themselves."""
+    sp = ctx.speaker
+    member = work.find_member(ctx.session, sp.community_id, word)
+    if member is None:
+        raise work.WorkError("member_unknown", word=word)
+    if member.id != sp.member_id and (not sp.is_leader or not work.member_in_scope(member, sp.scope_grid_ids)):
+        raise work.OutOfScope("member_out_of_scope", "member", member.userid, name=member.name)
+    return member
+
+
+def _log_summary(ctx: Context, args: str, kind: str) -> list[Reply]:
+    sp = ctx.speaker
+    member_id, name = sp.member_id, sp.name
+    if args:
+        member = _target_member(ctx, args)
+        member_id, name = member.id, member.name
+    start, end, label = _period(ctx, kind)
+    entries = work.logs_between(ctx.session, member_id, start, end)  # type: ignore[arg-type]
+    if not entries:
+        return [Reply(t("work.logs_none", name=name, period=label, start=_short_day(start),
+                        end=_short_day(end - timedelta(days=1))))]
+    days = sorted({e.day for e in entries})
+    reviewed = sum(1 for e in entries if e.reviewed_at is not None)
+    lines = [t("work.logs_title", name=name, period=label, start=_short_day(start),
+               end=_short_day(end - timedelta(days=1)), entries=len(entries), days=len(days), reviewed=reviewed)]
+    for day in days:
+        texts = [e.text if len(e.text) <= LOG_LINE_CHARS else e.text[:LOG_LINE_CHARS] + "…"
+                 for e in entries if e.day == day]
+        lines.append(t("work.logs_day", day=_day(day), text="；".join(texts)))
+    comments = [e.review_comment for e in entries if e.review_comment]
+    if comments:
+        lines.append(t("work.logs_comment", comment=comments[-1]))
+    return [Reply("\n".join(lines))]
+
+
+@guarded
+def week_logs(ctx: Context, args: str) -> list[Reply]:
+    return _log_summary(ctx, args, "week")
+
+
+@guarded
+def month_logs(ctx: Context, args: str) -> list[Reply]:
+    return _log_summary(ctx, args, "month")
+
+
+@guarded
+def review(ctx: Context, args: str) -> list[Reply]:
+    sp = ctx.speaker
+    words = args.split(" ") if args else []
+    if not words:
+        today = work.local_day(ctx.now, _tz(ctx))
+        start, end = work.add_months(today, -1), today + timedelta(days=1)
+        pending = work.pending_reviews(ctx.session, community_id=sp.community_id, scope_grid_ids=sp.scope_grid_ids,
+                                       start=start, end=end)
+        if not pending:
+            return [Reply(t("work.review_nothing"))]
+        lines = [t("work.review_pending_title")]
+        lines += [t("work.review_pending_line", name=m.name, n=n) for m, n in pending]
+        lines.append(t("work.review_pending_hint", name=pending[0][0].name))
+        return [Reply("\n".join(lines))]
+    member = _target_member(ctx, words[0])
+    kind = "month"
+    rest = words[1:]
+    if rest and rest[0] in _PERIODS:
+        kind = _PERIODS[rest.pop(0)]
+    comment = " ".join(rest).strip() or None
+    start, end, label = _period(ctx, kind)
+    count = work.review_logs(ctx.session, reviewer_id=sp.member_id, member_id=member.id, start=start,  # type: ignore
+                             end=end, now=ctx.now, actor=sp.actor, comment=comment)
+    if count == 0:
+        return [Reply(t("work.review_none", name=member.name, period=label))]
+    replies = [Reply(t("work.review_done", name=member.name, period=label, n=count,
+                       comment=t("work.review_comment", comment=comment) if comment else ""))]
+    if member.userid != sp.user_id:
+        replies.append(Reply(t("work.review_notice", reviewer=sp.name, period=label, n=count,
+                               comment=t("work.review_comment", comment=comment) if comment else ""),
+                             to_user=member.userid))
+    return replies
+
+
+# -- 值班 / 请假 / 销假 ---------------------------------------------------------------------------------
+_ROLE_KEYS = ("secretary", "grid_leader", "member", "part_time", "group_leader", "building_leader")
+
+
+def _role_name(roles: list[str] | None) -> str:
+    for key in _ROLE_KEYS:
+        if key in (roles or []):
+            return t(f"work.role.{key}")
+    return t("work.role.staff")
+
+
+@guarded
+def duty(ctx: Context, args: str) -> list[Reply]:
+    sp = ctx.speaker
+    if args:
+        grids = [_pick_grid(ctx, args.split(" ")[0])]
+    elif sp.chat_grid_id is not None and sp.can_act_in(sp.chat_grid_id):
+        grids = [_pick_grid(ctx)]
+    else:
+        grids = work.work_grids(ctx.session, sp.grid_ids) or work.work_grids(ctx.session, sp.scope_grid_ids)
+    today = work.local_day(ctx.now, _tz(ctx))
+    blocks = []
+    for grid in grids:
+        lines = [t("work.duty_title", grid=grid.name, day=_day(today))]
+        for entry in work.duty_roster(ctx.session, grid.id, ctx.now):
+            m = entry.member
+            if entry.leave is not None:
+                until = work.local_day(entry.leave.ends_at - timedelta(seconds=1), _tz(ctx))
+                cover = entry.leave.partner.name if entry.leave.partner else t("work.duty_nobody")
+                lines.append(t("work.duty_away", name=m.name, until=_day(until), cover=cover))
+            elif entry.covering_for:
+                lines.append(t("work.duty_covering", name=m.name, role=_role_name(m.roles),
+                               others="、".join(o.name for o in entry.covering_for)))
+            else:
+                lines.append(t("work.duty_line", name=m.name, role=_role_name(m.roles)))
+        if len(lines) == 1:
+            lines.append(t("work.duty_empty"))
+        blocks.append("\n".join(lines))
+    return [Reply("\n\n".join(blocks))]
+
+
+@guarded
+def leave(ctx: Context, args: str) -> list[Reply]:
+    if not args:
+        raise UsageError()
+    today = work.local_day(ctx.now, _tz(ctx))
+    parsed = work.parse_until(args, today)
+    if parsed is None:
+        raise UsageError(t("work.leave_bad_until"))
+    last_day, reason = parsed
+    member = work.get_member(ctx.session, ctx.speaker.member_id)  # type: ignore[arg-type]
+    record = work.request_leave(ctx.session, member=member, now=ctx.now, last_day=last_day, actor=ctx.speaker.actor,
+                                reason=reason or None, tz=_tz(ctx))
+    if record.partner is None:
+        return [Reply(t("work.leave_done_no_partner", start=_short_day(today), until=_day(last_day)))]
+    grids = "、".join(g.name for g in member.grids)
+    return [Reply(t("work.leave_done", start=_short_day(today), until=_day(last_day), partner=record.partner.name)),
+            Reply(t("work.leave_notice", name=member.name, until=_day(last_day), grids=grids,
+                    reason=t("work.leave_reason", reason=reason) if reason else ""),
+                  to_user=record.partner.userid)]
+
+
+@guarded
+def end_leave(ctx: Context, args: str) -> list[Reply]:
+    record = work.cancel_leave(ctx.session, member_id=ctx.speaker.member_id, now=ctx.now,  # type: ignore[arg-type]
+                               actor=ctx.speaker.actor)
+    replies = [Reply(t("work.leave_ended"))]
+    if record.partner is not None:
+        replies.append(Reply(t("work.leave_ended_notice", name=ctx.speaker.name), to_user=record.partner.userid))
+    return replies
+
+
+# -- 待走访 --------------------------------------------------------------------------------------------
+@guarded
+def due(ctx: Context, args: str) -> list[Reply]:
+    sp = ctx.speaker
+    if args:
+        grids = [_pick_grid(ctx, args.split(" ")[0])]
+    else:
+        grids = work.work_grids(ctx.session, sp.grid_ids)
+    items = work.due_visits(ctx.session, grid_ids=[g.id for g in grids], now=ctx.now, tz=_tz(ctx),
+                            buildings=work.member_buildings(ctx.session, sp.member_id),  # type: ignore[arg-type]
+                            near_building=work.last_building(ctx.session, sp.member_id))  # type: ignore[arg-type]
+    scope = "、".join(g.name for g in grids)
+    if not items:
+        return _privately(ctx, t("work.due_none", grids=scope))
+    key_n = sum(1 for i in items if i.key)
+    overdue_n = sum(1 for i in items if i.overdue)
+    lines = [t("work.due_title", grids=scope, n=len(items), key_n=key_n, overdue=overdue_n)]
+    several = len(grids) > 1
+    for item in items[:DUE_LIST_LIMIT]:
+        h = item.household
+        kind = (t("work.due_key", tags="、".join(x for x in h.tags if x in work.KEY_HOUSEHOLD_TAGS))
+                if item.key else t("work.due_yearly"))
+        last = (t("work.due_last", day=_short_day(work.local_day(item.last_visit, _tz(ctx))))
+                if item.last_visit else t("work.due_never"))
+        state = t("work.due_overdue") if item.overdue else ""
+        grid = f"{h.grid.name} " if several else ""
+        lines.append(t("work.due_line", grid=grid, address=h.address, kind=kind, last=last, state=state))
+    if len(items) > DUE_LIST_LIMIT:
+        lines.append(t("work.due_more", n=len(items) - DUE_LIST_LIMIT))
+    return _privately(ctx, "\n".join(lines))
+
+
+def register(router: Router) -> None:
+    router.command(Command("签到", check_in, roles=STAFF, aliases=("巡查", "巡查签到"), glued=True, group="work"))
+    router.command(Command("签退", check_out, roles=STAFF, aliases=("巡查结束",), glued=True, group="work"))
+    router.command(Command("走访", visit, roles=STAFF, aliases=("入户走访",), glued=True, group="work"))
+    router.command(Command("转工单", to_ticket, roles=STAFF, glued=True, group="work"))
+    router.command(Command("日志", log_entry, roles=STAFF, aliases=("工作日志",), glued=True, group="work"))
+    router.command(Command("本周日志", week_logs, roles=STAFF, glued=True, group="work"))
+    router.command(Command("本月日志", month_logs, roles=STAFF, glued=True, group="work"))
+    router.command(Command("审核", review, roles=LEADERS, aliases=("审核日志",), glued=True, group="work"))
+    router.command(Command("值班", duty, roles=STAFF, aliases=("今日值班", "谁值班"), glued=True, group="work"))
+    router.command(Command("请假", leave, roles=STAFF, glued=True, group="work"))
+    router.command(Command("销假", end_leave, roles=STAFF, group="work"))
+    router.command(Command("待走访", due, roles=STAFF, glued=True, group="work"))
+    router.rule("work.location_checkin", _is_location_message, _location_check_in)
+    router.rule("work.location_event", _is_location_event, _note_location)
