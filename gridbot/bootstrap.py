@@ -108,10 +108,6 @@ def build(settings: Settings, *, clock: Clock | None = None, queue: JobQueue | N
 def _wire_senders(app: Gridbot) -> None:
     """WeCom senders when WeCom is configured; the local sender otherwise (embedded demo, console)."""
     app.senders["console"] = LocalSender()
-    try:
-        from .senders import wecom
-    except ImportError:  # the WeCom senders are optional until configured
-        return
-    wire = getattr(wecom, "wire", None)
-    if wire is not None:
-        wire(app)
+    from .senders import wecom
+
+    wecom.wire(app)

@@ -45,6 +45,8 @@ class WeComSettings:
     aibot_token: str | None = None
     aibot_aes_key: str | None = None
     api_base: str = "https://qyapi.weixin.qq.com"
+    aibot_name: str | None = None        # the AI bot's display name, to strip "@name" anywhere in a message
+    api_timeout: int = 5                 # seconds to wait for a WeCom API answer
 
     @property
     def app_callback_enabled(self) -> bool:
@@ -123,6 +125,8 @@ class Settings:
             aibot_token=env.get("GRIDBOT_AIBOT_TOKEN") or None,
             aibot_aes_key=env.get("GRIDBOT_AIBOT_AES_KEY") or None,
             api_base=(env.get("GRIDBOT_WECOM_API_BASE") or "https://qyapi.weixin.qq.com").rstrip("/"),
+            aibot_name=env.get("GRIDBOT_AIBOT_NAME") or None,
+            api_timeout=_int(env, "GRIDBOT_WECOM_TIMEOUT", 5, minimum=1),
         )
         for name, key in (("GRIDBOT_WECOM_AES_KEY", wecom.aes_key), ("GRIDBOT_AIBOT_AES_KEY", wecom.aibot_aes_key)):
             if key is not None and len(key) != 43:

@@ -27,3 +27,27 @@ def snapshot_coverage(day: str | None = None) -> int:
         snaps = coverage.take_snapshots(session, app.clock.now(), date.fromisoformat(day) if day else None,
                                         app.settings.tz)
     return len(snaps)
+
+
+def sync_roster() -> int:
+    """Nightly: reconcile every bound group's members with WeCom (API-made changes raise no event)."""
+    from .services import membership
+
+    return len(membership.sync_roster(current()))
+
+
+def sync_chat_roster(chat_id: str) -> int:
+    """One group's members from WeCom, after an event that did not say who joined."""
+    from .services import membership
+
+    app = current()
+    if not app.settings.wecom.api_enabled:
+        return 0
+    return len(membership.sync_roster(app, chat_ids=[chat_id]))
+
+
+def sweep_stuck_outbox() -> int:
+    """Rows a dead worker left in `sending` become `unknown` (visible, never re-sent blindly)."""
+    from .services import outbox
+
+    return outbox.sweep_stuck(current())

@@ -91,14 +91,21 @@ def deliver(app: "Gridbot", outbox_id: int) -> str:
         return _finish(app, row.id, "dead", str(exc))
     except Exception as exc:  # noqa: BLE001 - TemporaryFailure and anything unexpected: retry later
         retry_after = getattr(exc, "retry_after", None)
-        if row.attempts >= MAX_ATTEMPTS:
+        if getattr(exc, "ambiguous", False):
+            # The platform may have delivered it (no answer in time): re-sending could post twice.
+            return _finish(app, row.id, "unknown", f"{exc}; check the chat, then retry if it is missing")
+        rate_limited = getattr(exc, "rate_limited", False)
+        if not rate_limited and row.attempts >= MAX_ATTEMPTS:
             return _finish(app, row.id, "dead", repr(exc))
         delay = retry_after or BACKOFF_SECONDS[min(row.attempts - 1, len(BACKOFF_SECONDS) - 1)]
         due = now + timedelta(seconds=delay)
+        values = {"status": "pending", "not_before": due, "last_error": mask_text(repr(exc))[:2000]}
+        if rate_limited:  # waiting for a free slot is not a failed try: it never counts toward dead
+            values["attempts"] = OutboxMessage.attempts - 1
         with app.session() as session, session.begin():
-            session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id)
-                            .values(status="pending", not_before=due, last_error=mask_text(repr(exc))[:2000]))
-        log.warning("outbox %s: send failed (try %d), retry at %s: %s", row.id, row.attempts, due.isoformat(),
+            session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
+        log.warning("outbox %s: %s (try %d), retry at %s: %s", row.id,
+                    "rate limited" if rate_limited else "send failed", row.attempts, due.isoformat(),
                     mask_text(str(exc)))
         schedule(app, row.id, at=due)
         return "pending"

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 BLUEPRINTS = [
     ("gridbot.web.health", "bp"),
     ("gridbot.web.simulator", "bp"),
+    ("gridbot.web.webhook", "bp"),
 ]
 
 

@@ -1,0 +1,74 @@
+"""AI bot (智能机器人) callback (JSON): a decrypted message -> the neutral Inbound.
+
+Group @-mentions and 1:1 chats; text, mixed (text + images) and quote. The leading @-mention of the bot
+is stripped; `response_url` is kept so the reply can go back through it. Stream-refresh and other event
+callbacks return None: they carry no message to store.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from ..messages import Inbound
+from .wecom_crypto import CallbackRejected
+
+PLATFORM = "wecom_aibot"
+_LEADING_MENTION = re.compile(r"^\s*@\S+[\s\u2005\u00a0]*")
+
+
+def strip_mention(text: str, bot_name: str | None = None) -> str:
+    """'@网格助手 3栋漏水' -> '3栋漏水'. With a known bot name, that mention is removed wherever it is."""
+    if bot_name:
+        text = re.sub(r"@" + re.escape(bot_name) + r"[\s\u2005\u00a0]*", "", text)
+        return text.strip()
+    return _LEADING_MENTION.sub("", text, count=1).strip()
+
+
+def _text_of(msg: dict[str, Any]) -> tuple[str, str | None]:
+    """(text, first image url) of a text / mixed / image message."""
+    kind = msg.get("msgtype")
+    if kind == "text":
+        return str((msg.get("text") or {}).get("content") or ""), None
+    if kind == "image":
+        return "", (msg.get("image") or {}).get("url")
+    if kind == "mixed":
+        parts, image = [], None
+        for item in (msg.get("mixed") or {}).get("msg_item") or []:
+            if item.get("msgtype") == "text":
+                parts.append(str((item.get("text") or {}).get("content") or ""))
+            elif item.get("msgtype") == "image" and image is None:
+                image = (item.get("image") or {}).get("url")
+        return "\n".join(p for p in parts if p), image
+    return "", None
+
+
+def decode(plaintext: str, now: datetime, bot_name: str | None = None) -> Inbound | None:
+    try:
+        msg = json.loads(plaintext)
+    except ValueError:
+        raise CallbackRejected(400, "decrypted AI bot payload is not JSON") from None
+    if not isinstance(msg, dict):
+        raise CallbackRejected(400, "decrypted AI bot payload is not a JSON object")
+    kind = msg.get("msgtype")
+    if kind in ("stream", "event"):
+        return None
+    sender = (msg.get("from") or {}).get("userid")
+    msgid = msg.get("msgid")
+    if not sender or not msgid or kind not in ("text", "image", "mixed", "voice", "file"):
+        raise CallbackRejected(400, f"AI bot message without from.userid/msgid or of unknown type {kind!r}")
+    text, image = _text_of(msg)
+    group = msg.get("chattype") == "group"
+    if group and not msg.get("chatid"):
+        raise CallbackRejected(400, "AI bot group message without chatid")
+    if text:
+        text = strip_mention(text, bot_name) if group else text.strip()
+    quote = msg.get("quote")
+    data: dict[str, Any] = {}
+    if isinstance(quote, dict):
+        data["quote"] = _text_of(quote)[0]
+    return Inbound(platform=PLATFORM, sender_id=str(sender), text=text,
+                   chat_id=str(msg["chatid"]) if group else None, chat_type="group" if group else "single",
+                   msg_id=str(msgid), mentioned=True, kind="text" if text or not image else "image",
+                   image_url=image, response_url=msg.get("response_url"), event_data=data, at=now)

@@ -1,0 +1,281 @@
+"""WeCom senders behind the one Sender interface, and the resolver that picks one per outbox row.
+
+- RobotSender: a group's robot webhook (text with @mentions, markdown, image), 20 messages/min per robot.
+- AppMessageSender: message/send to a staff member, with WeCom's duplicate check so a retried row is not doubled.
+- AppChatSender: appchat/send to an internal group the app created.
+- AIBotSender: the AI bot's one-use response_url; a second reply (or an expired url) falls back to the chat.
+- TemplateSender: externalcontact/add_msg_template for external (customer) groups; a staff member must confirm
+  in the client, so the person who asked is told so.
+
+Long texts are split on line boundaries at WeCom's byte limits; parts already sent are remembered on the row,
+so a retry after a failure in the middle does not repeat them.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+from typing import Any, Callable
+
+from sqlalchemy import select, update
+
+from ..models import GridChat, OutboxMessage
+from ..wecom.client import AmbiguousFailure, WeComClient, client_for
+from ..wecom.ratelimit import APPCHAT_PER_MINUTE, ROBOT_PER_MINUTE, USER_PER_MINUTE, RateLimiter
+from . import PermanentFailure, TemporaryFailure
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 2048            # bytes: robot text, app text, appchat text
+MARKDOWN_LIMIT = 4096        # bytes: robot / app markdown
+RESPONSE_URL_LIMIT = 20480   # bytes: AI bot markdown reply
+RESPONSE_URL_TTL = timedelta(hours=1)
+DUPLICATE_CHECK_SECONDS = 4 * 3600   # message/send: the same content to the same user within this is sent once
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Pieces of at most `limit` UTF-8 bytes, cut at line ends where possible (never inside a character)."""
+    if len(text.encode()) <= limit:
+        return [text]
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line.encode()) > limit:  # one line longer than the limit: cut it by characters
+            head = line.encode()[:limit].decode("utf-8", errors="ignore")
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(head)
+            line = line[len(head):]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate.encode()) <= limit:
+            current = candidate
+        else:
+            parts.append(current)
+            current = line
+    if current:
+        parts.append(current)
+    return parts
+
+
+class _Base:
+    def __init__(self, app: Any, client: WeComClient | None = None, limiter: RateLimiter | None = None):
+        self.app = app
+        self.client = client or client_for(app)
+        self.limiter = limiter or limiter_for(app)
+
+    def _send_parts(self, row: OutboxMessage, parts: list[str], send_one: Callable[[str, bool], None]) -> None:
+        """Send the parts not yet sent; after each, remember progress on the row (its own transaction)."""
+        done = int((row.content or {}).get("parts_sent") or 0)
+        for index in range(done, len(parts)):
+            send_one(parts[index], index == 0)
+            if len(parts) > 1:
+                content = dict(row.content or {}, parts_sent=index + 1)
+                row.content = content
+                with self.app.session() as session, session.begin():
+                    session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(content=content))
+
+
+def _mention_markdown(text: str, mentions: list[str]) -> str:
+    return text + ("\n" + " ".join(f"<@{m}>" for m in mentions) if mentions else "")
+
+
+class RobotSender(_Base):
+    """A group robot webhook. The robot key comes from the chat's GridChat row."""
+
+    def __init__(self, app: Any, robot_key: str, **kw: Any):
+        super().__init__(app, **kw)
+        self.robot_key = robot_key
+
+    def send(self, row: OutboxMessage) -> None:
+        content = row.content or {}
+        kind = content.get("kind", "text")
+        mentions = list(content.get("mentions") or [])
+        rate_name = "robot:" + hashlib.sha1(self.robot_key.encode()).hexdigest()[:16]
+        if kind == "image":
+            self.limiter.check(rate_name, ROBOT_PER_MINUTE)
+            self.client.webhook(self.robot_key, {"msgtype": "image", "image": {"base64": content["base64"],
+                                                                              "md5": content["md5"]}})
+            return
+        markdown = kind == "markdown"
+        parts = split_text(content.get("text", ""), MARKDOWN_LIMIT if markdown else TEXT_LIMIT)
+
+        def one(part: str, first: bool) -> None:
+            self.limiter.check(rate_name, ROBOT_PER_MINUTE)
+            if markdown:
+                body = {"msgtype": "markdown", "markdown": {"content": _mention_markdown(part, mentions if first
+                                                                                         else [])}}
+            else:
+                body = {"msgtype": "text", "text": {"content": part, "mentioned_list": mentions if first else []}}
+            self.client.webhook(self.robot_key, body)
+
+        self._send_parts(row, parts, one)
+
+
+class AppMessageSender(_Base):
+    """message/send to one staff member (target is the userid)."""
+
+    def send(self, row: OutboxMessage) -> None:
+        content = row.content or {}
+        markdown = content.get("kind") == "markdown"
+        agent = self.app.settings.wecom.agent_id
+        if not agent:
+            raise PermanentFailure("app message needs GRIDBOT_WECOM_AGENT_ID")
+        parts = split_text(content.get("text", ""), MARKDOWN_LIMIT if markdown else TEXT_LIMIT)
+
+        def one(part: str, _first: bool) -> None:
+            self.limiter.check(f"user:{row.target}", USER_PER_MINUTE)
+            msg_type = "markdown" if markdown else "text"
+            try:
+                self.client.call("/cgi-bin/message/send", {
+                    "touser": row.target, "msgtype": msg_type, "agentid": int(agent), msg_type: {"content": part},
+                    "enable_duplicate_check": 1, "duplicate_check_interval": DUPLICATE_CHECK_SECONDS,
+                })
+            except AmbiguousFailure as exc:  # WeCom's duplicate check makes a re-send safe
+                raise TemporaryFailure(str(exc)) from None
+
+        self._send_parts(row, parts, one)
+
+
+class AppChatSender(_Base):
+    """appchat/send to an internal group the app created (target is the chatid)."""
+
+    def send(self, row: OutboxMessage) -> None:
+        content = row.content or {}
+        markdown = content.get("kind") == "markdown"
+        parts = split_text(content.get("text", ""), MARKDOWN_LIMIT if markdown else TEXT_LIMIT)
+
+        def one(part: str, _first: bool) -> None:
+            self.limiter.check(f"appchat:{row.target}", APPCHAT_PER_MINUTE)
+            msg_type = "markdown" if markdown else "text"
+            self.client.call("/cgi-bin/appchat/send", {"chatid": row.target, "msgtype": msg_type,
+                                                       msg_type: {"content": part}, "safe": 0})
+
+        self._send_parts(row, parts, one)
+
+
+class AIBotSender(_Base):
+    """The AI bot's response_url: one use, valid an hour. Otherwise the reply goes by the chat's own channel."""
+
+    def __init__(self, app: Any, fallback: Callable[[], Any], **kw: Any):
+        super().__init__(app, **kw)
+        self.fallback = fallback
+
+    def _first_use(self, url: str) -> bool:
+        key = f"{self.app.settings.redis_prefix}wecom:response_url:{hashlib.sha1(url.encode()).hexdigest()}"
+        if self.app.redis is not None:
+            return bool(self.app.redis.set(key, b"1", nx=True, ex=int(RESPONSE_URL_TTL.total_seconds()) + 60))
+        used = self.app.__dict__.setdefault("_used_response_urls", set())
+        if key in used:
+            return False
+        used.add(key)
+        return True
+
+    def send(self, row: OutboxMessage) -> None:
+        content = row.content or {}
+        url = content["response_url"]
+        fresh = row.created_at is None or self.app.clock.now() - row.created_at < RESPONSE_URL_TTL
+        if not (fresh and (content.get("response_url_claimed") or self._first_use(url))):
+            return self.fallback().send(row)
+        if not content.get("response_url_claimed"):
+            content = dict(content, response_url_claimed=True)
+            row.content = content
+            with self.app.session() as session, session.begin():
+                session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(content=content))
+        text = _mention_markdown(content.get("text", ""), list(content.get("mentions") or []))
+        text = split_text(text, RESPONSE_URL_LIMIT)[0]
+        self.client.post_url(url, {"msgtype": "markdown", "markdown": {"content": text}})
+
+
+class TemplateSender(_Base):
+    """add_msg_template to an external group: WeCom asks `sender` (a staff member) to confirm in the client."""
+
+    def send(self, row: OutboxMessage) -> None:
+        from ..services.outbox import schedule, write_replies
+        from ..messages import Reply
+        from ..texts import t
+
+        content = row.content or {}
+        staff = content.get("sender") or content.get("requested_by")
+        if not staff:
+            raise PermanentFailure("a customer-group announcement needs content.sender (the staff member who "
+                                   "will confirm it)")
+        self.client.call("/cgi-bin/externalcontact/add_msg_template", {
+            "chat_type": "group", "sender": staff, "chat_id_list": [row.target],
+            "text": {"content": split_text(content.get("text", ""), MARKDOWN_LIMIT)[0]},
+        })
+        requester = content.get("requested_by")
+        if requester:
+            with self.app.session() as session, session.begin():
+                exists = session.scalar(select(OutboxMessage.id).where(
+                    OutboxMessage.idempotency_key == f"template-confirm-{row.id}"))
+                if exists is None:
+                    notice = write_replies(session, None, [Reply(t("wecom.template_needs_confirmation"),
+                                                                 to_user=requester,
+                                                                 idempotency_key=f"template-confirm-{row.id}")],
+                                           now=self.app.clock.now(), platform="wecom_app")
+                    ids = [n.id for n in notice]
+                else:
+                    ids = []
+            for oid in ids:
+                schedule(self.app, oid)
+
+
+def limiter_for(app: Any) -> RateLimiter:
+    limiter = getattr(app, "_wecom_limiter", None)
+    if limiter is None:
+        limiter = RateLimiter(app.redis, app.settings.redis_prefix)
+        app._wecom_limiter = limiter
+    return limiter
+
+
+def _robot_key(app: Any, chat_id: str) -> str | None:
+    with app.session() as session:
+        return session.scalar(select(GridChat.robot_key).where(GridChat.chat_id == chat_id))
+
+
+def chat_sender(app: Any, row: OutboxMessage) -> Any:
+    """A group's channel: its robot webhook if it has one; add_msg_template for an external group; appchat."""
+    key = _robot_key(app, row.target)
+    if key:
+        return RobotSender(app, key)
+    if (row.content or {}).get("channel") == "group_template" or row.target.startswith("wr"):
+        return TemplateSender(app)
+    if not app.settings.wecom.api_enabled:
+        raise PermanentFailure("no channel to this group: give it a robot key (grid_chats.robot_key) or set "
+                               "GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET")
+    return AppChatSender(app)
+
+
+class _Unsendable:
+    def __init__(self, error: PermanentFailure):
+        self.error = error
+
+    def send(self, row: OutboxMessage) -> None:
+        raise self.error
+
+
+def resolve(app: Any, row: OutboxMessage) -> Any:
+    """The sender for one outbox row, by platform, target type and what the chat offers."""
+    if row.platform not in ("wecom_app", "wecom_aibot"):
+        return app.senders.get(row.platform, app.default_sender)
+    try:
+        if (row.content or {}).get("response_url") and row.platform == "wecom_aibot":
+            if row.target_type == "chat":
+                return AIBotSender(app, lambda: chat_sender(app, row))
+            return AIBotSender(app, lambda: AppMessageSender(app))
+        if row.target_type == "user":
+            if not app.settings.wecom.api_enabled:
+                raise PermanentFailure("app messages need GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET")
+            return AppMessageSender(app)
+        return chat_sender(app, row)
+    except PermanentFailure as err:
+        return _Unsendable(err)
+
+
+def wire(app: Any) -> None:
+    """Use the WeCom senders when WeCom is configured (API or AI bot); otherwise leave the local ones."""
+    wc = app.settings.wecom
+    if not (wc.api_enabled or wc.aibot_enabled):
+        return
+    app.sender_resolver = resolve

@@ -1,0 +1,182 @@
+"""WeCom callbacks: /wecom/callback (self-built app, XML) and /wecom/aibot (AI bot, JSON).
+
+Ack fast, work later: check size, timestamp window and signature (constant time), decrypt, refuse
+replays, decode to an Inbound, store it under its dedupe key and enqueue processing, answer 200 — all in
+milliseconds. Every bad request gets a 4xx and one log line an operator can act on (route, reason, client
+address; never the message text or user ids). A route whose settings are missing answers 404.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from flask import Blueprint, Response, request
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from ..adapters import wecom_aibot, wecom_app
+from ..adapters.wecom_crypto import CallbackCrypto, CallbackRejected
+from ..messages import Inbound
+from ..router import normalize
+from . import gridbot_app
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("wecom_webhook", __name__)
+
+BIND_COMMAND = "绑定本群"
+
+
+@bp.record_once
+def _announce(state) -> None:  # noqa: ANN001
+    """Say at start-up which callback routes are off, and which setting would turn them on."""
+    gb = state.app.extensions.get("gridbot")
+    if gb is None:
+        return
+    wc = gb.settings.wecom
+    if not wc.app_callback_enabled:
+        log.warning("/wecom/callback disabled (answers 404): set GRIDBOT_WECOM_CORP_ID, GRIDBOT_WECOM_TOKEN "
+                    "and GRIDBOT_WECOM_AES_KEY to enable the app callback")
+    if not wc.aibot_enabled:
+        log.warning("/wecom/aibot disabled (answers 404): set GRIDBOT_AIBOT_TOKEN and GRIDBOT_AIBOT_AES_KEY "
+                    "to enable the AI bot callback")
+
+
+def _crypto(route: str) -> CallbackCrypto | None:
+    gb = gridbot_app()
+    cache = gb.__dict__.setdefault("_callback_crypto", {})
+    if route not in cache:
+        wc, skew = gb.settings.wecom, gb.settings.callback_max_skew
+        if route == "app":
+            cache[route] = (CallbackCrypto(wc.token, wc.aes_key, wc.corp_id, skew)
+                            if wc.app_callback_enabled else None)
+        else:
+            cache[route] = (CallbackCrypto(wc.aibot_token, wc.aibot_aes_key, "", skew)
+                            if wc.aibot_enabled else None)
+    return cache[route]
+
+
+class _SeenSignatures:
+    """Signatures already accepted, kept for the timestamp window, so a byte-identical replay is refused.
+
+    In Redis (shared by all workers) when there is one; otherwise in this process.
+    """
+
+    def __init__(self) -> None:
+        self._local: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first_time(self, key: str, ttl: int) -> bool:
+        gb = gridbot_app()
+        if gb.redis is not None:
+            return bool(gb.redis.set(f"{gb.settings.redis_prefix}wecom:seen:{key}", b"1", nx=True, ex=ttl))
+        now = time.monotonic()
+        with self._lock:
+            if len(self._local) > 100_000:
+                self._local = {k: v for k, v in self._local.items() if v > now}
+            if self._local.get(key, 0) > now:
+                return False
+            self._local[key] = now + ttl
+            return True
+
+    def forget(self, key: str) -> None:
+        gb = gridbot_app()
+        if gb.redis is not None:
+            gb.redis.delete(f"{gb.settings.redis_prefix}wecom:seen:{key}")
+        else:
+            with self._lock:
+                self._local.pop(key, None)
+
+
+_seen = _SeenSignatures()
+
+
+def _refuse(route: str, err: CallbackRejected) -> Response:
+    log.warning("wecom %s refused %d from %s: %s", route, err.status, request.remote_addr, err.reason)
+    return Response(err.reason if err.status != 404 else "", status=err.status, mimetype="text/plain")
+
+
+def _query() -> tuple[str, str, str]:
+    sig, ts, nonce = (request.args.get(k, "") for k in ("msg_signature", "timestamp", "nonce"))
+    if not (sig and ts and nonce):
+        raise CallbackRejected(400, "missing msg_signature, timestamp or nonce in the query string")
+    return sig, ts, nonce
+
+
+def _handle(route: str, crypto: CallbackCrypto | None,
+            open_body: Callable[[CallbackCrypto, bytes, str, str, str, float], str],
+            decode: Callable[[str], Inbound | None]) -> Response:
+    if crypto is None:
+        return Response("", status=404)
+    gb = gridbot_app()
+    try:
+        sig, ts, nonce = _query()
+        now = gb.clock.now().timestamp()
+        if request.method == "GET":  # URL verification: answer the decrypted echostr as the bare body
+            echostr = request.args.get("echostr", "")
+            if not echostr:
+                raise CallbackRejected(400, "URL check without echostr")
+            return Response(crypto.open(sig, ts, nonce, echostr, now), mimetype="text/plain")
+        length = request.content_length
+        if length is not None and length > gb.settings.max_body_bytes:
+            raise CallbackRejected(413, f"body of {length} bytes exceeds GRIDBOT_MAX_BODY_BYTES")
+        body = request.get_data(cache=False)
+        if len(body) > gb.settings.max_body_bytes:
+            raise CallbackRejected(413, "body exceeds GRIDBOT_MAX_BODY_BYTES")
+        plaintext = open_body(crypto, body, sig, ts, nonce, now)
+        inbound = decode(plaintext)
+        if inbound is None:  # a stream refresh or an event we do not store
+            return Response("", status=200)
+        if not _seen.first_time(f"{route}:{sig}", 2 * crypto.max_skew):
+            raise CallbackRejected(409, "replayed request (same signature already accepted)")
+        try:
+            if inbound.is_group and not _chat_known_or_binding(inbound):
+                raise CallbackRejected(404, f"message from unbound chat on {route}: a grid leader can bind it "
+                                            f"by sending '{BIND_COMMAND} <网格编码>' in that group")
+            from ..services.inbound import receive
+
+            receive(gb, inbound, plaintext)
+        except BaseException:
+            _seen.forget(f"{route}:{sig}")  # let WeCom's retry of the same bytes through
+            raise
+    except CallbackRejected as err:
+        return _refuse(route, err)
+    except OperationalError as exc:
+        log.error("wecom %s: database unavailable, WeCom will retry: %s", route, type(exc).__name__)
+        return Response("", status=503)
+    return Response("", status=200)
+
+
+def _chat_known_or_binding(inbound: Inbound) -> bool:
+    """True if the group is bound to a grid, or the message is the bind command; else record the chat."""
+    from ..services.inbound import _note_unknown_chat
+    from ..services.people import grid_for_chat
+
+    gb = gridbot_app()
+    with gb.session() as session:
+        if grid_for_chat(session, inbound.chat_id) is not None:
+            return True
+    if normalize(inbound.text).lstrip("/").startswith(BIND_COMMAND):
+        return True
+    try:
+        with gb.session() as session, session.begin():
+            _note_unknown_chat(session, inbound, gb.clock.now())
+    except IntegrityError:  # two first messages at once: the other request recorded it
+        pass
+    return False
+
+
+@bp.route("/wecom/callback", methods=["GET", "POST"])
+def app_callback() -> Response:
+    return _handle("app", _crypto("app"),
+                   lambda c, body, sig, ts, nonce, now: c.open_xml(body, sig, ts, nonce, now),
+                   wecom_app.decode)
+
+
+@bp.route("/wecom/aibot", methods=["GET", "POST"])
+def aibot_callback() -> Response:
+    gb = gridbot_app()
+    return _handle("aibot", _crypto("aibot"),
+                   lambda c, body, sig, ts, nonce, now: c.open_json(body, sig, ts, nonce, now),
+                   lambda text: wecom_aibot.decode(text, gb.clock.now(), gb.settings.wecom.aibot_name))

@@ -1,0 +1,26 @@
+"""Events (not messages): membership changes and the like. Taken first, so no command or fallback sees them."""
+from __future__ import annotations
+
+from gridbot.messages import Reply
+from gridbot.router import Context, Router
+from gridbot.services import membership
+
+
+def _is_event(ctx: Context) -> bool:
+    return ctx.inbound.kind == "event"
+
+
+def _on_event(ctx: Context, _match: object) -> list[Reply]:
+    inbound = ctx.inbound
+    if inbound.event == "change_external_chat":
+        change = membership.apply_chat_change(ctx.session, inbound.event_data, inbound.at or ctx.now)
+        if change is not None and change.needs_sync:
+            # The event did not say who joined: ask WeCom for the member list (after this transaction).
+            ctx.app.queue.enqueue("gridbot.jobs.sync_chat_roster", change.chat_id, queue="scheduled",
+                                  job_id=f"sync-chat-{change.chat_id}-{int((inbound.at or ctx.now).timestamp())}")
+    # LOCATION and enter_agent are recorded in the inbound log; nothing to say back.
+    return []
+
+
+def register(router: Router) -> None:
+    router.rule("events", _is_event, _on_event)

@@ -1,0 +1,208 @@
+"""WeCom callbacks end to end: official vectors, payloads signed as WeCom does, every bad input refused with a 4xx
+and nothing stored, and a delivery repeated three times processed and answered once. PostgreSQL + Redis."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from sqlalchemy import func, select
+
+from gridbot.adapters import wecom_aibot, wecom_app
+from gridbot.adapters.wecom_crypto import CallbackCrypto, CallbackRejected
+from gridbot.models import GridChat, InboundMessage, OutboxMessage, UnknownChat
+from gridbot.web import create_app
+from tests.conftest import SHARED_DIR, T0
+from tests.factories import seed_world
+from tests.fakewecom import aibot_message, text_xml, wecom_encrypt
+from tests.fakewecom.fixtures import aibot_signer, app_signer, fake, vectors, wecom_env  # noqa: F401
+
+NOW = int(T0.timestamp())
+
+
+# -- the official vectors (no services needed) ----------------------------------------------------------
+def test_official_url_check_vector_decrypts_to_its_plaintext():
+    v = vectors(SHARED_DIR)
+    crypto = CallbackCrypto(v["token"], v["encoding_aes_key"], v["corp_id"])
+    u = v["url_check"]
+    assert crypto.open(u["msg_signature"], u["timestamp"], u["nonce"], u["echostr"]) == u["plaintext"]
+
+
+def test_official_message_vector_verifies_and_decodes_to_the_text_message():
+    v = vectors(SHARED_DIR)
+    m = v["message"]
+    crypto = CallbackCrypto(v["token"], v["encoding_aes_key"], v["corp_id"])
+    body = (f"<xml><ToUserName><![CDATA[{v['corp_id']}]]></ToUserName><Encrypt><![CDATA[{m['encrypt']}]]></Encrypt>"
+            f"<AgentID><![CDATA[{m['agent_id']}]]></AgentID></xml>").encode()
+    inbound = wecom_app.decode(crypto.open_xml(body, m["msg_signature"], m["timestamp"], m["nonce"],
+                                               now=float(m["timestamp"]) + 10))
+    assert (inbound.sender_id, inbound.text, inbound.msg_id, inbound.kind) == (m["from_user"], m["content"],
+                                                                                 m["msg_id"], "text")
+    with pytest.raises(CallbackRejected) as stale:  # the same vector today is far outside the window
+        crypto.open_xml(body, m["msg_signature"], m["timestamp"], m["nonce"], now=float(m["timestamp"]) + 3600)
+    assert stale.value.status == 403
+    with pytest.raises(CallbackRejected) as wrong_corp:
+        CallbackCrypto(v["token"], v["encoding_aes_key"], "wwSomeoneElse").open_xml(
+            body, m["msg_signature"], m["timestamp"], m["nonce"])
+    assert wrong_corp.value.status == 403
+
+
+def test_aibot_mention_is_stripped_and_response_url_kept():
+    msg = aibot_message("m1", "zhang", "@网格小助手 3栋2单元楼道灯坏了", chatid="chat-hy-01",
+                        response_url="https://x.invalid/r")
+    inbound = wecom_aibot.decode(json.dumps(msg, ensure_ascii=False), T0)
+    assert inbound.text == "3栋2单元楼道灯坏了"
+    assert (inbound.chat_id, inbound.response_url, inbound.msg_id) == ("chat-hy-01", "https://x.invalid/r", "m1")
+    mixed = {"msgid": "m2", "chattype": "group", "chatid": "c", "from": {"userid": "u"}, "msgtype": "mixed",
+             "mixed": {"msg_item": [{"msgtype": "text", "text": {"content": "@bot 看这里"}},
+                                    {"msgtype": "image", "image": {"url": "https://img.invalid/1"}}]}}
+    decoded = wecom_aibot.decode(json.dumps(mixed, ensure_ascii=False), T0)
+    assert (decoded.text, decoded.image_url) == ("看这里", "https://img.invalid/1")
+
+
+# -- over HTTP, on PostgreSQL + Redis -----------------------------------------------------------------
+@pytest.fixture
+def world_app(make_app, pg_url, wecom_env):  # noqa: F811
+    app = make_app(pg_url, env=wecom_env)
+    with app.session() as s, s.begin():
+        seed_world(s)
+    return app
+
+
+@pytest.fixture
+def client(world_app):
+    return create_app(gridbot=world_app).test_client()
+
+
+def count(app, model) -> int:  # noqa: ANN001
+    with app.session() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def test_url_verification_answers_the_decrypted_echostr_on_both_routes(client, app_signer, aibot_signer):  # noqa: F811
+    query, plain = app_signer.url_check("1288432023552776189", NOW)
+    resp = client.get(f"/wecom/callback?{query}")
+    assert (resp.status_code, resp.get_data(as_text=True)) == (200, plain)
+    query, plain = aibot_signer.url_check("aibot-echo-42", NOW)
+    resp = client.get(f"/wecom/aibot?{query}")
+    assert (resp.status_code, resp.get_data(as_text=True)) == (200, plain)
+
+
+def test_a_text_message_to_the_app_is_stored_processed_and_answered_by_app_message(
+        client, world_app, app_signer, fake):  # noqa: F811
+    query, body = app_signer.xml_post(text_xml("mem_zhao", "帮助", "900001", NOW), NOW)
+    resp = client.post(f"/wecom/callback?{query}", data=body)
+    assert resp.status_code == 200
+    with world_app.session() as s:
+        row = s.scalar(select(InboundMessage))
+        assert (row.sender_id, row.status, row.payload["text"]) == ("mem_zhao", "done", "帮助")
+    sent = fake.sent("/cgi-bin/message/send")
+    assert len(sent) == 1
+    assert sent[0].body["touser"] == "mem_zhao" and sent[0].body["enable_duplicate_check"] == 1
+    assert "赵网格员" in sent[0].body["text"]["content"]
+
+
+def test_a_delivery_repeated_three_times_is_processed_once_and_answered_once(client, world_app, aibot_signer,
+                                                                            fake):  # noqa: F811
+    msg = aibot_message("msg-abc-1", "resident_a", "@网格小助手 你好", chatid="chat-hy-01",
+                        response_url=f"{fake.url}/aibot/response/1")
+    statuses = []
+    for attempt in range(3):  # WeCom's retries: same message, newly signed each time
+        query, body = aibot_signer.json_post(msg, NOW + attempt, nonce=f"n{attempt}")
+        statuses.append(client.post(f"/wecom/aibot?{query}", data=body).status_code)
+    assert statuses == [200, 200, 200]
+    assert count(world_app, InboundMessage) == 1
+    with world_app.session() as s:
+        rows = s.scalars(select(OutboxMessage)).all()
+    assert len(rows) == 1 and rows[0].status == "sent"
+    posts = fake.sent("/aibot/response/1")
+    assert len(posts) == 1
+    assert posts[0].body["msgtype"] == "markdown" and posts[0].body["markdown"]["content"] == rows[0].content["text"]
+
+
+BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+                  b'<xml><Encrypt>&lol2;</Encrypt></xml>')
+
+
+def _bad_requests(app_signer, aibot_signer, fake):  # noqa: ANN001, ANN202, F811
+    good_xml = text_xml("mem_zhao", "13812345678 漏水", "700001", NOW)
+    q, body = app_signer.xml_post(good_xml, NOW)
+    bad_sig = q.replace("msg_signature=", "msg_signature=0")
+    wrong_corp = app_signer.xml_post(good_xml, NOW, receive_id="wwNotOurCorp0000")
+    stale = app_signer.xml_post(good_xml, NOW - 3600)
+    aq, abody = aibot_signer.json_post(aibot_message("m-x", "resident_a", "@bot 你好", chatid="chat-unknown-9"), NOW)
+    return {
+        "bad signature": ("/wecom/callback", bad_sig, body, 403),
+        "wrong corp id": ("/wecom/callback", *wrong_corp, 403),
+        "stale timestamp": ("/wecom/callback", *stale, 403),
+        "malformed XML": ("/wecom/callback", q, b"<xml><Encrypt>oops", 400),
+        "entity-laden XML": ("/wecom/callback", q, BILLION_LAUGHS, 400),
+        "missing query": ("/wecom/callback", "", body, 400),
+        "malformed JSON": ("/wecom/aibot", aq, b'{"encrypt": ', 400),
+        "garbage ciphertext": ("/wecom/aibot", aibot_signer.query("bm90IGFlcw==", NOW),
+                               b'{"encrypt": "bm90IGFlcw=="}', 400),
+        "oversized body": ("/wecom/callback", q, b"<xml>" + b"x" * (70 * 1024) + b"</xml>", 413),
+        "unknown chat": ("/wecom/aibot", aq, abody, 404),
+    }
+
+
+@pytest.mark.parametrize("case", ["bad signature", "wrong corp id", "stale timestamp", "malformed XML",
+                                  "entity-laden XML", "missing query", "malformed JSON", "garbage ciphertext",
+                                  "oversized body", "unknown chat"])
+def test_bad_input_is_refused_with_a_4xx_an_operator_log_line_and_nothing_stored(
+        case, client, world_app, app_signer, aibot_signer, fake, caplog):  # noqa: F811
+    path, query, body, status = _bad_requests(app_signer, aibot_signer, fake)[case]
+    with caplog.at_level(logging.WARNING, logger="gridbot"):
+        resp = client.post(f"{path}?{query}", data=body)
+    assert resp.status_code == status
+    assert count(world_app, InboundMessage) == 0 and count(world_app, OutboxMessage) == 0
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refusals) == 1 and str(status) in refusals[0]
+    assert "13812345678" not in caplog.text and "resident_a" not in caplog.text
+
+
+def test_a_replayed_request_is_refused_and_stored_once(client, world_app, app_signer):  # noqa: F811
+    query, body = app_signer.xml_post(text_xml("mem_zhao", "帮助", "800001", NOW), NOW)
+    assert client.post(f"/wecom/callback?{query}", data=body).status_code == 200
+    assert client.post(f"/wecom/callback?{query}", data=body).status_code == 409
+    assert count(world_app, InboundMessage) == 1
+
+
+def test_an_unknown_chat_is_recorded_and_a_grid_leader_binds_it(client, world_app, aibot_signer, fake):  # noqa: F811
+    def say(msgid: str, user: str, text: str) -> int:
+        msg = aibot_message(msgid, user, text, chatid="chat-new-7", response_url=f"{fake.url}/aibot/response/{msgid}")
+        query, body = aibot_signer.json_post(msg, NOW)
+        return client.post(f"/wecom/aibot?{query}", data=body).status_code
+
+    assert say("u1", "resident_a", "@网格小助手 你好") == 404
+    with world_app.session() as s:
+        assert s.scalar(select(UnknownChat.chat_id)) == "chat-new-7"
+    assert say("u2", "mem_zhao", "@网格小助手 绑定本群 HY-01") == 200  # a plain member may not
+    assert "没有使用" in fake.sent("/aibot/response/u2")[0].body["markdown"]["content"]
+    assert say("u3", "lead_li", "@网格小助手 绑定本群 HY-03") == 200   # not lead_li's grid
+    assert "不在您负责" in fake.sent("/aibot/response/u3")[0].body["markdown"]["content"]
+    assert say("u4", "lead_li", "@网格小助手 绑定本群 hy-02") == 200
+    assert "第二网格" in fake.sent("/aibot/response/u4")[0].body["markdown"]["content"]
+    with world_app.session() as s:
+        chat = s.scalar(select(GridChat).where(GridChat.chat_id == "chat-new-7"))
+        assert chat is not None and chat.bound_by == "member:lead_li"
+        assert s.scalar(select(func.count()).select_from(UnknownChat)) == 0
+    assert say("u5", "resident_a", "@网格小助手 你好") == 200
+
+
+def test_a_route_without_settings_answers_404(make_app, pg_url, app_signer):  # noqa: F811
+    app = make_app(pg_url)
+    client = create_app(gridbot=app).test_client()
+    query, body = app_signer.xml_post(text_xml("mem_zhao", "帮助", "1", NOW), NOW)
+    assert client.post(f"/wecom/callback?{query}", data=body).status_code == 404
+    assert client.get("/wecom/aibot?msg_signature=a&timestamp=1&nonce=2&echostr=x").status_code == 404
+
+
+def test_a_self_made_encoder_agrees_with_wechatpy():
+    """The tests' encoder is checked against wechatpy's decryptor (and so against the vectors above)."""
+    from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
+
+    v = vectors(SHARED_DIR)
+    key = WeChatCrypto(v["token"], v["encoding_aes_key"], v["corp_id"]).key
+    assert PrpCrypto(key).decrypt(wecom_encrypt(v["encoding_aes_key"], "网格 ok", v["corp_id"]), v["corp_id"]) \
+        == "网格 ok"
