@@ -112,6 +112,12 @@ def check_in(ctx: Context, args: str) -> list[Reply]:
 
 @guarded
 def check_out(ctx: Context, args: str) -> list[Reply]:
+    # WeCom's LOCATION events stay in the inbound log: one reported during a text-only patrol locates it.
+    located = work.recent_location(ctx.session, ctx.inbound.platform, ctx.speaker.user_id, ctx.now)
+    if located:
+        work.attach_location(ctx.session, member_id=ctx.speaker.member_id, now=ctx.now,  # type: ignore[arg-type]
+                             latitude=located["latitude"], longitude=located["longitude"],
+                             label=located.get("label"))
     patrol = work.check_out(ctx.session, member_id=ctx.speaker.member_id, now=ctx.now, actor=ctx.speaker.actor,
                             note=args or None)
     minutes = int((patrol.ended_at - patrol.started_at).total_seconds() // 60)  # type: ignore[operator]
@@ -125,20 +131,6 @@ def _is_location_message(ctx: Context) -> bool:
 
 def _location_check_in(ctx: Context, _match: object) -> list[Reply]:
     return check_in(ctx, "")
-
-
-def _is_location_event(ctx: Context) -> bool:
-    return (ctx.inbound.kind == "event" and (ctx.inbound.event or "").upper() == "LOCATION"
-            and ctx.speaker.is_member)
-
-
-def _note_location(ctx: Context, _match: object) -> list[Reply]:
-    """WeCom reports where a member is when they open the app: complete an open patrol; say nothing."""
-    found = work.location_of(ctx.inbound.to_dict())
-    if found:
-        work.attach_location(ctx.session, member_id=ctx.speaker.member_id, now=ctx.now,  # type: ignore[arg-type]
-                             latitude=found["latitude"], longitude=found["longitude"], label=found.get("label"))
-    return []
 
 
 # -- 走访 / 转工单 --------------------------------------------------------------------------------------
@@ -428,4 +420,3 @@ def register(router: Router) -> None:
     router.command(Command("销假", end_leave, roles=STAFF, group="work"))
     router.command(Command("待走访", due, roles=STAFF, glued=True, group="work"))
     router.rule("work.location_checkin", _is_location_message, _location_check_in)
-    router.rule("work.location_event", _is_location_event, _note_location)

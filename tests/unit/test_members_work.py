@@ -90,6 +90,18 @@ def test_checkin_in_someone_elses_grid_is_refused_and_audited(bot):
     assert entry.actor == "member:mem_zhao" and entry.entity_id == "HY-03"
 
 
+def test_location_event_during_text_patrol_locates_it_at_checkout(bot, clock):
+    bot.say("签到 5栋", as_="mem_zhou", private=True)
+    clock.advance(minutes=30)
+    event = Inbound(platform="console", sender_id="mem_zhou", kind="event", event="LOCATION", chat_type="single",
+                    event_data={"Latitude": "30.3", "Longitude": "120.4"})
+    assert handle_now(bot.app, event) == []
+    clock.advance(minutes=5)
+    assert "35分钟" in bot.said("签退", as_="mem_zhou", private=True)
+    (patrol,) = rows(bot, Patrol)
+    assert (patrol.place, patrol.latitude, patrol.longitude) == ("5栋", 30.3, 120.4)
+
+
 def test_checkout_without_patrol(bot):
     assert "没有进行中的巡查" in bot.said("签退", as_="mem_zhao", chat="HY-01")
 
