@@ -1,0 +1,171 @@
+"""The labelled corpus (tests/data/corpus_*.tsv) and the figures the tests and bench/confusion.py report.
+
+A corpus file is TSV with a header: is_request, category, urgency, building, unit, room, text ('-' = empty).
+Split names come from the file name: corpus_tune.tsv was used to tune categories.yaml, corpus_holdout.tsv was not.
+"""
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .address import Address
+from .understander import CATEGORY_CODES, Understanding
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "tests" / "data"
+NONE = "none"  # the row/column of the confusion table for "not a request"
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    is_request: bool
+    category: str | None
+    urgency: str
+    location: Address
+    split: str
+    line: int
+
+
+def _cell(value: str) -> str | None:
+    value = value.strip()
+    return None if value in ("", "-") else value
+
+
+def load_corpus(split: str = "all", data_dir: Path = DATA_DIR) -> list[Example]:
+    """Examples of one split ('tune', 'holdout') or of all files; a malformed row names its file and line."""
+    files = sorted(data_dir.glob("corpus_*.tsv"))
+    if split != "all":
+        files = [f for f in files if f.stem == f"corpus_{split}"]
+        if not files:
+            raise ValueError(f"no corpus file for split {split!r} in {data_dir}")
+    examples: list[Example] = []
+    for path in files:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+            for line, row in enumerate(reader, start=2):
+                where = f"{path.name}:{line}"
+                is_request = row["is_request"].strip() == "1"
+                category = _cell(row["category"])
+                urgency = _cell(row["urgency"]) or "normal"
+                if is_request and category not in CATEGORY_CODES:
+                    raise ValueError(f"{where}: unknown category {category!r}")
+                if urgency not in ("urgent", "normal"):
+                    raise ValueError(f"{where}: urgency must be urgent/normal, got {urgency!r}")
+                examples.append(Example(
+                    text=row["text"], is_request=is_request, category=category if is_request else None,
+                    urgency=urgency if is_request else "normal",
+                    location=Address(_cell(row["building"]), _cell(row["unit"]), _cell(row["room"])),
+                    split=path.stem.removeprefix("corpus_"), line=line,
+                ))
+    return examples
+
+
+@dataclass
+class Report:
+    n: int = 0
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    category_right: int = 0      # among true requests that were recognised
+    urgent_total: int = 0
+    urgent_found: int = 0
+    urgent_alarms: int = 0       # predicted urgent, labelled normal (or not a request)
+    location_total: int = 0      # recognised requests whose label has an address
+    location_right: int = 0
+    confusion: Counter = field(default_factory=Counter)   # (label, predicted) -> count
+    errors: list[tuple[Example, Understanding, str]] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def category_accuracy(self) -> float:
+        return self.category_right / self.tp if self.tp else 1.0
+
+    @property
+    def urgent_recall(self) -> float:
+        return self.urgent_found / self.urgent_total if self.urgent_total else 1.0
+
+    @property
+    def location_accuracy(self) -> float:
+        return self.location_right / self.location_total if self.location_total else 1.0
+
+    def summary(self) -> dict[str, float | int]:
+        return {"messages": self.n, "requests": self.tp + self.fn, "precision": round(self.precision, 3),
+                "recall": round(self.recall, 3), "f1": round(self.f1, 3),
+                "category_accuracy": round(self.category_accuracy, 3),
+                "urgent": self.urgent_total, "urgent_recall": round(self.urgent_recall, 3),
+                "urgent_false_alarms": self.urgent_alarms, "location_accuracy": round(self.location_accuracy, 3)}
+
+
+def evaluate(examples: Iterable[Example], understand: Callable[[str], Understanding]) -> Report:
+    report = Report()
+    for ex in examples:
+        u = understand(ex.text)
+        report.n += 1
+        label = ex.category if ex.is_request else NONE
+        predicted = (u.category or "other") if u.is_request else NONE
+        report.confusion[(label, predicted)] += 1
+        problems = []
+        if ex.is_request and u.is_request:
+            report.tp += 1
+            if u.category == ex.category:
+                report.category_right += 1
+            else:
+                problems.append("category")
+            if not ex.location.is_empty:
+                report.location_total += 1
+                if u.location == ex.location:
+                    report.location_right += 1
+                else:
+                    problems.append("location")
+        elif ex.is_request:
+            report.fn += 1
+            problems.append("missed")
+        elif u.is_request:
+            report.fp += 1
+            problems.append("false request")
+        else:
+            report.tn += 1
+        if ex.urgency == "urgent":
+            report.urgent_total += 1
+            if u.urgency == "urgent":
+                report.urgent_found += 1
+            else:
+                problems.append("URGENT MISSED")
+        elif u.urgency == "urgent":
+            report.urgent_alarms += 1
+            problems.append("urgent false alarm")
+        if problems:
+            report.errors.append((ex, u, ", ".join(problems)))
+    return report
+
+
+def confusion_table(report: Report) -> str:
+    """Rows: label; columns: prediction ('none' = not a request). Codes shortened to fit a terminal."""
+    labels = [NONE, *CATEGORY_CODES]
+    short = {code: code[:6] for code in labels}
+    width = 7
+    lines = ["label \\ predicted".ljust(14) + "".join(short[c].rjust(width) for c in labels) + "  total"]
+    for row in labels:
+        counts = [report.confusion.get((row, col), 0) for col in labels]
+        total = sum(counts)
+        if not total:
+            continue
+        cells = "".join((str(c) if c else ".").rjust(width) for c in counts)
+        lines.append(row.ljust(14) + cells + str(total).rjust(7))
+    return "\n".join(lines)
