@@ -165,29 +165,11 @@ def to_ticket(ctx: Context, args: str) -> list[Reply]:
     sp = ctx.speaker
     record = work.visit_for_ticket(ctx.session, member_id=sp.member_id, scope_grid_ids=sp.scope_grid_ids,  # type: ignore
                                    visit_id=int(args) if args else None)
-    create = _ticket_creator()
-    if create is None:
+    ticket = work.ticket_for_visit(ctx.session, ctx.app, record, platform=ctx.inbound.platform,
+                                   user_id=sp.user_id, name=sp.name, actor=sp.actor, now=ctx.now)
+    if ticket is None:
         return [Reply(t("work.ticket_unavailable"))]
-    ticket = create(ctx, record)
-    work.link_ticket(ctx.session, record, ticket.id, actor=sp.actor, now=ctx.now)
-    return [Reply(t("work.ticket_done", id=record.id, number=getattr(ticket, "number", ticket.id),
-                    need=record.follow_up))]
-
-
-def _ticket_creator() -> Callable[[Context, Any], Any] | None:
-    """The tickets service's way to open a ticket for a member, once it exists."""
-    try:
-        from gridbot.services import tickets
-    except ImportError:
-        return None
-    create = getattr(tickets, "create_from_visit", None) or getattr(tickets, "create_for_member", None)
-    if create is None:
-        return None
-
-    def _create(ctx: Context, record: Any) -> Any:
-        return create(ctx.session, visit=record, actor=ctx.speaker.actor, now=ctx.now)
-
-    return _create
+    return [Reply(t("work.ticket_done", id=record.id, number=ticket.number, need=record.follow_up))]
 
 
 # -- 日志 / 本周日志 / 本月日志 / 审核 ------------------------------------------------------------------

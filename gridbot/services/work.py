@@ -358,6 +358,37 @@ def link_ticket(session: Session, visit: Visit, ticket_id: int, *, actor: str, n
     audit.record(session, actor, "visit.ticket", "visit", visit.id, {"ticket_id": ticket_id}, at=now)
 
 
+def ticket_for_visit(session: Session, app: Any, visit: Visit, *, platform: str, user_id: str,
+                     name: str | None, actor: str, now: datetime) -> Any | None:
+    """Open a ticket (through gridbot.services.tickets) for a visit's follow-up need and link it.
+
+    The member reports on the household's behalf; category and urgency come from the understanding of the
+    need (an assistance request when it reads as none). None when the tickets service is not installed.
+    """
+    try:
+        from . import tickets
+    except ImportError:
+        return None
+    create = getattr(tickets, "create_from_visit", None)
+    if create is not None:  # the tickets service's own way, should it grow one
+        ticket = create(session, visit=visit, actor=actor, now=now)
+    else:
+        from ..understanding import understand
+
+        need = visit.follow_up or ""
+        read = understand(need)
+        household = visit.household
+        result = tickets.report(
+            session, tickets.policy_for(app), platform=platform, user_id=user_id, name=name, chat_id=None,
+            grid_id=visit.grid_id, text=f"{household.address} 走访发现：{need}",
+            category=read.category if read.is_request and read.category else "assistance",
+            urgency=read.urgency, building=household.building, unit=household.unit or None, room=household.room,
+            summary=need, household_ids=(), now=now)
+        ticket = result.ticket
+    link_ticket(session, visit, ticket.id, actor=actor, now=now)
+    return ticket
+
+
 # -- work logs ---------------------------------------------------------------------------------------
 def add_log(session: Session, *, member_id: int, now: datetime, text: str, tz: ZoneInfo = DEFAULT_TZ) -> WorkLog:
     entry = WorkLog(member_id=member_id, day=local_day(now, tz), at=now, text=text.strip())

@@ -178,15 +178,18 @@ def test_to_ticket_of_another_grids_visit_is_refused(bot):
     assert "不在您负责的网格" in bot.say(f"转工单 {v.id}", as_="mem_sun", private=True)[0]
 
 
-def test_to_ticket_makes_a_ticket_or_says_tickets_are_unavailable(bot):
-    bot.say("走访 3栋1单元101 需要帮忙修水管", as_="mem_sun", private=True)
+def test_to_ticket_makes_an_assistance_ticket_for_the_household(bot):
+    from gridbot.models import Ticket
+
+    bot.say("走访 3栋1单元101 独居老人，需要代买降压药", as_="mem_sun", private=True)
     reply = bot.said("转工单", as_="mem_sun", private=True)
     (v,) = rows(bot, Visit)
-    if "暂未开通" in reply:
-        assert v.ticket_id is None
-    else:
-        assert "已转为工单" in reply and v.ticket_id is not None
-        assert "已经转为工单" in bot.said("转工单", as_="mem_sun", private=True)
+    (ticket,) = rows(bot, Ticket)
+    assert f"已转为工单 {ticket.number}" in reply and v.ticket_id == ticket.id
+    assert (ticket.building, ticket.unit, ticket.room, ticket.grid_id) == ("3", "1", "101", v.grid_id)
+    assert ticket.household_id == v.household_id and ticket.category == "assistance"
+    assert "已经转为工单" in bot.said(f"转工单 {v.id}", as_="mem_sun", private=True)
+    assert audits(bot, "visit.ticket")
 
 
 # -- 日志 / 本周日志 / 本月日志 / 审核 ------------------------------------------------------------------
