@@ -10,5 +10,6 @@ MODULES = [
     "gridbot.handlers.chats",
     "gridbot.handlers.coverage",
     "gridbot.handlers.members_work",
+    "gridbot.handlers.tickets",
     "gridbot.handlers.fallback",
 ]

@@ -1,0 +1,246 @@
+"""Tickets in chat: residents' requests become tickets; members walk them through the life cycle.
+
+Rules (after the commands, before fallback): a rating reply (满意/基本满意/不满意) from someone whose ticket waits
+for one, then a resident's request (gridbot.understanding decides). Commands: 受理, 不予立案, 重复, 派遣, 处置,
+办结/反馈, 核查, 结案, 转派, 升级, 重开, 工单, 待办 for members; 我的工单 for residents.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from gridbot.messages import Reply
+from gridbot.router import EVERYONE, STAFF, Command, Context, Router, UsageError
+from gridbot.services import tickets
+from gridbot.services.tickets import TicketError
+from gridbot.texts import t
+
+
+def _policy(ctx: Context) -> tickets.Policy:
+    return tickets.policy_for(ctx.app)
+
+
+def _split(args: str, parts: int = 1) -> list[str]:
+    """"3 已更换灯泡" -> ["3", "已更换灯泡"] (at most `parts` pieces); UsageError when the ticket number is missing."""
+    pieces = args.replace("，", " ", 1).replace(",", " ", 1).split(None, parts - 1) if parts > 1 else args.split()[:1]
+    if not pieces:
+        raise UsageError()
+    return pieces
+
+
+def _safe(fn: Callable[[Context, str], list[Reply]]) -> Callable[[Context, str], list[Reply]]:
+    """A refusal from the service (illegal transition, unknown ticket) is answered, not raised."""
+    def run(ctx: Context, args: str) -> list[Reply]:
+        try:
+            return fn(ctx, args)
+        except TicketError as err:
+            return [Reply(err.text)]
+    run.__name__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run
+
+
+def _due(ctx: Context, ticket: Any) -> str:
+    return tickets.fmt_time(ticket.resolution_due, _policy(ctx).tz)
+
+
+# -- the two rules --------------------------------------------------------------------------------------
+def _rating_check(ctx: Context) -> tuple[str, str] | None:
+    if ctx.inbound.kind != "text" or ctx.speaker.is_member:
+        return None
+    return tickets.parse_rating(ctx.text)
+
+
+def _rating_run(ctx: Context, match: tuple[str, str]) -> list[Reply]:
+    rating, note = match
+    ticket = tickets.rate(ctx.session, _policy(ctx), user_id=ctx.speaker.user_id, rating=rating, note=note,
+                          now=ctx.now, platform=ctx.inbound.platform)
+    if ticket is None:
+        addressed = ctx.inbound.mentioned or not ctx.inbound.is_group
+        return [Reply(t("tickets.rate.nothing"))] if addressed else []
+    if rating == "dissatisfied":
+        return [Reply(t("tickets.rate.reopened", number=ticket.number))]
+    return [Reply(t("tickets.rate.thanks", number=ticket.number, rating=tickets.rating_name(rating)))]
+
+
+def _request_check(ctx: Context) -> Any:
+    """A resident's message that gridbot.understanding calls a request. Members' messages never are."""
+    inbound = ctx.inbound
+    if inbound.kind != "text" or ctx.speaker.is_member or not ctx.text:
+        return None
+    if inbound.is_group and ctx.speaker.chat_grid_id is None:
+        return None
+    from gridbot.understanding import understand
+
+    u = understand(ctx.text)
+    if not u.is_request:
+        return None
+    # In a group we answer when @-mentioned; an urgent message is taken even without the mention.
+    if inbound.is_group and not inbound.mentioned and u.urgency != tickets.URGENT:
+        return None
+    return u
+
+
+def _request_run(ctx: Context, u: Any) -> list[Reply]:
+    inbound = ctx.inbound
+    loc = u.location
+    try:
+        result = tickets.report(
+            ctx.session, _policy(ctx), platform=inbound.platform, user_id=ctx.speaker.user_id,
+            name=inbound.sender_name, chat_id=inbound.chat_id if inbound.is_group else None,
+            grid_id=ctx.speaker.chat_grid_id if inbound.is_group else None, text=ctx.text, category=u.category,
+            urgency=u.urgency, building=getattr(loc, "building", None), unit=getattr(loc, "unit", None),
+            room=getattr(loc, "room", None), phones=list(u.phones or []), summary=u.summary,
+            household_ids=ctx.speaker.household_ids, now=ctx.now)
+    except TicketError as err:
+        return [Reply(err.text)]
+    text = tickets.ack_text(result, _policy(ctx), private=not inbound.is_group)
+    urgent = result.ticket.urgency == tickets.URGENT
+    return [Reply(text, mentions=[ctx.speaker.user_id] if inbound.is_group else [], urgent=urgent)]
+
+
+# -- member commands ---------------------------------------------------------------------------------------
+@_safe
+def accept_command(ctx: Context, args: str) -> list[Reply]:
+    ref, *_ = _split(args)
+    tk = tickets.accept(ctx.session, _policy(ctx), ctx.speaker, ref, ctx.now, ctx.inbound.platform)
+    return [Reply(t("tickets.done.accepted", number=tk.number))]
+
+
+@_safe
+def reject_command(ctx: Context, args: str) -> list[Reply]:
+    parts = _split(args, 2)
+    if len(parts) < 2:
+        raise TicketError("reason_needed", command="不予立案")
+    tk = tickets.reject(ctx.session, ctx.speaker, parts[0], parts[1], ctx.now, ctx.inbound.platform)
+    return [Reply(t("tickets.done.rejected", number=tk.number))]
+
+
+@_safe
+def duplicate_command(ctx: Context, args: str) -> list[Reply]:
+    parts = _split(args, 2)
+    if len(parts) < 2:
+        raise UsageError()
+    into = parts[1].split()[0]
+    tk = tickets.mark_duplicate(ctx.session, ctx.speaker, parts[0], into, ctx.now, ctx.inbound.platform)
+    target = tickets.find_ticket(ctx.session, into, ctx.speaker.scope_grid_ids)
+    return [Reply(t("tickets.done.duplicate", number=tk.number, into=target.number))]
+
+
+@_safe
+def dispatch_command(ctx: Context, args: str) -> list[Reply]:
+    parts = _split(args, 2)
+    if len(parts) < 2:
+        raise UsageError()
+    who = parts[1].split()[0]
+    tk = tickets.dispatch(ctx.session, _policy(ctx), ctx.speaker, parts[0], who, ctx.now, ctx.inbound.platform)
+    return [Reply(t("tickets.done.dispatched", number=tk.number, name=tk.assignee.name, due=_due(ctx, tk)))]
+
+
+@_safe
+def start_command(ctx: Context, args: str) -> list[Reply]:
+    ref, *_ = _split(args)
+    tk = tickets.start(ctx.session, _policy(ctx), ctx.speaker, ref, ctx.now, ctx.inbound.platform)
+    return [Reply(t("tickets.done.started", number=tk.number, due=_due(ctx, tk)))]
+
+
+@_safe
+def resolve_command(ctx: Context, args: str) -> list[Reply]:
+    parts = _split(args, 2)
+    if len(parts) < 2:
+        raise TicketError("reason_needed", command="办结")
+    tk = tickets.resolve(ctx.session, _policy(ctx), ctx.speaker, parts[0], parts[1], ctx.now, ctx.inbound.platform)
+    return [Reply(t("tickets.done.resolved", number=tk.number))]
+
+
+def feedback_command(ctx: Context, args: str) -> list[Reply]:
+    """反馈: for a member it is 办结; a resident who starts with "反馈" is making a request."""
+    if ctx.speaker.is_member:
+        return resolve_command(ctx, args)
+    u = _request_check(ctx)
+    if u is None:
+        return [Reply(t("fallback.resident"))]
+    return _request_run(ctx, u)
+
+
+@_safe
+def verify_command(ctx: Context, args: str) -> list[Reply]:
+    parts = _split(args, 2)
+    note = parts[1] if len(parts) > 1 else ""
+    tk = tickets.verify(ctx.session, _policy(ctx), ctx.speaker, parts[0], note, ctx.now, ctx.inbound.platform)
+    key = "tickets.done.verified" if tk.status == "verified" else "tickets.done.verify_failed"
+    return [Reply(t(key, number=tk.number))]
+
+
+@_safe
+def close_command(ctx: Context, args: str) -> list[Reply]:
+    ref, *_ = _split(args)
+    tk = tickets.close(ctx.session, ctx.speaker, ref, ctx.now, ctx.inbound.platform)
+    return [Reply(t("tickets.done.closed", number=tk.number))]
+
+
+@_safe
+def transfer_command(ctx: Context, args: str) -> list[Reply]:
+    parts = _split(args, 2)
+    if len(parts) < 2:
+        raise UsageError()
+    who, _, note = parts[1].partition(" ")
+    tk = tickets.transfer(ctx.session, _policy(ctx), ctx.speaker, parts[0], who, note.strip(), ctx.now,
+                          ctx.inbound.platform)
+    return [Reply(t("tickets.done.transferred", number=tk.number, name=tk.assignee.name))]
+
+
+@_safe
+def escalate_command(ctx: Context, args: str) -> list[Reply]:
+    parts = _split(args, 2)
+    note = parts[1] if len(parts) > 1 else ""
+    tk, level = tickets.escalate(ctx.session, _policy(ctx), ctx.speaker, parts[0], note, ctx.now,
+                                 ctx.inbound.platform)
+    return [Reply(t("tickets.done.escalated", number=tk.number, level=t(f"tickets.ladder.{tickets.LADDER[level]}")))]
+
+
+@_safe
+def reopen_command(ctx: Context, args: str) -> list[Reply]:
+    parts = _split(args, 2)
+    note = parts[1] if len(parts) > 1 else ""
+    tk = tickets.reopen(ctx.session, _policy(ctx), ctx.speaker, parts[0], note, ctx.now, ctx.inbound.platform)
+    return [Reply(t("tickets.done.reopened", number=tk.number))]
+
+
+@_safe
+def show_command(ctx: Context, args: str) -> list[Reply]:
+    ref, *_ = _split(args)
+    return [Reply(tickets.detail_text(ctx.session, _policy(ctx), ctx.speaker, ref,
+                                      private=not ctx.inbound.is_group))]
+
+
+@_safe
+def todo_command(ctx: Context, args: str) -> list[Reply]:
+    return [Reply(tickets.todo_text(ctx.session, _policy(ctx), ctx.speaker))]
+
+
+def mine_command(ctx: Context, args: str) -> list[Reply]:
+    return [Reply(tickets.my_tickets_text(ctx.session, ctx.speaker.user_id))]
+
+
+def register(router: Router) -> None:
+    for name, handler, aliases in (
+        ("受理", accept_command, ("立案",)),
+        ("不予立案", reject_command, ()),
+        ("重复", duplicate_command, ()),
+        ("派遣", dispatch_command, ()),
+        ("处置", start_command, ()),
+        ("办结", resolve_command, ()),
+        ("核查", verify_command, ()),
+        ("结案", close_command, ()),
+        ("转派", transfer_command, ()),
+        ("升级", escalate_command, ()),
+        ("重开", reopen_command, ()),
+        ("工单", show_command, ()),
+        ("待办", todo_command, ()),
+    ):
+        router.command(Command(name, handler, roles=STAFF, aliases=aliases, group="tickets"))
+    # 反馈 is 办结 for members, but residents say "反馈：3栋灯坏了" too: everyone may use it.
+    router.command(Command("反馈", feedback_command, roles=EVERYONE, group="tickets"))
+    router.command(Command("我的工单", mine_command, roles=EVERYONE, group="tickets"))
+    router.rule("ticket_rating", _rating_check, _rating_run)
+    router.rule("resident_request", _request_check, _request_run)
