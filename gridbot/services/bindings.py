@@ -11,7 +11,6 @@ households, each needing its own representative.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -43,29 +42,18 @@ class AddressParts:
 
 
 def parse_address(text: str) -> AddressParts | None:
-    """The shared parser (gridbot.understanding.parse_address) when present; a small private fallback if not."""
-    try:
-        from ..understanding import parse_address as shared
-    except ImportError:
-        shared = None
-    if shared is not None:
-        found = shared(text)
-        if found is None:
-            return None
-        return AddressParts(str(found.building), getattr(found, "unit", None) or None,
-                            getattr(found, "room", None) or None)
-    return _fallback_parse(text)
+    """The shared parser (gridbot.understanding.parse_address); None unless it finds at least a building."""
+    from ..understanding import parse_address as shared
 
-
-_FALLBACK_RE = re.compile(r"(\d+)\s*(?:栋|幢|号楼|号|-)\s*(?:(\d+)\s*(?:单元|-))?\s*(\d+)?\s*室?")
-
-
-def _fallback_parse(text: str) -> AddressParts | None:
-    """Arabic-digit forms only (3栋2单元101, 3号楼2单元101室, 3-2-101); the shared parser does the rest."""
-    m = _FALLBACK_RE.search(text or "")
-    if not m:
+    found = shared(text)
+    if found is None or not found.building:
         return None
-    return AddressParts(m.group(1), m.group(2), m.group(3))
+    return AddressParts(found.building, found.unit or None, found.room or None)
+
+
+def identity_platform(platform: str) -> str:
+    """WeCom's app and AI-bot callbacks are one person space: identities are stored as "wecom" (membership)."""
+    return "wecom" if platform.startswith("wecom") else platform
 
 
 def address_text(building: str, unit: str | None, room: str | None) -> str:
@@ -77,6 +65,7 @@ def address_text(building: str, unit: str | None, room: str | None) -> str:
 def find_identity(session: Session, platform: str, user_id: str, display_name: str | None = None,
                   create: bool = True) -> ChatIdentity | None:
     """The person's chat identity. Looked up by user_id (preferring this platform), as resolve_speaker does."""
+    platform = identity_platform(platform)
     rows = list(session.scalars(select(ChatIdentity).where(ChatIdentity.user_id == user_id)
                                 .order_by(ChatIdentity.id)))
     identity = next((r for r in rows if r.platform == platform), rows[0] if rows else None)
