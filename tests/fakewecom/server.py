@@ -90,9 +90,6 @@ class FakeWeCom:
             slow, self.timeout_next = self.timeout_next > 0, max(self.timeout_next - 1, 0)
             limited, self.ratelimit_next = self.ratelimit_next > 0, max(self.ratelimit_next - 1, 0)
             hold = self.hold_after_record
-        if slow:
-            time.sleep(self.timeout_seconds)
-            return self._json({"errcode": 0, "errmsg": "too late"})
         if fail:
             return Response("bad gateway", status=502)
         needs_token = path.startswith("/cgi-bin/") and not path.startswith("/cgi-bin/webhook/")
@@ -102,13 +99,22 @@ class FakeWeCom:
             return self._json({"errcode": 45009, "errmsg": "reach max api daily quota limit"})
         if hold:
             time.sleep(hold)
-        result = self._route(path, body)
-        if result.get("errcode") == 0:
-            record.args["_ok"] = "1"
+        with self._lock:
+            result = self._route(path, body)
+            if result.get("errcode") == 0 and not result.pop("_duplicate", False):
+                record.args["_ok"] = "1"
+        if slow:  # delivered, but the answer comes too late for the client
+            time.sleep(self.timeout_seconds)
         return self._json(result)
 
     def _route(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         ok = {"errcode": 0, "errmsg": "ok"}
+        if path == "/cgi-bin/message/send" and body.get("enable_duplicate_check"):
+            # WeCom drops the same content to the same user within duplicate_check_interval.
+            same = [r for r in self.received if r.path == path and r.args.get("_ok") == "1"
+                    and r.body.get("touser") == body.get("touser")
+                    and r.body.get(r.body.get("msgtype")) == body.get(body.get("msgtype"))]
+            return {**ok, "_duplicate": bool(same)}
         if path in ("/cgi-bin/message/send", "/cgi-bin/appchat/send", "/cgi-bin/webhook/send"):
             return ok
         if path.startswith("/aibot/response/"):
