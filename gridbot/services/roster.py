@@ -353,11 +353,12 @@ def validate(session: Session, raw: RawRoster) -> tuple[Roster, list[RowError]]:
     known = _Known.load(session)
     errors: list[RowError] = []
 
-    def bad(row: Row, key: str, **kw: Any) -> None:
-        errors.append(RowError(row.sheet, row.number, t(f"roster.err.{key}", **kw)))
+    def bad(row: Row, reason: str, /, **kw: Any) -> None:
+        errors.append(RowError(row.sheet, row.number, t(f"roster.err.{reason}", **kw)))
 
     grids = _validate_grids(raw.rows[SHEET_GRIDS], known, bad)
-    grid_community = {g.code: g.community_code for g in grids}
+    # Rows that point at a grid row which is itself bad are not blamed again: one cause, one error.
+    grid_community = {r.cells["code"]: r.cells["community_code"] for r in raw.rows[SHEET_GRIDS] if r.cells["code"]}
     for code, g in known.grids.items():
         grid_community.setdefault(code, next((c for c, v in known.communities.items() if v.id == g.community_id), ""))
     members = _validate_members(raw.rows[SHEET_MEMBERS], known, grid_community, bad)
@@ -385,7 +386,7 @@ def _validate_grids(rows: list[Row], known: _Known, bad: Callable[..., None]) ->
             bad(row, "bad_code", value=code if not _CODE.fullmatch(code) else c["community_code"])
             continue
         if code in seen:
-            bad(row, "duplicate", key=code, first=seen[code])
+            bad(row, "duplicate", value=code, first=seen[code])
             continue
         seen[code] = row.number
         cname = c["community_name"] or (known.communities[c["community_code"]].name
@@ -422,7 +423,7 @@ def _validate_grids(rows: list[Row], known: _Known, bad: Callable[..., None]) ->
                               c["robot_key"] or None))
     # references: parents and neighbours must exist (in the file or the database), same community, no cycles
     by_code = {s.code: s for s in specs}
-    all_codes = set(by_code) | set(known.grids)
+    all_codes = set(by_code) | set(known.grids) | {r.cells["code"] for r in rows if r.cells["code"]}
     valid = []
     for s in specs:
         if s.parent and s.parent not in all_codes:
@@ -461,10 +462,11 @@ def _parent_of(code: str, by_code: dict[str, GridSpec], known: _Known) -> str | 
 
 
 def _has_cycle(code: str, by_code: dict[str, GridSpec], known: _Known) -> bool:
-    seen = {code}
+    """True when `code` is on a loop of parents (a grid below a loop is not blamed for it)."""
+    seen: set[str] = set()
     current = _parent_of(code, by_code, known)
-    while current is not None:
-        if current in seen:
+    while current is not None and current not in seen:
+        if current == code:
             return True
         seen.add(current)
         current = _parent_of(current, by_code, known)
@@ -486,7 +488,7 @@ def _validate_members(rows: list[Row], known: _Known, grid_community: dict[str, 
             bad(row, "bad_userid", value=userid)
             continue
         if userid in seen:
-            bad(row, "duplicate", key=userid, first=seen[userid])
+            bad(row, "duplicate", value=userid, first=seen[userid])
             continue
         seen[userid] = row.number
         roles, unknown_roles = [], []
@@ -693,6 +695,7 @@ def apply(session: Session, roster: Roster, actor: str, now: datetime,
     grid_ids = {known.grids[s.grid].id for s in roster.households}
     existing = {(h.grid_id, h.building, h.unit, h.room): h for h in session.scalars(
         select(Household).where(Household.grid_id.in_(grid_ids)))} if grid_ids else {}
+    created: list[tuple[str, Household]] = []
     for spec in roster.households:
         grid_id = known.grids[spec.grid].id
         household = existing.get((grid_id, spec.building, spec.unit, spec.room))
@@ -702,10 +705,8 @@ def apply(session: Session, roster: Roster, actor: str, now: datetime,
                                   created_at=now, updated_at=now, updated_by=actor)
             session.add(household)
             existing[(grid_id, spec.building, spec.unit, spec.room)] = household
+            created.append((spec.grid, household))
             result.counts[SHEET_HOUSEHOLDS].created += 1
-            session.flush()
-            audit.record(session, actor, "household.create", "household", household.id,
-                         {"source": "roster", "grid": spec.grid, "address": household.address}, at=now)
         else:
             before = {"head_name": household.head_name, "phone": household.phone, "tags": list(household.tags or [])}
             if _set(household, head_name=spec.head_name, phone=spec.phone, tags=spec.tags):
@@ -718,7 +719,10 @@ def apply(session: Session, roster: Roster, actor: str, now: datetime,
             else:
                 result.counts[SHEET_HOUSEHOLDS].unchanged += 1
         tick(1)
-    session.flush()
+    session.flush()  # one flush for all new households: their ids for the audit trail
+    for grid_code, household in created:
+        audit.record(session, actor, "household.create", "household", household.id,
+                     {"source": "roster", "grid": grid_code, "address": household.address}, at=now)
     audit.record(session, actor, "roster.import", "roster", None,
                  {"source": Path(roster.source.split(",")[0]).name if roster.source else "", **result.as_dict()},
                  at=now)
