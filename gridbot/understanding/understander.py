@@ -31,6 +31,7 @@ _NOISE_RE = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,4}\]|[\U0001F000-\U0001FAFF\u
 _MENTION_RE = re.compile(r"@\S{1,20}?(?:\s|\u2005|$)")
 _CLAUSE_RE = re.compile(r"[。！!？?；;，,\n\s~～…]+")
 SUMMARY_MAX = 30
+_NOTHING = ((), 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,36 @@ class Understander:
                     # A high frequency keeps the keyword whole when jieba weighs the segmentations.
                     self.tokenizer.add_word(word, freq=max(self.tokenizer.FREQ.get(word, 0), 2000))
 
+        self._lookup: dict[str, Any] = {}
+        for word in words:
+            entry = (tuple(self.keyword_index.get(word, ())), self.urgent_words.get(word, 0.0),
+                     self.request_words.get(word, 0.0), self.chatter_words.get(word, 0.0))
+            if entry[0] or any(entry[1:]):
+                self._lookup[word] = entry
+        self._base = dict(self._lookup)  # keywords only; _lookup also remembers words seen in messages
+        self._keyword_lengths = sorted({len(w) for w in self._base if len(w) >= 2})
+
+    def _contained(self, tok: str) -> Any:
+        """Keywords inside a longer jieba word (流感疫苗 holds 疫苗), worked out once per word and remembered."""
+        entries: list[tuple[int, float]] = []
+        u_w = r_w = c_w = 0.0
+        n = len(tok)
+        if n >= 3:
+            for length in self._keyword_lengths:
+                if length >= n:
+                    break
+                for start in range(n - length + 1):
+                    found = self._base.get(tok[start:start + length])
+                    if found is not None:
+                        entries.extend(found[0])
+                        u_w += found[1]
+                        r_w += found[2]
+                        c_w += found[3]
+        entry = (tuple(entries), u_w, r_w, c_w) if entries or u_w or r_w or c_w else _NOTHING
+        if len(self._lookup) < 500_000:  # bounded: a flood of odd words cannot eat the memory
+            self._lookup[tok] = entry
+        return entry
+
     # -- construction -----------------------------------------------------------------------------
     @classmethod
     def from_config_dir(cls, path: Path | str) -> "Understander":
@@ -172,25 +203,26 @@ class Understander:
         hits: list[list[str]] = [[] for _ in self.categories]
         req = chat = urg = 0.0
         negated = False
-        kw, rw, cw, uw = self.keyword_index, self.request_words, self.chatter_words, self.urgent_words
+        lookup, negations = self._lookup, self.negations
         for tok in tokens:
-            if tok in self.negations:
+            if tok in negations:
                 negated = True
                 continue
-            if tok.isspace():
+            entry = lookup.get(tok)
+            if entry is None:
+                entry = self._contained(tok)
+            if entry is _NOTHING:
+                if not tok.isspace():
+                    negated = False
                 continue
+            entries, u_w, r_w, c_w = entry
             if not negated:
-                entries = kw.get(tok)
-                if entries:
-                    for index, weight in entries:
-                        cat[index] += weight
-                        hits[index].append(tok)
-                if tok in uw:
-                    urg += uw[tok]
-            if tok in rw:
-                req += rw[tok]
-            if tok in cw:
-                chat += cw[tok]
+                for index, weight in entries:
+                    cat[index] += weight
+                    hits[index].append(tok)
+                urg += u_w
+            req += r_w
+            chat += c_w
             negated = False
         for rx, index, weight in self.cat_patterns:
             if rx.search(body):
