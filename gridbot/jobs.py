@@ -33,7 +33,10 @@ def sync_roster() -> int:
     """Nightly: reconcile every bound group's members with WeCom (API-made changes raise no event)."""
     from .services import membership
 
-    return len(membership.sync_roster(current()))
+    app = current()
+    if not app.settings.wecom.api_enabled:
+        return 0
+    return len(membership.sync_roster(app))
 
 
 def sync_chat_roster(chat_id: str) -> int:
