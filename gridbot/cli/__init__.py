@@ -4,6 +4,6 @@ from __future__ import annotations
 from .base import main
 
 # Importing a module registers its commands. Add a new concern here.
-from . import chat, db, grids, serve, parse, roster, demo, coverage, wecom  # noqa: E402,F401
+from . import chat, db, grids, serve, parse, roster, demo, coverage, wecom, work  # noqa: E402,F401
 
 __all__ = ["main"]

@@ -1,0 +1,182 @@
+"""Compliance figures (履职统计) per member and grid over a period: the raw material for 考核 and the digest.
+
+The rules counted are the seed's rhythms (DOMAIN.md "Rhythms"): each grid patrolled at least once a month, key
+households (独居老人, 残疾, 困难, 留守儿童, 流动人口) visited at least once a quarter, every household at least once a
+year, a daily work log, and tickets resolved within their limit. Quarter and year figures run from the start of
+the quarter / year that holds the period's last day up to the period's end, so a month's report shows how far
+the quarter has come. Periods are local (Asia/Shanghai) calendar days; the database holds UTC.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from ..models import Community, Grid, Household, Member, Ticket
+from ..models.household import KEY_HOUSEHOLD_TAGS
+from ..models.work import Patrol, Visit, WorkLog
+from .work import DEFAULT_TZ, add_months, day_start, member_buildings, quarter_start, work_grids
+
+
+class PeriodError(ValueError):
+    """A period that cannot be read; the message says what is expected."""
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date          # first day
+    end: date            # the day after the last day
+    label: str
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
+
+    def months(self) -> list[date]:
+        out, month = [], self.start.replace(day=1)
+        while month < self.end:
+            out.append(month)
+            month = add_months(month, 1)
+        return out
+
+
+def parse_period(text: str) -> Period:
+    """'2026-11' (a month), '2026-Q4' (a quarter), '2026' (a year), '2026-11-01..2026-11-15' (days, inclusive)."""
+    text = text.strip()
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})", text)
+    if m:
+        year, month = int(m.group(1)), int(m.group(2))
+        if not 1 <= month <= 12:
+            raise PeriodError(f"month out of range in {text!r}")
+        start = date(year, month, 1)
+        return Period(start, add_months(start, 1), f"{year}-{month:02d}")
+    m = re.fullmatch(r"(\d{4})-?[Qq]([1-4])", text)
+    if m:
+        year, q = int(m.group(1)), int(m.group(2))
+        start = date(year, 3 * q - 2, 1)
+        return Period(start, add_months(start, 3), f"{year}-Q{q}")
+    m = re.fullmatch(r"(\d{4})", text)
+    if m:
+        year = int(m.group(1))
+        return Period(date(year, 1, 1), date(year + 1, 1, 1), str(year))
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", text)
+    if m:
+        try:
+            first, last = date.fromisoformat(m.group(1)), date.fromisoformat(m.group(2))
+        except ValueError as err:
+            raise PeriodError(f"bad date in {text!r}: {err}") from None
+        if last < first:
+            raise PeriodError(f"period ends before it starts: {text!r}")
+        return Period(first, last + timedelta(days=1), f"{first.isoformat()}..{last.isoformat()}")
+    raise PeriodError(f"cannot read period {text!r}: use 2026-11, 2026-Q4, 2026 or 2026-11-01..2026-11-15")
+
+
+def _is_key(household: Household) -> bool:
+    return bool(set(household.tags or []) & set(KEY_HOUSEHOLD_TAGS))
+
+
+def _month_key(at: datetime, tz: ZoneInfo) -> str:
+    return at.astimezone(tz).strftime("%Y-%m")
+
+
+def compliance(session: Session, community_code: str, period: Period, tz: ZoneInfo = DEFAULT_TZ) -> dict[str, Any]:
+    """Figures for every grid and every active member of a community over `period`. Plain data (JSON-ready)."""
+    community = session.scalar(select(Community).where(Community.code == community_code))
+    if community is None:
+        raise LookupError(f"no community with code {community_code!r}")
+    start, end = day_start(period.start, tz), day_start(period.end, tz)
+    q_first = quarter_start(period.last_day)
+    q_start, y_start = day_start(q_first, tz), day_start(date(period.last_day.year, 1, 1), tz)
+    months = [m.strftime("%Y-%m") for m in period.months()]
+
+    all_grid_ids = list(session.scalars(select(Grid.id).where(Grid.community_id == community.id)))
+    grids = work_grids(session, all_grid_ids)
+    grid_ids = [g.id for g in grids]
+    code_of = {g.id: g.code for g in session.scalars(select(Grid).where(Grid.community_id == community.id))}
+    households = list(session.scalars(select(Household).where(Household.grid_id.in_(all_grid_ids),
+                                                               Household.status == "active")))
+    patrols = list(session.scalars(select(Patrol).where(Patrol.grid_id.in_(all_grid_ids),
+                                                        Patrol.started_at >= start, Patrol.started_at < end)))
+    visits = list(session.scalars(select(Visit).where(Visit.grid_id.in_(all_grid_ids), Visit.at >= y_start,
+                                                      Visit.at < end)))
+    members = list(session.scalars(select(Member).where(Member.community_id == community.id,
+                                                        Member.active.is_(True))
+                                   .options(selectinload(Member.grid_links)).order_by(Member.id)))
+    tickets = list(session.scalars(select(Ticket).where(Ticket.community_id == community.id,
+                                                        Ticket.resolved_at.is_not(None),
+                                                        Ticket.resolved_at >= start, Ticket.resolved_at < end)))
+
+    def on_time(tk: Ticket) -> bool:
+        return tk.resolution_due is not None and tk.resolved_at <= tk.resolution_due  # type: ignore[operator]
+
+    def household_figures(chosen: list[Household], visit_rows: list[Visit]) -> dict[str, int]:
+        in_quarter = {v.household_id for v in visit_rows if v.at >= q_start}
+        in_year = {v.household_id for v in visit_rows}
+        keys = [h for h in chosen if _is_key(h)]
+        return {"key_households": len(keys),
+                "key_visited_quarter": sum(1 for h in keys if h.id in in_quarter),
+                "households": len(chosen),
+                "households_visited_year": sum(1 for h in chosen if h.id in in_year)}
+
+    grid_rows = []
+    for grid in grids:
+        by_month = {m: 0 for m in months}
+        for p in patrols:
+            if p.grid_id == grid.id:
+                by_month[_month_key(p.started_at, tz)] += 1
+        grid_visits = [v for v in visits if v.grid_id == grid.id]
+        grid_tickets = [tk for tk in tickets if tk.grid_id == grid.id]
+        grid_rows.append({
+            "grid": grid.code, "name": grid.name,
+            "patrols": sum(by_month.values()), "patrols_by_month": by_month,
+            "months_patrolled": sum(1 for n in by_month.values() if n), "months": len(months),
+            "visits": sum(1 for v in grid_visits if v.at >= start),
+            **household_figures([h for h in households if h.grid_id == grid.id], grid_visits),
+            "tickets_handled": len(grid_tickets), "tickets_on_time": sum(1 for tk in grid_tickets if on_time(tk)),
+        })
+
+    member_rows = []
+    for member in members:
+        own = [g.id for g in work_grids(session, [link.grid_id for link in member.grid_links])]
+        narrowed = member_buildings(session, member.id)
+        area = [h for h in households if h.grid_id in own
+                and (not narrowed.get(h.grid_id) or h.building in narrowed[h.grid_id])]
+        mine = [p for p in patrols if p.member_id == member.id]
+        patrolled = sorted({p.grid_id for p in mine} | set(own), key=lambda gid: code_of.get(gid, ""))
+        by_grid = {code_of[gid]: {m: 0 for m in months} for gid in patrolled}
+        for p in mine:
+            by_grid[code_of[p.grid_id]][_month_key(p.started_at, tz)] += 1
+        required = [(code_of[gid], m) for gid in own for m in months]
+        my_visits = [v for v in visits if v.member_id == member.id]
+        logs = list(session.execute(
+            select(WorkLog.day, func.count(), func.count(WorkLog.reviewed_at))
+            .where(WorkLog.member_id == member.id, WorkLog.day >= period.start, WorkLog.day < period.end)
+            .group_by(WorkLog.day)).all())
+        my_tickets = [tk for tk in tickets if tk.assignee_id == member.id]
+        minutes = sum(int((p.ended_at - p.started_at).total_seconds() // 60) for p in mine if p.ended_at)
+        member_rows.append({
+            "userid": member.userid, "name": member.name, "roles": list(member.roles or []),
+            "grids": [code_of[gid] for gid in own],
+            "patrols": len(mine), "patrol_minutes": minutes, "patrols_by_grid_month": by_grid,
+            "grid_months_required": len(required),
+            "grid_months_patrolled": sum(1 for code, m in required if by_grid[code][m] > 0),
+            "visits": sum(1 for v in my_visits if v.at >= start),
+            "households_visited": len({v.household_id for v in my_visits if v.at >= start}),
+            **household_figures(area, my_visits),
+            "log_days": len(logs), "log_entries": sum(n for _, n, _ in logs),
+            "log_entries_reviewed": sum(r for _, _, r in logs),
+            "days": (period.end - period.start).days,
+            "tickets_handled": len(my_tickets), "tickets_on_time": sum(1 for tk in my_tickets if on_time(tk)),
+        })
+
+    return {
+        "community": community.code, "community_name": community.name, "period": period.label,
+        "from": period.start.isoformat(), "until": period.last_day.isoformat(),
+        "quarter_from": q_first.isoformat(), "year_from": date(period.last_day.year, 1, 1).isoformat(),
+        "months": months, "grids": grid_rows, "members": member_rows,
+    }
