@@ -1,0 +1,108 @@
+"""The chat simulator page on the demo community: pick a chat and a person, talk, see the replies."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from gridbot.bootstrap import build, set_current
+from gridbot.cli.demo import build_demo
+from gridbot.models import InboundMessage, OutboxMessage
+from gridbot.services.roster import bind_resident
+from gridbot.web import create_app
+
+
+@pytest.fixture
+def demo(tmp_path, monkeypatch):
+    """The demo database exactly as `gridbot demo` builds it, and a Flask test client on it."""
+    monkeypatch.setenv("GRIDBOT_INSTANCE_DIR", str(tmp_path / "instance"))
+    monkeypatch.delenv("GRIDBOT_DATABASE_URL", raising=False)
+    monkeypatch.delenv("GRIDBOT_REDIS_URL", raising=False)
+    settings, result = build_demo(tmp_path / "instance")
+    app = build(settings, sync_jobs=True)
+    flask_app = create_app({"TESTING": True, "GRIDBOT_SIMULATOR": True}, gridbot=app)
+    yield app, flask_app.test_client(), result
+    set_current(None)
+    app.close()
+
+
+def say(client, text: str, user: str, chat: str | None = "chat-xf-01"):  # noqa: ANN001, ANN201
+    res = client.post("/simulator/say", json={"chat_id": chat, "user_id": user, "text": text})
+    assert res.status_code == 200, res.get_data(as_text=True)
+    return res.get_json()
+
+
+def test_demo_build_is_fresh_every_time(demo, tmp_path):
+    _, _, first = demo
+    assert first.as_dict()["住户"]["created"] == 300
+    _, again = build_demo(tmp_path / "instance")          # the old demo.db is removed, not re-used
+    assert again.as_dict()["住户"]["created"] == 300
+
+
+def test_page_offers_the_grid_chats_and_the_people(demo):
+    _, client, _ = demo
+    html = client.get("/").get_data(as_text=True)
+    assert "聊天模拟器" in html
+    for chat in ("chat-xf-01", "chat-xf-02", "chat-xf-03", "chat-xf-04"):
+        assert f'value="{chat}"' in html
+    assert "单聊" in html
+    assert "张敏" in html and "专职网格员" in html            # members with their roles
+    assert "李阿姨" in html and "1栋1单元101" in html          # a resident bound to a household
+    assert "新搬来的住户" in html
+
+
+def test_talking_in_a_group_goes_through_the_real_pipeline(demo):
+    app, client, _ = demo
+    data = say(client, "帮助", "xf_zhang")
+    assert data["ok"] and data["speaker"]["kind"] == "member"
+    here = [r for r in data["replies"] if r["where"] == "here"]
+    assert here and "张敏，您好" in here[0]["text"]
+    with app.session() as s:
+        inbound = s.scalars(select(InboundMessage)).all()
+        assert [(m.platform, m.chat_id, m.sender_id, m.status) for m in inbound] == [
+            ("console", "chat-xf-01", "xf_zhang", "done")]
+        outbox = s.scalars(select(OutboxMessage)).all()
+        assert [(o.target_type, o.target, o.status) for o in outbox] == [("chat", "chat-xf-01", "sent")]
+
+
+def test_a_bound_resident_is_known_as_the_household_representative(demo):
+    _, client, _ = demo
+    data = say(client, "帮助", "res_li")
+    assert data["speaker"]["kind"] == "resident" and data["speaker"]["households"] == 1
+    assert "网格小助手" in data["replies"][0]["text"]
+    assert say(client, "帮助", "res_new")["speaker"]["households"] == 0
+
+
+def test_a_private_chat_answers_in_the_conversation(demo):
+    _, client, _ = demo
+    data = say(client, "帮助", "xf_chen", chat=None)
+    assert [r["where"] for r in data["replies"]] == ["here"] and "陈静" in data["replies"][0]["text"]
+
+
+def test_names_from_chat_are_escaped_on_the_page(demo):
+    app, client, _ = demo
+    nasty = '<img src=x onerror=alert(1)>"</script><script>alert(2)</script>'
+    with app.session() as s, s.begin():
+        bind_resident(s, "console", "evil", nasty, "XF-01", actor="test", now=app.clock.now())
+    html = client.get("/").get_data(as_text=True)
+    assert "<img src=x" not in html and "<script>alert(2)" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_bad_requests_get_a_chinese_error_and_change_nothing(demo):
+    app, client, _ = demo
+    form = client.post("/simulator/say", data={"user_id": "xf_zhang", "text": "帮助"})
+    assert form.status_code == 415 and "JSON" in form.get_json()["error"]
+    empty = client.post("/simulator/say", json={"chat_id": "chat-xf-01", "user_id": "xf_zhang", "text": "  "})
+    assert empty.status_code == 400 and "不能为空" in empty.get_json()["error"]
+    nobody = client.post("/simulator/say", json={"chat_id": "chat-xf-01", "user_id": "", "text": "帮助"})
+    assert nobody.status_code == 400 and "说话人" in nobody.get_json()["error"]
+    with app.session() as s:
+        assert s.scalars(select(InboundMessage)).all() == []
+
+
+def test_simulator_is_off_when_wecom_is_configured(make_app, sqlite_url):
+    app = make_app(sqlite_url, env={"GRIDBOT_WECOM_CORP_ID": "wwdemo", "GRIDBOT_WECOM_TOKEN": "token",
+                                    "GRIDBOT_WECOM_AES_KEY": "a" * 43})
+    client = create_app({"TESTING": True}, gridbot=app).test_client()
+    assert client.get("/").status_code == 404
+    assert client.post("/simulator/say", json={"user_id": "x", "text": "帮助"}).status_code == 404
