@@ -11,5 +11,7 @@ MODULES = [
     "gridbot.handlers.coverage",
     "gridbot.handlers.members_work",
     "gridbot.handlers.tickets",
+    "gridbot.handlers.reminders",
+    "gridbot.handlers.announcements",
     "gridbot.handlers.fallback",
 ]

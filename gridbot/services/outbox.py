@@ -51,13 +51,43 @@ def write_replies(session: Session, inbound: Inbound | None, replies: Iterable[R
         row = OutboxMessage(
             platform=platform or (inbound.platform if inbound else "wecom_app"),
             target_type=target_type, target=target, content=content, urgent=reply.urgent,
-            not_before=reply.not_before, idempotency_key=reply.idempotency_key,
+            not_before=reply.not_before if reply.not_before is not None else quiet_hold(inbound, reply, now),
+            idempotency_key=reply.idempotency_key,
             inbound_id=inbound.inbound_id if inbound else None, created_at=now,
         )
         session.add(row)
         rows.append(row)
     session.flush()
     return rows
+
+
+def quiet_hold(inbound: Inbound | None, reply: Reply, now: datetime) -> datetime | None:
+    """Quiet hours (config/schedules.yaml): a non-urgent message that is not the answer to the message being
+    handled (a notification, reminder, announcement) waits until morning. Answers and urgent alerts never wait."""
+    if reply.urgent:
+        return None
+    if inbound is not None:
+        target = target_for(inbound, reply)
+        origin = ("chat", inbound.chat_id) if inbound.is_group else ("user", inbound.sender_id)
+        if target == origin:
+            return None
+    from ..schedule.config import quiet_hold as _hold
+
+    return _hold(now, urgent=False)
+
+
+def schedule_after_commit(session: Session, app: "Gridbot", rows: Iterable[OutboxMessage]) -> None:
+    """Send rows written inside someone else's transaction once it commits (at their not_before if held)."""
+    from sqlalchemy import event
+
+    pending = [(r.id, r.not_before) for r in rows]
+
+    def _go(_session: Session) -> None:
+        for oid, at in pending:
+            schedule(app, oid, at=at)
+
+    if pending:
+        event.listen(session, "after_commit", _go, once=True)
 
 
 def schedule(app: "Gridbot", outbox_id: int, at: datetime | None = None) -> None:

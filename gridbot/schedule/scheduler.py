@@ -1,0 +1,306 @@
+"""The scheduler tick: due reminders, scheduled announcements and system jobs -> exactly one occurrence each.
+
+Why our own tick and not RQ's scheduler for the recurring part: RQ keeps schedules in Redis (gone with a flush,
+invisible to the database, one process per queue), knows nothing of occurrences missed while everything was
+down, and cannot tell "send late once" from "skip". Here the state is in the database (Reminder.next_at,
+SchedulerJob.next_at, Occurrence with a UNIQUE key), so `gridbot scheduler run` can run twice (or restart, or
+have its clock jump) and every occurrence is still handled once: whoever inserts the occurrence key first
+writes the outbox rows in the same transaction; anyone else hits the unique constraint and writes nothing.
+RQ still does what it is good at: the workers run the jobs we enqueue, and enqueue_at delivers held outbox
+rows at their not_before. `gridbot.jobs.scheduler_tick` is the same tick as a job, for RQ-cron or systemd
+timers, if one prefers that to the loop.
+
+Each due item is handled in its own short transaction, locked with FOR UPDATE SKIP LOCKED on PostgreSQL, so a
+second scheduler moves on to other work instead of waiting.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from ..models import Announcement, Member, Occurrence, Reminder, SchedulerJob
+from ..queue import resolve
+from ..services import announcements as ann_service
+from ..services import outbox
+from ..services import reminders as rem_service
+from ..texts import t
+from .config import SchedulerConfig, SystemJob, load_config
+from .parse import next_occurrences
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..bootstrap import Gridbot
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TickResult", "load_config", "tick"]
+
+JOB_OCCURRENCE_TTL = timedelta(days=2)
+
+
+@dataclass
+class TickResult:
+    sent: int = 0            # occurrences sent on time
+    late: int = 0            # sent late once (补发)
+    skipped: int = 0         # missed and dropped by policy
+    duplicate: int = 0       # someone else had handled it already
+    announcements: int = 0
+    jobs: list[str] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)
+    outbox_ids: list[int] = field(default_factory=list)
+    builtin_created: int = 0
+    errors: int = 0
+
+    def summary(self) -> str:
+        return (f"tick: sent={self.sent} late={self.late} skipped={self.skipped} duplicate={self.duplicate} "
+                f"announcements={self.announcements} jobs={','.join(self.jobs) or '-'} "
+                f"unavailable={','.join(self.unavailable) or '-'} outbox={len(self.outbox_ids)} "
+                f"errors={self.errors}")
+
+
+def _lock(query, session: Session):  # noqa: ANN001, ANN202
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def _claim(session: Session, key: str, source: str, source_id: object, due: datetime, now: datetime,
+           status: str, detail: dict | None = None) -> Occurrence | None:
+    """Insert the occurrence under its unique key; None if it exists (another scheduler, an earlier run)."""
+    if session.scalar(select(Occurrence.id).where(Occurrence.key == key)) is not None:
+        return None
+    occ = Occurrence(key=key, source=source, source_id=str(source_id), due_at=due.astimezone(timezone.utc),
+                     fired_at=now, status=status, outbox_ids=[], detail=detail or {})
+    try:
+        with session.begin_nested():
+            session.add(occ)
+    except IntegrityError:
+        return None
+    return occ
+
+
+def _plan(due_list: list[datetime], now: datetime, grace, policy: str) -> tuple[datetime | None, bool, list[datetime]]:  # noqa: ANN001
+    """(the occurrence to fire or None, whether it is late, the ones to record as skipped)."""
+    if not due_list:
+        return None, False, []
+    latest = due_list[-1]
+    older = due_list[:-1]
+    if now - latest <= grace:
+        return latest, False, older
+    if policy == "send_late_once":
+        return latest, True, older
+    return None, False, due_list
+
+
+# -- reminders ----------------------------------------------------------------------------------------------
+def _reminder_due_list(r: Reminder, now: datetime, cfg: SchedulerConfig) -> list[datetime]:
+    if r.rrule is None:
+        return [r.due_at] if r.due_at and r.due_at <= now else []
+    out: list[datetime] = []
+    first = r.next_at
+    if first is None or first > now:
+        return []
+    out.append(first)
+    cursor = first
+    while len(out) < cfg.max_catch_up:
+        nxt = next_occurrences(r.rrule, r.dtstart, cursor, 1, cfg.timezone)
+        if not nxt or nxt[0] > now:
+            break
+        out.append(nxt[0].astimezone(timezone.utc))
+        cursor = nxt[0]
+    if len(out) == cfg.max_catch_up:  # a very long outage: make sure the latest one is the real latest
+        from dateutil.rrule import rrulestr
+
+        zone = ZoneInfo(cfg.timezone)
+        rr = rrulestr(r.rrule, dtstart=r.dtstart.astimezone(zone).replace(second=0, microsecond=0))
+        last = rr.before(now.astimezone(zone), inc=True)
+        if last is not None and last.astimezone(timezone.utc) > out[-1]:
+            out.append(last.astimezone(timezone.utc))
+    return [d.astimezone(timezone.utc) for d in out]
+
+
+def _fire_reminder(app: "Gridbot", reminder_id: int, now: datetime, cfg: SchedulerConfig, res: TickResult) -> list:
+    rows: list = []
+    with app.session() as session, session.begin():
+        r = session.scalar(_lock(select(Reminder).where(Reminder.id == reminder_id), session))
+        if r is None or not r.active or r.next_at is None or r.next_at > now:
+            return []
+        due_list = _reminder_due_list(r, now, cfg)
+        fire, late, skip = _plan(due_list, now, cfg.late_grace, r.late_policy)
+        for due in skip:
+            key = rem_service.occurrence_key("reminder", r.id, due, cfg.timezone)
+            if _claim(session, key, "reminder", r.id, due, now, "skipped", {"reason": "missed"}) is not None:
+                res.skipped += 1
+        if fire is not None:
+            key = rem_service.occurrence_key("reminder", r.id, fire, cfg.timezone)
+            occ = _claim(session, key, "reminder", r.id, fire, now, "late" if late else "sent")
+            if occ is None:
+                res.duplicate += 1
+            else:
+                rows = rem_service.write_occurrence(session, r, key, fire, now, late)
+                occ.outbox_ids = [row.id for row in rows]
+                if late:
+                    res.late += 1
+                else:
+                    res.sent += 1
+        r.next_at = rem_service.next_after(r, now, cfg.timezone)
+        if r.next_at is None:
+            r.active = False  # a one-off (or a rule with no more occurrences) is done
+        out = [(row.id, row.not_before) for row in rows]
+    return out
+
+
+# -- announcements ------------------------------------------------------------------------------------------
+def _fire_announcement(app: "Gridbot", ann_id: int, now: datetime, cfg: SchedulerConfig, res: TickResult) -> list:
+    with app.session() as session, session.begin():
+        ann = session.scalar(_lock(select(Announcement).where(Announcement.id == ann_id), session))
+        if ann is None or ann.status != "scheduled" or ann.send_at is None or ann.send_at > now:
+            return []
+        late = now - ann.send_at > cfg.late_grace
+        key = rem_service.occurrence_key("announcement", ann.id, ann.send_at, cfg.timezone)
+        occ = _claim(session, key, "announcement", ann.id, ann.send_at, now, "late" if late else "sent")
+        if occ is None:
+            res.duplicate += 1
+            ann.status = "sent"
+            return []
+        author = session.get(Member, ann.author_member_id) if ann.author_member_id else None
+        rows = ann_service.deliver(session, ann, now, author_name=author.name if author else ann.author_userid,
+                                   late=late)
+        lines = [t("schedule.announcement.delivered_title", id=ann.id), *ann_service.summary_lines(ann)]
+        from ..messages import Reply
+
+        rows += outbox.write_replies(session, None, [Reply("\n".join(lines), to_user=ann.author_userid,
+                                                           idempotency_key=f"{key}:author")], now)
+        occ.outbox_ids = [row.id for row in rows]
+        res.announcements += 1
+        if late:
+            res.late += 1
+        return [(row.id, row.not_before) for row in rows]
+
+
+# -- system jobs --------------------------------------------------------------------------------------------
+def _job_id(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", key)
+
+
+def _run_job(app: "Gridbot", job: SystemJob, now: datetime, cfg: SchedulerConfig, res: TickResult) -> None:
+    enqueue: tuple[str, bool] | None = None
+    with app.session() as session, session.begin():
+        state = session.scalar(_lock(select(SchedulerJob).where(SchedulerJob.name == job.name), session))
+        if state is None:
+            # First sight of this job: start from the next occurrence; nothing before today is "missed".
+            first = job.cadence.after(now)
+            try:
+                with session.begin_nested():
+                    session.add(SchedulerJob(name=job.name, next_at=first.astimezone(timezone.utc) if first else None,
+                                             updated_at=now))
+            except IntegrityError:
+                pass
+            return
+        if state.next_at is None or state.next_at > now:
+            return
+        if not job.quiet_exempt and cfg.quiet.hold_until(now) is not None:
+            return  # not during quiet hours: it runs when they end, and is not counted late for waiting
+        latest = job.cadence.latest(now)
+        latest_utc = latest.astimezone(timezone.utc) if latest else state.next_at
+        effective = (None if job.quiet_exempt else cfg.quiet.hold_until(latest_utc)) or latest_utc
+        late = now - effective > cfg.late_grace
+        key = rem_service.occurrence_key(f"job:{job.name}", "run", latest_utc, cfg.timezone)
+        status = "late" if late else "enqueued"
+        if late and job.late == "skip":
+            status = "skipped"
+        try:
+            resolve(job.job)
+        except (ImportError, AttributeError):
+            status = "unavailable"
+        occ = _claim(session, key, "job", job.name, latest_utc, now, status, {"job": job.job})
+        if occ is None:
+            res.duplicate += 1
+        elif status == "skipped":
+            res.skipped += 1
+        elif status == "unavailable":
+            res.unavailable.append(job.name)
+        else:
+            enqueue = (key, late)
+        if occ is not None:  # a job's occurrences are only needed while they could collide: keep two days
+            session.execute(delete(Occurrence).where(Occurrence.source == "job", Occurrence.source_id == job.name,
+                                                     Occurrence.due_at < now - JOB_OCCURRENCE_TTL))
+        nxt = job.cadence.after(now)
+        state.next_at = nxt.astimezone(timezone.utc) if nxt else None
+        state.last_due_at = latest_utc
+        state.updated_at = now
+    if enqueue is not None:
+        app.queue.enqueue(job.job, *job.args, queue="scheduled", job_id=_job_id(enqueue[0]))
+        res.jobs.append(job.name + ("(late)" if enqueue[1] else ""))
+
+
+# -- the tick -----------------------------------------------------------------------------------------------
+def tick(app: "Gridbot", config: SchedulerConfig | None = None, limit: int = 500) -> TickResult:
+    """One pass. Safe to run from several processes at once; each item is its own transaction."""
+    cfg = config or load_config(app.settings.config_dir)
+    now = app.clock.now()
+    res = TickResult()
+    try:
+        with app.session() as session, session.begin():
+            res.builtin_created = rem_service.sync_builtin(session, cfg.duty, now, cfg.timezone)
+    except (IntegrityError, OperationalError) as err:  # another scheduler syncing at the same moment
+        log.info("builtin reminder sync deferred: %s", err.__class__.__name__)
+    with app.session() as session:
+        reminder_ids = list(session.scalars(
+            select(Reminder.id).where(Reminder.active.is_(True), Reminder.next_at <= now)
+            .order_by(Reminder.next_at).limit(limit)))
+        ann_ids = list(session.scalars(
+            select(Announcement.id).where(Announcement.status == "scheduled", Announcement.send_at <= now)
+            .order_by(Announcement.send_at).limit(limit)))
+    to_send: list[tuple[int, datetime | None]] = []
+    for rid in reminder_ids:
+        try:
+            to_send += _fire_reminder(app, rid, now, cfg, res)
+        except OperationalError as err:  # SQLite busy with the other scheduler: the next tick retries
+            res.errors += 1
+            log.warning("reminder %s: %s; retrying next tick", rid, err.__class__.__name__)
+    for aid in ann_ids:
+        try:
+            to_send += _fire_announcement(app, aid, now, cfg, res)
+        except OperationalError as err:
+            res.errors += 1
+            log.warning("announcement %s: %s; retrying next tick", aid, err.__class__.__name__)
+    for oid, at in to_send:
+        res.outbox_ids.append(oid)
+        outbox.schedule(app, oid, at=at)
+    for job in cfg.jobs:
+        if not job.enabled:
+            continue
+        try:
+            _run_job(app, job, now, cfg, res)
+        except OperationalError as err:
+            res.errors += 1
+            log.warning("job %s: %s; retrying next tick", job.name, err.__class__.__name__)
+    return res
+
+
+def release_held(app: "Gridbot", limit: int = 1000) -> int:
+    """Enqueue outbox rows that are due but may have no job waiting for them: rows held by quiet hours,
+    rows whose writer crashed before enqueuing. Claiming is conditional, so an extra enqueue sends nothing twice."""
+    from sqlalchemy import and_, or_
+
+    from ..models import OutboxMessage
+
+    now = app.clock.now()
+    with app.session() as session:
+        ids = list(session.scalars(
+            select(OutboxMessage.id).where(
+                OutboxMessage.status == "pending",
+                or_(OutboxMessage.not_before <= now,
+                    and_(OutboxMessage.not_before.is_(None), OutboxMessage.created_at <= now - timedelta(minutes=1))))
+            .order_by(OutboxMessage.id).limit(limit)))
+    for oid in ids:
+        outbox.schedule(app, oid)
+    return len(ids)

@@ -1,0 +1,108 @@
+"""提醒 / 提醒列表 / 取消提醒: reminders in the Chinese people write, one-off or recurring."""
+from __future__ import annotations
+
+import re
+
+from gridbot.messages import Reply
+from gridbot.router import STAFF, Command, Context, Router, UsageError
+from gridbot.schedule.config import load_config
+from gridbot.schedule.parse import ScheduleError, parse
+from gridbot.services import reminders as service
+from gridbot.texts import t
+
+GROUP_WORDS = ("本群", "群里", "本网格", "全网格")
+COMMUNITY_WORDS = ("全社区",)
+NOTES = ("fifth_week", "short_month", "leap_day", "workdays", "default_time")
+
+
+def _strip_prefix(text: str, words: tuple[str, ...]) -> tuple[bool, str]:
+    for w in words:
+        if text.startswith(w):
+            return True, text[len(w):].lstrip(" ,，:：")
+    return False, text
+
+
+def set_reminder(ctx: Context, args: str) -> list[Reply]:
+    if not args:
+        raise UsageError()
+    sp = ctx.speaker
+    to_group, rest = _strip_prefix(args, GROUP_WORDS)
+    to_community, rest = _strip_prefix(rest, COMMUNITY_WORDS) if not to_group else (False, rest)
+    rest = re.sub(r"^我\s*", "", rest)  # "提醒我 明天…"
+    if to_group:
+        if sp.chat_grid_id is None:
+            return [Reply(t("schedule.reminder.need_group"))]
+        if not sp.can_act_in(sp.chat_grid_id):
+            return [Reply(t("schedule.reminder.out_of_scope"))]
+    if to_community and not sp.is_leader:
+        return [Reply(t("schedule.reminder.community_leaders_only"))]
+    tz = ctx.app.settings.timezone
+    try:
+        schedule = parse(rest, ctx.now, tz)
+    except ScheduleError as err:
+        raise UsageError(t("schedule.reminder.bad_time", detail=str(err))) from None
+    if not schedule.text:
+        raise UsageError(t("schedule.reminder.need_text"))
+    if to_group:
+        kw = {"target_type": "grids", "grid_ids": [sp.chat_grid_id]}
+    elif to_community:
+        kw = {"target_type": "community"}
+    else:
+        kw = {"target_type": "member", "target_member_id": sp.member_id}
+    try:
+        reminder = service.create_reminder(ctx.session, community_id=sp.community_id, owner_member_id=sp.member_id,
+                                           created_by=sp.actor, schedule=schedule, text=schedule.text,
+                                           now=ctx.now, **kw)
+    except service.ReminderError as err:
+        return [Reply(err.text())]
+    target = service.describe_target(ctx.session, reminder, sp.member_id)
+    nxt = service.fmt_when(reminder.next_at, tz)
+    if reminder.rrule:
+        text = t("schedule.reminder.created", id=reminder.id, target=target, label=schedule.label, next=nxt,
+                 text=reminder.text)
+    else:
+        text = t("schedule.reminder.created_once", id=reminder.id, target=target, next=nxt, text=reminder.text)
+    notes = [t(f"schedule.reminder.note_{n}") for n in NOTES if n in schedule.notes]
+    quiet = load_config(ctx.app.settings.config_dir).quiet
+    upcoming = schedule.next(ctx.now, 1)
+    if upcoming and quiet.hold_until(upcoming[0]) is not None:
+        notes.append(t("schedule.reminder.note_quiet", start=quiet.start.strftime("%H:%M"),
+                       end=quiet.end.strftime("%H:%M")))
+    return [Reply(text + "".join(dict.fromkeys(notes)))]
+
+
+def list_reminders(ctx: Context, args: str) -> list[Reply]:
+    sp = ctx.speaker
+    rows = service.visible_reminders(ctx.session, sp.member_id, set(sp.grid_ids))
+    tz = ctx.app.settings.timezone
+    if not rows:
+        lines = [t("schedule.reminder.list_empty")]
+    else:
+        lines = [t("schedule.reminder.list_title", count=len(rows))]
+        for r in rows:
+            lines.append(t("schedule.reminder.list_line", id=r.id, label=r.schedule_text,
+                           target=service.describe_target(ctx.session, r, sp.member_id), text=r.text,
+                           next=service.fmt_when(r.next_at, tz)))
+    builtin = service.builtin_count(ctx.session, sp.community_id) if sp.community_id else 0
+    if builtin:
+        lines.append(t("schedule.reminder.list_builtin", count=builtin))
+    return [Reply("\n".join(lines))]
+
+
+def cancel(ctx: Context, args: str) -> list[Reply]:
+    m = re.fullmatch(r"#?\s*(\d+)", args.strip())
+    if not m:
+        raise UsageError(t("schedule.reminder.bad_id"))
+    sp = ctx.speaker
+    try:
+        r = service.cancel_reminder(ctx.session, int(m.group(1)), actor=sp.actor, member_id=sp.member_id,
+                                    roles=sp.roles, scope_grid_ids=sp.scope_grid_ids, now=ctx.now)
+    except service.ReminderError as err:
+        return [Reply(err.text())]
+    return [Reply(t("schedule.reminder.cancelled", id=r.id, text=r.text))]
+
+
+def register(router: Router) -> None:
+    router.command(Command("提醒", set_reminder, roles=STAFF, glued=True, group="work"))
+    router.command(Command("提醒列表", list_reminders, roles=STAFF, aliases=("我的提醒",), group="work"))
+    router.command(Command("取消提醒", cancel, roles=STAFF, glued=True, group="work"))
