@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from gridbot.clock import local
 from gridbot.messages import Reply
+from gridbot.privacy import mask_text
 from gridbot.router import LEADERS, STAFF, Command, Context, Router, UsageError
 from gridbot.services import audit, work
 from gridbot.texts import t
@@ -52,7 +53,10 @@ def guarded(fn: Callable[[Context, str], list[Reply]]) -> Callable[[Context, str
     @functools.wraps(fn)
     def wrapper(ctx: Context, args: str) -> list[Reply]:
         try:
-            return fn(ctx, args)
+            replies = fn(ctx, args)
+            for reply in replies:      # members' free text (notes, logs, reasons) may hold a phone number
+                reply.text = mask_text(reply.text)
+            return replies
         except work.OutOfScope as err:
             audit.record(ctx.session, ctx.speaker.actor, "command.out_of_scope", err.entity_type, err.entity_id,
                          {"command": fn.__name__, "chat_id": ctx.inbound.chat_id}, at=ctx.now)
@@ -99,6 +103,8 @@ def check_in(ctx: Context, args: str) -> list[Reply]:
     place, _, note = rest.partition(" ")
     if not place and located:
         place = located.get("label") or ""
+    if not place and word:
+        place = word                       # "签到 第一网格": the grid is the place named
     if not place and not located:
         raise UsageError(t("work.checkin_need_place"))
     grid = _pick_grid(ctx, word)
@@ -236,7 +242,7 @@ def _log_summary(ctx: Context, args: str, kind: str) -> list[Reply]:
     comments = [e.review_comment for e in entries if e.review_comment]
     if comments:
         lines.append(t("work.logs_comment", comment=comments[-1]))
-    return [Reply("\n".join(lines))]
+    return _privately(ctx, "\n".join(lines))      # logs may name households: not for a resident group
 
 
 @guarded
@@ -265,6 +271,8 @@ def review(ctx: Context, args: str) -> list[Reply]:
         lines.append(t("work.review_pending_hint", name=pending[0][0].name))
         return [Reply("\n".join(lines))]
     member = _target_member(ctx, words[0])
+    if member.id == sp.member_id:
+        raise work.WorkError("review_self")
     kind = "month"
     rest = words[1:]
     if rest and rest[0] in _PERIODS:

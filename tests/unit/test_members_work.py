@@ -59,6 +59,10 @@ def test_checkin_in_private_asks_which_grid_when_several_then_accepts_code(bot):
     assert "第二网格" in bot.said("签到 HY-02 3栋门口", as_="lead_li", private=True)
 
 
+def test_checkin_naming_only_the_grid_takes_it_as_the_place(bot):
+    assert "已签到：第二网格，11月2日 09:00，地点：第二网格" in bot.said("签到 第二网格", as_="lead_li", private=True)
+
+
 def test_checkin_needs_a_place_or_location(bot):
     reply = bot.said("签到", as_="mem_zhao", chat="HY-01")
     assert "位置" in reply and "用法" in reply and "例如" in reply
@@ -235,6 +239,24 @@ def test_review_lists_pending_then_reviews_and_notifies(bot, clock):
     assert entry.reviewed_by == bot.world.members["sec_wang"] and entry.review_comment == "记录详实"
     assert "没有待审核" in bot.said("审核 赵网格员", as_="sec_wang", private=True)
     assert "审核意见：记录详实" in bot.said("本周日志", as_="mem_zhao", private=True)
+
+
+def test_log_summary_asked_in_group_goes_privately_and_phones_are_masked(bot):
+    bot.say("日志 走访1栋1单元101，家属电话13812345678", as_="mem_zhao", private=True)
+    replies = bot.send("本周日志", as_="mem_zhao", chat="HY-01")
+    assert [r.to_user for r in replies] == [None, "mem_zhao"]
+    assert "138****5678" in replies[1].text and "13812345678" not in replies[1].text
+    assert "1栋" not in replies[0].text
+
+
+def test_visit_reply_masks_phone_in_follow_up(bot):
+    reply = bot.said("走访 3栋1单元101 需要联系女儿13812345678", as_="mem_sun", private=True)
+    assert "138****5678" in reply and "13812345678" not in reply
+
+
+def test_leader_cannot_review_own_logs(bot):
+    bot.say("日志 巡查", as_="lead_li", private=True)
+    assert "不能审核自己" in bot.said("审核 李网格长", as_="lead_li", private=True)
 
 
 def test_review_is_for_leaders_only(bot):
