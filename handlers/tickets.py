@@ -34,6 +34,8 @@ def _safe(fn: Callable[[Context, str], list[Reply]]) -> Callable[[Context, str],
             return fn(ctx, args)
         except TicketError as err:
             return [Reply(err.text)]
+        finally:
+            tickets.schedule_notifications(ctx.session, ctx.app)
     run.__name__ = fn.__name__
     run.__doc__ = fn.__doc__
     return run
@@ -51,6 +53,13 @@ def _rating_check(ctx: Context) -> tuple[str, str] | None:
 
 
 def _rating_run(ctx: Context, match: tuple[str, str]) -> list[Reply]:
+    try:
+        return _rate(ctx, match)
+    finally:
+        tickets.schedule_notifications(ctx.session, ctx.app)
+
+
+def _rate(ctx: Context, match: tuple[str, str]) -> list[Reply]:
     rating, note = match
     ticket = tickets.rate(ctx.session, _policy(ctx), user_id=ctx.speaker.user_id, rating=rating, note=note,
                           now=ctx.now, platform=ctx.inbound.platform)
@@ -81,6 +90,13 @@ def _request_check(ctx: Context) -> Any:
 
 
 def _request_run(ctx: Context, u: Any) -> list[Reply]:
+    try:
+        return _report(ctx, u)
+    finally:
+        tickets.schedule_notifications(ctx.session, ctx.app)
+
+
+def _report(ctx: Context, u: Any) -> list[Reply]:
     inbound = ctx.inbound
     loc = u.location
     try:

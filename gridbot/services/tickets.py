@@ -541,8 +541,33 @@ def _urgent_alerts(session: Session, policy: Policy, ticket: Ticket, now: dateti
                       building=building_text(ticket), number=ticket.number)
         replies += [Reply(help_text, to_chat=c.chat_id, urgent=True) for c in chats]
     if replies:
-        outbox.write_replies(session, None, replies, now, platform=platform)
+        _write(session, replies, now, platform)
     return len(replies)
+
+
+_PENDING = "tickets.outbox"
+
+
+def _write(session: Session, replies: list[Reply], now: datetime, platform: str) -> None:
+    """Notifications go to the outbox in this transaction; the caller schedules them after commit."""
+    rows = outbox.write_replies(session, None, replies, now, platform=platform)
+    session.info.setdefault(_PENDING, []).extend(rows)
+
+
+def schedule_notifications(session: Session, app: Any) -> int:
+    """Enqueue the sending of notifications written in this session once (and only if) it commits."""
+    from sqlalchemy import event
+
+    pending = [(r.id, r.not_before) for r in session.info.pop(_PENDING, [])]
+    if not pending:
+        return 0
+
+    def _go(_session: Session) -> None:
+        for oid, at in pending:
+            outbox.schedule(app, oid, at=at)
+
+    event.listen(session, "after_commit", _go, once=True)
+    return len(pending)
 
 
 def _notify(session: Session, members: Iterable[Member | None], text: str, now: datetime, platform: str | None,
@@ -556,7 +581,7 @@ def _notify(session: Session, members: Iterable[Member | None], text: str, now: 
         seen.add(m.id)
         replies.append(Reply(text, to_user=m.userid, urgent=urgent))
     if replies:
-        outbox.write_replies(session, None, replies, now, platform=platform or ticket.reporter_platform)
+        _write(session, replies, now, platform or ticket.reporter_platform)
     return len(replies)
 
 
@@ -575,7 +600,7 @@ def _tell_reporters(session: Session, ticket: Ticket, text_key: str, now: dateti
             replies.append(Reply(text, to_chat=chat_id, mentions=list(dict.fromkeys(users))))
         else:
             replies += [Reply(text, to_user=u) for u in dict.fromkeys(users)]
-    outbox.write_replies(session, None, replies, now, platform=platform or ticket.reporter_platform)
+    _write(session, replies, now, platform or ticket.reporter_platform)
     return len(replies)
 
 
@@ -893,7 +918,7 @@ def todo_text(session: Session, policy: Policy, speaker: "Speaker") -> str:
 def detail_text(session: Session, policy: Policy, speaker: "Speaker", ref: str, private: bool) -> str:
     """工单 N: the ticket and its timeline, for members. The contact phone only in a private chat."""
     ticket = find_ticket(session, ref, speaker.scope_grid_ids)
-    lines = [t("tickets.detail.head", number=ticket.number, category=category_name(ticket.category),
+    lines = [t("tickets.detail.head" if private else "tickets.detail.head_group", number=ticket.number, category=category_name(ticket.category),
                urgency=t(f"tickets.urgency.{ticket.urgency}"), status=status_name(ticket.status),
                place=(ticket.place or "-") if private else building_text(ticket), reporters=ticket.reporters,
                assignee=ticket.assignee.name if ticket.assignee else t("tickets.nobody"),

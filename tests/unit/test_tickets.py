@@ -1,0 +1,321 @@
+"""Tickets through the chat, as residents and members use them: report, acknowledge, walk the life cycle, rate.
+
+The `bot` fixture's community: HY-01 (buildings 1, 2; mem_zhao with A/B partner mem_qian; leader lead_li),
+HY-02 (building 3; mem_sun), HY-03 (building 5; mem_zhou); sec_wang is the secretary.
+"""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from gridbot.models import AuditLog, OutboxMessage, Ticket, TicketEvent
+
+NUMBER = re.compile(r"HY-\d{8}-\d{4}")
+
+
+def number_in(text: str) -> str:
+    m = NUMBER.search(text)
+    assert m, f"no ticket number in {text!r}"
+    return m.group(0)
+
+
+def ticket(bot, number: str) -> Ticket:
+    with bot.app.session() as s:
+        tk = s.scalar(select(Ticket).where(Ticket.number == number)
+                      .options(selectinload(Ticket.assignee), selectinload(Ticket.grid),
+                               selectinload(Ticket.reporter_links), selectinload(Ticket.events)))
+        assert tk is not None
+        return tk
+
+
+def count_tickets(bot) -> int:
+    with bot.app.session() as s:
+        return s.scalar(select(func.count()).select_from(Ticket))
+
+
+def outbox_to(bot, target: str) -> list[str]:
+    """Texts written to one user or chat that were not answers to a message (notifications)."""
+    with bot.app.session() as s:
+        return [r.content["text"] for r in s.scalars(
+            select(OutboxMessage).where(OutboxMessage.target == target, OutboxMessage.inbound_id.is_(None))
+            .order_by(OutboxMessage.id))]
+
+
+def report(bot, text: str = "1栋2单元楼道灯坏了好几天了", as_: str = "res_a", chat: str = "HY-01") -> str:
+    return number_in(bot.said(text, as_=as_, chat=chat))
+
+
+# -- acknowledgement ---------------------------------------------------------------------------------------
+def test_request_is_acknowledged_with_number_category_building_and_next_step(bot):
+    replies = bot.say("1栋2单元楼道灯坏了好几天了", as_="res_a")
+    assert len(replies) == 1
+    text = replies[0]
+    assert re.search(r"工单号 HY-20261102-0001", text)
+    assert "物业维修" in text and "1栋" in text
+    assert "网格员" in text and "1 小时内响应" in text
+
+
+def test_group_acknowledgement_never_shows_phone_room_or_name(bot):
+    text = bot.said("1栋1单元101家里厨房漏水，电话13812345678", as_="res_a", name="张三丰")
+    assert "13812345678" not in text and "138****5678" not in text
+    assert "张三丰" not in text
+    assert "101" not in text.replace(number_in(text), "")
+    tk = ticket(bot, number_in(text))
+    assert tk.contact_phone == "13812345678"            # kept for the member, not shown in the group
+    assert (tk.building, tk.unit, tk.room) == ("1", "1", "101")
+
+
+def test_assigned_member_is_told_privately_with_the_contact(bot):
+    number = report(bot, "1栋1单元101家里厨房漏水，电话13812345678")
+    notes = outbox_to(bot, "mem_zhao")
+    assert len(notes) == 1
+    assert number in notes[0] and "1栋1单元101" in notes[0] and "13812345678" in notes[0]
+    assert ticket(bot, number).assignee.userid == "mem_zhao"
+
+
+def test_chatter_creates_nothing(bot):
+    for text in ("大家好", "收到", "谢谢网格员", "明天团购苹果，要的接龙", "楼道灯修好了吗"):
+        bot.say(text, as_="res_a")
+    assert count_tickets(bot) == 0
+
+
+def test_members_announcements_create_nothing(bot):
+    bot.say("1栋2单元楼道灯明天上午停电检修", as_="mem_zhao")
+    assert count_tickets(bot) == 0
+
+
+def test_unmentioned_normal_request_is_left_alone_but_urgent_is_taken(bot):
+    bot.send("1栋2单元楼道灯坏了", as_="res_a")  # mentioned (default) -> ticket
+    from gridbot.messages import Inbound
+    from gridbot.services.inbound import handle_now
+
+    quiet = Inbound(platform="console", sender_id="res_b", text="2栋楼道灯坏了", chat_id=bot.chat("HY-01"),
+                    msg_id="q1", mentioned=False)
+    assert handle_now(bot.app, quiet) == []
+    urgent = Inbound(platform="console", sender_id="res_c", text="1栋楼道里冒烟了，有煤气味", chat_id=bot.chat("HY-01"),
+                     msg_id="q2", mentioned=False)
+    assert "工单号" in handle_now(bot.app, urgent)[0].text
+    assert count_tickets(bot) == 2
+
+
+def test_building_of_another_grid_goes_to_that_grid(bot):
+    number = report(bot, "3栋2单元楼道灯坏了", chat="HY-01")
+    tk = ticket(bot, number)
+    assert tk.grid.code == "HY-02" and tk.assignee.userid == "mem_sun"
+
+
+# -- follow-ups and duplicates -----------------------------------------------------------------------------
+def test_follow_up_from_same_resident_joins_the_open_ticket(bot):
+    number = report(bot, "1栋1单元101家里厨房漏水")
+    text = bot.said("还是漏水，越来越大了", as_="res_a")
+    assert number in text and "补充" in text
+    assert count_tickets(bot) == 1
+    tk = ticket(bot, number)
+    assert [e.action for e in tk.events].count("follow_up") == 1
+    assert any("越来越大" in n for n in outbox_to(bot, "mem_zhao"))
+
+
+def test_same_thing_from_several_residents_is_one_ticket_counting_reporters(bot):
+    number = report(bot, "1栋2单元楼道灯坏了好几天了", as_="res_a")
+    second = bot.said("1栋2单元的楼道灯也不亮", as_="res_b")
+    third = bot.said("1栋2单元楼道灯不亮，晚上黑乎乎的", as_="res_c")
+    assert number in second and number in third
+    assert "共 3 位居民反映" in third
+    assert count_tickets(bot) == 1
+    tk = ticket(bot, number)
+    assert tk.reporters == 3 and {r.user_id for r in tk.reporter_links} == {"res_a", "res_b", "res_c"}
+
+
+def test_same_category_in_another_building_is_a_new_ticket(bot):
+    first = report(bot, "1栋2单元楼道灯坏了", as_="res_a")
+    second = report(bot, "2栋1单元楼道灯坏了", as_="res_b")
+    assert first != second
+
+
+def test_everyone_who_reported_is_told_when_it_is_solved(bot):
+    number = report(bot, "1栋2单元楼道灯坏了好几天了", as_="res_a")
+    bot.say("1栋2单元的楼道灯也不亮", as_="res_b")
+    bot.say(f"处置 {number}", as_="mem_zhao")
+    bot.say(f"办结 {number} 已更换灯泡", as_="mem_zhao")
+    with bot.app.session() as s:
+        row = s.scalar(select(OutboxMessage).where(OutboxMessage.target == bot.chat("HY-01"),
+                                                   OutboxMessage.inbound_id.is_(None),
+                                                   OutboxMessage.content["text"].as_string().contains("已处理")))
+    assert row is not None
+    assert set(row.content["mentions"]) == {"res_a", "res_b"}
+    assert "已更换灯泡" in row.content["text"] and "满意" in row.content["text"]
+
+
+def test_member_can_mark_a_duplicate_and_its_reporters_join(bot):
+    first = report(bot, "1栋2单元楼道灯坏了", as_="res_a")
+    other = report(bot, "小区门口路灯坏了，黑漆漆的", as_="res_b")
+    text = bot.said(f"重复 {other} {first}", as_="mem_zhao")
+    assert first in text
+    assert ticket(bot, other).status == "duplicate"
+    assert ticket(bot, first).reporters == 2
+
+
+# -- the life cycle ---------------------------------------------------------------------------------------------
+def test_whole_life_cycle_through_chat_records_every_transition(bot):
+    number = report(bot)
+    assert "已立案" in bot.said(f"受理 {number}", as_="mem_zhao")
+    assert "已派遣给 钱网格员" in bot.said(f"派遣 {number} @钱网格员", as_="mem_zhao")
+    assert any(number in n for n in outbox_to(bot, "mem_qian"))
+    assert "处置中" in bot.said(f"处置 {number}", as_="mem_qian")
+    assert "已反馈" in bot.said(f"反馈 {number} 已更换灯泡", as_="mem_qian")
+    assert "满意" in bot.said("满意", as_="res_a")
+    assert "核查通过" in bot.said(f"核查 {number}", as_="lead_li")
+    assert "已结案" in bot.said(f"结案 {number}", as_="lead_li")
+    tk = ticket(bot, number)
+    assert tk.status == "rated" and tk.rating == "satisfied"
+    transitions = [(e.from_status, e.to_status) for e in tk.events if e.from_status != e.to_status]
+    assert transitions == [(None, "reported"), ("reported", "accepted"), ("accepted", "dispatched"),
+                           ("dispatched", "in_progress"), ("in_progress", "resolved"), ("resolved", "verified"),
+                           ("verified", "closed"), ("closed", "rated")]
+    actors = {e.action: e.actor for e in tk.events}
+    assert actors["accept"] == "member:mem_zhao" and actors["rate"] == "resident:res_a"
+    with bot.app.session() as s:
+        audited = s.scalars(select(AuditLog.action).where(AuditLog.entity_type == "ticket",
+                                                         AuditLog.entity_id == number)).all()
+    assert {"ticket.accept", "ticket.dispatch", "ticket.resolve", "ticket.close", "ticket.rate"} <= set(audited)
+
+
+def test_short_number_finds_the_ticket(bot):
+    number = report(bot)
+    assert number in bot.said("受理 1", as_="mem_zhao")
+
+
+def test_illegal_transition_is_refused_with_a_clear_reply(bot):
+    number = report(bot)
+    text = bot.said(f"结案 {number}", as_="mem_zhao")
+    assert "不能“结案”" in text and "已上报" in text and "受理" in text
+    assert ticket(bot, number).status == "reported"
+
+
+def test_resolving_needs_a_note(bot):
+    number = report(bot)
+    bot.say(f"处置 {number}", as_="mem_zhao")
+    assert "请写明说明" in bot.said(f"办结 {number}", as_="mem_zhao")
+    assert ticket(bot, number).status == "in_progress"
+
+
+def test_resident_cannot_run_member_commands(bot):
+    number = report(bot)
+    text = bot.said(f"受理 {number}", as_="res_a")
+    assert "网格员使用的功能" in text
+    assert ticket(bot, number).status == "reported"
+
+
+def test_member_of_another_grid_cannot_touch_the_ticket(bot):
+    number = report(bot)
+    assert "没有找到工单" in bot.said(f"受理 {number}", as_="mem_zhou")
+
+
+def test_rejection_tells_the_resident_why(bot):
+    number = report(bot, "怎么办理居住证")
+    assert "不予立案" in bot.said(f"不予立案 {number} 请到派出所户籍窗口办理", as_="mem_zhao")
+    assert any("户籍窗口" in n for n in outbox_to(bot, bot.chat("HY-01")))
+    assert ticket(bot, number).status == "rejected"
+
+
+def test_transfer_hands_over_and_tells_the_new_member(bot):
+    number = report(bot)
+    assert "孙网格员" in bot.said(f"转派 {number} @孙网格员 这栋归第二网格", as_="lead_li")
+    assert ticket(bot, number).assignee.userid == "mem_sun"
+    assert any("这栋归第二网格" in n for n in outbox_to(bot, "mem_sun"))
+
+
+def test_manual_escalation_tells_the_grid_leader_then_the_secretary(bot):
+    number = report(bot)
+    assert "网格长" in bot.said(f"升级 {number} 需要物业配合", as_="mem_zhao")
+    assert any("需要物业配合" in n for n in outbox_to(bot, "lead_li"))
+    assert "社区书记" in bot.said(f"升级 {number}", as_="mem_zhao")
+    assert any(number in n for n in outbox_to(bot, "sec_wang"))
+
+
+def test_ticket_detail_shows_timeline_and_phone_only_in_private(bot):
+    number = report(bot, "1栋1单元101家里厨房漏水，电话13812345678")
+    private = bot.said(f"工单 {number}", as_="mem_zhao", private=True)
+    assert "13812345678" in private and "上报" in private
+    in_group = bot.said(f"工单 {number}", as_="mem_zhao")
+    assert "13812345678" not in in_group and "101" not in in_group.replace(number, "")
+
+
+def test_todo_lists_assigned_tickets(bot):
+    number = report(bot)
+    assert number in bot.said("待办", as_="mem_zhao", private=True)
+    assert "没有待办" in bot.said("待办", as_="mem_sun", private=True)
+
+
+# -- ratings ---------------------------------------------------------------------------------------------------
+def _resolved(bot) -> str:
+    number = report(bot)
+    bot.say(f"处置 {number}", as_="mem_zhao")
+    bot.say(f"办结 {number} 已更换灯泡", as_="mem_zhao")
+    return number
+
+
+def test_dissatisfied_rating_reopens_the_ticket(bot):
+    number = _resolved(bot)
+    text = bot.said("不满意，灯还是一闪一闪的", as_="res_a")
+    assert "重新打开" in text
+    tk = ticket(bot, number)
+    assert tk.status == "in_progress" and tk.reopen_count == 1
+    assert any("一闪一闪" in n for n in outbox_to(bot, "mem_zhao"))
+
+
+def test_rating_works_in_a_private_chat(bot):
+    number = _resolved(bot)
+    assert "基本满意" in bot.said("基本满意", as_="res_a", private=True)
+    assert ticket(bot, number).rating == "basic"
+
+
+def test_rating_word_without_a_pending_ticket_gets_a_polite_answer(bot):
+    assert "没有待评价" in bot.said("满意", as_="res_z")
+    assert count_tickets(bot) == 0
+
+
+def test_my_tickets_lists_status(bot):
+    number = report(bot)
+    text = bot.said("我的工单", as_="res_a")
+    assert number in text and "已上报" in text
+    assert "还没有提交" in bot.said("我的工单", as_="res_b")
+
+
+def test_resident_saying_fankui_is_a_request_not_a_refusal(bot):
+    text = bot.said("反馈：2栋1单元楼道灯坏了", as_="res_a")
+    assert "工单号" in text
+
+
+# -- urgent ------------------------------------------------------------------------------------------------------
+def test_urgent_request_alerts_leaders_members_and_neighbour_grids_and_asks_to_call(bot):
+    text = bot.said("1栋楼道里冒烟了，有煤气味", as_="res_a")
+    assert "119" in text and "紧急" in text
+    number = number_in(text)
+    assert any(number in n for n in outbox_to(bot, "mem_zhao"))     # the assignee
+    assert any(number in n for n in outbox_to(bot, "lead_li"))      # the grid leader
+    assert any(number in n for n in outbox_to(bot, "mem_qian"))     # the other on-duty member
+    neighbour = outbox_to(bot, bot.chat("HY-02"))
+    assert len(neighbour) == 1 and "协助" in neighbour[0] and "1栋" in neighbour[0]
+    assert outbox_to(bot, bot.chat("HY-03")) == []                   # not a neighbour of HY-01
+    with bot.app.session() as s:
+        urgent_rows = s.scalars(select(OutboxMessage.urgent).where(OutboxMessage.inbound_id.is_(None))).all()
+    assert urgent_rows and all(urgent_rows)
+
+
+def test_follow_up_that_turns_urgent_raises_the_alarm(bot):
+    number = report(bot, "1栋2单元101家里漏水")
+    text = bot.said("1栋2单元101 家里漏水，水已经漫到楼下了", as_="res_a")
+    assert number in text and "紧急" in text
+    assert ticket(bot, number).urgency == "urgent"
+    assert outbox_to(bot, bot.chat("HY-02"))
+
+
+def test_every_event_is_in_the_timeline(bot):
+    number = report(bot)
+    with bot.app.session() as s:
+        actions = s.scalars(select(TicketEvent.action).join(Ticket).where(Ticket.number == number)
+                            .order_by(TicketEvent.id)).all()
+    assert actions == ["report", "assign"]
