@@ -37,7 +37,7 @@ def split_schedule(text: str, now: datetime, tz: str) -> tuple[datetime | None, 
     """(send_at or None, the announcement's text)."""
     if text.startswith("定时"):
         tokens = text[2:].strip().split(" ")
-        for n in range(min(3, len(tokens) - 1), 0, -1):
+        for n in range(min(3, len(tokens)), 0, -1):
             at = _read_time(" ".join(tokens[:n]), now, tz)
             if at is not None:
                 return at, " ".join(tokens[n:]).strip()
