@@ -366,3 +366,37 @@ def test_read_visit_notes(text, tags, follow_up, invited):
 def test_parse_until(text, expected):
     parsed = work.parse_until(text, date(2026, 11, 2))
     assert (parsed[0] if parsed else None) == expected
+
+
+# -- roles -----------------------------------------------------------------------------------------------
+WORK_COMMANDS = ["签到 3栋", "巡查 3栋", "签退", "走访 1栋1单元101 正常", "转工单", "日志 今天", "本周日志", "本月日志",
+                 "审核", "值班", "请假 到周五", "销假", "待走访"]
+
+
+@pytest.mark.parametrize("text", WORK_COMMANDS)
+def test_every_work_command_refuses_residents_politely_and_audits(bot, text):
+    reply = bot.said(text, as_="resident_a", chat="HY-01")
+    assert "网格员使用的功能" in reply
+    refused = audits(bot, "command.refused")
+    assert len(refused) == 1 and refused[0].actor == "resident:resident_a"
+    for model in (Patrol, Visit, WorkLog, Leave):
+        assert not rows(bot, model)
+
+
+def test_help_lists_work_commands_for_members_not_residents(bot):
+    member_help = bot.said("帮助", as_="mem_qian", private=True)
+    for name in ("签到", "走访", "日志", "值班", "请假", "待走访"):
+        assert name in member_help
+    assert "审核" not in member_help            # leaders only
+    assert "审核" in bot.said("帮助", as_="lead_li", private=True)
+    resident_help = bot.said("帮助", as_="resident_a", chat="HY-01")
+    assert "签到" not in resident_help and "待走访" not in resident_help
+    assert "用法：走访 楼栋单元门牌 情况说明" in bot.said("帮助 走访", as_="mem_qian", private=True)
+
+
+def test_part_time_member_does_the_daily_round(bot, clock):
+    assert "已签到：第一网格" in bot.said("签到 2栋", as_="mem_qian", chat="HY-01")
+    assert "已记录走访" in bot.said("走访 2-1-102 正常", as_="mem_qian", private=True)
+    clock.advance(minutes=30)
+    assert "30分钟" in bot.said("签退", as_="mem_qian", chat="HY-01")
+    assert "今天第 1 条" in bot.said("日志 巡查2栋", as_="mem_qian", private=True)
