@@ -1,0 +1,147 @@
+"""Time limits with a controllable clock: A/B handover, reminders, escalation up the ladder, expired ratings."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from gridbot.jobs import sweep_tickets
+from gridbot.models import Member
+from gridbot.models.work import Leave
+
+from .test_tickets import number_in, outbox_to, report, ticket
+
+
+def sweep(bot):
+    return sweep_tickets(app=bot.app)
+
+
+def test_unaccepted_ticket_goes_to_the_ab_partner(bot, clock):
+    number = report(bot)
+    assert ticket(bot, number).assignee.userid == "mem_zhao"
+    clock.advance(minutes=29)
+    assert sweep(bot)["handovers"] == []
+    clock.advance(minutes=2)
+    assert sweep(bot)["handovers"] == [number]
+    tk = ticket(bot, number)
+    assert tk.assignee.userid == "mem_qian"
+    assert any("AB岗" in n and number in n for n in outbox_to(bot, "mem_qian"))
+    assert any("钱网格员" in n for n in outbox_to(bot, "mem_zhao"))
+    assert [e.action for e in tk.events][-1] == "handover"
+    assert sweep(bot)["handovers"] == []            # idempotent
+
+
+def test_accepted_ticket_is_not_handed_over(bot, clock):
+    number = report(bot)
+    bot.say(f"受理 {number}", as_="mem_zhao")
+    clock.advance(minutes=45)
+    assert sweep(bot)["handovers"] == []
+    assert ticket(bot, number).assignee.userid == "mem_zhao"
+
+
+def test_off_duty_member_partner_gets_the_ticket_at_once(bot):
+    with bot.app.session() as s, s.begin():
+        s.execute(update(Member).where(Member.userid == "mem_zhao").values(on_duty=False))
+    number = report(bot)
+    assert ticket(bot, number).assignee.userid == "mem_qian"
+    assert outbox_to(bot, "mem_zhao") == []
+
+
+def test_member_on_leave_partner_gets_the_ticket(bot, clock):
+    with bot.app.session() as s, s.begin():
+        zhao = s.scalar(select(Member).where(Member.userid == "mem_zhao"))
+        s.add(Leave(member_id=zhao.id, partner_id=zhao.partner_id, starts_at=clock.now() - timedelta(hours=1),
+                    ends_at=clock.now() + timedelta(days=1)))
+    number = report(bot)
+    assert ticket(bot, number).assignee.userid == "mem_qian"
+
+
+def test_overdue_ticket_is_reminded_then_escalated_up_the_ladder(bot, clock):
+    number = report(bot)                     # repair, normal: respond within 60 min, step 120 min
+    bot.say(f"受理 {number}", as_="mem_zhao")     # accepted but never dispatched
+    clock.advance(minutes=61)
+    assert sweep(bot)["reminders"] == [number]
+    assert any("超时提醒" in n for n in outbox_to(bot, "mem_zhao"))
+    clock.advance(minutes=120)
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 2}]
+    assert any("网格长" in n and number in n for n in outbox_to(bot, "lead_li"))
+    clock.advance(minutes=120)
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 3}]
+    assert any("社区书记" in n for n in outbox_to(bot, "sec_wang"))
+    clock.advance(minutes=120)
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 4}]
+    top = outbox_to(bot, "sec_wang")[-1]      # no chief grid leader in this community: the secretary hears
+    assert "总网格长" in top and "物业服务企业" in top
+    clock.advance(minutes=600)
+    assert sweep(bot)["escalations"] == []       # the top of the ladder
+    steps = [(e.action, e.detail.get("level")) for e in ticket(bot, number).events if e.action in ("remind", "escalate")]
+    assert steps == [("remind", 1), ("escalate", 2), ("escalate", 3), ("escalate", 4)]
+    assert "已升级到：总网格长" in bot.said(f"工单 {number}", as_="lead_li", private=True)
+
+
+def test_a_late_sweep_jumps_to_the_right_level_and_records_each(bot, clock):
+    number = report(bot)
+    bot.say(f"受理 {number}", as_="mem_zhao")
+    clock.advance(minutes=60 + 2 * 120 + 1)
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 3}]
+    levels = [e.detail.get("level") for e in ticket(bot, number).events if e.action in ("remind", "escalate")]
+    assert levels == [1, 2, 3]
+    assert sweep(bot)["escalations"] == []       # same time again: nothing new
+
+
+def test_resolution_limit_runs_from_dispatch(bot, clock):
+    number = report(bot)
+    clock.advance(minutes=20)
+    bot.say(f"处置 {number}", as_="mem_zhao")      # dispatched to self: 24 h to resolve
+    clock.advance(hours=23)
+    result = sweep(bot)
+    assert result["reminders"] == [] and result["escalations"] == []
+    clock.advance(hours=1, minutes=21)
+    assert sweep(bot)["reminders"] == [number]
+    assert any("办理时限" in n for n in outbox_to(bot, "mem_zhao"))
+
+
+def test_urgent_ticket_escalates_on_the_urgent_step(bot, clock):
+    number = number_in(bot.said("1栋楼道里冒烟了，有煤气味", as_="res_a"))  # fire_hazard urgent: 5 min, step 15
+    clock.advance(minutes=6)
+    result = sweep(bot)
+    assert result["reminders"] == [number]
+    clock.advance(minutes=15)
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 2}]
+
+
+def test_unanswered_rating_counts_as_none_after_three_days(bot, clock):
+    number = report(bot)
+    bot.say(f"处置 {number}", as_="mem_zhao")
+    bot.say(f"办结 {number} 已更换灯泡", as_="mem_zhao")
+    bot.say(f"核查 {number}", as_="lead_li")
+    bot.say(f"结案 {number}", as_="lead_li")
+    clock.advance(days=2, hours=23)
+    assert sweep(bot)["ratings_expired"] == []
+    clock.advance(hours=1, minutes=1)
+    assert sweep(bot)["ratings_expired"] == [number]
+    tk = ticket(bot, number)
+    assert tk.rating == "none" and tk.status == "rated"
+    assert "没有待评价" in bot.said("满意", as_="res_a")
+    assert sweep(bot)["ratings_expired"] == []
+
+
+def test_late_rating_before_the_sweep_is_still_refused(bot, clock):
+    number = report(bot)
+    bot.say(f"处置 {number}", as_="mem_zhao")
+    bot.say(f"办结 {number} 已更换灯泡", as_="mem_zhao")
+    clock.advance(days=3, minutes=1)
+    assert "没有待评价" in bot.said("满意", as_="res_a")
+    assert ticket(bot, number).rating is None
+
+
+def test_reopened_ticket_gets_a_fresh_resolution_limit(bot, clock):
+    number = report(bot)
+    bot.say(f"处置 {number}", as_="mem_zhao")
+    clock.advance(hours=20)
+    bot.say(f"办结 {number} 已更换灯泡", as_="mem_zhao")
+    bot.say("不满意 还是不亮", as_="res_a")
+    clock.advance(hours=23)
+    assert sweep(bot)["reminders"] == []            # 24 h from the reopening, not from the first dispatch
+    tk = ticket(bot, number)
+    assert tk.status == "in_progress" and tk.reopen_count == 1
