@@ -8,6 +8,7 @@ It lets anyone speak as anyone, so it is on only when asked for (GRIDBOT_SIMULAT
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
@@ -50,7 +51,8 @@ def _page_texts() -> dict[str, str]:
 @bp.get("/")
 def index():  # noqa: ANN201
     texts = _page_texts()
-    return render_template("simulator/index.html", directory=_directory(), T=texts,
+    cursor = {"after": _last_outbox_id(), "since": gridbot_app().clock.now().isoformat()}
+    return render_template("simulator/index.html", directory=_directory(), T=texts, cursor=cursor,
                            quick=[q for q in texts["quick"].split("|") if q])
 
 
@@ -89,20 +91,77 @@ def say():  # noqa: ANN201
     inbound = Inbound(platform="console", sender_id=user_id, sender_name=str(name)[:64] if name else None,
                       text=text, chat_id=chat_id, chat_type="group" if chat_id else "single",
                       msg_id=f"sim-{uuid.uuid4().hex}", mentioned=bool(data.get("mentioned", True)))
-    replies = handle_now(app, inbound)
+    before = _last_outbox_id()
+    handle_now(app, inbound)
     with app.session() as session:
         speaker = resolve_speaker(session, "console", user_id, chat_id)
-    out = []
-    for reply in replies:
-        if reply.to_user and (chat_id is not None or reply.to_user != user_id):
-            where, target = "private", reply.to_user
-        elif reply.to_chat and reply.to_chat != chat_id:
-            where, target = "other_chat", reply.to_chat
-        else:
-            where, target = "here", chat_id or user_id
-        out.append({"where": where, "to": target, "text": reply.text, "markdown": reply.markdown,
-                    "mentions": reply.mentions, "urgent": reply.urgent})
+    # Everything the message caused: the answers, and notifications written with inbound_id None
+    # (a new ticket's alert to the grid member, an urgent alert to neighbouring grids).
+    rows, cursor = _due_after(before)  # the page keeps polling from its own cursor; seen ids are skipped
     who = {"user_id": user_id, "name": speaker.name or name or user_id,
            "kind": "member" if speaker.is_member else "resident",
            "households": len(speaker.household_ids)}
-    return jsonify(ok=True, speaker=who, replies=out)
+    return jsonify(ok=True, speaker=who, replies=[_shown(r, chat_id, user_id) for r in rows], cursor=cursor)
+
+
+@bp.get("/simulator/outbox")
+def outbox_after():  # noqa: ANN201
+    """Messages due after `after` (reminders, escalations, digests the in-process jobs send later).
+
+    The page polls with the cursor it was given (last id seen, and when it last asked), so a message written
+    earlier but due later (a reminder) still shows once it is due; the page skips ids it has already shown.
+    """
+    after = request.args.get("after", type=int) or 0
+    try:
+        since = datetime.fromisoformat(request.args["since"]) if request.args.get("since") else None
+    except ValueError:
+        since = None
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)
+    rows, cursor = _due_after(after, since)
+    return jsonify(ok=True, messages=[_shown(r, None, None) for r in rows], cursor=cursor)
+
+
+def _last_outbox_id() -> int:
+    from sqlalchemy import func, select
+
+    from ..models import OutboxMessage
+
+    with gridbot_app().session() as session:
+        return session.scalar(select(func.max(OutboxMessage.id))) or 0
+
+
+def _due_after(after: int, since: datetime | None = None, limit: int = 200) -> tuple[list, dict]:
+    """Outbox rows after id `after` that are due now, plus rows written earlier that fell due since `since`
+    (a reminder). Returns them and the cursor ({"after", "since"}) to ask from next time."""
+    from sqlalchemy import and_, or_, select
+
+    from ..models import OutboxMessage
+
+    app = gridbot_app()
+    now = app.clock.now()
+    due_now = or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now)
+    with app.session() as session:
+        rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.id > after, due_now)
+                                    .order_by(OutboxMessage.id).limit(limit)))
+        if since is not None:
+            later = session.scalars(select(OutboxMessage).where(
+                OutboxMessage.id <= after, and_(OutboxMessage.not_before > since, OutboxMessage.not_before <= now))
+                .order_by(OutboxMessage.id).limit(limit))
+            rows = sorted({r.id: r for r in [*later, *rows]}.values(), key=lambda r: r.id)
+    last = max([after, *[r.id for r in rows]])
+    return rows, {"after": last, "since": now.isoformat()}
+
+
+def _shown(row, chat_id: str | None, user_id: str | None) -> dict:  # noqa: ANN001
+    """Where the page shows a message: in the conversation ("here"), as a private message, or in another group."""
+    if row.target_type == "chat":
+        where = "here" if chat_id is not None and row.target == chat_id else "other_chat"
+    elif chat_id is None and user_id is not None and row.target == user_id:
+        where = "here"
+    else:
+        where = "private"
+    content = row.content or {}
+    return {"id": row.id, "where": where, "target_type": row.target_type, "to": row.target,
+            "text": content.get("text", ""), "markdown": content.get("kind") == "markdown",
+            "mentions": content.get("mentions") or [], "urgent": row.urgent}

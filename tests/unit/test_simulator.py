@@ -1,14 +1,19 @@
 """The chat simulator page on the demo community: pick a chat and a person, talk, see the replies."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from sqlalchemy import select
 
 from gridbot.bootstrap import build, set_current
+from gridbot.clock import FrozenClock
 from gridbot.cli.demo import build_demo
 from gridbot.models import InboundMessage, OutboxMessage
 from gridbot.services.roster import bind_resident
 from gridbot.web import create_app
+
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
@@ -18,7 +23,7 @@ def demo(tmp_path, monkeypatch):
     monkeypatch.delenv("GRIDBOT_DATABASE_URL", raising=False)
     monkeypatch.delenv("GRIDBOT_REDIS_URL", raising=False)
     settings, result = build_demo(tmp_path / "instance")
-    app = build(settings, sync_jobs=True)
+    app = build(settings, sync_jobs=True, clock=FrozenClock(T0))
     flask_app = create_app({"TESTING": True, "GRIDBOT_SIMULATOR": True}, gridbot=app)
     yield app, flask_app.test_client(), result
     set_current(None)
@@ -106,3 +111,29 @@ def test_simulator_is_off_when_wecom_is_configured(make_app, sqlite_url):
     client = create_app({"TESTING": True}, gridbot=app).test_client()
     assert client.get("/").status_code == 404
     assert client.post("/simulator/say", json={"user_id": "x", "text": "帮助"}).status_code == 404
+
+
+def test_later_messages_reach_the_page_once_when_due(demo):
+    """Notifications and reminders written by the jobs show up on the page's poll, each once, when due."""
+    from gridbot.messages import Reply
+    from gridbot.services import outbox
+
+    app, client, _ = demo
+    cursor = {"after": 0, "since": app.clock.now().isoformat()}
+
+    def poll():  # noqa: ANN202
+        nonlocal cursor
+        data = client.get("/simulator/outbox", query_string=cursor).get_json()
+        cursor = data["cursor"]
+        return [(m["target_type"], m["to"], m["text"]) for m in data["messages"]]
+
+    with app.session() as s, s.begin():
+        outbox.write_replies(s, None, [Reply("新工单待处理", to_user="xf_zhang"),
+                                       Reply("明早9点安全检查", to_chat="chat-xf-01",
+                                             not_before=app.clock.now() + timedelta(hours=1))],
+                             app.clock.now(), platform="console")
+    assert poll() == [("user", "xf_zhang", "新工单待处理")]
+    assert poll() == []
+    app.clock.advance(hours=2)
+    assert poll() == [("chat", "chat-xf-01", "明早9点安全检查")]
+    assert poll() == []
