@@ -133,7 +133,8 @@ class RQQueue:
         return [q.name for q in self.queues.values()]
 
     def enqueue(self, func_path: str, *args: Any, queue: str = "inbound", at: datetime | None = None,
-                job_id: str | None = None, retries: int = 3) -> None:
+                job_id: str | None = None, retries: int = 3, pipeline: Any = None) -> None:
+        """`pipeline`: a Redis pipeline the caller executes (the webhook sends job and replay key in one trip)."""
         from rq import Retry
 
         q = self.queues[queue]
@@ -143,6 +144,8 @@ class RQQueue:
             "result_ttl": 300,
             "failure_ttl": 7 * 24 * 3600,
         }
+        if pipeline is not None and at is None:
+            kwargs["pipeline"] = pipeline
         # Every job id carries the prefix, so one deployment's (or one test's) keys can be found and removed.
         kwargs["job_id"] = f"{self.prefix}-{job_id or uuid.uuid4().hex}"
         if at is not None:

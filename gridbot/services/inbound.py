@@ -30,23 +30,31 @@ def dedupe_key(inbound: Inbound) -> str:
 
 
 def store(app: "Gridbot", inbound: Inbound, raw: str | None = None) -> tuple[int, bool]:
-    """Persist the message under its dedupe key. Returns (id, created); a repeat returns the first id."""
+    """Persist the message under its dedupe key. Returns (id, created); a repeat returns the first id.
+
+    One INSERT .. ON CONFLICT DO NOTHING RETURNING in autocommit: the webhook answers WeCom after this, so it is
+    the one round trip that must be short (no ORM unit of work, no separate BEGIN/COMMIT).
+    """
     key = dedupe_key(inbound)
     if inbound.at is None:
         inbound.at = app.clock.now()
-    row = InboundMessage(platform=inbound.platform, dedupe_key=key, chat_id=inbound.chat_id,
-                         sender_id=inbound.sender_id, kind=inbound.kind, payload=inbound.to_dict(), raw=raw,
-                         received_at=app.clock.now())
-    try:
-        with app.session() as session, session.begin():
-            session.add(row)
-        return row.id, True
-    except IntegrityError:
-        with app.session() as session:
-            existing = session.scalar(select(InboundMessage.id).where(InboundMessage.dedupe_key == key))
-        if existing is None:  # pragma: no cover - an integrity error that was not the dedupe key
-            raise
-        return existing, False
+    values = dict(platform=inbound.platform, dedupe_key=key, chat_id=inbound.chat_id, sender_id=inbound.sender_id,
+                  kind=inbound.kind, payload=inbound.to_dict(), raw=raw, received_at=app.clock.now(),
+                  status="received", attempts=0)
+    if app.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = (insert(InboundMessage).values(**values)
+                 .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(InboundMessage.id))
+    with app.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        new_id = conn.execute(statement).scalar()
+        if new_id is not None:
+            return new_id, True
+        existing = conn.execute(select(InboundMessage.id).where(InboundMessage.dedupe_key == key)).scalar()
+    if existing is None:  # pragma: no cover - the conflicting row vanished in between
+        raise IntegrityError("inbound dedupe", None, Exception(key))
+    return existing, False
 
 
 def receive(app: "Gridbot", inbound: Inbound, raw: str | None = None) -> tuple[int, bool]:

@@ -13,6 +13,7 @@ import time
 from typing import Callable
 
 from flask import Blueprint, Response, request
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..adapters import wecom_aibot, wecom_app
@@ -80,14 +81,6 @@ class _SeenSignatures:
             self._local[key] = now + ttl
             return True
 
-    def forget(self, key: str) -> None:
-        gb = gridbot_app()
-        if gb.redis is not None:
-            gb.redis.delete(f"{gb.settings.redis_prefix}wecom:seen:{key}")
-        else:
-            with self._lock:
-                self._local.pop(key, None)
-
 
 _seen = _SeenSignatures()
 
@@ -128,18 +121,10 @@ def _handle(route: str, crypto: CallbackCrypto | None,
         inbound = decode(plaintext)
         if inbound is None:  # a stream refresh or an event we do not store
             return Response("", status=200)
-        if not _seen.first_time(f"{route}:{sig}", 2 * crypto.max_skew):
-            raise CallbackRejected(409, "replayed request (same signature already accepted)")
-        try:
-            if inbound.is_group and not _chat_known_or_binding(inbound):
-                raise CallbackRejected(404, f"message from unbound chat on {route}: a grid leader can bind it "
-                                            f"by sending '{BIND_COMMAND} <网格编码>' in that group")
-            from ..services.inbound import receive
-
-            receive(gb, inbound, plaintext)
-        except BaseException:
-            _seen.forget(f"{route}:{sig}")  # let WeCom's retry of the same bytes through
-            raise
+        if inbound.is_group and not _chat_known_or_binding(inbound):
+            raise CallbackRejected(404, f"message from unbound chat on {route}: a grid leader can bind it "
+                                        f"by sending '{BIND_COMMAND} <网格编码>' in that group")
+        _receive(gb, inbound, plaintext, f"{route}:{sig}", 2 * crypto.max_skew)
     except CallbackRejected as err:
         return _refuse(route, err)
     except OperationalError as exc:
@@ -148,15 +133,54 @@ def _handle(route: str, crypto: CallbackCrypto | None,
     return Response("", status=200)
 
 
+BOUND_CACHE_SECONDS = 60.0
+_bound_until: dict[str, float] = {}  # chat id -> until when this process takes it as bound without asking
+
+
+def _receive(gb, inbound: Inbound, plaintext: str, seen_key: str, ttl: int) -> None:  # noqa: ANN001
+    """Store (dedupe), then remember the signature and enqueue processing.
+
+    A new message: the replay key and the job go to Redis in one pipeline. A known message (WeCom's retry, newly
+    signed) is fine; the same signature a second time is a replay: 409.
+    """
+    from ..queue import RQQueue
+    from ..services.inbound import store
+
+    inbound_id, created = store(gb, inbound, plaintext)
+    if not created:
+        if not _seen.first_time(seen_key, ttl):
+            raise CallbackRejected(409, "replayed request (same signature already accepted)")
+        return
+    job = ("gridbot.jobs.process_inbound", inbound_id)
+    if isinstance(gb.queue, RQQueue):
+        pipe = gb.redis.pipeline()
+        gb.queue.enqueue(*job, queue="inbound", job_id=f"inbound-{inbound_id}", pipeline=pipe)
+        pipe.set(f"{gb.settings.redis_prefix}wecom:seen:{seen_key}", b"1", ex=ttl)
+        pipe.execute()
+    else:
+        _seen.first_time(seen_key, ttl)
+        gb.queue.enqueue(*job, queue="inbound", job_id=f"inbound-{inbound_id}")
+
+
 def _chat_known_or_binding(inbound: Inbound) -> bool:
-    """True if the group is bound to a grid, or the message is the bind command; else record the chat."""
+    """True if the group is bound to a grid, or the message is the bind command; else record the chat.
+
+    A bound chat is remembered for a minute (bindings are added, rarely removed), saving a query per message.
+    """
+    from ..models import GridChat
     from ..services.inbound import _note_unknown_chat
-    from ..services.people import grid_for_chat
 
     gb = gridbot_app()
-    with gb.session() as session:
-        if grid_for_chat(session, inbound.chat_id) is not None:
-            return True
+    now = time.monotonic()
+    if _bound_until.get(inbound.chat_id or "", 0) > now:
+        return True
+    with gb.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        bound = conn.execute(select(GridChat.id).where(GridChat.chat_id == inbound.chat_id)).first()
+    if bound is not None:
+        if len(_bound_until) > 50_000:
+            _bound_until.clear()
+        _bound_until[inbound.chat_id] = now + BOUND_CACHE_SECONDS
+        return True
     if normalize(inbound.text).lstrip("/").startswith(BIND_COMMAND):
         return True
     try:
