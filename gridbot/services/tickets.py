@@ -376,7 +376,7 @@ def report(session: Session, policy: Policy, *, platform: str, user_id: str, nam
                 t("tickets.notify.follow_up", number=own.number, text=masked), now, platform, own)
         return result
 
-    same = _same_thing(session, policy, grid_id, category, building, unit, now)
+    same = _same_thing(session, policy, grid_id, category, building, unit, room, now)
     if same is not None and not _is_reporter(same, user_id):
         same.reporter_links.append(TicketReporter(platform=platform, user_id=user_id, name=name, chat_id=chat_id,
                                                   text=masked, joined_at=now))
@@ -490,8 +490,9 @@ def _own_open_ticket(session: Session, policy: Policy, user_id: str, grid_id: in
 
 
 def _same_thing(session: Session, policy: Policy, grid_id: int, category: str, building: str | None,
-                unit: str | None, now: datetime) -> Ticket | None:
-    """An open ticket for the same thing: same grid, category and building (and unit when both say), recent."""
+                unit: str | None, room: str | None, now: datetime) -> Ticket | None:
+    """An open ticket for the same thing: same grid, category and building, recent; unit and room must agree
+    when both reports name one (two flats' leaks are two problems; a members' 重复 can still merge them)."""
     if building is None or category == "other":
         return None
     since = now - policy.hours("duplicate_window_hours", 24)
@@ -500,7 +501,8 @@ def _same_thing(session: Session, policy: Policy, grid_id: int, category: str, b
                              Ticket.status.in_(OPEN_STATUSES), Ticket.created_at >= since)
         .order_by(Ticket.created_at.desc())
     ):
-        if unit is None or ticket.unit is None or ticket.unit == unit:
+        if (unit is None or ticket.unit is None or ticket.unit == unit) and \
+                (room is None or ticket.room is None or ticket.room == room):
             return ticket
     return None
 

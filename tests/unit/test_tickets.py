@@ -319,3 +319,9 @@ def test_every_event_is_in_the_timeline(bot):
         actions = s.scalars(select(TicketEvent.action).join(Ticket).where(Ticket.number == number)
                             .order_by(TicketEvent.id)).all()
     assert actions == ["report", "assign"]
+
+
+def test_two_flats_with_the_same_kind_of_problem_are_two_tickets(bot):
+    first = report(bot, "1栋1单元101家里厨房漏水", as_="res_a")
+    second = report(bot, "1栋1单元102家里厨房漏水", as_="res_b")
+    assert first != second
