@@ -11,11 +11,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .address import Address, cn_number, find_address, parse_address
+from .address import Address, cn_number, find_address, locate_address, parse_address
 from .understander import CATEGORY_CODES, Understander, Understanding, find_phones
 
 __all__ = ["Address", "CATEGORY_CODES", "Understander", "Understanding", "cn_number", "find_address",
-           "find_phones", "get_understander", "parse_address", "understand"]
+           "find_phones", "get_understander", "locate_address", "parse_address", "understand"]
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, float], Understander] = {}

@@ -41,3 +41,19 @@ def test_address_prints_as_people_write_it() -> None:
     assert str(Address("21", None, None)) == "21栋"
     assert Address().is_empty and not Address("3").is_empty
     assert Address("3", "2", None).to_dict() == {"building": "3", "unit": "2", "room": None}
+
+
+def test_phone_numbers_are_never_read_as_an_address() -> None:
+    assert parse_address("张三 13812345678 3栋2单元101") == Address("3", "2", "101")
+    assert parse_address("电话 138 1234 5678") is None
+    assert parse_address("0571-88886666") is None
+
+
+def test_locate_address_gives_the_span_for_commands_that_split_on_it() -> None:
+    from gridbot.understanding import locate_address
+
+    text = "走访 三栋二单元一零一 老人身体好"
+    address, start, end = locate_address(text)
+    assert address == Address("3", "2", "101")
+    assert text[start:end] == "三栋二单元一零一" and text[end:].strip() == "老人身体好"
+    assert locate_address("老人身体好") is None
