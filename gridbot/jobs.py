@@ -54,3 +54,17 @@ def sweep_stuck_outbox() -> int:
     from .services import outbox
 
     return outbox.sweep_stuck(current())
+
+
+def scheduler_tick() -> str:
+    """One scheduler pass (reminders, announcements, system jobs); the same as `gridbot scheduler run --once`."""
+    from .schedule.scheduler import tick
+
+    return tick(current()).summary()
+
+
+def release_held_outbox() -> int:
+    """Outbox rows whose not_before has come (quiet hours over, or their writer died before enqueuing them)."""
+    from .schedule.scheduler import release_held
+
+    return release_held(current())

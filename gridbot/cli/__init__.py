@@ -6,4 +6,6 @@ from .base import main
 # Importing a module registers its commands. Add a new concern here.
 from . import chat, db, grids, serve, parse, roster, demo, coverage, wecom, work  # noqa: E402,F401
 
+from . import schedule  # noqa: E402,F401  (gridbot schedule parse, gridbot scheduler run)
+
 __all__ = ["main"]
