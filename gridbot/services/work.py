@@ -107,8 +107,11 @@ def pick_grid(session: Session, *, community_id: int | None, own_grid_ids: Itera
         if grid.id not in scope:
             raise OutOfScope("grid_out_of_scope", "grid", grid.code, grid=grid.name)
         return grid
-    if chat_grid_id is not None and chat_grid_id in scope:
-        return session.get(Grid, chat_grid_id)  # type: ignore[return-value]
+    if chat_grid_id is not None:
+        grid = session.get(Grid, chat_grid_id)
+        if chat_grid_id not in scope:      # in another grid's group: not theirs to act in
+            raise OutOfScope("grid_out_of_scope", "grid", grid.code, grid=grid.name)  # type: ignore[union-attr]
+        return grid  # type: ignore[return-value]
     own = work_grids(session, own_grid_ids)
     if len(own) == 1:
         return own[0]

@@ -106,6 +106,12 @@ def test_location_event_during_text_patrol_locates_it_at_checkout(bot, clock):
     assert (patrol.place, patrol.latitude, patrol.longitude) == ("5栋", 30.3, 120.4)
 
 
+def test_checkin_in_another_grids_group_is_refused(bot):
+    assert "不负责第三网格" in bot.said("签到 5栋", as_="mem_zhao", chat="HY-03")
+    assert not rows(bot, Patrol)
+    assert audits(bot, "command.out_of_scope")
+
+
 def test_checkout_without_patrol(bot):
     assert "没有进行中的巡查" in bot.said("签退", as_="mem_zhao", chat="HY-01")
 
