@@ -158,8 +158,16 @@ class Understander:
                 self._lookup[word] = entry
         self._base = dict(self._lookup)  # keywords only; _lookup also remembers words seen in messages
         self._keyword_lengths = sorted({len(w) for w in self._base if len(w) >= 2})
+        # A cue that is also one jieba word (进水了, an urgent cue) still counts for what it contains (进水, repair).
+        for word, (entries, u_w, r_w, c_w) in list(self._base.items()):
+            inner = self._contained(word, store=False)
+            if inner is _NOTHING:
+                continue
+            self._lookup[word] = (entries or inner[0], u_w or inner[1], r_w or inner[2], c_w or inner[3])
+        self._negation_re = re.compile("(?:" + "|".join(map(re.escape, sorted(self.negations, key=len, reverse=True)))
+                                       + ")$") if self.negations else None
 
-    def _contained(self, tok: str) -> Any:
+    def _contained(self, tok: str, store: bool = True) -> Any:
         """Keywords inside a longer jieba word (流感疫苗 holds 疫苗), worked out once per word and remembered."""
         entries: list[tuple[int, float]] = []
         u_w = r_w = c_w = 0.0
@@ -176,7 +184,7 @@ class Understander:
                         r_w += found[2]
                         c_w += found[3]
         entry = (tuple(entries), u_w, r_w, c_w) if entries or u_w or r_w or c_w else _NOTHING
-        if len(self._lookup) < 500_000:  # bounded: a flood of odd words cannot eat the memory
+        if store and len(self._lookup) < 500_000:  # bounded: a flood of odd words cannot eat the memory
             self._lookup[tok] = entry
         return entry
 
@@ -224,8 +232,9 @@ class Understander:
             req += r_w
             chat += c_w
             negated = False
+        found = self._found
         for rx, index, weight in self.cat_patterns:
-            if rx.search(body):
+            if found(rx, body):
                 cat[index] += weight
         for rx, weight in self.request_patterns:
             if rx.search(body):
@@ -234,7 +243,7 @@ class Understander:
             if rx.search(body):
                 chat += weight
         for rx, weight in self.urgent_patterns:
-            if rx.search(body):
+            if found(rx, body):
                 urg += weight
 
         best = max(range(len(cat)), key=lambda i: (cat[i], -i)) if cat else -1
@@ -260,6 +269,13 @@ class Understander:
             location=location or EMPTY, phones=phones, summary=summary,
             scores={"category": best_score, "request": req, "chatter": chat, "urgent": urg, "total": score},
         )
+
+    def _found(self, rx: re.Pattern[str], body: str) -> bool:
+        """A pattern counts where it matches not right after a negation (万一着火, 防溺水, 没有漏水)."""
+        for m in rx.finditer(body):
+            if self._negation_re is None or not self._negation_re.search(body, 0, m.start()):
+                return True
+        return False
 
     @staticmethod
     def _summary(body: str, hits: list[str]) -> str:
