@@ -356,8 +356,7 @@ def report(session: Session, policy: Policy, *, platform: str, user_id: str, nam
         home = _home(session, household_ids, grid_id)
         if home is not None:
             building, unit, room = home.building, home.unit or None, home.room
-    grid_id = _grid_for_building(session, grid_id, building)
-    household_id = _household_id(session, grid_id, building, unit, room)
+    grid_id, household_id = _place(session, grid_id, building, unit, room)
     masked = mask_text(text)
     actor = f"resident:{user_id}"
 
@@ -389,8 +388,8 @@ def report(session: Session, policy: Policy, *, platform: str, user_id: str, nam
             result.urgent_alerts = _urgent_alerts(session, policy, same, now, platform)
         return result
 
-    grid = session.get(Grid, grid_id)
-    community = session.get(Community, grid.community_id)
+    grid, community = session.execute(select(Grid, Community).join(Community, Community.id == Grid.community_id)
+                                      .where(Grid.id == grid_id)).one()
     limits = policy.limits(category, urgency)
     assignee, why = pick_assignee(session, grid_id, building, now)
     ticket = Ticket(
@@ -449,24 +448,22 @@ def _home(session: Session, household_ids: Iterable[int], grid_id: int | None) -
     return session.scalars(query.order_by(Household.id)).first()
 
 
-def _grid_for_building(session: Session, grid_id: int, building: str | None) -> int:
-    """Someone in one grid's group may report a building of another grid of the community: route it there."""
-    if building is None or session.scalar(select(Household.id).where(Household.grid_id == grid_id,
-                                                                      Household.building == building).limit(1)):
-        return grid_id
-    community_id = session.scalar(select(Grid.community_id).where(Grid.id == grid_id))
-    others = session.scalars(select(Household.grid_id).join(Grid, Grid.id == Household.grid_id)
-                             .where(Grid.community_id == community_id, Household.building == building)
-                             .distinct()).all()
-    return others[0] if len(others) == 1 else grid_id
-
-
-def _household_id(session: Session, grid_id: int, building: str | None, unit: str | None,
-                  room: str | None) -> int | None:
-    if not (building and room):
-        return None
-    return session.scalar(select(Household.id).where(Household.grid_id == grid_id, Household.building == building,
-                                                     Household.unit == (unit or ""), Household.room == room))
+def _place(session: Session, grid_id: int, building: str | None, unit: str | None,
+           room: str | None) -> tuple[int, int | None]:
+    """(grid, household) for the place named. Someone in one grid's group may report a building of another
+    grid of the community: it goes to that grid. One query: the building's households across the community."""
+    if building is None:
+        return grid_id, None
+    community = select(Grid.community_id).where(Grid.id == grid_id).scalar_subquery()
+    rows = session.execute(select(Household.id, Household.grid_id, Household.unit, Household.room)
+                           .join(Grid, Grid.id == Household.grid_id)
+                           .where(Grid.community_id == community, Household.building == building)).all()
+    grids = {r.grid_id for r in rows}
+    if grid_id not in grids and len(grids) == 1:
+        grid_id = grids.pop()
+    household = next((r.id for r in rows if r.grid_id == grid_id and r.unit == (unit or "") and r.room == room),
+                     None) if room else None
+    return grid_id, household
 
 
 def _is_reporter(ticket: Ticket, user_id: str) -> bool:
