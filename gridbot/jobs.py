@@ -68,3 +68,17 @@ def release_held_outbox() -> int:
     from .schedule.scheduler import release_held
 
     return release_held(current())
+
+
+def sweep_tickets(now: str | None = None, app=None) -> dict:  # noqa: ANN001
+    """Ticket time limits: A/B handover, reminders, escalation up the ladder, expired ratings. Idempotent."""
+    from datetime import datetime
+
+    from .services import tickets
+
+    app = app or current()
+    when = datetime.fromisoformat(now) if now else app.clock.now()
+    with app.session() as session, session.begin():
+        result = tickets.sweep(session, tickets.policy_for(app), when)
+        tickets.schedule_notifications(session, app)
+    return result.as_dict()

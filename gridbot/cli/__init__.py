@@ -4,7 +4,7 @@ from __future__ import annotations
 from .base import main
 
 # Importing a module registers its commands. Add a new concern here.
-from . import chat, db, grids, serve, parse, roster, demo, coverage, wecom, work  # noqa: E402,F401
+from . import chat, db, grids, serve, parse, roster, demo, coverage, wecom, work, tickets  # noqa: E402,F401
 
 from . import schedule  # noqa: E402,F401  (gridbot schedule parse, gridbot scheduler run)
 
