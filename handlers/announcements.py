@@ -104,9 +104,9 @@ def announce(ctx: Context, args: str) -> list[Reply]:
         lines = [t("schedule.announcement.sent_title", id=ann.id), *service.summary_lines(ann)]
         held = [r.not_before for r in rows if r.not_before is not None]
         if held:
-            lines.append(t("schedule.announcement.quiet", when=fmt_when(min(held), tz)))
+            lines.append(t("schedule.announcement.quiet", when=fmt_when(min(held), tz, ctx.now)))
     else:
-        lines = [t("schedule.announcement.scheduled_title", id=ann.id, when=fmt_when(send_at, tz)),
+        lines = [t("schedule.announcement.scheduled_title", id=ann.id, when=fmt_when(send_at, tz, ctx.now)),
                  *service.summary_lines(ann)]
     return [Reply("\n".join(lines))]
 

@@ -56,7 +56,7 @@ def set_reminder(ctx: Context, args: str) -> list[Reply]:
     except service.ReminderError as err:
         return [Reply(err.text())]
     target = service.describe_target(ctx.session, reminder, sp.member_id)
-    nxt = service.fmt_when(reminder.next_at, tz)
+    nxt = service.fmt_when(reminder.next_at, tz, ctx.now)
     if reminder.rrule:
         text = t("schedule.reminder.created", id=reminder.id, target=target, label=schedule.label, next=nxt,
                  text=reminder.text)
@@ -82,7 +82,7 @@ def list_reminders(ctx: Context, args: str) -> list[Reply]:
         for r in rows:
             lines.append(t("schedule.reminder.list_line", id=r.id, label=r.schedule_text,
                            target=service.describe_target(ctx.session, r, sp.member_id), text=r.text,
-                           next=service.fmt_when(r.next_at, tz)))
+                           next=service.fmt_when(r.next_at, tz, ctx.now)))
     builtin = service.builtin_count(ctx.session, sp.community_id) if sp.community_id else 0
     if builtin:
         lines.append(t("schedule.reminder.list_builtin", count=builtin))

@@ -253,6 +253,21 @@ def _time_of_day(tx: _Text) -> time | None:
     return time(h, mi)
 
 
+PERIOD_ONLY_RE = re.compile(r"凌晨|清晨|早上|早晨|上午|中午|下午|傍晚|晚上")
+PERIOD_DEFAULTS = {"凌晨": time(5, 0), "清晨": time(7, 0), "早上": time(8, 0), "早晨": time(8, 0),
+                   "上午": time(9, 0), "中午": time(12, 0), "下午": time(15, 0), "傍晚": time(18, 0),
+                   "晚上": time(20, 0)}
+
+
+def _period_only(tx: _Text) -> time | None:
+    """"明天下午" / "每周一早上": a part of the day without a clock time -> its usual hour."""
+    m = tx.search(PERIOD_ONLY_RE)
+    if m is None:
+        return None
+    tx.take(m)
+    return PERIOD_DEFAULTS[m.group(0)]
+
+
 def _check_day(month: int | None, day: int, raw: str) -> None:
     limit = 29 if month == 2 else (calendar.monthrange(2024, month)[1] if month else 31)
     if month is not None and not 1 <= month <= 12:
@@ -471,6 +486,10 @@ def parse(text: str, now: datetime, tz: str = DEFAULT_TZ) -> Schedule:
     dtstart = local_now.replace(second=0, microsecond=0)
     if recurrence is not None:
         rule, notes = recurrence
+        if at is None and "hourly" not in notes:
+            at = _period_only(tx)
+            if at is not None:
+                notes.append("period_time")
         if "hourly" not in notes:
             rule = _hm(rule, at or DEFAULT_TIME)
             if at is None:
@@ -479,6 +498,9 @@ def parse(text: str, now: datetime, tz: str = DEFAULT_TZ) -> Schedule:
             raise ScheduleError("“每小时”不能再指定几点")
         return Schedule(rrule=rule, at=None, dtstart=dtstart, text=tx.rest(), label=tx.label(), tz=tz, notes=notes)
     day, exact = _one_off_date(tx, local_now, at)
+    period = None
+    if at is None and exact is None and day is not None:
+        at = period = _period_only(tx)
     if exact is not None:
         when = exact
     elif day is not None:
@@ -492,4 +514,6 @@ def parse(text: str, now: datetime, tz: str = DEFAULT_TZ) -> Schedule:
     if when <= local_now:
         raise ScheduleError(f"“{tx.label()}”已经过去了")
     notes = [] if at is not None or exact is not None else ["default_time"]
+    if period is not None:
+        notes.append("period_time")
     return Schedule(rrule=None, at=when, dtstart=dtstart, text=tx.rest(), label=tx.label(), tz=tz, notes=notes)

@@ -38,13 +38,16 @@ class ReminderError(Exception):
         return t(f"schedule.reminder.{self.key}", **self.values)
 
 
-def fmt_when(dt: datetime | None, tz: str = TZ) -> str:
-    """11月3日（周二）15:00 — how people read a time."""
+def fmt_when(dt: datetime | None, tz: str = TZ, now: datetime | None = None) -> str:
+    """11月3日（周二）15:00 — how people read a time; with the year when it is not this year's."""
     if dt is None:
         return t("schedule.reminder.none")
-    local = dt.astimezone(ZoneInfo(tz))
-    return t("schedule.when", month=local.month, day=local.day, weekday=WEEKDAYS[local.weekday()],
-             hm=local.strftime("%H:%M"))
+    zone = ZoneInfo(tz)
+    local = dt.astimezone(zone)
+    values = dict(month=local.month, day=local.day, weekday=WEEKDAYS[local.weekday()], hm=local.strftime("%H:%M"))
+    if now is not None and now.astimezone(zone).year != local.year:
+        return t("schedule.when_year", year=local.year, **values)
+    return t("schedule.when", **values)
 
 
 def occurrence_key(source: str, source_id: object, due: datetime, tz: str = TZ) -> str:
