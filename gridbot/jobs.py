@@ -82,3 +82,18 @@ def sweep_tickets(now: str | None = None, app=None) -> dict:  # noqa: ANN001
         result = tickets.sweep(session, tickets.policy_for(app), when)
         tickets.schedule_notifications(session, app)
     return result.as_dict()
+
+
+def send_due_visit_lists(now: str | None = None) -> int:
+    """Each visiting member gets their 待走访 list privately (once a day at most; idempotent)."""
+    from datetime import datetime
+
+    from .services import outbox, work
+
+    app = current()
+    when = datetime.fromisoformat(now) if now else app.clock.now()
+    with app.session() as session, session.begin():
+        ids = work.send_due_visit_lists(session, now=when, tz=app.settings.tz)
+    for oid in ids:
+        outbox.schedule(app, oid)
+    return len(ids)

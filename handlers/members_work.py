@@ -17,7 +17,6 @@ from gridbot.services import audit, work
 from gridbot.texts import t
 
 WEEKDAY_NAMES = "一二三四五六日"
-DUE_LIST_LIMIT = 40
 LOG_LINE_CHARS = 60
 
 
@@ -372,28 +371,9 @@ def due(ctx: Context, args: str) -> list[Reply]:
         grids = [_pick_grid(ctx, args.split(" ")[0])]
     else:
         grids = work.work_grids(ctx.session, sp.grid_ids)
-    items = work.due_visits(ctx.session, grid_ids=[g.id for g in grids], now=ctx.now, tz=_tz(ctx),
-                            buildings=work.member_buildings(ctx.session, sp.member_id),  # type: ignore[arg-type]
-                            near_building=work.last_building(ctx.session, sp.member_id))  # type: ignore[arg-type]
-    scope = "、".join(g.name for g in grids)
-    if not items:
-        return _privately(ctx, t("work.due_none", grids=scope))
-    key_n = sum(1 for i in items if i.key)
-    overdue_n = sum(1 for i in items if i.overdue)
-    lines = [t("work.due_title", grids=scope, n=len(items), key_n=key_n, overdue=overdue_n)]
-    several = len(grids) > 1
-    for item in items[:DUE_LIST_LIMIT]:
-        h = item.household
-        kind = (t("work.due_key", tags="、".join(x for x in h.tags if x in work.KEY_HOUSEHOLD_TAGS))
-                if item.key else t("work.due_yearly"))
-        last = (t("work.due_last", day=_short_day(work.local_day(item.last_visit, _tz(ctx))))
-                if item.last_visit else t("work.due_never"))
-        state = t("work.due_overdue") if item.overdue else ""
-        grid = f"{h.grid.name} " if several else ""
-        lines.append(t("work.due_line", grid=grid, address=h.address, kind=kind, last=last, state=state))
-    if len(items) > DUE_LIST_LIMIT:
-        lines.append(t("work.due_more", n=len(items) - DUE_LIST_LIMIT))
-    return _privately(ctx, "\n".join(lines))
+    text, _ = work.due_visits_text(ctx.session, member_id=sp.member_id, grids=grids, now=ctx.now,  # type: ignore
+                                   tz=_tz(ctx))
+    return _privately(ctx, text)
 
 
 def register(router: Router) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..models import Grid, Household, InboundMessage, Member, MemberGrid
 from ..models.household import HOUSEHOLD_TAGS, KEY_HOUSEHOLD_TAGS
 from ..models.work import Leave, Patrol, Visit, WorkLog
+from ..texts import t
 from . import audit
 from .people import subtree_ids
 
@@ -652,3 +653,69 @@ def last_building(session: Session, member_id: int) -> str | None:
     """Where the member last was, for "nearest first": the building of their latest visit."""
     return session.scalar(select(Household.building).join(Visit, Visit.household_id == Household.id)
                           .where(Visit.member_id == member_id).order_by(Visit.at.desc(), Visit.id.desc()).limit(1))
+
+
+DUE_LIST_LIMIT = 40
+
+
+def due_visits_text(session: Session, *, member_id: int, grids: list[Grid], now: datetime,
+                    tz: ZoneInfo = DEFAULT_TZ) -> tuple[str, int]:
+    """The 待走访 list for one member (private: it names households) and how many households it holds."""
+    items = due_visits(session, grid_ids=[g.id for g in grids], now=now, tz=tz,
+                       buildings=member_buildings(session, member_id), near_building=last_building(session, member_id))
+    scope = "、".join(g.name for g in grids)
+    if not items:
+        return t("work.due_none", grids=scope), 0
+    lines = [t("work.due_title", grids=scope, n=len(items), key_n=sum(1 for i in items if i.key),
+               overdue=sum(1 for i in items if i.overdue))]
+    several = len(grids) > 1
+    for item in items[:DUE_LIST_LIMIT]:
+        h = item.household
+        kind = (t("work.due_key", tags="、".join(x for x in h.tags if x in KEY_HOUSEHOLD_TAGS))
+                if item.key else t("work.due_yearly"))
+        if item.last_visit:
+            seen = local_day(item.last_visit, tz)
+            last = t("work.due_last", day=f"{seen.month}月{seen.day}日")
+        else:
+            last = t("work.due_never")
+        lines.append(t("work.due_line", grid=f"{h.grid.name} " if several else "", address=h.address, kind=kind,
+                       last=last, state=t("work.due_overdue") if item.overdue else ""))
+    if len(items) > DUE_LIST_LIMIT:
+        lines.append(t("work.due_more", n=len(items) - DUE_LIST_LIMIT))
+    return "\n".join(lines), len(items)
+
+
+VISITING_ROLES = frozenset({"member", "part_time", "building_leader", "group_leader"})
+
+
+def send_due_visit_lists(session: Session, *, now: datetime, tz: ZoneInfo = DEFAULT_TZ,
+                         community_id: int | None = None) -> list[int]:
+    """Privately send every visiting member (网格员, 楼栋长, 小组长) their 待走访 list, once per member per day.
+
+    Written to the outbox in this transaction with an idempotency key, so a job run twice sends nothing twice.
+    Returns the outbox ids written (for the caller to schedule after commit).
+    """
+    from ..messages import Reply
+    from ..models import OutboxMessage
+    from . import outbox
+
+    query = select(Member).where(Member.active.is_(True)).options(selectinload(Member.grid_links))
+    if community_id is not None:
+        query = query.where(Member.community_id == community_id)
+    day = local_day(now, tz).isoformat()
+    written: list[int] = []
+    for member in session.scalars(query.order_by(Member.id)):
+        if not set(member.roles or []) & VISITING_ROLES or not member.grid_links:
+            continue
+        if active_leave(session, member.id, now) is not None:
+            continue
+        key = f"due-visits:{member.userid}:{day}"
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is not None:
+            continue
+        grids = work_grids(session, [link.grid_id for link in member.grid_links])
+        text, count = due_visits_text(session, member_id=member.id, grids=grids, now=now, tz=tz)
+        if count == 0:
+            continue
+        rows = outbox.write_replies(session, None, [Reply(text, to_user=member.userid, idempotency_key=key)], now)
+        written += [r.id for r in rows]
+    return written

@@ -406,3 +406,20 @@ def test_part_time_member_does_the_daily_round(bot, clock):
     clock.advance(minutes=30)
     assert "30分钟" in bot.said("签退", as_="mem_qian", chat="HY-01")
     assert "今天第 1 条" in bot.said("日志 巡查2栋", as_="mem_qian", private=True)
+
+
+# -- the daily private 待走访 push (a job the scheduler can run) -------------------------------------------
+def test_due_visit_job_sends_each_visiting_member_their_list_once(bot, clock):
+    from gridbot import jobs
+    from gridbot.models import OutboxMessage
+
+    bot.say("请假 到周五", as_="mem_zhao", private=True)
+    assert jobs.send_due_visit_lists() == 3             # mem_qian, mem_sun, mem_zhou; not leaders, not on leave
+    assert jobs.send_due_visit_lists() == 0             # the same day again: nothing twice
+    pushed = rows(bot, OutboxMessage, OutboxMessage.idempotency_key.like("due-visits:%"))
+    assert sorted(r.target for r in pushed) == ["mem_qian", "mem_sun", "mem_zhou"]
+    assert all(r.target_type == "user" for r in pushed)
+    sun = next(r for r in pushed if r.target == "mem_sun")
+    assert "第二网格待走访 6 户" in sun.content["text"] and "13800000000" not in sun.content["text"]
+    clock.advance(days=1)
+    assert jobs.send_due_visit_lists() == 3
