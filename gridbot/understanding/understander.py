@@ -138,6 +138,14 @@ class Understander:
         self.chatter_words, self.chatter_patterns = cue("chatter_cues")
         self.urgent_words, self.urgent_patterns = cue("urgent_cues")
         self.negations = frozenset(str(w) for w in (config.get("negations") or []))
+        imm = config.get("urgent_when_immediate") or {}
+        self.imm_categories = frozenset(str(c) for c in (imm.get("categories") or []))
+        self.imm_min_score = float(imm.get("category_score", 2.5))
+        self.imm_weight = float(imm.get("weight", 2.0))
+        try:
+            self.imm_re = re.compile(str(imm["pattern"])) if imm.get("pattern") else None
+        except re.error as exc:
+            raise ConfigError(f"categories.yaml: urgent_when_immediate.pattern 正则表达式错误: {exc}") from None
 
         self.tokenizer = jieba.Tokenizer()
         words = set(self.keyword_index) | set(self.request_words) | set(self.chatter_words) | set(self.urgent_words)
@@ -248,6 +256,10 @@ class Understander:
 
         best = max(range(len(cat)), key=lambda i: (cat[i], -i)) if cat else -1
         best_score = cat[best] if best >= 0 else 0.0
+        # Something is happening now (刚才, 正在, 怎么办 …) in a category where that means danger: treat as urgent.
+        if (self.imm_re is not None and best_score >= self.imm_min_score
+                and self.categories[best] in self.imm_categories and self.imm_re.search(body)):
+            urg += self.imm_weight
         score = best_score + req - chat
         urgent = urg >= self.t_urgent and chat < self.t_block_urgent
         if urgent:
