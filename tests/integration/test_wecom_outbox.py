@@ -206,3 +206,19 @@ def test_a_worker_killed_between_sending_and_marking_leaves_no_double_post(app, 
     assert stuck.status == "unknown" and "check the group" in stuck.last_error
     assert outbox.deliver(app, oid) == "skipped"
     assert len([r for r in fake.received if r.path == "/cgi-bin/webhook/send"]) == 1
+
+
+def test_an_image_goes_to_the_group_robot_as_base64_with_its_md5(app, fake):  # noqa: F811
+    import base64
+    import hashlib
+
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 64
+    (oid,) = write(app, Reply("", to_chat="chat-hy-01"))
+    with app.session() as s, s.begin():
+        s.execute(update(OutboxMessage).where(OutboxMessage.id == oid).values(
+            content={"kind": "image", "base64": base64.b64encode(png).decode(), "md5": hashlib.md5(png).hexdigest()}))
+    assert outbox.deliver(app, oid) == "sent"
+    (post,) = fake.sent("/cgi-bin/webhook/send")
+    assert post.body["msgtype"] == "image"
+    assert base64.b64decode(post.body["image"]["base64"]) == png
+    assert post.body["image"]["md5"] == hashlib.md5(png).hexdigest()
