@@ -173,6 +173,28 @@ def test_compose_has_a_worker_per_queue_a_scheduler_and_healthchecked_storage():
         assert not image.endswith(":latest") and ":" in image, f"{name}: {image}"
 
 
+def test_dockerfile_is_slim_pinned_non_root_and_copies_what_the_app_needs():
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M).group(1)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
+    stages = re.split(r"(?m)^FROM ", text)[1:]
+    assert len(stages) == 2 and stages[0].startswith("${PYTHON_IMAGE} AS build")
+    final = stages[-1]
+    assert final.startswith("${PYTHON_IMAGE}")
+    assert re.search(r"(?m)^USER gridbot:gridbot$", final), "the final image must not run as root"
+    assert not re.search(r"apt-get|build-essential|gcc", final), "no build tools in the final image"
+    assert "pip install" not in final and "COPY --from=build /opt/gridbot /opt/gridbot" in final
+    assert '-e ".[deploy]"' in stages[0], "gunicorn comes from the project's pinned deploy extra"
+    # Every COPY source exists: config/ and migrations/ are found beside the package (PROJECT_ROOT), so they
+    # must be in the image next to gridbot/ and handlers/.
+    sources = [src for line in re.findall(r"(?m)^COPY (?!--from)(.+)$", stages[0]) for src in line.split()[:-1]]
+    assert {"gridbot", "handlers", "config", "migrations", "pyproject.toml"} <= set(sources)
+    for src in sources:
+        assert (ROOT / src).exists(), f"Dockerfile copies {src}, which is not in the repository"
+    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8")
+    assert "**/.venv" in ignore and "deploy/.env" in ignore
+
+
 def test_compose_passes_every_setting_config_py_reads():
     env = compose()["x-gridbot-env"]
     missing = [name for name in settings_read_by_config() if name not in env]
