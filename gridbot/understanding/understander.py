@@ -111,6 +111,7 @@ class Understander:
         self.t_cue_only = float(th.get("cue_only", 2.5))
         self.t_urgent = float(th.get("urgent", 2.0))
         self.t_block_urgent = float(th.get("chatter_blocks_urgent", 4.0))
+        self.t_veto = float(th.get("chatter_veto", float("inf")))
 
         self.categories: list[str] = []
         self.names: dict[str, str] = {}
@@ -166,12 +167,13 @@ class Understander:
                 self._lookup[word] = entry
         self._base = dict(self._lookup)  # keywords only; _lookup also remembers words seen in messages
         self._keyword_lengths = sorted({len(w) for w in self._base if len(w) >= 2})
-        # A cue that is also one jieba word (进水了, an urgent cue) still counts for what it contains (进水, repair).
+        # A cue that is also one jieba word (进水了, an urgent cue) still counts for the category and urgency it
+        # contains (进水, repair); request and chatter cues stay as written (不放心 is not 放心).
         for word, (entries, u_w, r_w, c_w) in list(self._base.items()):
             inner = self._contained(word, store=False)
             if inner is _NOTHING:
                 continue
-            self._lookup[word] = (entries or inner[0], u_w or inner[1], r_w or inner[2], c_w or inner[3])
+            self._lookup[word] = (entries or inner[0], u_w or inner[1], r_w, c_w)
         self._negation_re = re.compile("(?:" + "|".join(map(re.escape, sorted(self.negations, key=len, reverse=True)))
                                        + ")$") if self.negations else None
 
@@ -262,7 +264,9 @@ class Understander:
             urg += self.imm_weight
         score = best_score + req - chat
         urgent = urg >= self.t_urgent and chat < self.t_block_urgent
-        if urgent:
+        if chat >= self.t_veto:
+            urgent = is_request = False
+        elif urgent:
             is_request = True
         elif best_score >= self.t_category:
             is_request = score >= self.t_request
@@ -283,9 +287,11 @@ class Understander:
         )
 
     def _found(self, rx: re.Pattern[str], body: str) -> bool:
-        """A pattern counts where it matches not right after a negation (万一着火, 防溺水, 没有漏水)."""
+        """A pattern counts where it matches not within three characters after a negation (万一着火, 防溺水)."""
         for m in rx.finditer(body):
-            if self._negation_re is None or not self._negation_re.search(body, 0, m.start()):
+            start = m.start()
+            if self._negation_re is None or not any(
+                    self._negation_re.search(body, 0, end) for end in range(start, max(start - 3, 0) - 1, -1)):
                 return True
         return False
 
