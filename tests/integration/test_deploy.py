@@ -406,6 +406,12 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path):
     result = verify()
     # verify only warns (exit 0) about unknown keys and bad values, so any output at all is a failure.
     assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result.stdout + result.stderr
+    # systemd's own hardening score: 0 (locked down) .. 10 (exposed); these units must stay at or under 2.0.
+    for unit in units[:4]:
+        scored = subprocess.run([tool, "security", "--offline=true", f"--root={root}", "--threshold=20", unit],
+                                capture_output=True, text=True, timeout=120)
+        level = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", scored.stdout + scored.stderr)
+        assert scored.returncode == 0 and level and float(level.group(1)) <= 2.0, scored.stdout[-500:]
     web = root / "etc" / "systemd" / "system" / "gridbot-web.service"
     web.write_text(web.read_text().replace("ProtectSystem=strict", "ProtectSystem=strictest"))
     complaint = verify().stderr
