@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from ..models import (KEY_HOUSEHOLD_TAGS, ChatIdentity, ChatMembership, Community, CoverageSnapshot, Grid,
@@ -84,6 +84,7 @@ class GridCoverage:
     households: int = 0
     covered: int = 0
     has_chat: bool = False
+    covered_ids: list[int] = field(default_factory=list)
     uncovered: list[Uncovered] = field(default_factory=list)
     unbound: list[Person] = field(default_factory=list)
     pending_overdue: list[Overdue] = field(default_factory=list)
@@ -150,18 +151,16 @@ class CoverageReport:
 
 
 # -- the queries --------------------------------------------------------------------------------------
-def _covered_clause(h, identity_col=None):  # noqa: ANN001, ANN202
-    """EXISTS an active binding of household h whose person is in one of h's grid's chats now."""
-    b, m, gc = aliased(HouseholdBinding), aliased(ChatMembership), aliased(GridChat)
-    return (select(1).select_from(b)
+def _covered_households(ids: set[int] | None):  # noqa: ANN202
+    """The ids of covered households, as one uncorrelated set: active households with an active binding whose
+    person has an open membership in a chat of the household's own grid. Used as `h.id IN (...)`, which both
+    databases evaluate once (PostgreSQL: a hashed SubPlan; SQLite: an ephemeral index), not per household."""
+    b, m, gc, h2 = aliased(HouseholdBinding), aliased(ChatMembership), aliased(GridChat), aliased(Household)
+    return (select(b.household_id)
+            .join(h2, h2.id == b.household_id)
             .join(m, and_(m.identity_id == b.identity_id, m.left_at.is_(None)))
-            .join(gc, and_(gc.chat_id == m.chat_id, gc.grid_id == h.grid_id))
-            .where(b.household_id == h.id, b.status == "active")).exists()
-
-
-def _binding_exists(h, status: str):  # noqa: ANN001, ANN202
-    b = aliased(HouseholdBinding)
-    return select(1).select_from(b).where(b.household_id == h.id, b.status == status).exists()
+            .join(gc, and_(gc.chat_id == m.chat_id, gc.grid_id == h2.grid_id))
+            .where(b.status == "active", h2.status == "active", _grid_filter(h2.grid_id, ids)))
 
 
 def _grid_filter(col, grid_ids: set[int] | None):  # noqa: ANN001, ANN202
@@ -190,26 +189,47 @@ def grid_ids_for(session: Session, grid_codes: Iterable[str] = (), community_cod
 
 def compute(session: Session, now: datetime, grid_ids: Iterable[int] | None = None,
             with_lists: bool = True) -> CoverageReport:
-    """Coverage per grid (grids with households or a chat), with the lists. Six queries in all."""
+    """Coverage per grid (grids with households or a chat), with the lists. Five queries in all."""
     ids = None if grid_ids is None else set(grid_ids)
     h = aliased(Household)
 
     # 1. grids and whether they have a chat
     has_chat = select(1).where(GridChat.grid_id == Grid.id).exists()
     grids = {row.id: GridCoverage(row.id, row.code, row.name, row.community, has_chat=bool(row.has_chat))
-             for row in session.execute(
+             for row in session.connection().execute(
                  select(Grid.id, Grid.code, Grid.name, Community.code.label("community"),
                         has_chat.label("has_chat"))
                  .join(Community, Community.id == Grid.community_id)
                  .where(_grid_filter(Grid.id, ids)).order_by(Grid.code))}
 
-    # 2. totals per grid
-    covered = _covered_clause(h)
-    for grid_id, total, cov in session.execute(
-            select(h.grid_id, func.count(), func.sum(case((covered, 1), else_=0)))
-            .where(h.status == "active", _grid_filter(h.grid_id, ids)).group_by(h.grid_id)):
-        if grid_id in grids:
-            grids[grid_id].households, grids[grid_id].covered = total, int(cov or 0)
+    # 2. every active household once: covered or not, and for the uncovered ones what the visiting list needs
+    covered = _covered_households(ids)
+    hb = HouseholdBinding
+    open_bindings = (select(hb.household_id.label("household_id"),
+                            func.max(case((hb.status == "active", 1), else_=0)).label("has_active"),
+                            func.max(case((hb.status == "pending", 1), else_=0)).label("has_pending"))
+                     .where(hb.status.in_(("active", "pending"))).group_by(hb.household_id).subquery("open_b"))
+    is_covered = h.id.in_(covered)
+    rows = session.connection().execute(
+        select(h.id, h.grid_id, case((is_covered, 1), else_=0).label("covered"), h.building, h.unit, h.room,
+               h.tags, open_bindings.c.has_active, open_bindings.c.has_pending)
+        .outerjoin(open_bindings, open_bindings.c.household_id == h.id)
+        .where(h.status == "active", _grid_filter(h.grid_id, ids))
+        .order_by(h.id)
+    ).all()
+    for r in rows:
+        g = grids.get(r.grid_id)
+        if g is None:
+            continue
+        g.households += 1
+        if r.covered:
+            g.covered += 1
+            g.covered_ids.append(r.id)
+        else:
+            reason = "away" if r.has_active else ("pending" if r.has_pending else "none")
+            g.uncovered.append(Uncovered(r.id, r.building, r.unit or "", r.room, sort_tags(r.tags), reason))
+    for g in grids.values():
+        g.uncovered.sort(key=visit_order)
 
     if with_lists:
         _fill_lists(session, now, ids, grids)
@@ -219,26 +239,13 @@ def compute(session: Session, now: datetime, grid_ids: Iterable[int] | None = No
 
 def _fill_lists(session: Session, now: datetime, ids: set[int] | None, grids: dict[int, GridCoverage]) -> None:
     h = aliased(Household)
-    # 3. uncovered households, with why (for the visiting list)
-    rows = session.execute(
-        select(h.id, h.grid_id, h.building, h.unit, h.room, h.tags,
-               _binding_exists(h, "active").label("has_active"), _binding_exists(h, "pending").label("has_pending"))
-        .where(h.status == "active", _grid_filter(h.grid_id, ids), ~_covered_clause(h))
-    ).all()
-    for r in rows:
-        reason = "away" if r.has_active else ("pending" if r.has_pending else "none")
-        if r.grid_id in grids:
-            grids[r.grid_id].uncovered.append(Uncovered(r.id, r.building, r.unit or "", r.room,
-                                                        sort_tags(r.tags), reason))
-    for g in grids.values():
-        g.uncovered.sort(key=visit_order)
-
-    # 4. people in a grid's group bound to no household (not staff, no active or pending binding)
+    hb = HouseholdBinding
+    # 3. people in a grid's group bound to no household (not staff, no active or pending binding)
     m, gc, ci, b = ChatMembership, GridChat, ChatIdentity, aliased(HouseholdBinding)
     no_binding = ~select(1).select_from(b).where(b.identity_id == m.identity_id,
                                                 b.status.in_(("active", "pending"))).exists()
     not_staff = ~select(1).where(Member.userid == ci.user_id).exists()
-    for grid_id, identity_id, user_id, name in session.execute(
+    for grid_id, identity_id, user_id, name in session.connection().execute(
             select(gc.grid_id, ci.id, ci.user_id, ci.display_name).distinct()
             .select_from(m).join(gc, gc.chat_id == m.chat_id).join(ci, ci.id == m.identity_id)
             .where(m.left_at.is_(None), _grid_filter(gc.grid_id, ids), no_binding, not_staff)
@@ -246,9 +253,9 @@ def _fill_lists(session: Session, now: datetime, ids: set[int] | None, grids: di
         if grid_id in grids:
             grids[grid_id].unbound.append(Person(identity_id, user_id, name))
 
-    # 5. registrations pending for more than 3 days
+    # 4. registrations pending for more than 3 days
     hb = HouseholdBinding
-    for r in session.execute(
+    for r in session.connection().execute(
             select(hb.id, h.grid_id, h.building, h.unit, h.room, ci.user_id, hb.requested_at)
             .join(h, h.id == hb.household_id).join(ci, ci.id == hb.identity_id)
             .where(hb.status == "pending", hb.requested_at < now - PENDING_OVERDUE, _grid_filter(h.grid_id, ids))
@@ -257,13 +264,13 @@ def _fill_lists(session: Session, now: datetime, ids: set[int] | None, grids: di
             grids[r.grid_id].pending_overdue.append(
                 Overdue(r.id, address_text(r.building, r.unit, r.room), r.user_id, r.requested_at))
 
-    # 6. represented in the wrong group: the person is in another grid's chat but in none of their own grid's
+    # 5. represented in the wrong group: the person is in another grid's chat but in none of their own grid's
     m2, gc2, other = aliased(ChatMembership), aliased(GridChat), aliased(Grid)
     m3, gc3 = aliased(ChatMembership), aliased(GridChat)
     in_own = (select(1).select_from(m3).join(gc3, gc3.chat_id == m3.chat_id)
               .where(m3.identity_id == hb.identity_id, m3.left_at.is_(None), gc3.grid_id == h.grid_id)).exists()
     seen: set[tuple[int, int]] = set()
-    for r in session.execute(
+    for r in session.connection().execute(
             select(hb.id, h.grid_id, h.building, h.unit, h.room, ci.user_id, other.code)
             .join(h, h.id == hb.household_id).join(ci, ci.id == hb.identity_id)
             .join(m2, and_(m2.identity_id == hb.identity_id, m2.left_at.is_(None)))
@@ -279,7 +286,9 @@ def _fill_lists(session: Session, now: datetime, ids: set[int] | None, grids: di
 
 def sort_tags(tags: list[str] | None) -> list[str]:
     """Key household tags (独居老人, 残疾, ...) first, in their official order; the rest after."""
-    tags = list(tags or [])
+    if not tags:
+        return []
+    tags = list(tags)
     key = [t for t in KEY_HOUSEHOLD_TAGS if t in tags]
     return key + [t for t in tags if t not in key]
 
@@ -307,11 +316,7 @@ def take_snapshots(session: Session, now: datetime, day: date | None = None, tz:
     ids = None if grid_ids is None else set(grid_ids)
     report = compute(session, now, ids)
     grids = [g for g in report.grids if g.households]
-    h = aliased(Household)
-    covered_ids: dict[int, list[int]] = defaultdict(list)
-    for hid, gid in session.execute(select(h.id, h.grid_id).where(
-            h.status == "active", _grid_filter(h.grid_id, ids), _covered_clause(h)).order_by(h.id)):
-        covered_ids[gid].append(hid)
+    covered_ids = {g.grid_id: g.covered_ids for g in grids}
 
     start, end = _local_day_window(day, zone)
     hb = HouseholdBinding
