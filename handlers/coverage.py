@@ -216,6 +216,8 @@ def _building(args: str) -> str | None:
 def uncovered_cmd(ctx: Context, args: str) -> list[Reply]:
     building = _building(args)
     report = coverage.compute(ctx.session, ctx.now, set(ctx.speaker.scope_grid_ids))
+    invited = coverage.invitations(ctx.session, ctx.speaker.scope_grid_ids)
+    tz = ctx.app.settings.tz
     lines: list[str] = []
     shown = 0
     for g in report.grids:
@@ -228,8 +230,10 @@ def uncovered_cmd(ctx: Context, args: str) -> list[Reply]:
             if shown >= LIST_LIMIT:
                 break
             tags = "、".join(u.tags)
+            when = invited.get(u.household_id)
+            note = t("coverage.uncovered.invited", day=when.astimezone(tz).strftime("%m-%d")) if when else ""
             lines.append(t("coverage.uncovered.line", star="★" if u.key else "·", address=u.address,
-                           tags=f"（{tags}）" if tags else "", reason=t(REASONS[u.reason])))
+                           tags=f"（{tags}）" if tags else "", reason=t(REASONS[u.reason]), invited=note))
             shown += 1
         if building is None and g.unbound:
             names = "、".join(p.name or p.user_id for p in g.unbound[:10])

@@ -302,6 +302,16 @@ def visit_order(u: Uncovered) -> tuple:
     return (not u.key, _num(u.building), _num(u.unit), _num(u.room))
 
 
+def invitations(session: Session, grid_ids: Iterable[int]) -> dict[int, datetime]:
+    """When each household of these grids was last visited with "已邀请进群" noted (走访), one query."""
+    from ..models import Visit
+
+    return dict(session.connection().execute(
+        select(Visit.household_id, func.max(Visit.at)).where(Visit.invited_to_group.is_(True),
+                                                             Visit.grid_id.in_(list(grid_ids)))
+        .group_by(Visit.household_id)).all())
+
+
 # -- snapshots --------------------------------------------------------------------------------------
 def _local_day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time(0), tzinfo=tz)

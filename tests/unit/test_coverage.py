@@ -303,3 +303,17 @@ def test_cli_snapshot(bot):
     rows = json.loads(result.output)
     assert {r["day"] for r in rows} == {"2026-11-20"} and len(rows) == 3
     assert _cli(bot, "coverage", "snapshot", "--date", "20/11").exit_code == 2
+
+
+def test_uncovered_list_shows_who_was_already_invited_on_a_visit(bot):
+    from gridbot.models import Household, Visit
+
+    with bot.app.session() as s, s.begin():
+        home = s.query(Household).filter_by(grid_id=bot.world.grids["HY-01"], building="1", unit="1",
+                                            room="102").one()
+        s.add(Visit(member_id=bot.world.members["mem_zhao"], household_id=home.id, grid_id=home.grid_id,
+                    at=bot.app.clock.now() - timedelta(days=2), invited_to_group=True))
+    text = bot.said("未覆盖 1栋", as_="mem_zhao", private=True)
+    line = next(ln for ln in text.splitlines() if "1栋1单元102" in ln)
+    assert "10-31 走访时已邀请" in line
+    assert "已邀请" not in next(ln for ln in text.splitlines() if "1栋1单元201" in ln)
