@@ -262,6 +262,15 @@ def _cn_digits(text: str) -> str:
     return "".join(table[c] for c in text)
 
 
+BUILDING_SUFFIXES = ("号楼", "栋", "幢", "楼", "座")
+
+
+def normalise_address(building: str, unit: str, room: str) -> tuple[str, str, str]:
+    """Roster cells to the strings the chat side uses (gridbot.understanding.parse_address): '3号楼' -> '3'."""
+    return (norm_place(building, BUILDING_SUFFIXES), norm_place(unit, ("单元",)) if unit else "",
+            norm_place(room, ("室", "号")))
+
+
 def norm_phone(value: str) -> str | None:
     """Digits of a mobile or landline number, or None if it is not one."""
     digits = re.sub(r"[\s\-()（）+]", "", value or "")
@@ -522,7 +531,7 @@ def _validate_members(rows: list[Row], known: _Known, grid_community: dict[str, 
         if partner == userid:
             bad(row, "partner_self")
             continue
-        buildings = ",".join(norm_place(b, ("号楼", "栋", "幢", "楼", "座")) for b in split_list(c["buildings"]))
+        buildings = ",".join(norm_place(b, BUILDING_SUFFIXES) for b in split_list(c["buildings"]))
         specs.append(MemberSpec(row, c["name"], userid, phone, _canonical_roles(roles), grids, buildings or None,
                                 partner, on_duty_text not in NO))
     userids = {s.userid for s in specs} | set(known.members)
@@ -548,9 +557,7 @@ def _validate_households(rows: list[Row], grid_community: dict[str, str],
         if c["grid"] not in grid_community:
             bad(row, "unknown_grid", code=c["grid"])
             continue
-        building = norm_place(c["building"], ("号楼", "栋", "幢", "楼", "座"))
-        unit = norm_place(c["unit"], ("单元",)) if c["unit"] else ""
-        room = norm_place(c["room"], ("室", "号"))
+        building, unit, room = normalise_address(c["building"], c["unit"], c["room"])
         key = (c["grid"], building, unit, room)
         if key in seen:
             bad(row, "duplicate_household", address=_address(building, unit, room), first=seen[key])

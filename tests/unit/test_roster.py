@@ -161,6 +161,21 @@ def test_addresses_phones_roles_and_tags_are_normalised(sqlite_app, tmp_path):
         assert [n.code for n in one.neighbours] == ["XQ-01"]   # adjacency is mutual
 
 
+@pytest.mark.parametrize("cells, chat", [
+    (("3号楼", "二单元", "101室"), "3栋2单元101"),
+    (("三栋", "2", "一零一"), "三栋二单元一零一"),
+    (("二十一幢", "三单元", "五零二"), "二十一栋三单元五零二"),
+    (("10", "1", "502"), "10栋1单元502"),
+])
+def test_roster_addresses_match_what_residents_write_in_chat(cells, chat):
+    """A household imported from the roster is found when a resident names it in the group."""
+    from gridbot.services.roster import normalise_address
+    from gridbot.understanding import parse_address
+
+    said = parse_address(chat)
+    assert normalise_address(*cells) == (said.building, said.unit, said.room)
+
+
 def test_a_changed_row_is_updated_and_audited(sqlite_app, tmp_path):
     sheets = small_roster()
     run(sqlite_app, write_xlsx(tmp_path / "a.xlsx", sheets))
