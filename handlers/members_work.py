@@ -376,6 +376,31 @@ def due(ctx: Context, args: str) -> list[Reply]:
     return _privately(ctx, text)
 
 
+# -- 履职 ---------------------------------------------------------------------------------------------
+@guarded
+def figures(ctx: Context, args: str) -> list[Reply]:
+    from gridbot.services import compliance
+
+    today = work.local_day(ctx.now, _tz(ctx))
+    word = args.split(" ")[0] if args else "本月"
+    if word in ("本月", "这个月"):
+        word = today.strftime("%Y-%m")
+    elif word in ("上月", "上个月"):
+        word = work.add_months(today, -1).strftime("%Y-%m")
+    elif word in ("本季度", "这个季度"):
+        word = f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+    elif word in ("今年", "本年"):
+        word = str(today.year)
+    try:
+        period = compliance.parse_period(word)
+    except compliance.PeriodError:
+        raise UsageError(t("work.figures_bad_period")) from None
+    sp = ctx.speaker
+    lines = compliance.for_speaker(ctx.session, community_id=sp.community_id, scope_grid_ids=set(sp.scope_grid_ids),
+                                   member_id=sp.member_id, period=period, tz=_tz(ctx))  # type: ignore[arg-type]
+    return _privately(ctx, "\n".join(lines))
+
+
 def register(router: Router) -> None:
     router.command(Command("签到", check_in, roles=STAFF, aliases=("巡查", "巡查签到"), glued=True, group="work"))
     router.command(Command("签退", check_out, roles=STAFF, aliases=("巡查结束",), glued=True, group="work"))
@@ -389,4 +414,5 @@ def register(router: Router) -> None:
     router.command(Command("请假", leave, roles=STAFF, glued=True, group="work"))
     router.command(Command("销假", end_leave, roles=STAFF, group="work"))
     router.command(Command("待走访", due, roles=STAFF, glued=True, group="work"))
+    router.command(Command("履职", figures, roles=LEADERS, aliases=("履职统计", "考核统计"), glued=True, group="work"))
     router.rule("work.location_checkin", _is_location_message, _location_check_in)

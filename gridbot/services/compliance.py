@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..models import Community, Grid, Household, Member, Ticket
 from ..models.household import KEY_HOUSEHOLD_TAGS
 from ..models.work import Patrol, Visit, WorkLog
+from ..texts import t
 from .work import DEFAULT_TZ, add_months, day_start, member_buildings, quarter_start, work_grids
 
 
@@ -180,3 +181,50 @@ def compliance(session: Session, community_code: str, period: Period, tz: ZoneIn
         "quarter_from": q_first.isoformat(), "year_from": date(period.last_day.year, 1, 1).isoformat(),
         "months": months, "grids": grid_rows, "members": member_rows,
     }
+
+
+def _ratio(done: int, total: int) -> str:
+    return f"{done}/{total}"
+
+
+def report_lines(data: dict[str, Any], grid_codes: set[str] | None = None,
+                 userids: set[str] | None = None) -> list[str]:
+    """The figures as people read them (CLI and the 履职 command); optionally only some grids and members."""
+    lines = [t("work.compliance.title", community=data["community_name"], period=data["period"],
+               start=data["from"], end=data["until"]), t("work.compliance.grids_header")]
+    for g in data["grids"]:
+        if grid_codes is not None and g["grid"] not in grid_codes:
+            continue
+        lines.append(t("work.compliance.grid_line", code=g["grid"], name=g["name"],
+                       months=_ratio(g["months_patrolled"], g["months"]), patrols=g["patrols"], visits=g["visits"],
+                       key_ratio=_ratio(g["key_visited_quarter"], g["key_households"]),
+                       year=_ratio(g["households_visited_year"], g["households"]),
+                       tickets=_ratio(g["tickets_on_time"], g["tickets_handled"])))
+    lines.append(t("work.compliance.members_header"))
+    for m in data["members"]:
+        if userids is not None and m["userid"] not in userids:
+            continue
+        lines.append(t("work.compliance.member_line", name=m["name"], userid=m["userid"],
+                       grids=",".join(m["grids"]) or "-",
+                       months=_ratio(m["grid_months_patrolled"], m["grid_months_required"]), patrols=m["patrols"],
+                       hours=round(m["patrol_minutes"] / 60, 1), visits=m["visits"],
+                       key_ratio=_ratio(m["key_visited_quarter"], m["key_households"]),
+                       year=_ratio(m["households_visited_year"], m["households"]),
+                       logs=_ratio(m["log_days"], m["days"]), reviewed=m["log_entries_reviewed"],
+                       tickets=_ratio(m["tickets_on_time"], m["tickets_handled"])))
+    lines.append(t("work.compliance.footer", quarter=data["quarter_from"], year=data["year_from"]))
+    return lines
+
+
+def for_speaker(session: Session, *, community_id: int, scope_grid_ids: set[int], member_id: int,
+                period: Period, tz: ZoneInfo = DEFAULT_TZ) -> list[str]:
+    """The 履职 report a leader may see: the grids in their scope and the members working in them."""
+    community = session.get(Community, community_id)
+    data = compliance(session, community.code, period, tz)  # type: ignore[union-attr]
+    codes = set(session.scalars(select(Grid.code).where(Grid.id.in_(scope_grid_ids))))
+    users = set()
+    for member in session.scalars(select(Member).where(Member.community_id == community_id)
+                                  .options(selectinload(Member.grid_links))):
+        if member.id == member_id or any(link.grid_id in scope_grid_ids for link in member.grid_links):
+            users.add(member.userid)
+    return report_lines(data, codes, users)

@@ -423,3 +423,17 @@ def test_due_visit_job_sends_each_visiting_member_their_list_once(bot, clock):
     assert "第二网格待走访 6 户" in sun.content["text"] and "13800000000" not in sun.content["text"]
     clock.advance(days=1)
     assert jobs.send_due_visit_lists() == 3
+
+
+def test_figures_command_for_leaders_privately_scoped(bot, clock):
+    bot.say("签到 1栋", as_="mem_zhao", chat="HY-01")
+    replies = bot.send("履职", as_="lead_li", chat="HY-01")
+    assert [r.to_user for r in replies] == [None, "lead_li"]
+    report = replies[1].text
+    assert "2026-11" in report and "HY-01 第一网格：巡查 1/1 月 · 1 次" in report
+    assert "赵网格员" in report and "孙网格员" in report
+    assert "周网格员" not in report and "HY-03" not in report.split("【网格员】")[0]
+    assert "周网格员" in bot.said("履职 本月", as_="sec_wang", private=True)
+    assert "没看懂统计期" in bot.said("履职 去年夏天", as_="sec_wang", private=True)
+    assert "没有使用“履职”的权限" in bot.said("履职", as_="mem_zhao", private=True)
+    assert "2026-10" in bot.said("履职 上月", as_="sec_wang", private=True)
