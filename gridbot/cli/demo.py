@@ -50,6 +50,16 @@ def build_demo(instance_dir: Path, roster: Path = DEMO_ROSTER):  # noqa: ANN201 
     return settings, result
 
 
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            return True
+    except OSError:
+        return False
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -62,6 +72,8 @@ def demo(host: str, port: int, no_browser: bool) -> None:
     from ..web import create_app
 
     base = load_settings()
+    if not _port_free(host, port):
+        fail(f"端口 {port} 已被占用 (port in use)：换一个端口再试，例如 gridbot demo --port {port + 1}")
     try:
         settings, result = build_demo(base.instance_dir)
     except RosterError as err:

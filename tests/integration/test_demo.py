@@ -91,3 +91,12 @@ def test_demo_starts_fresh_each_time(tmp_path):
         finally:
             output = stop(proc)
         assert "住户 300 户" in output      # a re-used database would have imported 0 new households
+
+
+def test_demo_on_a_busy_port_says_so_in_one_line(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        proc = start_demo(tmp_path, port)
+        output = proc.communicate(timeout=60)[0]
+    assert proc.returncode != 0
+    assert f"端口 {port} 已被占用" in output and "Traceback" not in output
