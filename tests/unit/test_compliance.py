@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from gridbot.models import Household, Member, Ticket
+from gridbot.models import Household, Ticket
 from gridbot.services import work
 from gridbot.services.compliance import PeriodError, compliance, parse_period
 
@@ -198,7 +198,6 @@ def test_a_whole_month_of_duties_through_the_chat(bot, clock):
     """mem_zhao's November: a weekly patrol, visits, daily logs, a week on leave; then the month's figures."""
     say = bot.said
     clock.set(at(11, 2, 8, 30))
-    day = 0
     patrols = visits = log_days = 0
     rooms = ["1-1-101", "1-1-102", "1-1-201", "1-2-101", "1-2-102", "2-1-101", "2-1-102", "2-1-201"]
     for offset in range(29):       # 2..30 November
@@ -224,7 +223,6 @@ def test_a_whole_month_of_duties_through_the_chat(bot, clock):
             clock.set(today + timedelta(hours=9))
             assert "已记录" in say("日志 巡查、走访、处理群内诉求", as_="mem_zhao", private=True)
             log_days += 1
-        day += 1
     clock.set(at(11, 30, 20))
     review = bot.said("审核 赵网格员 本月 按时记录", as_="sec_wang", private=True)
     assert f"{log_days} 条" in review

@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from gridbot.messages import Inbound, Location
-from gridbot.models import AuditLog, Household, Member
+from gridbot.models import AuditLog, Household
 from gridbot.models.work import Leave, Patrol, Visit, WorkLog
 from gridbot.services import work
 from gridbot.services.inbound import handle_now
