@@ -6,10 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from gridbot.cli import main
-from gridbot.config import DEFAULT_CONFIG_DIR
+from gridbot.config import DEFAULT_CONFIG_DIR, ConfigError
 from gridbot.understanding import CATEGORY_CODES, Understander, get_understander, understand
 from gridbot.understanding.corpus import evaluate, load_corpus
 
@@ -79,10 +80,19 @@ def test_a_community_can_tune_categories_yaml(tmp_path: Path) -> None:
     shutil.copy(DEFAULT_CONFIG_DIR / "categories.yaml", tmp_path / "categories.yaml")
     text = "小区门口那个大坑好几天了，请处理"
     assert Understander.from_config_dir(tmp_path).understand(text).category == "other"
-    config = (tmp_path / "categories.yaml").read_text(encoding="utf-8")
-    config = config.replace("      路灯: 2.5\n", "      路灯: 2.5\n      大坑: 3\n", 1)
-    (tmp_path / "categories.yaml").write_text(config, encoding="utf-8")
+    config = yaml.safe_load((tmp_path / "categories.yaml").read_text(encoding="utf-8"))
+    config["categories"]["repair"]["keywords"]["大坑"] = 3
+    (tmp_path / "categories.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     assert Understander.from_config_dir(tmp_path).understand(text).category == "repair"
+
+
+def test_a_broken_categories_yaml_names_the_problem(tmp_path: Path) -> None:
+    (tmp_path / "categories.yaml").write_text("categories:\n  plumbing:\n    keywords: {漏水: 3}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="plumbing"):
+        Understander.from_config_dir(tmp_path)
+    (tmp_path / "categories.yaml").write_text("categories:\n  repair:\n    keywords: {漏水: lots}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="漏水"):
+        Understander.from_config_dir(tmp_path)
 
 
 # -- the labelled corpus (tests/data/corpus_*.tsv) -------------------------------------------------
