@@ -66,8 +66,18 @@ def run_cmd(once: bool, interval: float | None, now: str | None) -> None:
     app = build_app(sync_jobs=not settings.redis_url, clock=FrozenClock(when) if when else None)
     pause = interval if interval is not None else float(load_config(settings.config_dir).tick_seconds)
     while True:
-        result = tick(app)
-        click.echo(result.summary(), err=not once)
+        try:
+            result = tick(app)
+        except Exception as exc:  # noqa: BLE001 - a lost database connection must not end the loop
+            if once:
+                raise
+            from ..privacy import mask_text
+
+            click.echo(f"tick failed, retrying: {exc.__class__.__name__}: {mask_text(str(exc))}", err=True)
+            _time.sleep(pause)
+            continue
+        if once or result.busy:
+            click.echo(f"{app.clock.now().isoformat(timespec='seconds')} {result.summary()}", err=not once)
         if once:
             return
         _time.sleep(pause)

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 __all__ = ["TickResult", "load_config", "tick"]
 
 JOB_OCCURRENCE_TTL = timedelta(days=2)
+BATCH = 100  # due reminders handled per transaction
 
 
 @dataclass
@@ -58,6 +59,11 @@ class TickResult:
     builtin_created: int = 0
     errors: int = 0
 
+    @property
+    def busy(self) -> bool:
+        return bool(self.sent or self.late or self.skipped or self.duplicate or self.announcements or self.jobs
+                    or self.unavailable or self.errors or self.builtin_created)
+
     def summary(self) -> str:
         return (f"tick: sent={self.sent} late={self.late} skipped={self.skipped} duplicate={self.duplicate} "
                 f"announcements={self.announcements} jobs={','.join(self.jobs) or '-'} "
@@ -72,18 +78,25 @@ def _lock(query, session: Session):  # noqa: ANN001, ANN202
 
 
 def _claim(session: Session, key: str, source: str, source_id: object, due: datetime, now: datetime,
-           status: str, detail: dict | None = None) -> Occurrence | None:
-    """Insert the occurrence under its unique key; None if it exists (another scheduler, an earlier run)."""
-    if session.scalar(select(Occurrence.id).where(Occurrence.key == key)) is not None:
-        return None
-    occ = Occurrence(key=key, source=source, source_id=str(source_id), due_at=due.astimezone(timezone.utc),
-                     fired_at=now, status=status, outbox_ids=[], detail=detail or {})
-    try:
-        with session.begin_nested():
-            session.add(occ)
-    except IntegrityError:
-        return None
-    return occ
+           status: str, detail: dict | None = None) -> int | None:
+    """Insert the occurrence under its unique key (INSERT .. ON CONFLICT DO NOTHING); its id, or None if the
+    key was already taken (another scheduler, an earlier run). No exception, so the transaction goes on."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = (dialect_insert(Occurrence)
+            .values(key=key, source=source, source_id=str(source_id), due_at=due.astimezone(timezone.utc),
+                    fired_at=now, status=status, outbox_ids=[], detail=detail or {})
+            .on_conflict_do_nothing(index_elements=["key"]).returning(Occurrence.id))
+    return session.execute(stmt).scalar()
+
+
+def _note_outbox(session: Session, occurrence_id: int, rows: list) -> None:  # noqa: ANN001
+    if rows:
+        session.execute(update(Occurrence).where(Occurrence.id == occurrence_id)
+                        .values(outbox_ids=[row.id for row in rows]))
 
 
 def _plan(due_list: list[datetime], now: datetime, grace, policy: str) -> tuple[datetime | None, bool, list[datetime]]:  # noqa: ANN001
@@ -126,35 +139,102 @@ def _reminder_due_list(r: Reminder, now: datetime, cfg: SchedulerConfig) -> list
     return [d.astimezone(timezone.utc) for d in out]
 
 
-def _fire_reminder(app: "Gridbot", reminder_id: int, now: datetime, cfg: SchedulerConfig, res: TickResult) -> list:
+def _fire_one(session: Session, r: Reminder, now: datetime, cfg: SchedulerConfig, res: TickResult) -> list:
+    """One due reminder inside the caller's transaction: claim its occurrence(s), write the outbox rows,
+    advance next_at. Returns the outbox rows written."""
     rows: list = []
-    with app.session() as session, session.begin():
-        r = session.scalar(_lock(select(Reminder).where(Reminder.id == reminder_id), session))
-        if r is None or not r.active or r.next_at is None or r.next_at > now:
-            return []
-        due_list = _reminder_due_list(r, now, cfg)
-        fire, late, skip = _plan(due_list, now, cfg.late_grace, r.late_policy)
-        for due in skip:
-            key = rem_service.occurrence_key("reminder", r.id, due, cfg.timezone)
-            if _claim(session, key, "reminder", r.id, due, now, "skipped", {"reason": "missed"}) is not None:
-                res.skipped += 1
-        if fire is not None:
-            key = rem_service.occurrence_key("reminder", r.id, fire, cfg.timezone)
-            occ = _claim(session, key, "reminder", r.id, fire, now, "late" if late else "sent")
-            if occ is None:
-                res.duplicate += 1
+    due_list = _reminder_due_list(r, now, cfg)
+    fire, late, skip = _plan(due_list, now, cfg.late_grace, r.late_policy)
+    for due in skip:
+        key = rem_service.occurrence_key("reminder", r.id, due, cfg.timezone)
+        if _claim(session, key, "reminder", r.id, due, now, "skipped", {"reason": "missed"}) is not None:
+            res.skipped += 1
+    if fire is not None:
+        key = rem_service.occurrence_key("reminder", r.id, fire, cfg.timezone)
+        occ_id = _claim(session, key, "reminder", r.id, fire, now, "late" if late else "sent")
+        if occ_id is None:
+            res.duplicate += 1
+        else:
+            rows = rem_service.write_occurrence(session, r, key, fire, now, late)
+            _note_outbox(session, occ_id, rows)
+            if late:
+                res.late += 1
             else:
-                rows = rem_service.write_occurrence(session, r, key, fire, now, late)
-                occ.outbox_ids = [row.id for row in rows]
-                if late:
-                    res.late += 1
-                else:
-                    res.sent += 1
-        r.next_at = rem_service.next_after(r, now, cfg.timezone)
-        if r.next_at is None:
-            r.active = False  # a one-off (or a rule with no more occurrences) is done
-        out = [(row.id, row.not_before) for row in rows]
+                res.sent += 1
+    r.next_at = rem_service.next_after(r, now, cfg.timezone)
+    if r.next_at is None:
+        r.active = False  # a one-off (or a rule with no more occurrences) is done
+    return rows
+
+
+def _due_reminders(session: Session, now: datetime, limit: int, exclude: set[int]):  # noqa: ANN202
+    q = (select(Reminder).where(Reminder.active.is_(True), Reminder.next_at <= now)
+         .order_by(Reminder.next_at, Reminder.id).limit(limit))
+    if exclude:
+        q = q.where(Reminder.id.notin_(exclude))
+    return list(session.scalars(_lock(q, session)))
+
+
+def _fire_reminders(app: "Gridbot", now: datetime, cfg: SchedulerConfig, res: TickResult, limit: int) -> list:
+    """Due reminders in batches of BATCH per transaction (locked with SKIP LOCKED, so two schedulers split the
+    work). A batch that fails for any reason other than the database is redone one reminder per transaction,
+    so one broken reminder cannot hold back the others; it is logged and left for the next tick."""
+    out: list = []
+    bad: set[int] = set()
+    handled = 0
+    while handled < limit:
+        part = TickResult()
+        ids: list[int] = []
+        try:
+            with app.session() as session, session.begin():
+                batch = _due_reminders(session, now, min(BATCH, limit - handled), bad)
+                if not batch:
+                    break
+                ids = [r.id for r in batch]
+                member_ids = {r.target_member_id for r in batch if r.target_member_id}
+                if member_ids:  # one query for the batch; session.get() then hits the identity map
+                    list(session.scalars(select(Member).where(Member.id.in_(member_ids))))
+                rows = []
+                for r in batch:
+                    rows += _fire_one(session, r, now, cfg, part)
+                written = [(row.id, row.not_before) for row in rows]
+        except OperationalError as err:  # SQLite busy with another scheduler: the next tick retries
+            res.errors += 1
+            log.warning("reminders: %s; retrying next tick", err.__class__.__name__)
+            break
+        except Exception:  # noqa: BLE001 - isolate the culprit below
+            log.exception("reminder batch failed; retrying one by one")
+            if not ids:
+                res.errors += 1
+                break
+            for rid in ids:
+                one = TickResult()
+                try:
+                    with app.session() as session, session.begin():
+                        r = session.scalar(_lock(select(Reminder).where(Reminder.id == rid), session))
+                        if r is None or not r.active or r.next_at is None or r.next_at > now:
+                            continue
+                        rows = _fire_one(session, r, now, cfg, one)
+                        written_one = [(row.id, row.not_before) for row in rows]
+                    _merge(res, one)
+                    out += written_one
+                except Exception:  # noqa: BLE001
+                    log.exception("reminder %s cannot be sent; left for the next tick", rid)
+                    res.errors += 1
+                    bad.add(rid)
+            handled += len(ids)
+            continue
+        _merge(res, part)
+        out += written
+        handled += len(batch)
     return out
+
+
+def _merge(into: TickResult, part: TickResult) -> None:
+    into.sent += part.sent
+    into.late += part.late
+    into.skipped += part.skipped
+    into.duplicate += part.duplicate
 
 
 # -- announcements ------------------------------------------------------------------------------------------
@@ -165,8 +245,8 @@ def _fire_announcement(app: "Gridbot", ann_id: int, now: datetime, cfg: Schedule
             return []
         late = now - ann.send_at > cfg.late_grace
         key = rem_service.occurrence_key("announcement", ann.id, ann.send_at, cfg.timezone)
-        occ = _claim(session, key, "announcement", ann.id, ann.send_at, now, "late" if late else "sent")
-        if occ is None:
+        occ_id = _claim(session, key, "announcement", ann.id, ann.send_at, now, "late" if late else "sent")
+        if occ_id is None:
             res.duplicate += 1
             ann.status = "sent"
             return []
@@ -178,7 +258,7 @@ def _fire_announcement(app: "Gridbot", ann_id: int, now: datetime, cfg: Schedule
 
         rows += outbox.write_replies(session, None, [Reply("\n".join(lines), to_user=ann.author_userid,
                                                            idempotency_key=f"{key}:author")], now)
-        occ.outbox_ids = [row.id for row in rows]
+        _note_outbox(session, occ_id, rows)
         res.announcements += 1
         if late:
             res.late += 1
@@ -243,7 +323,9 @@ def _run_job(app: "Gridbot", job: SystemJob, now: datetime, cfg: SchedulerConfig
 
 # -- the tick -----------------------------------------------------------------------------------------------
 def tick(app: "Gridbot", config: SchedulerConfig | None = None, limit: int = 500) -> TickResult:
-    """One pass. Safe to run from several processes at once; each item is its own transaction."""
+    """One pass. Safe to run from several processes at once. Due reminders go in batches of BATCH per
+    transaction, announcements and system jobs one per transaction; at most `limit` reminders per tick (the
+    rest are picked up by the next tick, seconds later)."""
     cfg = config or load_config(app.settings.config_dir)
     now = app.clock.now()
     res = TickResult()
@@ -253,19 +335,10 @@ def tick(app: "Gridbot", config: SchedulerConfig | None = None, limit: int = 500
     except (IntegrityError, OperationalError) as err:  # another scheduler syncing at the same moment
         log.info("builtin reminder sync deferred: %s", err.__class__.__name__)
     with app.session() as session:
-        reminder_ids = list(session.scalars(
-            select(Reminder.id).where(Reminder.active.is_(True), Reminder.next_at <= now)
-            .order_by(Reminder.next_at).limit(limit)))
         ann_ids = list(session.scalars(
             select(Announcement.id).where(Announcement.status == "scheduled", Announcement.send_at <= now)
             .order_by(Announcement.send_at).limit(limit)))
-    to_send: list[tuple[int, datetime | None]] = []
-    for rid in reminder_ids:
-        try:
-            to_send += _fire_reminder(app, rid, now, cfg, res)
-        except OperationalError as err:  # SQLite busy with the other scheduler: the next tick retries
-            res.errors += 1
-            log.warning("reminder %s: %s; retrying next tick", rid, err.__class__.__name__)
+    to_send: list[tuple[int, datetime | None]] = _fire_reminders(app, now, cfg, res, limit)
     for aid in ann_ids:
         try:
             to_send += _fire_announcement(app, aid, now, cfg, res)
