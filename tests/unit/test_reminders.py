@@ -196,3 +196,32 @@ def test_restart_resumes_from_the_database(bot, clock, make_app, sqlite_url):
     restarted = make_app(sqlite_url)
     tick(restarted)
     assert len(user_rows(bot, "例会")) == 1
+
+
+def test_one_broken_reminder_does_not_hold_back_the_others(bot, clock):
+    bot.said("提醒 每周一 8:30 例会", as_="mem_zhao")
+    bot.said("提醒 每周一 8:30 交周报", as_="mem_sun", chat="HY-02")
+    with bot.app.session() as s, s.begin():  # a built-in rule whose text key is missing from templates.yaml
+        s.add(Reminder(community_id=bot.world.community_id, kind="builtin", source_key="duty:HY:broken",
+                       target_type="members", text="no_such_text", rrule="FREQ=WEEKLY;BYDAY=MO;BYHOUR=8;BYMINUTE=30",
+                       dtstart=clock.now(), next_at=at(2026, 11, 9, 8, 30), created_by="test", created_at=clock.now()))
+    clock.set(at(2026, 11, 9, 8, 30, 5))
+    res = tick(bot.app)
+    assert res.errors == 1 and res.sent == 2
+    assert len(user_rows(bot, "例会")) == 1 and len(user_rows(bot, "交周报")) == 1
+
+
+def test_scheduler_run_once_from_the_cli(bot, clock, sqlite_url, monkeypatch):
+    from click.testing import CliRunner
+
+    from gridbot.cli import main
+
+    bot.said("提醒 每周一 8:30 例会", as_="mem_zhao")
+    monkeypatch.setenv("GRIDBOT_DATABASE_URL", sqlite_url)
+    monkeypatch.delenv("GRIDBOT_REDIS_URL", raising=False)
+    res = CliRunner().invoke(main, ["scheduler", "run", "--once", "--now", "2026-11-09T08:30:10+08:00"])
+    assert res.exit_code == 0, res.output
+    assert "sent=1" in res.output
+    assert len(user_rows(bot, "例会")) == 1
+    res = CliRunner().invoke(main, ["scheduler", "run", "--once", "--now", "2026-11-09T08:30:30+08:00"])
+    assert "sent=0" in res.output and len(user_rows(bot, "例会")) == 1
