@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 URGENT = "urgent"
 NORMAL = "normal"
-WORKER_ROLES = frozenset({"member", "part_time", "building_leader", "group_leader"})
+WORKER_ROLES = frozenset({"member", "part_time"})   # who handles tickets; 楼栋长/小组长 are contacts, not handlers
 
 # Which status may follow which. Anything else is refused with a reply naming the possible next steps.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -432,7 +432,7 @@ def ack_text(result: ReportResult, policy: Policy, private: bool = False) -> str
         limits = policy.limits(tk.category, tk.urgency)
         lines = [t("tickets.ack.created", **values),
                  t("tickets.ack.next_assigned" if tk.assignee_id else "tickets.ack.next_unassigned",
-                   response=_minutes(limits.response))]
+                   response=_minutes(limits.response), grid=tk.grid.name if tk.grid else "")]
     if tk.urgency == URGENT and (result.outcome == "created" or result.upgraded):
         lines.append(t("tickets.ack.urgent", number=policy.emergency_number(tk.category)))
     return "\n".join(lines)
@@ -1005,7 +1005,12 @@ def sweep(session: Session, policy: Policy, now: datetime) -> SweepResult:
                                                        Ticket.handover_due <= now).order_by(Ticket.id)):
         if _handover(session, policy, ticket, now):
             result.handovers.append(ticket.number)
-    for ticket in session.scalars(select(Ticket).where(Ticket.status.in_(ACTIVE_STATUSES)).order_by(Ticket.id)):
+    late_query = select(Ticket).where(or_(
+        Ticket.status.in_(("reported", "accepted")) & (Ticket.response_due <= now),
+        Ticket.status.in_(("dispatched", "in_progress")) & (Ticket.resolution_due <= now),
+        (Ticket.status == "resolved") & (Ticket.verify_due <= now),
+    )).order_by(Ticket.id)
+    for ticket in session.scalars(late_query):
         late = overdue(ticket, now)
         if late is None:
             continue

@@ -101,8 +101,9 @@ def test_unmentioned_normal_request_is_left_alone_but_urgent_is_taken(bot):
 
 
 def test_building_of_another_grid_goes_to_that_grid(bot):
-    number = report(bot, "3栋2单元楼道灯坏了", chat="HY-01")
-    tk = ticket(bot, number)
+    text = bot.said("3栋2单元楼道灯坏了", as_="res_a", chat="HY-01")
+    assert "已转交第二网格网格员" in text
+    tk = ticket(bot, number_in(text))
     assert tk.grid.code == "HY-02" and tk.assignee.userid == "mem_sun"
 
 
