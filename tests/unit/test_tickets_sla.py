@@ -145,3 +145,17 @@ def test_reopened_ticket_gets_a_fresh_resolution_limit(bot, clock):
     assert sweep(bot)["reminders"] == []            # 24 h from the reopening, not from the first dispatch
     tk = ticket(bot, number)
     assert tk.status == "in_progress" and tk.reopen_count == 1
+
+
+def test_member_responsible_for_the_building_gets_it(bot):
+    from gridbot.models import MemberGrid
+
+    with bot.app.session() as s, s.begin():
+        qian = s.scalar(select(Member).where(Member.userid == "mem_qian"))
+        s.execute(update(MemberGrid).where(MemberGrid.member_id == qian.id).values(buildings="2"))
+        s.add(Member(community_id=bot.world.community_id, name="楼栋长老胡", userid="bl_hu", roles=["building_leader"]))
+        s.flush()
+        hu = s.scalar(select(Member).where(Member.userid == "bl_hu"))
+        s.add(MemberGrid(member_id=hu.id, grid_id=bot.world.grids["HY-01"], buildings="1,2"))
+    assert ticket(bot, report(bot, "2栋1单元楼道灯坏了", as_="res_a")).assignee.userid == "mem_qian"
+    assert ticket(bot, report(bot, "1栋1单元楼道灯坏了", as_="res_b")).assignee.userid == "mem_zhao"
