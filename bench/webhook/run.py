@@ -158,6 +158,61 @@ def load(port: int, items: list[tuple[str, bytes]], procs: int, threads: int) ->
             "non200": sum(1 for r in results if r[2] != 200)}
 
 
+def paced(port: int, items: list[tuple[str, bytes]], rate: float, threads: int = 16) -> dict:
+    """Open loop at a fixed rate: latency counted from each request's scheduled time (no coordinated omission)."""
+    t0 = time.perf_counter() + 0.2
+    lat: list[float] = []
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def run(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for k in range(offset, len(items), threads):
+            due = t0 + k / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            query, body = items[k]
+            try:
+                conn.request("POST", f"/wecom/aibot?{query}", body=body, headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                status = 0
+            with lock:
+                lat.append((time.perf_counter() - due) * 1000)
+                statuses.append(status)
+
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    lat.sort()
+    return {"rate": rate, "p50": lat[len(lat) // 2], "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+            "non200": sum(1 for s in statuses if s != 200)}
+
+
+def worker_cpu_seconds(master_pid: int) -> float:
+    """CPU time (user + system) of a gunicorn master's worker processes, from /proc."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:  # ppid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=4000, help="unique messages per round and target")
@@ -166,6 +221,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--dup-share", type=float, default=0.1, help="share of messages delivered twice")
     ap.add_argument("--write", action="store_true", help="write the figures to bench/README.md")
+    ap.add_argument("--rates", type=float, nargs="*", default=[50.0, 100.0],
+                    help="fixed request rates (req/s) for the open-loop latency runs")
+    ap.add_argument("--paced-seconds", type=float, default=10.0)
     args = ap.parse_args()
 
     import redis
@@ -187,18 +245,34 @@ def main() -> None:
     figures: dict[str, list[dict]] = {"bare": [], "gridbot": []}
     unique_total = 0
     sent_total = 0
+    gb_requests = 0
     try:
         warm, _ = payloads(200, 0.1, "warm")
         load(18082, warm, args.procs, args.threads)
         load(18081, warm, args.procs, args.threads)
         for rnd in range(args.rounds):
             items, n = payloads(args.messages, args.dup_share, f"r{rnd}")
-            figures["bare"].append(load(18082, items, args.procs, args.threads))
-            figures["gridbot"].append(load(18081, items, args.procs, args.threads))
+            for name, port, server in (("bare", 18082, servers[1]), ("gridbot", 18081, servers[0])):
+                cpu0 = worker_cpu_seconds(server.pid)
+                result = load(port, items, args.procs, args.threads)
+                result["cpu_ms"] = (worker_cpu_seconds(server.pid) - cpu0) * 1000 / result["requests"]
+                figures[name].append(result)
             unique_total += n
             sent_total += len(items)
+            gb_requests += len(items)
             print(f"round {rnd + 1}: bare {figures['bare'][-1]['rps']:.0f} rps, "
                   f"gridbot {figures['gridbot'][-1]['rps']:.0f} rps", flush=True)
+        steady = []
+        for rate in args.rates:
+            n_rate = int(rate * args.paced_seconds)
+            items, n = payloads(n_rate, args.dup_share, f"paced{int(rate)}")
+            steady.append(("bare", paced(18082, items, rate)))
+            items2, n2 = payloads(n_rate, args.dup_share, f"pacedg{int(rate)}")
+            steady.append(("gridbot", paced(18081, items2, rate)))
+            unique_total += n2
+            gb_requests += len(items2)
+            print(f"paced {rate} rps: bare p99 {steady[-2][1]['p99']:.1f} ms, gridbot p99 "
+                  f"{steady[-1][1]['p99']:.1f} ms", flush=True)
         engine = create_engine(db)
         with engine.connect() as conn:
             stored = conn.execute(select(func.count()).select_from(InboundMessage)
@@ -235,8 +309,20 @@ def main() -> None:
         f"| {avg('gridbot', 'rps'):.0f} | {avg('gridbot', 'p50'):.1f} | {avg('gridbot', 'p99'):.1f} | "
         f"{sum(f['non200'] for f in figures['gridbot'])} |",
         "",
-        f"gridbot / bare throughput: **{ratio:.2f}x** (target >= 0.6x). p99 target < 50 ms.",
-        f"Integrity: {unique_total} unique messages sent ({sent_total} requests with repeats); stored "
+        "Per round (req/s, bare / gridbot): " + ", ".join(f"{b['rps']:.0f} / {g['rps']:.0f}" for b, g in
+                                                         zip(figures["bare"], figures["gridbot"])) + ".",
+        f"CPU per request in the gunicorn workers (from /proc, independent of the other load on the host): "
+        f"bare {avg('bare', 'cpu_ms'):.2f} ms, gridbot {avg('gridbot', 'cpu_ms'):.2f} ms; so on a CPU-bound host "
+        f"the ceiling of the ratio is about {avg('bare', 'cpu_ms') / avg('gridbot', 'cpu_ms'):.2f}x.",
+        "",
+        "Open loop at fixed rates (latency from each request's scheduled time):",
+        "",
+        "| rate (req/s) | endpoint | p50 (ms) | p99 (ms) | non-200 |",
+        "|---|---|---|---|---|",
+        *[f"| {r['rate']:.0f} | {name} | {r['p50']:.1f} | {r['p99']:.1f} | {r['non200']} |" for name, r in steady],
+        "",
+        f"gridbot / bare throughput at saturation: **{ratio:.2f}x** (target >= 0.6x). p99 target < 50 ms.",
+        f"Integrity: {unique_total} unique messages sent to gridbot ({gb_requests} requests with repeats); stored "
         f"{stored}, lost {lost}, duplicated rows {total - distinct}; enqueued for processing {enqueued}.",
         "",
         "Reproduce: `.venv/bin/python bench/webhook/run.py --write` (PostgreSQL and Redis as for the tests).",
