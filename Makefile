@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	# the digest chart needs a CJK font (Debian's fonts-wqy-microhei); installed only as root with apt-get
+	fc-list :lang=zh 2>/dev/null | grep -q . || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && (apt-get install -y -q fonts-wqy-microhei || (apt-get update -q && apt-get install -y -q fonts-wqy-microhei))) || true
 	touch $(STAMP)
 
 install: $(STAMP)
