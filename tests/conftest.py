@@ -8,6 +8,7 @@ If PostgreSQL or Redis is unreachable the run fails; GRIDBOT_TEST_SKIP_SERVICES=
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import uuid
 from datetime import datetime, timezone
@@ -129,13 +130,69 @@ def make_settings(db_url: str, tmp_path: Path, **env: str) -> Settings:
     return Settings.from_env(base)
 
 
+class _Templates:
+    """Migrated template databases, made once per test session: a fresh database is cloned from them
+    (CREATE DATABASE ... TEMPLATE on PostgreSQL, a file copy on SQLite) instead of replaying every migration."""
+
+    def __init__(self, tmp_dir: Path):
+        self.tmp_dir = tmp_dir
+        self.sqlite_path: Path | None = None
+        self.pg_name: str | None = None
+
+    def fill(self, db_url: str) -> None:
+        if db_url.startswith("sqlite"):
+            path = Path(db_url.split("///", 1)[1])
+            if path.exists() and path.stat().st_size > 0:
+                return
+            if self.sqlite_path is None:
+                self.sqlite_path = self.tmp_dir / "template.db"
+                migrate.upgrade(f"sqlite:///{self.sqlite_path}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.sqlite_path, path)
+            return
+        from sqlalchemy import create_engine, inspect, text
+
+        engine = create_engine(db_url)
+        empty = not inspect(engine).get_table_names()
+        engine.dispose()
+        if not empty:
+            return
+        admin = _admin_engine()
+        with admin.connect() as conn:
+            if self.pg_name is None:
+                self.pg_name = f"gridbot_tmpl_{uuid.uuid4().hex[:12]}"
+                conn.execute(text(f'CREATE DATABASE "{self.pg_name}"'))
+                migrate.upgrade(f"{PG_URL.rsplit('/', 1)[0]}/{self.pg_name}")
+            name = db_url.rsplit("/", 1)[1]
+            conn.execute(text(f'DROP DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.pg_name}"'))
+        admin.dispose()
+
+    def drop(self) -> None:
+        if self.pg_name:
+            from sqlalchemy import text
+
+            admin = _admin_engine()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def db_templates(tmp_path_factory):
+    templates = _Templates(tmp_path_factory.mktemp("templates"))
+    yield templates
+    templates.drop()
+
+
 @pytest.fixture
-def make_app(tmp_path, clock):
-    """Build apps on a migrated database; closes them afterwards."""
+def make_app(tmp_path, clock, db_templates):
+    """Build apps on a migrated database (cloned from a template when empty); closes them afterwards."""
     apps = []
 
     def _make(db_url: str, sync_jobs: bool = True, **kw):
         settings = make_settings(db_url, tmp_path, **kw.pop("env", {}))
+        db_templates.fill(settings.database_url)
         migrate.upgrade(settings.database_url)
         app = build(settings, clock=kw.pop("clock", clock), sync_jobs=sync_jobs, **kw)
         set_current(app)
