@@ -73,7 +73,8 @@ def set_reminder(ctx: Context, args: str) -> list[Reply]:
 
 def list_reminders(ctx: Context, args: str) -> list[Reply]:
     sp = ctx.speaker
-    rows = service.visible_reminders(ctx.session, sp.member_id, set(sp.grid_ids))
+    grids = set(sp.scope_grid_ids) if sp.is_leader else set(sp.grid_ids)  # leaders see their whole area
+    rows = service.visible_reminders(ctx.session, sp.member_id, grids)
     tz = ctx.app.settings.timezone
     if not rows:
         lines = [t("schedule.reminder.list_empty")]
