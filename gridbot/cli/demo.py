@@ -87,8 +87,8 @@ def demo(host: str, port: int, no_browser: bool) -> None:
     click.echo(f"演示库：{settings.database_url.split('///', 1)[-1]}")
     click.echo(f"已导入：网格 {counts['网格'].created} 个，成员 {counts['成员'].created} 名，"
                f"住户 {counts['住户'].created} 户")
-    click.echo("命令行试试：gridbot say --chat chat-xf-01 --as xf_zhang 帮助"
-               f"  (需 GRIDBOT_DATABASE_URL={settings.database_url})")
+    click.echo("在命令行里试试（另开一个终端）：")
+    click.echo(f"  GRIDBOT_DATABASE_URL={settings.database_url} gridbot say --chat chat-xf-01 --as xf_zhang 帮助")
     click.echo(f"gridbot 演示已启动，打开 {url} 和机器人聊天（Ctrl+C 退出）", color=False)
     if not no_browser:
         threading.Timer(1.0, lambda: webbrowser.open(url)).start()
