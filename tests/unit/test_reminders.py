@@ -102,10 +102,10 @@ def test_cancel(bot, clock):
 
 
 def test_leader_cancels_a_reminder_to_their_grid(bot):
-    bot.said("提醒 本群 每周一 8:30 交周报", as_="mem_zhao", chat="HY-01")
+    bot.said("提醒 本群 每周一 8:30 交台账", as_="mem_zhao", chat="HY-01")
     rid = _last_reminder_id(bot)
-    assert "交周报" in bot.said("提醒列表", as_="sec_wang", chat=None)   # leaders see reminders in their area
-    assert "交周报" not in bot.said("提醒列表", as_="mem_zhou", chat=None)
+    assert "交台账" in bot.said("提醒列表", as_="sec_wang", chat=None)   # leaders see reminders in their area
+    assert "交台账" not in bot.said("提醒列表", as_="mem_zhou", chat=None)
     assert f"已取消提醒 #{rid}" in bot.said(f"取消提醒 {rid}", as_="lead_li", chat=None)
 
 
