@@ -13,6 +13,7 @@ import time
 from typing import Callable
 
 from flask import Blueprint, Response, request
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -107,7 +108,7 @@ def _handle(route: str, crypto: CallbackCrypto | None,
         sig, ts, nonce = _query()
         now = gb.clock.now().timestamp()
         if request.method == "GET":  # URL verification: answer the decrypted echostr as the bare body
-            echostr = request.args.get("echostr", "")
+            echostr = request.args.get("echostr", "").replace(" ", "+")  # an unencoded '+' arrives as a space
             if not echostr:
                 raise CallbackRejected(400, "URL check without echostr")
             return Response(crypto.open(sig, ts, nonce, echostr, now), mimetype="text/plain")
@@ -127,8 +128,9 @@ def _handle(route: str, crypto: CallbackCrypto | None,
         _receive(gb, inbound, plaintext, f"{route}:{sig}", 2 * crypto.max_skew)
     except CallbackRejected as err:
         return _refuse(route, err)
-    except OperationalError as exc:
-        log.error("wecom %s: database unavailable, WeCom will retry: %s", route, type(exc).__name__)
+    except (OperationalError, RedisError) as exc:
+        log.error("wecom %s: database or Redis unavailable, answering 503 so WeCom retries: %s", route,
+                  type(exc).__name__)
         return Response("", status=503)
     return Response("", status=200)
 
@@ -147,11 +149,14 @@ def _receive(gb, inbound: Inbound, plaintext: str, seen_key: str, ttl: int) -> N
     from ..services.inbound import store
 
     inbound_id, created = store(gb, inbound, plaintext)
+    job = ("gridbot.jobs.process_inbound", inbound_id)
     if not created:
         if not _seen.first_time(seen_key, ttl):
             raise CallbackRejected(409, "replayed request (same signature already accepted)")
+        # WeCom's retry: maybe our first answer failed after storing but before enqueuing. Enqueue again;
+        # processing is idempotent (a message already done is skipped), so nothing is processed twice.
+        gb.queue.enqueue(*job, queue="inbound", job_id=f"inbound-{inbound_id}-again")
         return
-    job = ("gridbot.jobs.process_inbound", inbound_id)
     if isinstance(gb.queue, RQQueue):
         pipe = gb.redis.pipeline()
         gb.queue.enqueue(*job, queue="inbound", job_id=f"inbound-{inbound_id}", pipeline=pipe)

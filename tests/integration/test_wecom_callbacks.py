@@ -211,19 +211,25 @@ def test_a_self_made_encoder_agrees_with_wechatpy():
         == "网格 ok"
 
 
-def test_on_rq_a_repeated_delivery_is_enqueued_once_and_a_byte_identical_replay_refused(
-        make_app, pg_url, wecom_env, aibot_signer, redis_conn):  # noqa: F811
-    from rq import Queue
+def test_on_rq_a_repeated_delivery_is_processed_and_answered_once_and_a_byte_identical_replay_refused(
+        make_app, pg_url, wecom_env, aibot_signer, redis_conn, redis_prefix, fake):  # noqa: F811
+    from rq import SimpleWorker
 
     app = make_app(pg_url, env=wecom_env, sync_jobs=False)
     with app.session() as s, s.begin():
         seed_world(s)
     client = create_app(gridbot=app).test_client()
-    msg = aibot_message("rq-1", "resident_a", "@网格小助手 你好", chatid="chat-hy-01")
+    msg = aibot_message("rq-1", "resident_a", "@网格小助手 你好", chatid="chat-hy-01",
+                        response_url=f"{fake.url}/aibot/response/rq-1")
     first = aibot_signer.json_post(msg, NOW, nonce="a")
     assert client.post(f"/wecom/aibot?{first[0]}", data=first[1]).status_code == 200
     again = aibot_signer.json_post(msg, NOW + 1, nonce="b")
     assert client.post(f"/wecom/aibot?{again[0]}", data=again[1]).status_code == 200
     assert client.post(f"/wecom/aibot?{first[0]}", data=first[1]).status_code == 409
-    assert count(app, InboundMessage) == 1
-    assert Queue(f"{wecom_env['GRIDBOT_QUEUE_PREFIX']}-inbound", connection=redis_conn).count == 1
+    SimpleWorker(list(app.queue.queues.values()), connection=redis_conn, name=f"{redis_prefix}-w").work(burst=True)
+    with app.session() as s:
+        (row,) = s.scalars(select(InboundMessage)).all()
+        replies = s.scalars(select(OutboxMessage)).all()
+    assert (row.status, row.attempts) == ("done", 1)  # the retry's extra job found it done
+    assert len(replies) == 1 and replies[0].status == "sent"
+    assert len(fake.sent("/aibot/response/rq-1")) == 1
