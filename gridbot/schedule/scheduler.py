@@ -16,6 +16,7 @@ second scheduler moves on to other work instead of waiting.
 from __future__ import annotations
 
 import logging
+import threading
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -377,3 +378,25 @@ def release_held(app: "Gridbot", limit: int = 1000) -> int:
     for oid in ids:
         outbox.schedule(app, oid)
     return len(ids)
+
+
+def start_in_thread(app: "Gridbot", interval: float | None = None) -> threading.Event:
+    """The embedded setup (one process, no Redis): tick in a daemon thread. Returns an Event that stops it.
+
+    Safe beside a `gridbot scheduler run` elsewhere: occurrences are claimed in the database either way.
+    """
+    from ..bootstrap import run_as
+
+    stop = threading.Event()
+    pause = interval if interval is not None else load_config(app.settings.config_dir).tick_seconds
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                run_as(app, lambda: tick(app))
+            except Exception:  # noqa: BLE001 - keep ticking; the next tick retries
+                log.exception("scheduler tick failed")
+            stop.wait(pause)
+
+    threading.Thread(target=loop, name="gridbot-scheduler", daemon=True).start()
+    return stop

@@ -227,3 +227,24 @@ def test_scheduler_run_once_from_the_cli(bot, clock, sqlite_url, monkeypatch):
     assert len(user_rows(bot, "例会")) == 1
     res = CliRunner().invoke(main, ["scheduler", "run", "--once", "--now", "2026-11-09T08:30:30+08:00"])
     assert "sent=0" in res.output and len(user_rows(bot, "例会")) == 1
+
+
+def test_embedded_scheduler_thread(bot, clock):
+    """One process without Redis (the demo): the scheduler ticks in a thread."""
+    import threading
+
+    from gridbot.schedule.scheduler import start_in_thread
+
+    bot.said("提醒 每周一 8:30 例会", as_="mem_zhao")
+    clock.set(at(2026, 11, 9, 8, 30, 5))
+    done = threading.Event()
+    stop = start_in_thread(bot.app, interval=0.05)
+    try:
+        for _ in range(200):
+            if user_rows(bot, "例会"):
+                done.set()
+                break
+            threading.Event().wait(0.05)
+    finally:
+        stop.set()
+    assert done.is_set() and len(user_rows(bot, "例会")) == 1
