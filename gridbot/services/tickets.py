@@ -1015,7 +1015,7 @@ def sweep(session: Session, policy: Policy, now: datetime) -> SweepResult:
         if late is None:
             continue
         kind, since = late
-        if ticket.escalated_for != kind:
+        if ticket.escalated_for not in (kind, "manual"):   # a new phase starts from the bottom of the ladder
             ticket.escalation_level, ticket.escalated_for = 0, kind
         step = policy.step(ticket.urgency)
         wanted = min(4, 1 + int((now - since) / step))
@@ -1067,12 +1067,13 @@ def _raise_to(session: Session, policy: Policy, ticket: Ticket, level: int, acto
     """Record each level passed (the timeline shows the ladder) and tell the people at the new top level."""
     start_level = ticket.escalation_level
     for lvl in range(start_level + 1, level + 1):
+        if manual and lvl == 1:      # a member asking for help skips the reminder to themselves
+            continue
         action = "remind" if lvl == 1 else "escalate"
         _event(session, ticket, actor, action, now, note=note if lvl == level else None,
                detail={"level": lvl, "for": kind or ticket.escalated_for or "manual", "manual": manual})
     ticket.escalation_level = level
-    if kind is not None:
-        ticket.escalated_for = kind
+    ticket.escalated_for = kind or ("manual" if manual else ticket.escalated_for)
     why = t(f"tickets.overdue.{kind}") if kind else t("tickets.overdue.manual", note=mask_text(note or "") or "-")
     base = dict(number=ticket.number, category=category_name(ticket.category), place=ticket.place or "-",
                 summary=ticket.summary, why=why, status=status_name(ticket.status),

@@ -159,3 +159,17 @@ def test_member_responsible_for_the_building_gets_it(bot):
         s.add(MemberGrid(member_id=hu.id, grid_id=bot.world.grids["HY-01"], buildings="1,2"))
     assert ticket(bot, report(bot, "2栋1单元楼道灯坏了", as_="res_a")).assignee.userid == "mem_qian"
     assert ticket(bot, report(bot, "1栋1单元楼道灯坏了", as_="res_b")).assignee.userid == "mem_zhao"
+
+
+def test_sweep_does_not_undo_a_manual_escalation(bot, clock):
+    number = report(bot)
+    bot.say(f"升级 {number} 需要物业配合", as_="mem_zhao")
+    clock.advance(minutes=61)
+    result = sweep(bot)
+    assert result["reminders"] == [] and result["escalations"] == []
+    clock.advance(minutes=120)                   # the ladder's own level 2 time: already there
+    assert sweep(bot)["escalations"] == []
+    clock.advance(minutes=120)
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 3}]
+    steps = [(e.action, e.detail.get("level")) for e in ticket(bot, number).events if e.action in ("remind", "escalate")]
+    assert steps == [("escalate", 2), ("escalate", 3)]
