@@ -109,12 +109,6 @@ def occurrences_between(rule: str, dtstart: datetime, start: datetime, end: date
 
 
 # -- the pieces ------------------------------------------------------------------------------------------
-@dataclass
-class _Found:
-    start: int
-    end: int
-
-
 class _Text:
     """The normalised text with the spans already read, so later patterns skip them."""
 
@@ -149,7 +143,7 @@ class _Text:
 PERIOD = r"(?P<period>凌晨|清晨|早上|早晨|早|上午|中午|下午|傍晚|晚上|晚间|夜里|夜间|晚)?"
 TIME_RE = re.compile(
     PERIOD + r"\s*(?:(?P<h>\d{1,2})\s*:\s*(?P<m>\d{1,2})"
-    r"|(?P<h2>" + NUM + r")\s*[点点時时](?:\s*(?P<m2>半|一刻|1刻|三刻|3刻|" + NUM + r")\s*分?)?)"
+    r"|(?P<h2>" + NUM + r")\s*[点点時时](?:\s*(?P<m2>半|一刻|1刻|三刻|3刻|" + NUM + r")\s*分?|整)?)"
 )
 
 # recurring
@@ -160,7 +154,7 @@ QUARTER_RE = re.compile(
 YEAR_RE = re.compile(r"每年(?:的)?\s*(?P<mo>" + NUM + r")\s*月\s*(?P<d>" + NUM + r")\s*[号日]?")
 HALF_MONTH_RE = re.compile(r"(?:每)?半(?:个)?月")
 MONTH_RE = re.compile(
-    r"每(?:隔)?(?P<n>" + NUM + r")?个?月(?:的)?\s*"
+    r"每(?:隔|逢)?(?P<n>" + NUM + r")?个?月(?:的)?\s*"
     r"(?:(?P<nth>第(?P<k>" + NUM + r")(?:个|周|週)(?:的)?\s*" + WD_PREFIX + r"?(?P<wd>[" + WD_CHARS + r"]))"
     r"|(?P<lastwd>(?:最后一个|最后一周|最后1个|倒数第一个)(?:的)?\s*" + WD_PREFIX + r"?(?P<wd2>[" + WD_CHARS + r"]))"
     r"|(?P<last>最后一天|底|末)"
@@ -169,7 +163,7 @@ MONTH_RE = re.compile(
     r"|(?P<first>第一天|初))?"
 )
 WEEKLY_RE = re.compile(
-    r"(?:每(?:隔)?(?P<n>" + NUM + r")?个?|(?P<alt>隔))" + WD_PREFIX + r"(?:的)?\s*"
+    r"(?:每(?:隔|逢)?(?P<n>" + NUM + r")?个?|(?P<alt>隔))" + WD_PREFIX + r"(?:的)?\s*"
     r"(?P<days>" + WD_PREFIX + r"?[" + WD_CHARS + r"](?:\s*(?:[、,和及与]|到|至|-|~)\s*" + WD_PREFIX + r"?[" + WD_CHARS
     + r"])*)?"
 )
@@ -497,7 +491,11 @@ def parse(text: str, now: datetime, tz: str = DEFAULT_TZ) -> Schedule:
         elif at is not None:
             raise ScheduleError("“每小时”不能再指定几点")
         return Schedule(rrule=rule, at=None, dtstart=dtstart, text=tx.rest(), label=tx.label(), tz=tz, notes=notes)
-    day, exact = _one_off_date(tx, local_now, at)
+    hint = at
+    if hint is None:  # "周五下午" on a Friday morning is this afternoon: decide the day with the hour in mind
+        m = tx.search(PERIOD_ONLY_RE)
+        hint = PERIOD_DEFAULTS[m.group(0)] if m else None
+    day, exact = _one_off_date(tx, local_now, hint)
     period = None
     if at is None and exact is None and day is not None:
         at = period = _period_only(tx)

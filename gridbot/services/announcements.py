@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ..messages import Reply
-from ..models import Announcement, Grid, GridChat, OutboxMessage
+from ..models import Announcement, Grid, OutboxMessage
 from ..texts import t
 from . import outbox
 from .audit import record
