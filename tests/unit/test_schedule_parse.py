@@ -214,3 +214,38 @@ def test_cli_contract_error():
     res = _cli("每周八 开会", "--json", "--now", "2026-11-02T09:00:00+08:00")
     assert res.exit_code != 0
     assert "八" in res.output
+
+
+# -- properties over many dates ----------------------------------------------------------------------------
+from datetime import timedelta  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NOWS = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2032, 12, 31)).map(
+    lambda d: d.replace(tzinfo=SH))
+
+
+@settings(max_examples=150, deadline=None)
+@given(wd=st.integers(0, 6), h=st.integers(0, 23), m=st.integers(0, 59), now=NOWS)
+def test_weekly_rule_lands_on_its_weekday_and_time(wd, h, m, now):
+    s = parse(f"每周{'一二三四五六日'[wd]} {h}:{m:02d} 例会", now)
+    occ = s.next(now, 4)
+    assert len(occ) == 4 and occ[0] > now and occ[0] - now <= timedelta(days=7)
+    assert all(o.weekday() == wd and (o.hour, o.minute) == (h, m) for o in occ)
+    assert all(b - a == timedelta(days=7) for a, b in zip(occ, occ[1:]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(day=st.integers(1, 31), now=NOWS)
+def test_monthly_day_skips_only_months_without_it(day, now):
+    occ = parse(f"每月{day}号 8:00", now).next(now, 6)
+    assert all(o.day == day and o.hour == 8 for o in occ)
+    for a, b in zip(occ, occ[1:]):
+        gap = (b.year - a.year) * 12 + b.month - a.month
+        assert gap >= 1
+        for k in range(1, gap):  # every month jumped over really has no such day
+            y, mo = divmod(a.month - 1 + k, 12)
+            first = datetime(a.year + y, mo + 1, 1)
+            last_day = ((first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)).day
+            assert last_day < day
