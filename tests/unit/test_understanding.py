@@ -100,12 +100,13 @@ def test_a_broken_categories_yaml_names_the_problem(tmp_path: Path) -> None:
 # The held-out split was never used to choose keywords; its floors are lower and honest.
 
 FLOORS = {
-    "all": {"precision": 0.95, "recall": 0.94, "category_accuracy": 0.90, "urgent_recall": 0.92,
+    "all": {"precision": 0.96, "recall": 0.95, "category_accuracy": 0.90, "urgent_recall": 0.95,
             "location_accuracy": 0.95},
-    # Messages never used to choose a keyword; see bench/README.md for how weak urgency is on unseen phrasings.
-    "holdout": {"precision": 0.93, "recall": 0.85, "category_accuracy": 0.75, "urgent_recall": 0.65,
+    # Messages never used to choose a keyword (bench/README.md has the figures and how the split was kept).
+    "holdout": {"precision": 0.93, "recall": 0.85, "category_accuracy": 0.77, "urgent_recall": 0.84,
                 "location_accuracy": 0.90},
 }
+
 
 def test_corpus_is_big_varied_and_honestly_split() -> None:
     everything = load_corpus("all")
@@ -116,7 +117,7 @@ def test_corpus_is_big_varied_and_honestly_split() -> None:
     assert sum(ex.urgency == "urgent" for ex in everything) >= 40
     texts = [ex.text for ex in everything]
     assert len(set(texts)) == len(texts), "a message appears twice (maybe in both splits)"
-    assert len(load_corpus("holdout")) >= 100
+    assert len(load_corpus("holdout")) >= 200
 
 
 @pytest.mark.parametrize("split", sorted(FLOORS))
