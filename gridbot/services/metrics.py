@@ -1,8 +1,10 @@
 """Ticket metrics from the timeline (TicketEvent): the "三率" officials are judged by, and more.
 
 For the tickets reported in [since, until) — per community, grid or member (the current assignee):
-- response rate 响应率: accepted (立案, the reporter told) by the response limit, of genuine tickets;
-- resolution rate 解决率: resolved and not sent back (by a 不满意 or a failed check) since, of genuine tickets;
+- response rate 响应率: accepted (立案, the reporter told) by the response limit, of genuine tickets that were
+  accepted or whose limit had passed by `until` (a fresh ticket still inside its limit is not judged yet);
+- resolution rate 解决率: resolved and not sent back since (by a 不满意 or a failed check), of genuine tickets
+  resolved or past their resolution limit by `until`;
 - satisfaction rate 满意率: rated 满意 or 基本满意, of tickets whose rating is settled (an answer, or none in time);
 - on-time closure rate 按期结案率: closed with the last resolution within its limit, of closed tickets;
 - reopen rate 返工率: reopened at least once (不满意, 重开, 核查不通过), of tickets resolved at least once.
@@ -27,8 +29,9 @@ def _rate(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
 
-def _one(ticket: Ticket, events: list[TicketEvent]) -> dict[str, bool]:
-    """The facts about one ticket that the rates count."""
+def _one(ticket: Ticket, events: list[TicketEvent], until: datetime) -> dict[str, bool]:
+    """The facts about one ticket that the rates count. A ticket still inside its limit at `until` is not judged
+    yet: it counts in a rate's denominator only once it is done or its limit has passed."""
     excluded = any(ev.to_status in ("rejected", "duplicate") for ev in events)
     accepts = [ev.at for ev in events if ev.action == "accept"]
     resolves = [ev.at for ev in events if ev.action == "resolve"]
@@ -42,8 +45,11 @@ def _one(ticket: Ticket, events: list[TicketEvent]) -> dict[str, bool]:
         if after:
             settled = (after[0].detail or {}).get("rating")
     closed = any(ev.action == "close" for ev in events) and last_status in ("closed", "rated")
+    resolution_due = ticket.resolution_due or ticket.response_due
     return {
         "excluded": excluded,
+        "response_judged": bool(accepts) or ticket.response_due <= until,
+        "resolution_judged": bool(resolves) or resolution_due <= until,
         "responded_on_time": bool(accepts) and accepts[0] <= ticket.response_due,
         "solved": bool(resolves) and last_status in SOLVED_STATUSES,
         "ever_resolved": bool(resolves),
@@ -60,6 +66,8 @@ def _one(ticket: Ticket, events: list[TicketEvent]) -> dict[str, bool]:
 def summarize(facts: Iterable[dict[str, bool]]) -> dict[str, Any]:
     facts = list(facts)
     genuine = [f for f in facts if not f["excluded"]]
+    response_judged = [f for f in genuine if f["response_judged"]]
+    resolution_judged = [f for f in genuine if f["resolution_judged"]]
     resolved_once = [f for f in genuine if f["ever_resolved"]]
     settled = [f for f in genuine if f["rating_settled"]]
     closed = [f for f in genuine if f["closed"]]
@@ -75,8 +83,8 @@ def summarize(facts: Iterable[dict[str, bool]]) -> dict[str, Any]:
         "closed": len(closed),
         "closed_on_time": sum(f["closed_on_time"] for f in closed),
         "reopened": sum(f["reopened"] for f in resolved_once),
-        "response_rate": _rate(sum(f["responded_on_time"] for f in genuine), len(genuine)),
-        "resolution_rate": _rate(sum(f["solved"] for f in genuine), len(genuine)),
+        "response_rate": _rate(sum(f["responded_on_time"] for f in response_judged), len(response_judged)),
+        "resolution_rate": _rate(sum(f["solved"] for f in resolution_judged), len(resolution_judged)),
         "satisfaction_rate": _rate(sum(f["satisfied"] for f in settled), len(settled)),
         "on_time_closure_rate": _rate(sum(f["closed_on_time"] for f in closed), len(closed)),
         "reopen_rate": _rate(sum(f["reopened"] for f in resolved_once), len(resolved_once)),
@@ -99,7 +107,7 @@ def _facts(session: Session, since: datetime, until: datetime, community_id: int
         for ev in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id.in_(ids[chunk:chunk + 1000]))
                                   .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)):
             events[ev.ticket_id].append(ev)
-    return [(tk, _one(tk, events[tk.id])) for tk in tickets]
+    return [(tk, _one(tk, events[tk.id], until)) for tk in tickets]
 
 
 def ticket_metrics(session: Session, *, since: datetime, until: datetime, community_id: int | None = None,

@@ -117,3 +117,13 @@ def test_cli_show_and_metrics(bot, month, monkeypatch):
     result = _cli(bot, monkeypatch, "tickets", "metrics", "--since", since, "--until", until, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["reopen_rate"] == round(1 / 3, 4)
+
+
+def test_a_fresh_ticket_inside_its_limit_is_not_judged_yet(bot, clock):
+    since = clock.now()
+    report(bot)
+    with bot.app.session() as s:
+        now = ticket_metrics(s, since=since, until=clock.now() + timedelta(minutes=1))
+        later = ticket_metrics(s, since=since, until=clock.now() + timedelta(minutes=61))
+    assert now["tickets"] == 1 and now["response_rate"] is None and now["resolution_rate"] is None
+    assert later["response_rate"] == 0.0 and later["resolution_rate"] == 0.0
