@@ -7,5 +7,6 @@ from .base import main
 from . import chat, db, grids, serve, parse, roster, demo, coverage, wecom, work, tickets  # noqa: E402,F401
 
 from . import schedule  # noqa: E402,F401  (gridbot schedule parse, gridbot scheduler run)
+from . import digest, report  # noqa: E402,F401  (gridbot digest, gridbot report evaluation|logs)
 
 __all__ = ["main"]

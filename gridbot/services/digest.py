@@ -1,0 +1,588 @@
+"""The daily digest (每日简报): what a community secretary, or a grid leader for their grids, should act on today.
+
+A digest is "for" a local date D (the morning it is sent) and covers the day before, Y = D-1. Every figure is
+taken as it stood at the cut-off, local midnight at the start of D, so the digest of a past date can be printed
+again and reads as it did that morning:
+- tickets: new and closed on Y, and overdue at the cut-off (tickets.overdue on the status the timeline had then),
+  urgent ones first;
+- the 三率 and on-time closure rate of the tickets reported in the 7 days before the cut-off, and the same figures
+  for the 7 days before those as they stood a week earlier (what last week's digest said): metrics._one and
+  metrics.summarize on the timeline up to each cut-off, so the definitions are the metrics module's own;
+- coverage per grid from the daily snapshots (Y, and 7 days earlier);
+- members behind: a grid they must patrol with no patrol in 30 days, or key households visited this quarter
+  behind an even pace to the quarter's end (services.compliance over the 30 days to Y);
+- registrations waiting for a member's decision, and outbox messages that could not be delivered (7 days).
+
+build() returns plain data (JSON-ready); render_markdown()/markdown_parts() make WeCom markdown within its
+4096-byte limit, split on line boundaries by the WeCom sender's own split_text.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from ..messages import Reply
+from ..models import (Community, CoverageSnapshot, Grid, GridChat, Member, MemberGrid, OutboxMessage, Ticket,
+                      TicketEvent)
+from ..models.tickets import ACTIVE_STATUSES
+from ..senders.wecom import MARKDOWN_LIMIT, split_text
+from ..texts import t
+from . import bindings, compliance, metrics, outbox
+from . import tickets as ticket_service
+from .people import subtree_ids
+from .work import day_start, quarter_start, add_months, work_grids
+
+PATROL_ROLES = frozenset({"member", "grid_leader"})            # 每月至少巡查一次 (seed plan 2)
+VISIT_ROLES = frozenset({"member", "part_time"})               # 每季度走访一遍重点户 (the members who visit)
+READER_ROLES = frozenset({"secretary", "chief"})               # they read the digest; not listed as behind
+LIST_LIMIT = 8            # tickets / members / registrations listed by name; the rest are counted
+PATROL_DAYS = 30          # "no patrol in 30 days" = behind on the monthly patrol
+DEAD_DAYS = 7
+RATE_KEYS = ("response_rate", "resolution_rate", "satisfaction_rate", "on_time_closure_rate")
+WEEKDAYS = "一二三四五六日"
+
+
+class DigestError(LookupError):
+    """An unknown community or grid (the message names it)."""
+
+
+# -- scope ----------------------------------------------------------------------------------------------
+@dataclass
+class Scope:
+    kind: str                  # community | grid
+    community_id: int
+    community_code: str
+    community_name: str
+    name: str                  # what the reader sees: 幸福社区 / 第一网格、第二网格
+    key: str                   # for idempotency keys: XF / XF-01+XF-02
+    grid_ids: list[int]        # the grids where the work happens (leaves), in code order
+    all_grid_ids: set[int]     # those and the grids above them within the scope (tickets may sit on either)
+
+
+def community_scope(session: Session, code: str) -> Scope:
+    community = session.scalar(select(Community).where(Community.code == code))
+    if community is None:
+        raise DigestError(f"no community with code {code!r}")
+    ids = set(session.scalars(select(Grid.id).where(Grid.community_id == community.id)))
+    leaves = work_grids(session, ids)
+    return Scope("community", community.id, community.code, community.name, community.name, community.code,
+                 [g.id for g in leaves], ids)
+
+
+def grids_scope(session: Session, grid_ids: Iterable[int]) -> Scope:
+    roots = set(grid_ids)
+    leaves = work_grids(session, roots)
+    if not leaves:
+        raise DigestError("no grids")
+    community = session.get(Community, leaves[0].community_id)
+    return Scope("grid", community.id, community.code, community.name,  # type: ignore[union-attr]
+                 "、".join(g.name for g in leaves), "+".join(g.code for g in leaves), [g.id for g in leaves],
+                 subtree_ids(session, roots))
+
+
+def grid_scope(session: Session, code: str, community_code: str | None = None) -> Scope:
+    query = select(Grid).where(Grid.code == code)
+    if community_code is not None:
+        query = query.join(Community, Community.id == Grid.community_id).where(Community.code == community_code)
+    grid = session.scalar(query)
+    if grid is None:
+        raise DigestError(f"no grid with code {code!r}" + (f" in community {community_code!r}"
+                                                           if community_code else ""))
+    return grids_scope(session, [grid.id])
+
+
+def readers(session: Session, community_id: int) -> list[tuple[Member, Scope | None]]:
+    """Who gets which digest: secretaries the community's (scope None), other grid leaders their own grids'."""
+    out: list[tuple[Member, Scope | None]] = []
+    for member in session.scalars(select(Member).where(Member.community_id == community_id, Member.active.is_(True))
+                                  .options(selectinload(Member.grid_links)).order_by(Member.id)):
+        roles = set(member.roles or [])
+        if "secretary" in roles:
+            out.append((member, None))
+        elif "grid_leader" in roles and member.grid_links:
+            out.append((member, grids_scope(session, [link.grid_id for link in member.grid_links])))
+    return out
+
+
+# -- the window ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Window:
+    day: date                  # D, the digest's date
+    tz: ZoneInfo
+
+    @property
+    def covers(self) -> date:
+        return self.day - timedelta(days=1)
+
+    @property
+    def cutoff(self) -> datetime:
+        return day_start(self.day, self.tz)
+
+    @property
+    def covers_start(self) -> datetime:
+        return day_start(self.covers, self.tz)
+
+    @property
+    def week_start(self) -> datetime:
+        return day_start(self.day - timedelta(days=7), self.tz)
+
+    @property
+    def prev_start(self) -> datetime:
+        return day_start(self.day - timedelta(days=14), self.tz)
+
+
+def day_label(day: date) -> str:
+    return t("digest.day", month=day.month, day=day.day, weekday=WEEKDAYS[day.weekday()])
+
+
+# -- the community's raw material, loaded once and shared by every digest of the community -------------
+class CommunityData:
+    """Everything a community's digests need, in a fixed number of queries; digests filter it by grid."""
+
+    def __init__(self, session: Session, community_id: int, window: Window):
+        self.session, self.window = session, window
+        w = window
+        self.community = session.get(Community, community_id)
+        grids = list(session.scalars(select(Grid).where(Grid.community_id == community_id)))
+        self.grid = {g.id: g for g in grids}
+        self.members = {m.id: m for m in session.scalars(
+            select(Member).where(Member.community_id == community_id).options(selectinload(Member.grid_links)))}
+
+        cols = (Ticket.id, Ticket.number, Ticket.grid_id, Ticket.category, Ticket.urgency, Ticket.status,
+                Ticket.building, Ticket.summary, Ticket.assignee_id, Ticket.response_due, Ticket.resolution_due,
+                Ticket.verify_due, Ticket.created_at)
+        ev_cols = (TicketEvent.ticket_id, TicketEvent.at, TicketEvent.action, TicketEvent.from_status,
+                   TicketEvent.to_status, TicketEvent.detail)
+        in_community = Ticket.community_id == community_id
+        # 1. tickets reported in the two weeks before the cut-off, and 2. their timelines up to the cut-off
+        self.recent = session.execute(select(*cols).where(in_community, Ticket.created_at >= w.prev_start,
+                                                          Ticket.created_at < w.cutoff)
+                                      .order_by(Ticket.created_at, Ticket.id)).all()
+        self.events: dict[int, list[Any]] = defaultdict(list)
+        for ev in session.execute(select(*ev_cols).join(Ticket, Ticket.id == TicketEvent.ticket_id)
+                                  .where(in_community, Ticket.created_at >= w.prev_start,
+                                         Ticket.created_at < w.cutoff, TicketEvent.at < w.cutoff)
+                                  .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)):
+            self.events[ev.ticket_id].append(ev)
+        # 3. closures (结案) in the two weeks, whenever the ticket was reported
+        self.closes = session.execute(select(*cols, TicketEvent.at.label("closed_at"))
+                                      .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
+                                      .where(in_community, TicketEvent.action == "close",
+                                             TicketEvent.at >= w.prev_start, TicketEvent.at < w.cutoff)
+                                      .order_by(TicketEvent.at)).all()
+        # 4. tickets that may have been overdue at the cut-off: unfinished now, or changed since the cut-off,
+        #    and 5. the status each had at the cut-off (its last transition before it)
+        candidates = session.execute(select(*cols).where(
+            in_community, Ticket.created_at < w.cutoff,
+            or_(Ticket.status.in_(ACTIVE_STATUSES), Ticket.updated_at >= w.cutoff))).all()
+        status_then: dict[int, str] = {}
+        if candidates:
+            ids = [c.id for c in candidates]
+            for chunk in range(0, len(ids), 5000):
+                for tid, to_status in session.execute(
+                        select(TicketEvent.ticket_id, TicketEvent.to_status)
+                        .where(TicketEvent.ticket_id.in_(ids[chunk:chunk + 5000]), TicketEvent.at < w.cutoff,
+                               or_(TicketEvent.from_status.is_(None),
+                                   TicketEvent.from_status != TicketEvent.to_status))
+                        .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)):
+                    status_then[tid] = to_status
+        self.overdue = []
+        for c in candidates:
+            status = status_then.get(c.id)
+            if status is None:
+                continue
+            late = ticket_service.overdue(SimpleNamespace(status=status, response_due=c.response_due,
+                                                          resolution_due=c.resolution_due,
+                                                          verify_due=c.verify_due), w.cutoff)
+            if late is not None:
+                self.overdue.append((c, status, late))
+        # 6. coverage snapshots around Y and a week before
+        self.snapshots: dict[int, list[CoverageSnapshot]] = defaultdict(list)
+        for snap in session.execute(select(CoverageSnapshot.grid_id, CoverageSnapshot.day, CoverageSnapshot.ratio,
+                                           CoverageSnapshot.households, CoverageSnapshot.covered,
+                                           CoverageSnapshot.gained, CoverageSnapshot.lost)
+                                    .where(CoverageSnapshot.grid_id.in_(list(self.grid)),
+                                           CoverageSnapshot.day >= w.covers - timedelta(days=14),
+                                           CoverageSnapshot.day <= w.covers)
+                                    .order_by(CoverageSnapshot.day)):
+            self.snapshots[snap.grid_id].append(snap)
+        # 7. patrols, visits and logs per member (the compliance figures, 30 days to Y)
+        period = compliance.Period(w.covers - timedelta(days=PATROL_DAYS - 1), w.day,
+                                   f"{(w.covers - timedelta(days=PATROL_DAYS - 1)).isoformat()}..{w.covers}")
+        self.compliance = compliance.compliance(session, self.community.code, period, w.tz)  # type: ignore[union-attr]
+        # 8. registrations waiting at the cut-off, 9. undeliverable messages of the last week
+        self.pending = [p for p in bindings.pending(session, list(self.grid), w.cutoff) if p.requested_at < w.cutoff]
+        self.chats = defaultdict(list)
+        for gid, chat_id in session.execute(select(GridChat.grid_id, GridChat.chat_id)
+                                            .where(GridChat.grid_id.in_(list(self.grid)))):
+            self.chats[gid].append(chat_id)
+        userids = [m.userid for m in self.members.values()]
+        chat_ids = [c for cs in self.chats.values() for c in cs]
+        self.dead = session.execute(
+            select(OutboxMessage.id, OutboxMessage.target_type, OutboxMessage.target, OutboxMessage.status)
+            .where(OutboxMessage.status.in_(("dead", "unknown")),
+                   OutboxMessage.created_at >= w.cutoff - timedelta(days=DEAD_DAYS),
+                   OutboxMessage.created_at < w.cutoff,
+                   or_(and_(OutboxMessage.target_type == "chat", OutboxMessage.target.in_(chat_ids or [""])),
+                       and_(OutboxMessage.target_type == "user", OutboxMessage.target.in_(userids or [""]))))
+            .order_by(OutboxMessage.id)).all()
+
+    def status_at_cutoff(self, ticket_id: int) -> str | None:
+        """A recent ticket's status at the cut-off: the last transition of its timeline before it."""
+        return next((ev.to_status for ev in reversed(self.events.get(ticket_id, []))
+                     if ev.from_status != ev.to_status), None)
+
+    def grid_name(self, code: str) -> str:
+        return next((g.name for g in self.grid.values() if g.code == code), code)
+
+
+# -- building one digest ----------------------------------------------------------------------------------
+def _item(data: CommunityData, row: Any, tz: ZoneInfo, late: tuple[str, datetime] | None = None,
+          status: str | None = None) -> dict[str, Any]:
+    grid = data.grid.get(row.grid_id)
+    assignee = data.members.get(row.assignee_id) if row.assignee_id else None
+    out = {"number": row.number, "grid": grid.code if grid else None, "grid_name": grid.name if grid else "",
+           "category": row.category, "category_name": ticket_service.category_name(row.category),
+           "urgency": row.urgency, "status": status or row.status,
+           "status_name": ticket_service.status_name(status or row.status),
+           "building": row.building, "summary": row.summary, "assignee": assignee.name if assignee else None,
+           "created_at": row.created_at.isoformat()}
+    if late is not None:
+        kind, since = late
+        out.update(overdue_kind=kind, overdue_since=since.isoformat(),
+                   overdue_hours=round((data.window.cutoff - since).total_seconds() / 3600, 1))
+    return out
+
+
+def _urgent_first(items: list[dict[str, Any]], key: str = "created_at") -> list[dict[str, Any]]:
+    return sorted(items, key=lambda i: (i["urgency"] != "urgent", -(i.get("overdue_hours") or 0), i[key]))
+
+
+def _rates(data: CommunityData, rows: list[Any], as_of: datetime) -> dict[str, Any]:
+    """metrics.summarize over these tickets with their timelines cut at `as_of` (metrics' own definitions)."""
+    facts = [metrics._one(row, [ev for ev in data.events.get(row.id, []) if ev.at < as_of], as_of) for row in rows]
+    out = metrics.summarize(facts)
+    return out
+
+
+def _change(now: float | None, before: float | None) -> float | None:
+    return None if now is None or before is None else round(now - before, 4)
+
+
+def _coverage(data: CommunityData, grid_ids: list[int]) -> dict[str, Any]:
+    covers = data.window.covers
+    week_ago = covers - timedelta(days=7)
+    rows, tot_now, tot_before = [], [0, 0], [0, 0]
+    for gid in grid_ids:
+        snaps = data.snapshots.get(gid) or []
+        now = next((s for s in reversed(snaps) if s.day <= covers), None)
+        before = next((s for s in reversed(snaps) if s.day <= week_ago), None)
+        if now is None or not now.households:
+            continue
+        grid = data.grid[gid]
+        on_day = now.day == covers
+        rows.append({"grid": grid.code, "name": grid.name, "day": now.day.isoformat(), "ratio": now.ratio,
+                     "households": now.households, "covered": now.covered,
+                     "ratio_before": before.ratio if before else None,
+                     "change": _change(now.ratio, before.ratio if before else None),
+                     "gained": now.gained if on_day else 0, "lost": now.lost if on_day else 0})
+        tot_now[0] += now.covered
+        tot_now[1] += now.households
+        if before is not None and before.households:
+            tot_before[0] += before.covered
+            tot_before[1] += before.households
+    ratio = round(tot_now[0] / tot_now[1], 4) if tot_now[1] else None
+    ratio_before = round(tot_before[0] / tot_before[1], 4) if tot_before[1] else None
+    return {"total": {"households": tot_now[1], "covered": tot_now[0], "ratio": ratio, "ratio_before": ratio_before,
+                      "change": _change(ratio, ratio_before), "gained": sum(r["gained"] for r in rows),
+                      "lost": sum(r["lost"] for r in rows)},
+            "grids": rows}
+
+
+def _behind(data: CommunityData, grid_ids: list[int]) -> list[dict[str, Any]]:
+    """Members working in these grids who are behind on the monthly patrol or the quarter's key visits."""
+    w = data.window
+    codes = {data.grid[g].code for g in grid_ids}
+    q_first = quarter_start(w.covers)
+    q_days = (add_months(q_first, 3) - q_first).days
+    elapsed = ((w.covers - q_first).days + 1) / q_days
+    by_userid = {m.userid: m for m in data.members.values()}
+    out = []
+    for row in data.compliance["members"]:
+        member = by_userid.get(row["userid"])
+        roles = set(row["roles"])
+        if (member is None or not member.on_duty or roles & READER_ROLES  # off duty: their partner covers
+                or not set(row["grids"]) & codes):
+            continue
+        unpatrolled = []
+        if roles & PATROL_ROLES:
+            unpatrolled = [data.grid_name(code) for code in row["grids"] if code in codes
+                           and sum(row["patrols_by_grid_month"].get(code, {}).values()) == 0]
+        key_total, key_done = row["key_households"], row["key_visited_quarter"]
+        expected = math.floor(elapsed * key_total + 1e-9)
+        key_behind = bool(roles & VISIT_ROLES) and key_total > 0 and key_done < expected
+        if unpatrolled or key_behind:
+            out.append({"userid": row["userid"], "name": row["name"], "unpatrolled": unpatrolled,
+                        "key_households": key_total, "key_visited": key_done,
+                        "key_expected": expected if key_behind else None})
+    return sorted(out, key=lambda r: (-len(r["unpatrolled"]), -((r["key_expected"] or 0) - r["key_visited"]),
+                                      r["userid"]))
+
+
+def _series(data: CommunityData, all_ids: set[int]) -> list[dict[str, Any]]:
+    w = data.window
+    days = [w.day - timedelta(days=n) for n in range(14, 0, -1)]
+    new = defaultdict(int)
+    closed = defaultdict(int)
+    for row in data.recent:
+        if row.grid_id in all_ids:
+            new[row.created_at.astimezone(w.tz).date()] += 1
+    for row in data.closes:
+        if row.grid_id in all_ids:
+            closed[row.closed_at.astimezone(w.tz).date()] += 1
+    return [{"day": d.isoformat(), "label": f"{d.month}/{d.day}", "new": new[d], "closed": closed[d]} for d in days]
+
+
+def build_from(data: CommunityData, scope: Scope, console_base_url: str) -> dict[str, Any]:
+    """One digest from a community's loaded data, for the whole community or some of its grids."""
+    w = data.window
+    tz = w.tz
+    ids = scope.all_grid_ids
+    yesterday = [r for r in data.recent if r.grid_id in ids and r.created_at >= w.covers_start]
+    new_list = _urgent_first([_item(data, r, tz, status=data.status_at_cutoff(r.id)) for r in yesterday])
+    seen: set[int] = set()
+    closed_rows = []
+    for r in data.closes:
+        if r.grid_id in ids and r.closed_at >= w.covers_start and r.id not in seen:
+            seen.add(r.id)
+            closed_rows.append(r)
+    closed_list = _urgent_first([_item(data, r, tz) for r in closed_rows])
+    overdue_list = _urgent_first([_item(data, c, tz, late, status) for c, status, late in data.overdue
+                                  if c.grid_id in ids])
+    week = _rates(data, [r for r in data.recent if r.grid_id in ids and r.created_at >= w.week_start], w.cutoff)
+    prev = _rates(data, [r for r in data.recent if r.grid_id in ids and r.created_at < w.week_start], w.week_start)
+    pending = [p for p in data.pending if p.grid_code in {data.grid[g].code for g in ids}]
+    chats = {c for g in ids for c in data.chats.get(g, [])}
+    userids = {m.userid for m in data.members.values()
+               if scope.kind == "community" or any(link.grid_id in ids for link in m.grid_links)}
+    dead = [d for d in data.dead if (d.target in chats if d.target_type == "chat" else d.target in userids)]
+    coverage = _coverage(data, scope.grid_ids)
+    behind = _behind(data, scope.grid_ids)
+    link = f"{console_base_url.rstrip('/')}/admin/digest?community={scope.community_code}&date={w.day.isoformat()}"
+    if scope.kind == "grid":
+        link += "&grids=" + ",".join(data.grid[g].code for g in scope.grid_ids)
+    out = {
+        "kind": scope.kind, "community": scope.community_code, "community_name": scope.community_name,
+        "scope_name": scope.name, "grids": [data.grid[g].code for g in scope.grid_ids],
+        "date": w.day.isoformat(), "covers": w.covers.isoformat(), "covers_label": day_label(w.covers),
+        "cutoff": w.cutoff.isoformat(),
+        "tickets": {"new": len(new_list), "new_urgent": sum(i["urgency"] == "urgent" for i in new_list),
+                    "closed": len(closed_list), "overdue": len(overdue_list),
+                    "overdue_urgent": sum(i["urgency"] == "urgent" for i in overdue_list),
+                    "new_list": new_list, "closed_list": closed_list, "overdue_list": overdue_list},
+        "rates": {"since": w.week_start.isoformat(), "until": w.cutoff.isoformat(),
+                  "previous_since": w.prev_start.isoformat(),
+                  "week": week, "previous": prev,
+                  "change": {k: _change(week[k], prev[k]) for k in RATE_KEYS}},
+        "coverage": coverage,
+        "behind": behind,
+        "pending_bindings": {"count": len(pending), "overdue": sum(p.overdue for p in pending),
+                             "oldest": [{"number": p.number, "grid": p.grid_code, "address": p.address,
+                                         "days": (w.cutoff - p.requested_at).days} for p in pending[:LIST_LIMIT]]},
+        "dead_outbox": {"count": len(dead), "ids": [d.id for d in dead]},
+        "series": _series(data, ids),
+        "console_url": link,
+    }
+    out["quiet"] = is_quiet(out)
+    return out
+
+
+def is_quiet(d: dict[str, Any]) -> bool:
+    """Nothing happened and nothing waits: no tickets in or out, none overdue, nobody behind, nothing pending."""
+    tk, cov = d["tickets"], d["coverage"]["total"]
+    return not (tk["new"] or tk["closed"] or tk["overdue"] or d["behind"] or d["pending_bindings"]["count"]
+                or d["dead_outbox"]["count"] or cov["gained"] or cov["lost"])
+
+
+def build(session: Session, *, community: str, day: date, tz: ZoneInfo, console_base_url: str,
+          grid: str | None = None) -> dict[str, Any]:
+    """The digest of `community` (or of one of its grids) for the morning of `day`."""
+    scope = grid_scope(session, grid, community) if grid else community_scope(session, community)
+    data = CommunityData(session, scope.community_id, Window(day, tz))
+    return build_from(data, scope, console_base_url)
+
+
+# -- markdown ---------------------------------------------------------------------------------------------
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%" if value in (0, 1) else f"{value * 100:.1f}%"
+
+
+def _delta(change: float | None) -> str:
+    if change is None:
+        return t("digest.delta.none")
+    points = round(change * 100, 1)
+    if points > 0:
+        return t("digest.delta.up", points=points)
+    if points < 0:
+        return t("digest.delta.down", points=-points)
+    return t("digest.delta.same")
+
+
+def _ticket_line(item: dict[str, Any], key: str) -> str:
+    urgent = t("digest.urgent") if item["urgency"] == "urgent" else ""
+    place = f"{item['building']}栋" if item.get("building") else ""
+    extra = ""
+    if key == "overdue":
+        extra = t(f"digest.overdue_kind.{item['overdue_kind']}", hours=_hours(item["overdue_hours"]))
+    elif key == "closed":
+        extra = t("digest.closed_mark")
+    else:
+        extra = item["status_name"]
+    return t("digest.ticket_line", urgent=urgent, number=item["number"], grid=item["grid_name"], place=place,
+             category=item["category_name"], summary=_short(item["summary"]),
+             assignee=item["assignee"] or t("digest.unassigned"), extra=extra)
+
+
+def _hours(hours: float) -> str:
+    return t("digest.hours", n=int(hours)) if hours < 48 else t("digest.days", n=int(hours // 24))
+
+
+def _short(text: str, limit: int = 24) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def render_markdown(d: dict[str, Any]) -> str:
+    """The digest as WeCom markdown (one string; markdown_parts() splits it for sending)."""
+    title_key = "digest.title_community" if d["kind"] == "community" else "digest.title_grid"
+    day = date.fromisoformat(d["date"])
+    title = t(title_key, scope=d["scope_name"], community=d["community_name"], day=day_label(day))
+    if d["quiet"]:
+        return t("digest.quiet", title=title, covers=d["covers_label"], url=d["console_url"])
+    tk = d["tickets"]
+    lines = [f"## {title}",
+             t("digest.summary", covers=d["covers_label"], new=tk["new"], new_urgent=tk["new_urgent"],
+               closed=tk["closed"], overdue=tk["overdue"], overdue_urgent=tk["overdue_urgent"])]
+    for key, heading in (("overdue", "digest.h_overdue"), ("new", "digest.h_new"), ("closed", "digest.h_closed")):
+        items = tk[f"{key}_list"]
+        if not items:
+            continue
+        lines.append(t(heading, n=len(items)))
+        lines += [_ticket_line(i, key) for i in items[:LIST_LIMIT]]
+        if len(items) > LIST_LIMIT:
+            lines.append(t("digest.more", n=len(items) - LIST_LIMIT))
+
+    week, change = d["rates"]["week"], d["rates"]["change"]
+    lines.append(t("digest.h_rates", n=week["genuine"]))
+    lines.append(t("digest.rates", response=_pct(week["response_rate"]), d_response=_delta(change["response_rate"]),
+                   resolution=_pct(week["resolution_rate"]), d_resolution=_delta(change["resolution_rate"]),
+                   satisfaction=_pct(week["satisfaction_rate"]),
+                   d_satisfaction=_delta(change["satisfaction_rate"]),
+                   on_time=_pct(week["on_time_closure_rate"]), d_on_time=_delta(change["on_time_closure_rate"])))
+
+    cov = d["coverage"]
+    if cov["grids"]:
+        total = cov["total"]
+        lines.append(t("digest.h_coverage", ratio=_pct(total["ratio"]), covered=total["covered"],
+                       households=total["households"], change=_delta(total["change"])))
+        for g in sorted(cov["grids"], key=lambda g: (g["ratio"] if g["ratio"] is not None else 2, g["grid"])):
+            moved = t("digest.coverage_moved", gained=g["gained"], lost=g["lost"]) if g["gained"] or g["lost"] else ""
+            lines.append(t("digest.coverage_line", name=g["name"], ratio=_pct(g["ratio"]), covered=g["covered"],
+                           households=g["households"], change=_delta(g["change"]), moved=moved))
+    else:
+        lines.append(t("digest.no_snapshot"))
+
+    if d["behind"]:
+        lines.append(t("digest.h_behind", n=len(d["behind"])))
+        for m in d["behind"][:LIST_LIMIT]:
+            parts = []
+            if m["unpatrolled"]:
+                parts.append(t("digest.behind_patrol", grids="、".join(m["unpatrolled"]), days=PATROL_DAYS))
+            if m["key_expected"] is not None:
+                parts.append(t("digest.behind_key", done=m["key_visited"], total=m["key_households"],
+                               expected=m["key_expected"]))
+            lines.append(t("digest.behind_line", name=m["name"], what="；".join(parts)))
+        if len(d["behind"]) > LIST_LIMIT:
+            lines.append(t("digest.more_people", n=len(d["behind"]) - LIST_LIMIT))
+
+    pb = d["pending_bindings"]
+    if pb["count"]:
+        lines.append(t("digest.h_pending", n=pb["count"], overdue=pb["overdue"]))
+        for p in pb["oldest"][:3]:
+            lines.append(t("digest.pending_line", grid=p["grid"], address=p["address"], days=p["days"],
+                           number=p["number"]))
+    if d["dead_outbox"]["count"]:
+        lines.append(t("digest.dead", n=d["dead_outbox"]["count"], days=DEAD_DAYS))
+    lines.append(t("digest.link", url=d["console_url"]))
+    return "\n".join(lines)
+
+
+def markdown_parts(d: dict[str, Any], limit: int = MARKDOWN_LIMIT) -> list[str]:
+    """The markdown in pieces of at most `limit` UTF-8 bytes, cut between lines (the WeCom sender's splitter)."""
+    return split_text(render_markdown(d), limit)
+
+
+# -- sending -----------------------------------------------------------------------------------------------
+def idempotency_key(d: dict[str, Any], userid: str, part: int) -> str:
+    scope = d["community"] if d["kind"] == "community" else "+".join(d["grids"])
+    return f"digest:{d['kind']}:{scope}:{d['date']}:{userid}:{part}"
+
+
+def write(session: Session, d: dict[str, Any], userids: Iterable[str], now: datetime,
+          platform: str = "wecom_app") -> list[OutboxMessage]:
+    """The digest into the outbox, privately to each reader, once per reader and date (idempotency keys)."""
+    parts = markdown_parts(d)
+    rows: list[OutboxMessage] = []
+    for userid in dict.fromkeys(userids):
+        keys = [idempotency_key(d, userid, i) for i in range(len(parts))]
+        taken = set(session.scalars(select(OutboxMessage.idempotency_key)
+                                    .where(OutboxMessage.idempotency_key.in_(keys))))
+        replies = [Reply(part, markdown=True, to_user=userid, idempotency_key=key)
+                   for part, key in zip(parts, keys) if key not in taken]
+        if replies:
+            rows += outbox.write_replies(session, None, replies, now, platform)
+    return rows
+
+
+def build_all(session: Session, day: date, tz: ZoneInfo, console_base_url: str,
+              communities: Iterable[str] | None = None) -> list[tuple[dict[str, Any], list[str]]]:
+    """Every digest due on `day`: each community's for its secretaries, each grid leader's for their grids.
+    Returns (digest, reader userids) pairs; one CommunityData per community."""
+    query = select(Community).order_by(Community.code)
+    if communities is not None:
+        query = query.where(Community.code.in_(list(communities)))
+    out: list[tuple[dict[str, Any], list[str]]] = []
+    for community in session.scalars(query).all():
+        who = readers(session, community.id)
+        if not who:
+            continue
+        data = CommunityData(session, community.id, Window(day, tz))
+        secretaries = [m.userid for m, scope in who if scope is None]
+        if secretaries:
+            out.append((build_from(data, community_scope(session, community.code), console_base_url), secretaries))
+        by_scope: dict[str, tuple[Scope, list[str]]] = {}
+        for member, scope in who:
+            if scope is not None:
+                by_scope.setdefault(scope.key, (scope, []))[1].append(member.userid)
+        for scope, userids in by_scope.values():
+            out.append((build_from(data, scope, console_base_url), userids))
+    return out
+
+
+def send_all(session: Session, day: date, now: datetime, tz: ZoneInfo, console_base_url: str,
+             communities: Iterable[str] | None = None) -> tuple[list[OutboxMessage], list[dict[str, Any]]]:
+    """Write every digest due on `day` to the outbox (idempotent). Returns the rows written and the digests."""
+    rows: list[OutboxMessage] = []
+    digests = []
+    for d, userids in build_all(session, day, tz, console_base_url, communities):
+        rows += write(session, d, userids, now)
+        digests.append(d)
+    return rows, digests
