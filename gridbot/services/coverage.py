@@ -17,13 +17,14 @@ Definitions used in the lists:
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import String, and_, case, func, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 
 from ..models import (KEY_HOUSEHOLD_TAGS, ChatIdentity, ChatMembership, Community, CoverageSnapshot, Grid,
@@ -212,7 +213,7 @@ def compute(session: Session, now: datetime, grid_ids: Iterable[int] | None = No
     is_covered = h.id.in_(covered)
     rows = session.connection().execute(
         select(h.id, h.grid_id, case((is_covered, 1), else_=0).label("covered"), h.building, h.unit, h.room,
-               h.tags, open_bindings.c.has_active, open_bindings.c.has_pending)
+               type_coerce(h.tags, String).label("tags"), open_bindings.c.has_active, open_bindings.c.has_pending)
         .outerjoin(open_bindings, open_bindings.c.household_id == h.id)
         .where(h.status == "active", _grid_filter(h.grid_id, ids))
         .order_by(h.id)
@@ -227,7 +228,7 @@ def compute(session: Session, now: datetime, grid_ids: Iterable[int] | None = No
             g.covered_ids.append(r.id)
         else:
             reason = "away" if r.has_active else ("pending" if r.has_pending else "none")
-            g.uncovered.append(Uncovered(r.id, r.building, r.unit or "", r.room, sort_tags(r.tags), reason))
+            g.uncovered.append(Uncovered(r.id, r.building, r.unit or "", r.room, sort_tags(_tags(r.tags)), reason))
     for g in grids.values():
         g.uncovered.sort(key=visit_order)
 
@@ -282,6 +283,14 @@ def _fill_lists(session: Session, now: datetime, ids: set[int] | None, grids: di
             seen.add((r.id, r.grid_id))
             grids[r.grid_id].wrong_group.append(
                 WrongGroup(r.id, address_text(r.building, r.unit, r.room), r.user_id, r.code))
+
+
+def _tags(raw: Any) -> list[str]:
+    """Tags as the driver hands them (text on SQLite, parsed on PostgreSQL); most households have none,
+    so the JSON is only decoded when there is something in it."""
+    if isinstance(raw, str):
+        return json.loads(raw) if raw not in ("", "[]", "null") else []
+    return list(raw or [])
 
 
 def sort_tags(tags: list[str] | None) -> list[str]:
