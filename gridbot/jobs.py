@@ -97,3 +97,47 @@ def send_due_visit_lists(now: str | None = None) -> int:
     for oid in ids:
         outbox.schedule(app, oid)
     return len(ids)
+
+
+def send_daily_digests(date_iso: str | None = None, app=None) -> int:  # noqa: ANN001
+    """The morning digests (每日简报): each community's to its secretaries, each grid leader's for their grids,
+    privately. Idempotent per reader and date (outbox idempotency keys): a second run, a second worker or a late
+    occurrence writes nothing new. Each community's chart is kept under instance/digests/<community>/<date>.png."""
+    import logging
+    from datetime import date
+
+    from sqlalchemy.exc import IntegrityError
+
+    from .services import digest, outbox
+
+    app = app or current()
+    tz = app.settings.tz
+    now = app.clock.now()
+    day = date.fromisoformat(date_iso) if date_iso else now.astimezone(tz).date()
+    try:
+        with app.session() as session, session.begin():
+            rows, digests = digest.send_all(session, day, now, tz, app.settings.console_base_url)
+            due = [(r.id, r.not_before) for r in rows]
+    except IntegrityError:  # another worker wrote the same digests a moment ago: theirs go out, not ours
+        logging.getLogger(__name__).info("digests for %s already written by another worker", day)
+        return 0
+    for oid, at in due:
+        outbox.schedule(app, oid, at=at)
+    for d in digests:
+        if d["kind"] == "community" and not d["quiet"]:
+            _save_chart(app, d)
+    return len(due)
+
+
+def _save_chart(app, data: dict) -> None:  # noqa: ANN001
+    """The digest's chart as a file for the console; a missing CJK font is logged, never stops the digest."""
+    import logging
+
+    from .services.charts import FontMissing, digest_chart
+
+    path = app.settings.instance_dir / "digests" / data["community"] / f"{data['date']}.png"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(digest_chart(data))
+    except (FontMissing, OSError) as err:
+        logging.getLogger(__name__).warning("digest chart for %s not saved: %s", data["community"], err)
