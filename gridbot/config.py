@@ -75,6 +75,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024       # WeCom callbacks are a few KB; anything larger is refused
     console_base_url: str = "http://127.0.0.1:5000"
     log_level: str = "INFO"
+    proxy_hops: int = 0                   # reverse proxies in front (nginx = 1): trust their X-Forwarded-*
     wecom: WeComSettings = field(default_factory=WeComSettings)
 
     @property
@@ -144,6 +145,7 @@ class Settings:
             max_body_bytes=_int(env, "GRIDBOT_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
             console_base_url=(env.get("GRIDBOT_CONSOLE_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
             log_level=level,
+            proxy_hops=_int(env, "GRIDBOT_PROXY_HOPS", 0),
             wecom=wecom,
         )
 

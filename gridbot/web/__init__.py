@@ -38,6 +38,11 @@ def create_app(test_config: dict[str, Any] | None = None, gridbot: Gridbot | Non
     if test_config:
         app.config.update(test_config)
     app.extensions["gridbot"] = gridbot
+    if gridbot.settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = gridbot.settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     for module_path, attr in BLUEPRINTS:
         app.register_blueprint(getattr(importlib.import_module(module_path), attr))
     return app

@@ -71,3 +71,26 @@ def test_every_subpackage_is_shipped():
              else "gridbot" for p in (ROOT / "gridbot").rglob("__init__.py")}
     found = {f.rstrip(".") for f in found} | {"gridbot.handlers"}
     assert found <= declared, f"add to pyproject [tool.setuptools] packages: {sorted(found - declared)}"
+
+
+def test_behind_nginx_the_callers_address_and_scheme_are_seen(make_app, sqlite_url):
+    from flask import request
+
+    from gridbot.web import create_app
+
+    flask_app = create_app(gridbot=make_app(sqlite_url, env={"GRIDBOT_PROXY_HOPS": "1"}))
+
+    @flask_app.get("/_whoami")
+    def whoami():  # noqa: ANN202
+        return f"{request.remote_addr} {request.scheme}"
+
+    body = flask_app.test_client().get("/_whoami", headers={"X-Forwarded-For": "203.0.113.9",
+                                                             "X-Forwarded-Proto": "https"}).text
+    assert body == "203.0.113.9 https"
+    direct = create_app(gridbot=make_app(sqlite_url))
+
+    @direct.get("/_whoami")
+    def whoami2():  # noqa: ANN202
+        return f"{request.remote_addr} {request.scheme}"
+
+    assert direct.test_client().get("/_whoami", headers={"X-Forwarded-For": "203.0.113.9"}).text == "127.0.0.1 http"
