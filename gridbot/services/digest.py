@@ -268,9 +268,14 @@ def _urgent_first(items: list[dict[str, Any]], key: str = "created_at") -> list[
 
 def _rates(data: CommunityData, rows: list[Any], as_of: datetime) -> dict[str, Any]:
     """metrics.summarize over these tickets with their timelines cut at `as_of` (metrics' own definitions)."""
-    facts = [metrics._one(row, [ev for ev in data.events.get(row.id, []) if ev.at < as_of], as_of) for row in rows]
-    out = metrics.summarize(facts)
-    return out
+    facts = []
+    for row in rows:
+        events = [ev for ev in data.events.get(row.id, []) if ev.at < as_of]
+        if row.resolution_due is not None and not any(ev.to_status == "dispatched" for ev in events):
+            # dispatched only after `as_of`: its resolution clock had not started then
+            row = SimpleNamespace(**{**row._mapping, "resolution_due": None})
+        facts.append(metrics._one(row, events, as_of))
+    return metrics.summarize(facts)
 
 
 def _change(now: float | None, before: float | None) -> float | None:
@@ -422,7 +427,9 @@ def build(session: Session, *, community: str, day: date, tz: ZoneInfo, console_
 
 # -- markdown ---------------------------------------------------------------------------------------------
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.0f}%" if value in (0, 1) else f"{value * 100:.1f}%"
+    if value is None:
+        return "—"
+    return f"{round(value * 100, 1):g}%"
 
 
 def _delta(change: float | None) -> str:
