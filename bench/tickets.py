@@ -56,6 +56,7 @@ PHRASES = [  # (what a resident writes after the address, whether it names a fla
 CHATTER = ["收到", "谢谢网格员", "大家好", "明天团购苹果，要的接龙", "好的", "辛苦了👍", "今天天气不错",
            "群里有人知道快递柜在哪吗", "转发：关于开展消防安全宣传日活动的通知", "已交", "哈哈哈", "早上好"]
 BUILDINGS_PER_GRID = 4
+CATEGORY: dict[str, str] = {}
 
 
 class DropQueue:
@@ -139,10 +140,21 @@ def seed(engine, grids: int) -> dict:  # noqa: ANN001
     return world
 
 
+_USED: set[tuple] = set()          # (chat, building, unit, room, category) already reported, across rounds
+
+
+def _category(phrase: str) -> str:
+    from gridbot.understanding import understand
+
+    return understand("1栋1单元101" + phrase).category or "other"
+
+
 def make_sets(world: dict, n: int, rnd: random.Random, tag: str) -> dict[str, list[Inbound]]:
-    """n requests (10% neighbours' repeats), n chatter messages, and the request texts again from members."""
+    """n requests (10% neighbours' repeats), n chatter messages, and the request texts again from members.
+    A request that is not a repeat names a flat and a kind of problem nobody reported before, so it must open
+    a ticket; a repeat names the building and unit of an earlier request and its problem, so it must join."""
     requests, chatter, members = [], [], []
-    used: set[tuple] = set()
+    used = _USED
     for i in range(n):
         grid = rnd.choice(world["grids"])
         repeat = requests and rnd.random() < 0.10
@@ -157,10 +169,9 @@ def make_sets(world: dict, n: int, rnd: random.Random, tag: str) -> dict[str, li
                 bld, unit = rnd.choice(grid["buildings"]), rnd.choice("12")
                 room = rnd.choice(("101", "102", "201", "202", "301", "302"))
                 phrase = rnd.choice(PHRASES)
-                if (bld, unit, room, phrase) not in used and (bld, unit, phrase) not in used:
+                if (grid["chat"], bld, unit, room, CATEGORY[phrase]) not in used:
                     break
-            used.add((bld, unit, room, phrase))
-            used.add((bld, unit, phrase))
+            used.add((grid["chat"], bld, unit, room, CATEGORY[phrase]))
             body = f"{bld}栋{unit}单元{room}{phrase}"
             key = (bld, unit, phrase)
         requests.append(Inbound(platform="console", sender_id=f"res_{tag}_{i}", text=body, chat_id=grid["chat"],
@@ -222,6 +233,7 @@ def main() -> None:
         set_current(app)
         world = seed(app.engine, args.grids)
         rnd = random.Random(args.seed)
+        CATEGORY.update({p: _category(p) for p in PHRASES})
         run_set(app, make_sets(world, 50, rnd, "warm")["requests"][:50])   # jieba, caches, connections
         run_set(app, make_sets(world, 50, rnd, "warm2")["chatter"][:50])
         before = {"tickets": count(app, Ticket), "reporters": count(app, TicketReporter)}
