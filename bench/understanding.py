@@ -19,6 +19,7 @@ import gc
 import json
 import os
 import platform
+import signal
 import sys
 import time
 from pathlib import Path
@@ -158,4 +159,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if hasattr(signal, "SIGPIPE"):  # `| head` closes the pipe early; end quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     main()

@@ -69,11 +69,64 @@ def _weights(node: Any, where: str) -> dict[str, float]:
     return out
 
 
-def _patterns(node: Any, where: str) -> list[tuple[re.Pattern[str], float]]:
+def _needed(items: Any) -> frozenset[str] | None:
+    """Characters of which a text must hold at least one for the parsed expression to match; None if unknown.
+
+    Worked out from the parse tree: a literal needs itself, a branch needs one of its branches' sets, a sequence
+    needs the smallest set among its parts, a group or a lookahead/lookbehind needs its content, `x*`/`x?` nothing.
+    """
+    best: frozenset[str] | None = None
+    for op, arg in items:
+        name = str(op)
+        need: frozenset[str] | None = None
+        if name == "LITERAL":
+            need = frozenset(chr(arg))
+        elif name == "SUBPATTERN":
+            need = _needed(arg[-1])
+        elif name == "BRANCH":
+            sets = [_needed(branch) for branch in arg[1]]
+            need = None if any(x is None for x in sets) else frozenset().union(*sets)
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            need = _needed(arg[2]) if arg[0] >= 1 else None
+        elif name == "IN":
+            if all(str(o) == "LITERAL" for o, _ in arg):
+                need = frozenset(chr(a) for _, a in arg)
+        elif name == "ASSERT":
+            need = _needed(arg[1])
+        if need is not None and (best is None or len(need) < len(best)):
+            best = need
+    return best
+
+
+class _Pattern:
+    """A configured regular expression plus the characters a message must hold for it to match.
+
+    Understander._by_char indexes patterns by those characters, so a message runs only the few patterns that can
+    match (火 for the fire patterns, 电梯 for the lift ones …). A pattern with no such characters always runs.
+    """
+
+    __slots__ = ("rx", "chars", "search", "finditer")
+
+    def __init__(self, source: str) -> None:
+        self.rx = re.compile(source)
+        try:
+            from re import _parser as sre_parse  # Python 3.11+
+        except ImportError:  # pragma: no cover - older Pythons
+            import sre_parse  # type: ignore[no-redef]
+        try:
+            needed = _needed(sre_parse.parse(source))
+        except Exception:  # noqa: BLE001 - an odd pattern simply always runs
+            needed = None
+        self.chars = needed or frozenset()
+        self.search = self.rx.search
+        self.finditer = self.rx.finditer
+
+
+def _patterns(node: Any, where: str) -> list[tuple[_Pattern, float]]:
     out = []
     for pattern, weight in _weights(node, where).items():
         try:
-            out.append((re.compile(pattern), weight))
+            out.append((_Pattern(pattern), weight))
         except re.error as exc:
             raise ConfigError(f"categories.yaml: {where} 正则表达式错误 {pattern!r}: {exc}") from None
     return out
@@ -126,18 +179,30 @@ class Understander:
             self.names[code] = str(spec.get("name") or code)
             for word, weight in _weights(spec.get("keywords"), f"categories.{code}.keywords").items():
                 self.keyword_index.setdefault(word, []).append((index, weight))
-        self.cat_patterns: list[tuple[re.Pattern[str], int, float]] = []
+        self.cat_patterns: list[tuple[_Pattern, int, float]] = []
         for code, spec in config["categories"].items():
             for rx, weight in _patterns((spec or {}).get("patterns"), f"categories.{code}.patterns"):
                 self.cat_patterns.append((rx, self.categories.index(code), weight))
 
-        def cue(section: str) -> tuple[dict[str, float], list[tuple[re.Pattern[str], float]]]:
+        def cue(section: str) -> tuple[dict[str, float], list[tuple[_Pattern, float]]]:
             node = config.get(section) or {}
             return _weights(node.get("words"), f"{section}.words"), _patterns(node.get("patterns"), f"{section}.patterns")
 
         self.request_words, self.request_patterns = cue("request_cues")
         self.chatter_words, self.chatter_patterns = cue("chatter_cues")
         self.urgent_words, self.urgent_patterns = cue("urgent_cues")
+        # Every pattern once, as (pattern, kind, category index, weight); kind 0 category, 1 request, 2 chatter,
+        # 3 urgent. Indexed by the Chinese characters they mention, so a message runs only the patterns that can match.
+        self._all_patterns: list[tuple[_Pattern, int, int, float]] = (
+            [(rx, 0, index, weight) for rx, index, weight in self.cat_patterns]
+            + [(rx, 1, -1, weight) for rx, weight in self.request_patterns]
+            + [(rx, 2, -1, weight) for rx, weight in self.chatter_patterns]
+            + [(rx, 3, -1, weight) for rx, weight in self.urgent_patterns])
+        self._always: tuple[int, ...] = tuple(i for i, p in enumerate(self._all_patterns) if not p[0].chars)
+        self._by_char: dict[str, tuple[int, ...]] = {}
+        for i, entry in enumerate(self._all_patterns):
+            for ch in entry[0].chars:
+                self._by_char[ch] = self._by_char.get(ch, ()) + (i,)
         self.negations = frozenset(str(w) for w in (config.get("negations") or []))
         imm = config.get("urgent_when_immediate") or {}
         self.imm_categories = frozenset(str(c) for c in (imm.get("categories") or []))
@@ -242,19 +307,26 @@ class Understander:
             req += r_w
             chat += c_w
             negated = False
-        found = self._found
-        for rx, index, weight in self.cat_patterns:
-            if found(rx, body):
-                cat[index] += weight
-        for rx, weight in self.request_patterns:
-            if rx.search(body):
-                req += weight
-        for rx, weight in self.chatter_patterns:
-            if rx.search(body):
-                chat += weight
-        for rx, weight in self.urgent_patterns:
-            if found(rx, body):
-                urg += weight
+        by_char = self._by_char
+        candidates = set(self._always)
+        for ch in set(body):
+            ids = by_char.get(ch)
+            if ids:
+                candidates.update(ids)
+        everything = self._all_patterns
+        for i in sorted(candidates):
+            rx, kind, index, weight = everything[i]
+            if kind == 0:
+                if self._found(rx, body):
+                    cat[index] += weight
+            elif kind == 3:
+                if self._found(rx, body):
+                    urg += weight
+            elif rx.search(body):
+                if kind == 1:
+                    req += weight
+                else:
+                    chat += weight
 
         best = max(range(len(cat)), key=lambda i: (cat[i], -i)) if cat else -1
         best_score = cat[best] if best >= 0 else 0.0
@@ -286,7 +358,7 @@ class Understander:
             scores={"category": best_score, "request": req, "chatter": chat, "urgent": urg, "total": score},
         )
 
-    def _found(self, rx: re.Pattern[str], body: str) -> bool:
+    def _found(self, rx: _Pattern, body: str) -> bool:
         """A pattern counts where it matches not within three characters after a negation (万一着火, 防溺水)."""
         for m in rx.finditer(body):
             start = m.start()

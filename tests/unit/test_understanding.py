@@ -131,3 +131,12 @@ def test_corpus_floors(split: str) -> None:
 def test_urgent_false_alarms_stay_few() -> None:
     report = evaluate(load_corpus("all"), get_understander(DEFAULT_CONFIG_DIR).understand)
     assert report.urgent_alarms <= 0.03 * report.n
+
+
+def test_skipping_patterns_by_their_characters_changes_no_answer() -> None:
+    """The speed-up (a pattern runs only when the message holds one of its Chinese characters) is exact."""
+    fresh = Understander.from_config_dir(DEFAULT_CONFIG_DIR)
+    texts = [ex.text for ex in load_corpus("all")]
+    fast = [fresh.understand(text).to_dict() for text in texts]
+    fresh._by_char, fresh._always = {}, tuple(range(len(fresh._all_patterns)))   # run every pattern every time
+    assert [fresh.understand(text).to_dict() for text in texts] == fast
