@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, case, func, select, type_coerce
+from sqlalchemy import String, and_, case, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
 from ..models import (KEY_HOUSEHOLD_TAGS, ChatIdentity, ChatMembership, Community, CoverageSnapshot, Grid,
@@ -213,7 +213,7 @@ def compute(session: Session, now: datetime, grid_ids: Iterable[int] | None = No
     is_covered = h.id.in_(covered)
     rows = session.connection().execute(
         select(h.id, h.grid_id, case((is_covered, 1), else_=0).label("covered"), h.building, h.unit, h.room,
-               type_coerce(h.tags, String).label("tags"), open_bindings.c.has_active, open_bindings.c.has_pending)
+               cast(h.tags, String).label("tags"), open_bindings.c.has_active, open_bindings.c.has_pending)
         .outerjoin(open_bindings, open_bindings.c.household_id == h.id)
         .where(h.status == "active", _grid_filter(h.grid_id, ids))
         .order_by(h.id)
@@ -286,8 +286,8 @@ def _fill_lists(session: Session, now: datetime, ids: set[int] | None, grids: di
 
 
 def _tags(raw: Any) -> list[str]:
-    """Tags as the driver hands them (text on SQLite, parsed on PostgreSQL); most households have none,
-    so the JSON is only decoded when there is something in it."""
+    """Tags selected as text (the driver would otherwise parse 50,000 JSON values on PostgreSQL); most
+    households have none, so the JSON is only decoded when there is something in it."""
     if isinstance(raw, str):
         return json.loads(raw) if raw not in ("", "[]", "null") else []
     return list(raw or [])
