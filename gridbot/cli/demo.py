@@ -70,6 +70,7 @@ def demo(host: str, port: int, no_browser: bool) -> None:
     from ..privacy import configure_logging
     from ..services.roster import RosterError
     from ..web import create_app
+    from .serve import start_embedded_scheduler
 
     base = load_settings()
     if not _port_free(host, port):
@@ -82,6 +83,7 @@ def demo(host: str, port: int, no_browser: bool) -> None:
     app = build(settings, sync_jobs=False)
     set_current(app)
     flask_app = create_app({"GRIDBOT_SIMULATOR": True}, gridbot=app)
+    start_embedded_scheduler(app)
     counts = result.counts
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     click.echo(f"演示库：{settings.database_url.split('///', 1)[-1]}")

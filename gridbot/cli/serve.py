@@ -6,6 +6,14 @@ import click
 from .base import build_app, fail, load_settings, main
 
 
+def start_embedded_scheduler(app) -> None:  # noqa: ANN001
+    """Without Redis there is no `gridbot scheduler run` beside us: tick in this process (reminders, SLA sweeps)."""
+    if app.settings.redis_url is None:
+        from ..schedule.scheduler import start_in_thread
+
+        start_in_thread(app)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -16,6 +24,7 @@ def serve(host: str, port: int) -> None:
     load_settings()
     app = build_app(sync_jobs=False)
     flask_app = create_app(gridbot=app)
+    start_embedded_scheduler(app)
     click.echo(f"gridbot 已启动：http://{host}:{port}/")
     flask_app.run(host=host, port=port, threaded=True, use_reloader=False)
 
