@@ -326,3 +326,27 @@ def test_two_flats_with_the_same_kind_of_problem_are_two_tickets(bot):
     first = report(bot, "1栋1单元101家里厨房漏水", as_="res_a")
     second = report(bot, "1栋1单元102家里厨房漏水", as_="res_b")
     assert first != second
+
+
+# -- 1:1 -------------------------------------------------------------------------------------------------------
+def _bind(bot, user_id: str, building: str, unit: str, room: str) -> None:
+    from gridbot.services.roster import bind_resident
+
+    with bot.app.session() as s, s.begin():
+        bind_resident(s, "console", user_id, "王阿姨", "HY-01", building, unit, room, actor="test",
+                      now=bot.app.clock.now())
+
+
+def test_private_request_from_a_bound_resident_goes_to_their_grid_with_their_flat(bot):
+    _bind(bot, "res_home", "2", "1", "102")
+    text = bot.said("家里厨房水管漏水了", as_="res_home", private=True)
+    tk = ticket(bot, number_in(text))
+    assert tk.grid.code == "HY-01" and (tk.building, tk.unit, tk.room) == ("2", "1", "102")
+    assert "2栋1单元102" in text          # a private answer may name the flat
+    assert tk.household_id is not None
+
+
+def test_private_request_from_an_unknown_person_asks_where_they_live(bot):
+    text = bot.said("1栋2单元楼道灯坏了", as_="stranger", private=True)
+    assert "登记" in text
+    assert count_tickets(bot) == 0
