@@ -8,5 +8,6 @@ from . import chat, db, grids, serve, parse, roster, demo, coverage, wecom, work
 
 from . import schedule  # noqa: E402,F401  (gridbot schedule parse, gridbot scheduler run)
 from . import digest, report  # noqa: E402,F401  (gridbot digest, gridbot report evaluation|logs)
+from . import seed  # noqa: E402,F401  (gridbot seed synthetic)
 
 __all__ = ["main"]
