@@ -317,3 +317,46 @@ def test_uncovered_list_shows_who_was_already_invited_on_a_visit(bot):
     line = next(ln for ln in text.splitlines() if "1栋1单元102" in ln)
     assert "10-31 走访时已邀请" in line
     assert "已邀请" not in next(ln for ln in text.splitlines() if "1栋1单元201" in ln)
+
+
+# -- end to end: WeCom membership events, registration, confirmation ------------------------------------
+def _event(bot, change: str, user_id: str, grid: str = "HY-01") -> None:  # noqa: ANN001
+    """A change_external_chat event as the WeCom adapter hands it to the pipeline."""
+    import uuid
+
+    from gridbot.messages import Inbound
+    from gridbot.services.inbound import handle_now
+
+    bot.app.clock.advance(timedelta(seconds=1))
+    handle_now(bot.app, Inbound(platform="wecom_app", sender_id="sys", kind="event", event="change_external_chat",
+                                chat_id=bot.world.chats[grid], msg_id=uuid.uuid4().hex,
+                                event_data={"ChatId": bot.world.chats[grid], "ChangeType": "update",
+                                            "UpdateDetail": change, "MemChangeList": {"Item": user_id}}))
+
+
+def _wecom_says(bot, text: str, user_id: str, grid: str | None = "HY-01"):  # noqa: ANN001, ANN202
+    import uuid
+
+    from gridbot.messages import Inbound
+    from gridbot.services.inbound import handle_now
+
+    chat = bot.world.chats[grid] if grid else None
+    return handle_now(bot.app, Inbound(platform="wecom_app", sender_id=user_id, text=text, chat_id=chat,
+                                       chat_type="group" if chat else "single", msg_id=uuid.uuid4().hex))
+
+
+def test_joining_registering_confirming_and_leaving_through_wecom_move_the_figure(bot):
+    assert figures(bot)["HY-01"] == (0, 12)
+    _event(bot, "add_member", "wm_resident1")                         # joins the group: not yet a representative
+    assert figures(bot)["HY-01"] == (0, 12)
+    replies = _wecom_says(bot, "登记 一栋一单元一零二", "wm_resident1")    # the shared parser reads Chinese numerals
+    number = _number(replies)
+    assert figures(bot)["HY-01"] == (0, 12)                          # pending does not cover
+    _wecom_says(bot, f"确认 {number}", "mem_zhao", grid=None)
+    assert figures(bot)["HY-01"] == (1, 12)
+    _event(bot, "del_member", "wm_resident1")                         # leaves: no longer covers
+    assert figures(bot)["HY-01"] == (0, 12)
+    _event(bot, "add_member", "wm_resident1")                         # rejoins: covers again, no re-registration
+    assert figures(bot)["HY-01"] == (1, 12)
+    text = "\n".join(r.text for r in _wecom_says(bot, "未覆盖", "mem_zhao", grid=None))
+    assert "1栋1单元102" not in text and "★ 1栋1单元101（独居老人） 未登记" in text
