@@ -1,14 +1,13 @@
 """Is a group message a request, of what kind, how urgent, where, and with which phone numbers.
 
 Everything a community may want to tune (keywords, weights, urgency cues, thresholds) is in
-config/categories.yaml; this module only applies it. Segmentation is jieba with every configured keyword
-added to its dictionary, so a keyword stays one word and a long word that merely contains it does not count.
+config/categories.yaml; this module only applies it. Segmentation is jieba with every configured word added to its
+dictionary, so a keyword stays one word; a longer jieba word that holds a keyword (流感疫苗 holds 疫苗) counts for it.
 """
 from __future__ import annotations
 
 import logging
 import re
-import threading
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +116,8 @@ class _Pattern:
             needed = _needed(sre_parse.parse(source))
         except Exception:  # noqa: BLE001 - an odd pattern simply always runs
             needed = None
-        self.chars = needed or frozenset()
+        # Case-insensitive patterns match characters the index would not look for: they always run.
+        self.chars = frozenset() if self.rx.flags & re.IGNORECASE else (needed or frozenset())
         self.search = self.rx.search
         self.finditer = self.rx.finditer
 
@@ -192,7 +192,7 @@ class Understander:
         self.chatter_words, self.chatter_patterns = cue("chatter_cues")
         self.urgent_words, self.urgent_patterns = cue("urgent_cues")
         # Every pattern once, as (pattern, kind, category index, weight); kind 0 category, 1 request, 2 chatter,
-        # 3 urgent. Indexed by the Chinese characters they mention, so a message runs only the patterns that can match.
+        # 3 urgent. Indexed by the characters each needs, so a message runs only the patterns that can match.
         self._all_patterns: list[tuple[_Pattern, int, int, float]] = (
             [(rx, 0, index, weight) for rx, index, weight in self.cat_patterns]
             + [(rx, 1, -1, weight) for rx, weight in self.request_patterns]
@@ -216,13 +216,11 @@ class Understander:
         self.tokenizer = jieba.Tokenizer()
         words = set(self.keyword_index) | set(self.request_words) | set(self.chatter_words) | set(self.urgent_words)
         words |= {str(w) for w in (config.get("extra_words") or [])}
-        self._init_lock = threading.Lock()
-        with self._init_lock:
-            self.tokenizer.initialize()
-            for word in sorted(words):
-                if len(word) > 1:
-                    # A high frequency keeps the keyword whole when jieba weighs the segmentations.
-                    self.tokenizer.add_word(word, freq=max(self.tokenizer.FREQ.get(word, 0), 2000))
+        self.tokenizer.initialize()
+        for word in sorted(words):
+            if len(word) > 1:
+                # A high frequency keeps the keyword whole when jieba weighs the segmentations.
+                self.tokenizer.add_word(word, freq=max(self.tokenizer.FREQ.get(word, 0), 2000))
 
         self._lookup: dict[str, Any] = {}
         for word in words:
@@ -369,24 +367,26 @@ class Understander:
 
     @staticmethod
     def _summary(body: str, hits: list[str]) -> str:
-        """A ticket title: the clause that names the problem (phones masked), at most SUMMARY_MAX characters."""
+        """A ticket title: the clause naming the problem most (no phone numbers), at most SUMMARY_MAX characters."""
         from ..privacy import mask_text
 
+        # Phone numbers have no place in a title (it is shown in the group); ID numbers are masked.
+        body = _LANDLINE_RE.sub(" ", _MOBILE_RE.sub(" ", body))
         clauses = [c for c in _CLAUSE_RE.split(mask_text(body)) if c]
         if not clauses:
             return ""
-        chosen = clauses[0]
-        for hit in hits:
-            for clause in clauses:
-                if hit in clause:
-                    chosen = clause
-                    break
+        index = 0
+        if hits:
+            counts = [sum(hit in clause for hit in hits) for clause in clauses]
+            index = counts.index(max(counts))
+        chosen = clauses[index]
+        # A very short clause ("叫个不停" / "3栋") says little: take its neighbours with it, the one before first.
+        before, after = index - 1, index + 1
+        while len(chosen) < 10 and (before >= 0 or after < len(clauses)):
+            if before >= 0:
+                chosen = f"{clauses[before]}，{chosen}"
+                before -= 1
             else:
-                continue
-            break
-        index = clauses.index(chosen)
-        # A very short clause ("3栋" / "你好") says little: take the next one with it.
-        while len(chosen) < 8 and index + 1 < len(clauses):
-            index += 1
-            chosen = f"{chosen}，{clauses[index]}"
+                chosen = f"{chosen}，{clauses[after]}"
+                after += 1
         return chosen if len(chosen) <= SUMMARY_MAX else chosen[: SUMMARY_MAX - 1] + "…"
