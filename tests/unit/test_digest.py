@@ -59,6 +59,11 @@ def _snapshot(bot, when: datetime) -> None:
 
 @pytest.fixture
 def fortnight(bot, clock):
+    return seed_fortnight(bot, clock)
+
+
+def seed_fortnight(bot, clock) -> dict:
+    """The fortnight of the module docstring, through the chat and the services; the clock ends at 11-03 07:30."""
     clock.set(at(10, 1))
     _patrol(bot, "mem_sun", "HY-02", clock.now())
 
@@ -316,3 +321,73 @@ def test_cli_unknown_community_is_one_clear_line(bot, monkeypatch):
     assert result.exit_code == 2 and "找不到" in result.stderr and "ZZ" in result.stderr
     bad = _cli(bot, monkeypatch, "digest", "--community", "HY", "--date", "11/03")
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.stderr
+
+
+# -- the chart -------------------------------------------------------------------------------------------
+def _glyph_pixels(text: str, family: str):  # noqa: ANN202
+    """`text` drawn alone with `family` on an Agg canvas, as an RGBA array."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(0.6, 0.6), dpi=100)
+    FigureCanvasAgg(fig)
+    fig.text(0.5, 0.5, text, fontfamily=family, fontsize=28, ha="center", va="center")
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+
+def test_chart_font_has_chinese_glyphs():
+    """Fails (not skips) on a machine without a CJK font: `make install` installs fonts-wqy-microhei."""
+    import warnings
+
+    import numpy as np
+
+    from gridbot.services.charts import cjk_font, has_glyphs
+
+    family, path = cjk_font()
+    assert has_glyphs(path, "网格覆盖率工单新增结案每日简报第一二三四社区")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                    # DejaVu's "Glyph missing" warnings, expected here
+        boxes = _glyph_pixels("网", "DejaVu Sans"), _glyph_pixels("格", "DejaVu Sans")
+    # A font without the glyphs draws the same empty box for every character: this is what must not happen.
+    assert np.array_equal(*boxes)
+    drawn = _glyph_pixels("网", family), _glyph_pixels("格", family)
+    assert not np.array_equal(*drawn)
+    assert not np.array_equal(drawn[0], boxes[0])
+    assert (drawn[0][..., :3] < 128).any()                 # ink on the canvas
+
+
+def test_digest_chart_png_renders_every_chinese_label(bot, fortnight):
+    import io
+    import warnings
+
+    from matplotlib.image import imread
+
+    from gridbot.services.charts import digest_chart
+
+    d = _digest(bot)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png = digest_chart(d)
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert missing == []
+    assert png.startswith(b"\x89PNG")
+    image = imread(io.BytesIO(png))
+    assert image.shape[0] > 300 and image.shape[1] > 500
+    assert (image[..., :3] < 0.5).any()
+
+
+def test_missing_font_is_an_operator_message(monkeypatch):
+    from matplotlib import font_manager
+
+    from gridbot.services import charts
+
+    charts.cjk_font.cache_clear()
+    monkeypatch.setattr(font_manager.fontManager, "ttflist",
+                        [f for f in font_manager.fontManager.ttflist if f.name not in charts.CJK_FAMILIES])
+    try:
+        with pytest.raises(charts.FontMissing, match="fonts-wqy-microhei"):
+            charts.cjk_font()
+    finally:
+        charts.cjk_font.cache_clear()
