@@ -10,6 +10,7 @@ from .org import (Community, Grid, GridChat, LEADER_ROLES, Member, MemberGrid, R
                   grid_neighbours)
 from .work import Leave, Patrol, Visit, WorkLog  # noqa: F401  (work: patrols, visits, logs, leaves)
 from .scheduling import Announcement, Occurrence, Reminder, SchedulerJob  # noqa: F401  (scheduling)
+from .console import ApiToken, ConsoleAccount, LoginFailure  # noqa: F401  (web console)
 
 __all__ = [
     "AuditLog", "Base", "UTCDateTime", "utcnow", "ChatIdentity", "ChatMembership", "Household",

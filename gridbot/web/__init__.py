@@ -18,6 +18,10 @@ BLUEPRINTS = [
     ("gridbot.web.health", "bp"),
     ("gridbot.web.simulator", "bp"),
     ("gridbot.web.webhook", "bp"),
+    ("gridbot.web.auth", "bp"),          # console sign-in (local accounts, WeCom OAuth)
+    ("gridbot.web.console", "bp"),       # the web console /console/
+    ("gridbot.web.api", "bp"),           # the JSON API /api/v1/
+    ("gridbot.web.metrics", "bp"),       # /metrics (Prometheus)
 ]
 
 

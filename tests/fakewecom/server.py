@@ -37,6 +37,7 @@ class FakeWeCom:
     timeout_seconds: float = 3.0
     ratelimit_next: int = 0       # answer errcode 45009 to the next n calls
     hold_after_record: float = 0  # record the request, then wait this long before answering
+    oauth_codes: dict[str, str] = field(default_factory=dict)  # web-login code -> userid (auth/getuserinfo)
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -100,7 +101,7 @@ class FakeWeCom:
         if hold:
             time.sleep(hold)
         with self._lock:
-            result = self._route(path, body)
+            result = self._route(path, {**body, "_code": args.get("code", "")} if "code" in args else body)
             if result.get("errcode") == 0 and not result.pop("_duplicate", False):
                 record.args["_ok"] = "1"
         if slow:  # delivered, but the answer comes too late for the client
@@ -119,6 +120,9 @@ class FakeWeCom:
             return ok
         if path.startswith("/aibot/response/"):
             return ok
+        if path == "/cgi-bin/auth/getuserinfo":   # web authorization: GET ?code=, a code is good once
+            userid = self.oauth_codes.pop(body.get("_code", ""), None)
+            return {**ok, "userid": userid} if userid else {"errcode": 40029, "errmsg": "invalid code"}
         if path == "/cgi-bin/externalcontact/add_msg_template":
             return {**ok, "fail_list": [], "msgid": "msg" + uuid.uuid4().hex[:8]}
         if path == "/cgi-bin/externalcontact/groupchat/list":

@@ -1,0 +1,326 @@
+"""The JSON API /api/v1/: tickets (list, get, transition), grids, coverage, digests. Described by /api/v1/openapi.json.
+
+Bearer tokens (made in the console or by `gridbot account token`) act with their account's role and grids: the
+same Principal and scope as the console. Errors are {"error": {"code": <stable code>, "message": <Chinese>}};
+a request outside one's scope is refused (403) and audited.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from flask import Blueprint, abort, g, jsonify, request
+from sqlalchemy import func, select
+from werkzeug.exceptions import HTTPException
+
+from ..models import Grid, Household
+from ..services import coverage as coverage_svc
+from ..services import tickets as tickets_svc
+from ..texts import t
+from . import gridbot_app
+from .auth import Principal, audit_event, principal_for_token
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MAX_PER_PAGE = 200
+ERROR_STATUS = {"unauthorized": 401, "forbidden": 403, "not_found": 404, "method_not_allowed": 405,
+                "bad_request": 400, "invalid_transition": 409, "internal": 500}
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, status: int | None = None, detail: str = ""):
+        super().__init__(code)
+        self.code = code
+        self.status = status or ERROR_STATUS[code]
+        self.detail = detail
+
+
+def error_response(code: str, status: int | None = None, detail: str = ""):  # noqa: ANN201
+    message = t(f"console.api.{code}", detail=detail) if "{detail}" in t(f"console.api.{code}") else t(f"console.api.{code}")
+    resp = jsonify(error={"code": code, "message": message})
+    resp.status_code = status or ERROR_STATUS.get(code, 400)
+    if resp.status_code == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="gridbot"'
+    return resp
+
+
+@bp.errorhandler(ApiError)
+def _api_error(err: ApiError):  # noqa: ANN202
+    return error_response(err.code, err.status, err.detail)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(err: HTTPException):  # noqa: ANN202
+    code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+        err.code or 400, "bad_request")
+    return error_response(code, err.code, detail=err.description or "")
+
+
+@bp.app_errorhandler(405)
+def _method_not_allowed(err: HTTPException):  # noqa: ANN202
+    if request.path.startswith("/api/"):
+        return error_response("method_not_allowed", 405)
+    return err
+
+
+@bp.errorhandler(Exception)
+def _crash(err: Exception):  # noqa: ANN202
+    import logging
+
+    logging.getLogger(__name__).exception("API error on %s", request.path)
+    return error_response("internal", 500)
+
+
+# -- who is asking ------------------------------------------------------------------------------------------
+@bp.before_request
+def _authenticate() -> None:
+    """Every endpoint but the OpenAPI document needs a valid bearer token."""
+    if request.endpoint == "api.openapi":
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError("unauthorized")
+    app = gridbot_app()
+    with app.session() as s, s.begin():
+        principal = principal_for_token(s, secret.strip(), app.clock.now())
+    if principal is None:
+        audit_event("anonymous", "api.unauthorized", detail="bad or revoked token")
+        raise ApiError("unauthorized")
+    g.api_principal = principal
+
+
+def me() -> Principal:
+    return g.api_principal
+
+
+def refuse(reason: str, entity_type: str | None = None, entity_id: Any = None) -> None:
+    audit_event(me().actor, "api.forbidden", entity_type, entity_id, reason=reason)
+    raise ApiError("forbidden")
+
+
+def need_casework() -> Principal:
+    p = me()
+    if not p.can_casework:
+        refuse("needs casework")
+    return p
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError("bad_request", detail=f"{name} 应为整数") from None
+    if not low <= value <= high:
+        raise ApiError("bad_request", detail=f"{name} 应在 {low}–{high} 之间")
+    return value
+
+
+def _page() -> tuple[int, int]:
+    return _int_arg("page", 1, 1, 1_000_000), _int_arg("per_page", 50, 1, MAX_PER_PAGE)
+
+
+def _date_arg(name: str) -> str:
+    raw = (request.args.get(name) or "").strip()
+    if raw:
+        try:
+            date.fromisoformat(raw)
+        except ValueError:
+            raise ApiError("bad_request", detail=f"{name} 应为 YYYY-MM-DD") from None
+    return raw
+
+
+# -- tickets --------------------------------------------------------------------------------------------------
+def ticket_json(p: Principal, tk: Any, grid_code: str, assignee: str | None) -> dict[str, Any]:
+    from .console import phone_for
+
+    return {"number": tk.number, "grid": grid_code, "category": tk.category, "urgency": tk.urgency,
+            "status": tk.status, "building": tk.building, "unit": tk.unit, "room": tk.room,
+            "summary": tk.summary, "contact_phone": phone_for(p, tk.grid_id, tk.contact_phone) or None,
+            "assignee": assignee, "reporters": tk.reporters, "escalation_level": tk.escalation_level,
+            "rating": tk.rating, "created_at": tk.created_at.isoformat(),
+            "response_due": tk.response_due.isoformat() if tk.response_due else None,
+            "resolution_due": tk.resolution_due.isoformat() if tk.resolution_due else None,
+            "closed_at": tk.closed_at.isoformat() if tk.closed_at else None}
+
+
+@bp.get("/tickets")
+def tickets_list():  # noqa: ANN201
+    from .console.tickets import CATEGORIES, URGENCIES, ticket_query
+    from ..models.tickets import STATUSES
+
+    p = need_casework()
+    page, per_page = _page()
+    args = {k: (request.args.get(k) or "").strip() for k in ("grid", "category", "status", "urgency", "assignee")}
+    allowed = {"category": CATEGORIES, "status": STATUSES + ("open", "overdue"), "urgency": URGENCIES}
+    for key, values in allowed.items():
+        if args[key] and args[key] not in values:
+            raise ApiError("bad_request", detail=f"{key} 取值无效")
+    args["from"], args["to"] = _date_arg("from"), _date_arg("to")
+    app = gridbot_app()
+    with app.session() as s:
+        if args["grid"] and s.scalar(select(Grid.id).where(Grid.code == args["grid"])) is None:
+            raise ApiError("not_found", detail="grid")
+        query, _ = ticket_query(s, p, args, app.clock.now())
+        total = s.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+        rows = s.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
+        items = [ticket_json(p, tk, code, None) | {"assignee": name} for tk, code, _n, name in rows]
+    return jsonify(items=items, page=page, per_page=per_page, total=total)
+
+
+def _load(s: Any, p: Principal, number: str) -> Any:
+    from sqlalchemy.orm import selectinload
+
+    from ..models import Ticket
+
+    tk = s.scalar(select(Ticket).where(Ticket.number == number.upper())
+                  .options(selectinload(Ticket.events), selectinload(Ticket.grid), selectinload(Ticket.assignee)))
+    if tk is None:
+        raise ApiError("not_found")
+    if not p.in_scope(tk.grid_id):
+        refuse("ticket outside scope", "ticket", tk.number)
+    return tk
+
+
+def _detail(p: Principal, tk: Any) -> dict[str, Any]:
+    from .console.tickets import allowed_actions
+
+    out = ticket_json(p, tk, tk.grid.code, tk.assignee.userid if tk.assignee else None)
+    out["events"] = [{"at": ev.at.isoformat(), "actor": ev.actor, "action": ev.action, "from": ev.from_status,
+                      "to": ev.to_status, "note": ev.note} for ev in tk.events]
+    out["actions"] = allowed_actions(p, tk)
+    return out
+
+
+@bp.get("/tickets/<number>")
+def ticket_get(number: str):  # noqa: ANN201
+    p = need_casework()
+    with gridbot_app().session() as s:
+        return jsonify(_detail(p, _load(s, p, number)))
+
+
+@bp.post("/tickets/<number>/transition")
+def ticket_transition(number: str):  # noqa: ANN201
+    """{"action": accept|reject|dispatch|start|resolve|verify|verify_failed|close|reopen|transfer|escalate,
+    "note": "...", "to": "<userid>"} — the same service call as the chat command."""
+    from .console.tickets import ACTIONS, run_action
+
+    p = need_casework()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError("bad_request", detail="需要 JSON 对象")
+    action = body.get("action")
+    note, to = body.get("note", ""), body.get("to", "")
+    if action not in ACTIONS:
+        raise ApiError("bad_request", detail="action 取值无效")
+    if not isinstance(note, str) or not isinstance(to, str):
+        raise ApiError("bad_request", detail="note 和 to 应为字符串")
+    app = gridbot_app()
+    with app.session() as s:
+        tk = _load(s, p, number)
+        number = tk.number
+    with app.session() as s:
+        try:
+            with s.begin():
+                run_action(s, p, number, action, note.strip()[:500], to.strip()[:128], app.clock.now())
+        except tickets_svc.TicketError as err:
+            raise ApiError("invalid_transition", detail=err.text) from None
+    with app.session() as s:
+        return jsonify(_detail(p, _load(s, p, number)))
+
+
+# -- grids, coverage, digests ------------------------------------------------------------------------------------
+@bp.get("/grids")
+def grids():  # noqa: ANN201
+    p = need_casework()
+    from sqlalchemy.orm import aliased
+
+    parent = aliased(Grid)
+    with gridbot_app().session() as s:
+        counts = dict(s.execute(select(Household.grid_id, func.count()).where(
+            Household.status == "active", Household.grid_id.in_(list(p.scope_grid_ids))).group_by(Household.grid_id)).all())
+        rows = s.execute(select(Grid, parent.code).outerjoin(parent, Grid.parent_id == parent.id)
+                         .where(Grid.id.in_(list(p.scope_grid_ids))).order_by(Grid.level, Grid.code)).all()
+        items = [{"code": gr.code, "name": gr.name, "level": gr.level, "parent": pc,
+                  "households": counts.get(gr.id, 0)} for gr, pc in rows]
+    return jsonify(items=items)
+
+
+@bp.get("/coverage")
+def coverage():  # noqa: ANN201
+    p = need_casework()
+    code = (request.args.get("grid") or "").strip()
+    app = gridbot_app()
+    with app.session() as s:
+        ids = set(p.scope_grid_ids)
+        if code:
+            grid = s.scalar(select(Grid).where(Grid.code == code))
+            if grid is None:
+                raise ApiError("not_found", detail="grid")
+            if grid.id not in ids:
+                refuse("grid outside scope", "grid", code)
+            ids = {grid.id}
+        report = coverage_svc.compute(s, app.clock.now(), ids, with_lists=bool(code))
+    grids_out = []
+    for gc in sorted(report.grids, key=lambda x: x.code):
+        item = {"grid": gc.code, "name": gc.name, "households": gc.households, "covered": gc.covered,
+                "ratio": gc.ratio}
+        if code:
+            item["uncovered"] = [u.as_dict() for u in gc.uncovered]
+        grids_out.append(item)
+    total = report.total()
+    return jsonify(total={"households": total.households, "covered": total.covered, "ratio": total.ratio},
+                   grids=grids_out)
+
+
+@bp.get("/digests")
+def digests():  # noqa: ANN201
+    """The morning digest (as sent in chat) for the token's scope: the community for a secretary, one's grids else."""
+    from ..models import Community
+    from ..services import digest as digest_svc
+
+    p = need_casework()
+    app = gridbot_app()
+    tz = app.settings.tz
+    raw = _date_arg("day")
+    from ..clock import local
+
+    day = date.fromisoformat(raw) if raw else local(app.clock.now(), app.settings.timezone).date()
+    if day > local(app.clock.now(), app.settings.timezone).date() + timedelta(days=1) or day.year < 2000:
+        raise ApiError("bad_request", detail="day 超出范围")
+    code = (request.args.get("grid") or "").strip()
+    with app.session() as s:
+        community = s.get(Community, p.community_id)
+        if community is None:
+            raise ApiError("not_found")
+        try:
+            if code:
+                grid = s.scalar(select(Grid).where(Grid.code == code))
+                if grid is None:
+                    raise ApiError("not_found", detail="grid")
+                if grid.id not in p.scope_grid_ids:
+                    refuse("grid outside scope", "grid", code)
+                d = digest_svc.build(s, community=community.code, day=day, tz=tz,
+                                     console_base_url=app.settings.console_base_url, grid=code)
+            elif p.is_secretary:
+                d = digest_svc.build(s, community=community.code, day=day, tz=tz,
+                                     console_base_url=app.settings.console_base_url)
+            else:
+                roots = set(p.grid_ids) & set(p.scope_grid_ids)
+                if not roots:
+                    raise ApiError("not_found")
+                data = digest_svc.CommunityData(s, community.id, digest_svc.Window(day, tz))
+                d = digest_svc.build_from(data, digest_svc.grids_scope(s, roots), app.settings.console_base_url)
+        except digest_svc.DigestError:
+            raise ApiError("not_found") from None
+    return jsonify(digest=d, markdown=digest_svc.render_markdown(d))
+
+
+@bp.get("/openapi.json")
+def openapi():  # noqa: ANN201
+    from .openapi import document
+
+    return jsonify(document(request.host_url.rstrip("/")))

@@ -1,0 +1,142 @@
+"""The web console (/console/): what the secretary, grid leaders and members see, in Chinese, desktop and phone.
+
+Server-rendered Jinja2 pages. Every view says who may open it (auth.requires) and narrows every query to the
+person's grids (Principal.scope_grid_ids, the same scope the chat uses). Changes go through the same service
+functions the chat handlers call. Lists are paginated on the server and filter on indexed columns.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, render_template, request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ...clock import local
+from ...models import Grid
+from ...privacy import mask_phone
+from ...texts import t
+from .. import gridbot_app
+from ..auth import Principal, check_csrf, current_principal
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+bp.before_request(check_csrf)
+
+PER_PAGE = 50
+MAX_PER_PAGE = 200
+
+
+@dataclass
+class Page:
+    """One page of a server-side paginated list."""
+
+    items: list[Any]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    def url(self, page: int) -> str:
+        args = request.args.to_dict()
+        args["page"] = str(page)
+        return f"{request.path}?{urlencode(args)}"
+
+
+def page_args() -> tuple[int, int]:
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    per_page = min(MAX_PER_PAGE, max(1, request.args.get("per_page", PER_PAGE, type=int) or PER_PAGE))
+    return page, per_page
+
+
+def paginate(session: Session, query: Any, page: int, per_page: int) -> Page:
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    items = list(session.execute(query.limit(per_page).offset((page - 1) * per_page)).all())
+    return Page(items, page, per_page, total)
+
+
+def scope_grids(session: Session, p: Principal) -> list[Grid]:
+    if not p.scope_grid_ids:
+        return []
+    return list(session.scalars(select(Grid).where(Grid.id.in_(p.scope_grid_ids)).order_by(Grid.level, Grid.code)))
+
+
+def phone_for(p: Principal, grid_id: int | None, phone: str | None) -> str:
+    """The phone in full for people entitled to it in this grid, masked for everyone else."""
+    if not phone:
+        return ""
+    return phone if p.sees_phone(grid_id) else mask_phone(phone)
+
+
+def render(template: str, **ctx: Any) -> str:
+    return render_template(f"console/{template}", me=current_principal(), **ctx)
+
+
+@bp.record_once
+def _jinja_names(state: Any) -> None:
+    """Names people see for codes, from config/templates.yaml (the same words the chat uses)."""
+    from ...services.tickets import category_name, rating_name, status_name
+
+    state.app.jinja_env.globals.update(
+        status_name=status_name, category_name=category_name, rating_name=rating_name,
+        urgency_name=lambda u: t(f"tickets.urgency.{u}"), action_name=lambda a: t(f"tickets.actions.{a}"))
+
+
+@bp.app_template_filter("local")
+def _local_filter(dt: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if dt is None:
+        return ""
+    return local(dt, gridbot_app().settings.timezone).strftime(fmt)
+
+
+@bp.app_template_filter("pct")
+def _pct_filter(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+@bp.app_errorhandler(403)
+def _forbidden(err: Any):  # noqa: ANN202
+    if request.path.startswith("/api/"):
+        from ..api import error_response
+
+        return error_response("forbidden", 403)
+    if request.path.startswith("/console"):
+        return render_template("console/error.html", me=current_principal(), code=403,
+                               message=t("console.errors.forbidden")), 403
+    return err
+
+
+@bp.app_errorhandler(404)
+def _not_found(err: Any):  # noqa: ANN202
+    if request.path.startswith("/api/"):
+        from ..api import error_response
+
+        return error_response("not_found", 404)
+    if request.path.startswith("/console"):
+        return render_template("console/error.html", me=current_principal(), code=404,
+                               message=t("console.errors.not_found")), 404
+    return err
+
+
+@bp.app_errorhandler(400)
+def _bad_request(err: Any):  # noqa: ANN202
+    if request.path.startswith("/api/"):
+        from ..api import error_response
+
+        return error_response("bad_request", 400, detail=getattr(err, "description", ""))
+    if request.path.startswith("/console"):
+        message = getattr(err, "description", None) or t("console.errors.bad_request")
+        return render_template("console/error.html", me=current_principal(), code=400, message=message), 400
+    return err
+
+
+def not_found() -> None:
+    abort(404)
+
+
+from . import admin, community, dashboard, exports, tickets  # noqa: E402,F401  (views register on bp)

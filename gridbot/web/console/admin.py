@@ -1,0 +1,196 @@
+"""Configuration pages (operator, and the secretary for their community): accounts, API tokens, roster import,
+dead outbox messages with a retry button."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from flask import flash, redirect, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ...models import Member, OutboxMessage
+from ...models.console import ApiToken, ConsoleAccount
+from ...privacy import mask_text
+from ...services import outbox as outbox_svc
+from ...services.roster import RosterError, import_roster, read_roster
+from ...texts import t
+from .. import gridbot_app
+from ..auth import create_account, create_token, current_principal, forbid, requires, revoke_token, set_password
+from . import bp, page_args, paginate, render
+
+ROSTER_SUFFIXES = (".xlsx", ".csv")
+
+
+# -- accounts ----------------------------------------------------------------------------------------------
+def _account_visible(p, account: ConsoleAccount) -> bool:  # noqa: ANN001
+    """An operator manages every account; a secretary those of their own community's members."""
+    if p.is_operator:
+        return True
+    return account.member is not None and account.member.community_id == p.community_id
+
+
+@bp.route("/accounts", methods=["GET", "POST"])
+@requires("configure")
+def accounts():  # noqa: ANN201
+    p = current_principal()
+    app = gridbot_app()
+    if request.method == "POST":
+        username = request.form.get("username", "")
+        member_userid = request.form.get("member", "").strip() or None
+        operator = bool(request.form.get("operator")) and p.is_operator
+        password = request.form.get("password", "")
+        with app.session() as s:
+            try:
+                with s.begin():
+                    if member_userid and not p.is_operator:
+                        member = s.scalar(select(Member).where(Member.userid == member_userid))
+                        if member is None or member.community_id != p.community_id:
+                            forbid("account for another community", "member", member_userid)
+                    create_account(s, username=username, password=password, member_userid=member_userid,
+                                   operator=operator, actor=p.actor, now=app.clock.now())
+                flash(t("console.flash.account_created", username=username.strip()))
+            except ValueError as err:
+                flash(str(err), "error")
+        return redirect(url_for("console.accounts"))
+    with app.session() as s:
+        rows = [a for a in s.scalars(select(ConsoleAccount).options(selectinload(ConsoleAccount.member))
+                                     .order_by(ConsoleAccount.username)) if _account_visible(p, a)]
+        members_q = select(Member).where(Member.active.is_(True)).order_by(Member.name)
+        if not p.is_operator:
+            members_q = members_q.where(Member.community_id == p.community_id)
+        members = list(s.scalars(members_q))
+    return render("accounts.html", accounts=rows, members=members)
+
+
+@bp.post("/accounts/<int:account_id>/password")
+@requires("configure")
+def account_password(account_id: int):  # noqa: ANN201
+    p = current_principal()
+    app = gridbot_app()
+    with app.session() as s:
+        try:
+            with s.begin():
+                account = s.get(ConsoleAccount, account_id)
+                if account is None:
+                    from . import not_found
+
+                    not_found()
+                if not _account_visible(p, account):
+                    forbid("account of another community", "console_account", account_id)
+                set_password(s, account, request.form.get("password", ""), actor=p.actor, now=app.clock.now())
+                username = account.username
+            flash(t("console.flash.password_reset", username=username))
+        except ValueError as err:
+            flash(str(err), "error")
+    return redirect(url_for("console.accounts"))
+
+
+# -- API tokens ------------------------------------------------------------------------------------------------
+@bp.route("/tokens", methods=["GET", "POST"])
+@requires("login")
+def tokens():  # noqa: ANN201
+    """Everyone manages their own tokens (a token acts with its account's role and grids); operators see all."""
+    p = current_principal()
+    app = gridbot_app()
+    if request.method == "POST":
+        with app.session() as s, s.begin():
+            account = s.get(ConsoleAccount, p.account_id)
+            _, secret = create_token(s, account, request.form.get("name", ""), actor=p.actor, now=app.clock.now())
+        flash(t("console.flash.token_created", secret=secret), "token")
+        return redirect(url_for("console.tokens"))
+    with app.session() as s:
+        q = select(ApiToken).options(selectinload(ApiToken.account)).order_by(ApiToken.id.desc())
+        if not p.is_operator:
+            q = q.where(ApiToken.account_id == p.account_id)
+        rows = list(s.scalars(q))
+    return render("tokens.html", tokens=rows)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@requires("login")
+def token_revoke(token_id: int):  # noqa: ANN201
+    p = current_principal()
+    app = gridbot_app()
+    with app.session() as s, s.begin():
+        token = s.get(ApiToken, token_id)
+        if token is None:
+            from . import not_found
+
+            not_found()
+        if token.account_id != p.account_id and not p.is_operator:
+            forbid("token of another account", "api_token", token_id)
+        revoke_token(s, token, actor=p.actor, now=app.clock.now())
+    flash(t("console.flash.token_revoked"))
+    return redirect(url_for("console.tokens"))
+
+
+# -- roster import -----------------------------------------------------------------------------------------------
+@bp.route("/roster", methods=["GET", "POST"])
+@requires("configure")
+def roster_import():  # noqa: ANN201
+    """Upload a roster (xlsx or csv): every row is validated first; with any bad row nothing is written."""
+    p = current_principal()
+    app = gridbot_app()
+    result = error = None
+    dry_run = False
+    if request.method == "POST":
+        upload = request.files.get("file")
+        dry_run = bool(request.form.get("dry_run"))
+        suffix = Path(upload.filename or "").suffix.lower() if upload else ""
+        if upload is None or not upload.filename or suffix not in ROSTER_SUFFIXES:
+            error = t("console.errors.no_file")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"roster{suffix}"
+                upload.save(path)
+                try:
+                    raw = read_roster(path)
+                except RosterError as err:
+                    error = t("console.errors.bad_file", error="；".join(str(e) for e in err.errors[:5]))
+                except Exception as exc:  # noqa: BLE001 - a broken file is the clerk's problem, said plainly
+                    error = t("console.errors.bad_file", error=type(exc).__name__)
+                else:
+                    with app.session() as s:
+                        tx = s.begin()
+                        result = import_roster(s, raw, p.actor, app.clock.now())
+                        if result.errors or dry_run:
+                            tx.rollback()
+                        else:
+                            tx.commit()
+            if result is not None and result.errors:
+                flash(t("console.flash.import_errors", n=len(result.errors)), "error")
+            elif result is not None and not dry_run:
+                c = result.counts
+                flash(t("console.flash.imported", grids=c["网格"].changed, members=c["成员"].changed,
+                        households=c["住户"].changed))
+    status = 400 if (error or (result is not None and result.errors)) else 200
+    return render("roster.html", result=result, error=error, dry_run=dry_run), status
+
+
+# -- dead outbox messages ------------------------------------------------------------------------------------------
+@bp.get("/outbox")
+@requires("configure")
+def outbox():  # noqa: ANN201
+    app = gridbot_app()
+    page, per_page = page_args()
+    with app.session() as s:
+        q = (select(OutboxMessage).where(OutboxMessage.status.in_(("dead", "unknown")))
+             .order_by(OutboxMessage.id.desc()))
+        result = paginate(s, q, page, per_page)
+    rows = [{"id": r.id, "platform": r.platform, "target_type": r.target_type, "target": r.target,
+             "text": mask_text(str((r.content or {}).get("text", "")))[:300], "status": r.status,
+             "attempts": r.attempts, "error": mask_text(r.last_error or "")[:300], "created_at": r.created_at}
+            for (r,) in result.items]
+    return render("outbox.html", page=result, rows=rows)
+
+
+@bp.post("/outbox/<int:outbox_id>/retry")
+@requires("configure")
+def outbox_retry(outbox_id: int):  # noqa: ANN201
+    p = current_principal()
+    if outbox_svc.retry_dead(gridbot_app(), outbox_id, p.actor):
+        flash(t("console.flash.retried", id=outbox_id))
+    else:
+        flash(t("console.flash.retry_failed", id=outbox_id), "error")
+    return redirect(url_for("console.outbox"))

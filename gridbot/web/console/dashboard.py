@@ -1,0 +1,72 @@
+"""The dashboard: 三率 and on-time closure, open and overdue tickets, coverage by grid, trends — within one's scope."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from flask import redirect, request, url_for
+from sqlalchemy import and_, func, or_, select
+
+from ...clock import local
+from ...models import Ticket
+from ...models.tickets import OPEN_STATUSES
+from ...services import coverage as coverage_svc
+from ...services import metrics as metrics_svc
+from .. import gridbot_app
+from ..auth import current_principal, requires
+from . import bp, render, scope_grids
+
+PERIODS = (7, 30, 90)
+
+
+def overdue_clause(now):  # noqa: ANN001, ANN201
+    """Open tickets past the limit that applies to their status (the same rule as services.tickets.overdue)."""
+    return or_(and_(Ticket.status.in_(("reported", "accepted")), Ticket.response_due <= now),
+               and_(Ticket.status.in_(("dispatched", "in_progress")), Ticket.resolution_due <= now),
+               and_(Ticket.status == "resolved", Ticket.verify_due <= now))
+
+
+@bp.get("/")
+@requires("login")
+def home():  # noqa: ANN201
+    p = current_principal()
+    if p.can_casework:
+        return redirect(url_for("console.dashboard"))
+    return redirect(url_for("console.outbox"))
+
+
+@bp.get("/dashboard")
+@requires("casework")
+def dashboard():  # noqa: ANN201
+    p = current_principal()
+    app = gridbot_app()
+    now = app.clock.now()
+    days = request.args.get("days", 30, type=int)
+    days = days if days in PERIODS else 30
+    since = now - timedelta(days=days)
+    ids = list(p.scope_grid_ids)
+    with app.session() as s:
+        grids = scope_grids(s, p)
+        facts = metrics_svc._facts(s, since, now, grid_ids=ids)  # noqa: SLF001 - the same facts the digest uses
+        rates = metrics_svc.summarize(f for _, f in facts)
+        in_scope = Ticket.grid_id.in_(ids)
+        open_by_status = dict(s.execute(select(Ticket.status, func.count()).where(
+            in_scope, Ticket.status.in_(OPEN_STATUSES + ("resolved", "verified"))).group_by(Ticket.status)).all())
+        overdue = s.scalar(select(func.count()).select_from(Ticket).where(in_scope, overdue_clause(now))) or 0
+        urgent_open = s.scalar(select(func.count()).select_from(Ticket).where(
+            in_scope, Ticket.urgency == "urgent", Ticket.status.in_(OPEN_STATUSES))) or 0
+        report = coverage_svc.compute(s, now, ids, with_lists=False)
+        cov_rows = sorted(report.grids, key=lambda g: g.code)
+        total = report.total()
+        tz = app.settings.timezone
+        start = now - timedelta(days=14)
+        per_day = Counter(local(at, tz).date() for at in s.scalars(
+            select(Ticket.created_at).where(in_scope, Ticket.created_at >= start)))
+        today = local(now, tz).date()
+        trend = [(today - timedelta(days=i), per_day.get(today - timedelta(days=i), 0)) for i in range(13, -1, -1)]
+        cov_trend = coverage_svc.trend(s, ids, today - timedelta(days=14)) if ids else []
+    peak = max([n for _, n in trend] + [1])
+    return render("dashboard.html", rates=rates, days=days, periods=PERIODS, open_by_status=open_by_status,
+                  open_total=sum(open_by_status.values()), overdue=overdue, urgent_open=urgent_open,
+                  coverage=cov_rows, coverage_total=total, trend=trend, peak=peak, cov_trend=cov_trend,
+                  grids=grids)
