@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from .base import echo_json, load_settings, main
+from ..config import ConfigError
+from .base import echo_json, fail, load_settings, main
 
 
 def _describe(u) -> str:  # noqa: ANN001
@@ -29,7 +30,10 @@ def parse(as_json: bool, text: str) -> None:
     from ..understanding import get_understander
 
     settings = load_settings()
-    understander = get_understander(settings.config_dir)
+    try:
+        understander = get_understander(settings.config_dir)
+    except ConfigError as err:
+        fail(f"配置错误 (configuration error): {err}")
     lines = (line.rstrip("\r\n") for line in sys.stdin) if text == "-" else iter([text])
     for line in lines:
         u = understander.understand(line)

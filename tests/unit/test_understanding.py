@@ -77,6 +77,16 @@ def test_parse_needs_no_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert result.exit_code == 0 and json.loads(result.output)["is_request"] is True
 
 
+def test_parse_with_a_broken_categories_yaml_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    shutil.copy(DEFAULT_CONFIG_DIR / "templates.yaml", tmp_path / "templates.yaml")
+    (tmp_path / "categories.yaml").write_text("categories: [oops\n", encoding="utf-8")
+    monkeypatch.setenv("GRIDBOT_CONFIG_DIR", str(tmp_path))
+    result = CliRunner().invoke(main, ["parse", "--json", "楼道灯不亮"])
+    assert result.exit_code == 2
+    assert "categories.yaml" in result.output and "Traceback" not in result.output
+
+
 def test_a_community_can_tune_categories_yaml(tmp_path: Path) -> None:
     shutil.copy(DEFAULT_CONFIG_DIR / "categories.yaml", tmp_path / "categories.yaml")
     text = "小区门口那个大坑好几天了，请处理"
