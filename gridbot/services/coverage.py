@@ -307,8 +307,9 @@ def _num(s: str) -> tuple[int, str]:
 
 
 def visit_order(u: Uncovered) -> tuple:
-    """Key households first, then building, unit, room in numeric order: a walking route."""
-    return (not u.key, _num(u.building), _num(u.unit), _num(u.room))
+    """Key households first, homes marked 空置 (nobody to invite) last, and building, unit, room in numeric
+    order within each: a walking route."""
+    return (0 if u.key else (2 if "空置" in u.tags else 1), _num(u.building), _num(u.unit), _num(u.room))
 
 
 def invitations(session: Session, grid_ids: Iterable[int]) -> dict[int, datetime]:

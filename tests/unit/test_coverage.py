@@ -360,3 +360,15 @@ def test_joining_registering_confirming_and_leaving_through_wecom_move_the_figur
     assert figures(bot)["HY-01"] == (1, 12)
     text = "\n".join(r.text for r in _wecom_says(bot, "未覆盖", "mem_zhao", grid=None))
     assert "1栋1单元102" not in text and "★ 1栋1单元101（独居老人） 未登记" in text
+
+
+def test_vacant_homes_come_last_in_the_visiting_list(bot):
+    from gridbot.models import Household
+
+    with bot.app.session() as s, s.begin():
+        home = s.query(Household).filter_by(grid_id=bot.world.grids["HY-01"], building="1", unit="1",
+                                            room="102").one()
+        home.tags = ["空置"]
+    rows = [ln for ln in bot.said("未覆盖", as_="mem_zhao", private=True).splitlines() if "单元" in ln]
+    assert rows[0].startswith("★ 1栋1单元101") and rows[1].startswith("· 1栋1单元201")
+    assert rows[-1].startswith("· 1栋1单元102（空置）")
