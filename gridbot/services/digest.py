@@ -10,7 +10,9 @@ again and reads as it did that morning:
   metrics.summarize on the timeline up to each cut-off, so the definitions are the metrics module's own;
 - coverage per grid from the daily snapshots (Y, and 7 days earlier);
 - members behind: a grid they must patrol with no patrol in 30 days, or key households visited this quarter
-  behind an even pace to the quarter's end (services.compliance over the 30 days to Y);
+  behind an even pace to the quarter's end -- services.compliance's figures (grid-months patrolled,
+  key_visited_quarter) for one window, counted with three grouped queries per community instead of its
+  per-member loops (tests/unit/test_digest.py checks they agree with compliance());
 - registrations waiting for a member's decision, and outbox messages that could not be delivered (7 days).
 
 build() returns plain data (JSON-ready); render_markdown()/markdown_parts() make WeCom markdown within its
@@ -19,6 +21,7 @@ build() returns plain data (JSON-ready); render_markdown()/markdown_parts() make
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -26,16 +29,17 @@ from types import SimpleNamespace
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..messages import Reply
-from ..models import (Community, CoverageSnapshot, Grid, GridChat, Member, MemberGrid, OutboxMessage, Ticket,
-                      TicketEvent)
+from ..models import (Community, CoverageSnapshot, Grid, GridChat, Household, Member, OutboxMessage, Patrol, Ticket,
+                      TicketEvent, Visit)
+from ..models.household import KEY_HOUSEHOLD_TAGS
 from ..models.tickets import ACTIVE_STATUSES
 from ..senders.wecom import MARKDOWN_LIMIT, split_text
 from ..texts import t
-from . import bindings, compliance, metrics, outbox
+from . import bindings, metrics, outbox
 from . import tickets as ticket_service
 from .people import subtree_ids
 from .work import day_start, quarter_start, add_months, work_grids
@@ -214,10 +218,8 @@ class CommunityData:
                                            CoverageSnapshot.day <= w.covers)
                                     .order_by(CoverageSnapshot.day)):
             self.snapshots[snap.grid_id].append(snap)
-        # 7. patrols, visits and logs per member (the compliance figures, 30 days to Y)
-        period = compliance.Period(w.covers - timedelta(days=PATROL_DAYS - 1), w.day,
-                                   f"{(w.covers - timedelta(days=PATROL_DAYS - 1)).isoformat()}..{w.covers}")
-        self.compliance = compliance.compliance(session, self.community.code, period, w.tz)  # type: ignore[union-attr]
+        # 7. per member: patrols of each own grid in the 30 days to Y, key households visited this quarter
+        self.duty = duty_figures(session, self.grid, list(self.members.values()), window)
         # 8. registrations waiting at the cut-off, 9. undeliverable messages of the last week
         self.pending = [p for p in bindings.pending(session, list(self.grid), w.cutoff) if p.requested_at < w.cutoff]
         self.chats = defaultdict(list)
@@ -242,6 +244,60 @@ class CommunityData:
 
     def grid_name(self, code: str) -> str:
         return next((g.name for g in self.grid.values() if g.code == code), code)
+
+
+def _leaves(grids: dict[int, Grid], roots: Iterable[int]) -> list[int]:
+    """work_grids() on grids already loaded: the given grids and those below them, without the ones that have
+    children (where the work happens), in code order."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for g in grids.values():
+        if g.parent_id is not None:
+            children[g.parent_id].append(g.id)
+    seen, stack = set(), [r for r in roots if r in grids]
+    while stack:
+        gid = stack.pop()
+        if gid not in seen:
+            seen.add(gid)
+            stack += children.get(gid, [])
+    return sorted((gid for gid in seen if not children.get(gid)), key=lambda gid: grids[gid].code)
+
+
+def duty_figures(session: Session, grids: dict[int, Grid], members: list[Member], window: Window) -> list[dict]:
+    """For each active member: their own grids (codes), patrols per own grid in the PATROL_DAYS to the covered
+    day, and key households of their area (narrowed to their buildings) with how many they visited this quarter.
+    The same definitions as compliance.compliance(), in three grouped queries for the whole community."""
+    w = window
+    ids = list(grids)
+    since = day_start(w.covers - timedelta(days=PATROL_DAYS - 1), w.tz)
+    q_start = day_start(quarter_start(w.covers), w.tz)
+    patrols = {(m, g): n for m, g, n in session.execute(
+        select(Patrol.member_id, Patrol.grid_id, func.count()).where(
+            Patrol.grid_id.in_(ids), Patrol.started_at >= since, Patrol.started_at < w.cutoff)
+        .group_by(Patrol.member_id, Patrol.grid_id))}
+    keys = [(h.id, h.grid_id, h.building) for h in session.execute(
+        select(Household.id, Household.grid_id, Household.building, Household.tags)
+        .where(Household.grid_id.in_(ids), Household.status == "active"))
+        if set(h.tags or []) & set(KEY_HOUSEHOLD_TAGS)]
+    visited: dict[int, set[int]] = defaultdict(set)
+    for member_id, household_id in session.execute(
+            select(Visit.member_id, Visit.household_id).distinct()
+            .where(Visit.grid_id.in_(ids), Visit.at >= q_start, Visit.at < w.cutoff)):
+        visited[member_id].add(household_id)
+    out = []
+    for m in members:
+        if not m.active:
+            continue
+        own = _leaves(grids, [link.grid_id for link in m.grid_links])
+        narrowed = {link.grid_id: {b.strip() for b in re.split(r"[,，、\s]+", link.buildings) if b.strip()}
+                    for link in m.grid_links if link.buildings}
+        area = [hid for hid, gid, building in keys if gid in own
+                and (not narrowed.get(gid) or building in narrowed[gid])]
+        out.append({"userid": m.userid, "name": m.name, "roles": list(m.roles or []),
+                    "grids": [grids[g].code for g in own],
+                    "patrols_by_grid": {grids[g].code: patrols.get((m.id, g), 0) for g in own},
+                    "key_households": len(area),
+                    "key_visited_quarter": sum(1 for hid in area if hid in visited.get(m.id, ()))})
+    return sorted(out, key=lambda r: r["userid"])
 
 
 # -- building one digest ----------------------------------------------------------------------------------
@@ -321,7 +377,7 @@ def _behind(data: CommunityData, grid_ids: list[int]) -> list[dict[str, Any]]:
     elapsed = ((w.covers - q_first).days + 1) / q_days
     by_userid = {m.userid: m for m in data.members.values()}
     out = []
-    for row in data.compliance["members"]:
+    for row in data.duty:
         member = by_userid.get(row["userid"])
         roles = set(row["roles"])
         if (member is None or not member.on_duty or roles & READER_ROLES  # off duty: their partner covers
@@ -330,7 +386,7 @@ def _behind(data: CommunityData, grid_ids: list[int]) -> list[dict[str, Any]]:
         unpatrolled = []
         if roles & PATROL_ROLES:
             unpatrolled = [data.grid_name(code) for code in row["grids"] if code in codes
-                           and sum(row["patrols_by_grid_month"].get(code, {}).values()) == 0]
+                           and row["patrols_by_grid"].get(code, 0) == 0]
         key_total, key_done = row["key_households"], row["key_visited_quarter"]
         expected = math.floor(elapsed * key_total + 1e-9)
         key_behind = bool(roles & VISIT_ROLES) and key_total > 0 and key_done < expected

@@ -391,3 +391,31 @@ def test_missing_font_is_an_operator_message(monkeypatch):
             charts.cjk_font()
     finally:
         charts.cjk_font.cache_clear()
+
+
+def test_duty_figures_agree_with_compliance(bot, fortnight, clock):
+    """The digest counts patrols and key visits with grouped queries; they must be compliance()'s figures."""
+    from gridbot.models import Grid, Household, Member, MemberGrid
+    from gridbot.services import compliance
+
+    with bot.app.session() as s, s.begin():                          # a narrowed member and a key visit
+        s.get(MemberGrid, s.scalar(select(MemberGrid.id).where(
+            MemberGrid.member_id == bot.world.members["mem_qian"]))).buildings = "1"
+        key = s.scalar(select(Household).where(Household.tags.is_not(None), Household.building == "1",
+                                               Household.unit == "1", Household.room == "101"))
+        work.record_visit(s, member_id=bot.world.members["mem_qian"], household=key, now=at(11, 2, 15),
+                          actor="member:mem_qian", note="好", notes=work.read_visit_notes("好"))
+    window = digest.Window(DAY, TZ)
+    with bot.app.session() as s:
+        grids = {g.id: g for g in s.scalars(select(Grid))}
+        members = list(s.scalars(select(Member)))
+        mine = {r["userid"]: r for r in digest.duty_figures(s, grids, members, window)}
+        theirs = compliance.compliance(s, "HY", compliance.Period(date(2026, 10, 4), DAY, "30d"), TZ)
+    assert mine["mem_qian"]["key_visited_quarter"] == 1
+    for row in theirs["members"]:
+        got = mine[row["userid"]]
+        assert got["grids"] == row["grids"]
+        assert got["key_households"] == row["key_households"]
+        assert got["key_visited_quarter"] == row["key_visited_quarter"]
+        assert got["patrols_by_grid"] == {code: sum(row["patrols_by_grid_month"][code].values())
+                                          for code in row["grids"]}
