@@ -31,6 +31,7 @@ class ConsoleWorld:
     flask: Any
     tickets: dict[str, str] = field(default_factory=dict)    # grid code -> a ticket number there
     tokens: dict[str, str] = field(default_factory=dict)     # role -> API bearer token
+    ids: dict[str, int] = field(default_factory=dict)        # binding / reminder / announcement / account ids
 
     @property
     def app(self) -> Any:
@@ -83,4 +84,53 @@ def build_world(bot: Bot, test_config: dict[str, Any] | None = None) -> ConsoleW
             account = create_account(s, username=username, password=PASSWORD, member_userid=userid,
                                      operator=userid is None, now=now)
             world.tokens[role] = create_token(s, account, f"{role} token", actor="test", now=now)[1]
+    add_objects(world)
     return world
+
+
+def add_objects(world: ConsoleWorld) -> None:
+    """A pending registration in HY-01, 赵网格员's own reminder and his scheduled announcement to HY-01."""
+    from datetime import timedelta
+
+    from gridbot.models.console import ConsoleAccount
+    from gridbot.schedule.parse import parse
+    from gridbot.services import announcements, bindings, reminders
+    from sqlalchemy import select
+
+    app = world.app
+    now = app.clock.now()
+    zhao = world.bot.world.members["mem_zhao"]
+    with app.session() as s, s.begin():
+        change = bindings.register(s, platform="console", user_id="res_b", display_name="钱阿姨",
+                                   address=bindings.AddressParts("1", "1", "102"), now=now)
+        world.ids["binding"] = change.binding.id
+        r = reminders.create_reminder(s, community_id=world.bot.world.community_id, owner_member_id=zhao,
+                                      created_by="member:mem_zhao", target_type="member", target_member_id=zhao,
+                                      schedule=parse("每周一 9点", now, "Asia/Shanghai"), text="交周报", now=now)
+        world.ids["reminder"] = r.id
+        ann, _ = announcements.create(s, community_id=world.bot.world.community_id, author_member_id=zhao,
+                                      author_userid="mem_zhao", author_name="赵网格员", actor="member:mem_zhao",
+                                      scope="grid", grid_ids=[world.bot.world.grids["HY-01"]], text="周六停水",
+                                      mention_all=False, send_at=now + timedelta(days=2), now=now)
+        world.ids["announcement"] = ann.id
+        account = s.scalar(select(ConsoleAccount).where(ConsoleAccount.username == "zhao"))
+        world.ids["account"] = account.id
+        world.ids["token"] = create_token(s, account, "spare", actor="test", now=now)[0].id
+
+
+def module_world(db_templates: Any, tmp_path: Any, test_config: dict[str, Any] | None = None) -> ConsoleWorld:
+    """A world shared by a module's tests (for long parametrized matrices): SQLite, frozen clock, sync jobs."""
+    from gridbot import migrate
+    from gridbot.bootstrap import build, set_current
+    from gridbot.clock import FrozenClock
+
+    from .conftest import T0, make_settings
+
+    settings = make_settings(f"sqlite:///{tmp_path / 'gridbot.db'}", tmp_path)
+    db_templates.fill(settings.database_url)
+    migrate.upgrade(settings.database_url)
+    app = build(settings, clock=FrozenClock(T0), sync_jobs=True)
+    set_current(app)
+    bot = Bot(app)
+    bot.seed()
+    return build_world(bot, test_config)

@@ -239,14 +239,22 @@ def reminder_cancel(reminder_id: int):  # noqa: ANN201
     p = current_principal()
     app = gridbot_app()
     with app.session() as s:
+        reminder = s.get(Reminder, reminder_id)
+        if reminder is None or reminder.community_id != p.community_id:
+            not_found()
+        # who may cancel (the owner; a leader over its grids): checked before anything else, as for a ticket
+        grids = {int(g) for g in reminder.grid_ids}
+        over = p.is_leader and ((reminder.target_type == "grids" and grids <= set(p.scope_grid_ids))
+                                or (reminder.target_type == "community" and p.is_secretary))
+        if reminder.owner_member_id != p.member_id and not over:
+            forbid("reminder of someone else", "reminder", reminder_id)
+    with app.session() as s:
         try:
             with s.begin():
                 reminders_svc.cancel_reminder(s, reminder_id, actor=p.actor, member_id=p.member_id, roles=p.roles,
                                               scope_grid_ids=p.scope_grid_ids, now=app.clock.now())
             flash(t("console.flash.reminder_cancelled"))
         except reminders_svc.ReminderError as err:
-            if err.key == "not_yours":
-                forbid("reminder of someone else", "reminder", reminder_id)
             flash(err.text(), "error")
     return redirect(url_for("console.reminders"))
 
