@@ -437,9 +437,8 @@ def build_from(data: CommunityData, scope: Scope, console_base_url: str) -> dict
     dead = [d for d in data.dead if (d.target in chats if d.target_type == "chat" else d.target in userids)]
     coverage = _coverage(data, scope.grid_ids)
     behind = _behind(data, scope.grid_ids)
-    link = f"{console_base_url.rstrip('/')}/admin/digest?community={scope.community_code}&date={w.day.isoformat()}"
-    if scope.kind == "grid":
-        link += "&grids=" + ",".join(data.grid[g].code for g in scope.grid_ids)
+    # the console's dashboard (gridbot/web/console): the reader's scope comes from their login; 7 days like here
+    link = f"{console_base_url.rstrip('/')}/console/dashboard?days=7"
     out = {
         "kind": scope.kind, "community": scope.community_code, "community_name": scope.community_name,
         "scope_name": scope.name, "grids": [data.grid[g].code for g in scope.grid_ids],

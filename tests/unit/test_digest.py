@@ -164,7 +164,7 @@ def test_community_digest_figures(bot, fortnight):
     assert d["pending_bindings"]["count"] == 1 and d["pending_bindings"]["overdue"] == 1
     assert d["dead_outbox"]["count"] == 1
     assert d["quiet"] is False
-    assert d["console_url"].startswith("http://console.example/") and "community=HY" in d["console_url"]
+    assert d["console_url"] == "http://console.example/console/dashboard?days=7"
 
 
 def test_markdown_reads_like_a_briefing(bot, fortnight):
@@ -180,7 +180,7 @@ def test_markdown_reads_like_a_briefing(bot, fortnight):
     assert "李网格长：第二网格 近30天未巡查" in text
     assert "待确认登记 1 户" in text and "发送失败消息 1 条" in text
     assert "13800000000" not in text and "13900000000" not in text                # no phones
-    assert "(http://console.example/admin/digest?community=HY&date=2026-11-03)" in text
+    assert lines[-1] == "[打开管理后台查看详情](http://console.example/console/dashboard?days=7)"
 
 
 def test_grid_leader_digest_sees_only_their_grid(bot, fortnight):
