@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/confusion.py                 # all, tune and held-out figures + table over all
     .venv/bin/python bench/confusion.py --split holdout --errors
+    .venv/bin/python bench/confusion.py --split tune2 --errors   # second labeller's tuning half (holdout2: never look)
     .venv/bin/python bench/confusion.py --config-dir /path/to/config   # try a tuned categories.yaml
 """
 from __future__ import annotations
@@ -15,12 +16,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gridbot.config import DEFAULT_CONFIG_DIR  # noqa: E402
 from gridbot.understanding import Understander  # noqa: E402
-from gridbot.understanding.corpus import confusion_table, evaluate, load_corpus  # noqa: E402
+from gridbot.understanding.corpus import SPLITS, confusion_table, evaluate, load_corpus  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", default="all", choices=["all", "tune", "holdout"],
+    parser.add_argument("--split", default="all", choices=list(SPLITS),
                         help="which part of the corpus the table and the errors cover")
     parser.add_argument("--errors", action="store_true", help="list every message handled wrongly")
     parser.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
@@ -29,7 +30,7 @@ def main() -> None:
     understander = Understander.from_config_dir(args.config_dir)
     print(f"{'split':8} {'msgs':>5} {'reqs':>5} {'prec':>6} {'recall':>6} {'f1':>6} {'cat_acc':>7} "
           f"{'urgent':>6} {'urg_rec':>7} {'alarms':>6} {'loc_acc':>7}")
-    for split in ("all", "tune", "holdout"):
+    for split in SPLITS:
         s = evaluate(load_corpus(split), understander.understand).summary()
         print(f"{split:8} {s['messages']:>5} {s['requests']:>5} {s['precision']:>6.3f} {s['recall']:>6.3f} "
               f"{s['f1']:>6.3f} {s['category_accuracy']:>7.3f} {s['urgent']:>6} {s['urgent_recall']:>7.3f} "

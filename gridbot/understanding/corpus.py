@@ -2,6 +2,8 @@
 
 A corpus file is TSV with a header: is_request, category, urgency, building, unit, room, text ('-' = empty).
 Split names come from the file name: corpus_tune.tsv was used to tune categories.yaml, corpus_holdout.tsv was not.
+corpus_second.tsv is a batch written and labelled by a second, independent labeller; it is split deterministically by
+file line: even lines are "tune2" (may be used to tune), odd lines are "holdout2" (never used to choose a keyword).
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ from .understander import CATEGORY_CODES, Understanding
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "tests" / "data"
 NONE = "none"  # the row/column of the confusion table for "not a request"
+# Splits that are half of one file: name -> (file split, parity of the file line number kept).
+HALVES = {"tune2": ("second", 0), "holdout2": ("second", 1)}
+SPLITS = ("all", "tune", "holdout", "second", *HALVES)
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,10 @@ def _cell(value: str) -> str | None:
 
 
 def load_corpus(split: str = "all", data_dir: Path = DATA_DIR) -> list[Example]:
-    """Examples of one split ('tune', 'holdout') or of all files; a malformed row names its file and line."""
+    """Examples of one split (see SPLITS) or of all files; a malformed row names its file and line."""
+    if split in HALVES:
+        whole, parity = HALVES[split]
+        return [ex for ex in load_corpus(whole, data_dir) if ex.line % 2 == parity]
     files = sorted(data_dir.glob("corpus_*.tsv"))
     if split != "all":
         files = [f for f in files if f.stem == f"corpus_{split}"]
