@@ -226,8 +226,12 @@ def generate_county(engine, grids: int, days: int, end: datetime, seed: int = 7)
                                 "active": True, "created_at": start, "updated_at": start})
             new_links.append({"member_id": next_member, "grid_id": top})
             next_member += 1
-        for i in range(0, len(leaves), 3):
-            chunk = leaves[i:i + 3]
+        by_community: dict[int, list] = {}
+        for g in leaves:
+            by_community.setdefault(g.community_id, []).append(g)
+        chunks = [gs[i:i + 3] for gs in by_community.values() for i in range(0, len(gs), 3)]
+        for i, chunk in enumerate(chunks):
+            i *= 3
             new_members.append({"id": next_member, "community_id": chunk[0].community_id, "name": f"网格长{i // 3}",
                                 "userid": f"lead{i // 3}", "roles": ["grid_leader"], "on_duty": True,
                                 "active": True, "created_at": start, "updated_at": start})

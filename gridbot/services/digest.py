@@ -106,13 +106,16 @@ def grid_scope(session: Session, code: str, community_code: str | None = None) -
 def readers(session: Session, community_id: int) -> list[tuple[Member, Scope | None]]:
     """Who gets which digest: secretaries the community's (scope None), other grid leaders their own grids'."""
     out: list[tuple[Member, Scope | None]] = []
+    grid_ids = set(session.scalars(select(Grid.id).where(Grid.community_id == community_id)))
     for member in session.scalars(select(Member).where(Member.community_id == community_id, Member.active.is_(True))
                                   .options(selectinload(Member.grid_links)).order_by(Member.id)):
         roles = set(member.roles or [])
         if "secretary" in roles:
             out.append((member, None))
         elif "grid_leader" in roles and member.grid_links:
-            out.append((member, grids_scope(session, [link.grid_id for link in member.grid_links])))
+            own = {link.grid_id for link in member.grid_links if link.grid_id in grid_ids}
+            if own:      # a leader's grids in another community (a roster mistake) are not this one's to report
+                out.append((member, grids_scope(session, own)))
     return out
 
 
@@ -430,7 +433,8 @@ def build_from(data: CommunityData, scope: Scope, console_base_url: str) -> dict
                                   if c.grid_id in ids])
     week = _rates(data, [r for r in data.recent if r.grid_id in ids and r.created_at >= w.week_start], w.cutoff)
     prev = _rates(data, [r for r in data.recent if r.grid_id in ids and r.created_at < w.week_start], w.week_start)
-    pending = [p for p in data.pending if p.grid_code in {data.grid[g].code for g in ids}]
+    codes = {data.grid[g].code for g in ids if g in data.grid}
+    pending = [p for p in data.pending if p.grid_code in codes]
     chats = {c for g in ids for c in data.chats.get(g, [])}
     userids = {m.userid for m in data.members.values()
                if scope.kind == "community" or any(link.grid_id in ids for link in m.grid_links)}
