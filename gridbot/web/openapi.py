@@ -163,7 +163,8 @@ PATHS: dict[str, Any] = {
     }},
     "/digests": {"get": {
         "operationId": "getDigest", "summary": "每日简报（书记看全社区，其他人看本人网格）", "security": SECURED,
-        "parameters": [_param("day", "简报日期（本地日期，默认今天）", {"type": "string", "format": "date"}),
+        "parameters": [_param("day", "简报日期（本地日期，默认今天；2000–2099 年）",
+                              {"type": "string", "format": "date", "pattern": r"^20\d\d-\d\d-\d\d$"}),
                        _param("grid", "网格编码", {"type": "string", "maxLength": 64})],
         "responses": {"200": _ok("Digest"), **{k: ERRORS[k] for k in ("400", "401", "403", "404")}},
     }},
