@@ -61,7 +61,8 @@ class Command:
     """A chat command. `roles` None = everyone; otherwise the speaker needs one of them.
 
     Texts for help live in templates.yaml under commands.<name>: summary, usage, example.
-    `glued` lets arguments follow the name without a space ("走访3栋2单元101").
+    `glued` lets arguments follow the name without a space ("走访3栋2单元101"); `glued_if`, when set, must
+    accept the glued remainder, so that "登记一下，我家漏水了" is a sentence and not 登记 with arguments.
     """
 
     name: str
@@ -70,6 +71,7 @@ class Command:
     aliases: tuple[str, ...] = ()
     glued: bool = False
     group: str = "common"
+    glued_if: Callable[[str], bool] | None = None
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -90,6 +92,11 @@ class UsageError(Exception):
         self.detail = detail
 
 
+class NotACommand(Exception):
+    """Raised by a handler that finds the message is a sentence, not its command ("帮助：老人摔倒了"): the
+    router goes on to the next rules as if no command had matched. Raise it before touching the session."""
+
+
 @dataclass
 class Rule:
     name: str
@@ -104,6 +111,7 @@ _SEPARATORS = " :：,，"
 class CommandMatch:
     command: Command
     args: str
+    glued: bool = False  # the arguments followed the name without a separator ("值班的网格员在吗")
 
 
 class Router:
@@ -138,31 +146,51 @@ class Router:
     def match_command(self, ctx: Context) -> CommandMatch | None:
         if ctx.inbound.kind != "text":
             return None
-        return self.parse_command(ctx.text)
+        match = self.parse_command(ctx.inbound.text)
+        if match and match.args and not ctx.speaker.is_member and not match.command.allowed(ctx.speaker):
+            # A resident's sentence that starts with a members' command word ("提醒一下物业，电梯困人了",
+            # "值班的网格员在吗？") may be a request: let the next rules read it. If none takes it, the
+            # fallback still explains the command (refusal()).
+            return None
+        return match
+
+    def refusal(self, ctx: Context) -> list[Reply] | None:
+        """For the fallback: "确认 12" from a resident that nothing else took is a members' command, refused
+        as run_command would; a sentence that merely starts with a command word ("走访的人什么时候来") is not."""
+        if ctx.inbound.kind != "text":
+            return None
+        match = self.parse_command(ctx.inbound.text)
+        if match is None or match.glued or match.command.allowed(ctx.speaker):
+            return None
+        return self._refuse(ctx, match.command)
+
+    def _refuse(self, ctx: Context, cmd: Command) -> list[Reply]:
+        from .services.audit import record
+        record(ctx.session, ctx.speaker.actor, "command.refused", "command", cmd.name,
+               {"chat_id": ctx.inbound.chat_id, "roles": sorted(ctx.speaker.roles)}, at=ctx.now)
+        key = "router.refused_resident" if not ctx.speaker.is_member else "router.refused_role"
+        return [Reply(t(key, command=cmd.name))]
 
     def parse_command(self, text: str) -> CommandMatch | None:
         text = normalize(text).lstrip("/").strip()
-        best: tuple[int, Command, str] | None = None
+        best: tuple[int, Command, str, bool] | None = None
         for cmd in self.commands:
             for word in cmd.words:
                 if not text.startswith(word):
                     continue
                 rest = text[len(word):]
-                if rest and rest[0] not in _SEPARATORS and not cmd.glued:
+                glued = bool(rest) and rest[0] not in _SEPARATORS
+                if glued and (not cmd.glued or (cmd.glued_if is not None and not cmd.glued_if(rest))):
                     continue
                 if best is None or len(word) > best[0]:
-                    best = (len(word), cmd, rest.lstrip(_SEPARATORS).strip())
-        return CommandMatch(best[1], best[2]) if best else None
+                    best = (len(word), cmd, rest.lstrip(_SEPARATORS).strip(), glued)
+        return CommandMatch(best[1], best[2], best[3]) if best else None
 
     # -- running --------------------------------------------------------------------------------
     def run_command(self, ctx: Context, match: CommandMatch) -> Sequence[Reply]:
         cmd = match.command
         if not cmd.allowed(ctx.speaker):
-            from .services.audit import record
-            record(ctx.session, ctx.speaker.actor, "command.refused", "command", cmd.name,
-                   {"chat_id": ctx.inbound.chat_id, "roles": sorted(ctx.speaker.roles)}, at=ctx.now)
-            key = "router.refused_resident" if not ctx.speaker.is_member else "router.refused_role"
-            return [Reply(t(key, command=cmd.name))]
+            return self._refuse(ctx, cmd)
         try:
             return list(cmd.handler(ctx, match.args))
         except UsageError as err:
@@ -176,7 +204,10 @@ class Router:
             match = rule.check(ctx)
             if match is not None and match is not False:
                 log.debug("rule %s matched inbound %s", rule.name, ctx.inbound.inbound_id)
-                return list(rule.run(ctx, match))
+                try:
+                    return list(rule.run(ctx, match))
+                except NotACommand:
+                    log.debug("rule %s declined inbound %s", rule.name, ctx.inbound.inbound_id)
         return []
 
     def visible_commands(self, speaker: "Speaker") -> Iterable[Command]:

@@ -46,6 +46,15 @@ def _number(args: str) -> tuple[int, str]:
     return int(m.group(1)), m.group(2).strip()
 
 
+# "登记3栋2单元101", "登记三栋二单元一零一", "登记3-2-101": a glued 登记 must start with a building.
+_STARTS_WITH_BUILDING = re.compile(r"^[0-9一二两三四五六七八九十百零〇]+\s*(?:栋|号楼|幢|座|号|-|单元)")
+
+
+def _starts_with_building(rest: str) -> bool:
+    """Whether "登记…" is the command; "登记一下，我家水管漏了" and "登记的事怎么办" are sentences."""
+    return bool(_STARTS_WITH_BUILDING.match(rest))
+
+
 def _who(identity) -> str:  # noqa: ANN001
     return identity.display_name or identity.user_id
 
@@ -263,7 +272,8 @@ def pending_cmd(ctx: Context, args: str) -> list[Reply]:
 
 
 def register(router: Router) -> None:
-    router.command(Command("登记", register_cmd, roles=None, glued=True, group="coverage"))
+    router.command(Command("登记", register_cmd, roles=None, glued=True, group="coverage",
+                           glued_if=_starts_with_building))
     router.command(Command("确认", confirm_cmd, roles=STAFF, group="coverage"))
     router.command(Command("驳回", reject_cmd, roles=STAFF, group="coverage"))
     router.command(Command("绑定", bind_cmd, roles=STAFF, group="coverage"))

@@ -11,6 +11,9 @@ def _anything_addressed_to_us(ctx: Context) -> bool:
 
 
 def _acknowledge(ctx: Context, _match: object) -> list[Reply]:
+    refused = ctx.app.router.refusal(ctx)  # a resident's "确认 12" that no other rule took
+    if refused:
+        return refused
     if ctx.speaker.is_member:
         return [Reply(t("fallback.member"))]
     return [Reply(t("fallback.resident"))]

@@ -2,16 +2,23 @@
 from __future__ import annotations
 
 from gridbot.messages import Reply
-from gridbot.router import Command, Context, Router
+from gridbot.router import Command, Context, NotACommand, Router
 from gridbot.texts import t
+
+# Command names are at most four characters; a longer word, or one with a digit, after 帮助 is a sentence
+# ("帮助：1栋2单元301老人摔倒了") that must reach the request rules, not a command we do not know.
+_LONGEST_WORD = 6
 
 
 def help_command(ctx: Context, args: str) -> list[Reply]:
     router = ctx.app.router
     if args:
-        cmd = router.find(args.split()[0])
+        word = args.split()[0]
+        cmd = router.find(word)
         if cmd is None:
-            return [Reply(t("help.unknown_command", word=args.split()[0]))]
+            if len(word) > _LONGEST_WORD or any(ch.isdigit() for ch in word) or len(args.split()) > 2:
+                raise NotACommand()
+            return [Reply(t("help.unknown_command", word=word))]
         lines = [t("help.one_title", name=cmd.name), cmd.text("summary"),
                  t("router.usage_line", usage=cmd.text("usage")),
                  t("router.example_line", example=cmd.text("example"))]
