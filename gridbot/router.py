@@ -53,6 +53,17 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+# Chinese punctuation that people write in free text (a log, a notice, a reason) and expect to read back as
+# written: NFKC would turn "，" into ","; every argument parser accepts both forms.
+_KEEP_AS_WRITTEN = frozenset("，；：！？（）")
+
+
+def soften(text: str) -> str:
+    """normalize(), except that the Chinese punctuation of free text is kept (for command arguments)."""
+    text = "".join(ch if ch in _KEEP_AS_WRITTEN else unicodedata.normalize("NFKC", ch) for ch in text or "")
+    return re.sub(r"\s+", " ", text).strip()
+
+
 Handler = Callable[[Context, str], Sequence[Reply]]
 
 
@@ -172,7 +183,7 @@ class Router:
         return [Reply(t(key, command=cmd.name))]
 
     def parse_command(self, text: str) -> CommandMatch | None:
-        text = normalize(text).lstrip("/").strip()
+        text = soften(text).lstrip("/").strip()
         best: tuple[int, Command, str, bool] | None = None
         for cmd in self.commands:
             for word in cmd.words:

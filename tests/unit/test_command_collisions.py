@@ -57,6 +57,12 @@ def test_resident_typing_a_members_command_is_still_told_it_is_for_members_and_a
     assert sorted(r.entity_id for r in refused) == ["确认", "签到"]
 
 
+def test_free_text_keeps_its_chinese_punctuation(bot):
+    bot.say("日志 巡查1栋，处理漏水一起；走访2户！", as_="mem_zhao")
+    text = bot.said("本周日志", as_="mem_zhao", private=True)
+    assert "巡查1栋，处理漏水一起；走访2户！" in text
+
+
 def test_full_width_arguments_are_still_understood(bot):
     assert "已设置提醒" in bot.said("提醒　明天下午３：００　交周报", as_="mem_zhao")
     assert "已签到" in bot.said("／签到：１栋门口", as_="mem_zhao")

@@ -136,7 +136,7 @@ def test_visit_links_household_notes_tags_and_follow_up(bot):
     assert group and "私信" in group[0].text and "3栋" not in group[0].text
     assert "已记录走访" in private[0].text and "3栋2单元101" in private[0].text and "需要代买药" in private[0].text
     (v,) = rows(bot, Visit)
-    assert v.tags == ["独居老人"] and v.follow_up == "需要代买药" and v.note == "独居老人身体良好,需要代买药"
+    assert v.tags == ["独居老人"] and v.follow_up == "需要代买药" and v.note == "独居老人身体良好，需要代买药"
     with bot.app.session() as s:
         h = s.get(Household, v.household_id)
         assert (h.building, h.unit, h.room) == ("3", "2", "101")
