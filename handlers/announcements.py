@@ -43,10 +43,9 @@ def split_schedule(text: str, now: datetime, tz: str) -> tuple[datetime | None, 
                 return at, " ".join(tokens[n:]).strip()
         try:
             parse(tokens[0] if tokens else "", now, tz)
-            detail = tokens[0]
-        except ScheduleError as err:
-            detail = str(err)
-        raise UsageError(t("schedule.announcement.bad_time", detail=detail))
+        except ScheduleError as err:  # the parser's own words already say what it did not understand
+            raise UsageError(str(err)) from None
+        raise UsageError(t("schedule.announcement.bad_time", detail=tokens[0]))
     m = _PUBLISH.match(text)
     if m:
         at = _read_time(m.group(1).strip(), now, tz)

@@ -92,7 +92,8 @@ def test_wrong_input(bot):
     assert "用法：公告" in bot.said("公告", as_="mem_zhao")
     assert "私聊时请写明发到哪个网格" in bot.said("公告 明天停电", as_="lead_li", chat=None)
     assert "公告只能定一个时间" in bot.said("公告 定时 每周一 9点 例会", as_="mem_zhao")
-    assert "没有看懂定时的时间" in bot.said("公告 定时 某天 停水", as_="mem_zhao")
+    unreadable = bot.said("公告 定时 某天 停水", as_="mem_zhao")
+    assert "没有看懂时间：“某天”" in unreadable and unreadable.count("没有看懂") == 1  # said once, not twice
     assert "请写上公告内容" in bot.said("公告 定时 明天上午9点", as_="mem_zhao")
     assert posts(bot) == []
 

@@ -248,3 +248,9 @@ def test_embedded_scheduler_thread(bot, clock):
     finally:
         stop.set()
     assert done.is_set() and len(user_rows(bot, "例会")) == 1
+
+
+def test_unreadable_time_is_explained_once_with_usage(bot):
+    text = bot.said("提醒 啊啊 xyz 999", as_="mem_zhao")
+    assert text.count("没有看懂时间") == 1
+    assert "用法：提醒" in text and "例如：提醒" in text
