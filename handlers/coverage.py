@@ -25,10 +25,12 @@ def _error(err: BindingError) -> list[Reply]:
     return [Reply(t(f"coverage.errors.{err.key}", **values))]
 
 
-def _private(ctx: Context, text: str) -> list[Reply]:
-    """Details to the speaker alone; in a group, the group only hears that they were sent privately."""
+def _private(ctx: Context, text: str, done: bool = False) -> list[Reply]:
+    """Details to the speaker alone; in a group, the group only hears that they were sent privately
+    (`done`: the answer to an action such as 确认 or 迁出, not a list)."""
     if ctx.inbound.is_group:
-        return [Reply(t("coverage.sent_privately")), Reply(text, to_user=ctx.inbound.sender_id)]
+        key = "coverage.done_privately" if done else "coverage.sent_privately"
+        return [Reply(t(key)), Reply(text, to_user=ctx.inbound.sender_id)]
     return [Reply(text)]
 
 
@@ -39,10 +41,10 @@ def _address(args: str) -> bindings.AddressParts:
     return found
 
 
-def _number(args: str) -> tuple[int, str]:
+def _number(args: str, command: str) -> tuple[int, str]:
     m = re.match(r"^\s*#?(\d+)\s*(.*)$", args or "")
     if not m:
-        raise UsageError(t("coverage.errors.number_missing"))
+        raise UsageError(t("coverage.errors.number_missing", command=command))
     return int(m.group(1)), m.group(2).strip()
 
 
@@ -79,7 +81,7 @@ def register_cmd(ctx: Context, args: str) -> list[Reply]:
 
 # -- members ------------------------------------------------------------------------------------------
 def _decide(ctx: Context, args: str, approve: bool) -> list[Reply]:
-    number, reason = _number(args)
+    number, reason = _number(args, "确认" if approve else "驳回")
     try:
         change = bindings.decide(ctx.session, number, approve=approve, actor=ctx.speaker.actor,
                                  scope_grid_ids=ctx.speaker.scope_grid_ids, now=ctx.now, reason=reason or None)
@@ -94,7 +96,7 @@ def _decide(ctx: Context, args: str, approve: bool) -> list[Reply]:
     else:
         text = t("coverage.reject.ok", number=number, person=who, address=change.address)
         tell = t("coverage.reject.resident", address=change.address, reason=reason or t("coverage.reject.no_reason"))
-    return _private(ctx, text) + [Reply(tell, to_user=change.identity.user_id)]
+    return _private(ctx, text, done=True) + [Reply(tell, to_user=change.identity.user_id)]
 
 
 def confirm_cmd(ctx: Context, args: str) -> list[Reply]:
@@ -126,11 +128,11 @@ def bind_cmd(ctx: Context, args: str) -> list[Reply]:
         return _error(err)
     who = _who(change.identity)
     if change.already:
-        return _private(ctx, t("coverage.bind.already", person=who, address=change.address))
+        return _private(ctx, t("coverage.bind.already", person=who, address=change.address), done=True)
     text = t("coverage.bind.ok", person=who, address=change.address, number=change.binding.id)
     if change.ended:
         text += t("coverage.confirm.replaced", count=len(change.ended))
-    return _private(ctx, text) + [Reply(t("coverage.bind.resident", address=change.address),
+    return _private(ctx, text, done=True) + [Reply(t("coverage.bind.resident", address=change.address),
                                         to_user=change.identity.user_id)]
 
 
@@ -153,7 +155,7 @@ def unbind_cmd(ctx: Context, args: str) -> list[Reply]:
     lines = [t("coverage.unbind.ok_line", person=_who(c.identity), address=c.address, number=c.binding.id)
              for c in changes]
     tell = [Reply(t("coverage.unbind.resident", address=c.address), to_user=c.identity.user_id) for c in changes]
-    return _private(ctx, "\n".join([t("coverage.unbind.ok_title")] + lines)) + tell
+    return _private(ctx, "\n".join([t("coverage.unbind.ok_title")] + lines), done=True) + tell
 
 
 def move_out_cmd(ctx: Context, args: str) -> list[Reply]:
@@ -164,7 +166,7 @@ def move_out_cmd(ctx: Context, args: str) -> list[Reply]:
                                              chat_grid_id=ctx.speaker.chat_grid_id)
     except BindingError as err:
         return _error(err)
-    return _private(ctx, t("coverage.move_out.ok", address=household.address, count=len(ended)))
+    return _private(ctx, t("coverage.move_out.ok", address=household.address, count=len(ended)), done=True)
 
 
 def _pct(ratio: float | None) -> str:

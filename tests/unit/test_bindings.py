@@ -236,3 +236,15 @@ def test_new_commands_have_help(bot):
         assert "用法" in text and "例如" in text
     resident_help = bot.said("帮助", as_="res_a")
     assert "登记" in resident_help and "覆盖率" not in resident_help
+
+
+def test_reject_without_number_shows_a_reject_example_not_a_confirm_one(bot):
+    text = bot.said("驳回", as_="mem_zhao", private=True)
+    assert "驳回 12" in text and "确认 12" not in text
+
+
+def test_actions_in_the_group_are_acknowledged_as_done_not_as_a_list(bot):
+    _, number = register(bot, "res_a", "1栋1单元101")
+    for command in (f"确认 {number}", "迁出 1栋1单元101"):
+        in_group = [r.text for r in bot.send(command, as_="mem_zhao", chat="HY-01") if r.to_user is None]
+        assert in_group and "名单" not in in_group[0] and "已办理" in in_group[0], in_group
