@@ -13,13 +13,12 @@ from ...models import Member, OutboxMessage
 from ...models.console import ApiToken, ConsoleAccount
 from ...privacy import mask_text
 from ...services import outbox as outbox_svc
-from ...services.roster import RosterError, import_roster, read_roster
+from ...services.roster import SHEETS, ImportResult, RosterError, import_roster, read_roster
 from ...texts import t
 from .. import gridbot_app
 from ..auth import create_account, create_token, current_principal, forbid, requires, revoke_token, set_password
 from . import bp, page_args, paginate, render
 
-ROSTER_SUFFIXES = (".xlsx", ".csv")
 
 
 # -- accounts ----------------------------------------------------------------------------------------------
@@ -135,19 +134,22 @@ def roster_import():  # noqa: ANN201
     result = error = None
     dry_run = False
     if request.method == "POST":
-        upload = request.files.get("file")
+        uploads = [f for f in request.files.getlist("file") if f and f.filename]
         dry_run = bool(request.form.get("dry_run"))
-        suffix = Path(upload.filename or "").suffix.lower() if upload else ""
-        if upload is None or not upload.filename or suffix not in ROSTER_SUFFIXES:
+        names = [_roster_name(f.filename) for f in uploads]
+        if not uploads or None in names:
             error = t("console.errors.no_file")
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / f"roster{suffix}"
-                upload.save(path)
+                paths = []
+                for upload, name in zip(uploads, names):
+                    path = Path(tmp) / name
+                    upload.save(path)
+                    paths.append(path)
                 try:
-                    raw = read_roster(path)
-                except RosterError as err:
-                    error = t("console.errors.bad_file", error="；".join(str(e) for e in err.errors[:5]))
+                    raw = read_roster(paths if len(paths) > 1 else paths[0])
+                except RosterError as err:      # unreadable: the same report, the sheet and row named
+                    result = ImportResult(errors=err.errors)
                 except Exception as exc:  # noqa: BLE001 - a broken file is the clerk's problem, said plainly
                     error = t("console.errors.bad_file", error=type(exc).__name__)
                 else:
@@ -166,6 +168,17 @@ def roster_import():  # noqa: ANN201
                         households=c["住户"].changed))
     status = 400 if (error or (result is not None and result.errors)) else 200
     return render("roster.html", result=result, error=error, dry_run=dry_run), status
+
+
+def _roster_name(filename: str) -> str | None:
+    """Where an upload is saved: an .xlsx as is, a CSV only under its sheet's name (网格.csv, 成员.csv, 住户.csv)."""
+    name = Path(filename.replace("\\", "/")).name
+    suffix = Path(name).suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return "roster" + suffix
+    if suffix == ".csv" and Path(name).stem in SHEETS:
+        return Path(name).stem + ".csv"
+    return None
 
 
 # -- dead outbox messages ------------------------------------------------------------------------------------------

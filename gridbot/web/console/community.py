@@ -190,7 +190,7 @@ def reminders():  # noqa: ANN201
         when = request.form.get("when", "").strip()
         text = request.form.get("text", "").strip()[:500]
         target = request.form.get("target", "me")
-        with app.session() as s:
+        with app.session() as s, s.begin():
             try:
                 if not text:
                     raise reminders_svc.ReminderError("need_text")
@@ -205,9 +205,8 @@ def reminders():  # noqa: ANN201
                     if grid is None:
                         not_found()
                     kw = {"target_type": "grids", "grid_ids": [grid.id]}
-                with s.begin():
-                    reminders_svc.create_reminder(s, community_id=p.community_id, owner_member_id=p.member_id,
-                                                  created_by=p.actor, schedule=schedule, text=text, now=now, **kw)
+                reminders_svc.create_reminder(s, community_id=p.community_id, owner_member_id=p.member_id,
+                                              created_by=p.actor, schedule=schedule, text=text, now=now, **kw)
                 flash(t("console.flash.reminder_created"))
             except ScheduleError as err:
                 flash(t("schedule.reminder.bad_time", detail=str(err)), "error")
@@ -278,7 +277,7 @@ def announcement_create():  # noqa: ANN201
     if not text:
         flash(t("schedule.announcement.need_text"), "error")
         return redirect(url_for("console.reminders"))
-    with app.session() as s:
+    with app.session() as s, s.begin():
         if "community" in codes:
             if not p.is_secretary:
                 forbid("community announcement needs the secretary", "announcement", None)
@@ -290,11 +289,10 @@ def announcement_create():  # noqa: ANN201
                 flash(t("schedule.announcement.need_grid"), "error")
                 return redirect(url_for("console.reminders"))
             scope = "grid" if len(grid_ids) == 1 else "grids"
-        with s.begin():
-            _, rows = ann_svc.create(s, community_id=p.community_id, author_member_id=p.member_id,
-                                     author_userid=p.userid, author_name=p.name, actor=p.actor, scope=scope,
-                                     grid_ids=grid_ids, text=text, mention_all=mention_all, send_at=send_at, now=now)
-            outbox_svc.schedule_after_commit(s, app, rows)
+        _, rows = ann_svc.create(s, community_id=p.community_id, author_member_id=p.member_id,
+                                 author_userid=p.userid, author_name=p.name, actor=p.actor, scope=scope,
+                                 grid_ids=grid_ids, text=text, mention_all=mention_all, send_at=send_at, now=now)
+        outbox_svc.schedule_after_commit(s, app, rows)
     flash(t("console.flash.announcement_created"))
     return redirect(url_for("console.reminders"))
 
