@@ -103,8 +103,11 @@ def pick_grid(session: Session, *, community_id: int | None, own_grid_ids: Itera
     scope = set(scope_grid_ids)
     if word:
         grid = find_grid(session, community_id, word)
-        if grid is None:
-            raise WorkError("grid_unknown", word=word)
+        if grid is None:  # name a grid of theirs as the example, not another community's code
+            mine = work_grids(session, own_grid_ids) or work_grids(session, scope)
+            if not mine:
+                raise WorkError("grid_unknown_plain", word=word)
+            raise WorkError("grid_unknown", word=word, example=mine[0].code)
         if grid.id not in scope:
             raise OutOfScope("grid_out_of_scope", "grid", grid.code, grid=grid.name)
         return grid
@@ -352,8 +355,11 @@ def visit_for_ticket(session: Session, *, member_id: int, scope_grid_ids: Iterab
             raise WorkError("visit_none_yet")
     if not visit.follow_up:
         raise WorkError("visit_no_follow_up", id=visit.id)
-    if visit.ticket_id is not None:
-        raise WorkError("visit_already_ticket", id=visit.id, ticket=visit.ticket_id)
+    if visit.ticket_id is not None:  # people know a ticket by its number (XF-20261102-0001), not its row id
+        from ..models import Ticket
+
+        number = session.scalar(select(Ticket.number).where(Ticket.id == visit.ticket_id))
+        raise WorkError("visit_already_ticket", id=visit.id, ticket=number or visit.ticket_id)
     return visit
 
 

@@ -198,8 +198,16 @@ def test_to_ticket_makes_an_assistance_ticket_for_the_household(bot):
     assert f"已转为工单 {ticket.number}" in reply and v.ticket_id == ticket.id
     assert (ticket.building, ticket.unit, ticket.room, ticket.grid_id) == ("3", "1", "101", v.grid_id)
     assert ticket.household_id == v.household_id and ticket.category == "assistance"
-    assert "已经转为工单" in bot.said(f"转工单 {v.id}", as_="mem_sun", private=True)
+    again = bot.said(f"转工单 {v.id}", as_="mem_sun", private=True)
+    assert f"已经转为工单 {ticket.number}" in again  # the number people know, not the row id
     assert audits(bot, "visit.ticket")
+
+
+def test_unknown_grid_example_is_one_of_the_members_own_grids(bot):
+    text = bot.said("值班 火星", as_="mem_sun", private=True)
+    assert "没有找到网格“火星”" in text and "HY-02" in text
+    text = bot.said("待走访 火星", as_="mem_zhou", private=True)
+    assert "HY-03" in text and "HY-01" not in text
 
 
 # -- 日志 / 本周日志 / 本月日志 / 审核 ------------------------------------------------------------------
