@@ -116,6 +116,12 @@ FLOORS = {
     # Messages never used to choose a keyword (bench/README.md has the figures and how the split was kept).
     "holdout": {"precision": 0.93, "recall": 0.85, "category_accuracy": 0.77, "urgent_recall": 0.84,
                 "location_accuracy": 0.90},
+    # A second, independent labeller's batch (tests/data/corpus_second.tsv). Even lines (tune2) were used to tune;
+    # odd lines (holdout2) were scored once, after tuning. Its urgent recall (0.788) is far under the 0.95 target.
+    "tune2": {"precision": 0.97, "recall": 0.97, "category_accuracy": 0.92, "urgent_recall": 0.95,
+              "location_accuracy": 0.95},
+    "holdout2": {"precision": 0.88, "recall": 0.92, "category_accuracy": 0.88, "urgent_recall": 0.75,
+                 "location_accuracy": 0.95},
 }
 
 
@@ -129,6 +135,10 @@ def test_corpus_is_big_varied_and_honestly_split() -> None:
     texts = [ex.text for ex in everything]
     assert len(set(texts)) == len(texts), "a message appears twice (maybe in both splits)"
     assert len(load_corpus("holdout")) >= 200
+    second = load_corpus("second")
+    assert len(second) >= 200 and sum(not ex.is_request for ex in second) >= 0.45 * len(second)
+    assert sum(ex.urgency == "urgent" for ex in second) >= 50
+    assert len(load_corpus("tune2")) + len(load_corpus("holdout2")) == len(second)
 
 
 @pytest.mark.parametrize("split", sorted(FLOORS))
