@@ -21,6 +21,15 @@ DEMO_RESIDENTS = [
     ("res_new", "新搬来的住户", "XF-01", None, "", None),
 ]
 
+# Console accounts of the demo (web console /console/): (username, member userid or None = operator, who).
+DEMO_PASSWORD = "demo1234"
+DEMO_ACCOUNTS = [
+    ("liu", "xf_liu", "刘建华 · 社区书记"),
+    ("chen", "xf_chen", "陈静 · 网格长（第一、第二网格）"),
+    ("zhang", "xf_zhang", "张敏 · 网格员（第一网格）"),
+    ("admin", None, "运维账号（配置，不办案）"),
+]
+
 
 def build_demo(instance_dir: Path, roster: Path = DEMO_ROSTER):  # noqa: ANN201 - (settings, import result)
     """Remove the old demo database, migrate a new one, import the roster and bind the demo residents."""
@@ -45,6 +54,11 @@ def build_demo(instance_dir: Path, roster: Path = DEMO_ROSTER):  # noqa: ANN201 
                 raise RosterError(result.errors)
             for userid, name, grid, building, unit, room in DEMO_RESIDENTS:
                 bind_resident(session, "console", userid, name, grid, building, unit, room, actor="cli:demo", now=now)
+            from ..web.auth import create_account
+
+            for username, member_userid, _ in DEMO_ACCOUNTS:
+                create_account(session, username=username, password=DEMO_PASSWORD, member_userid=member_userid,
+                               operator=member_userid is None, actor="cli:demo", now=now)
     finally:
         app.close()
     return settings, result
@@ -91,6 +105,9 @@ def demo(host: str, port: int, no_browser: bool) -> None:
                f"住户 {counts['住户'].created} 户")
     click.echo("在命令行里试试（另开一个终端）：")
     click.echo(f"  GRIDBOT_DATABASE_URL={settings.database_url} gridbot say --chat chat-xf-01 --as xf_zhang 帮助")
+    click.echo(f"管理台：{url}console/ （演示账号，密码都是 {DEMO_PASSWORD}）")
+    for username, _, who in DEMO_ACCOUNTS:
+        click.echo(f"  {username:<6} {who}")
     click.echo(f"gridbot 演示已启动，打开 {url} 和机器人聊天（Ctrl+C 退出）", color=False)
     if not no_browser:
         threading.Timer(1.0, lambda: webbrowser.open(url)).start()
