@@ -73,7 +73,7 @@ def test_demo_starts_answers_http_and_talks(tmp_path):
             page = res.read().decode()
         assert "聊天模拟器" in page and "chat-xf-01" in page
         data = post_json(f"{base}/simulator/say", {"chat_id": "chat-xf-01", "user_id": "xf_zhang", "text": "帮助"})
-        assert data["ok"] and "张敏" in data["replies"][0]["text"]
+        assert data["ok"] and any("张敏" in r["text"] for r in data["replies"])
     finally:
         output = stop(proc)
     assert f"http://127.0.0.1:{port}/" in output

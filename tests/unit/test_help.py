@@ -46,3 +46,24 @@ def test_same_message_delivered_twice_is_processed_once(bot):
     with bot.app.session() as s:
         assert s.scalar(select(func.count()).select_from(InboundMessage)) == 1
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_member_help_in_a_group_goes_privately_grouped_by_kind_of_work(bot):
+    replies = bot.send("帮助", as_="mem_zhao", chat="HY-01")
+    in_group = [r.text for r in replies if r.to_user is None]
+    private = [r.text for r in replies if r.to_user == "mem_zhao"]
+    assert len(in_group) == 1 and "私信" in in_group[0] and "受理" not in in_group[0]
+    assert private and "【工单】" in private[0] and "【一户一代表】" in private[0] and "受理" in private[0]
+
+
+def test_member_help_in_a_private_chat_is_answered_there(bot):
+    replies = bot.send("帮助", as_="mem_zhao", private=True)
+    assert len(replies) == 1 and "赵网格员" in replies[0].text and "【工单】" in replies[0].text
+
+
+def test_resident_help_explains_their_own_use_of_shared_commands_and_rating(bot):
+    text = bot.said("帮助", as_="resident_a")
+    assert "同“办结”" not in text and "网格员可按登记号" not in text
+    assert "满意" in text
+    one = bot.said("帮助 反馈", as_="resident_a")
+    assert "工单号" not in one and "用法：反馈" in one

@@ -60,13 +60,16 @@ def test_talking_in_a_group_goes_through_the_real_pipeline(demo):
     data = say(client, "帮助", "xf_zhang")
     assert data["ok"] and data["speaker"]["kind"] == "member"
     here = [r for r in data["replies"] if r["where"] == "here"]
-    assert here and "张敏，您好" in here[0]["text"]
+    elsewhere = [r for r in data["replies"] if r["where"] != "here"]
+    assert here and "私信" in here[0]["text"]                  # the members' list is not for the group
+    assert elsewhere and "张敏，您好" in elsewhere[0]["text"]
     with app.session() as s:
         inbound = s.scalars(select(InboundMessage)).all()
         assert [(m.platform, m.chat_id, m.sender_id, m.status) for m in inbound] == [
             ("console", "chat-xf-01", "xf_zhang", "done")]
         outbox = s.scalars(select(OutboxMessage)).all()
-        assert [(o.target_type, o.target, o.status) for o in outbox] == [("chat", "chat-xf-01", "sent")]
+        assert [(o.target_type, o.target, o.status) for o in outbox] == [
+            ("chat", "chat-xf-01", "sent"), ("user", "xf_zhang", "sent")]
 
 
 def test_a_bound_resident_is_known_as_the_household_representative(demo):
