@@ -321,6 +321,8 @@ def duty(ctx: Context, args: str) -> list[Reply]:
                 until = work.local_day(entry.leave.ends_at - timedelta(seconds=1), _tz(ctx))
                 cover = entry.leave.partner.name if entry.leave.partner else t("work.duty_nobody")
                 lines.append(t("work.duty_away", name=m.name, until=_day(until), cover=cover))
+            elif not m.on_duty:  # marked 不在岗 in the roster: not someone residents or the leader can count on
+                lines.append(t("work.duty_off", name=m.name, role=_role_name(m.roles)))
             elif entry.covering_for:
                 lines.append(t("work.duty_covering", name=m.name, role=_role_name(m.roles),
                                others="、".join(o.name for o in entry.covering_for)))

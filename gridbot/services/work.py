@@ -535,7 +535,9 @@ def request_leave(session: Session, *, member: Member, now: datetime, last_day: 
     current = active_leave(session, member.id, now)
     if current is not None:
         current.cancelled_at = now
-    partner = member.partner if member.partner is not None and member.partner.active else None
+    partner = member.partner  # a partner marked 不在岗 in the roster cannot cover: the grid leader must arrange it
+    if partner is not None and not (partner.active and partner.on_duty):
+        partner = None
     if partner is not None and active_leave(session, partner.id, now) is not None:
         partner = None
     leave = Leave(member_id=member.id, partner_id=partner.id if partner else None, starts_at=now,

@@ -318,6 +318,19 @@ def test_leave_without_partner_says_so(bot):
     assert leave.partner_id is None
 
 
+def test_a_partner_marked_off_duty_does_not_cover_and_is_shown_off_duty(bot):
+    from gridbot.models import Member
+
+    with bot.app.session() as s, s.begin():
+        s.get(Member, bot.world.members["mem_qian"]).on_duty = False   # 在岗：否 in the roster
+    replies = bot.send("请假 到周五", as_="mem_zhao", chat="HY-01")
+    assert "没有可以代班" in replies[0].text and not [r for r in replies if r.to_user == "mem_qian"]
+    (leave,) = rows(bot, Leave)
+    assert leave.partner_id is None
+    duty = bot.said("值班", as_="mem_zhao", chat="HY-01")
+    assert "钱网格员（兼职网格员，不在岗）" in duty and "代赵网格员值班" not in duty
+
+
 def test_leave_with_unreadable_date_answers_usage(bot):
     reply = bot.said("请假 过几天", as_="mem_zhao", private=True)
     assert "没看懂" in reply and "例如" in reply
