@@ -227,6 +227,8 @@ def _building(args: str) -> str | None:
 def uncovered_cmd(ctx: Context, args: str) -> list[Reply]:
     building = _building(args)
     report = coverage.compute(ctx.session, ctx.now, set(ctx.speaker.scope_grid_ids))
+    if building is not None and not coverage.has_building(ctx.session, [g.grid_id for g in report.grids], building):
+        return [Reply(t("coverage.uncovered.no_building", building=building))]
     invited = coverage.invitations(ctx.session, ctx.speaker.scope_grid_ids)
     tz = ctx.app.settings.tz
     lines: list[str] = []
@@ -253,6 +255,8 @@ def uncovered_cmd(ctx: Context, args: str) -> list[Reply]:
             lines.append(t("coverage.uncovered.wrong_group", address=w.address, grid=w.found_in))
     total = sum(len([u for u in g.uncovered if building is None or u.building == building]) for g in report.grids)
     if not lines or total == 0 and not any(g.unbound or g.wrong_group for g in report.grids):
+        if building is not None:
+            return [Reply(t("coverage.uncovered.none_building", building=building))]
         return _private(ctx, t("coverage.uncovered.none"))
     if total > shown:
         lines.append(t("coverage.uncovered.more", count=total - shown))

@@ -312,6 +312,15 @@ def visit_order(u: Uncovered) -> tuple:
     return (0 if u.key else (2 if "空置" in u.tags else 1), _num(u.building), _num(u.unit), _num(u.room))
 
 
+def has_building(session: Session, grid_ids: Iterable[int], building: str) -> bool:
+    """Whether these grids have active households in `building`, so that "未覆盖 4栋" about another grid's
+    building says so instead of "all covered"."""
+    ids = sorted(set(grid_ids))
+    return bool(ids) and session.scalar(
+        select(Household.id).where(Household.grid_id.in_(ids), Household.building == building,
+                                   Household.status == "active").limit(1)) is not None
+
+
 def invitations(session: Session, grid_ids: Iterable[int]) -> dict[int, datetime]:
     """When each household of these grids was last visited with "已邀请进群" noted (走访), one query."""
     from ..models import Visit

@@ -212,6 +212,12 @@ def test_uncovered_is_never_for_residents_or_other_grids(bot):
     assert "5栋" in text and "1栋" not in text and "3栋" not in text
 
 
+def test_uncovered_for_a_building_outside_the_members_grids_says_so_not_all_covered(bot):
+    text = bot.said("未覆盖 3栋", as_="mem_zhao", private=True)      # 3栋 is HY-02's
+    assert "没有 3栋" in text and "都已有代表" not in text
+    assert "没有 9栋" in bot.said("未覆盖 9栋", as_="mem_zhao", private=True)
+
+
 # -- snapshots and trend ------------------------------------------------------------------------------
 def test_snapshots_show_the_trend_and_who_moved_it(bot):
     tz = bot.app.settings.tz
