@@ -14,6 +14,9 @@ def _acknowledge(ctx: Context, _match: object) -> list[Reply]:
     refused = ctx.app.router.refusal(ctx)  # a resident's "确认 12" that no other rule took
     if refused:
         return refused
+    if ctx.inbound.is_group and ctx.speaker.chat_grid_id is None:
+        # A group no grid owns: whatever was reported here reaches nobody, so do not ask for more detail.
+        return [Reply(t("fallback.unbound_chat"))]
     if ctx.speaker.is_member:
         return [Reply(t("fallback.member"))]
     return [Reply(t("fallback.resident"))]
