@@ -29,7 +29,7 @@ from types import SimpleNamespace
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..messages import Reply
@@ -279,7 +279,8 @@ def duty_figures(session: Session, grids: dict[int, Grid], members: list[Member]
         .group_by(Patrol.member_id, Patrol.grid_id))}
     keys = [(h.id, h.grid_id, h.building) for h in session.execute(
         select(Household.id, Household.grid_id, Household.building, Household.tags)
-        .where(Household.grid_id.in_(ids), Household.status == "active"))
+        .where(Household.grid_id.in_(ids), Household.status == "active",
+               cast(Household.tags, String) != "[]"))     # most households have no tags: skip decoding them
         if set(h.tags or []) & set(KEY_HOUSEHOLD_TAGS)]
     visited: dict[int, set[int]] = defaultdict(set)
     for member_id, household_id in session.execute(
