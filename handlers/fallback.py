@@ -1,9 +1,17 @@
 """The last rule: whatever nothing else took gets a polite answer, never silence and never a guess."""
 from __future__ import annotations
 
+import re
+
 from gridbot.messages import Reply
 from gridbot.router import Context, Router
 from gridbot.texts import t
+
+
+# Short social messages get a social answer, not a prompt to report a repair.
+_THANKS = re.compile(r"^(好的?|收到了?|ok|嗯+)?[,，。!！\s]*(谢谢|多谢|感谢|辛苦了?|麻烦了?)[^?？]{0,8}$", re.I)
+_GREETING = re.compile(r"^(大家|各位)?(你好|您好|早上好|上午好|中午好|下午好|晚上好|早安|晚安|早|在吗|在不在|hello|hi)"
+                       r"[啊呀呢哈~～,，。!！?？\s]*$", re.I)
 
 
 def _anything_addressed_to_us(ctx: Context) -> bool:
@@ -17,6 +25,10 @@ def _acknowledge(ctx: Context, _match: object) -> list[Reply]:
     if ctx.inbound.is_group and ctx.speaker.chat_grid_id is None:
         # A group no grid owns: whatever was reported here reaches nobody, so do not ask for more detail.
         return [Reply(t("fallback.unbound_chat"))]
+    if _THANKS.match(ctx.text):
+        return [Reply(t("fallback.thanks"))]
+    if _GREETING.match(ctx.text):
+        return [Reply(t("fallback.greeting"))]
     if ctx.speaker.is_member:
         return [Reply(t("fallback.member"))]
     return [Reply(t("fallback.resident"))]

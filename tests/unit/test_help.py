@@ -1,4 +1,5 @@
 """帮助 and the router's basic manners, through the bot as a person would use it."""
+import pytest
 
 
 def test_resident_help_lists_only_what_residents_may_do(bot):
@@ -27,8 +28,20 @@ def test_full_width_slash_and_spaces_are_accepted(bot):
 
 
 def test_unrecognised_resident_text_is_acknowledged_politely(bot):
-    replies = bot.say("大家好", as_="resident_a")
+    replies = bot.say("明天团购的鸡蛋几点到", as_="resident_a")
     assert len(replies) == 1 and "收到" in replies[0]
+
+
+@pytest.mark.parametrize("text", ["谢谢", "收到，谢谢", "好的，辛苦了！", "谢谢网格员"])
+def test_thanks_get_a_thank_you_not_a_prompt_to_report_a_repair(bot, text):
+    (reply,) = bot.say(text, as_="resident_a")
+    assert "不客气" in reply and "报事报修" not in reply
+
+
+@pytest.mark.parametrize("text", ["你好", "大家早上好", "在吗？"])
+def test_greetings_are_greeted(bot, text):
+    (reply,) = bot.say(text, as_="resident_a")
+    assert reply.startswith("您好") and "收到，谢谢" not in reply
 
 
 def test_same_message_delivered_twice_is_processed_once(bot):
