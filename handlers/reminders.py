@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from gridbot.messages import Reply
 from gridbot.router import STAFF, Command, Context, Router, UsageError
@@ -20,6 +21,16 @@ def _strip_prefix(text: str, words: tuple[str, ...]) -> tuple[bool, str]:
         if text.startswith(w):
             return True, text[len(w):].lstrip(" ,，:：")
     return False, text
+
+
+def _as_written(raw: str, parsed: str) -> str:
+    """The reminder's text as the member wrote it ("停水通知，请储水"): the schedule parser works on NFKC text
+    and hands back "停水通知,请储水". Where NFKC kept every character one for one, cut the same span."""
+    normal = unicodedata.normalize("NFKC", raw)
+    start = normal.find(parsed)
+    if start < 0 or len(normal) != len(raw):
+        return parsed
+    return raw[start:start + len(parsed)]
 
 
 def set_reminder(ctx: Context, args: str) -> list[Reply]:
@@ -43,6 +54,7 @@ def set_reminder(ctx: Context, args: str) -> list[Reply]:
         raise UsageError(t("schedule.reminder.bad_time", detail=str(err))) from None
     if not schedule.text:
         raise UsageError(t("schedule.reminder.need_text"))
+    text = _as_written(rest, schedule.text)
     if to_group:
         kw = {"target_type": "grids", "grid_ids": [sp.chat_grid_id]}
     elif to_community:
@@ -51,7 +63,7 @@ def set_reminder(ctx: Context, args: str) -> list[Reply]:
         kw = {"target_type": "member", "target_member_id": sp.member_id}
     try:
         reminder = service.create_reminder(ctx.session, community_id=sp.community_id, owner_member_id=sp.member_id,
-                                           created_by=sp.actor, schedule=schedule, text=schedule.text,
+                                           created_by=sp.actor, schedule=schedule, text=text,
                                            now=ctx.now, **kw)
     except service.ReminderError as err:
         return [Reply(err.text())]

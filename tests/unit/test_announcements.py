@@ -108,3 +108,8 @@ def test_quiet_hours_hold_an_announcement_until_morning(bot, clock):
     assert "免打扰" in reply and "11月3日（周二）07:00" in reply
     row = posts(bot)[0]
     assert row.status == "pending" and row.not_before == datetime(2026, 11, 3, 7, 0, tzinfo=SH)
+
+
+def test_announcement_keeps_the_chinese_punctuation_it_was_written_with(bot):
+    bot.say("公告 本周六上午9点至12点停水，请提前储水！", as_="mem_zhao")
+    assert any("停水，请提前储水！" in p.content["text"] for p in posts(bot))

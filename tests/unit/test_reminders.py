@@ -254,3 +254,9 @@ def test_unreadable_time_is_explained_once_with_usage(bot):
     text = bot.said("提醒 啊啊 xyz 999", as_="mem_zhao")
     assert text.count("没有看懂时间") == 1
     assert "用法：提醒" in text and "例如：提醒" in text
+
+
+def test_reminder_text_keeps_the_chinese_punctuation_it_was_written_with(bot):
+    text = bot.said("提醒 本群 明天上午9点 停水通知，请提前储水！", as_="mem_zhao")
+    assert "内容：停水通知，请提前储水！" in text
+    assert "停水通知，请提前储水！" in bot.said("提醒列表", as_="mem_zhao")
