@@ -13,6 +13,8 @@ from gridbot.texts import t
 
 GROUP_WORDS = ("本群", "群里", "本网格", "全网格")
 COMMUNITY_WORDS = ("全社区",)
+# Staff only, privately: a meeting reminder for grid members must not be posted into the residents' groups.
+STAFF_WORDS = {"members": ("全体网格员", "所有网格员", "网格员们"), "leaders": ("各网格长", "全体网格长", "网格长们")}
 NOTES = ("fifth_week", "short_month", "leap_day", "workdays", "default_time")
 
 
@@ -39,13 +41,18 @@ def set_reminder(ctx: Context, args: str) -> list[Reply]:
     sp = ctx.speaker
     to_group, rest = _strip_prefix(args, GROUP_WORDS)
     to_community, rest = _strip_prefix(rest, COMMUNITY_WORDS) if not to_group else (False, rest)
+    to_staff = None
+    for audience, words in STAFF_WORDS.items():
+        if not (to_group or to_community or to_staff):
+            found, rest = _strip_prefix(rest, words)
+            to_staff = audience if found else None
     rest = re.sub(r"^我\s*", "", rest)  # "提醒我 明天…"
     if to_group:
         if sp.chat_grid_id is None:
             return [Reply(t("schedule.reminder.need_group"))]
         if not sp.can_act_in(sp.chat_grid_id):
             return [Reply(t("schedule.reminder.out_of_scope"))]
-    if to_community and not sp.is_leader:
+    if (to_community or to_staff) and not sp.is_leader:
         return [Reply(t("schedule.reminder.community_leaders_only"))]
     tz = ctx.app.settings.timezone
     try:
@@ -59,6 +66,8 @@ def set_reminder(ctx: Context, args: str) -> list[Reply]:
         kw = {"target_type": "grids", "grid_ids": [sp.chat_grid_id]}
     elif to_community:
         kw = {"target_type": "community"}
+    elif to_staff:
+        kw = {"target_type": to_staff}
     else:
         kw = {"target_type": "member", "target_member_id": sp.member_id}
     try:

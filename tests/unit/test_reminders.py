@@ -260,3 +260,15 @@ def test_reminder_text_keeps_the_chinese_punctuation_it_was_written_with(bot):
     text = bot.said("提醒 本群 明天上午9点 停水通知，请提前储水！", as_="mem_zhao")
     assert "内容：停水通知，请提前储水！" in text
     assert "停水通知，请提前储水！" in bot.said("提醒列表", as_="mem_zhao")
+
+
+def test_a_meeting_reminder_for_grid_members_goes_to_them_not_to_the_residents_groups(bot, clock):
+    reply = bot.said("提醒 全体网格员 每周一 8:30 周例会，请准时参加", as_="sec_wang", chat=None)
+    assert "发给全体网格员" in reply and "周例会，请准时参加" in reply
+    assert "发给网格长和书记" in bot.said("提醒 各网格长 明天上午10点 交月报", as_="sec_wang", chat=None)
+    assert "只有网格长、书记" in bot.said("提醒 全体网格员 明天9点 开会", as_="mem_zhao", chat=None)
+    clock.set(at(2026, 11, 9, 8, 30, 1))
+    tick(bot.app)
+    rows = user_rows(bot, "周例会")
+    assert rows and {r.target_type for r in rows} == {"user"}
+    assert {r.target for r in rows} >= {"mem_zhao", "mem_qian", "lead_li", "sec_wang"}
