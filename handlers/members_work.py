@@ -268,7 +268,7 @@ def review(ctx: Context, args: str) -> list[Reply]:
         lines = [t("work.review_pending_title")]
         lines += [t("work.review_pending_line", name=m.name, n=n) for m, n in pending]
         lines.append(t("work.review_pending_hint", name=pending[0][0].name))
-        return [Reply("\n".join(lines))]
+        return _privately(ctx, "\n".join(lines))    # a member's review is not the residents' business
     member = _target_member(ctx, words[0])
     if member.id == sp.member_id:
         raise work.WorkError("review_self")
@@ -282,8 +282,8 @@ def review(ctx: Context, args: str) -> list[Reply]:
                              end=end, now=ctx.now, actor=sp.actor, comment=comment)
     if count == 0:
         return [Reply(t("work.review_none", name=member.name, period=label))]
-    replies = [Reply(t("work.review_done", name=member.name, period=label, n=count,
-                       comment=t("work.review_comment", comment=comment) if comment else ""))]
+    replies = _privately(ctx, t("work.review_done", name=member.name, period=label, n=count,
+                                comment=t("work.review_comment", comment=comment) if comment else ""))
     if member.userid != sp.user_id:
         replies.append(Reply(t("work.review_notice", reviewer=sp.name, period=label, n=count,
                                comment=t("work.review_comment", comment=comment) if comment else ""),

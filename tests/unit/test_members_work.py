@@ -268,6 +268,16 @@ def test_visit_reply_masks_phone_in_follow_up(bot):
     assert "138****5678" in reply and "13812345678" not in reply
 
 
+def test_review_in_a_group_is_answered_privately(bot):
+    bot.say("日志 巡查1栋", as_="mem_zhao", private=True)
+    listing = bot.send("审核", as_="lead_li", chat="HY-01")
+    assert [r.to_user for r in listing] == [None, "lead_li"] and "赵网格员" not in listing[0].text
+    replies = bot.send("审核 赵网格员 本周 再细一点", as_="lead_li", chat="HY-01")
+    in_group = [r.text for r in replies if r.to_user is None]
+    assert len(in_group) == 1 and "再细一点" not in in_group[0] and "赵网格员" not in in_group[0]
+    assert any(r.to_user == "mem_zhao" and "再细一点" in r.text for r in replies)
+
+
 def test_leader_cannot_review_own_logs(bot):
     bot.say("日志 巡查", as_="lead_li", private=True)
     assert "不能审核自己" in bot.said("审核 李网格长", as_="lead_li", private=True)
