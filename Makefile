@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	# the digest chart needs a CJK font (Debian's fonts-wqy-microhei); installed only as root with apt-get
 	fc-list :lang=zh 2>/dev/null | grep -q . || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && (apt-get install -y -q fonts-wqy-microhei || (apt-get update -q && apt-get install -y -q fonts-wqy-microhei))) || true
+	# the console's browser tests (tests/e2e) drive Debian's chromium + chromium-driver; installed only as root with apt-get
+	command -v chromium >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && (apt-get install -y -q chromium chromium-driver || (apt-get update -q && apt-get install -y -q chromium chromium-driver))) || true
 	touch $(STAMP)
 
 install: $(STAMP)
