@@ -474,11 +474,11 @@ _WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 
              "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6}
 _UNTIL_RE = re.compile(
     r"^(?:到|至|直到|请到)?\s*(?:"
-    r"(?P<rel>今天|明天|后天|大后天)"
+    r"(?P<rel>昨天|今天|明天|后天|大后天)"
     r"|(?P<next>下个?|本|这个?)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
     r"|(?P<ymd>\d{4})-(?P<m1>\d{1,2})-(?P<d1>\d{1,2})"
     r"|(?:(?P<m2>\d{1,2})月)?(?P<d2>\d{1,2})[日号]"
-    r"|(?P<n>\d{1,2})天"
+    r"|(?P<n>\d{1,2}|[一二两三四五六七八九十]{1,3})天"
     r")\s*(?:为止|前)?")
 
 
@@ -489,7 +489,7 @@ def parse_until(text: str, today: date) -> tuple[date, str] | None:
         return None
     rest = text.strip()[m.end():].strip(" ，,：:")
     if m.group("rel"):
-        last = today + timedelta(days={"今天": 0, "明天": 1, "后天": 2, "大后天": 3}[m.group("rel")])
+        last = today + timedelta(days={"昨天": -1, "今天": 0, "明天": 1, "后天": 2, "大后天": 3}[m.group("rel")])
     elif m.group("wd"):
         wd = _WEEKDAYS[m.group("wd")]
         if (m.group("next") or "").startswith("下"):
@@ -512,7 +512,12 @@ def parse_until(text: str, today: date) -> tuple[date, str] | None:
         except ValueError:
             return None
     else:
-        days = int(m.group("n"))
+        from ..schedule.parse import to_int  # "三天", "两天", "十天": members write numbers in Chinese
+
+        try:
+            days = to_int(m.group("n"))
+        except (KeyError, ValueError):
+            return None
         if days < 1:
             return None
         last = today + timedelta(days=days - 1)

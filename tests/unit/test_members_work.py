@@ -341,6 +341,13 @@ def test_a_partner_marked_off_duty_does_not_cover_and_is_shown_off_duty(bot):
     assert "钱网格员（兼职网格员，不在岗）" in duty and "代赵网格员值班" not in duty
 
 
+def test_leave_for_days_written_in_chinese_and_a_past_day_is_named(bot):
+    assert "已登记请假" in bot.said("请假 三天 培训", as_="mem_zhao", private=True)
+    (leave,) = rows(bot, Leave)
+    assert leave.reason == "培训"
+    assert "已经过去了" in bot.said("请假 到昨天", as_="mem_sun", private=True)
+
+
 def test_leave_with_unreadable_date_answers_usage(bot):
     reply = bot.said("请假 过几天", as_="mem_zhao", private=True)
     assert "没看懂" in reply and "例如" in reply
