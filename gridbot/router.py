@@ -115,7 +115,9 @@ class Rule:
     run: Callable[[Context, Any], Sequence[Reply]]
 
 
-_SEPARATORS = " :：,，"
+_SEPARATORS = " :：,，#"
+# "值班？", "销假！", "待办。": a bare command with the sentence's end mark is still the bare command.
+_END_MARKS = "。！？!?.～~…"
 
 
 @dataclass
@@ -190,6 +192,8 @@ class Router:
                 if not text.startswith(word):
                     continue
                 rest = text[len(word):]
+                if not rest.strip(_END_MARKS + _SEPARATORS):
+                    rest = ""
                 glued = bool(rest) and rest[0] not in _SEPARATORS
                 if glued and (not cmd.glued or (cmd.glued_if is not None and not cmd.glued_if(rest))):
                     continue

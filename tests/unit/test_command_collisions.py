@@ -66,3 +66,13 @@ def test_free_text_keeps_its_chinese_punctuation(bot):
 def test_full_width_arguments_are_still_understood(bot):
     assert "已设置提醒" in bot.said("提醒　明天下午３：００　交周报", as_="mem_zhao")
     assert "已签到" in bot.said("／签到：１栋门口", as_="mem_zhao")
+
+
+@pytest.mark.parametrize("text,expected", [("值班？", "值班："), ("待办。", "待办工单"), ("销假！", "没有请假"),
+                                           ("确认#99", "登记号为 99")])
+def test_a_bare_command_with_an_end_mark_or_hash_is_still_the_command(bot, text, expected):
+    assert expected in bot.said(text, as_="mem_zhao", private=True)
+
+
+def test_a_residents_bare_command_with_a_question_mark_is_still_the_command(bot):
+    assert "您还没有提交过诉求" in bot.said("我的工单？", as_="res_a")
