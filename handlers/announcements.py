@@ -20,6 +20,21 @@ AT_ALL_WORDS = ("@所有人", "@全体成员", "@all")
 _PUBLISH = re.compile(r"^(.+?)(?:发布|发送|发出|发)(?:\s*[:：]\s*|\s+)(.+)$")
 
 
+_CODE_LIKE = re.compile(r"^[A-Za-z]{1,10}-\d{1,4}$")  # "XF-01": a grid code, even one that does not exist
+
+
+def _grid_heads(text: str) -> list[tuple[str, str]]:
+    """Where the grids named at the start could end: at the first space ("XF-01,XF-02 停水"), or at the first
+    Chinese comma or colon ("XF-01，停水", "第一网格：停水")."""
+    heads = []
+    first, _, rest = text.partition(" ")
+    heads.append((first, rest))
+    m = re.match(r"^([^\s，：:]+?)[，：:]\s*(.+)$", text)
+    if m and m.group(1) != first:
+        heads.append((m.group(1), m.group(2)))
+    return heads
+
+
 def _read_time(words: str, now: datetime, tz: str) -> datetime | None:
     """An instant if `words` is a time and nothing else; raises UsageError if it is a repeating one."""
     try:
@@ -70,14 +85,16 @@ def announce(ctx: Context, args: str) -> list[Reply]:
         if not sp.roles & LEADERS:
             return [Reply(t("schedule.announcement.community_leaders_only"))]
         scope, text = "community", text[3:].lstrip(" ,，:：")
-    else:
-        first, _, remainder = text.partition(" ")
-        words = service.split_grid_words(first)
-        found = service.find_grids(ctx.session, sp.community_id, words) if sp.community_id else None
-        if found and found.ids and remainder:
-            if found.unknown:
-                return [Reply(t("schedule.announcement.unknown_grid", names="、".join(found.unknown)))]
-            scope, grid_ids, text = "grids", found.ids, remainder.strip()
+    elif sp.community_id:
+        for first, remainder in _grid_heads(text):
+            words = service.split_grid_words(first)
+            found = service.find_grids(ctx.session, sp.community_id, words)
+            code_like = [w for w in found.unknown if _CODE_LIKE.match(w)]
+            if remainder and (found.ids or code_like):
+                if found.unknown:  # "公告 XF-09 停水" is a mistyped grid, not a notice that starts "XF-09"
+                    return [Reply(t("schedule.announcement.unknown_grid", names="、".join(found.unknown)))]
+                scope, grid_ids, text = "grids", found.ids, remainder.strip()
+                break
     if scope is None:
         here = sp.chat_grid_id
         if here is None and len(sp.grid_ids) == 1:

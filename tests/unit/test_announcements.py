@@ -113,3 +113,14 @@ def test_quiet_hours_hold_an_announcement_until_morning(bot, clock):
 def test_announcement_keeps_the_chinese_punctuation_it_was_written_with(bot):
     bot.say("公告 本周六上午9点至12点停水，请提前储水！", as_="mem_zhao")
     assert any("停水，请提前储水！" in p.content["text"] for p in posts(bot))
+
+
+def test_a_mistyped_grid_code_is_refused_not_posted_to_the_own_grid_with_the_code_in_it(bot):
+    assert "没有找到网格：HY-09" in bot.said("公告 HY-09 明天停水", as_="mem_zhao")
+    assert posts(bot) == []
+
+
+def test_grid_named_before_a_chinese_comma_is_the_target_not_part_of_the_text(bot):
+    bot.say("公告 第二网格，明天停水", as_="lead_li", chat=None)
+    (post,) = posts(bot)
+    assert post.target == bot.chat("HY-02") and "【公告】明天停水" in post.content["text"]
