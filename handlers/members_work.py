@@ -6,6 +6,7 @@ privately to the member (Reply(to_user=...)) when asked in a group: they are per
 from __future__ import annotations
 
 import functools
+import re
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
@@ -269,14 +270,17 @@ def review(ctx: Context, args: str) -> list[Reply]:
         lines += [t("work.review_pending_line", name=m.name, n=n) for m, n in pending]
         lines.append(t("work.review_pending_hint", name=pending[0][0].name))
         return _privately(ctx, "\n".join(lines))    # a member's review is not the residents' business
-    member = _target_member(ctx, words[0])
+    # "审核 张敏 本周 很好" or, as people type it, "审核：张敏，本周，很好，继续保持"
+    name, rest = re.match(r"^([^\s，,：:]+)[\s，,：:]*(.*)$", args).groups()
+    member = _target_member(ctx, name)
     if member.id == sp.member_id:
         raise work.WorkError("review_self")
     kind = "month"
-    rest = words[1:]
-    if rest and rest[0] in _PERIODS:
-        kind = _PERIODS[rest.pop(0)]
-    comment = " ".join(rest).strip() or None
+    for word in sorted(_PERIODS, key=len, reverse=True):
+        if rest.startswith(word):
+            kind, rest = _PERIODS[word], rest[len(word):].lstrip(" ，,：:")
+            break
+    comment = rest.strip() or None
     start, end, label = _period(ctx, kind)
     count = work.review_logs(ctx.session, reviewer_id=sp.member_id, member_id=member.id, start=start,  # type: ignore
                              end=end, now=ctx.now, actor=sp.actor, comment=comment)

@@ -488,6 +488,7 @@ def parse_until(text: str, today: date) -> tuple[date, str] | None:
     if not m:
         return None
     rest = text.strip()[m.end():].strip(" ，,：:")
+    rest = re.sub(r"^[（(](.*)[)）]$", r"\1", rest)  # "到周五（家里有事）": the notice adds its own brackets
     if m.group("rel"):
         last = today + timedelta(days={"昨天": -1, "今天": 0, "明天": 1, "后天": 2, "大后天": 3}[m.group("rel")])
     elif m.group("wd"):

@@ -278,6 +278,18 @@ def test_review_in_a_group_is_answered_privately(bot):
     assert any(r.to_user == "mem_zhao" and "再细一点" in r.text for r in replies)
 
 
+def test_review_written_with_chinese_commas(bot):
+    bot.say("日志 巡查1栋", as_="mem_zhao", private=True)
+    reply = bot.said("审核：赵网格员，本周，记录详实，继续保持", as_="lead_li", private=True)
+    assert "已审核赵网格员本周的 1 条工作日志" in reply and "记录详实，继续保持" in reply
+
+
+def test_leave_reason_in_brackets_is_not_bracketed_twice(bot):
+    replies = bot.send("请假，到周五（家里有事）", as_="mem_zhao", private=True)
+    notice = [r.text for r in replies if r.to_user == "mem_qian"]
+    assert notice and "（家里有事）" in notice[0] and "（（" not in notice[0]
+
+
 def test_leader_cannot_review_own_logs(bot):
     bot.say("日志 巡查", as_="lead_li", private=True)
     assert "不能审核自己" in bot.said("审核 李网格长", as_="lead_li", private=True)
