@@ -53,6 +53,7 @@ def test_page_offers_the_grid_chats_and_the_people(demo):
     assert "张敏" in html and "专职网格员" in html            # members with their roles
     assert "李阿姨" in html and "1栋1单元101" in html          # a resident bound to a household
     assert "新搬来的住户" in html
+    assert "孙丽（兼职网格员 · XF-03 · 不在岗）" in html and "张敏（专职网格员 · XF-01）" in html  # 在岗：否
 
 
 def test_talking_in_a_group_goes_through_the_real_pipeline(demo):
