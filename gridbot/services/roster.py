@@ -75,6 +75,8 @@ class RowError:
     reason: str
 
     def __str__(self) -> str:
+        if self.row == 0:  # the file or sheet as a whole ("找不到文件"), not one of its rows
+            return t("roster.file_error", sheet=self.sheet, reason=self.reason)
         return t("roster.row_error", sheet=self.sheet, row=self.row, reason=self.reason)
 
 

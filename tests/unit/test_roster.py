@@ -262,6 +262,12 @@ def test_a_missing_sheet_or_header_is_reported(tmp_path):
     assert err.value.errors[0].sheet == "成员" and "姓名" in err.value.errors[0].reason
 
 
+def test_a_file_level_error_names_no_row(tmp_path):
+    with pytest.raises(RosterError) as err:
+        read_roster(tmp_path / "不存在.xlsx")
+    assert "找不到文件" in str(err.value) and "第 0 行" not in str(err.value)
+
+
 # -- the command ----------------------------------------------------------------------------------------------
 @pytest.fixture
 def cli_env(tmp_path):
