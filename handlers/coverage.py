@@ -142,6 +142,8 @@ def unbind_cmd(ctx: Context, args: str) -> list[Reply]:
                                        now=ctx.now)
         if not changes:
             return [Reply(t("coverage.unbind.self_none"))]
+        if all(c.was == "pending" for c in changes):  # a request withdrawn, not a representative stepping down
+            return [Reply(t("coverage.unbind.self_withdrawn", numbers="、".join(str(c.binding.id) for c in changes)))]
         return [Reply(t("coverage.unbind.self_ok"))]
     if not ctx.speaker.is_member:
         return [Reply(t("coverage.errors.unbind_others"))]

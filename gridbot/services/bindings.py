@@ -147,6 +147,7 @@ class Change:
     ended: list[HouseholdBinding] = field(default_factory=list)   # bindings this change ended or replaced
     notify: list[str] = field(default_factory=list)               # userids to tell privately
     already: bool = False                                          # nothing changed (a repeat)
+    was: str = ""                                                  # the binding's status before this change
 
     @property
     def address(self) -> str:
@@ -270,8 +271,9 @@ def unbind_self(session: Session, *, platform: str, user_id: str, now: datetime)
         return []
     changes = []
     for b in _open_bindings(session, identity.id, ("pending", "active")):
+        was = b.status
         _end(session, b, f"resident:{user_id}", "unbound", now)
-        changes.append(Change(b, b.household, identity))
+        changes.append(Change(b, b.household, identity, was=was))
     return changes
 
 

@@ -248,3 +248,10 @@ def test_actions_in_the_group_are_acknowledged_as_done_not_as_a_list(bot):
     for command in (f"确认 {number}", "迁出 1栋1单元101"):
         in_group = [r.text for r in bot.send(command, as_="mem_zhao", chat="HY-01") if r.to_user is None]
         assert in_group and "名单" not in in_group[0] and "已办理" in in_group[0], in_group
+
+
+def test_unbinding_a_pending_request_says_it_was_withdrawn(bot):
+    _, number = register(bot, "res_a", "1栋1单元101")
+    text = bot.said("解绑", as_="res_a")
+    assert "撤回" in text and str(number) in text and "已解除您的户代表" not in text
+    assert bindings_of(bot, "res_a") == [("1-1-101", "ended", "unbound")]
