@@ -72,9 +72,13 @@ def register_cmd(ctx: Context, args: str) -> list[Reply]:
         return _error(err)
     if change.already:
         return [Reply(t("coverage.register.already_pending", number=change.binding.id))]
-    replies = [Reply(t("coverage.register.ok", number=change.binding.id))]
+    ok = t("coverage.register.ok", number=change.binding.id)
     note = t("coverage.register.notify", number=change.binding.id, person=_who(change.identity),
              address=change.address, grid=change.grid_code)
+    if change.current is not None:  # one person represents one household: say so before it happens
+        ok += t("coverage.register.replaces", current=change.current.address, address=change.address)
+        note += t("coverage.register.notify_replaces", current=change.current.address)
+    replies = [Reply(ok)]
     replies += [Reply(note, to_user=uid) for uid in change.notify]
     return replies
 

@@ -148,6 +148,7 @@ class Change:
     notify: list[str] = field(default_factory=list)               # userids to tell privately
     already: bool = False                                          # nothing changed (a repeat)
     was: str = ""                                                  # the binding's status before this change
+    current: Household | None = None                               # 登记: the household they represent now
 
     @property
     def address(self) -> str:
@@ -195,8 +196,9 @@ def register(session: Session, *, platform: str, user_id: str, address: AddressP
     session.flush()
     record(session, actor, "binding.request", "household_binding", binding.id,
            {"household_id": household.id, "grid_id": household.grid_id}, at=now)
+    current = next((b.household for b in mine if b.status == "active"), None)  # replaced once confirmed
     return Change(binding, household, identity, _grid_code(session, household.grid_id), ended=ended,
-                  notify=grid_member_userids(session, household.grid_id))
+                  notify=grid_member_userids(session, household.grid_id), current=current)
 
 
 def _activate(session: Session, binding: HouseholdBinding, actor: str, now: datetime) -> list[HouseholdBinding]:

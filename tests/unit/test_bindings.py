@@ -255,3 +255,12 @@ def test_unbinding_a_pending_request_says_it_was_withdrawn(bot):
     text = bot.said("解绑", as_="res_a")
     assert "撤回" in text and str(number) in text and "已解除您的户代表" not in text
     assert bindings_of(bot, "res_a") == [("1-1-101", "ended", "unbound")]
+
+
+def test_registering_a_second_household_warns_that_the_first_will_be_replaced(bot):
+    _, number = register(bot, "res_a", "1栋1单元101")
+    bot.say(f"确认 {number}", as_="mem_zhao", private=True)
+    replies = bot.send("登记 1栋1单元102", as_="res_a", chat="HY-01")
+    assert "您现在是 1栋1单元101 的户代表" in replies[0].text and "1栋1单元102" in replies[0].text
+    to_member = [r.text for r in replies if r.to_user == "mem_zhao"]
+    assert to_member and "现为 1栋1单元101 的户代表" in to_member[0]
