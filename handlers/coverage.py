@@ -76,7 +76,10 @@ def register_cmd(ctx: Context, args: str) -> list[Reply]:
     note = t("coverage.register.notify", number=change.binding.id, person=_who(change.identity),
              address=change.address, grid=change.grid_code)
     if change.current is not None:  # one person represents one household: say so before it happens
-        ok += t("coverage.register.replaces", current=change.current.address, address=change.address)
+        if ctx.inbound.is_group:  # the group hears no flat numbers
+            ok += t("coverage.register.replaces_in_group")
+        else:
+            ok += t("coverage.register.replaces", current=change.current.address, address=change.address)
         note += t("coverage.register.notify_replaces", current=change.current.address)
     replies = [Reply(ok)]
     replies += [Reply(note, to_user=uid) for uid in change.notify]

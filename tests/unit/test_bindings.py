@@ -261,6 +261,8 @@ def test_registering_a_second_household_warns_that_the_first_will_be_replaced(bo
     _, number = register(bot, "res_a", "1栋1单元101")
     bot.say(f"确认 {number}", as_="mem_zhao", private=True)
     replies = bot.send("登记 1栋1单元102", as_="res_a", chat="HY-01")
-    assert "您现在是 1栋1单元101 的户代表" in replies[0].text and "1栋1单元102" in replies[0].text
+    assert "已是另一户的户代表" in replies[0].text and "1栋1单元" not in replies[0].text  # no flats in the group
     to_member = [r.text for r in replies if r.to_user == "mem_zhao"]
     assert to_member and "现为 1栋1单元101 的户代表" in to_member[0]
+    privately = bot.said("登记 1栋1单元201", as_="res_a", private=True)
+    assert "您现在是 1栋1单元101 的户代表" in privately and "1栋1单元201" in privately
