@@ -151,11 +151,14 @@ def visit(ctx: Context, args: str) -> list[Reply]:
     household = work.find_household(ctx.session, community_id=sp.community_id, scope_grid_ids=sp.scope_grid_ids,
                                      address=address, prefer_grid_id=sp.chat_grid_id)
     notes = work.read_visit_notes(note)
+    known = set(household.tags or [])  # type: ignore[union-attr]
     record = work.record_visit(ctx.session, member_id=sp.member_id, household=household, now=ctx.now,  # type: ignore
                                actor=sp.actor, note=note, notes=notes)
     lines = [t("work.visit_done", id=record.id, grid=household.grid.name, address=household.address)]
-    if notes.tags:
-        lines.append(t("work.visit_tags", tags="、".join(notes.tags)))
+    if notes.tags:  # say the ledger changed only when it did
+        new = [tag for tag in notes.tags if tag not in known]
+        lines.append(t("work.visit_tags", tags="、".join(notes.tags)) if new else
+                     t("work.visit_tags_known", tags="、".join(notes.tags)))
     if notes.invited:
         lines.append(t("work.visit_invited"))
     if notes.follow_up:

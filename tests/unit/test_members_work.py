@@ -174,6 +174,14 @@ def test_leader_visits_in_grid_under_them(bot):
     assert "已记录走访" in bot.said("走访 5栋1单元102 正常", as_="sec_wang", private=True)
 
 
+def test_visit_says_the_ledger_was_updated_only_when_it_was(bot):
+    first = bot.said("走访 3栋1单元102 独居老人，身体还好", as_="mem_sun", private=True)
+    assert "已更新到住户台账" in first
+    again = bot.said("走访 3栋1单元102 独居老人，精神不错", as_="mem_sun", private=True)
+    assert "已更新到住户台账" not in again and "台账里已有" in again
+    assert len(audits(bot, "household.tags_added")) == 1
+
+
 def test_to_ticket_needs_a_follow_up(bot):
     assert "还没有走访记录" in bot.said("转工单", as_="mem_sun", private=True)
     bot.say("走访 3栋1单元101 一切正常", as_="mem_sun", private=True)
