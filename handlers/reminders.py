@@ -11,7 +11,7 @@ from gridbot.schedule.parse import ScheduleError, parse
 from gridbot.services import reminders as service
 from gridbot.texts import t
 
-GROUP_WORDS = ("本群", "群里", "本网格", "全网格")
+GROUP_WORDS = ("本群", "群里", "本网格", "全网格", "大家", "各位")  # "提醒大家明天停水" is for the group
 COMMUNITY_WORDS = ("全社区",)
 # Staff only, privately: a meeting reminder for grid members must not be posted into the residents' groups.
 STAFF_WORDS = {"members": ("全体网格员", "所有网格员", "网格员们"), "leaders": ("各网格长", "全体网格长", "网格长们")}
@@ -102,7 +102,9 @@ def list_reminders(ctx: Context, args: str) -> list[Reply]:
     else:
         lines = [t("schedule.reminder.list_title", count=len(rows))]
         for r in rows:
-            lines.append(t("schedule.reminder.list_line", id=r.id, label=r.schedule_text,
+            # a one-off's words ("明天 上午9点") were relative to the day it was set; its date is under 下次
+            label = r.schedule_text if r.rrule else t("schedule.reminder.once_label")
+            lines.append(t("schedule.reminder.list_line", id=r.id, label=label,
                            target=service.describe_target(ctx.session, r, sp.member_id), text=r.text,
                            next=service.fmt_when(r.next_at, tz, ctx.now)))
     builtin = service.builtin_count(ctx.session, sp.community_id) if sp.community_id else 0

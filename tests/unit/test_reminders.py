@@ -272,3 +272,15 @@ def test_a_meeting_reminder_for_grid_members_goes_to_them_not_to_the_residents_g
     rows = user_rows(bot, "周例会")
     assert rows and {r.target_type for r in rows} == {"user"}
     assert {r.target for r in rows} >= {"mem_zhao", "mem_qian", "lead_li", "sec_wang"}
+
+
+def test_remind_everyone_in_a_group_goes_to_the_group(bot):
+    text = bot.said("提醒大家明天上午9点 停水，请储水", as_="mem_zhao", chat="HY-01")
+    assert "发到第一网格群" in text and "内容：停水，请储水" in text
+
+
+def test_a_one_off_reminder_is_not_listed_with_yesterdays_relative_words(bot, clock):
+    bot.say("提醒 明天下午3点 给王奶奶送药", as_="mem_zhao", chat=None)
+    clock.set(at(2026, 11, 3, 10, 0))
+    listing = bot.said("提醒列表", as_="mem_zhao", chat=None)
+    assert "给王奶奶送药" in listing and "明天" not in listing and "11月3日（周二）15:00" in listing
