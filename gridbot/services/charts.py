@@ -35,14 +35,22 @@ def cjk_font() -> tuple[str, str]:
     """(family, file) of an installed font that really has Chinese glyphs. Raises FontMissing otherwise."""
     from matplotlib import font_manager
 
-    candidates = [(f.name, f.fname) for f in font_manager.fontManager.ttflist if f.name in CJK_FAMILIES]
-    candidates.sort(key=lambda nf: CJK_FAMILIES.index(nf[0]))
-    for name, path in candidates:
-        try:
-            if has_glyphs(path):
-                return name, path
-        except (OSError, RuntimeError):  # pragma: no cover - an unreadable font file: try the next
-            continue
+    for rescan in (False, True):
+        if rescan:   # a font installed after matplotlib built its cache (~/.cache/matplotlib): add it now
+            for path in font_manager.findSystemFonts():
+                if any(hint in path.lower() for hint in ("wqy", "cjk", "droid", "uming", "ukai", "sourcehan")):
+                    try:
+                        font_manager.fontManager.addfont(path)
+                    except (OSError, RuntimeError, ValueError):  # pragma: no cover - unreadable font file
+                        continue
+        candidates = [(f.name, f.fname) for f in font_manager.fontManager.ttflist if f.name in CJK_FAMILIES]
+        candidates.sort(key=lambda nf: CJK_FAMILIES.index(nf[0]))
+        for name, path in candidates:
+            try:
+                if has_glyphs(path):
+                    return name, path
+            except (OSError, RuntimeError):  # pragma: no cover - an unreadable font file: try the next
+                continue
     raise FontMissing("no CJK font found for the digest chart (matplotlib would draw boxes): install one, e.g. "
                       "`apt-get install fonts-wqy-microhei` (or fonts-noto-cjk), then remove "
                       "~/.cache/matplotlib so matplotlib sees it. 未找到中文字体，图表无法显示中文。")

@@ -386,6 +386,7 @@ def test_missing_font_is_an_operator_message(monkeypatch):
     charts.cjk_font.cache_clear()
     monkeypatch.setattr(font_manager.fontManager, "ttflist",
                         [f for f in font_manager.fontManager.ttflist if f.name not in charts.CJK_FAMILIES])
+    monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: [])      # and none on disk
     try:
         with pytest.raises(charts.FontMissing, match="fonts-wqy-microhei"):
             charts.cjk_font()
@@ -419,3 +420,20 @@ def test_duty_figures_agree_with_compliance(bot, fortnight, clock):
         assert got["key_visited_quarter"] == row["key_visited_quarter"]
         assert got["patrols_by_grid"] == {code: sum(row["patrols_by_grid_month"][code].values())
                                           for code in row["grids"]}
+
+
+def test_font_installed_after_matplotlib_cached_its_list_is_found(monkeypatch):
+    from matplotlib import font_manager
+
+    from gridbot.services import charts
+
+    charts.cjk_font.cache_clear()
+    family, path = charts.cjk_font()
+    monkeypatch.setattr(font_manager.fontManager, "ttflist",
+                        [f for f in font_manager.fontManager.ttflist if f.name not in charts.CJK_FAMILIES])
+    monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: [path])
+    charts.cjk_font.cache_clear()
+    try:
+        assert charts.cjk_font() == (family, path)
+    finally:
+        charts.cjk_font.cache_clear()
