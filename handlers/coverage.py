@@ -266,7 +266,7 @@ def uncovered_cmd(ctx: Context, args: str) -> list[Reply]:
     if not lines or total == 0 and not any(g.unbound or g.wrong_group for g in report.grids):
         if building is not None:
             return [Reply(t("coverage.uncovered.none_building", building=building))]
-        return _private(ctx, t("coverage.uncovered.none"))
+        return [Reply(t("coverage.uncovered.none"))]
     if total > shown:
         lines.append(t("coverage.uncovered.more", count=total - shown))
     return _private(ctx, "\n".join([t("coverage.uncovered.title")] + lines + [t("coverage.uncovered.footer")]))
@@ -274,8 +274,8 @@ def uncovered_cmd(ctx: Context, args: str) -> list[Reply]:
 
 def pending_cmd(ctx: Context, args: str) -> list[Reply]:
     rows = bindings.pending(ctx.session, ctx.speaker.scope_grid_ids, ctx.now)
-    if not rows:
-        return _private(ctx, t("coverage.pending.none"))
+    if not rows:  # nothing personal to hide: answer where asked
+        return [Reply(t("coverage.pending.none"))]
     tz = ctx.app.settings.tz
     lines = [t("coverage.pending.title", count=len(rows))]
     for r in rows[:LIST_LIMIT]:

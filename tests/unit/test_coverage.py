@@ -378,3 +378,8 @@ def test_vacant_homes_come_last_in_the_visiting_list(bot):
     rows = [ln for ln in bot.said("未覆盖", as_="mem_zhao", private=True).splitlines() if "单元" in ln]
     assert rows[0].startswith("★ 1栋1单元101") and rows[1].startswith("· 1栋1单元201")
     assert rows[-1].startswith("· 1栋1单元102（空置）")
+
+
+def test_an_empty_pending_list_is_answered_where_asked(bot):
+    replies = bot.send("待确认", as_="mem_zhao", chat="HY-01")
+    assert len(replies) == 1 and replies[0].to_user is None and "没有待确认" in replies[0].text
