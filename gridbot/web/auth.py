@@ -347,7 +347,9 @@ def wecom_login():  # noqa: ANN201
         abort(404)
     state = session["wecom_state"] = secrets.token_urlsafe(16)
     session["wecom_next"] = _safe_next(request.args.get("next"))
-    callback = quote(url_for("auth.wecom_callback", _external=True), safe="")
+    # the address WeCom sends the person back to: the configured public base (a trusted domain in WeCom's admin)
+    base = gridbot_app().settings.console_base_url.rstrip("/")
+    callback = quote(base + url_for("auth.wecom_callback"), safe="")
     if "wxwork" in (request.headers.get("User-Agent") or "").lower():
         return redirect(f"{OAUTH_URL}?appid={wc.corp_id}&redirect_uri={callback}&response_type=code"
                         f"&scope=snsapi_base&state={state}&agentid={wc.agent_id or ''}#wechat_redirect")

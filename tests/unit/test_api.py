@@ -13,9 +13,10 @@ from gridbot.models.console import ApiToken
 from tests.console_helpers import build_world, csrf_of, report_ticket
 
 
-@pytest.fixture
-def world(bot):
-    return build_world(bot)
+@pytest.fixture(params=["sqlite", "postgres"])
+def world(request):
+    """The console world on both supported databases (PostgreSQL is stricter: JSON columns, DISTINCT, LIKE)."""
+    return build_world(request.getfixturevalue("bot" if request.param == "sqlite" else "pg_bot"))
 
 
 def test_openapi_document_lists_exactly_the_api_routes(world):

@@ -22,9 +22,10 @@ from tests.console_helpers import PASSWORD, build_world, csrf_of, login, report_
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
 
 
-@pytest.fixture
-def world(bot):
-    return build_world(bot)
+@pytest.fixture(params=["sqlite", "postgres"])
+def world(request):
+    """The console world on both supported databases (PostgreSQL is stricter: JSON columns, DISTINCT, LIKE)."""
+    return build_world(request.getfixturevalue("bot" if request.param == "sqlite" else "pg_bot"))
 
 
 def post(client, url: str, data: dict, page: str = "/console/tokens", **kw):  # noqa: ANN001, ANN201

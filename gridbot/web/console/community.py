@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import flash, redirect, request, url_for
-from sqlalchemy import String, cast, select
+from sqlalchemy import String, case, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ...clock import local
@@ -133,6 +133,45 @@ def binding_decide(binding_id: int):  # noqa: ANN201
 
 
 # -- members -------------------------------------------------------------------------------------------------
+def member_figures(session: Session, member_ids: list[int], period: Any, tz: Any) -> dict[int, dict[str, int]]:
+    """履职 figures for many members over a period, in five grouped queries (compliance.compliance computes the
+    full report per member — quarter and year visits, grid-months — which takes minutes for a large community;
+    `gridbot report evaluation` keeps that one)."""
+    from datetime import datetime as dt, time as dtime
+
+    from ...models import Ticket
+    from ...models.work import Patrol, Visit, WorkLog
+
+    if not member_ids:
+        return {}
+    start = dt.combine(period.start, dtime(0), tzinfo=tz)
+    end = dt.combine(period.end, dtime(0), tzinfo=tz)
+    out: dict[int, dict[str, int]] = {i: {"patrols": 0, "patrol_grids": 0, "visits": 0, "households_visited": 0,
+                                          "log_days": 0, "tickets_handled": 0, "tickets_on_time": 0,
+                                          "days": (period.end - period.start).days} for i in member_ids}
+    for mid, n, grids in session.execute(
+            select(Patrol.member_id, func.count(), func.count(Patrol.grid_id.distinct()))
+            .where(Patrol.member_id.in_(member_ids), Patrol.started_at >= start, Patrol.started_at < end)
+            .group_by(Patrol.member_id)):
+        out[mid].update(patrols=n, patrol_grids=grids)
+    for mid, n, homes in session.execute(
+            select(Visit.member_id, func.count(), func.count(Visit.household_id.distinct()))
+            .where(Visit.member_id.in_(member_ids), Visit.at >= start, Visit.at < end).group_by(Visit.member_id)):
+        out[mid].update(visits=n, households_visited=homes)
+    for mid, days in session.execute(
+            select(WorkLog.member_id, func.count(WorkLog.day.distinct()))
+            .where(WorkLog.member_id.in_(member_ids), WorkLog.day >= period.start, WorkLog.day < period.end)
+            .group_by(WorkLog.member_id)):
+        out[mid]["log_days"] = days
+    on_time = func.sum(case((Ticket.resolved_at <= Ticket.resolution_due, 1), else_=0))
+    for mid, n, ok in session.execute(
+            select(Ticket.assignee_id, func.count(), on_time)
+            .where(Ticket.assignee_id.in_(member_ids), Ticket.resolved_at.is_not(None), Ticket.resolved_at >= start,
+                   Ticket.resolved_at < end).group_by(Ticket.assignee_id)):
+        out[mid].update(tickets_handled=n, tickets_on_time=int(ok or 0))
+    return out
+
+
 @bp.get("/members")
 @requires("casework")
 def members():  # noqa: ANN201
@@ -146,11 +185,11 @@ def members():  # noqa: ANN201
     except compliance_svc.PeriodError:
         period = compliance_svc.parse_period(local(now, app.settings.timezone).strftime("%Y-%m"))
     with app.session() as s:
+        linked = select(MemberGrid.member_id).where(MemberGrid.grid_id.in_(list(p.scope_grid_ids)))
         in_scope = list(s.scalars(
-            select(Member).join(MemberGrid).where(MemberGrid.grid_id.in_(list(p.scope_grid_ids)),
-                                                  Member.active.is_(True))
+            select(Member).where(Member.id.in_(linked), Member.active.is_(True))
             .options(selectinload(Member.grid_links).selectinload(MemberGrid.grid), selectinload(Member.partner))
-            .distinct().order_by(Member.name)))
+            .order_by(Member.name)))
         from ...models.work import Leave
 
         leaves = {lv.member_id: lv for lv in s.scalars(select(Leave).where(
@@ -161,19 +200,12 @@ def members():  # noqa: ANN201
         for lv in leaves.values():
             if lv.partner_id:
                 covering.setdefault(lv.partner_id, []).append(names.get(lv.member_id, ""))
-        figures: dict[str, dict] = {}
-        community = None
-        if p.community_id is not None and in_scope:
-            from ...models import Community
-
-            community = s.get(Community, p.community_id)
-            data = compliance_svc.compliance(s, community.code, period, tz)
-            figures = {row["userid"]: row for row in data["members"]}
+        figures = member_figures(s, [m.id for m in in_scope], period, tz)
         rows = [{"m": m, "grids": [link.grid.name for link in m.grid_links],
                  "partner": m.partner.name if m.partner else "",
                  "phone": m.phone if p.is_leader or m.id == p.member_id else "",
                  "leave": leaves.get(m.id), "covering": covering.get(m.id, []),
-                 "f": figures.get(m.userid)} for m in in_scope]
+                 "f": figures.get(m.id)} for m in in_scope]
     return render("members.html", rows=rows, period=period)
 
 

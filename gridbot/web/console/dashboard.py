@@ -1,6 +1,7 @@
 """The dashboard: 三率 and on-time closure, open and overdue tickets, coverage by grid, trends — within one's scope."""
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -17,6 +18,8 @@ from ..auth import current_principal, requires
 from . import bp, render, scope_grids
 
 PERIODS = (7, 30, 90)
+CACHE_SECONDS = 60      # the figures of one scope and period are computed at most once a minute per process
+_cache: dict[tuple, tuple[float, dict]] = {}
 
 
 def overdue_clause(now):  # noqa: ANN001, ANN201
@@ -41,8 +44,21 @@ def dashboard():  # noqa: ANN201
     p = current_principal()
     app = gridbot_app()
     now = app.clock.now()
-    days = request.args.get("days", 30, type=int)
-    days = days if days in PERIODS else 30
+    days = request.args.get("days", 7, type=int)
+    days = days if days in PERIODS else 7
+    key = (app.settings.database_url, frozenset(p.scope_grid_ids), days, now.replace(second=0, microsecond=0))
+    hit = _cache.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        figures = hit[1]
+    else:
+        figures = _figures(app, p, now, days)
+        if len(_cache) > 500:
+            _cache.clear()
+        _cache[key] = (time.monotonic() + CACHE_SECONDS, figures)
+    return render("dashboard.html", days=days, periods=PERIODS, **figures)
+
+
+def _figures(app, p, now, days: int) -> dict:  # noqa: ANN001
     since = now - timedelta(days=days)
     ids = list(p.scope_grid_ids)
     with app.session() as s:
@@ -66,7 +82,6 @@ def dashboard():  # noqa: ANN201
         trend = [(today - timedelta(days=i), per_day.get(today - timedelta(days=i), 0)) for i in range(13, -1, -1)]
         cov_trend = coverage_svc.trend(s, ids, today - timedelta(days=14)) if ids else []
     peak = max([n for _, n in trend] + [1])
-    return render("dashboard.html", rates=rates, days=days, periods=PERIODS, open_by_status=open_by_status,
-                  open_total=sum(open_by_status.values()), overdue=overdue, urgent_open=urgent_open,
-                  coverage=cov_rows, coverage_total=total, trend=trend, peak=peak, cov_trend=cov_trend,
-                  grids=grids)
+    return dict(rates=rates, open_by_status=open_by_status, open_total=sum(open_by_status.values()), overdue=overdue,
+                urgent_open=urgent_open, coverage=cov_rows, coverage_total=total, trend=trend, peak=peak,
+                cov_trend=cov_trend, grids=grids)

@@ -135,9 +135,10 @@ def ticket_query(session: Session, p: Principal, args: Any, now: datetime) -> tu
 
 
 def scope_members(session: Session, p: Principal) -> list[Member]:
-    return list(session.scalars(
-        select(Member).join(MemberGrid).where(MemberGrid.grid_id.in_(list(p.scope_grid_ids)),
-                                              Member.active.is_(True)).distinct().order_by(Member.name)))
+    # IN (subquery), not JOIN + DISTINCT: PostgreSQL cannot compare the JSON roles column for DISTINCT
+    in_scope = select(MemberGrid.member_id).where(MemberGrid.grid_id.in_(list(p.scope_grid_ids)))
+    return list(session.scalars(select(Member).where(Member.id.in_(in_scope), Member.active.is_(True))
+                                .order_by(Member.name)))
 
 
 @bp.get("/tickets")
