@@ -82,14 +82,47 @@ def _request_check(ctx: Context) -> Any:
 
     u = understand(ctx.text)
     if not u.is_request:
-        return None
+        return _unclear(ctx, u)
     # In a group we answer when @-mentioned; an urgent message is taken even without the mention.
     if inbound.is_group and not inbound.mentioned and u.urgency != tickets.URGENT:
         return None
     return u
 
 
+class Unclear:
+    """The request rule's match for a message that is neither a request nor chatter: a human should see it."""
+
+
+def _unclear(ctx: Context, u: Any) -> Unclear | None:
+    inbound = ctx.inbound
+    if not (inbound.mentioned or not inbound.is_group):
+        return None
+    command = ctx.app.router.parse_command(inbound.text)
+    if command is not None and not command.glued and not command.command.allowed(ctx.speaker):
+        return None  # "受理 12" from a resident: the fallback explains the command is for members
+    limits = tickets.unclear_settings(_policy(ctx))
+    if not limits["enabled"] or u.scores.get("chatter", 0) > limits["max_chatter"]:
+        return None
+    if len(ctx.text.replace(" ", "")) < limits["min_chars"]:
+        return None
+    return Unclear()
+
+
+def _forward_unclear(ctx: Context) -> list[Reply]:
+    inbound = ctx.inbound
+    member = tickets.forward_unclear(
+        ctx.session, _policy(ctx), grid_id=ctx.speaker.chat_grid_id if inbound.is_group else None,
+        household_ids=ctx.speaker.household_ids, user_id=ctx.speaker.user_id, name=inbound.sender_name,
+        text=ctx.text, chat_id=inbound.chat_id if inbound.is_group else None, now=ctx.now, platform=inbound.platform)
+    if member is None:
+        return [Reply(t("fallback.resident"))]
+    tickets.schedule_notifications(ctx.session, ctx.app)
+    return [Reply(t("tickets.unclear.resident"), mentions=[ctx.speaker.user_id] if inbound.is_group else [])]
+
+
 def _request_run(ctx: Context, u: Any) -> list[Reply]:
+    if isinstance(u, Unclear):
+        return _forward_unclear(ctx)
     try:
         return _report(ctx, u)
     finally:

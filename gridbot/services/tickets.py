@@ -553,6 +553,38 @@ def _write(session: Session, replies: list[Reply], now: datetime, platform: str)
     session.info.setdefault(_PENDING, []).extend(rows)
 
 
+def unclear_settings(policy: Policy) -> dict[str, Any]:
+    raw = policy.data.get("unclear_forward") or {}
+    return {"enabled": bool(raw.get("enabled", True)), "max_chatter": float(raw.get("max_chatter", 0)),
+            "min_chars": int(raw.get("min_chars", 12))}
+
+
+def forward_unclear(session: Session, policy: Policy, *, grid_id: int | None, household_ids: Iterable[int],
+                    user_id: str, name: str | None, text: str,
+                    chat_id: str | None, now: datetime, platform: str) -> Member | None:
+    """Show a resident's message the bot could not classify to the grid's on-duty member, privately.
+
+    A human reads what the rules could not place: missing an urgent message is the worst error. No ticket is
+    opened; the member can answer or open one. Returns the member told (None if the grid has nobody on duty).
+    """
+    if grid_id is None:  # a 1:1 message: the grid of the household this person speaks for
+        home = _home(session, household_ids, None)
+        grid_id = home.grid_id if home is not None else None
+    if grid_id is None:
+        return None
+    member, _why = pick_assignee(session, grid_id, None, now)
+    if member is None:
+        return None
+    grid = session.get(Grid, grid_id)
+    where = t("tickets.unclear.in_group", grid=grid.name) if chat_id else t("tickets.unclear.in_private")
+    body = t("tickets.unclear.member", who=name or t("tickets.unclear.someone"), where=where,
+             text=mask_text(text)[:300])
+    _write(session, [Reply(body, to_user=member.userid)], now, platform)
+    audit.record(session, "system", "message.forwarded_unclear", "member", member.id,
+           {"grid": grid.code, "chat_id": chat_id, "from": user_id}, at=now)
+    return member
+
+
 def schedule_notifications(session: Session, app: Any) -> int:
     """Enqueue the sending of notifications written in this session once (and only if) it commits."""
     from sqlalchemy import event

@@ -395,6 +395,7 @@ def ticket_for_visit(session: Session, app: Any, visit: Visit, *, platform: str,
             urgency=read.urgency, building=household.building, unit=household.unit or None, room=household.room,
             summary=need, household_ids=(), now=now)
         ticket = result.ticket
+        tickets.schedule_notifications(session, app)  # the assignee hears at once, not at the next sweep
     link_ticket(session, visit, ticket.id, actor=actor, now=now)
     return ticket
 
@@ -553,6 +554,16 @@ def request_leave(session: Session, *, member: Member, now: datetime, last_day: 
     audit.record(session, actor, "leave.start", "member", member.id,
                  {"until": last_day.isoformat(), "partner_id": leave.partner_id, "reason": reason}, at=now)
     return leave
+
+
+def open_ticket_numbers(session: Session, member_id: int) -> list[str]:
+    """Tickets still on the member's desk (not yet resolved): a leave should hand them over, not strand them."""
+    from ..models import Ticket
+    from ..models.tickets import OPEN_STATUSES
+
+    return list(session.scalars(select(Ticket.number).where(Ticket.assignee_id == member_id,
+                                                            Ticket.status.in_(OPEN_STATUSES))
+                                .order_by(Ticket.created_at, Ticket.id)))
 
 
 def cancel_leave(session: Session, *, member_id: int, now: datetime, actor: str) -> Leave:
