@@ -145,10 +145,21 @@ def _receive(gb, inbound: Inbound, plaintext: str, seen_key: str, ttl: int) -> N
     A new message: the replay key and the job go to Redis in one pipeline. A known message (WeCom's retry, newly
     signed) is fine; the same signature a second time is a replay: 409.
     """
-    from ..queue import RQQueue
     from ..services.inbound import store
 
     inbound_id, created = store(gb, inbound, plaintext)
+    try:
+        _enqueue(gb, inbound_id, created, seen_key, ttl)
+    except RedisError as exc:
+        # Stored is what WeCom needs: answer 200. The row stays 'received' and the recovery sweep
+        # (gridbot.jobs.requeue_received_inbound, `gridbot inbound requeue`) queues it once Redis is back.
+        log.error("wecom: Redis unavailable, inbound %s stored and left for the recovery sweep: %s", inbound_id,
+                  type(exc).__name__)
+
+
+def _enqueue(gb, inbound_id: int, created: bool, seen_key: str, ttl: int) -> None:  # noqa: ANN001
+    from ..queue import RQQueue
+
     job = ("gridbot.jobs.process_inbound", inbound_id)
     if not created:
         if not _seen.first_time(seen_key, ttl):
