@@ -353,13 +353,22 @@ def leave(ctx: Context, args: str) -> list[Reply]:
     member = work.get_member(ctx.session, ctx.speaker.member_id)  # type: ignore[arg-type]
     record = work.request_leave(ctx.session, member=member, now=ctx.now, last_day=last_day, actor=ctx.speaker.actor,
                                 reason=reason or None, tz=_tz(ctx))
+    pending = work.open_ticket_numbers(ctx.session, member.id)
+    numbers = "、".join(pending[:5]) + ("…" if len(pending) > 5 else "")
     if record.partner is None:
-        return [Reply(t("work.leave_done_no_partner", start=_short_day(today), until=_day(last_day)))]
+        text = t("work.leave_done_no_partner", start=_short_day(today), until=_day(last_day))
+        if pending:
+            text += t("work.leave_open_tickets_leader", count=len(pending), numbers=numbers)
+        return [Reply(text)]
     grids = "、".join(g.name for g in member.grids)
-    return [Reply(t("work.leave_done", start=_short_day(today), until=_day(last_day), partner=record.partner.name)),
-            Reply(t("work.leave_notice", name=member.name, until=_day(last_day), grids=grids,
-                    reason=t("work.leave_reason", reason=reason) if reason else ""),
-                  to_user=record.partner.userid)]
+    text = t("work.leave_done", start=_short_day(today), until=_day(last_day), partner=record.partner.name)
+    notice = t("work.leave_notice", name=member.name, until=_day(last_day), grids=grids,
+               reason=t("work.leave_reason", reason=reason) if reason else "")
+    if pending:  # open tickets stay with whoever holds them: name them so they are handed over
+        text += t("work.leave_open_tickets", count=len(pending), numbers=numbers, first=pending[0],
+                  partner=record.partner.name)
+        notice += t("work.leave_open_tickets_notice", name=member.name, count=len(pending), numbers=numbers)
+    return [Reply(text), Reply(notice, to_user=record.partner.userid)]
 
 
 @guarded
