@@ -141,3 +141,10 @@ def _save_chart(app, data: dict) -> None:  # noqa: ANN001
         path.write_bytes(digest_chart(data))
     except (FontMissing, OSError) as err:
         logging.getLogger(__name__).warning("digest chart for %s not saved: %s", data["community"], err)
+
+
+def requeue_received_inbound() -> int:
+    """The recovery sweep: messages stored but never processed (Redis was down, a worker died) are queued again."""
+    from .services import inbound
+
+    return inbound.requeue_received(current())

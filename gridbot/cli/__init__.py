@@ -9,6 +9,6 @@ from . import chat, db, grids, serve, parse, roster, demo, coverage, wecom, work
 from . import schedule  # noqa: E402,F401  (gridbot schedule parse, gridbot scheduler run)
 from . import digest, report  # noqa: E402,F401  (gridbot digest, gridbot report evaluation|logs)
 from . import account  # noqa: E402,F401  (gridbot account create|reset-password|token: the web console)
-from . import seed  # noqa: E402,F401  (gridbot seed synthetic)
+from . import seed, inbound  # noqa: E402,F401  (gridbot seed synthetic, gridbot inbound requeue)
 
 __all__ = ["main"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timezone
+from datetime import timedelta, timezone
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
@@ -106,6 +106,48 @@ def receive(app: "Gridbot", inbound: Inbound, raw: str | None = None) -> tuple[i
         app.queue.enqueue("gridbot.jobs.process_inbound", inbound_id, queue="inbound",
                           job_id=f"inbound-{inbound_id}")
     return inbound_id, created
+
+
+REQUEUE_AFTER = timedelta(minutes=2)
+
+
+def requeue_received(app: "Gridbot", older_than: timedelta = REQUEUE_AFTER, limit: int = 5000) -> int:
+    """Queue again the messages stored but never processed; returns how many. The recovery sweep.
+
+    A row stays 'received' when Redis was down as it arrived (the webhook still answered 200) or when the worker
+    holding it died (its transaction rolled back). Processing is idempotent under a row lock, so queuing a row whose
+    job still exists costs one skipped run, never a second reply; a job still waiting in the queue is left alone.
+    """
+    cutoff = app.clock.now() - older_than
+    with app.session() as session:
+        ids = session.scalars(select(InboundMessage.id)
+                              .where(InboundMessage.status == "received", InboundMessage.received_at < cutoff)
+                              .order_by(InboundMessage.id).limit(limit)).all()
+    queued = 0
+    for inbound_id in ids:
+        if _still_waiting(app, inbound_id):
+            continue
+        app.queue.enqueue("gridbot.jobs.process_inbound", inbound_id, queue="inbound",
+                          job_id=f"inbound-{inbound_id}-requeue")
+        queued += 1
+    if queued:
+        log.warning("requeued %d inbound message(s) stored but never processed (Redis was down or a worker died)",
+                    queued)
+    return queued
+
+
+def _still_waiting(app: "Gridbot", inbound_id: int) -> bool:
+    """True if a job for the message (first, WeCom's retry, or ours) is still queued in RQ: a backlog, not a loss."""
+    from ..queue import RQQueue
+
+    if not isinstance(app.queue, RQQueue):
+        return False
+    from rq.job import Job, JobStatus
+
+    ids = [f"{app.queue.prefix}-inbound-{inbound_id}{tail}" for tail in ("", "-again", "-requeue")]
+    waiting = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+    return any(job is not None and job.get_status(refresh=False) in waiting
+               for job in Job.fetch_many(ids, connection=app.queue.redis))
 
 
 def process(app: "Gridbot", inbound_id: int) -> list[int]:
