@@ -276,10 +276,42 @@ def coverage():  # noqa: ANN201
                    grids=grids_out)
 
 
+def digest_for(p: Principal, day: date, code: str = "") -> dict[str, Any]:
+    """The digest a person may read: one grid of their scope, the community for a secretary, else their own grids.
+    LookupError: nothing to show; PermissionError: the grid is outside their scope. (The console's 简报 page too.)"""
+    from ..models import Community
+    from ..services import digest as digest_svc
+
+    app = gridbot_app()
+    tz = app.settings.tz
+    with app.session() as s:
+        community = s.get(Community, p.community_id) if p.community_id else None
+        if community is None:
+            raise LookupError("community")
+        try:
+            if code:
+                grid = s.scalar(select(Grid).where(Grid.code == code))
+                if grid is None:
+                    raise LookupError("grid")
+                if grid.id not in p.scope_grid_ids:
+                    raise PermissionError(code)
+                return digest_svc.build(s, community=community.code, day=day, tz=tz,
+                                        console_base_url=app.settings.console_base_url, grid=code)
+            if p.is_secretary:
+                return digest_svc.build(s, community=community.code, day=day, tz=tz,
+                                        console_base_url=app.settings.console_base_url)
+            roots = set(p.grid_ids) & set(p.scope_grid_ids)
+            if not roots:
+                raise LookupError("no grids")
+            data = digest_svc.CommunityData(s, community.id, digest_svc.Window(day, tz))
+            return digest_svc.build_from(data, digest_svc.grids_scope(s, roots), app.settings.console_base_url)
+        except digest_svc.DigestError:
+            raise LookupError("digest") from None
+
+
 @bp.get("/digests")
 def digests():  # noqa: ANN201
     """The morning digest (as sent in chat) for the token's scope: the community for a secretary, one's grids else."""
-    from ..models import Community
     from ..services import digest as digest_svc
 
     p = need_casework()
@@ -292,30 +324,12 @@ def digests():  # noqa: ANN201
     if not 2000 <= day.year <= 2099:
         raise ApiError("bad_request", detail="day 超出范围")
     code = (request.args.get("grid") or "").strip()
-    with app.session() as s:
-        community = s.get(Community, p.community_id)
-        if community is None:
-            raise ApiError("not_found")
-        try:
-            if code:
-                grid = s.scalar(select(Grid).where(Grid.code == code))
-                if grid is None:
-                    raise ApiError("not_found", detail="grid")
-                if grid.id not in p.scope_grid_ids:
-                    refuse("grid outside scope", "grid", code)
-                d = digest_svc.build(s, community=community.code, day=day, tz=tz,
-                                     console_base_url=app.settings.console_base_url, grid=code)
-            elif p.is_secretary:
-                d = digest_svc.build(s, community=community.code, day=day, tz=tz,
-                                     console_base_url=app.settings.console_base_url)
-            else:
-                roots = set(p.grid_ids) & set(p.scope_grid_ids)
-                if not roots:
-                    raise ApiError("not_found")
-                data = digest_svc.CommunityData(s, community.id, digest_svc.Window(day, tz))
-                d = digest_svc.build_from(data, digest_svc.grids_scope(s, roots), app.settings.console_base_url)
-        except digest_svc.DigestError:
-            raise ApiError("not_found") from None
+    try:
+        d = digest_for(p, day, code)
+    except LookupError:
+        raise ApiError("not_found") from None
+    except PermissionError:
+        refuse("grid outside scope", "grid", code)
     return jsonify(digest=d, markdown=digest_svc.render_markdown(d))
 
 

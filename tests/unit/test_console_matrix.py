@@ -25,6 +25,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "auth.logout": EVERYONE,
     "console.home": EVERYONE,
     "console.dashboard": CASEWORK,
+    "console.digest": CASEWORK,
     "console.tickets": CASEWORK,
     "console.ticket_detail": HY01,
     "console.ticket_action": HY01,

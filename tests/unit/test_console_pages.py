@@ -302,3 +302,27 @@ def test_no_query_per_row(world, url):
             s.add(Household(grid_id=world.bot.world.grids["HY-01"], building="9", unit="1", room=f"{i + 1}01",
                             phone="13600000000"))
     assert _queries(world, client, url) == before
+
+
+def test_digest_page_shows_the_morning_digest_for_ones_scope(world):
+    page = world.client("secretary").get("/console/digest").get_data(as_text=True)
+    assert "和园社区" in page.split('id="digest"')[1]
+    member = world.client("member")
+    assert member.get("/console/digest").status_code == 200
+    assert member.get("/console/digest?grid=HY-03").status_code == 403
+
+
+def test_members_page_counts_handled_tickets(world):
+    from gridbot.services import tickets as svc
+    from gridbot.services.people import resolve_speaker
+
+    app = world.app
+    number = world.tickets["HY-01"]
+    with app.session() as s, s.begin():
+        sp = resolve_speaker(s, "console", "mem_zhao")
+        policy = svc.policy_for(app)
+        svc.start(s, policy, sp, number, app.clock.now())
+        svc.resolve(s, policy, sp, number, "修好了", app.clock.now())
+    page = world.client("member").get("/console/members").get_data(as_text=True)
+    zhao_row = next(r for r in page.split('id="member-list"')[1].split("<tr>") if "赵网格员" in r.split("</td>")[0])
+    assert ">1/1<" in zhao_row            # 办结 1, on time 1

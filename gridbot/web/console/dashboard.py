@@ -85,3 +85,38 @@ def _figures(app, p, now, days: int) -> dict:  # noqa: ANN001
     return dict(rates=rates, open_by_status=open_by_status, open_total=sum(open_by_status.values()), overdue=overdue,
                 urgent_open=urgent_open, coverage=cov_rows, coverage_total=total, trend=trend, peak=peak,
                 cov_trend=cov_trend, grids=grids)
+
+
+@bp.get("/digest")
+@requires("casework")
+def digest():  # noqa: ANN201
+    """今日简报: the same digest the secretary and grid leaders receive in WeCom each morning, for one's scope."""
+    from datetime import date
+
+    from ...services.digest import render_markdown
+    from ..api import digest_for
+    from ..auth import forbid
+    from . import not_found
+
+    p = current_principal()
+    app = gridbot_app()
+    today = local(app.clock.now(), app.settings.timezone).date()
+    try:
+        day = date.fromisoformat(request.args.get("day") or today.isoformat())
+    except ValueError:
+        day = today
+    if not 2000 <= day.year <= 2099:
+        day = today
+    code = (request.args.get("grid") or "").strip()
+    try:
+        d = digest_for(p, day, code)
+    except LookupError:
+        not_found()
+    except PermissionError:
+        forbid("grid outside scope", "grid", code)
+    return render("digest.html", d=d, markdown=render_markdown(d), day=day, grids=scope_grids_of(p), code=code)
+
+
+def scope_grids_of(p):  # noqa: ANN001, ANN201
+    with gridbot_app().session() as s:
+        return scope_grids(s, p)
