@@ -121,6 +121,14 @@ def find_household(session: Session, address: AddressParts, grid_ids: Iterable[i
         found = [h for h in found if h.grid_id == prefer_grid_id] or found
     text = address_text(address.building, address.unit, address.room)
     if not found:
+        if grid_ids is not None:  # it exists in another grid: say so, not "check the number"
+            anywhere = select(Household.id).where(Household.status == "active",
+                                                  Household.building == address.building,
+                                                  Household.room == address.room)
+            if address.unit:
+                anywhere = anywhere.where(Household.unit == address.unit)
+            if session.scalar(anywhere.limit(1)) is not None:
+                raise BindingError("household_out_of_scope", address=text)
         raise BindingError("no_household", address=text)
     if len(found) > 1:
         raise BindingError("ambiguous_household", address=text)

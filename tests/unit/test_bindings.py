@@ -118,7 +118,7 @@ def test_direct_binding_confirms_a_pending_request_for_the_same_household(bot):
 
 def test_direct_binding_outside_the_members_grids_is_refused(bot):
     join(bot, "res_b", "HY-03")
-    assert "没有找到 5栋1单元101" in bot.said("绑定 @res_b 5栋1单元101", as_="mem_zhao", private=True)
+    assert "5栋1单元101 不在您负责的网格内" in bot.said("绑定 @res_b 5栋1单元101", as_="mem_zhao", private=True)
     assert "没有找到“nobody”" in bot.said("绑定 @nobody 1栋1单元101", as_="mem_zhao", private=True)
     assert bindings_of(bot, "res_b") == []
 
@@ -186,8 +186,9 @@ def test_moving_out_ends_bindings_and_keeps_everything(bot):
 
 
 def test_move_out_needs_a_member_of_that_grid(bot):
-    assert "没有找到" in bot.said("迁出 1栋1单元101", as_="mem_zhou", private=True)
+    assert "不在您负责的网格内" in bot.said("迁出 1栋1单元101", as_="mem_zhou", private=True)  # exists, not his
     assert household(bot, "1", "1", "101").status == "active"
+    assert "没有找到" in bot.said("迁出 1栋1单元909", as_="mem_zhou", private=True)
 
 
 def test_two_households_sharing_one_phone_are_still_two_households(bot):
