@@ -242,6 +242,7 @@ def uncovered_cmd(ctx: Context, args: str) -> list[Reply]:
     tz = ctx.app.settings.tz
     lines: list[str] = []
     shown = 0
+    unshown_building: str | None = None  # for the "还有 N 户…如“未覆盖 7栋”" hint: a building of theirs
     for g in report.grids:
         items = [u for u in g.uncovered if building is None or u.building == building]
         if not g.households or (building is not None and not items):
@@ -250,6 +251,7 @@ def uncovered_cmd(ctx: Context, args: str) -> list[Reply]:
                        key_count=sum(1 for u in items if u.key)))
         for u in items:
             if shown >= LIST_LIMIT:
+                unshown_building = unshown_building or u.building
                 break
             tags = "、".join(u.tags)
             when = invited.get(u.household_id)
@@ -268,7 +270,7 @@ def uncovered_cmd(ctx: Context, args: str) -> list[Reply]:
             return [Reply(t("coverage.uncovered.none_building", building=building))]
         return [Reply(t("coverage.uncovered.none"))]
     if total > shown:
-        lines.append(t("coverage.uncovered.more", count=total - shown))
+        lines.append(t("coverage.uncovered.more", count=total - shown, building=unshown_building or ""))
     return _private(ctx, "\n".join([t("coverage.uncovered.title")] + lines + [t("coverage.uncovered.footer")]))
 
 

@@ -383,3 +383,13 @@ def test_vacant_homes_come_last_in_the_visiting_list(bot):
 def test_an_empty_pending_list_is_answered_where_asked(bot):
     replies = bot.send("待确认", as_="mem_zhao", chat="HY-01")
     assert len(replies) == 1 and replies[0].to_user is None and "没有待确认" in replies[0].text
+
+
+def test_the_more_hint_names_a_building_of_the_members_own_grid(bot, monkeypatch):
+    from gridbot.handlers import coverage as handler
+
+    monkeypatch.setattr(handler, "LIST_LIMIT", 2)
+    text = bot.said("未覆盖", as_="mem_sun", private=True)    # HY-02: building 3 only
+    assert "还有" in text and "如“未覆盖 3栋”" in text
+    text = bot.said("未覆盖", as_="mem_zhou", private=True)   # HY-03: building 5 only
+    assert "如“未覆盖 5栋”" in text
