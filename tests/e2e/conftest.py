@@ -106,20 +106,33 @@ class Live:
             "XF-02": self.report("chat-xf-02", "res_wang", "4栋有人把电动车推进楼道充电，很危险"),
             "XF-03": self.report("chat-xf-03", "res_zhao", "7栋楼上装修从早到晚都在砸墙，太吵了"),
         }
+        # some history, so the dashboard and lists look like a working week: one ticket done and rated by chat
+        done = self.tickets["XF-01b"]
+        for command in (f"受理 {done}", f"处置 {done}", f"办结 {done} 已联系环卫清运", f"核查 {done}", f"结案 {done}"):
+            self.say("chat-xf-01", "xf_zhang", command)
+        self.say("chat-xf-01", "res_li", "满意，谢谢")
+        for chat, who, text in (("chat-xf-02", "res_wang", "5栋2单元门禁坏了，刷卡没反应"),
+                                ("chat-xf-03", "res_zhao", "8栋楼下有辆僵尸车乱停半年了，堵路，请处理"),
+                                ("chat-xf-04", "res_new", "10栋一单元楼顶水箱漏水，楼道里都是水"),
+                                ("chat-xf-02", "res_wang", "6栋独居的张大爷三天没见人了，敲门也不应")):
+            self.say(chat, who, text)      # scenery only: no test depends on these
         flask_app = create_app({"TESTING": True, "GRIDBOT_SIMULATOR": True}, gridbot=self.app)
         self.server = make_server("127.0.0.1", 0, flask_app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def report(self, chat_id: str, user_id: str, text: str) -> str:
-        import re
-
+    def say(self, chat_id: str, user_id: str, text: str) -> list:
         from gridbot.messages import Inbound
         from gridbot.services.inbound import handle_now
 
-        replies = handle_now(self.app, Inbound(platform="console", sender_id=user_id, text=text, chat_id=chat_id,
-                                               chat_type="group", msg_id=uuid.uuid4().hex, mentioned=True))
+        return handle_now(self.app, Inbound(platform="console", sender_id=user_id, text=text, chat_id=chat_id,
+                                            chat_type="group", msg_id=uuid.uuid4().hex, mentioned=True))
+
+    def report(self, chat_id: str, user_id: str, text: str) -> str:
+        import re
+
+        replies = self.say(chat_id, user_id, text)
         for reply in replies:
             m = re.search(r"[A-Z]+-\d{8}-\d{4}", reply.text)
             if m:

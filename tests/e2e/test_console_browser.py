@@ -98,6 +98,12 @@ def test_walk_a_ticket_through_its_life_cycle(browser_factory, live):
     driver.get(f"{live.url}/console/tickets/{number}")
     assert "13912345678" in text_of(driver)          # the grid's own member sees the phone
     shot(driver, "ticket-desktop")
+    phone = browser_factory(PHONE, PHONE_UA)
+    sign_in(phone, live, "zhang")
+    phone.get(f"{live.url}/console/tickets/{number}")
+    wait_for(phone, "#ticket-actions")
+    assert phone.execute_script("return document.documentElement.scrollWidth - window.innerWidth") <= 1
+    shot(phone, "ticket-phone")
 
     def act(action: str, note: str | None = None, to: str | None = None) -> str:
         form = wait_for(driver, f'form[data-action="{action}"]')
@@ -108,8 +114,9 @@ def test_walk_a_ticket_through_its_life_cycle(browser_factory, live):
         before = driver.find_element(By.TAG_NAME, "html")
         form.find_element(By.CSS_SELECTOR, "button").click()
         WebDriverWait(driver, WAIT).until(ec.staleness_of(before))     # the next page, not this one
-        wait_for(driver, ".flash")
-        return driver.find_element(By.ID, "ticket-status").text
+        flash = wait_for(driver, ".flash")
+        assert "error" not in (flash.get_attribute("class") or ""), flash.text
+        return wait_for(driver, "#ticket-status").text
 
     assert act("accept") == "已立案"
     assert act("dispatch", to="xf_wu") == "已派遣"
@@ -165,7 +172,7 @@ def test_member_cannot_open_another_grids_ticket(browser_factory, live):
     shot(driver, "forbidden-desktop")
 
 
-PAGES = ["dashboard", "tickets", "households", "coverage?grid=XF-01", "members", "reminders"]
+PAGES = ["dashboard", "digest", "tickets", "households", "coverage?grid=XF-01", "members", "reminders"]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -179,7 +186,7 @@ def test_pages_fit_a_phone_screen(browser_factory, live, page):
     shot(driver, f"{page.split('?')[0]}-phone")
 
 
-@pytest.mark.parametrize("page", ["households", "coverage?grid=XF-01", "members", "reminders", "outbox"])
+@pytest.mark.parametrize("page", ["households", "coverage?grid=XF-01", "members", "reminders", "outbox", "digest"])
 def test_desktop_screenshots(browser_factory, live, page):
     driver = browser_factory()
     sign_in(driver, live, "admin" if page == "outbox" else "liu")

@@ -94,6 +94,28 @@ def _local_filter(dt: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return local(dt, gridbot_app().settings.timezone).strftime(fmt)
 
 
+@bp.app_template_filter("wecom_md")
+def _wecom_markdown(text: str) -> Any:
+    """WeCom's small markdown (##, **, >, [..](..), <font color>) as HTML: escaped first, then the few marks."""
+    import re
+
+    from markupsafe import Markup, escape
+
+    out = []
+    for line in str(escape(text or "")).splitlines():
+        line = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", line)
+        line = re.sub(r"&lt;font color=&#34;(\w+)&#34;&gt;(.*?)&lt;/font&gt;", r'<span class="md-\1">\2</span>', line)
+        line = re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r'<a href="\2">\1</a>', line)
+        if line.startswith("## "):
+            line = f"<h2>{line[3:]}</h2>"
+        elif line.startswith("&gt; "):
+            line = f'<div class="muted">{line[5:]}</div>'
+        else:
+            line = f"<div>{line}</div>"
+        out.append(line)
+    return Markup("\n".join(out))
+
+
 @bp.app_template_filter("pct")
 def _pct_filter(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
