@@ -84,6 +84,10 @@ def announce(ctx: Context, args: str) -> list[Reply]:
     if text.startswith("全社区"):
         if not sp.roles & LEADERS:
             return [Reply(t("schedule.announcement.community_leaders_only"))]
+        if not service.covers_community(ctx.session, sp.community_id, sp.scope_grid_ids):
+            # a level-2 leader speaks to their own grids, not to the other leaders' residents
+            return [Reply(t("schedule.announcement.community_not_yours",
+                            example=",".join(service.grid_codes(ctx.session, sorted(sp.grid_ids)))))]
         scope, text = "community", text[3:].lstrip(" ,，:：")
     elif sp.community_id:
         for first, remainder in _grid_heads(text):

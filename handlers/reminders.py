@@ -9,6 +9,7 @@ from gridbot.router import STAFF, Command, Context, Router, UsageError
 from gridbot.schedule.config import load_config
 from gridbot.schedule.parse import ScheduleError, parse
 from gridbot.services import reminders as service
+from gridbot.services.announcements import covers_community
 from gridbot.texts import t
 
 GROUP_WORDS = ("本群", "群里", "本网格", "全网格", "大家", "各位")  # "提醒大家明天停水" is for the group
@@ -54,6 +55,8 @@ def set_reminder(ctx: Context, args: str) -> list[Reply]:
             return [Reply(t("schedule.reminder.out_of_scope"))]
     if (to_community or to_staff) and not sp.is_leader:
         return [Reply(t("schedule.reminder.community_leaders_only"))]
+    if (to_community or to_staff) and not covers_community(ctx.session, sp.community_id, sp.scope_grid_ids):
+        return [Reply(t("schedule.reminder.community_not_yours"))]  # a level-2 leader: their own grids only
     tz = ctx.app.settings.timezone
     try:
         schedule = parse(rest, ctx.now, tz)

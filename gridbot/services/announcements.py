@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -54,6 +55,20 @@ def find_grids(session: Session, community_id: int, words: list[str]) -> GridLoo
 
 def split_grid_words(token: str) -> list[str]:
     return [w for w in re.split(r"[,，、;；/]+", token) if w]
+
+
+def covers_community(session: Session, community_id: int | None, scope_grid_ids: Iterable[int]) -> bool:
+    """Whether someone may speak to the whole community: every grid of it is in their scope (the secretary,
+    a level-1 grid leader), not just a level-2 leader's own grids."""
+    if community_id is None:
+        return False
+    scope = set(scope_grid_ids)
+    ids = set(session.scalars(select(Grid.id).where(Grid.community_id == community_id)))
+    return bool(ids) and ids <= scope
+
+
+def grid_codes(session: Session, grid_ids: list[int]) -> list[str]:
+    return list(session.scalars(select(Grid.code).where(Grid.id.in_(grid_ids)).order_by(Grid.code)))
 
 
 def grid_names(session: Session, grid_ids: list[int]) -> list[str]:

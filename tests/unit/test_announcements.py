@@ -124,3 +124,11 @@ def test_grid_named_before_a_chinese_comma_is_the_target_not_part_of_the_text(bo
     bot.say("公告 第二网格，明天停水", as_="lead_li", chat=None)
     (post,) = posts(bot)
     assert post.target == bot.chat("HY-02") and "【公告】明天停水" in post.content["text"]
+
+
+def test_a_grid_leader_of_some_grids_cannot_post_to_the_whole_community(bot):
+    text = bot.said("公告 全社区 明天消防演练", as_="lead_li", chat=None)   # leads HY-01 and HY-02 only
+    assert "由社区书记发布" in text and "公告 HY-01,HY-02" in text
+    assert posts(bot) == []
+    bot.say("公告 HY-01,HY-02 明天消防演练", as_="lead_li", chat=None)
+    assert {p.target for p in posts(bot)} == {bot.chat("HY-01"), bot.chat("HY-02")}

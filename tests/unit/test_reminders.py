@@ -284,3 +284,10 @@ def test_a_one_off_reminder_is_not_listed_with_yesterdays_relative_words(bot, cl
     clock.set(at(2026, 11, 3, 10, 0))
     listing = bot.said("提醒列表", as_="mem_zhao", chat=None)
     assert "给王奶奶送药" in listing and "明天" not in listing and "11月3日（周二）15:00" in listing
+
+
+def test_a_grid_leader_of_some_grids_cannot_remind_the_whole_community(bot):
+    assert "由社区书记设置" in bot.said("提醒 全社区 每月1号 交报表", as_="lead_li", chat=None)
+    assert "由社区书记设置" in bot.said("提醒 全体网格员 每周一 8:30 例会", as_="lead_li", chat=None)
+    with bot.app.session() as s:
+        assert s.scalars(select(Reminder).where(Reminder.kind == "user")).all() == []
