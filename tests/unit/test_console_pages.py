@@ -326,3 +326,19 @@ def test_members_page_counts_handled_tickets(world):
     page = world.client("member").get("/console/members").get_data(as_text=True)
     zhao_row = next(r for r in page.split('id="member-list"')[1].split("<tr>") if "赵网格员" in r.split("</td>")[0])
     assert ">1/1<" in zhao_row            # 办结 1, on time 1
+
+
+def test_a_large_roster_upload_is_not_refused_for_its_size(world):
+    """The app refuses bodies over 64 KB (WeCom callbacks); a roster of a few thousand households is bigger."""
+    rows = "".join(f"XF-01,{100 + i // 40},1,{i % 40 + 101},住户{i},,\n" for i in range(3000))
+    households = "网格编码,楼栋,单元,室,户主姓名,联系电话,标签\n" + rows
+    assert len(households.encode()) > 64 * 1024
+    files = [(open(EXAMPLES / name, "rb"), name) for name in ("网格.csv", "成员.csv")]
+    files.append((io.BytesIO(households.encode("utf-8-sig")), "住户.csv"))
+    resp = post(world.client("secretary"), "/console/roster", {"file": files, "dry_run": "1"},
+                content_type="multipart/form-data")
+    for fh, _ in files:
+        fh.close()
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200, html[-500:]
+    assert "3000" in html.split('id="roster-report"')[1]

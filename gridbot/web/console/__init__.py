@@ -23,6 +23,17 @@ from .. import gridbot_app
 from ..auth import Principal, check_csrf, current_principal
 
 bp = Blueprint("console", __name__, url_prefix="/console")
+UPLOAD_LIMITS = {"console.roster_import": 50 * 1024 * 1024}   # the app-wide limit (64 KB) is for WeCom callbacks
+
+
+@bp.before_request
+def _upload_limit() -> None:
+    """Raise the body limit for the upload pages, before the CSRF check reads the form."""
+    limit = UPLOAD_LIMITS.get(request.endpoint or "")
+    if limit:
+        request.max_content_length = limit
+
+
 bp.before_request(check_csrf)
 
 PER_PAGE = 50
