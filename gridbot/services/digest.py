@@ -442,8 +442,10 @@ def build_from(data: CommunityData, scope: Scope, console_base_url: str) -> dict
     dead = [d for d in data.dead if (d.target in chats if d.target_type == "chat" else d.target in userids)]
     coverage = _coverage(data, scope.grid_ids)
     behind = _behind(data, scope.grid_ids)
-    # the console's dashboard (gridbot/web/console): the reader's scope comes from their login; 7 days like here
-    link = f"{console_base_url.rstrip('/')}/console/dashboard?days=7"
+    # the console's 简报 page (gridbot/web/console): the same digest with its lists in full; scope from the login
+    link = f"{console_base_url.rstrip('/')}/console/digest?day={w.day.isoformat()}"
+    if scope.kind == "grid" and len(scope.grid_ids) == 1:
+        link += f"&grid={data.grid[scope.grid_ids[0]].code}"
     out = {
         "kind": scope.kind, "community": scope.community_code, "community_name": scope.community_name,
         "scope_name": scope.name, "grids": [data.grid[g].code for g in scope.grid_ids],

@@ -164,7 +164,7 @@ def test_community_digest_figures(bot, fortnight):
     assert d["pending_bindings"]["count"] == 1 and d["pending_bindings"]["overdue"] == 1
     assert d["dead_outbox"]["count"] == 1
     assert d["quiet"] is False
-    assert d["console_url"] == "http://console.example/console/dashboard?days=7"
+    assert d["console_url"] == "http://console.example/console/digest?day=2026-11-03"
 
 
 def test_markdown_reads_like_a_briefing(bot, fortnight):
@@ -180,12 +180,13 @@ def test_markdown_reads_like_a_briefing(bot, fortnight):
     assert "李网格长：第二网格 近30天未巡查" in text
     assert "待确认登记 1 户" in text and "发送失败消息 1 条" in text
     assert "13800000000" not in text and "13900000000" not in text                # no phones
-    assert lines[-1] == "[打开管理后台查看详情](http://console.example/console/dashboard?days=7)"
+    assert lines[-1] == "[打开管理后台查看详情](http://console.example/console/digest?day=2026-11-03)"
 
 
 def test_grid_leader_digest_sees_only_their_grid(bot, fortnight):
     d = _digest(bot, grid="HY-02")
     assert d["kind"] == "grid" and d["grids"] == ["HY-02"] and d["scope_name"] == "第二网格"
+    assert d["console_url"].endswith("/console/digest?day=2026-11-03&grid=HY-02")
     tk = d["tickets"]
     assert (tk["new"], tk["closed"], tk["overdue"]) == (1, 0, 1)
     assert [g["grid"] for g in d["coverage"]["grids"]] == ["HY-02"]
