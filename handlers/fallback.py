@@ -15,7 +15,12 @@ _GREETING = re.compile(r"^(大家|各位)?(你好|您好|早上好|上午好|中
 
 
 def _anything_addressed_to_us(ctx: Context) -> bool:
-    return ctx.inbound.kind == "text" and (ctx.inbound.mentioned or not ctx.inbound.is_group) and bool(ctx.text)
+    # A bare "@网格小助手" arrives as empty text once the mention is stripped: it still deserves an answer.
+    if ctx.inbound.kind != "text":
+        return False
+    if ctx.inbound.is_group:
+        return ctx.inbound.mentioned
+    return bool(ctx.text)
 
 
 def _acknowledge(ctx: Context, _match: object) -> list[Reply]:
@@ -25,10 +30,10 @@ def _acknowledge(ctx: Context, _match: object) -> list[Reply]:
     if ctx.inbound.is_group and ctx.speaker.chat_grid_id is None:
         # A group no grid owns: whatever was reported here reaches nobody, so do not ask for more detail.
         return [Reply(t("fallback.unbound_chat"))]
+    if not ctx.text or _GREETING.match(ctx.text):
+        return [Reply(t("fallback.greeting"))]
     if _THANKS.match(ctx.text):
         return [Reply(t("fallback.thanks"))]
-    if _GREETING.match(ctx.text):
-        return [Reply(t("fallback.greeting"))]
     if ctx.speaker.is_member:
         return [Reply(t("fallback.member"))]
     return [Reply(t("fallback.resident"))]

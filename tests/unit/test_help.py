@@ -85,3 +85,8 @@ def test_resident_help_explains_their_own_use_of_shared_commands_and_rating(bot)
 def test_a_report_in_a_group_no_grid_owns_is_told_it_reaches_nobody_yet(bot):
     text = bot.said("1栋楼道灯坏了", as_="resident_a", chat="chat-unbound-9")
     assert "还没有绑定到网格" in text and "请说明具体情况" not in text
+
+
+def test_a_bare_mention_is_greeted_not_ignored(bot):
+    (reply,) = bot.say("", as_="resident_a")          # "@网格小助手" with nothing after it
+    assert reply.startswith("您好")
