@@ -23,6 +23,16 @@ def _anything_addressed_to_us(ctx: Context) -> bool:
     return bool(ctx.text)
 
 
+def _urgent_request(ctx: Context):  # noqa: ANN202 - an Understanding or None
+    if ctx.inbound.is_group and ctx.speaker.chat_grid_id is None:
+        return None
+    from gridbot.services.tickets import URGENT
+    from gridbot.understanding import understand
+
+    u = understand(ctx.text)
+    return u if u.is_request and u.urgency == URGENT else None
+
+
 def _acknowledge(ctx: Context, _match: object) -> list[Reply]:
     refused = ctx.app.router.refusal(ctx)  # a resident's "确认 12" that no other rule took
     if refused:
@@ -35,6 +45,13 @@ def _acknowledge(ctx: Context, _match: object) -> list[Reply]:
     if _THANKS.match(ctx.text):
         return [Reply(t("fallback.thanks"))]
     if ctx.speaker.is_member:
+        urgent = _urgent_request(ctx)
+        if urgent is not None:
+            # Members' messages are not read as requests (their notices must not become tickets), but a
+            # building leader's "3栋电梯困人了" must not be lost: an urgent one is reported like a resident's.
+            from gridbot.handlers.tickets import _request_run
+
+            return _request_run(ctx, urgent)
         return [Reply(t("fallback.member"))]
     return [Reply(t("fallback.resident"))]
 

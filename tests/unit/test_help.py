@@ -90,3 +90,15 @@ def test_a_report_in_a_group_no_grid_owns_is_told_it_reaches_nobody_yet(bot):
 def test_a_bare_mention_is_greeted_not_ignored(bot):
     (reply,) = bot.say("", as_="resident_a")          # "@网格小助手" with nothing after it
     assert reply.startswith("您好")
+
+
+def test_a_members_urgent_report_is_not_answered_with_not_understood(bot):
+    from sqlalchemy import func, select
+
+    from gridbot.models import Ticket
+
+    text = bot.said("1栋电梯坏了，有人困在里面", as_="mem_qian")
+    assert "没有听懂" not in text and "工单号" in text
+    bot.say("1栋2单元楼道灯明天上午停电检修", as_="mem_zhao")     # a member's notice stays a notice
+    with bot.app.session() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 1
