@@ -74,6 +74,25 @@ def main() -> None:
                 queries = counter["n"]
             status = "" if resp.status_code == 200 else f"  HTTP {resp.status_code}"
             print(f"  {url:<58} {statistics.median(times):>10.0f} {max(times):>8.0f} {queries:>8}{status}")
+    with app.session() as s, s.begin():
+        from gridbot.web.auth import create_token
+
+        account = s.scalar(select(ConsoleAccount).where(ConsoleAccount.username == "bench_sec"))
+        secret = create_token(s, account, "bench", actor="bench", now=app.clock.now())[1]
+    headers = {"Authorization": f"Bearer {secret}"}
+    client = flask_app.test_client()
+    print(f"\nAPI (secretary's token): {'endpoint':<45} {'median ms':>10} {'max ms':>8} {'queries':>8}")
+    for url in ("/api/v1/tickets", "/api/v1/tickets?status=open&per_page=200", "/api/v1/tickets?page=400",
+                f"/api/v1/tickets/{number}", "/api/v1/grids", "/api/v1/coverage", "/metrics"):
+        times = []
+        for _ in range(args.repeat):
+            counter["n"] = 0
+            start = time.perf_counter()
+            resp = client.get(url, headers=headers)
+            times.append((time.perf_counter() - start) * 1000)
+            queries = counter["n"]
+        status = "" if resp.status_code == 200 else f"  HTTP {resp.status_code}"
+        print(f"  {url:<58} {statistics.median(times):>10.0f} {max(times):>8.0f} {queries:>8}{status}")
     app.close()
 
 
