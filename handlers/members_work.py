@@ -381,16 +381,21 @@ def end_leave(ctx: Context, args: str) -> list[Reply]:
     return replies
 
 
+_BUILDING = re.compile(r"^(\d+)(?:栋|号楼|幢)$")
+
+
 # -- 待走访 --------------------------------------------------------------------------------------------
 @guarded
 def due(ctx: Context, args: str) -> list[Reply]:
     sp = ctx.speaker
-    if args:
-        grids = [_pick_grid(ctx, args.split(" ")[0])]
+    word = args.split(" ")[0] if args else ""
+    building = _BUILDING.match(word)   # "待走访 3栋": one building of the member's grids
+    if word and not building:
+        grids = [_pick_grid(ctx, word)]
     else:
         grids = work.work_grids(ctx.session, sp.grid_ids)
     text, _ = work.due_visits_text(ctx.session, member_id=sp.member_id, grids=grids, now=ctx.now,  # type: ignore
-                                   tz=_tz(ctx))
+                                   tz=_tz(ctx), building=building.group(1) if building else None)
     return _privately(ctx, text)
 
 

@@ -684,11 +684,15 @@ DUE_LIST_LIMIT = 40
 
 
 def due_visits_text(session: Session, *, member_id: int, grids: list[Grid], now: datetime,
-                    tz: ZoneInfo = DEFAULT_TZ) -> tuple[str, int]:
-    """The 待走访 list for one member (private: it names households) and how many households it holds."""
+                    tz: ZoneInfo = DEFAULT_TZ, building: str | None = None) -> tuple[str, int]:
+    """The 待走访 list for one member (private: it names households) and how many households it holds.
+    `building` narrows it to one building, so that a list longer than the limit can be read in parts."""
     items = due_visits(session, grid_ids=[g.id for g in grids], now=now, tz=tz,
                        buildings=member_buildings(session, member_id), near_building=last_building(session, member_id))
     scope = "、".join(g.name for g in grids)
+    if building is not None:
+        items = [i for i in items if i.household.building == building]
+        scope += t("work.due_building", building=building)
     if not items:
         return t("work.due_none", grids=scope), 0
     lines = [t("work.due_title", grids=scope, n=len(items), key_n=sum(1 for i in items if i.key),
@@ -706,7 +710,8 @@ def due_visits_text(session: Session, *, member_id: int, grids: list[Grid], now:
         lines.append(t("work.due_line", grid=f"{h.grid.name} " if several else "", address=h.address, kind=kind,
                        last=last, state=t("work.due_overdue") if item.overdue else ""))
     if len(items) > DUE_LIST_LIMIT:
-        lines.append(t("work.due_more", n=len(items) - DUE_LIST_LIMIT))
+        lines.append(t("work.due_more", n=len(items) - DUE_LIST_LIMIT,
+                       building=items[DUE_LIST_LIMIT].household.building))
     return "\n".join(lines), len(items)
 
 

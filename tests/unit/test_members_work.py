@@ -507,3 +507,11 @@ def test_figures_command_for_leaders_privately_scoped(bot, clock):
     assert "没看懂统计期" in bot.said("履职 去年夏天", as_="sec_wang", private=True)
     assert "没有使用“履职”的权限" in bot.said("履职", as_="mem_zhao", private=True)
     assert "2026-10" in bot.said("履职 上月", as_="sec_wang", private=True)
+
+
+def test_a_long_due_list_can_be_read_building_by_building(bot, monkeypatch):
+    monkeypatch.setattr(work, "DUE_LIST_LIMIT", 3)
+    text = bot.said("待走访", as_="mem_zhao", private=True)
+    assert "还有 9 户" in text and "如“待走访 " in text and "网格编码" not in text
+    two = bot.said("待走访 2栋", as_="mem_zhao", private=True)
+    assert "（2栋）待走访 6 户" in two and "1栋" not in two.replace("如“待走访", "")
