@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..places import place_text
 from .base import Base, utcnow
 from .org import Grid
 
@@ -34,8 +35,7 @@ class Household(Base):
 
     @property
     def address(self) -> str:
-        unit = f"{self.unit}单元" if self.unit else ""
-        return f"{self.building}栋{unit}{self.room}"
+        return place_text(self.building, self.unit, self.room)
 
 
 class ChatIdentity(Base):

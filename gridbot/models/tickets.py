@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..places import place_text
 from .base import Base, utcnow
 
 # The life cycle, in order. rejected and duplicate end a ticket early.
@@ -76,14 +77,7 @@ class Ticket(Base):
     @property
     def place(self) -> str:
         """Building/unit/room as people write it ("3栋2单元101"); empty when unknown."""
-        parts = []
-        if self.building:
-            parts.append(f"{self.building}栋")
-        if self.unit:
-            parts.append(f"{self.unit}单元")
-        if self.room:
-            parts.append(self.room)
-        return "".join(parts)
+        return place_text(self.building, self.unit, self.room)
 
 
 class TicketReporter(Base):

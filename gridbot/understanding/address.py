@@ -13,6 +13,8 @@ from functools import lru_cache
 
 import cn2an
 
+from ..places import place_text
+
 CN_DIGITS = "零〇一二两三四五六七八九十百幺"
 _NUM = rf"(?:\d{{1,4}}|[{CN_DIGITS}]{{1,5}})"
 _ROOM_CN = "零〇一二三四五六七八九幺"
@@ -50,14 +52,7 @@ class Address:
         return {"building": self.building, "unit": self.unit, "room": self.room}
 
     def __str__(self) -> str:
-        parts = []
-        if self.building:
-            parts.append(f"{self.building}栋")
-        if self.unit:
-            parts.append(f"{self.unit}单元")
-        if self.room:
-            parts.append(self.room)
-        return "".join(parts)
+        return place_text(self.building, self.unit, self.room)
 
 
 EMPTY = Address()

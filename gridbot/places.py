@@ -1,0 +1,8 @@
+"""How a place is written for people: "3栋2单元101". One function, so tickets, households and the parser agree."""
+from __future__ import annotations
+
+
+def place_text(building: str | None, unit: str | None, room: str | None) -> str:
+    """Building/unit/room as people write them; the parts that are unknown are left out ("" when none is known)."""
+    return "".join(part for part, present in ((f"{building}栋", building), (f"{unit}单元", unit), (room, room))
+                   if present)
