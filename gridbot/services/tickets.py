@@ -7,6 +7,7 @@ to the outbox in the same transaction. Refusals raise TicketError with a Chinese
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -106,6 +107,10 @@ class Policy:
     @property
     def rating_window(self) -> timedelta:
         return timedelta(days=float(self.data.get("rating_days", 3)))
+
+    @property
+    def generic_words(self) -> frozenset[str]:
+        return frozenset(str(w) for w in ((self.data.get("same_problem") or {}).get("generic_words") or []))
 
     def emergency_number(self, category: str) -> str:
         numbers = self.data.get("emergency_numbers") or {}
@@ -375,7 +380,7 @@ def report(session: Session, policy: Policy, *, platform: str, user_id: str, nam
                 t("tickets.notify.follow_up", number=own.number, text=masked), now, platform, own)
         return result
 
-    same = _same_thing(session, policy, grid_id, category, building, unit, room, now)
+    same = _same_thing(session, policy, grid_id, category, building, unit, room, text, now)
     if same is not None and not _is_reporter(same, user_id):
         same.reporter_links.append(TicketReporter(platform=platform, user_id=user_id, name=name, chat_id=chat_id,
                                                   text=masked, joined_at=now))
@@ -466,6 +471,37 @@ def _place(session: Session, grid_id: int, building: str | None, unit: str | Non
     return grid_id, household
 
 
+def problem_words(text: str, generic: Iterable[str] = ()) -> frozenset[str]:
+    """The problem words of a message: category keywords of config/categories.yaml found in it ("电梯", "水管",
+    "楼道灯"), less the generic ones that only say something is broken. Substrings, so 电梯坏 also yields 电梯."""
+    from ..understanding import get_understander
+
+    keywords = get_understander().keyword_index
+    text = unicodedata.normalize("NFKC", text or "")
+    skip = set(generic)
+    lengths = sorted({len(w) for w in keywords})
+    found = set()
+    for n in lengths:
+        for i in range(len(text) - n + 1):
+            word = text[i:i + n]
+            if word in keywords and word not in skip:
+                found.add(word)
+    return frozenset(found)
+
+
+def _ticket_words(ticket: Ticket, generic: Iterable[str]) -> frozenset[str]:
+    """The problem words of everything reported on the ticket: the first message, joins and follow-ups."""
+    texts = [ticket.description, ticket.summary] + [r.text for r in ticket.reporter_links]
+    texts += [ev.note or "" for ev in ticket.events if ev.action == "follow_up"]
+    return frozenset().union(*(problem_words(x, generic) for x in texts))
+
+
+def _same_place(ticket: Ticket, building: str | None, unit: str | None, room: str | None) -> bool:
+    """Building, unit and room must agree whenever both the ticket and the message name one."""
+    return all(mine is None or theirs is None or mine == theirs
+               for mine, theirs in ((building, ticket.building), (unit, ticket.unit), (room, ticket.room)))
+
+
 def _is_reporter(ticket: Ticket, user_id: str) -> bool:
     return any(r.user_id == user_id for r in ticket.reporter_links)
 
@@ -487,10 +523,14 @@ def _own_open_ticket(session: Session, policy: Policy, user_id: str, grid_id: in
 
 
 def _same_thing(session: Session, policy: Policy, grid_id: int, category: str, building: str | None,
-                unit: str | None, room: str | None, now: datetime) -> Ticket | None:
-    """An open ticket for the same thing: same grid, category and building, recent; unit and room must agree
-    when both reports name one (two flats' leaks are two problems; a members' 重复 can still merge them)."""
+                unit: str | None, room: str | None, text: str, now: datetime) -> Ticket | None:
+    """An open ticket for the same problem: same grid, category and building, recent; unit and room agree when
+    both reports name one (two flats' leaks are two problems), and the messages share a problem word (电梯 and
+    水管 are both 物业维修 yet two problems). A members' 重复 can still merge anything."""
     if building is None or category == "other":
+        return None
+    words = problem_words(text, policy.generic_words)
+    if not words:
         return None
     since = now - policy.hours("duplicate_window_hours", 24)
     for ticket in session.scalars(
@@ -498,8 +538,7 @@ def _same_thing(session: Session, policy: Policy, grid_id: int, category: str, b
                              Ticket.status.in_(OPEN_STATUSES), Ticket.created_at >= since)
         .order_by(Ticket.created_at.desc())
     ):
-        if (unit is None or ticket.unit is None or ticket.unit == unit) and \
-                (room is None or ticket.room is None or ticket.room == room):
+        if _same_place(ticket, building, unit, room) and words & _ticket_words(ticket, policy.generic_words):
             return ticket
     return None
 

@@ -322,6 +322,20 @@ def test_every_event_is_in_the_timeline(bot):
     assert actions == ["report", "assign"]
 
 
+def test_different_problems_in_one_building_are_separate_tickets(bot):
+    """QA on the demo: a lift, a flat's water pipe and a corridor light in building 2 became one urgent ticket."""
+    lift = report(bot, "2栋电梯又坏了，困了人", as_="res_a")
+    pipe = report(bot, "2栋3单元402家里水管漏水了", as_="res_b")
+    light = report(bot, "2栋1单元楼道灯不亮", as_="res_c")
+    assert len({lift, pipe, light}) == 3
+    assert count_tickets(bot) == 3
+    assert ticket(bot, pipe).urgency == "normal" and ticket(bot, light).urgency == "normal"
+    assert ticket(bot, lift).reporters == 1
+    # a neighbour reporting the same lift still joins it
+    assert number_in(bot.said("2栋电梯坏了，一直停在5楼", as_="res_d")) == lift
+    assert ticket(bot, lift).reporters == 2
+
+
 def test_two_flats_with_the_same_kind_of_problem_are_two_tickets(bot):
     first = report(bot, "1栋1单元101家里厨房漏水", as_="res_a")
     second = report(bot, "1栋1单元102家里厨房漏水", as_="res_b")
