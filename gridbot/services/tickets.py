@@ -365,7 +365,7 @@ def report(session: Session, policy: Policy, *, platform: str, user_id: str, nam
     masked = mask_text(text)
     actor = f"resident:{user_id}"
 
-    own = _own_open_ticket(session, policy, user_id, grid_id, category, building, now)
+    own = _own_open_ticket(session, policy, user_id, grid_id, category, building, unit, room, text, now)
     if own is not None:
         _event(session, own, actor, "follow_up", now, note=masked)
         own.building, own.unit, own.room = own.building or building, own.unit or unit, own.room or room
@@ -507,7 +507,12 @@ def _is_reporter(ticket: Ticket, user_id: str) -> bool:
 
 
 def _own_open_ticket(session: Session, policy: Policy, user_id: str, grid_id: int, category: str,
-                     building: str | None, now: datetime) -> Ticket | None:
+                     building: str | None, unit: str | None, room: str | None, text: str,
+                     now: datetime) -> Ticket | None:
+    """The reporter's open ticket this message adds to: same kind, same place, and the same problem (a shared
+    problem word). A message naming no problem word ("还没人来吗") adds to the latest; a new problem is a new
+    ticket (a burst main is not a note on a corridor-light ticket)."""
+    words = problem_words(text, policy.generic_words)
     since = now - policy.hours("follow_up_window_hours", 72)
     mine = session.scalars(
         select(Ticket).join(TicketReporter, TicketReporter.ticket_id == Ticket.id)
@@ -516,8 +521,8 @@ def _own_open_ticket(session: Session, policy: Policy, user_id: str, grid_id: in
     ).all()
     for ticket in mine:
         same_kind = ticket.category == category or "other" in (ticket.category, category)
-        same_place = building is None or ticket.building is None or ticket.building == building
-        if same_kind and same_place:
+        same_problem = not words or bool(words & _ticket_words(ticket, policy.generic_words))
+        if same_kind and _same_place(ticket, building, unit, room) and same_problem:
             return ticket
     return None
 

@@ -322,6 +322,20 @@ def test_every_event_is_in_the_timeline(bot):
     assert actions == ["report", "assign"]
 
 
+def test_a_new_problem_from_the_same_resident_is_a_new_ticket_not_a_follow_up(bot):
+    """QA on the demo: a burst main was recorded as 居民补充 on the resident's corridor-light ticket."""
+    light = report(bot, "1栋1单元楼道灯坏了", as_="res_a")
+    text = bot.said("自来水管爆了，整个小区停水", as_="res_a")
+    water = number_in(text)
+    assert water != light and "补充" not in text
+    assert ticket(bot, light).urgency == "normal"
+    assert "follow_up" not in [e.action for e in ticket(bot, light).events]
+    assert ticket(bot, water).urgency == "urgent"
+    # more about the light is still a follow-up on the light ticket
+    assert number_in(bot.said("1栋1单元楼道灯还是不亮", as_="res_a")) == light
+    assert [e.action for e in ticket(bot, light).events].count("follow_up") == 1
+
+
 def test_different_problems_in_one_building_are_separate_tickets(bot):
     """QA on the demo: a lift, a flat's water pipe and a corridor light in building 2 became one urgent ticket."""
     lift = report(bot, "2栋电梯又坏了，困了人", as_="res_a")
