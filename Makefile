@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test]' -c requirements.lock   # pinned versions (requirements.lock)
 	# the digest chart needs a CJK font (Debian's fonts-wqy-microhei); installed only as root with apt-get
 	fc-list :lang=zh 2>/dev/null | grep -q . || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && (apt-get install -y -q fonts-wqy-microhei || (apt-get update -q && apt-get install -y -q fonts-wqy-microhei))) || true
 	# the console's browser tests (tests/e2e) drive Debian's chromium + chromium-driver; installed only as root with apt-get

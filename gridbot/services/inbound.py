@@ -172,7 +172,11 @@ def process(app: "Gridbot", inbound_id: int) -> list[int]:
             speaker = resolve_speaker(session, inbound.platform, inbound.sender_id, inbound.chat_id,
                                       inbound.sender_name)
             ctx = Context(inbound=inbound, speaker=speaker, session=session, app=app)
-            replies = app.router.dispatch(ctx)
+            flooding = _flooding(session, row, speaker)
+            if flooding is None:
+                replies = app.router.dispatch(ctx)
+            else:
+                replies = flooding
             rows = outbox.write_replies(session, inbound, replies, now=app.clock.now())
             row.status = "done"
             row.attempts += 1
@@ -188,6 +192,31 @@ def process(app: "Gridbot", inbound_id: int) -> list[int]:
     for oid in ids:
         outbox.schedule(app, oid)
     return ids
+
+
+FLOOD_LIMIT = 10                  # messages one resident may send to one group ...
+FLOOD_WINDOW = timedelta(seconds=60)   # ... within this window before the bot stops reading them
+
+
+def _flooding(session, row: InboundMessage, speaker) -> list[Reply] | None:  # noqa: ANN001
+    """A resident flooding a group (a script, a stuck key): past FLOOD_LIMIT messages a minute they are stored but
+    not routed, so a thousand messages cannot open a thousand tickets. The first one over the limit is answered
+    once, in Chinese; the rest quietly. Staff are not limited (a member may accept twenty tickets in a minute)."""
+    from sqlalchemy import func
+
+    from ..texts import t
+
+    if speaker.is_member or not row.chat_id or not row.sender_id:
+        return None
+    earlier = session.scalar(select(func.count()).select_from(InboundMessage).where(
+        InboundMessage.chat_id == row.chat_id, InboundMessage.sender_id == row.sender_id,
+        InboundMessage.received_at > row.received_at - FLOOD_WINDOW, InboundMessage.id < row.id))
+    if earlier < FLOOD_LIMIT:
+        return None
+    log.warning("inbound %s: sender over %d messages in %ss in one chat, not routed", row.id, FLOOD_LIMIT,
+                int(FLOOD_WINDOW.total_seconds()))
+    return [Reply(t("inbound.slow_down", seconds=int(FLOOD_WINDOW.total_seconds())))] if earlier == FLOOD_LIMIT \
+        else []
 
 
 def _note_unknown_chat(session, inbound: Inbound, now) -> None:  # noqa: ANN001
