@@ -1091,11 +1091,18 @@ def sweep(session: Session, policy: Policy, now: datetime) -> SweepResult:
         if late is None:
             continue
         kind, since = late
+        partner_due = _partner_due(ticket) if kind == "response" else None
+        if partner_due is not None and now < partner_due:   # the A/B partner's fresh deadline is still ahead
+            continue
         if ticket.escalated_for not in (kind, "manual"):   # a new phase starts from the bottom of the ladder
             ticket.escalation_level, ticket.escalated_for = 0, kind
+        if ticket.escalation_level >= 4:
+            continue
+        # One step per sweep, at most one per `step`: a reminder first, then the ladder, even after a late sweep.
         step = policy.step(ticket.urgency)
-        wanted = min(4, 1 + int((now - since) / step))
-        if wanted <= ticket.escalation_level:
+        wanted = ticket.escalation_level + 1
+        last = _last_step_at(ticket) if ticket.escalation_level else None
+        if now < since + (wanted - 1) * step or (last is not None and now < last + step):
             continue
         _raise_to(session, policy, ticket, wanted, "system", now, None, kind=kind)
         if wanted == 1:
@@ -1113,6 +1120,27 @@ def sweep(session: Session, policy: Policy, now: datetime) -> SweepResult:
     return result
 
 
+def _last_step_at(ticket: Ticket) -> datetime | None:
+    """When the ticket last went up a step (a reminder or an escalation, by the sweep or a member)."""
+    times = [ev.at for ev in ticket.events if ev.action in ("remind", "escalate")]
+    return _aware(max(times)) if times else None
+
+
+def _partner_due(ticket: Ticket) -> datetime | None:
+    """The response deadline the A/B partner was given on the latest handover (None if never handed over)."""
+    for ev in reversed(ticket.events):
+        if ev.action == "handover" and (ev.detail or {}).get("due"):
+            return datetime.fromisoformat(ev.detail["due"])
+    return None
+
+
+def _aware(dt: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they are UTC."""
+    from datetime import timezone
+
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+
+
 def _handover(session: Session, policy: Policy, ticket: Ticket, now: datetime) -> bool:
     """AB岗: the assignee did not accept in time (or is away); the partner takes it."""
     ticket.handover_due = None
@@ -1124,13 +1152,16 @@ def _handover(session: Session, policy: Policy, ticket: Ticket, now: datetime) -
                                   exclude=[ticket.assignee_id] if ticket.assignee_id else [])
     if target is None or target.id == ticket.assignee_id:
         return False
+    # The partner gets a deadline in the future: the original one if it is still ahead, else a fresh handover
+    # window from now (the ticket's response_due stays, so the response metric is not softened).
+    due = max(_aware(ticket.response_due), now + policy.limits(ticket.category, ticket.urgency).handover)
     _event(session, ticket, "system", "handover", now, member_id=target.id,
-           detail={"from": current.userid if current else None, "to": target.userid})
+           detail={"from": current.userid if current else None, "to": target.userid, "due": due.isoformat()})
     ticket.assignee = target
     _notify(session, [target], t("tickets.notify.handover", number=ticket.number,
                                  category=category_name(ticket.category), place=ticket.place or "-",
                                  summary=ticket.summary, previous=current.name if current else "-",
-                                 due=fmt_time(ticket.response_due, policy.tz), phone=ticket.contact_phone or "-"),
+                                 due=fmt_time(due, policy.tz), phone=ticket.contact_phone or "-"),
             now, None, ticket, urgent=ticket.urgency == URGENT)
     if current is not None:
         _notify(session, [current], t("tickets.notify.handed_over", number=ticket.number, to=target.name),

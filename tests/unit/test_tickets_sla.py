@@ -79,14 +79,41 @@ def test_overdue_ticket_is_reminded_then_escalated_up_the_ladder(bot, clock):
     assert "已升级到：总网格长" in bot.said(f"工单 {number}", as_="lead_li", private=True)
 
 
-def test_a_late_sweep_jumps_to_the_right_level_and_records_each(bot, clock):
+def test_a_late_sweep_goes_one_step_at_a_time_reminder_first(bot, clock):
+    """QA on the demo: a ticket nobody had swept for a while jumped straight to the top of the ladder."""
     number = report(bot)
     bot.say(f"受理 {number}", as_="mem_zhao")
     clock.advance(minutes=60 + 2 * 120 + 1)
-    assert sweep(bot)["escalations"] == [{"number": number, "level": 3}]
-    levels = [e.detail.get("level") for e in ticket(bot, number).events if e.action in ("remind", "escalate")]
-    assert levels == [1, 2, 3]
+    result = sweep(bot)
+    assert result["reminders"] == [number] and result["escalations"] == []
     assert sweep(bot)["escalations"] == []       # same time again: nothing new
+    clock.advance(minutes=119)
+    assert sweep(bot)["escalations"] == []       # not a whole step since the reminder
+    clock.advance(minutes=1)
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 2}]
+    levels = [e.detail.get("level") for e in ticket(bot, number).events if e.action in ("remind", "escalate")]
+    assert levels == [1, 2]
+
+
+def test_unswept_urgent_ticket_is_handed_over_with_a_future_deadline_then_reminded(bot, clock):
+    """QA on the demo: 65 minutes unaccepted went straight to 总网格长, and the handover asked the partner to
+    accept 'before' a time already past."""
+    from gridbot.clock import local
+
+    number = number_in(bot.said("1栋楼道里冒烟了，有煤气味", as_="res_a"))  # fire: accept in 5 min, handover 3
+    clock.advance(minutes=65)
+    result = sweep(bot)
+    assert result["handovers"] == [number]
+    assert result["reminders"] == [] and result["escalations"] == []
+    note = next(n for n in outbox_to(bot, "mem_qian") if "AB岗" in n)
+    due = local(clock.now() + timedelta(minutes=3), bot.app.settings.timezone).strftime("%m-%d %H:%M")
+    assert f"请在 {due} 前受理" in note
+    clock.advance(minutes=3)
+    result = sweep(bot)
+    assert result["reminders"] == [number] and result["escalations"] == []
+    clock.advance(minutes=15)
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 2}]
+    assert not any("总网格长" in n for n in outbox_to(bot, "sec_wang"))
 
 
 def test_resolution_limit_runs_from_dispatch(bot, clock):
@@ -104,6 +131,8 @@ def test_resolution_limit_runs_from_dispatch(bot, clock):
 def test_urgent_ticket_escalates_on_the_urgent_step(bot, clock):
     number = number_in(bot.said("1栋楼道里冒烟了，有煤气味", as_="res_a"))  # fire_hazard urgent: 5 min, step 15
     clock.advance(minutes=6)
+    assert sweep(bot)["handovers"] == [number]    # not accepted in 3 min: the partner gets 3 more
+    clock.advance(minutes=3)
     result = sweep(bot)
     assert result["reminders"] == [number]
     clock.advance(minutes=15)
