@@ -102,7 +102,8 @@ def send_due_visit_lists(now: str | None = None) -> int:
 def send_daily_digests(date_iso: str | None = None, app=None) -> int:  # noqa: ANN001
     """The morning digests (每日简报): each community's to its secretaries, each grid leader's for their grids,
     privately. Idempotent per reader and date (outbox idempotency keys): a second run, a second worker or a late
-    occurrence writes nothing new. Each community's chart is kept under instance/digests/<community>/<date>.png."""
+    occurrence writes nothing new. Each digest's chart is kept under instance/digests/<community>/<date>.png (a grid
+leader's: <date>-<grids>.png) and follows the markdown as an image (when a CJK font is installed)."""
     import logging
     from datetime import date
 
@@ -116,31 +117,39 @@ def send_daily_digests(date_iso: str | None = None, app=None) -> int:  # noqa: A
     day = date.fromisoformat(date_iso) if date_iso else now.astimezone(tz).date()
     try:
         with app.session() as session, session.begin():
-            rows, digests = digest.send_all(session, day, now, tz, app.settings.console_base_url)
+            rows, digests = digest.send_all(session, day, now, tz, app.settings.console_base_url,
+                                            charts=lambda d: _save_chart(app, d))
             due = [(r.id, r.not_before) for r in rows]
     except IntegrityError:  # another worker wrote the same digests a moment ago: theirs go out, not ours
         logging.getLogger(__name__).info("digests for %s already written by another worker", day)
         return 0
     for oid, at in due:
         outbox.schedule(app, oid, at=at)
-    for d in digests:
-        if d["kind"] == "community" and not d["quiet"]:
-            _save_chart(app, d)
     return len(due)
 
 
-def _save_chart(app, data: dict) -> None:  # noqa: ANN001
-    """The digest's chart as a file for the console; a missing CJK font is logged, never stops the digest."""
+def _save_chart(app, data: dict) -> str | None:  # noqa: ANN001
+    """The digest's chart as a file (for the console, and sent after the markdown); its path under the instance
+    dir, or None. A missing CJK font is logged for operators and never stops the digest's text."""
     import logging
+    import os
+    import uuid
 
     from .services.charts import FontMissing, digest_chart
+    from .services.digest import chart_file
 
-    path = app.settings.instance_dir / "digests" / data["community"] / f"{data['date']}.png"
+    rel = chart_file(data)
+    path = app.settings.instance_dir / rel
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(digest_chart(data))
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")   # two workers at once: each replaces it whole
+        tmp.write_bytes(digest_chart(data))
+        os.replace(tmp, path)
     except (FontMissing, OSError) as err:
-        logging.getLogger(__name__).warning("digest chart for %s not saved: %s", data["community"], err)
+        logging.getLogger(__name__).warning("digest chart for %s %s not saved, the digest goes without it: %s",
+                                            data["community"], data["date"], err)
+        return None
+    return rel
 
 
 def requeue_received_inbound() -> int:

@@ -1,6 +1,9 @@
 """WeCom senders behind the one Sender interface, and the resolver that picks one per outbox row.
 
 - RobotSender: a group's robot webhook (text with @mentions, markdown, image), 20 messages/min per robot.
+- Images (content {"kind": "image", "path": <file under the instance dir>, "filename"}; or "base64" for a small
+  picture): robots take them inline (base64+md5, <= 2 MB); app messages and appchats upload them first
+  (media/upload, <= 10 MB) and send the media_id.
 - AppMessageSender: message/send to a staff member, with WeCom's duplicate check so a retried row is not doubled.
 - AppChatSender: appchat/send to an internal group the app created.
 - AIBotSender: the AI bot's one-use response_url; a second reply (or an expired url) falls back to the chat.
@@ -12,9 +15,11 @@ so a retry after a failure in the middle does not repeat them.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Callable
 
 from sqlalchemy import select, update
@@ -31,6 +36,9 @@ MARKDOWN_LIMIT = 4096        # bytes: robot / app markdown
 RESPONSE_URL_LIMIT = 20480   # bytes: AI bot markdown reply
 RESPONSE_URL_TTL = timedelta(hours=1)
 DUPLICATE_CHECK_SECONDS = 4 * 3600   # message/send: the same content to the same user within this is sent once
+ROBOT_IMAGE_LIMIT = 2 * 1024 * 1024    # bytes before base64: a group robot's image
+MEDIA_IMAGE_LIMIT = 10 * 1024 * 1024   # bytes: media/upload type=image (for app messages and appchats)
+MEDIA_REUSE = timedelta(days=3) - timedelta(hours=1)   # WeCom keeps a media_id 3 days; reuse it a little less
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -76,6 +84,53 @@ class _Base:
                     session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(content=content))
 
 
+def image_bytes(app: Any, content: dict, limit: int, channel: str) -> tuple[bytes, str]:
+    """(bytes, filename) of an image row: content.path (a file under the instance dir) or content.base64.
+    Too big for the channel, missing or outside the instance dir: PermanentFailure saying what to do."""
+    if content.get("path"):
+        root = Path(app.settings.instance_dir).resolve()
+        path = (root / content["path"]).resolve()
+        if not path.is_relative_to(root):
+            raise PermanentFailure(f"image path {content['path']!r} is outside the instance dir {root}")
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise PermanentFailure(f"image file {path} cannot be read ({type(err).__name__}): "
+                                   "it was removed or never written; send it again once it exists") from None
+        name = content.get("filename") or path.name
+    elif content.get("base64"):
+        data = base64.b64decode(content["base64"])
+        name = content.get("filename") or "image.png"
+    else:
+        raise PermanentFailure("an image row needs content.path (under the instance dir) or content.base64")
+    if len(data) > limit:
+        raise PermanentFailure(f"image {name} is {len(data) / 1048576:.1f} MB; WeCom takes at most "
+                               f"{limit // 1048576} MB for {channel}: make it smaller (fewer pixels, or JPG)")
+    return data, name
+
+
+class _ImageMixin:
+    """Upload once, send by media_id: the id is kept on the row, so a retry after a failed send reuses it
+    (WeCom's duplicate check then sees the same content) instead of uploading the picture again."""
+
+    def _media_id(self, row: OutboxMessage, channel: str) -> str:
+        content = dict(row.content or {})
+        now = self.app.clock.now()
+        at = content.get("media_uploaded_at")
+        if content.get("media_id") and at and now - datetime.fromisoformat(at) < MEDIA_REUSE:
+            return content["media_id"]
+        data, name = image_bytes(self.app, content, MEDIA_IMAGE_LIMIT, channel)
+        try:
+            media_id = self.client.upload_media(data, name, "image")
+        except AmbiguousFailure as exc:  # an upload that timed out sent nothing to anyone: try again later
+            raise TemporaryFailure(str(exc)) from None
+        content.update(media_id=media_id, media_uploaded_at=now.isoformat())
+        row.content = content
+        with self.app.session() as session, session.begin():
+            session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(content=content))
+        return media_id
+
+
 def _mention_markdown(text: str, mentions: list[str]) -> str:
     return text + ("\n" + " ".join(f"<@{m}>" for m in mentions) if mentions else "")
 
@@ -93,9 +148,10 @@ class RobotSender(_Base):
         mentions = list(content.get("mentions") or [])
         rate_name = "robot:" + hashlib.sha1(self.robot_key.encode()).hexdigest()[:16]
         if kind == "image":
+            data, _name = image_bytes(self.app, content, ROBOT_IMAGE_LIMIT, "a group robot image")
             self.limiter.check(rate_name, ROBOT_PER_MINUTE)
-            self.client.webhook(self.robot_key, {"msgtype": "image", "image": {"base64": content["base64"],
-                                                                              "md5": content["md5"]}})
+            self.client.webhook(self.robot_key, {"msgtype": "image", "image": {
+                "base64": base64.b64encode(data).decode(), "md5": hashlib.md5(data).hexdigest()}})
             return
         markdown = kind == "markdown"
         parts = split_text(content.get("text", ""), MARKDOWN_LIMIT if markdown else TEXT_LIMIT)
@@ -112,7 +168,7 @@ class RobotSender(_Base):
         self._send_parts(row, parts, one)
 
 
-class AppMessageSender(_Base):
+class AppMessageSender(_ImageMixin, _Base):
     """message/send to one staff member (target is the userid)."""
 
     def send(self, row: OutboxMessage) -> None:
@@ -121,6 +177,17 @@ class AppMessageSender(_Base):
         agent = self.app.settings.wecom.agent_id
         if not agent:
             raise PermanentFailure("app message needs GRIDBOT_WECOM_AGENT_ID")
+        if content.get("kind") == "image":
+            media_id = self._media_id(row, "an app message image")
+            self.limiter.check(f"user:{row.target}", USER_PER_MINUTE)
+            try:
+                self.client.call("/cgi-bin/message/send", {
+                    "touser": row.target, "msgtype": "image", "agentid": int(agent), "image": {"media_id": media_id},
+                    "enable_duplicate_check": 1, "duplicate_check_interval": DUPLICATE_CHECK_SECONDS,
+                })
+            except AmbiguousFailure as exc:  # same media_id on the retry: WeCom's duplicate check keeps it single
+                raise TemporaryFailure(str(exc)) from None
+            return
         parts = split_text(content.get("text", ""), MARKDOWN_LIMIT if markdown else TEXT_LIMIT)
 
         def one(part: str, _first: bool) -> None:
@@ -137,12 +204,18 @@ class AppMessageSender(_Base):
         self._send_parts(row, parts, one)
 
 
-class AppChatSender(_Base):
+class AppChatSender(_ImageMixin, _Base):
     """appchat/send to an internal group the app created (target is the chatid)."""
 
     def send(self, row: OutboxMessage) -> None:
         content = row.content or {}
         markdown = content.get("kind") == "markdown"
+        if content.get("kind") == "image":
+            media_id = self._media_id(row, "an appchat image")
+            self.limiter.check(f"appchat:{row.target}", APPCHAT_PER_MINUTE)
+            self.client.call("/cgi-bin/appchat/send", {"chatid": row.target, "msgtype": "image",
+                                                       "image": {"media_id": media_id}, "safe": 0})
+            return
         parts = split_text(content.get("text", ""), MARKDOWN_LIMIT if markdown else TEXT_LIMIT)
 
         def one(part: str, _first: bool) -> None:

@@ -26,7 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, cast, func, or_, select
@@ -605,19 +605,38 @@ def idempotency_key(d: dict[str, Any], userid: str, part: int) -> str:
     return f"digest:{d['kind']}:{scope}:{d['date']}:{userid}:{part}"
 
 
+def chart_key(d: dict[str, Any], userid: str) -> str:
+    return idempotency_key(d, userid, 0).rsplit(":", 1)[0] + ":chart"
+
+
+def chart_file(d: dict[str, Any]) -> str:
+    """Where the digest's chart is kept, relative to the instance dir (the console shows the community's)."""
+    name = d["date"] if d["kind"] == "community" else f"{d['date']}-{'+'.join(d['grids'])}"
+    return f"digests/{d['community']}/{name}.png"
+
+
 def write(session: Session, d: dict[str, Any], userids: Iterable[str], now: datetime,
-          platform: str = "wecom_app") -> list[OutboxMessage]:
-    """The digest into the outbox, privately to each reader, once per reader and date (idempotency keys)."""
+          platform: str = "wecom_app", chart: str | None = None) -> list[OutboxMessage]:
+    """The digest into the outbox, privately to each reader, once per reader and date (idempotency keys).
+    `chart`: the rendered chart's file under the instance dir; it follows the markdown as an image row."""
     parts = markdown_parts(d)
     rows: list[OutboxMessage] = []
     for userid in dict.fromkeys(userids):
         keys = [idempotency_key(d, userid, i) for i in range(len(parts))]
+        if chart:
+            keys.append(chart_key(d, userid))
         taken = set(session.scalars(select(OutboxMessage.idempotency_key)
                                     .where(OutboxMessage.idempotency_key.in_(keys))))
         replies = [Reply(part, markdown=True, to_user=userid, idempotency_key=key)
                    for part, key in zip(parts, keys) if key not in taken]
+        image = chart and keys[-1] not in taken
+        if image:
+            replies.append(Reply("", to_user=userid, idempotency_key=keys[-1]))
         if replies:
-            rows += outbox.write_replies(session, None, replies, now, platform)
+            written = outbox.write_replies(session, None, replies, now, platform)
+            if image:  # a file path, not the bytes: the outbox row stays small (see senders.wecom.image_bytes)
+                written[-1].content = {"kind": "image", "path": chart, "filename": chart.rsplit("/", 1)[-1]}
+            rows += written
     return rows
 
 
@@ -647,11 +666,16 @@ def build_all(session: Session, day: date, tz: ZoneInfo, console_base_url: str,
 
 
 def send_all(session: Session, day: date, now: datetime, tz: ZoneInfo, console_base_url: str,
-             communities: Iterable[str] | None = None) -> tuple[list[OutboxMessage], list[dict[str, Any]]]:
-    """Write every digest due on `day` to the outbox (idempotent). Returns the rows written and the digests."""
+             communities: Iterable[str] | None = None,
+             charts: Callable[[dict[str, Any]], str | None] | None = None,
+             ) -> tuple[list[OutboxMessage], list[dict[str, Any]]]:
+    """Write every digest due on `day` to the outbox (idempotent). Returns the rows written and the digests.
+    `charts(d)` renders a digest's chart and returns its file under the instance dir, or None when it could not
+    (no CJK font): then the markdown goes alone. Quiet digests get no chart."""
     rows: list[OutboxMessage] = []
     digests = []
     for d, userids in build_all(session, day, tz, console_base_url, communities):
-        rows += write(session, d, userids, now)
+        chart = charts(d) if charts is not None and not d["quiet"] else None
+        rows += write(session, d, userids, now, chart=chart)
         digests.append(d)
     return rows, digests

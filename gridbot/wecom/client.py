@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import requests
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 TOKEN_ERRCODES = {40014, 42001, 40001}   # invalid / expired / revoked access_token: fetch a new one
 BUSY_ERRCODES = {-1, 45033}              # system busy, too many concurrent calls: try later
 RATE_ERRCODES = {45009, 45011, 45047}    # API frequency / quota limits: wait
+UPLOAD_TIMEOUT = 30.0                    # seconds for a media upload (up to 10 MB), whatever the API timeout
 TOKEN_MARGIN = 300                       # forget a token this many seconds before WeCom says it expires
 
 
@@ -104,13 +105,14 @@ class WeComClient:
         self._local_token = None
 
     # -- calls ------------------------------------------------------------------------------------
-    def _http(self, method: str, path_or_url: str, params: dict | None = None, body: dict | None = None) -> dict:
+    def _http(self, method: str, path_or_url: str, params: dict | None = None, body: dict | None = None,
+              files: dict | None = None) -> dict:
         url = path_or_url if path_or_url.startswith("http") else self.api_base + path_or_url
         try:
-            resp = self.http.request(method, url, params=params,
+            resp = self.http.request(method, url, params=params, files=files,
                                      data=None if body is None else json.dumps(body, ensure_ascii=False).encode(),
                                      headers={"Content-Type": "application/json"} if body is not None else None,
-                                     timeout=self.timeout)
+                                     timeout=max(self.timeout, UPLOAD_TIMEOUT) if files else self.timeout)
         except requests.ConnectTimeout:
             raise TemporaryFailure("WeCom: connection timed out (nothing sent)") from None
         except requests.Timeout:
@@ -145,12 +147,26 @@ class WeComClient:
 
     def call(self, path: str, body: dict | None = None, method: str = "POST") -> dict:
         """An authenticated API call; a revoked token is replaced and the call made once more."""
+        return self._authed(path, lambda token: self._http(method, path, params={"access_token": token}, body=body))
+
+    def upload_media(self, data: bytes, filename: str, kind: str = "image") -> str:
+        """media/upload (multipart, field "media"): the media_id, valid 3 days, for message/send or appchat/send."""
+        path = "/cgi-bin/media/upload"
+        mime = "image/png" if filename.lower().endswith(".png") else "application/octet-stream"
+        result = self._authed(path, lambda token: self._http(
+            "POST", path, params={"access_token": token, "type": kind}, files={"media": (filename, data, mime)}))
+        if not result.get("media_id"):
+            raise TemporaryFailure("WeCom media/upload answered without a media_id")
+        return str(result["media_id"])
+
+    def _authed(self, path: str, request: Callable[[str], dict]) -> dict:
+        """request(token) with the cached token; a revoked one is replaced and the request made once more."""
         token = self.token()
-        data = self._http(method, path, params={"access_token": token}, body=body)
+        data = request(token)
         if int(data.get("errcode") or 0) in TOKEN_ERRCODES:
             log.warning("WeCom refused the access_token (errcode %s): fetching a new one", data.get("errcode"))
             token = self.token(stale=token)
-            data = self._http(method, path, params={"access_token": token}, body=body)
+            data = request(token)
             if int(data.get("errcode") or 0) in TOKEN_ERRCODES:
                 self.forget_token()
                 raise TemporaryFailure(f"WeCom refused a fresh access_token (errcode {data.get('errcode')})")

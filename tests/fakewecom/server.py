@@ -1,11 +1,13 @@
 """A fake WeCom API: a real HTTP server on loopback (werkzeug), started in a thread.
 
-Implements gettoken, message/send, appchat/send, webhook/send, externalcontact/groupchat/list and get,
+Implements gettoken, media/upload (multipart; the bytes are kept by media_id), message/send and appchat/send
+(text, markdown, image by a known media_id), webhook/send, externalcontact/groupchat/list and get,
 externalcontact/add_msg_template and an AI bot response_url. It records every request it received and can be
 told to fail (5xx), time out, rate-limit (errcode 45009) or revoke the tokens it issued (42001).
 """
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -38,6 +40,8 @@ class FakeWeCom:
     ratelimit_next: int = 0       # answer errcode 45009 to the next n calls
     hold_after_record: float = 0  # record the request, then wait this long before answering
     oauth_codes: dict[str, str] = field(default_factory=dict)  # web-login code -> userid (auth/getuserinfo)
+    media: dict[str, dict[str, Any]] = field(default_factory=dict)  # media_id -> {type, filename, data}
+    fail_only: str = ""           # when set, fail_next counts only calls to paths ending with this
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -62,20 +66,43 @@ class FakeWeCom:
         """The delivered sends to one endpoint (recorded and answered with errcode 0)."""
         return [r for r in self.received if r.path.endswith(path_suffix) and r.args.get("_ok") == "1"]
 
+    def uploads(self) -> list[Received]:
+        """The media/upload calls that stored a file."""
+        return self.sent("/cgi-bin/media/upload")
+
+    def images_seen(self, path_suffix: str, to: str | None = None) -> list[bytes]:
+        """The pictures a recipient sees: delivered image messages to `path_suffix` (to one touser / chatid),
+        as bytes (an app message's media_id looked up; a robot's base64 decoded)."""
+        out = []
+        for r in self.sent(path_suffix):
+            if r.body.get("msgtype") != "image" or (to and to not in (r.body.get("touser"), r.body.get("chatid"))):
+                continue
+            image = r.body["image"]
+            out.append(self.media[image["media_id"]]["data"] if "media_id" in image
+                       else base64.b64decode(image["base64"]))
+        return out
+
     # -- the server -----------------------------------------------------------------------------
     def _wsgi(self, environ, start_response):  # noqa: ANN001, ANN201
         request = Request(environ)
-        try:
-            body = json.loads(request.get_data() or b"{}")
-        except ValueError:
-            body = {"_raw": request.get_data(as_text=True)}
-        response = self._answer(request.path, dict(request.args), body)
+        upload = None
+        if request.mimetype == "multipart/form-data":  # media/upload: the file is kept aside, its name recorded
+            part = request.files.get("media")
+            upload = part.read() if part is not None else None
+            body = {"_fields": sorted(request.files), "_filename": part.filename if part is not None else None,
+                    "_type": request.args.get("type"), "_size": len(upload) if upload is not None else None}
+        else:
+            try:
+                body = json.loads(request.get_data() or b"{}")
+            except ValueError:
+                body = {"_raw": request.get_data(as_text=True)}
+        response = self._answer(request.path, dict(request.args), body, upload)
         return response(environ, start_response)
 
     def _json(self, data: dict[str, Any], status: int = 200) -> Response:
         return Response(json.dumps(data, ensure_ascii=False), status=status, mimetype="application/json")
 
-    def _answer(self, path: str, args: dict[str, str], body: dict[str, Any]) -> Response:
+    def _answer(self, path: str, args: dict[str, str], body: dict[str, Any], upload: bytes | None = None) -> Response:
         if path == "/cgi-bin/gettoken":
             with self._lock:
                 self.token_calls += 1
@@ -87,7 +114,10 @@ class FakeWeCom:
         record = Received(path, args, body)
         with self._lock:
             self.received.append(record)
-            fail, self.fail_next = self.fail_next > 0, max(self.fail_next - 1, 0)
+            if not self.fail_only or path.endswith(self.fail_only):
+                fail, self.fail_next = self.fail_next > 0, max(self.fail_next - 1, 0)
+            else:
+                fail = False
             slow, self.timeout_next = self.timeout_next > 0, max(self.timeout_next - 1, 0)
             limited, self.ratelimit_next = self.ratelimit_next > 0, max(self.ratelimit_next - 1, 0)
             hold = self.hold_after_record
@@ -101,15 +131,34 @@ class FakeWeCom:
         if hold:
             time.sleep(hold)
         with self._lock:
-            result = self._route(path, {**body, "_code": args.get("code", "")} if "code" in args else body)
+            if path == "/cgi-bin/media/upload":
+                result = self._upload(body, upload)
+            else:
+                result = self._route(path, {**body, "_code": args.get("code", "")} if "code" in args else body)
             if result.get("errcode") == 0 and not result.pop("_duplicate", False):
                 record.args["_ok"] = "1"
         if slow:  # delivered, but the answer comes too late for the client
             time.sleep(self.timeout_seconds)
         return self._json(result)
 
+    def _upload(self, body: dict[str, Any], data: bytes | None) -> dict[str, Any]:
+        """media/upload as WeCom answers it: multipart field "media", type image <= 10 MB, at least 5 bytes."""
+        if data is None or body.get("_fields") != ["media"]:
+            return {"errcode": 41001, "errmsg": "media data missing (multipart field must be named media)"}
+        if body.get("_type") != "image":
+            return {"errcode": 40004, "errmsg": "invalid media type"}
+        if not 5 <= len(data) <= 10 * 1024 * 1024:
+            return {"errcode": 40009, "errmsg": "invalid image size"}
+        media_id = "3" + uuid.uuid4().hex
+        self.media[media_id] = {"type": "image", "filename": body.get("_filename"), "data": data}
+        return {"errcode": 0, "errmsg": "ok", "type": "image", "media_id": media_id,
+                "created_at": str(int(time.time()))}
+
     def _route(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         ok = {"errcode": 0, "errmsg": "ok"}
+        if path in ("/cgi-bin/message/send", "/cgi-bin/appchat/send") and body.get("msgtype") == "image":
+            if (body.get("image") or {}).get("media_id") not in self.media:
+                return {"errcode": 40007, "errmsg": "invalid media_id"}
         if path == "/cgi-bin/message/send" and body.get("enable_duplicate_check"):
             # WeCom drops the same content to the same user within duplicate_check_interval.
             same = [r for r in self.received if r.path == path and r.args.get("_ok") == "1"

@@ -48,9 +48,9 @@ def test_two_workers_send_each_digest_once(pg_bot, clock):
     for th in threads:
         th.join(timeout=60)
     assert errors == []
-    assert sorted(results) == [0, 2]                      # one wrote both digests, the other nothing
+    assert sorted(results) == [0, 4]                      # one wrote both digests (markdown + chart), the other nothing
     with pg_bot.app.session() as s:
         rows = s.execute(select(OutboxMessage.target, func.count()).where(
             OutboxMessage.idempotency_key.like("digest:%")).group_by(OutboxMessage.target)).all()
-    assert dict(rows) == {"sec_wang": 1, "lead_li": 1}
+    assert dict(rows) == {"sec_wang": 2, "lead_li": 2}
     assert send_daily_digests(DAY.isoformat(), app=pg_bot.app) == 0

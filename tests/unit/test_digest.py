@@ -260,15 +260,17 @@ def _digest_rows(bot) -> list[OutboxMessage]:
 def test_job_sends_each_reader_their_digest_once(bot, fortnight):
     from gridbot.jobs import send_daily_digests
 
-    assert send_daily_digests("2026-11-03", app=bot.app) == 2
+    assert send_daily_digests("2026-11-03", app=bot.app) == 4                  # each reader: markdown, then chart
     rows = _digest_rows(bot)
     assert {(r.target_type, r.target) for r in rows} == {("user", "sec_wang"), ("user", "lead_li")}
-    assert all(r.platform == "wecom_app" and r.content["kind"] == "markdown" for r in rows)
-    by_user = {r.target: r.content["text"] for r in rows}
+    assert all(r.platform == "wecom_app" for r in rows)
+    assert [(r.target, r.content["kind"]) for r in rows if r.target == "sec_wang"] == [("sec_wang", "markdown"),
+                                                                                        ("sec_wang", "image")]
+    by_user = {r.target: r.content["text"] for r in rows if r.content["kind"] == "markdown"}
     assert by_user["sec_wang"].startswith("## 和园社区") and "第一网格、第二网格" in by_user["lead_li"]
     assert fortnight["c"] not in by_user["lead_li"] and fortnight["c"] in by_user["sec_wang"]   # C is in HY-03
     assert send_daily_digests("2026-11-03", app=bot.app) == 0                   # a second run: nothing new
-    assert len(_digest_rows(bot)) == 2
+    assert len(_digest_rows(bot)) == 4
     chart = bot.app.settings.instance_dir / "digests" / "HY" / "2026-11-03.png"
     assert chart.read_bytes().startswith(b"\x89PNG")
 
