@@ -264,7 +264,11 @@ def show_command(ctx: Context, args: str) -> list[Reply]:
 
 @_safe
 def todo_command(ctx: Context, args: str) -> list[Reply]:
-    return [Reply(tickets.todo_text(ctx.session, _policy(ctx), ctx.speaker))]
+    """The list names flats (1栋1单元101): in a group it goes privately, the group hears only that it was sent."""
+    text = tickets.todo_text(ctx.session, _policy(ctx), ctx.speaker)
+    if ctx.inbound.is_group and tickets.assigned_to(ctx.session, ctx.speaker.member_id or 0):
+        return [Reply(text, to_user=ctx.speaker.user_id), Reply(t("tickets.todo.sent_privately"))]
+    return [Reply(text)]
 
 
 def mine_command(ctx: Context, args: str) -> list[Reply]:

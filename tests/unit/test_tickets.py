@@ -244,6 +244,17 @@ def test_ticket_detail_shows_timeline_and_phone_only_in_private(bot):
     assert "13812345678" not in in_group and "101" not in in_group.replace(number, "")
 
 
+def test_todo_asked_in_a_group_goes_privately(bot):
+    """QA on the demo: 待办 in the residents' group listed '1栋1单元101'."""
+    number = report(bot, "1栋1单元101家里厨房漏水")
+    replies = bot.send("待办", as_="mem_zhao")
+    in_group = [r.text for r in replies if r.to_chat == bot.chat("HY-01")]
+    private = [r.text for r in replies if r.to_user == "mem_zhao"]
+    assert in_group and all("101" not in x and number not in x for x in in_group)
+    assert "私信" in in_group[0]
+    assert private and number in private[0] and "1栋1单元101" in private[0]
+
+
 def test_todo_lists_assigned_tickets(bot):
     number = report(bot)
     assert number in bot.said("待办", as_="mem_zhao", private=True)
