@@ -41,6 +41,14 @@ def _safe(fn: Callable[[Context, str], list[Reply]]) -> Callable[[Context, str],
     return run
 
 
+def _done(ctx: Context, text: str) -> list[Reply]:
+    """A member's confirmation with workflow hints (下一步：派遣…). In a group residents read along: it goes to the
+    member privately; the reporters hear the change in plain words from the service (@-mentioned)."""
+    if ctx.inbound.is_group:
+        return [Reply(text, to_user=ctx.speaker.user_id)]
+    return [Reply(text)]
+
+
 def _due(ctx: Context, ticket: Any) -> str:
     return tickets.fmt_time(ticket.resolution_due, _policy(ctx).tz)
 
@@ -152,7 +160,7 @@ def _report(ctx: Context, u: Any) -> list[Reply]:
 def accept_command(ctx: Context, args: str) -> list[Reply]:
     ref, *_ = _split(args)
     tk = tickets.accept(ctx.session, _policy(ctx), ctx.speaker, ref, ctx.now, ctx.inbound.platform)
-    return [Reply(t("tickets.done.accepted", number=tk.number))]
+    return _done(ctx, t("tickets.done.accepted", number=tk.number))
 
 
 @_safe
@@ -161,7 +169,7 @@ def reject_command(ctx: Context, args: str) -> list[Reply]:
     if len(parts) < 2:
         raise TicketError("reason_needed", command="不予立案")
     tk = tickets.reject(ctx.session, ctx.speaker, parts[0], parts[1], ctx.now, ctx.inbound.platform)
-    return [Reply(t("tickets.done.rejected", number=tk.number))]
+    return _done(ctx, t("tickets.done.rejected", number=tk.number))
 
 
 @_safe
@@ -172,7 +180,7 @@ def duplicate_command(ctx: Context, args: str) -> list[Reply]:
     into = parts[1].split()[0]
     tk = tickets.mark_duplicate(ctx.session, ctx.speaker, parts[0], into, ctx.now, ctx.inbound.platform)
     target = tickets.find_ticket(ctx.session, into, ctx.speaker.scope_grid_ids)
-    return [Reply(t("tickets.done.duplicate", number=tk.number, into=target.number))]
+    return _done(ctx, t("tickets.done.duplicate", number=tk.number, into=target.number))
 
 
 @_safe
@@ -182,14 +190,14 @@ def dispatch_command(ctx: Context, args: str) -> list[Reply]:
         raise UsageError()
     who = parts[1].split()[0]
     tk = tickets.dispatch(ctx.session, _policy(ctx), ctx.speaker, parts[0], who, ctx.now, ctx.inbound.platform)
-    return [Reply(t("tickets.done.dispatched", number=tk.number, name=tk.assignee.name, due=_due(ctx, tk)))]
+    return _done(ctx, t("tickets.done.dispatched", number=tk.number, name=tk.assignee.name, due=_due(ctx, tk)))
 
 
 @_safe
 def start_command(ctx: Context, args: str) -> list[Reply]:
     ref, *_ = _split(args)
     tk = tickets.start(ctx.session, _policy(ctx), ctx.speaker, ref, ctx.now, ctx.inbound.platform)
-    return [Reply(t("tickets.done.started", number=tk.number, due=_due(ctx, tk)))]
+    return _done(ctx, t("tickets.done.started", number=tk.number, due=_due(ctx, tk)))
 
 
 @_safe
@@ -198,7 +206,7 @@ def resolve_command(ctx: Context, args: str) -> list[Reply]:
     if len(parts) < 2:
         raise TicketError("reason_needed", command="办结")
     tk = tickets.resolve(ctx.session, _policy(ctx), ctx.speaker, parts[0], parts[1], ctx.now, ctx.inbound.platform)
-    return [Reply(t("tickets.done.resolved", number=tk.number))]
+    return _done(ctx, t("tickets.done.resolved", number=tk.number))
 
 
 def feedback_command(ctx: Context, args: str) -> list[Reply]:
@@ -217,14 +225,14 @@ def verify_command(ctx: Context, args: str) -> list[Reply]:
     note = parts[1] if len(parts) > 1 else ""
     tk = tickets.verify(ctx.session, _policy(ctx), ctx.speaker, parts[0], note, ctx.now, ctx.inbound.platform)
     key = "tickets.done.verified" if tk.status == "verified" else "tickets.done.verify_failed"
-    return [Reply(t(key, number=tk.number))]
+    return _done(ctx, t(key, number=tk.number))
 
 
 @_safe
 def close_command(ctx: Context, args: str) -> list[Reply]:
     ref, *_ = _split(args)
     tk = tickets.close(ctx.session, ctx.speaker, ref, ctx.now, ctx.inbound.platform)
-    return [Reply(t("tickets.done.closed", number=tk.number))]
+    return _done(ctx, t("tickets.done.closed", number=tk.number))
 
 
 @_safe
@@ -235,7 +243,7 @@ def transfer_command(ctx: Context, args: str) -> list[Reply]:
     who, _, note = parts[1].partition(" ")
     tk = tickets.transfer(ctx.session, _policy(ctx), ctx.speaker, parts[0], who, note.strip(), ctx.now,
                           ctx.inbound.platform)
-    return [Reply(t("tickets.done.transferred", number=tk.number, name=tk.assignee.name))]
+    return _done(ctx, t("tickets.done.transferred", number=tk.number, name=tk.assignee.name))
 
 
 @_safe
@@ -244,7 +252,7 @@ def escalate_command(ctx: Context, args: str) -> list[Reply]:
     note = parts[1] if len(parts) > 1 else ""
     tk, level = tickets.escalate(ctx.session, _policy(ctx), ctx.speaker, parts[0], note, ctx.now,
                                  ctx.inbound.platform)
-    return [Reply(t("tickets.done.escalated", number=tk.number, level=t(f"tickets.ladder.{tickets.LADDER[level]}")))]
+    return _done(ctx, t("tickets.done.escalated", number=tk.number, level=t(f"tickets.ladder.{tickets.LADDER[level]}")))
 
 
 @_safe
@@ -252,7 +260,7 @@ def reopen_command(ctx: Context, args: str) -> list[Reply]:
     parts = _split(args, 2)
     note = parts[1] if len(parts) > 1 else ""
     tk = tickets.reopen(ctx.session, _policy(ctx), ctx.speaker, parts[0], note, ctx.now, ctx.inbound.platform)
-    return [Reply(t("tickets.done.reopened", number=tk.number))]
+    return _done(ctx, t("tickets.done.reopened", number=tk.number))
 
 
 @_safe

@@ -183,6 +183,28 @@ def test_whole_life_cycle_through_chat_records_every_transition(bot):
     assert {"ticket.accept", "ticket.dispatch", "ticket.resolve", "ticket.close", "ticket.rate"} <= set(audited)
 
 
+def test_member_command_in_a_group_shows_residents_only_the_status_change(bot):
+    """QA on the demo: 受理 in the residents' group posted '已立案…下一步：派遣…' for everyone to read."""
+    number = report(bot, as_="res_a")
+    group = bot.chat("HY-01")
+    replies = bot.send(f"受理 {number}", as_="mem_zhao")
+    assert all("下一步" not in r.text for r in replies if r.to_chat == group)
+    assert any("下一步" in r.text for r in replies if r.to_user == "mem_zhao")
+    told = [r for r in outbox_to(bot, group) if number in r]
+    assert told and "受理" in told[-1] and "下一步" not in told[-1] and "派遣" not in told[-1]
+    with bot.app.session() as s:
+        row = s.scalars(select(OutboxMessage).where(OutboxMessage.target == group,
+                                                    OutboxMessage.inbound_id.is_(None))
+                        .order_by(OutboxMessage.id.desc())).first()
+    assert "res_a" in (row.content.get("mentions") or [])
+    for command in (f"处置 {number}", f"办结 {number} 已更换灯泡"):
+        replies = bot.send(command, as_="mem_zhao")
+        assert all("下一步" not in r.text and "办结" not in r.text for r in replies if r.to_chat == group)
+    # in a 1:1 chat the member gets the hints as the answer
+    other = report(bot, "2栋1单元楼道灯坏了", as_="res_b")
+    assert "下一步" in bot.said(f"受理 {other}", as_="mem_zhao", private=True)
+
+
 def test_short_number_finds_the_ticket(bot):
     number = report(bot)
     assert number in bot.said("受理 1", as_="mem_zhao")
