@@ -52,6 +52,11 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 # The member command that leads to each status (for "what can I do next" hints).
 COMMAND_FOR = {"accepted": "受理", "rejected": "不予立案", "duplicate": "重复", "dispatched": "派遣",
                "in_progress": "处置", "resolved": "办结", "verified": "核查", "closed": "结案", "rated": "评价"}
+# What a command passes through on its way (派遣 an unaccepted ticket accepts it first; 处置 also dispatches to
+# the speaker). With TRANSITIONS this is the whole table: next_steps and the commands both follow it.
+VIA: dict[str, tuple[str, ...]] = {"dispatched": ("accepted",), "in_progress": ("accepted", "dispatched")}
+FORWARD = ("accepted", "dispatched", "in_progress", "resolved", "verified", "closed", "rated", "rejected",
+           "duplicate")                                       # the order hints are listed in
 RATING_WORDS = {"满意": "satisfied", "基本满意": "basic", "不满意": "dissatisfied"}
 LADDER = ("", "grid_member", "grid_leader", "secretary", "chief")   # index = escalation level
 
@@ -183,8 +188,23 @@ def _move(session: Session, ticket: Ticket, to: str, actor: str, action: str, no
     return _event(session, ticket, actor, action, now, to=to, **kw)
 
 
+def path_to(status: str, to: str) -> tuple[str, ...] | None:
+    """The statuses a command aiming at `to` passes through from `status` (VIA, then TRANSITIONS); None if none."""
+    chain = VIA.get(to, ())
+    for i in range(len(chain) + 1):
+        steps, current = chain[i:] + (to,), status
+        for step in steps:
+            if step not in TRANSITIONS.get(current, ()):
+                break
+            current = step
+        else:
+            return steps
+    return None
+
+
 def next_steps(ticket: Ticket) -> str:
-    words = [COMMAND_FOR[s] for s in TRANSITIONS.get(ticket.status, ()) if s in COMMAND_FOR]
+    """The member commands that work now, derived from TRANSITIONS and VIA (so a hint never names a refused one)."""
+    words = [COMMAND_FOR[s] for s in FORWARD if s in COMMAND_FOR and path_to(ticket.status, s) is not None]
     if ticket.status in ("resolved", "verified", "closed", "rated"):
         words = [w for w in words if w != "处置"] + ["重开"]
     return "、".join(dict.fromkeys(words)) or t("tickets.no_next")

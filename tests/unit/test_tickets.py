@@ -217,6 +217,31 @@ def test_illegal_transition_is_refused_with_a_clear_reply(bot):
     assert ticket(bot, number).status == "reported"
 
 
+def test_refusal_names_every_command_that_works_and_each_one_does(bot):
+    """QA on the demo: 办结 right after 受理 listed '派遣、不予立案、重复' though 处置 works there too."""
+    number = report(bot)
+    bot.say(f"受理 {number}", as_="mem_zhao")
+    text = bot.said(f"办结 {number} 已更换灯泡", as_="mem_zhao")
+    hint = text.split("下一步可以：")[1]
+    assert {"处置", "派遣", "不予立案", "重复"} <= set(hint.rstrip("。").split("、"))
+    assert "处置中" in bot.said(f"处置 {number}", as_="mem_zhao")
+
+
+def test_next_steps_agree_with_the_transition_table():
+    from types import SimpleNamespace
+
+    from gridbot.services.tickets import COMMAND_FOR, TRANSITIONS, next_steps, path_to
+
+    for status in TRANSITIONS:
+        hints = next_steps(SimpleNamespace(status=status)).split("、")
+        for to, command in COMMAND_FOR.items():
+            if path_to(status, to) is not None and not (to == "in_progress" and status in ("resolved", "verified",
+                                                                                             "closed", "rated")):
+                assert command in hints, (status, command)
+    assert "处置" in next_steps(SimpleNamespace(status="reported"))
+    assert "办结" not in next_steps(SimpleNamespace(status="accepted"))
+
+
 def test_resolving_needs_a_note(bot):
     number = report(bot)
     bot.say(f"处置 {number}", as_="mem_zhao")
