@@ -127,9 +127,11 @@ def _date_arg(name: str) -> str:
     raw = (request.args.get(name) or "").strip()
     if raw:
         try:
-            date.fromisoformat(raw)
+            day = date.fromisoformat(raw)
         except ValueError:
             raise ApiError("bad_request", detail=f"{name} 应为 YYYY-MM-DD") from None
+        if not date(2000, 1, 1) <= day <= date(2100, 12, 31):  # 0001-01-01 in UTC+8 is before year 1
+            raise ApiError("bad_request", detail=f"{name} 应在 2000-01-01 与 2100-12-31 之间")
     return raw
 
 
