@@ -121,7 +121,8 @@ def _forward_unclear(ctx: Context) -> list[Reply]:
     member = tickets.forward_unclear(
         ctx.session, _policy(ctx), grid_id=ctx.speaker.chat_grid_id if inbound.is_group else None,
         household_ids=ctx.speaker.household_ids, user_id=ctx.speaker.user_id, name=inbound.sender_name,
-        text=ctx.text, chat_id=inbound.chat_id if inbound.is_group else None, now=ctx.now, platform=inbound.platform)
+        text=inbound.text.strip(), chat_id=inbound.chat_id if inbound.is_group else None, now=ctx.now,
+        platform=inbound.platform)
     if member is None:
         return [Reply(t("fallback.resident"))]
     tickets.schedule_notifications(ctx.session, ctx.app)
@@ -144,7 +145,7 @@ def _report(ctx: Context, u: Any) -> list[Reply]:
         result = tickets.report(
             ctx.session, _policy(ctx), platform=inbound.platform, user_id=ctx.speaker.user_id,
             name=inbound.sender_name, chat_id=inbound.chat_id if inbound.is_group else None,
-            grid_id=ctx.speaker.chat_grid_id if inbound.is_group else None, text=ctx.text, category=u.category,
+            grid_id=ctx.speaker.chat_grid_id if inbound.is_group else None, text=inbound.text, category=u.category,
             urgency=u.urgency, building=getattr(loc, "building", None), unit=getattr(loc, "unit", None),
             room=getattr(loc, "room", None), phones=list(u.phones or []), summary=u.summary,
             household_ids=ctx.speaker.household_ids, now=ctx.now)

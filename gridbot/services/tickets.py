@@ -382,6 +382,8 @@ def report(session: Session, policy: Policy, *, platform: str, user_id: str, nam
         if home is not None:
             building, unit, room = home.building, home.unit or None, home.room
     grid_id, household_id = _place(session, grid_id, building, unit, room)
+    text = (text or "").strip()              # as written: stored and shown; matching normalises for itself
+    summary = as_written(text, summary) if summary else text
     masked = mask_text(text)
     actor = f"resident:{user_id}"
 
@@ -420,7 +422,7 @@ def report(session: Session, policy: Policy, *, platform: str, user_id: str, nam
     ticket = Ticket(
         number=next_number(session, community.code, now, policy.tz), community_id=community.id, grid_id=grid_id,
         category=category, urgency=urgency, status="reported", building=building, unit=unit, room=room,
-        summary=mask_text(summary or text)[:200], description=masked, contact_phone=phones[0] if phones else None,
+        summary=mask_text(summary)[:200], description=masked, contact_phone=phones[0] if phones else None,
         reporter_platform=platform, reporter_id=user_id, reporter_name=name, chat_id=chat_id,
         household_id=household_id, assignee=assignee, reporters=1, response_due=now + limits.response,
         handover_due=now + limits.handover if assignee is not None else None, created_at=now, updated_at=now,
@@ -461,6 +463,22 @@ def ack_text(result: ReportResult, policy: Policy, private: bool = False) -> str
     if tk.urgency == URGENT and (result.outcome == "created" or result.upgraded):
         lines.append(t("tickets.ack.urgent", number=policy.emergency_number(tk.category)))
     return "\n".join(lines)
+
+
+def as_written(original: str, part: str) -> str:
+    """`part` of the normalised (NFKC, spaces collapsed) text, cut from the original as the resident wrote it
+    ("了，晚上" not "了,晚上"). Falls back to `part` when it cannot be located."""
+    pieces, where = [], []
+    for i, ch in enumerate(original or ""):
+        norm = unicodedata.normalize("NFKC", ch)
+        pieces.append(norm)
+        where.extend([i] * len(norm))
+    flat = "".join(pieces)
+    pattern = "".join(r"\s+" if ch.isspace() else re.escape(ch) for ch in part.strip())
+    found = re.search(pattern, flat) if pattern else None
+    if found is None:
+        return part
+    return original[where[found.start()]:where[found.end() - 1] + 1]
 
 
 def _home(session: Session, household_ids: Iterable[int], grid_id: int | None) -> Household | None:

@@ -372,6 +372,27 @@ def test_follow_up_that_turns_urgent_raises_the_alarm(bot):
     assert outbox_to(bot, bot.chat("HY-02"))
 
 
+def test_ticket_keeps_the_residents_text_as_written(bot):
+    """QA on the demo: the stored text read '…了,晚上…' (NFKC); the member should read what the resident wrote."""
+    written = "1栋2单元楼道灯坏了，晚上黑乎乎的（老人怕摔）"
+    number = report(bot, written)
+    tk = ticket(bot, number)
+    assert tk.description == written
+    assert tk.reporter_links[0].text == written
+    follow = "１栋２单元楼道灯还是不亮，物业说没配件"
+    bot.say(follow, as_="res_a")
+    assert any(e.note == follow for e in ticket(bot, number).events if e.action == "follow_up")
+    assert follow in bot.said(f"工单 {number}", as_="mem_zhao", private=True)
+
+
+def test_summary_is_cut_from_the_text_as_written():
+    from gridbot.services.tickets import as_written
+
+    assert as_written("灯坏了，晚上 很黑（老人）", "灯坏了,晚上 很黑(老人)") == "灯坏了，晚上 很黑（老人）"
+    assert as_written("２栋  电梯坏了，困人", "2栋 电梯坏了") == "２栋  电梯坏了"
+    assert as_written("abc", "xyz") == "xyz"
+
+
 def test_every_event_is_in_the_timeline(bot):
     number = report(bot)
     with bot.app.session() as s:
