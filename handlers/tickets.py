@@ -6,6 +6,7 @@ for one, then a resident's request (gridbot.understanding decides). Commands: �
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from gridbot.messages import Reply
@@ -19,12 +20,18 @@ def _policy(ctx: Context) -> tickets.Policy:
     return tickets.policy_for(ctx.app)
 
 
+_REF = re.compile(r"^\s*([^\s,，、:：]+)[\s,，、:：]*(.*)$", re.S)
+
+
 def _split(args: str, parts: int = 1) -> list[str]:
-    """"3 已更换灯泡" -> ["3", "已更换灯泡"] (at most `parts` pieces); UsageError when the ticket number is missing."""
-    pieces = args.replace("，", " ", 1).replace(",", " ", 1).split(None, parts - 1) if parts > 1 else args.split()[:1]
-    if not pieces:
+    """"3 已更换灯泡" / "3，已更换灯泡" -> ["3", "已更换灯泡"] (at most `parts` pieces). Only the separator after
+    the ticket number is dropped: the rest keeps its punctuation ("需要物业配合，物业不理"). UsageError when the
+    ticket number is missing."""
+    found = _REF.match(args or "")
+    if found is None:
         raise UsageError()
-    return pieces
+    rest = found.group(2).strip()
+    return [found.group(1)] + ([rest] if parts > 1 and rest else [])
 
 
 def _safe(fn: Callable[[Context, str], list[Reply]]) -> Callable[[Context, str], list[Reply]]:

@@ -283,6 +283,18 @@ def test_manual_escalation_tells_the_grid_leader_then_the_secretary(bot):
     assert any(number in n for n in outbox_to(bot, "sec_wang"))
 
 
+def test_escalation_reason_keeps_its_punctuation(bot):
+    """QA on the demo: '需要物业公司配合，物业不理' was recorded as '需要物业公司配合 物业不理'."""
+    number = report(bot)
+    bot.say(f"升级 {number} 需要物业公司配合，物业不理", as_="mem_zhao")
+    notes = [e.note for e in ticket(bot, number).events if e.action == "escalate"]
+    assert notes[-1] == "需要物业公司配合，物业不理"
+    assert any("需要物业公司配合，物业不理" in n for n in outbox_to(bot, "lead_li"))
+    other = report(bot, "2栋1单元楼道灯坏了", as_="res_b")
+    bot.say(f"不予立案 {other}，属于市政，已告知拨打12345", as_="mem_zhao")
+    assert [e.note for e in ticket(bot, other).events if e.action == "reject"] == ["属于市政，已告知拨打12345"]
+
+
 def test_ticket_detail_shows_timeline_and_phone_only_in_private(bot):
     number = report(bot, "1栋1单元101家里厨房漏水，电话13812345678")
     private = bot.said(f"工单 {number}", as_="mem_zhao", private=True)
