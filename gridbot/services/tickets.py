@@ -339,7 +339,8 @@ def next_number(session: Session, community_code: str, now: datetime, tz: ZoneIn
 
 def find_ticket(session: Session, ref: str, scope_grid_ids: Iterable[int] | None = None) -> Ticket:
     """By full number, or by its last digits ("3", "0003") among the tickets in scope (newest first)."""
-    ref = (ref or "").strip().lstrip("#＃").upper()
+    typed = (ref or "").strip()               # echoed as written in a refusal
+    ref = typed.lstrip("#＃").upper()
     if not ref:
         raise TicketError("no_number")
     query = select(Ticket)
@@ -351,7 +352,7 @@ def find_ticket(session: Session, ref: str, scope_grid_ids: Iterable[int] | None
         query = query.where(Ticket.number == ref)
     candidates = session.scalars(query.order_by(Ticket.created_at.desc()).limit(20)).all()
     if not candidates:
-        raise TicketError("not_found", ref=ref)
+        raise TicketError("not_found", ref=typed)
     active = [c for c in candidates if c.status in ACTIVE_STATUSES]
     return (active or candidates)[0]
 

@@ -295,6 +295,13 @@ def test_escalation_reason_keeps_its_punctuation(bot):
     assert [e.note for e in ticket(bot, other).events if e.action == "reject"] == ["属于市政，已告知拨打12345"]
 
 
+def test_unknown_ticket_is_echoed_as_typed(bot):
+    """QA on the demo: '工单 @res_li' answered '没有找到工单“@RES_LI”'."""
+    text = bot.said("工单 @res_li", as_="mem_zhao", private=True)
+    assert "“@res_li”" in text and "RES_LI" not in text
+    assert "“hy-20261102-0099”" in bot.said("受理 hy-20261102-0099", as_="mem_zhao")
+
+
 def test_ticket_detail_shows_timeline_and_phone_only_in_private(bot):
     number = report(bot, "1栋1单元101家里厨房漏水，电话13812345678")
     private = bot.said(f"工单 {number}", as_="mem_zhao", private=True)
