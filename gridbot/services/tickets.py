@@ -459,7 +459,8 @@ def ack_text(result: ReportResult, policy: Policy, private: bool = False) -> str
     else:
         limits = policy.limits(tk.category, tk.urgency)
         lines = [t("tickets.ack.created", **values),
-                 t("tickets.ack.next_assigned" if tk.assignee_id else "tickets.ack.next_unassigned",
+                 t(("tickets.ack.next_assigned" if tk.assignee_id else "tickets.ack.next_unassigned")
+                   + ("_private" if private else ""),        # in 1:1 the progress comes privately, not in a group
                    response=_minutes(limits.response), grid=tk.grid.name if tk.grid else "")]
     if tk.urgency == URGENT and (result.outcome == "created" or result.upgraded):
         lines.append(t("tickets.ack.urgent", number=policy.emergency_number(tk.category)))

@@ -472,6 +472,17 @@ def test_private_request_from_a_bound_resident_goes_to_their_grid_with_their_fla
     assert tk.household_id is not None
 
 
+def test_private_request_is_told_progress_comes_privately(bot):
+    """QA on the demo: a 1:1 report was told '处理进展会在群里告诉您', but no group is involved."""
+    _bind(bot, "res_home", "2", "1", "102")
+    text = bot.said("家里厨房水管漏水了", as_="res_home", private=True)
+    assert "在群里" not in text and "私信" in text
+    number = number_in(text)
+    bot.say(f"受理 {number}", as_="mem_zhao")
+    assert any(number in n for n in outbox_to(bot, "res_home"))     # and it does come privately
+    assert "在群里" in bot.said("1栋2单元楼道灯坏了", as_="res_a")   # a group report: in the group
+
+
 def test_private_request_from_an_unknown_person_asks_where_they_live(bot):
     text = bot.said("1栋2单元楼道灯坏了", as_="stranger", private=True)
     assert "登记" in text
