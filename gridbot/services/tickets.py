@@ -162,6 +162,11 @@ def _minutes(delta: timedelta) -> str:
     return t("tickets.minutes", n=minutes)
 
 
+def _phone_line(ticket: Ticket) -> str:
+    """The contact line of a member's notice, or nothing at all when the resident left no number."""
+    return "\n" + t("tickets.detail.phone", phone=ticket.contact_phone) if ticket.contact_phone else ""
+
+
 def fmt_time(dt: datetime | None, tz: ZoneInfo) -> str:
     return local(dt, tz).strftime("%m-%d %H:%M") if dt else "-"
 
@@ -603,7 +608,7 @@ def _new_ticket_text(ticket: Ticket, policy: Policy, limits: Limits) -> str:
              number=ticket.number, category=category_name(ticket.category), place=ticket.place or "-",
              summary=ticket.summary, grid=ticket.grid.name if ticket.grid else "",
              due=fmt_time(ticket.response_due, policy.tz), response=_minutes(limits.response),
-             phone=ticket.contact_phone or "-")
+             phone_line=_phone_line(ticket))
 
 
 def _urgent_alerts(session: Session, policy: Policy, ticket: Ticket, now: datetime, platform: str) -> int:
@@ -813,7 +818,7 @@ def _start_clock(policy: Policy, ticket: Ticket, target: Member, now: datetime) 
 def _dispatched_text(ticket: Ticket, policy: Policy, by: Member) -> str:
     return t("tickets.notify.dispatched", number=ticket.number, category=category_name(ticket.category),
              place=ticket.place or "-", summary=ticket.summary, by=by.name,
-             due=fmt_time(ticket.resolution_due, policy.tz), phone=ticket.contact_phone or "-")
+             due=fmt_time(ticket.resolution_due, policy.tz), phone_line=_phone_line(ticket))
 
 
 def start(session: Session, policy: Policy, speaker: "Speaker", ref: str, now: datetime,
@@ -900,7 +905,7 @@ def transfer(session: Session, policy: Policy, speaker: "Speaker", ref: str, to_
     _notify(session, [target], t("tickets.notify.transferred", number=ticket.number,
                                  category=category_name(ticket.category), place=ticket.place or "-",
                                  summary=ticket.summary, by=member.name, note=mask_text(note) or "-",
-                                 phone=ticket.contact_phone or "-"),
+                                 phone_line=_phone_line(ticket)),
             now, platform, ticket, urgent=ticket.urgency == URGENT)
     if previous is not None and previous.id not in (member.id, target.id):
         _notify(session, [previous], t("tickets.notify.transferred_away", number=ticket.number, to=target.name),
@@ -1201,7 +1206,7 @@ def _handover(session: Session, policy: Policy, ticket: Ticket, now: datetime) -
     _notify(session, [target], t("tickets.notify.handover", number=ticket.number,
                                  category=category_name(ticket.category), place=ticket.place or "-",
                                  summary=ticket.summary, previous=current.name if current else "-",
-                                 due=fmt_time(due, policy.tz), phone=ticket.contact_phone or "-"),
+                                 due=fmt_time(due, policy.tz), phone_line=_phone_line(ticket)),
             now, None, ticket, urgent=ticket.urgency == URGENT)
     if current is not None:
         _notify(session, [current], t("tickets.notify.handed_over", number=ticket.number, to=target.name),

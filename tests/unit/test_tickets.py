@@ -75,6 +75,15 @@ def test_assigned_member_is_told_privately_with_the_contact(bot):
     assert ticket(bot, number).assignee.userid == "mem_zhao"
 
 
+def test_notice_without_a_number_has_no_empty_phone_line(bot):
+    """QA on the demo: '联系电话：-' when the resident gave no number."""
+    number = report(bot, "1栋2单元楼道灯坏了")
+    bot.say(f"派遣 {number} @钱网格员", as_="mem_zhao")
+    notes = outbox_to(bot, "mem_zhao") + outbox_to(bot, "mem_qian")
+    assert len(notes) >= 2 and all(number in n for n in notes)
+    assert not any("联系电话" in n for n in notes)
+
+
 def test_chatter_creates_nothing(bot):
     for text in ("大家好", "收到", "谢谢网格员", "明天团购苹果，要的接龙", "楼道灯修好了吗"):
         bot.say(text, as_="res_a")
