@@ -84,6 +84,18 @@ def test_notice_without_a_number_has_no_empty_phone_line(bot):
     assert not any("联系电话" in n for n in notes)
 
 
+def test_ticket_command_examples_use_the_short_number(bot):
+    """QA: 受理's example used a full number while every other ticket command shows the short one ('3')."""
+    from gridbot.texts import t
+
+    commands = [c for c in bot.app.router.commands if c.group == "tickets" and c.roles is not None]
+    assert len(commands) >= 10
+    for command in commands:
+        example = t(f"commands.{command.name}.example")
+        assert "HY-" not in example, (command.name, example)
+    assert t("commands.受理.example") == "受理 3"
+
+
 def test_chatter_creates_nothing(bot):
     for text in ("大家好", "收到", "谢谢网格员", "明天团购苹果，要的接龙", "楼道灯修好了吗"):
         bot.say(text, as_="res_a")
