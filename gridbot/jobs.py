@@ -118,7 +118,7 @@ leader's: <date>-<grids>.png) and follows the markdown as an image (when a CJK f
     try:
         with app.session() as session, session.begin():
             rows, digests = digest.send_all(session, day, now, tz, app.settings.console_base_url,
-                                            charts=lambda d: _save_chart(app, d))
+                                            charts=lambda d: digest.save_chart(app.settings.instance_dir, d))
             due = [(r.id, r.not_before) for r in rows]
     except IntegrityError:  # another worker wrote the same digests a moment ago: theirs go out, not ours
         logging.getLogger(__name__).info("digests for %s already written by another worker", day)
@@ -126,30 +126,6 @@ leader's: <date>-<grids>.png) and follows the markdown as an image (when a CJK f
     for oid, at in due:
         outbox.schedule(app, oid, at=at)
     return len(due)
-
-
-def _save_chart(app, data: dict) -> str | None:  # noqa: ANN001
-    """The digest's chart as a file (for the console, and sent after the markdown); its path under the instance
-    dir, or None. A missing CJK font is logged for operators and never stops the digest's text."""
-    import logging
-    import os
-    import uuid
-
-    from .services.charts import FontMissing, digest_chart
-    from .services.digest import chart_file
-
-    rel = chart_file(data)
-    path = app.settings.instance_dir / rel
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")   # two workers at once: each replaces it whole
-        tmp.write_bytes(digest_chart(data))
-        os.replace(tmp, path)
-    except (FontMissing, OSError) as err:
-        logging.getLogger(__name__).warning("digest chart for %s %s not saved, the digest goes without it: %s",
-                                            data["community"], data["date"], err)
-        return None
-    return rel
 
 
 def requeue_received_inbound() -> int:

@@ -47,7 +47,8 @@ def digest_command(community: str, grid: str | None, day: str | None, fmt: str, 
                 readers = {m.userid for m in community_role(session, scope.community_id, "secretary")}
             if not readers:
                 fail("没有收件人 (no recipient): 该社区没有书记 / 该网格没有网格长，请先在花名册里设置角色")
-            rows = svc.write(session, data, sorted(readers), app.clock.now())
+            rows = svc.write(session, data, sorted(readers), app.clock.now(),
+                             chart=svc.save_chart(app.settings.instance_dir, data))
             ids = [r.id for r in rows]
     if send:
         for oid in ids:

@@ -25,6 +25,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
@@ -679,3 +680,26 @@ def send_all(session: Session, day: date, now: datetime, tz: ZoneInfo, console_b
         rows += write(session, d, userids, now, chart=chart)
         digests.append(d)
     return rows, digests
+
+
+def save_chart(instance_dir: Path, data: dict[str, Any]) -> str | None:
+    """The digest's chart as a file (for the console, and sent after the markdown); its path under the instance
+    dir, or None. A missing CJK font is logged for operators and never stops the digest's text."""
+    import logging
+    import os
+    import uuid
+
+    from .charts import FontMissing, digest_chart
+
+    rel = chart_file(data)
+    path = Path(instance_dir) / rel
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")   # two workers at once: each replaces it whole
+        tmp.write_bytes(digest_chart(data))
+        os.replace(tmp, path)
+    except (FontMissing, OSError) as err:
+        logging.getLogger(__name__).warning("digest chart for %s %s not saved, the digest goes without it: %s",
+                                            data["community"], data["date"], err)
+        return None
+    return rel

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
 from ..messages import Inbound
+from ..texts import t
 from . import gridbot_app
 
 bp = Blueprint("simulator", __name__)
@@ -163,5 +164,12 @@ def _shown(row, chat_id: str | None, user_id: str | None) -> dict:  # noqa: ANN0
         where = "private"
     content = row.content or {}
     return {"id": row.id, "where": where, "target_type": row.target_type, "to": row.target,
-            "text": content.get("text", ""), "markdown": content.get("kind") == "markdown",
+            "text": _shown_text(content), "markdown": content.get("kind") == "markdown",
             "mentions": content.get("mentions") or [], "urgent": row.urgent}
+
+
+def _shown_text(content: dict) -> str:
+    """What a person sees of a row: its text, or for a picture (the digest's chart) a line naming it."""
+    if content.get("kind") == "image":
+        return t("simulator.image", name=content.get("filename") or content.get("path") or "")
+    return content.get("text", "")

@@ -312,11 +312,13 @@ def test_cli_send_writes_the_outbox_once(bot, fortnight, monkeypatch, tmp_path):
     args = ("digest", "--community", "HY", "--date", "2026-11-03", "--send", "--chart", str(chart))
     first = _cli(bot, monkeypatch, *args)
     assert first.exit_code == 0, first.output
-    assert re.search(r"已写入待发送：1 条（sec_wang）", first.stderr)
+    assert re.search(r"已写入待发送：2 条（sec_wang）", first.stderr)   # the markdown, then the chart
     assert chart.read_bytes().startswith(b"\x89PNG")
     again = _cli(bot, monkeypatch, *args)
     assert "已写入待发送：0 条" in again.stderr
-    assert [r.target for r in _digest_rows(bot)] == ["sec_wang"]
+    rows = _digest_rows(bot)
+    assert [r.target for r in rows] == ["sec_wang", "sec_wang"]
+    assert [r.content["kind"] for r in rows] == ["markdown", "image"]
 
 
 def test_cli_unknown_community_is_one_clear_line(bot, monkeypatch):

@@ -141,3 +141,10 @@ def test_later_messages_reach_the_page_once_when_due(demo):
     app.clock.advance(hours=2)
     assert poll() == [("chat", "chat-xf-01", "明早9点安全检查")]
     assert poll() == []
+
+
+def test_a_picture_row_shows_as_a_named_picture_not_an_empty_message():
+    from gridbot.web.simulator import _shown_text
+
+    assert _shown_text({"kind": "image", "path": "digests/XF/2026-11-29.png", "filename": "简报.png"}) == "[图片] 简报.png"
+    assert _shown_text({"kind": "text", "text": "你好"}) == "你好"
