@@ -2,7 +2,7 @@
 
 Rules (after the commands, before fallback): a rating reply (满意/基本满意/不满意) from someone whose ticket waits
 for one, then a resident's request (gridbot.understanding decides). Commands: 受理, 不予立案, 重复, 派遣, 处置,
-办结/反馈, 核查, 结案, 转派, 升级, 重开, 工单, 待办 for members; 我的工单 for residents.
+办结/反馈, 核查, 结案, 转派, 升级, 重开, 工单, 待办, 上报 (a patrol finding) for members; 我的工单 for residents.
 """
 from __future__ import annotations
 
@@ -287,6 +287,38 @@ def todo_command(ctx: Context, args: str) -> list[Reply]:
     return [Reply(text)]
 
 
+@_safe
+def member_report_command(ctx: Context, args: str) -> list[Reply]:
+    """上报: a member reports what they saw on patrol; it becomes a ticket assigned by the normal rules."""
+    if not args.strip():
+        raise UsageError()
+    from gridbot.understanding import understand
+
+    inbound = ctx.inbound
+    u = understand(args)
+    grids = sorted(ctx.speaker.grid_ids) or sorted(ctx.speaker.scope_grid_ids)
+    grid_id = ctx.speaker.chat_grid_id if inbound.is_group and ctx.speaker.chat_grid_id else \
+        (grids[0] if grids else None)
+    if grid_id is None:
+        raise TicketError("member_no_grid")
+    loc = u.location
+    result = tickets.report(
+        ctx.session, _policy(ctx), platform=inbound.platform, user_id=ctx.speaker.user_id,
+        name=ctx.speaker.name or inbound.sender_name, chat_id=inbound.chat_id if inbound.is_group else None,
+        grid_id=grid_id, text=tickets.as_written(inbound.text, args), category=u.category or "other",
+        urgency=u.urgency, building=getattr(loc, "building", None), unit=getattr(loc, "unit", None),
+        room=getattr(loc, "room", None), phones=list(u.phones or []), summary=u.summary, now=ctx.now,
+        actor=ctx.speaker.actor)
+    tk = result.ticket
+    place = building = tickets.building_text(tk)
+    if not inbound.is_group:
+        place = tk.place or building
+    text = t(f"tickets.member_report.{result.outcome}", number=tk.number, category=tickets.category_name(tk.category),
+             place=place, reporters=tk.reporters,
+             assignee=tk.assignee.name if tk.assignee else t("tickets.nobody"))
+    return [Reply(text, urgent=tk.urgency == tickets.URGENT)]
+
+
 def mine_command(ctx: Context, args: str) -> list[Reply]:
     return [Reply(tickets.my_tickets_text(ctx.session, ctx.speaker.user_id))]
 
@@ -306,6 +338,7 @@ def register(router: Router) -> None:
         ("重开", reopen_command, ()),
         ("工单", show_command, ()),
         ("待办", todo_command, ()),
+        ("上报", member_report_command, ()),
     ):
         router.command(Command(name, handler, roles=STAFF, aliases=aliases, group="tickets"))
     # 反馈 is 办结 for members, but residents say "反馈：3栋灯坏了" too: everyone may use it.

@@ -374,8 +374,10 @@ class ReportResult:
 def report(session: Session, policy: Policy, *, platform: str, user_id: str, name: str | None,
            chat_id: str | None, grid_id: int | None, text: str, category: str | None, urgency: str,
            building: str | None, unit: str | None, room: str | None, phones: Sequence[str] = (),
-           summary: str = "", household_ids: Iterable[int] = (), now: datetime) -> ReportResult:
-    """A resident's request: join their own open ticket, join a neighbour's report of the same thing, or open one."""
+           summary: str = "", household_ids: Iterable[int] = (), now: datetime,
+           actor: str | None = None) -> ReportResult:
+    """A resident's request (or a member's 上报 from patrol, with actor "member:…"): join their own open ticket,
+    join a neighbour's report of the same thing, or open one."""
     category = category or "other"
     urgency = URGENT if urgency == URGENT else NORMAL
     if grid_id is None:          # a 1:1 message: the grid of the household this person speaks for
@@ -391,7 +393,7 @@ def report(session: Session, policy: Policy, *, platform: str, user_id: str, nam
     text = (text or "").strip()              # as written: stored and shown; matching normalises for itself
     summary = as_written(text, summary) if summary else text
     masked = mask_text(text)
-    actor = f"resident:{user_id}"
+    actor = actor or f"resident:{user_id}"
 
     own = _own_open_ticket(session, policy, user_id, grid_id, category, building, unit, room, text, now)
     if own is not None:

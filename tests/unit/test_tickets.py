@@ -508,3 +508,25 @@ def test_private_request_from_an_unknown_person_asks_where_they_live(bot):
     text = bot.said("1栋2单元楼道灯坏了", as_="stranger", private=True)
     assert "登记" in text
     assert count_tickets(bot) == 0
+
+
+# -- 上报: a member's report from patrol ------------------------------------------------------------------------
+def test_member_reports_what_they_saw_on_patrol(bot):
+    text = bot.said("上报 3栋门口垃圾堆积，没人清运", as_="mem_zhao")
+    number = number_in(text)
+    tk = ticket(bot, number)
+    assert tk.category == "sanitation" and tk.building == "3"
+    assert tk.grid.code == "HY-02" and tk.assignee.userid == "mem_sun"     # the normal rules: building 3's member
+    assert tk.reporter_id == "mem_zhao" and tk.description == "3栋门口垃圾堆积，没人清运"
+    assert tk.events[0].actor == "member:mem_zhao"
+    assert "孙网格员" in text
+    assert any(number in n for n in outbox_to(bot, "mem_sun"))
+
+
+def test_member_report_without_a_category_word_is_other_and_usage_without_text(bot):
+    number = number_in(bot.said("上报 1栋2单元门口有人摆摊", as_="mem_zhao", private=True))
+    assert ticket(bot, number).category in ("other", "construction")
+    assert "用法" in bot.said("上报", as_="mem_zhao", private=True)
+    resident = bot.said("上报 3栋门口垃圾堆积", as_="res_a")      # a resident's sentence is their own request
+    assert "工单号" in resident and ticket(bot, number_in(resident)).reporter_id == "res_a"
+    assert "上报 3栋门口垃圾堆积" in bot.said("帮助 上报", as_="mem_zhao", private=True)
