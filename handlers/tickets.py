@@ -40,7 +40,7 @@ def _safe(fn: Callable[[Context, str], list[Reply]]) -> Callable[[Context, str],
         try:
             return fn(ctx, args)
         except TicketError as err:
-            return [Reply(err.text)]
+            return _done(ctx, err.text)     # a refusal names statuses and next steps: for the member only
         finally:
             tickets.schedule_notifications(ctx.session, ctx.app)
     run.__name__ = fn.__name__

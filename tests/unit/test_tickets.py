@@ -263,6 +263,13 @@ def test_next_steps_agree_with_the_transition_table():
     assert "办结" not in next_steps(SimpleNamespace(status="accepted"))
 
 
+def test_refusal_in_a_group_goes_to_the_member_privately(bot):
+    number = report(bot)
+    replies = bot.send(f"结案 {number}", as_="mem_zhao")
+    assert not [r for r in replies if r.to_chat == bot.chat("HY-01")]
+    assert any("下一步可以" in r.text for r in replies if r.to_user == "mem_zhao")
+
+
 def test_resolving_needs_a_note(bot):
     number = report(bot)
     bot.say(f"处置 {number}", as_="mem_zhao")
