@@ -248,7 +248,8 @@ def transfer_command(ctx: Context, args: str) -> list[Reply]:
     parts = _split(args, 2)
     if len(parts) < 2:
         raise UsageError()
-    who, _, note = parts[1].partition(" ")
+    who, *rest = _split(parts[1], 2)          # "@孙网格员，属于第二网格" -> who, note (its punctuation kept)
+    note = rest[0] if rest else ""
     tk = tickets.transfer(ctx.session, _policy(ctx), ctx.speaker, parts[0], who, note.strip(), ctx.now,
                           ctx.inbound.platform)
     return _done(ctx, t("tickets.done.transferred", number=tk.number, name=tk.assignee.name))

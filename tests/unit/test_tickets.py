@@ -330,6 +330,14 @@ def test_unknown_ticket_is_echoed_as_typed(bot):
     assert "“hy-20261102-0099”" in bot.said("受理 hy-20261102-0099", as_="mem_zhao")
 
 
+def test_transfer_note_after_a_comma_is_kept(bot):
+    number = report(bot)
+    assert "孙网格员" in bot.said(f"转派 {number} @孙网格员，这栋归第二网格，请接手", as_="lead_li")
+    tk = ticket(bot, number)
+    assert tk.assignee.userid == "mem_sun"
+    assert [e.note for e in tk.events if e.action == "transfer"] == ["这栋归第二网格，请接手"]
+
+
 def test_ticket_detail_shows_timeline_and_phone_only_in_private(bot):
     number = report(bot, "1栋1单元101家里厨房漏水，电话13812345678")
     private = bot.said(f"工单 {number}", as_="mem_zhao", private=True)
