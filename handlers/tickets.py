@@ -185,7 +185,7 @@ def duplicate_command(ctx: Context, args: str) -> list[Reply]:
     parts = _split(args, 2)
     if len(parts) < 2:
         raise UsageError()
-    into = parts[1].split()[0]
+    into = _split(parts[1])[0]
     tk = tickets.mark_duplicate(ctx.session, ctx.speaker, parts[0], into, ctx.now, ctx.inbound.platform)
     target = tickets.find_ticket(ctx.session, into, ctx.speaker.scope_grid_ids)
     return _done(ctx, t("tickets.done.duplicate", number=tk.number, into=target.number))
@@ -196,7 +196,7 @@ def dispatch_command(ctx: Context, args: str) -> list[Reply]:
     parts = _split(args, 2)
     if len(parts) < 2:
         raise UsageError()
-    who = parts[1].split()[0]
+    who = _split(parts[1])[0]
     tk = tickets.dispatch(ctx.session, _policy(ctx), ctx.speaker, parts[0], who, ctx.now, ctx.inbound.platform)
     return _done(ctx, t("tickets.done.dispatched", number=tk.number, name=tk.assignee.name, due=_due(ctx, tk)))
 

@@ -338,6 +338,14 @@ def test_transfer_note_after_a_comma_is_kept(bot):
     assert [e.note for e in tk.events if e.action == "transfer"] == ["这栋归第二网格，请接手"]
 
 
+def test_dispatch_and_duplicate_accept_a_comma_after_the_name_or_number(bot):
+    number = report(bot)
+    assert "已派遣给 钱网格员" in bot.said(f"派遣 {number}，@钱网格员，尽快", as_="mem_zhao")
+    other = report(bot, "2栋1单元楼道灯坏了", as_="res_b")
+    again = report(bot, "2栋2单元楼道灯也坏了", as_="res_c")
+    assert "已并入" in bot.said(f"重复 {again}，{other}，同一条线路", as_="mem_zhao")
+
+
 def test_ticket_detail_shows_timeline_and_phone_only_in_private(bot):
     number = report(bot, "1栋1单元101家里厨房漏水，电话13812345678")
     private = bot.said(f"工单 {number}", as_="mem_zhao", private=True)
