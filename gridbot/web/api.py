@@ -123,6 +123,9 @@ def _page() -> tuple[int, int]:
     return _int_arg("page", 1, 1, 1_000_000), _int_arg("per_page", 50, 1, MAX_PER_PAGE)
 
 
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+
+
 def _date_arg(name: str) -> str:
     raw = (request.args.get(name) or "").strip()
     if raw:
@@ -130,8 +133,8 @@ def _date_arg(name: str) -> str:
             day = date.fromisoformat(raw)
         except ValueError:
             raise ApiError("bad_request", detail=f"{name} 应为 YYYY-MM-DD") from None
-        if not date(2000, 1, 1) <= day <= date(2100, 12, 31):  # 0001-01-01 in UTC+8 is before year 1
-            raise ApiError("bad_request", detail=f"{name} 应在 2000-01-01 与 2100-12-31 之间")
+        # Any valid date is accepted; the calendar's edges (0001-01-01 in UTC+8 is before year 1) are clamped.
+        raw = min(max(day, EARLIEST), LATEST).isoformat()
     return raw
 
 

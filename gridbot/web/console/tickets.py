@@ -81,8 +81,7 @@ def _local_day(text: str | None, tz: ZoneInfo, end: bool = False) -> datetime | 
         day = date.fromisoformat(text)
     except ValueError:
         return None
-    if not date(2000, 1, 1) <= day <= date(2100, 12, 31):  # the edges of the calendar overflow in UTC
-        return None
+    day = min(max(day, date(2000, 1, 1)), date(2100, 12, 31))  # the calendar's edges overflow in UTC
     start = datetime.combine(day, time(0), tzinfo=tz)
     return start + timedelta(days=1) if end else start
 
