@@ -29,6 +29,23 @@ def serve(host: str, port: int) -> None:
     flask_app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
+def warm_up(app) -> None:  # noqa: ANN001
+    """Load what every job needs before RQ forks a work horse per job, so each horse inherits it.
+
+    Without this each job reloaded jieba's dictionary, the categories and the templates in its own short-lived
+    process: seconds per message (bench/run.py's end-to-end latency). Nothing here opens a database connection,
+    so no connection is shared across the fork.
+    """
+    import gridbot.jobs  # noqa: F401 - the job functions and everything they import
+    from ..services.tickets import policy_for
+    from ..texts import t
+    from ..understanding import understand
+
+    understand("预热：3栋2单元101楼道灯坏了")
+    policy_for(app)
+    t("fallback.resident")
+
+
 @main.command()
 @click.option("--queue", "queues", multiple=True, type=click.Choice(["inbound", "outbound", "scheduled"]),
               help="只处理这些队列（默认全部）")
@@ -42,6 +59,7 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
     from rq import Worker
 
     app = build_app(sync_jobs=False)
+    warm_up(app)
     names = [app.queue.queues[q].name for q in (queues or ("inbound", "outbound", "scheduled"))]
     click.echo(f"gridbot worker 监听队列：{', '.join(names)}")
     Worker([app.queue.queues[q] for q in (queues or ("inbound", "outbound", "scheduled"))],
