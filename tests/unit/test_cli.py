@@ -93,10 +93,10 @@ def test_an_unmigrated_database_says_what_to_run(env):
 
 def test_the_worker_loads_understanding_before_forking_work_horses(sqlite_app):
     """RQ forks a process per job: what the parent has loaded, every job inherits (bench: p50 3.8 s -> 0.6 s)."""
-    import jieba
-
+    import gridbot.understanding as understanding
     from gridbot.cli.serve import warm_up
+    from gridbot.understanding import get_understander
 
-    jieba.dt.initialized = False  # as in a fresh worker process
+    understanding._cache.clear()  # as in a fresh worker process
     warm_up(sqlite_app)
-    assert jieba.dt.initialized
+    assert get_understander(sqlite_app.settings.config_dir).tokenizer.initialized
