@@ -243,6 +243,17 @@ class Stack:
                 self.stop()
                 raise SystemExit("the web did not start")
             time.sleep(0.2)
+        # Measure the steady state: wait until every worker has warmed up (jieba, config) and registered with RQ.
+        import redis
+
+        conn = redis.Redis.from_url(REDIS_URL)
+        want = {f"rq:workers:{self.prefix}-inbound": inbound_workers, f"rq:workers:{self.prefix}-outbound": 1}
+        while any(conn.scard(key) < n for key, n in want.items()):
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit("the workers did not start")
+            time.sleep(0.2)
+        conn.close()
 
     def rss(self) -> dict:
         web = [rss_mb(p) for p in children(self.web.pid)]
