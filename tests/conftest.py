@@ -112,6 +112,10 @@ def redis_conn(redis_prefix):
     finally:
         for key in conn.scan_iter(match=f"*{redis_prefix}*", count=1000):
             conn.delete(key)
+        for registry in ("rq:queues", "rq:workers"):  # RQ's global sets name our queues and workers too
+            ours = [m for m in conn.smembers(registry) if redis_prefix.encode() in m]
+            if ours:
+                conn.srem(registry, *ours)
         conn.close()
 
 
