@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ..models import ChatIdentity, ChatMembership, Grid, GridChat, Household, HouseholdBinding, Member, MemberGrid
 from ..models.org import LEADER_ROLES
 from .audit import record
+from ..places import place_text
 
 PENDING_OVERDUE = timedelta(days=3)
 
@@ -57,8 +58,7 @@ def identity_platform(platform: str) -> str:
 
 
 def address_text(building: str, unit: str | None, room: str | None) -> str:
-    unit_part = f"{unit}单元" if unit else ""
-    return f"{building}栋{unit_part}{room or ''}"
+    return place_text(building, unit, room)
 
 
 # -- identities -------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ..models import (ChatIdentity, ChatMembership, Community, Grid, GridChat, H
 from ..models.org import ROLES
 from ..texts import t
 from . import audit
+from ..places import place_text
 
 SHEET_GRIDS, SHEET_MEMBERS, SHEET_HOUSEHOLDS = "网格", "成员", "住户"
 SHEETS = (SHEET_GRIDS, SHEET_MEMBERS, SHEET_HOUSEHOLDS)
@@ -582,7 +583,7 @@ def _validate_households(rows: list[Row], grid_community: dict[str, str],
 
 
 def _address(building: str, unit: str, room: str) -> str:
-    return f"{building}栋{unit + '单元' if unit else ''}{room}"
+    return place_text(building, unit, room)
 
 
 # -- applying -----------------------------------------------------------------------------------------

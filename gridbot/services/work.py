@@ -21,6 +21,7 @@ from ..models.work import Leave, Patrol, Visit, WorkLog
 from ..texts import t
 from . import audit
 from .people import subtree_ids
+from ..places import place_text
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 OPEN_PATROL_MAX = timedelta(hours=12)      # a patrol not ended within this is treated as forgotten, not open
@@ -316,7 +317,7 @@ def find_household(session: Session, *, community_id: int | None, scope_grid_ids
 
 
 def format_address(building: str, unit: str | None, room: str | None) -> str:
-    return f"{building}栋" + (f"{unit}单元" if unit else "") + (room or "")
+    return place_text(building, unit, room)
 
 
 def record_visit(session: Session, *, member_id: int, household: Household, now: datetime, actor: str,
