@@ -91,7 +91,10 @@ def build(settings: Settings, *, clock: Clock | None = None, queue: JobQueue | N
     if settings.redis_url:
         import redis
 
-        redis_conn = redis.Redis.from_url(settings.redis_url)
+        # Timeouts so a Redis that hangs (rather than refuses) fails fast: the webhook answers 200 with the message
+        # stored and the recovery sweep queues it later. RQ's worker raises the read timeout above its BLPOP wait.
+        timeout = settings.redis_timeout_ms / 1000
+        redis_conn = redis.Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
     app = Gridbot(settings=settings, engine=engine, session=make_sessionmaker(engine), queue=None,  # type: ignore[arg-type]
                   router=build_router(handler_modules or default_handler_modules()), clock=clock or Clock(),
                   redis=redis_conn)

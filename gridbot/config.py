@@ -71,6 +71,7 @@ class Settings:
     secret_key: str
     redis_prefix: str = "gridbot:"
     queue_prefix: str = "gridbot"
+    redis_timeout_ms: int = 2000          # a hung Redis fails a command after this instead of blocking the webhook
     callback_max_skew: int = 300          # seconds a callback timestamp may differ from now
     max_body_bytes: int = 64 * 1024       # WeCom callbacks are a few KB; anything larger is refused
     console_base_url: str = "http://127.0.0.1:5000"
@@ -141,6 +142,7 @@ class Settings:
             secret_key=secret_key,
             redis_prefix=env.get("GRIDBOT_REDIS_PREFIX") or "gridbot:",
             queue_prefix=env.get("GRIDBOT_QUEUE_PREFIX") or "gridbot",
+            redis_timeout_ms=_int(env, "GRIDBOT_REDIS_TIMEOUT_MS", 2000, minimum=50),
             callback_max_skew=_int(env, "GRIDBOT_CALLBACK_MAX_SKEW", 300, minimum=1),
             max_body_bytes=_int(env, "GRIDBOT_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
             console_base_url=(env.get("GRIDBOT_CONSOLE_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
