@@ -63,13 +63,14 @@ def write_replies(session: Session, inbound: Inbound | None, replies: Iterable[R
 
 def quiet_hold(inbound: Inbound | None, reply: Reply, now: datetime) -> datetime | None:
     """Quiet hours (config/schedules.yaml): a non-urgent message that is not the answer to the message being
-    handled (a notification, reminder, announcement) waits until morning. Answers and urgent alerts never wait."""
+    handled (a notification, reminder, announcement) waits until morning. Answers and urgent alerts never wait;
+    an answer sent privately to the speaker of a group message (a member's list, a refusal) is an answer too."""
     if reply.urgent:
         return None
     if inbound is not None:
         target = target_for(inbound, reply)
         origin = ("chat", inbound.chat_id) if inbound.is_group else ("user", inbound.sender_id)
-        if target == origin:
+        if target in (origin, ("user", inbound.sender_id)):
             return None
     from ..schedule.config import quiet_hold as _hold
 

@@ -117,3 +117,21 @@ def test_idempotency_key_keeps_one_row(app):
     assert raised
     with app.session() as s:
         assert len(s.scalars(select(OutboxMessage)).all()) == 1
+
+
+def test_at_night_answers_go_now_and_notices_to_others_wait_for_morning(app):
+    """Quiet hours hold what nobody asked for; the person who just wrote gets the answer, also privately."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from gridbot.messages import Inbound
+
+    sh = ZoneInfo("Asia/Shanghai")
+    night = datetime(2026, 11, 2, 23, 30, tzinfo=sh)
+    asked = Inbound(platform="test", sender_id="mem_zhao", text="待办", chat_id="chat-hy-01")
+    with app.session() as s, s.begin():
+        in_group, privately, other = outbox.write_replies(
+            s, asked, [Reply("已私信发送"), Reply("你的待办：…", to_user="mem_zhao"),
+                       Reply("新工单：楼道灯坏了", to_user="mem_qian")], night, platform="test")
+    assert in_group.not_before is None and privately.not_before is None
+    assert other.not_before == datetime(2026, 11, 3, 7, 0, tzinfo=sh)
