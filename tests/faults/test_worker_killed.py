@@ -7,6 +7,7 @@ transaction committed. Lost: nothing; duplicated: nothing (1 ticket, 1 group rep
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from gridbot.models import InboundMessage, OutboxMessage, Ticket
 from gridbot.services.inbound import requeue_received
 from gridbot.web import create_app
 from tests.conftest import T0
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 from tests.factories import seed_world
 from tests.fakewecom import aibot_message
 from tests.fakewecom.fixtures import AIBOT_KEY, AIBOT_TOKEN, Signer
@@ -76,7 +79,14 @@ def test_worker_killed_mid_job_is_retried_without_duplicates(make_app, pg_url, o
     # Hold the outbox table: the worker will write the ticket, then wait at its first outbox INSERT.
     blocker = create_engine(pg_url).connect()
     blocker.execute(text("LOCK TABLE outbox IN EXCLUSIVE MODE"))
-    proc_env = {**os.environ, **env, "GRIDBOT_DATABASE_URL": pg_url, "GRIDBOT_INSTANCE_DIR": str(tmp_path / "w")}
+    # The worker runs on the real clock: without quiet hours, the member's notice is sent whatever the hour of the run.
+    config_dir = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config_dir)
+    schedules = config_dir / "schedules.yaml"
+    schedules.write_text(schedules.read_text(encoding="utf-8").replace('start: "22:00"', 'start: "07:00"'),
+                         encoding="utf-8")
+    proc_env = {**os.environ, **env, "GRIDBOT_DATABASE_URL": pg_url, "GRIDBOT_INSTANCE_DIR": str(tmp_path / "w"),
+                "GRIDBOT_CONFIG_DIR": str(config_dir)}
     log = tmp_path / "worker.log"
     worker = start_worker(proc_env, log, "--queue", "inbound")
     try:
