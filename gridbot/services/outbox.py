@@ -68,9 +68,7 @@ def quiet_hold(inbound: Inbound | None, reply: Reply, now: datetime) -> datetime
     if reply.urgent:
         return None
     if inbound is not None:
-        target = target_for(inbound, reply)
-        origin = ("chat", inbound.chat_id) if inbound.is_group else ("user", inbound.sender_id)
-        if target in (origin, ("user", inbound.sender_id)):
+        if target_for(inbound, reply) in {("chat", inbound.chat_id), ("user", inbound.sender_id)}:
             return None
     from ..schedule.config import quiet_hold as _hold
 

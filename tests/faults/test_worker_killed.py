@@ -15,14 +15,13 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import yaml
 from sqlalchemy import create_engine, func, select, text
 
 from gridbot.models import InboundMessage, OutboxMessage, Ticket
 from gridbot.services.inbound import requeue_received
 from gridbot.web import create_app
 from tests.conftest import T0
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 from tests.factories import seed_world
 from tests.fakewecom import aibot_message
 from tests.fakewecom.fixtures import AIBOT_KEY, AIBOT_TOKEN, Signer
@@ -81,10 +80,10 @@ def test_worker_killed_mid_job_is_retried_without_duplicates(make_app, pg_url, o
     blocker.execute(text("LOCK TABLE outbox IN EXCLUSIVE MODE"))
     # The worker runs on the real clock: without quiet hours, the member's notice is sent whatever the hour of the run.
     config_dir = tmp_path / "config"
-    shutil.copytree(CONFIG_DIR, config_dir)
-    schedules = config_dir / "schedules.yaml"
-    schedules.write_text(schedules.read_text(encoding="utf-8").replace('start: "22:00"', 'start: "07:00"'),
-                         encoding="utf-8")
+    shutil.copytree(app.settings.config_dir, config_dir)
+    schedules = yaml.safe_load((config_dir / "schedules.yaml").read_text(encoding="utf-8"))
+    schedules["quiet_hours"] = {"start": "07:00", "end": "07:00"}         # start == end: no quiet hours
+    (config_dir / "schedules.yaml").write_text(yaml.safe_dump(schedules, allow_unicode=True), encoding="utf-8")
     proc_env = {**os.environ, **env, "GRIDBOT_DATABASE_URL": pg_url, "GRIDBOT_INSTANCE_DIR": str(tmp_path / "w"),
                 "GRIDBOT_CONFIG_DIR": str(config_dir)}
     log = tmp_path / "worker.log"
