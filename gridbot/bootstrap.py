@@ -37,6 +37,7 @@ class Gridbot:
     senders: dict[str, Sender] = field(default_factory=dict)
     default_sender: Sender = field(default_factory=LocalSender)
     sender_resolver: Callable[["Gridbot", Any], Sender] | None = None
+    intake: Any = None   # services/intake.Intake: the webhook's group commit (PostgreSQL + RQ only)
 
     def sender_for(self, row: Any) -> Sender:
         """The sender for an outbox row: by platform, unless a resolver (WeCom) decides by target too."""
@@ -45,6 +46,8 @@ class Gridbot:
         return self.senders.get(row.platform, self.default_sender)
 
     def close(self) -> None:
+        if self.intake is not None:
+            self.intake.stop()
         if isinstance(self.queue, InProcessQueue):
             self.queue.stop()
         self.engine.dispose()
@@ -104,6 +107,10 @@ def build(settings: Settings, *, clock: Clock | None = None, queue: JobQueue | N
         app.queue = RQQueue(redis_conn, prefix=settings.queue_prefix)
     else:
         app.queue = InProcessQueue(sync=sync_jobs, around=lambda fn: run_as(app, fn))
+    if isinstance(app.queue, RQQueue) and engine.dialect.name == "postgresql":
+        from .services.intake import Intake
+
+        app.intake = Intake(app)   # its writer thread starts with the first callback, in the process that takes it
     _wire_senders(app)
     return app
 

@@ -10,6 +10,20 @@ def process_inbound(inbound_id: int) -> list[int]:
     return inbound.process(current(), inbound_id)
 
 
+def dispatch_inbound() -> int:
+    """The webhook's pending ids into processing jobs (services/intake.py)."""
+    from .services import intake
+
+    return intake.dispatch(current())
+
+
+def process_inbound_batch(inbound_ids: list[int]) -> int:
+    """A chunk of the messages the webhook stored (services/intake.py dispatches them)."""
+    from .services import inbound
+
+    return inbound.process_batch(current(), inbound_ids)
+
+
 def send_outbound(outbox_id: int) -> str:
     from .services import outbox
 

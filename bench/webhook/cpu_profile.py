@@ -22,16 +22,77 @@ sys.path.insert(0, str(HERE))
 
 import run as bench  # noqa: E402
 
-PARTS = {
-    "store (PostgreSQL INSERT .. ON CONFLICT, pool checkout with pre-ping)": "services/inbound.py:32(store)",
-    "RQ job creation": "rq/queue.py:1030(enqueue)",
-    "Redis pipeline (RQ job hash + queue push + replay key)": "redis/client.py:2198(execute)",
+PARTS = {  # label -> (file, function) pairs whose cumulative CPU is that part
+    "verify + decrypt (wechatpy)": [("adapters/wecom_crypto.py", "open_json")],
+    "decode to an Inbound, bound-chat check": [("adapters/wecom_aibot.py", "decode"),
+                                               ("web/webhook.py", "_chat_known_or_binding")],
+    "row values (payload dict)": [("services/inbound.py", "row_values")],
+    "store: INSERT .. ON CONFLICT (one per batch on PostgreSQL + RQ)": [("services/intake.py", "_store"),
+                                                                       ("services/inbound.py", "store")],
+    "RQ job creation": [("rq/queue.py", "enqueue")],
+    "Redis pipeline execute": [("redis/client.py", "execute")],
 }
+
+
+def _profile_concurrently(app, flask_app, items, threads: int) -> pstats.Stats:  # noqa: ANN001
+    """Requests from several threads at once, as gunicorn's gthread workers take them, so the intake forms
+    batches; one profiler per thread (the intake's writer thread included), merged."""
+    import threading
+
+    from gridbot.services import intake
+
+    profilers: list[cProfile.Profile] = []
+    lock = threading.Lock()
+
+    def profiled(fn):  # noqa: ANN001, ANN202
+        def run(*a):  # noqa: ANN002, ANN202
+            prof = cProfile.Profile(time.thread_time)
+            with lock:
+                profilers.append(prof)
+            prof.enable()
+            try:
+                return fn(*a)
+            finally:
+                prof.disable()
+        return run
+
+    app.intake.stop()
+    original = intake.Intake._run
+    intake.Intake._run = profiled(original)
+    barrier = threading.Barrier(threads)
+
+    def post(share) -> None:  # noqa: ANN001
+        client = flask_app.test_client()
+        barrier.wait()
+        for query, body in share:
+            client.post(f"/wecom/aibot?{query}", data=body)
+
+    try:
+        workers = [threading.Thread(target=profiled(post), args=(items[k::threads],)) for k in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        app.intake.stop()
+    finally:
+        intake.Intake._run = original
+    stats = pstats.Stats(profilers[0])
+    for prof in profilers[1:]:
+        stats.add(prof)
+    return stats
+
+
+def as_stats(profiler) -> pstats.Stats:  # noqa: ANN001
+    return profiler if isinstance(profiler, pstats.Stats) else pstats.Stats(profiler)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=500)
+    ap.add_argument("--callers", default="", help="also list who calls the functions matching this pattern")
+    ap.add_argument("--concurrent", type=int, default=1,
+                    help="post from this many threads at once (gthread-like; lets the intake batch)")
+    ap.add_argument("--top", type=int, default=0, help="also list the N functions with the most own CPU time")
     args = ap.parse_args()
     os.environ["GRIDBOT_AIBOT_TOKEN"], os.environ["GRIDBOT_AIBOT_AES_KEY"] = bench.TOKEN, bench.AES_KEY
     import bare
@@ -59,18 +120,28 @@ def main() -> None:
             for query, body in items[100:100 + n]:
                 client.post(f"/wecom/aibot?{query}", data=body)
             print(f"{name}: {(time.process_time() - start) / n * 1000:.2f} ms CPU per request (client included)")
-        profiler = cProfile.Profile(time.process_time)
-        profiler.enable()
-        for query, body in items[100 + n:100 + 2 * n]:
-            gb_client.post(f"/wecom/aibot?{query}", data=body)
-        profiler.disable()
-        stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-        cum = {f"{Path(k[0]).parent.name}/{Path(k[0]).name}:{k[1]}({k[2]})": v[3] for k, v in stats.items()}
-        handler = next(v for k, v in cum.items() if k.endswith("(_handle)"))
-        print(f"gridbot handler under the profiler: {handler / n * 1000:.2f} ms CPU per request; of which")
-        for label, key in PARTS.items():
-            value = next((v for k, v in cum.items() if k.endswith(key)), 0.0)
-            print(f"  {value / handler:5.0%}  {label}")
+        profiled = items[100 + n:100 + 2 * n]
+        if args.concurrent > 1:
+            profiler = _profile_concurrently(app, create_app(gridbot=app), profiled, args.concurrent)
+        else:
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
+            for query, body in profiled:
+                gb_client.post(f"/wecom/aibot?{query}", data=body)
+            profiler.disable()
+        if app.intake is not None and app.intake.batches:
+            print(f"intake: {app.intake.messages} messages in {app.intake.batches} batches")
+        stats = as_stats(profiler).stats  # type: ignore[attr-defined]
+        total = sum(v[2] for v in stats.values())   # own time of every function, all threads
+        cum = {(f"{Path(k[0]).parent.name}/{Path(k[0]).name}", k[2]): v[3] for k, v in stats.items()}
+        print(f"gridbot under the profiler: {total / n * 1000:.2f} ms CPU per request, all threads; of which")
+        for label, keys in PARTS.items():
+            value = sum(cum.get(key, 0.0) for key in keys)
+            print(f"  {value / total:5.0%}  {label}")
+        if args.top:
+            as_stats(profiler).sort_stats("tottime").print_stats(args.top)
+        if args.callers:
+            as_stats(profiler).print_callers(args.callers)
     finally:
         app.close()
         r = redis.Redis.from_url(bench.REDIS_URL)

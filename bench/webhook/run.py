@@ -39,7 +39,8 @@ REDIS_URL = os.environ.get("GRIDBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TOKEN = "benchTokenForWebhookIngestion0123"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 CHAT = "chat-bench-01"
-GUNICORN = [str(ROOT / ".venv/bin/gunicorn"), "-w", "2", "-k", "gthread", "--threads", "4",
+GUNICORN_THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
+GUNICORN = [str(ROOT / ".venv/bin/gunicorn"), "-w", "2", "-k", "gthread", "--threads", str(GUNICORN_THREADS),
             "--log-level", "warning"]
 
 
@@ -225,10 +226,14 @@ def main() -> None:
     ap.add_argument("--rates", type=float, nargs="*", default=[50.0, 100.0],
                     help="fixed request rates (req/s) for the open-loop latency runs")
     ap.add_argument("--paced-seconds", type=float, default=10.0)
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="run gridbot's workers under cProfile (bench/webhook/profiled.py) and list the N functions "
+                         "with the most own CPU time; the figures are then not comparable, so --write is refused")
     args = ap.parse_args()
 
     import redis
     from rq import Queue
+    from rq.job import Job
     from sqlalchemy import create_engine, func, select, text
 
     from gridbot.models import InboundMessage
@@ -241,7 +246,17 @@ def main() -> None:
     gb_env = {**base_env, "GRIDBOT_DATABASE_URL": db, "GRIDBOT_REDIS_URL": REDIS_URL,
               "GRIDBOT_REDIS_PREFIX": prefix + ":", "GRIDBOT_QUEUE_PREFIX": prefix,
               "GRIDBOT_INSTANCE_DIR": f"/tmp/{prefix}"}
-    servers = [start(["gridbot.web:create_app()"], gb_env, 18081, ROOT),
+    if args.profile and args.write:
+        raise SystemExit("--profile slows gridbot down: its figures must not go into bench/README.md")
+    profile_dir = None
+    gb_app, gb_cwd = ["gridbot.web:create_app()"], ROOT
+    if args.profile:
+        import tempfile
+
+        profile_dir = tempfile.mkdtemp(prefix="gridbot-profile-")
+        gb_env["GRIDBOT_BENCH_PROFILE_DIR"] = profile_dir
+        gb_app, gb_cwd = ["profiled:app"], ROOT / "bench/webhook"
+    servers = [start(gb_app, gb_env, 18081, gb_cwd),
                start(["bare:app"], base_env, 18082, ROOT / "bench/webhook")]
     figures: dict[str, list[dict]] = {"bare": [], "gridbot": []}
     unique_total = 0
@@ -281,13 +296,32 @@ def main() -> None:
             distinct = conn.execute(text("SELECT count(DISTINCT dedupe_key) FROM inbound_messages")).scalar()
             total = conn.execute(text("SELECT count(*) FROM inbound_messages")).scalar()
         engine.dispose()
+        # Stored messages wait as ids on the pending list until a worker's dispatcher turns them into jobs
+        # (no worker runs here); a dispatcher job is queued whenever a push finds none queued.
+        pending = [int(x) for x in r.lrange(f"{prefix}:inbound:pending", 0, -1)]
         job_ids = Queue(f"{prefix}-inbound", connection=r).get_job_ids()
-        enqueued = sum(1 for j in job_ids if not j.endswith("-again")) - 200  # minus the warm-up
-        reenqueued = sum(1 for j in job_ids if j.endswith("-again"))
+        jobs = [job for start_at in range(0, len(job_ids), 500)
+                for job in Job.fetch_many(job_ids[start_at:start_at + 500], connection=r) if job is not None]
+        dispatchers = sum(1 for job in jobs if job.func_name.endswith("dispatch_inbound"))
+        in_jobs = [i for job in jobs if job.args
+                   for i in (job.args[0] if isinstance(job.args[0], list) else [job.args[0]])]
+        queued_ids = pending + in_jobs
+        enqueued = len(set(queued_ids)) - 200  # minus the warm-up
+        repeats = len(queued_ids) - len(set(queued_ids))
     finally:
         for s in servers:
             os.killpg(s.pid, signal.SIGTERM)
             s.wait()
+        if profile_dir:
+            import pstats
+
+            dumps = sorted(Path(profile_dir).glob("*.prof"))
+            if dumps:
+                merged = pstats.Stats(str(dumps[0]))
+                for extra in dumps[1:]:
+                    merged.add(str(extra))
+                merged.sort_stats("tottime").print_stats(args.profile)
+                merged.sort_stats("cumulative").print_stats("gridbot/", args.profile)
         for key in r.scan_iter(match=f"*{prefix}*", count=1000):
             r.delete(key)
         drop_database(db)
@@ -327,7 +361,8 @@ def main() -> None:
         f"gridbot / bare throughput at saturation: **{ratio:.2f}x** (target >= 0.6x). p99 target < 50 ms.",
         f"Integrity: {unique_total} unique messages sent to gridbot ({gb_requests} requests with repeats); stored "
         f"{stored}, lost {lost}, duplicated rows {total - distinct}; enqueued for processing {enqueued} "
-        f"(plus {reenqueued} no-op jobs for repeated deliveries, warm-up included).",
+        f"(pending for the dispatcher or in jobs; {repeats} ids pushed twice by repeated deliveries, which find the "
+        f"message done and do nothing); {dispatchers} dispatcher job(s) queued for {len(pending)} pending ids.",
         "",
         *ANALYSIS,
         "Reproduce: `.venv/bin/python bench/webhook/run.py --write` (PostgreSQL and Redis as for the tests); "

@@ -35,12 +35,8 @@ def store(app: "Gridbot", inbound: Inbound, raw: str | None = None) -> tuple[int
     One INSERT .. ON CONFLICT DO NOTHING RETURNING in autocommit: the webhook answers WeCom after this, so it is
     the one round trip that must be short (no ORM unit of work, no separate BEGIN/COMMIT).
     """
-    key = dedupe_key(inbound)
-    if inbound.at is None:
-        inbound.at = app.clock.now()
-    values = dict(platform=inbound.platform, dedupe_key=key, chat_id=inbound.chat_id, sender_id=inbound.sender_id,
-                  kind=inbound.kind, payload=_payload(inbound), raw=raw, received_at=app.clock.now(),
-                  status="received", attempts=0)
+    values = row_values(app, inbound, raw)
+    key = values["dedupe_key"]
     if app.engine.dialect.name == "postgresql":
         return _store_pg(app, values)
     from sqlalchemy.dialects.sqlite import insert
@@ -55,6 +51,15 @@ def store(app: "Gridbot", inbound: Inbound, raw: str | None = None) -> tuple[int
     if existing is None:  # pragma: no cover - the conflicting row vanished in between
         raise IntegrityError("inbound dedupe", None, Exception(key))
     return existing, False
+
+
+def row_values(app: "Gridbot", inbound: Inbound, raw: str | None) -> dict:
+    """The inbound_messages row for a message just received (what store and the webhook's intake insert)."""
+    if inbound.at is None:
+        inbound.at = app.clock.now()
+    return dict(platform=inbound.platform, dedupe_key=dedupe_key(inbound), chat_id=inbound.chat_id,
+                sender_id=inbound.sender_id, kind=inbound.kind, payload=_payload(inbound), raw=raw,
+                received_at=app.clock.now(), status="received", attempts=0)
 
 
 _FIELDS = None
@@ -124,8 +129,9 @@ def requeue_received(app: "Gridbot", older_than: timedelta = REQUEUE_AFTER, limi
                               .where(InboundMessage.status == "received", InboundMessage.received_at < cutoff)
                               .order_by(InboundMessage.id).limit(limit)).all()
     queued = 0
+    waiting = _waiting_ids(app) if ids else set()
     for inbound_id in ids:
-        if _still_waiting(app, inbound_id):
+        if inbound_id in waiting:
             continue
         app.queue.enqueue("gridbot.jobs.process_inbound", inbound_id, queue="inbound",
                           job_id=f"inbound-{inbound_id}-requeue")
@@ -136,18 +142,33 @@ def requeue_received(app: "Gridbot", older_than: timedelta = REQUEUE_AFTER, limi
     return queued
 
 
-def _still_waiting(app: "Gridbot", inbound_id: int) -> bool:
-    """True if a job for the message (first, WeCom's retry, or ours) is still queued in RQ: a backlog, not a loss."""
+def _waiting_ids(app: "Gridbot") -> set[int]:
+    """The messages still waiting: pushed by the webhook and not yet dispatched, or in an RQ job (single, a
+    dispatched chunk, WeCom's retry or ours). Those are a backlog, not a loss.
+
+    Read from the pending list, the inbound queue and its scheduled registry (retries wait there), in chunks;
+    the sweep asks only when some row has stayed 'received' for minutes.
+    """
     from ..queue import RQQueue
 
     if not isinstance(app.queue, RQQueue):
-        return False
+        return set()
     from rq.job import Job, JobStatus
+    from rq.registry import ScheduledJobRegistry
 
-    ids = [f"{app.queue.prefix}-inbound-{inbound_id}{tail}" for tail in ("", "-again", "-requeue")]
-    waiting = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
-    return any(job is not None and job.get_status(refresh=False) in waiting
-               for job in Job.fetch_many(ids, connection=app.queue.redis))
+    from .intake import pending_key
+
+    q = app.queue.queues["inbound"]
+    job_ids = list(q.get_job_ids()) + list(ScheduledJobRegistry(queue=q).get_job_ids())
+    waiting_states = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+    waiting = {int(x) for x in app.queue.redis.lrange(pending_key(app), 0, -1)}   # not yet dispatched
+    for start in range(0, len(job_ids), 500):
+        for job in Job.fetch_many(job_ids[start:start + 500], connection=app.queue.redis):
+            if job is None or job.get_status(refresh=False) not in waiting_states or not job.args:
+                continue
+            first = job.args[0]
+            waiting.update(first if isinstance(first, (list, tuple)) else [first])
+    return waiting
 
 
 def process(app: "Gridbot", inbound_id: int) -> list[int]:
@@ -192,6 +213,25 @@ def process(app: "Gridbot", inbound_id: int) -> list[int]:
     for oid in ids:
         outbox.schedule(app, oid)
     return ids
+
+
+def process_batch(app: "Gridbot", inbound_ids: list[int]) -> int:
+    """Process the messages a web process stored together, each in its own transaction; returns how many
+    replies were written.
+
+    One failing does not hold back the others; it is raised at the end so RQ retries the batch, and the retry
+    skips every message already done.
+    """
+    written, failed = 0, None
+    for inbound_id in inbound_ids:
+        try:
+            written += len(process(app, inbound_id))
+        except Exception as exc:  # noqa: BLE001 - process() marked the row failed; go on with the rest
+            log.warning("inbound %s failed in its batch: %s", inbound_id, type(exc).__name__)
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+    return written
 
 
 FLOOD_LIMIT = 10                  # messages one resident may send to one group ...

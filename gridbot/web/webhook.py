@@ -21,6 +21,7 @@ from ..adapters import wecom_aibot, wecom_app
 from ..adapters.wecom_crypto import CallbackCrypto, CallbackRejected
 from ..messages import Inbound
 from ..router import normalize
+from ..services.intake import REPLAY, IntakeUnavailable
 from . import gridbot_app
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def _handle(route: str, crypto: CallbackCrypto | None,
         _receive(gb, inbound, plaintext, f"{route}:{sig}", 2 * crypto.max_skew)
     except CallbackRejected as err:
         return _refuse(route, err)
-    except (OperationalError, RedisError) as exc:
+    except (OperationalError, RedisError, IntakeUnavailable) as exc:
         log.error("wecom %s: database or Redis unavailable, answering 503 so WeCom retries: %s", route,
                   type(exc).__name__)
         return Response("", status=503)
@@ -143,10 +144,16 @@ def _receive(gb, inbound: Inbound, plaintext: str, seen_key: str, ttl: int) -> N
     """Store (dedupe), then remember the signature and enqueue processing.
 
     A new message: the replay key and the job go to Redis in one pipeline. A known message (WeCom's retry, newly
-    signed) is fine; the same signature a second time is a replay: 409.
+    signed) is fine; the same signature a second time is a replay: 409. On PostgreSQL + RQ the process's intake
+    does this for all the callbacks in hand at once (services/intake.py).
     """
-    from ..services.inbound import store
+    from ..services.inbound import row_values, store
 
+    if gb.intake is not None:
+        _, outcome = gb.intake.submit(row_values(gb, inbound, plaintext), seen_key, ttl)
+        if outcome == REPLAY:
+            raise CallbackRejected(409, "replayed request (same signature already accepted)")
+        return
     inbound_id, created = store(gb, inbound, plaintext)
     try:
         _enqueue(gb, inbound_id, created, seen_key, ttl)

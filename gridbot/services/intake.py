@@ -1,0 +1,288 @@
+"""Group commit for the webhook: the callbacks one web process has in hand share one INSERT and one Redis trip.
+
+Why: under load each callback's own pool checkout, INSERT and RQ job cost the web process more CPU than
+verifying and decrypting it (bench/README.md, "Webhook ingestion"). Here one writer thread per process takes
+every message waiting and stores them with one multi-row `INSERT .. ON CONFLICT DO NOTHING RETURNING` on a
+connection it keeps open; then, in one Redis pipeline, it sets their replay keys and pushes their ids onto the
+pending list. A request still waits for its own row to be committed before it answers 200: nothing is
+acknowledged that is not stored. Alone, a message is a batch of one; batches grow only when requests queue up.
+
+The RQ jobs are built on a worker, not here: a push that finds no dispatcher queued queues one
+(`jobs.dispatch_inbound`), which turns everything pending into `process_inbound_batch` jobs of a few messages,
+so a burst is shared by all the workers. A busy web process thus builds no RQ job at all.
+
+Used when the messages go to PostgreSQL and the jobs to RQ (production); otherwise the webhook stores and queues
+each message itself (web/webhook._receive), which is simpler and fast enough for one machine.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..bootstrap import Gridbot
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 64          # rows per INSERT; a process rarely has more requests in hand than its threads
+WAIT_SECONDS = 4.0      # a request waits this long for its batch (nginx gives up at 4 s; WeCom at 5 s)
+
+NEW, RETRY, REPLAY = "new", "retry", "replay"   # outcomes: stored now / stored before, queued again / refused
+
+_COLUMNS = ("platform", "dedupe_key", "chat_id", "sender_id", "kind", "payload", "raw", "received_at", "status",
+            "attempts")
+_ROW = "(" + ", ".join("%s::json" if c == "payload" else "%s" for c in _COLUMNS) + ")"
+
+
+@functools.lru_cache(maxsize=MAX_BATCH)
+def _insert_sql(rows: int) -> str:
+    return (f"INSERT INTO inbound_messages ({', '.join(_COLUMNS)}) VALUES {', '.join([_ROW] * rows)} "
+            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key")
+
+
+class IntakeUnavailable(Exception):
+    """The database refused or did not answer in time: the webhook answers 503 so WeCom retries."""
+
+
+@dataclass
+class _Pending:
+    values: dict[str, Any]
+    seen_key: str
+    ttl: int
+    done: threading.Event = field(default_factory=threading.Event)
+    inbound_id: int | None = None
+    outcome: str | None = None
+    error: BaseException | None = None
+
+
+class Intake:
+    """One per web process (started lazily, after gunicorn forks). `submit` is called from request threads."""
+
+    def __init__(self, app: "Gridbot", max_batch: int = MAX_BATCH, wait_seconds: float = WAIT_SECONDS):
+        self.app = app
+        self.max_batch = max_batch
+        self.wait_seconds = wait_seconds
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self.batches = 0     # for the benchmark: messages / batches is the mean batch size
+        self.messages = 0
+
+    def submit(self, values: dict[str, Any], seen_key: str, ttl: int) -> tuple[int, str]:
+        """Store one message and queue it; returns (inbound id, NEW | RETRY | REPLAY).
+
+        Raises IntakeUnavailable when the database is down or too slow; any other storage error as it came.
+        """
+        self._ensure_thread()
+        item = _Pending(values, seen_key, ttl)
+        self._queue.put(item)
+        if not item.done.wait(self.wait_seconds):
+            raise IntakeUnavailable(f"no answer from the intake writer within {self.wait_seconds:g} s")
+        if item.error is not None:
+            raise item.error
+        assert item.inbound_id is not None and item.outcome is not None
+        return item.inbound_id, item.outcome
+
+    def stop(self) -> None:
+        """Finish what is queued, close the writer's connection (tests drop their databases after this)."""
+        thread = self._thread
+        if thread is not None and thread.is_alive() and self._pid == os.getpid():
+            self._queue.put(None)
+            thread.join(timeout=10)
+        self._thread = None
+
+    # -- the writer thread -------------------------------------------------------------------------------------
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+                return
+            if self._pid != os.getpid():  # forked: the parent's queue and connection are not ours
+                self._queue, self._conn = queue.SimpleQueue(), None
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="gridbot-intake", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                while len(batch) < self.max_batch:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        self._write(batch)
+                        return
+                    batch.append(item)
+                self._write(batch)
+        finally:
+            self._close_connection()
+
+    def _write(self, batch: list[_Pending]) -> None:
+        try:
+            try:
+                self._store_retrying(batch)
+            except OperationalError as exc:
+                self._close_connection()
+                log.error("intake: database unavailable, %d callback(s) answered 503: %s", len(batch),
+                          type(exc).__name__)
+                for item in batch:
+                    item.error = IntakeUnavailable(type(exc).__name__)
+                return
+            except DBAPIError:
+                # One bad row must not cost the others their 200: store them one by one, each with its own error.
+                self._close_connection()
+                for item in batch:
+                    try:
+                        self._store([item])
+                    except DBAPIError as exc:
+                        self._close_connection()
+                        item.error = exc
+            stored = [item for item in batch if item.error is None]
+            self._enqueue(stored)
+            self.batches += 1
+            self.messages += len(stored)
+        except BaseException as exc:  # noqa: BLE001 - whatever happens, no request may wait for nothing
+            log.exception("intake: batch of %d failed", len(batch))
+            for item in batch:
+                if item.outcome is None and item.error is None:
+                    item.error = exc
+        finally:
+            for item in batch:
+                item.done.set()
+
+    def _store_retrying(self, batch: list[_Pending]) -> None:
+        """A connection kept open may have died with a PostgreSQL restart: then try once on a new one."""
+        reused = self._conn is not None
+        try:
+            self._store(batch)
+        except OperationalError:
+            if not reused:
+                raise
+            self._close_connection()
+            self._store(batch)
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self.app.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
+
+    def _close_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped either way
+                log.debug("intake: closing a broken connection failed", exc_info=True)
+
+    def _store(self, batch: list[_Pending]) -> None:
+        """One INSERT for the batch; the keys already there (WeCom's retries) are looked up in one SELECT."""
+        params: list[Any] = []
+        for item in batch:
+            v = item.values
+            params.extend(json.dumps(v[c], ensure_ascii=False) if c == "payload" else v[c] for c in _COLUMNS)
+        sql = _insert_sql(len(batch))
+        conn = self._connection()
+        created = dict((key, row_id) for row_id, key in conn.exec_driver_sql(sql, tuple(params)).all())
+        known: dict[str, int] = {}
+        missing = sorted({item.values["dedupe_key"] for item in batch} - created.keys())
+        if missing:
+            known = dict((key, row_id) for row_id, key in conn.exec_driver_sql(
+                "SELECT id, dedupe_key FROM inbound_messages WHERE dedupe_key = ANY(%s)", (missing,)).all())
+        for item in batch:
+            key = item.values["dedupe_key"]
+            if key in created:  # the first of the batch with this key is the new one; a twin in it is a retry
+                item.inbound_id, item.outcome = created.pop(key), NEW
+                known[key] = item.inbound_id
+            elif key in known:
+                item.inbound_id, item.outcome = known[key], RETRY
+            else:  # pragma: no cover - the conflicting row vanished in between
+                item.error = IntakeUnavailable(f"inbound row for {key} vanished during the insert")
+
+    def _enqueue(self, batch: list[_Pending]) -> None:
+        """Push the ids onto the pending list with the replay keys, in one trip; wake a dispatcher if none is due.
+
+        A WeCom retry's id is pushed too (the first attempt may have stored without queuing; processing is
+        idempotent, so a message is never processed twice). Stored is what WeCom needs: if Redis fails here the
+        requests still answer 200, the rows stay 'received' and the recovery sweep (jobs.requeue_received_inbound)
+        queues them once Redis is back.
+        """
+        if not batch:
+            return
+        app = self.app
+        seen = f"{app.settings.redis_prefix}wecom:seen:"
+        retries = [item for item in batch if item.outcome == RETRY]
+        try:
+            pipe = app.redis.pipeline()
+            for item in batch:   # the new ones' keys first: a replay in the same batch as its original is one
+                if item.outcome == NEW:
+                    pipe.set(seen + item.seen_key, b"1", ex=item.ttl)
+            for item in retries:
+                pipe.set(seen + item.seen_key, b"1", nx=True, ex=item.ttl)
+            pipe.rpush(pending_key(app), *[item.inbound_id for item in batch])
+            pipe.set(dispatch_flag_key(app), b"1", nx=True, ex=DISPATCH_FLAG_SECONDS)
+            results = pipe.execute()
+            for item, fresh in zip(retries, results[len(results) - 2 - len(retries):]):
+                if not fresh:
+                    item.outcome = REPLAY
+            if results[-1]:   # no dispatcher queued: queue one
+                app.queue.enqueue("gridbot.jobs.dispatch_inbound", queue="inbound", retries=0)
+        except RedisError as exc:
+            log.error("intake: Redis unavailable, %d inbound message(s) stored and left for the recovery sweep: %s",
+                      len(batch), type(exc).__name__)
+
+
+DISPATCH_FLAG_SECONDS = 60   # a dispatcher job lost with its worker is replaced by the next push after this
+DISPATCH_CHUNK = 20          # messages per processing job: small enough for many workers to share a burst
+DISPATCH_MAX = 5000          # ids one dispatcher run takes; more waiting: it queues the next dispatcher
+
+
+def pending_key(app: "Gridbot") -> str:
+    return f"{app.settings.redis_prefix}inbound:pending"
+
+
+def dispatch_flag_key(app: "Gridbot") -> str:
+    return f"{app.settings.redis_prefix}inbound:dispatch-queued"
+
+
+def dispatch(app: "Gridbot") -> int:
+    """Turn the pending ids into processing jobs of DISPATCH_CHUNK messages; returns how many ids it took.
+
+    Runs as an RQ job on a worker, so the web process never builds an RQ job under load. The flag goes first:
+    an id pushed after this moment queues the next dispatcher, an id pushed before it is taken below. A worker
+    that dies between taking ids and queuing their jobs leaves the rows 'received': the recovery sweep finds them.
+    """
+    r = app.redis
+    r.delete(dispatch_flag_key(app))
+    ids: list[int] = []
+    while len(ids) < DISPATCH_MAX:
+        taken = r.lpop(pending_key(app), 500)
+        if not taken:
+            break
+        ids.extend(int(x) for x in taken)
+    if len(ids) >= DISPATCH_MAX and r.set(dispatch_flag_key(app), b"1", nx=True, ex=DISPATCH_FLAG_SECONDS):
+        app.queue.enqueue("gridbot.jobs.dispatch_inbound", queue="inbound", retries=0)
+    unique = list(dict.fromkeys(ids))   # a retry's id next to its first: one job processes it once
+    for start in range(0, len(unique), DISPATCH_CHUNK):
+        chunk = unique[start:start + DISPATCH_CHUNK]
+        app.queue.enqueue("gridbot.jobs.process_inbound_batch", chunk, queue="inbound",
+                          job_id=f"inbound-{chunk[0]}-batch{len(chunk)}")
+    return len(ids)

@@ -1,0 +1,130 @@
+"""The webhook's group commit (services/intake.py) on the real PostgreSQL and Redis: callbacks arriving together
+are stored together, and still each exactly once, each answered for itself, each replied to once."""
+from __future__ import annotations
+
+import random
+import threading
+from datetime import datetime, timezone
+
+from rq import SimpleWorker
+from sqlalchemy import func, select
+from sqlalchemy.exc import DataError
+
+from gridbot.bootstrap import set_current
+from gridbot.messages import Inbound
+from gridbot.models import InboundMessage, OutboxMessage
+from gridbot.services.inbound import _payload
+from gridbot.services.intake import (DISPATCH_CHUNK, NEW, RETRY, _Pending, dispatch, dispatch_flag_key,
+                                     pending_key)
+from gridbot.web import create_app
+from tests.conftest import T0
+from tests.factories import seed_world
+from tests.fakewecom import aibot_message
+from tests.fakewecom.fixtures import AIBOT_KEY, AIBOT_TOKEN, Signer, fake, wecom_env  # noqa: F401
+
+NOW = int(T0.timestamp())
+
+
+def _row(key: str, raw: str = "{}") -> dict:
+    inbound = Inbound(platform="wecom_aibot", sender_id="resident_a", text="帮助", chat_id="chat-hy-01", msg_id=key,
+                      at=T0)
+    return dict(platform="wecom_aibot", dedupe_key=key, chat_id="chat-hy-01", sender_id="resident_a", kind="text",
+                payload=_payload(inbound), raw=raw,
+                received_at=datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc), status="received", attempts=0)
+
+
+def test_thirty_messages_each_delivered_three_times_at_once_are_processed_and_answered_once(
+        make_app, pg_url, wecom_env, fake, redis_conn):  # noqa: F811
+    app = make_app(pg_url, sync_jobs=False, env=wecom_env)
+    assert app.intake is not None   # PostgreSQL + RQ: the production path
+    with app.session() as s, s.begin():
+        seed_world(s)
+    signer = Signer(AIBOT_TOKEN, AIBOT_KEY, "")
+    deliveries = []
+    for i in range(30):
+        msg = aibot_message(f"burst-{i}", f"resident_{i}", "@网格小助手 你好", chatid="chat-hy-01",
+                            response_url=f"{fake.url}/aibot/response/{i}")
+        for attempt in range(3):   # WeCom's retries: the same message, signed anew each time
+            deliveries.append(signer.json_post(msg, NOW + attempt, nonce=f"b{i}-{attempt}"))
+    deliveries.append(deliveries[0])   # and one byte-identical replay of a delivery
+    random.Random(7).shuffle(deliveries)
+
+    flask_app = create_app(gridbot=app)
+    statuses: list[int] = []
+    start = threading.Barrier(12)
+
+    def post(share: list) -> None:
+        client = flask_app.test_client()
+        start.wait()
+        for query, body in share:
+            statuses.append(client.post(f"/wecom/aibot?{query}", data=body).status_code)
+
+    threads = [threading.Thread(target=post, args=(deliveries[k::12],)) for k in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(statuses) == [200] * 90 + [409]    # the replay is refused, every delivery of WeCom's answered
+    with app.session() as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 30
+    set_current(app)
+    SimpleWorker(list(app.queue.queues.values()), connection=redis_conn).work(burst=True)
+    with app.session() as s:
+        assert dict(s.execute(select(InboundMessage.status, func.count()).group_by(InboundMessage.status)).all()) == {
+            "done": 30}
+        assert s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")) == 30
+    assert [len(fake.sent(f"/aibot/response/{i}")) for i in range(30)] == [1] * 30
+
+
+def test_one_bad_row_in_a_batch_costs_only_its_own_request(make_app, pg_url, wecom_env, redis_conn):  # noqa: F811
+    """A batch as the writer thread takes it: two new messages, a twin of one of them (WeCom's retry arriving in
+    the same instant), a row PostgreSQL refuses (a NUL character), and one more new message."""
+    app = make_app(pg_url, sync_jobs=False, env=wecom_env)
+    batch = [_Pending(_row("k-a"), "sig-a", 60), _Pending(_row("k-b"), "sig-b", 60),
+             _Pending(_row("k-a"), "sig-a2", 60), _Pending(_row("k-bad", raw="bad\x00raw"), "sig-bad", 60),
+             _Pending(_row("k-d"), "sig-d", 60)]
+    app.intake._write(batch)
+    a, b, twin, bad, d = batch
+    assert all(item.done.is_set() for item in batch)          # nobody is left waiting
+    assert (a.outcome, b.outcome, twin.outcome, d.outcome) == (NEW, NEW, RETRY, NEW)
+    assert twin.inbound_id == a.inbound_id
+    assert isinstance(bad.error, DataError) and bad.outcome is None
+    with app.session() as s:
+        keys = s.scalars(select(InboundMessage.dedupe_key).order_by(InboundMessage.id)).all()
+    assert keys == ["k-a", "k-b", "k-d"]
+    pending = [int(x) for x in redis_conn.lrange(pending_key(app), 0, -1)]
+    assert pending == [a.inbound_id, b.inbound_id, a.inbound_id, d.inbound_id]   # the twin too: harmless
+    assert [job.func_name for job in app.queue.queues["inbound"].jobs] == ["gridbot.jobs.dispatch_inbound"]
+
+    assert dispatch(app) == 4     # on a worker: one processing job, the twin's id in it once
+    assert [job.args for job in app.queue.queues["inbound"].jobs][-1] == (
+        [a.inbound_id, b.inbound_id, d.inbound_id],)
+    set_current(app)
+    SimpleWorker(list(app.queue.queues.values()), connection=redis_conn).work(burst=True)
+    with app.session() as s:
+        assert s.scalars(select(InboundMessage.status)).all() == ["done"] * 3
+
+
+def test_a_burst_is_shared_out_in_chunks_and_a_stuck_dispatcher_flag_expires(
+        make_app, pg_url, wecom_env, redis_conn):  # noqa: F811
+    app = make_app(pg_url, sync_jobs=False, env=wecom_env)
+    batch = [_Pending(_row(f"k-{i}"), f"sig-{i}", 60) for i in range(DISPATCH_CHUNK * 2 + 5)]
+    app.intake._write(batch)
+    assert redis_conn.ttl(dispatch_flag_key(app)) > 0        # a lost dispatcher is replaced, not waited for
+    assert app.intake.submit(_row("k-late"), "sig-late", 60)[1] == NEW
+    inbound_jobs = app.queue.queues["inbound"]
+    assert [job.func_name for job in inbound_jobs.jobs] == ["gridbot.jobs.dispatch_inbound"]   # still one
+    dispatch(app)
+    sizes = [len(job.args[0]) for job in inbound_jobs.jobs if job.func_name.endswith("process_inbound_batch")]
+    assert sizes == [DISPATCH_CHUNK, DISPATCH_CHUNK, 6]      # several workers can take a burst at once
+
+
+def test_submit_returns_once_the_row_is_committed_and_a_second_same_signature_is_a_replay(
+        make_app, pg_url, wecom_env, redis_conn):  # noqa: F811
+    app = make_app(pg_url, sync_jobs=False, env=wecom_env)
+    inbound_id, outcome = app.intake.submit(_row("k-first"), "sig-first", 60)
+    with app.session() as s:
+        assert s.get(InboundMessage, inbound_id).dedupe_key == "k-first" and outcome == NEW
+    assert app.intake.submit(_row("k-first"), "sig-first", 60) == (inbound_id, "replay")
+    app.intake.stop()    # the writer's connection is closed: the test database can be dropped
