@@ -22,11 +22,12 @@ import logging
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..bootstrap import Gridbot
@@ -34,6 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64          # rows per INSERT; a process rarely has more requests in hand than its threads
+LINGER_SECONDS = 0.002  # under load, a batch waits this long for the requests still being decrypted: fewer, fuller
+                        # batches (each costs one INSERT and one Redis trip); alone, a message never waits
 WAIT_SECONDS = 4.0      # a request waits this long for its batch (nginx gives up at 4 s; WeCom at 5 s)
 
 NEW, RETRY, REPLAY = "new", "retry", "replay"   # outcomes: stored now / stored before, queued again / refused
@@ -47,6 +50,10 @@ _ROW = "(" + ", ".join("%s::json" if c == "payload" else "%s" for c in _COLUMNS)
 def _insert_sql(rows: int) -> str:
     return (f"INSERT INTO inbound_messages ({', '.join(_COLUMNS)}) VALUES {', '.join([_ROW] * rows)} "
             "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key")
+
+
+CONNECT_TIMEOUT_SECONDS = 3
+_CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 class IntakeUnavailable(Exception):
@@ -67,15 +74,18 @@ class _Pending:
 class Intake:
     """One per web process (started lazily, after gunicorn forks). `submit` is called from request threads."""
 
-    def __init__(self, app: "Gridbot", max_batch: int = MAX_BATCH, wait_seconds: float = WAIT_SECONDS):
+    def __init__(self, app: "Gridbot", max_batch: int = MAX_BATCH, wait_seconds: float = WAIT_SECONDS,
+                 linger_seconds: float = LINGER_SECONDS):
         self.app = app
+        self.linger_seconds = linger_seconds
         self.max_batch = max_batch
         self.wait_seconds = wait_seconds
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._lock = threading.Lock()
-        self._conn: Any = None
+        self._conn: psycopg.Connection | None = None
+        self._push: Any = None   # the registered _PUSH_SCRIPT
         self.batches = 0     # for the benchmark: messages / batches is the mean batch size
         self.messages = 0
 
@@ -117,21 +127,25 @@ class Intake:
             self._thread.start()
 
     def _run(self) -> None:
+        busy = False   # the last batch had company: requests are queuing up, so linger for the next ones
         try:
             while True:
                 first = self._queue.get()
                 if first is None:
                     return
                 batch = [first]
+                deadline = time.monotonic() + (self.linger_seconds if busy else 0.0)
                 while len(batch) < self.max_batch:
                     try:
-                        item = self._queue.get_nowait()
+                        left = deadline - time.monotonic()
+                        item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
                     except queue.Empty:
                         break
                     if item is None:
                         self._write(batch)
                         return
                     batch.append(item)
+                busy = len(batch) > 1
                 self._write(batch)
         finally:
             self._close_connection()
@@ -140,20 +154,20 @@ class Intake:
         try:
             try:
                 self._store_retrying(batch)
-            except OperationalError as exc:
+            except _CONNECTION_ERRORS as exc:
                 self._close_connection()
                 log.error("intake: database unavailable, %d callback(s) answered 503: %s", len(batch),
                           type(exc).__name__)
                 for item in batch:
                     item.error = IntakeUnavailable(type(exc).__name__)
                 return
-            except DBAPIError:
+            except psycopg.Error:
                 # One bad row must not cost the others their 200: store them one by one, each with its own error.
                 self._close_connection()
                 for item in batch:
                     try:
                         self._store([item])
-                    except DBAPIError as exc:
+                    except psycopg.Error as exc:
                         self._close_connection()
                         item.error = exc
             stored = [item for item in batch if item.error is None]
@@ -174,15 +188,18 @@ class Intake:
         reused = self._conn is not None
         try:
             self._store(batch)
-        except OperationalError:
+        except _CONNECTION_ERRORS:
             if not reused:
                 raise
             self._close_connection()
             self._store(batch)
 
-    def _connection(self) -> Any:
+    def _connection(self) -> psycopg.Connection:
+        """The writer's own autocommit connection, outside the pool: no checkout, pre-ping or reset per batch."""
         if self._conn is None:
-            self._conn = self.app.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            url = self.app.engine.url.set(drivername="postgresql")
+            self._conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
+                                         connect_timeout=CONNECT_TIMEOUT_SECONDS)
         return self._conn
 
     def _close_connection(self) -> None:
@@ -201,12 +218,12 @@ class Intake:
             params.extend(json.dumps(v[c], ensure_ascii=False) if c == "payload" else v[c] for c in _COLUMNS)
         sql = _insert_sql(len(batch))
         conn = self._connection()
-        created = dict((key, row_id) for row_id, key in conn.exec_driver_sql(sql, tuple(params)).all())
+        created = {key: row_id for row_id, key in conn.execute(sql, params).fetchall()}
         known: dict[str, int] = {}
         missing = sorted({item.values["dedupe_key"] for item in batch} - created.keys())
         if missing:
-            known = dict((key, row_id) for row_id, key in conn.exec_driver_sql(
-                "SELECT id, dedupe_key FROM inbound_messages WHERE dedupe_key = ANY(%s)", (missing,)).all())
+            known = {key: row_id for row_id, key in conn.execute(
+                "SELECT id, dedupe_key FROM inbound_messages WHERE dedupe_key = ANY(%s)", (missing,)).fetchall()}
         for item in batch:
             key = item.values["dedupe_key"]
             if key in created:  # the first of the batch with this key is the new one; a twin in it is a retry
@@ -229,26 +246,42 @@ class Intake:
             return
         app = self.app
         seen = f"{app.settings.redis_prefix}wecom:seen:"
+        new = [item for item in batch if item.outcome == NEW]
         retries = [item for item in batch if item.outcome == RETRY]
         try:
-            pipe = app.redis.pipeline()
-            for item in batch:   # the new ones' keys first: a replay in the same batch as its original is one
-                if item.outcome == NEW:
-                    pipe.set(seen + item.seen_key, b"1", ex=item.ttl)
-            for item in retries:
-                pipe.set(seen + item.seen_key, b"1", nx=True, ex=item.ttl)
-            pipe.rpush(pending_key(app), *[item.inbound_id for item in batch])
-            pipe.set(dispatch_flag_key(app), b"1", nx=True, ex=DISPATCH_FLAG_SECONDS)
-            results = pipe.execute()
-            for item, fresh in zip(retries, results[len(results) - 2 - len(retries):]):
-                if not fresh:
+            if self._push is None:
+                self._push = app.redis.register_script(_PUSH_SCRIPT)
+            keys = [pending_key(app), dispatch_flag_key(app)] + [seen + item.seen_key for item in new + retries]
+            argv = [len(new), len(retries), DISPATCH_FLAG_SECONDS, *[item.ttl for item in new + retries],
+                    *[item.inbound_id for item in batch]]
+            *fresh, queue_dispatcher = self._push(keys=keys, args=argv)
+            for item, first_time in zip(retries, fresh):
+                if not first_time:
                     item.outcome = REPLAY
-            if results[-1]:   # no dispatcher queued: queue one
+            if queue_dispatcher:
                 app.queue.enqueue("gridbot.jobs.dispatch_inbound", queue="inbound", retries=0)
         except RedisError as exc:
             log.error("intake: Redis unavailable, %d inbound message(s) stored and left for the recovery sweep: %s",
                       len(batch), type(exc).__name__)
 
+
+# One round trip, one reply for the whole batch: set the new messages' replay keys, set-if-absent the retries'
+# (absent: WeCom's retry, queued again; present: a replay), push every id, then set the dispatcher flag if absent.
+# The push comes before the flag, which is what dispatch() relies on. Returns the retries' results, then the flag's.
+_PUSH_SCRIPT = """
+local n_new, n_retry, flag_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local out = {}
+for i = 1, n_new + n_retry do
+  if i <= n_new then
+    redis.call('SET', KEYS[2 + i], '1', 'EX', ARGV[3 + i])
+  else
+    out[#out + 1] = redis.call('SET', KEYS[2 + i], '1', 'NX', 'EX', ARGV[3 + i]) and 1 or 0
+  end
+end
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 4 + n_new + n_retry))
+out[#out + 1] = redis.call('SET', KEYS[2], '1', 'NX', 'EX', flag_ttl) and 1 or 0
+return out
+"""
 
 DISPATCH_FLAG_SECONDS = 60   # a dispatcher job lost with its worker is replaced by the next push after this
 DISPATCH_CHUNK = 20          # messages per processing job: small enough for many workers to share a burst

@@ -93,7 +93,8 @@ def _refuse(route: str, err: CallbackRejected) -> Response:
 
 
 def _query() -> tuple[str, str, str]:
-    sig, ts, nonce = (request.args.get(k, "") for k in ("msg_signature", "timestamp", "nonce"))
+    args = request.args
+    sig, ts, nonce = args.get("msg_signature", ""), args.get("timestamp", ""), args.get("nonce", "")
     if not (sig and ts and nonce):
         raise CallbackRejected(400, "missing msg_signature, timestamp or nonce in the query string")
     return sig, ts, nonce
@@ -123,7 +124,7 @@ def _handle(route: str, crypto: CallbackCrypto | None,
         inbound = decode(plaintext)
         if inbound is None:  # a stream refresh or an event we do not store
             return Response("", status=200)
-        if inbound.is_group and not _chat_known_or_binding(inbound):
+        if inbound.is_group and not _chat_known_or_binding(gb, inbound):
             raise CallbackRejected(404, f"message from unbound chat on {route}: a grid leader can bind it "
                                         f"by sending '{BIND_COMMAND} <网格编码>' in that group")
         _receive(gb, inbound, plaintext, f"{route}:{sig}", 2 * crypto.max_skew)
@@ -185,18 +186,17 @@ def _enqueue(gb, inbound_id: int, created: bool, seen_key: str, ttl: int) -> Non
         gb.queue.enqueue(*job, queue="inbound", job_id=f"inbound-{inbound_id}")
 
 
-def _chat_known_or_binding(inbound: Inbound) -> bool:
+def _chat_known_or_binding(gb, inbound: Inbound) -> bool:  # noqa: ANN001
     """True if the group is bound to a grid, or the message is the bind command; else record the chat.
 
     A bound chat is remembered for a minute (bindings are added, rarely removed), saving a query per message.
     """
-    from ..models import GridChat
-    from ..services.inbound import _note_unknown_chat
-
-    gb = gridbot_app()
     now = time.monotonic()
     if _bound_until.get(inbound.chat_id or "", 0) > now:
         return True
+    from ..models import GridChat
+    from ..services.inbound import _note_unknown_chat
+
     with gb.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         bound = conn.execute(select(GridChat.id).where(GridChat.chat_id == inbound.chat_id)).first()
     if bound is not None:

@@ -6,9 +6,9 @@ import random
 import threading
 from datetime import datetime, timezone
 
+import psycopg
 from rq import SimpleWorker
 from sqlalchemy import func, select
-from sqlalchemy.exc import DataError
 
 from gridbot.bootstrap import set_current
 from gridbot.messages import Inbound
@@ -89,7 +89,7 @@ def test_one_bad_row_in_a_batch_costs_only_its_own_request(make_app, pg_url, wec
     assert all(item.done.is_set() for item in batch)          # nobody is left waiting
     assert (a.outcome, b.outcome, twin.outcome, d.outcome) == (NEW, NEW, RETRY, NEW)
     assert twin.inbound_id == a.inbound_id
-    assert isinstance(bad.error, DataError) and bad.outcome is None
+    assert isinstance(bad.error, psycopg.DataError) and bad.outcome is None
     with app.session() as s:
         keys = s.scalars(select(InboundMessage.dedupe_key).order_by(InboundMessage.id)).all()
     assert keys == ["k-a", "k-b", "k-d"]
