@@ -3,7 +3,9 @@
 Tunables come from the environment (GUNICORN_*; see deploy/.env.example) so compose and systemd share this file.
 Why these values:
 - gthread workers: a callback is "verify, persist, enqueue, answer 200" in milliseconds, but console pages and
-  exports can take longer; threads keep one slow page from blocking the callbacks queued behind it.
+  exports can take longer; threads keep one slow page from blocking the callbacks queued behind it. 8 threads:
+  the callbacks a worker holds at once are stored together, one INSERT and one Redis call per batch
+  (gridbot/services/intake.py), measured in bench/README.md "Webhook ingestion".
 - WeCom waits 5 s for a callback's answer. The hard per-request deadline for /wecom/ is nginx's
   proxy_read_timeout (4 s, deploy/nginx/gridbot.conf). `timeout` here is gunicorn's liveness limit for a
   worker whose main loop stops answering (with gthread it is not a per-request limit), kept short so a hung
@@ -32,7 +34,7 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
 bind = os.environ.get("GUNICORN_BIND") or "0.0.0.0:8000"
 worker_class = "gthread"
 workers = _int("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1)
-threads = _int("GUNICORN_THREADS", 4)
+threads = _int("GUNICORN_THREADS", 8)
 timeout = _int("GUNICORN_TIMEOUT", 15)            # liveness of a worker's main loop, seconds
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)          # nginx keeps upstream connections open (keepalive 32)

@@ -1,6 +1,7 @@
-"""gridbot's web app with every thread under cProfile, for `run.py --profile`: where a gunicorn worker's CPU goes
-under load (the test-client profile in cpu_profile.py is dominated by werkzeug's test machinery).
+"""A web app with every thread under cProfile, for `run.py --profile`: where a gunicorn worker's CPU goes under load
+(the test-client profile in cpu_profile.py is dominated by werkzeug's test machinery).
 
+`profiled:app` is gridbot, `profiled:bare_app` the bare endpoint, so the two can be compared function by function.
 Each worker writes its merged stats to $GRIDBOT_BENCH_PROFILE_DIR/<pid>.prof when it exits.
 """
 from __future__ import annotations
@@ -42,6 +43,15 @@ def _dump() -> None:
 threading.Thread.run = _profiled_run  # type: ignore[method-assign]
 atexit.register(_dump)
 
-from gridbot.web import create_app  # noqa: E402
 
-app = create_app()
+
+def __getattr__(name: str):  # noqa: ANN202 - gunicorn asks for the app by name: build only the one it asks for
+    if name == "app":
+        from gridbot.web import create_app
+
+        return create_app()
+    if name == "bare_app":
+        import bare
+
+        return bare.app
+    raise AttributeError(name)

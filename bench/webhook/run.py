@@ -39,7 +39,7 @@ REDIS_URL = os.environ.get("GRIDBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TOKEN = "benchTokenForWebhookIngestion0123"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 CHAT = "chat-bench-01"
-GUNICORN_THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
+GUNICORN_THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "8"))   # deploy/gunicorn.conf.py's default
 GUNICORN = [str(ROOT / ".venv/bin/gunicorn"), "-w", "2", "-k", "gthread", "--threads", str(GUNICORN_THREADS),
             "--log-level", "warning"]
 
@@ -254,10 +254,16 @@ def main() -> None:
         import tempfile
 
         profile_dir = tempfile.mkdtemp(prefix="gridbot-profile-")
-        gb_env["GRIDBOT_BENCH_PROFILE_DIR"] = profile_dir
+        for sub in ("gridbot", "bare"):
+            os.mkdir(os.path.join(profile_dir, sub))
+        gb_env["GRIDBOT_BENCH_PROFILE_DIR"] = os.path.join(profile_dir, "gridbot")
         gb_app, gb_cwd = ["profiled:app"], ROOT / "bench/webhook"
+    bare_target, bare_env = ["bare:app"], base_env
+    if profile_dir:
+        bare_target = ["profiled:bare_app"]
+        bare_env = {**base_env, "GRIDBOT_BENCH_PROFILE_DIR": os.path.join(profile_dir, "bare")}
     servers = [start(gb_app, gb_env, 18081, gb_cwd),
-               start(["bare:app"], base_env, 18082, ROOT / "bench/webhook")]
+               start(bare_target, bare_env, 18082, ROOT / "bench/webhook")]
     figures: dict[str, list[dict]] = {"bare": [], "gridbot": []}
     unique_total = 0
     sent_total = 0
@@ -315,13 +321,17 @@ def main() -> None:
         if profile_dir:
             import pstats
 
-            dumps = sorted(Path(profile_dir).glob("*.prof"))
-            if dumps:
+            for target in ("bare", "gridbot"):
+                dumps = sorted(Path(profile_dir, target).glob("*.prof"))
+                if not dumps:
+                    continue
+                print(f"==== {target}: profile of its gunicorn workers (all threads) ====")
                 merged = pstats.Stats(str(dumps[0]))
                 for extra in dumps[1:]:
                     merged.add(str(extra))
                 merged.sort_stats("tottime").print_stats(args.profile)
                 merged.sort_stats("cumulative").print_stats("gridbot/", args.profile)
+            print(f"profiles kept in {profile_dir}")
         for key in r.scan_iter(match=f"*{prefix}*", count=1000):
             r.delete(key)
         drop_database(db)
@@ -333,7 +343,7 @@ def main() -> None:
     lost = unique_total - stored
     lines = [
         f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}; gunicorn 2 gthread workers x 4 threads each; load generator "
+        f"{platform.python_version()}; gunicorn 2 gthread workers x {GUNICORN_THREADS} threads each; load generator "
         f"{args.procs} processes x {args.threads} keep-alive connections on the same host; {args.rounds} rounds "
         f"of {sent_total // args.rounds} requests per target ({args.messages} unique AI bot text callbacks, "
         f"{args.dup_share:.0%} delivered twice).",

@@ -60,12 +60,34 @@ class IntakeUnavailable(Exception):
     """The database refused or did not answer in time: the webhook answers 503 so WeCom retries."""
 
 
+class _Done:
+    """A one-shot signal, cheaper than threading.Event (one C lock, no Condition): the writer sets it once."""
+
+    __slots__ = ("_lock", "_set")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._set = False
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            self._lock.release()
+
+    def wait(self, timeout: float) -> bool:
+        return self._set or self._lock.acquire(timeout=timeout)
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 @dataclass
 class _Pending:
     values: dict[str, Any]
     seen_key: str
     ttl: int
-    done: threading.Event = field(default_factory=threading.Event)
+    done: _Done = field(default_factory=_Done)
     inbound_id: int | None = None
     outcome: str | None = None
     error: BaseException | None = None

@@ -40,10 +40,17 @@ def _count(response: Response) -> Response:
     start = g.pop("_metrics_start", None)
     # the route's rule, not the raw path: label values stay few (no ticket numbers, no 404 scans)
     endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+    key = (request.method, endpoint, response.status_code)
+    children = _children.get(key)
+    if children is None:   # labels() validates and locks on every call: look each series up once
+        children = _children[key] = (REQUESTS.labels(key[0], endpoint, str(key[2])), LATENCY.labels(endpoint))
+    children[0].inc()
     if start is not None:
-        LATENCY.labels(endpoint).observe(time.perf_counter() - start)
+        children[1].observe(time.perf_counter() - start)
     return response
+
+
+_children: dict[tuple[str, str, int], tuple] = {}   # few: routes x methods x statuses
 
 
 def _refresh_gauges() -> None:
