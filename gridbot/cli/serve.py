@@ -30,7 +30,7 @@ def serve(host: str, port: int) -> None:
 
 
 def warm_up(app) -> None:  # noqa: ANN001
-    """Load what every job needs before RQ forks a work horse per job, so each horse inherits it.
+    """Load what every job needs before the first job (and before RQ forks a work horse per job with `--fork`).
 
     Without this each job reloaded jieba's dictionary, the categories and the templates in its own short-lived
     process: seconds per message (bench/run.py's end-to-end latency). Nothing here opens a database connection,
@@ -50,17 +50,27 @@ def warm_up(app) -> None:  # noqa: ANN001
 @click.option("--queue", "queues", multiple=True, type=click.Choice(["inbound", "outbound", "scheduled"]),
               help="只处理这些队列（默认全部）")
 @click.option("--burst", is_flag=True, help="处理完队列中已有的任务就退出")
-def worker(queues: tuple[str, ...], burst: bool) -> None:
-    """运行后台任务（RQ，需要 GRIDBOT_REDIS_URL）。"""
+@click.option("--fork", is_flag=True,
+              help="每个任务在单独的子进程中运行（隔离更强，但每个任务多花数百毫秒）")
+def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
+    """运行后台任务（RQ，需要 GRIDBOT_REDIS_URL）。
+
+    Jobs run in this process by default (RQ's SimpleWorker): it keeps its database pool, Redis connection and warm
+    caches from job to job. RQ's forking worker (`--fork`) starts a work-horse per job, which must open its own
+    connections: hundreds of milliseconds per job on a small host, the storm's bottleneck in bench/README.md.
+    A job that dies takes this process with it; the supervisor (compose, systemd) restarts it and the recovery
+    sweep and the outbox's `sending` state cover the job it held (tests/faults/test_worker_killed.py).
+    """
     settings = load_settings()
     if not settings.redis_url:
         fail("配置错误 (configuration error): GRIDBOT_REDIS_URL 未设置：没有 Redis 时任务在 Web 进程内执行，"
              "不需要单独的 worker (unset: jobs run in-process; no worker needed)")
-    from rq import Worker
+    from rq import SimpleWorker, Worker
 
     app = build_app(sync_jobs=False)
     warm_up(app)
     names = [app.queue.queues[q].name for q in (queues or ("inbound", "outbound", "scheduled"))]
-    click.echo(f"gridbot worker 监听队列：{', '.join(names)}")
-    Worker([app.queue.queues[q] for q in (queues or ("inbound", "outbound", "scheduled"))],
-           connection=app.redis).work(with_scheduler=True, burst=burst)
+    click.echo(f"gridbot worker 监听队列：{', '.join(names)}（{'每个任务一个子进程' if fork else '任务在本进程内运行'}）")
+    worker_class = Worker if fork else SimpleWorker
+    worker_class([app.queue.queues[q] for q in (queues or ("inbound", "outbound", "scheduled"))],
+                 connection=app.redis).work(with_scheduler=True, burst=burst)

@@ -319,11 +319,13 @@ def dispatch_flag_key(app: "Gridbot") -> str:
 
 
 def dispatch(app: "Gridbot") -> int:
-    """Turn the pending ids into processing jobs of DISPATCH_CHUNK messages; returns how many ids it took.
+    """Process the first DISPATCH_CHUNK pending messages here and queue the rest as jobs of that size; returns how
+    many ids it took.
 
-    Runs as an RQ job on a worker, so the web process never builds an RQ job under load. The flag goes first:
-    an id pushed after this moment queues the next dispatcher, an id pushed before it is taken below. A worker
-    that dies between taking ids and queuing their jobs leaves the rows 'received': the recovery sweep finds them.
+    Runs as an RQ job on a worker, so the web process never builds an RQ job under load; a calm message is processed
+    by this job itself (no second hop), a burst is shared out to every inbound worker. The flag is cleared first and
+    the writer pushes before it sets the flag, so an id is either taken below or queues the next dispatcher. A worker
+    that dies while holding ids leaves their rows 'received': the recovery sweep finds them.
     """
     r = app.redis
     r.delete(dispatch_flag_key(app))
@@ -336,8 +338,21 @@ def dispatch(app: "Gridbot") -> int:
     if len(ids) >= DISPATCH_MAX and r.set(dispatch_flag_key(app), b"1", nx=True, ex=DISPATCH_FLAG_SECONDS):
         app.queue.enqueue("gridbot.jobs.dispatch_inbound", queue="inbound", retries=0)
     unique = list(dict.fromkeys(ids))   # a retry's id next to its first: one job processes it once
-    for start in range(0, len(unique), DISPATCH_CHUNK):
-        chunk = unique[start:start + DISPATCH_CHUNK]
-        app.queue.enqueue("gridbot.jobs.process_inbound_batch", chunk, queue="inbound",
-                          job_id=f"inbound-{chunk[0]}-batch{len(chunk)}")
+    chunks = [unique[start:start + DISPATCH_CHUNK] for start in range(0, len(unique), DISPATCH_CHUNK)]
+    for chunk in chunks[1:]:
+        _queue_batch(app, chunk)
+    if chunks:
+        from .inbound import process_batch
+
+        try:
+            process_batch(app, chunks[0])
+        except Exception as exc:  # noqa: BLE001 - the failed ones get RQ's retries with backoff in their own job
+            log.warning("dispatch: a message of %d failed here (%s); the chunk is queued again with retries",
+                        len(chunks[0]), type(exc).__name__)
+            _queue_batch(app, chunks[0], again=True)
     return len(ids)
+
+
+def _queue_batch(app: "Gridbot", chunk: list[int], again: bool = False) -> None:
+    app.queue.enqueue("gridbot.jobs.process_inbound_batch", chunk, queue="inbound",
+                      job_id=f"inbound-{chunk[0]}-batch{len(chunk)}{'-again' if again else ''}")

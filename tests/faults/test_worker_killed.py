@@ -1,8 +1,10 @@
-"""A real RQ worker (`gridbot worker`, forking) SIGKILLed in the middle of processing a resident's report: the job's
-transaction dies with it, the recovery sweep queues the message again, a new worker processes it once.
+"""A real RQ worker (`gridbot worker`, in-process jobs, and `--fork`) SIGKILLed in the middle of processing a
+resident's report: the job's transaction dies with it, the recovery sweep queues the message again, a new worker
+processes it once.
 
-Faults injected: 1 worker (parent and work-horse) killed mid-job, after the ticket was written but before the
-transaction committed. Lost: nothing; duplicated: nothing (1 ticket, 1 group reply, 1 notice to the member).
+Faults injected: 1 worker per mode (with `--fork`: parent and work-horse) killed mid-job, after the ticket was
+written but before the transaction committed. Lost: nothing; duplicated: nothing (1 ticket, 1 group reply,
+1 notice to the member).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlalchemy import create_engine, func, select, text
 
@@ -64,7 +67,9 @@ def kill_tree(pid: int) -> int:
     return len(pids)
 
 
-def test_worker_killed_mid_job_is_retried_without_duplicates(make_app, pg_url, own_redis, fake, clock, tmp_path):
+@pytest.mark.parametrize("mode", ["in-process", "fork"])
+def test_worker_killed_mid_job_is_retried_without_duplicates(mode, make_app, pg_url, own_redis, fake, clock,
+                                                            tmp_path):
     env = wecom_env(fake, own_redis.url, "faults-kill")
     app = make_app(pg_url, sync_jobs=False, env=env)
     with app.session() as s, s.begin():
@@ -87,7 +92,8 @@ def test_worker_killed_mid_job_is_retried_without_duplicates(make_app, pg_url, o
     proc_env = {**os.environ, **env, "GRIDBOT_DATABASE_URL": pg_url, "GRIDBOT_INSTANCE_DIR": str(tmp_path / "w"),
                 "GRIDBOT_CONFIG_DIR": str(config_dir)}
     log = tmp_path / "worker.log"
-    worker = start_worker(proc_env, log, "--queue", "inbound")
+    fork = ["--fork"] if mode == "fork" else []
+    worker = start_worker(proc_env, log, "--queue", "inbound", *fork)
     try:
         assert client.post(f"/wecom/aibot?{query}", data=body).status_code == 200
         deadline = time.monotonic() + 60
@@ -98,7 +104,7 @@ def test_worker_killed_mid_job_is_retried_without_duplicates(make_app, pg_url, o
                 assert time.monotonic() < deadline and worker.poll() is None, log.read_text()[-3000:]
                 time.sleep(0.05)
         watcher.dispose()
-        assert kill_tree(worker.pid) >= 2                     # worker and work-horse, mid-job: nothing committed
+        assert kill_tree(worker.pid) >= (2 if fork else 1)    # (worker and work-horse) mid-job: nothing committed
         worker.wait()
     finally:
         blocker.rollback()
@@ -111,7 +117,7 @@ def test_worker_killed_mid_job_is_retried_without_duplicates(make_app, pg_url, o
 
     clock.advance(minutes=3)
     assert requeue_received(app, older_than=timedelta(minutes=2)) == 1
-    again = start_worker(proc_env, log, "--burst")
+    again = start_worker(proc_env, log, "--burst", *fork)
     assert again.wait(timeout=120) == 0, log.read_text()[-3000:]
 
     with app.session() as s:
