@@ -390,8 +390,8 @@ def main() -> None:
 HOW = (
     "How gridbot gets there: the request thread verifies, decrypts and decodes, then hands the row to its process's "
     "intake writer (`gridbot/services/intake.py`), which stores every callback in hand with one multi-row "
-    "`INSERT .. ON CONFLICT DO NOTHING RETURNING` on a connection it keeps, and in one Redis pipeline sets their "
-    "replay keys and pushes their ids onto a pending list; each request answers 200 only once its own row is "
+    "`INSERT .. ON CONFLICT DO NOTHING RETURNING` on a connection it keeps, and with one Redis script call sets "
+    "their replay keys and pushes their ids onto a pending list; each request answers 200 only once its own row is "
     "committed. Under load it lingers 2 ms so batches fill up; alone, a message is a batch of one and never waits. "
     "The RQ jobs are made on a worker: a push that finds no dispatcher queued queues one, which turns all that is "
     "pending into processing jobs of 20 messages. So a busy web process builds no RQ job and pays one INSERT and one "

@@ -32,8 +32,8 @@ def dedupe_key(inbound: Inbound) -> str:
 def store(app: "Gridbot", inbound: Inbound, raw: str | None = None) -> tuple[int, bool]:
     """Persist the message under its dedupe key. Returns (id, created); a repeat returns the first id.
 
-    One INSERT .. ON CONFLICT DO NOTHING RETURNING in autocommit: the webhook answers WeCom after this, so it is
-    the one round trip that must be short (no ORM unit of work, no separate BEGIN/COMMIT).
+    One INSERT .. ON CONFLICT DO NOTHING RETURNING in autocommit (no ORM unit of work, no separate BEGIN/COMMIT).
+    The webhook uses it on SQLite or without RQ; on PostgreSQL + RQ its intake stores batches (services/intake.py).
     """
     values = row_values(app, inbound, raw)
     key = values["dedupe_key"]
@@ -89,7 +89,7 @@ _PG_INSERT = ("INSERT INTO inbound_messages (platform, dedupe_key, chat_id, send
 
 
 def _store_pg(app: "Gridbot", values: dict) -> tuple[int, bool]:
-    """The PostgreSQL path as one plain driver statement: the webhook's hot path, measured in bench/webhook."""
+    """The PostgreSQL path as one plain driver statement (the CLI, the simulator, the webhook without RQ)."""
     import json
 
     params = dict(values, payload=json.dumps(values["payload"], ensure_ascii=False))
@@ -156,12 +156,15 @@ def _waiting_ids(app: "Gridbot") -> set[int]:
     from rq.job import Job, JobStatus
     from rq.registry import ScheduledJobRegistry
 
-    from .intake import pending_key
+    from .intake import ensure_dispatcher, pending_key
 
+    # Pending first (an id moves from there into a job, never back), and make sure a dispatcher will take them.
+    waiting = {int(x) for x in app.queue.redis.lrange(pending_key(app), 0, -1)}
+    if waiting:
+        ensure_dispatcher(app)
     q = app.queue.queues["inbound"]
     job_ids = list(q.get_job_ids()) + list(ScheduledJobRegistry(queue=q).get_job_ids())
     waiting_states = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
-    waiting = {int(x) for x in app.queue.redis.lrange(pending_key(app), 0, -1)}   # not yet dispatched
     for start in range(0, len(job_ids), 500):
         for job in Job.fetch_many(job_ids[start:start + 500], connection=app.queue.redis):
             if job is None or job.get_status(refresh=False) not in waiting_states or not job.args:
@@ -227,6 +230,10 @@ def process_batch(app: "Gridbot", inbound_ids: list[int]) -> int:
         try:
             written += len(process(app, inbound_id))
         except Exception as exc:  # noqa: BLE001 - process() marked the row failed; go on with the rest
+            from .intake import is_job_timeout
+
+            if is_job_timeout(exc):
+                raise
             log.warning("inbound %s failed in its batch: %s", inbound_id, type(exc).__name__)
             failed = failed or exc
     if failed is not None:

@@ -3,9 +3,10 @@
 Why: under load each callback's own pool checkout, INSERT and RQ job cost the web process more CPU than
 verifying and decrypting it (bench/README.md, "Webhook ingestion"). Here one writer thread per process takes
 every message waiting and stores them with one multi-row `INSERT .. ON CONFLICT DO NOTHING RETURNING` on a
-connection it keeps open; then, in one Redis pipeline, it sets their replay keys and pushes their ids onto the
-pending list. A request still waits for its own row to be committed before it answers 200: nothing is
-acknowledged that is not stored. Alone, a message is a batch of one; batches grow only when requests queue up.
+connection it keeps open; then, with one Redis script call, it sets their replay keys and pushes their ids onto the
+pending list. A request answers 200 once its own row is committed (a WeCom retry of a stored message also waits
+for the replay check): nothing is acknowledged that is not stored. Alone, a message is a batch of one; batches grow
+only when requests queue up.
 
 The RQ jobs are built on a worker, not here: a push that finds no dispatcher queued queues one
 (`jobs.dispatch_inbound`), which turns everything pending into `process_inbound_batch` jobs of a few messages,
@@ -53,6 +54,8 @@ def _insert_sql(rows: int) -> str:
 
 
 CONNECT_TIMEOUT_SECONDS = 3
+STATEMENT_TIMEOUT_MS = 3000
+REDIS_REST_SECONDS = 5
 _CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
@@ -87,10 +90,17 @@ class _Pending:
     values: dict[str, Any]
     seen_key: str
     ttl: int
+    deadline: float = 0.0          # monotonic time after which the request has given up: not worth storing
+    params: tuple = ()             # the row as the INSERT's parameters, made in the request thread
     done: _Done = field(default_factory=_Done)
     inbound_id: int | None = None
     outcome: str | None = None
     error: BaseException | None = None
+
+    def __post_init__(self) -> None:
+        if not self.params:
+            v = self.values
+            self.params = tuple(json.dumps(v[c], ensure_ascii=False) if c == "payload" else v[c] for c in _COLUMNS)
 
 
 class Intake:
@@ -108,6 +118,7 @@ class Intake:
         self._lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
         self._push: Any = None   # the registered _PUSH_SCRIPT
+        self._redis_resting_until = 0.0   # after a Redis failure, leave Redis alone for a moment (see _enqueue)
         self.batches = 0     # for the benchmark: messages / batches is the mean batch size
         self.messages = 0
 
@@ -117,7 +128,7 @@ class Intake:
         Raises IntakeUnavailable when the database is down or too slow; any other storage error as it came.
         """
         self._ensure_thread()
-        item = _Pending(values, seen_key, ttl)
+        item = _Pending(values, seen_key, ttl, deadline=time.monotonic() + self.wait_seconds)
         self._queue.put(item)
         if not item.done.wait(self.wait_seconds):
             raise IntakeUnavailable(f"no answer from the intake writer within {self.wait_seconds:g} s")
@@ -164,15 +175,28 @@ class Intake:
                     except queue.Empty:
                         break
                     if item is None:
-                        self._write(batch)
+                        self._write(self._still_wanted(batch))
                         return
                     batch.append(item)
                 busy = len(batch) > 1
-                self._write(batch)
+                self._write(self._still_wanted(batch))
         finally:
             self._close_connection()
 
+    @staticmethod
+    def _still_wanted(batch: list[_Pending]) -> list[_Pending]:
+        """Drop what waited longer than its request (answered 503, WeCom will retry): after a stall, store the
+        callbacks still being waited for, not a backlog nobody waits for."""
+        now = time.monotonic()
+        wanted = [item for item in batch if not item.deadline or item.deadline > now]
+        if len(wanted) < len(batch):
+            log.warning("intake: %d callback(s) given up by their requests before storing (WeCom retries them)",
+                        len(batch) - len(wanted))
+        return wanted
+
     def _write(self, batch: list[_Pending]) -> None:
+        if not batch:
+            return
         try:
             try:
                 self._store_retrying(batch)
@@ -191,7 +215,11 @@ class Intake:
                         self._store([item])
                     except psycopg.Error as exc:
                         self._close_connection()
-                        item.error = exc
+                        item.error = IntakeUnavailable(type(exc).__name__) if isinstance(
+                            exc, _CONNECTION_ERRORS) else exc
+            for item in batch:
+                if item.outcome == NEW:   # stored: answer now; only a retry waits for the replay check in Redis
+                    item.done.set()
             stored = [item for item in batch if item.error is None]
             self._enqueue(stored)
             self.batches += 1
@@ -220,8 +248,12 @@ class Intake:
         """The writer's own autocommit connection, outside the pool: no checkout, pre-ping or reset per batch."""
         if self._conn is None:
             url = self.app.engine.url.set(drivername="postgresql")
+            # A stalled server or network fails the batch (503, WeCom retries) instead of holding the writer.
             self._conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
-                                         connect_timeout=CONNECT_TIMEOUT_SECONDS)
+                                         connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                                         options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+                                         keepalives=1, keepalives_idle=10, keepalives_interval=3,
+                                         keepalives_count=3)
         return self._conn
 
     def _close_connection(self) -> None:
@@ -236,8 +268,7 @@ class Intake:
         """One INSERT for the batch; the keys already there (WeCom's retries) are looked up in one SELECT."""
         params: list[Any] = []
         for item in batch:
-            v = item.values
-            params.extend(json.dumps(v[c], ensure_ascii=False) if c == "payload" else v[c] for c in _COLUMNS)
+            params.extend(item.params)
         sql = _insert_sql(len(batch))
         conn = self._connection()
         created = {key: row_id for row_id, key in conn.execute(sql, params).fetchall()}
@@ -262,9 +293,12 @@ class Intake:
         A WeCom retry's id is pushed too (the first attempt may have stored without queuing; processing is
         idempotent, so a message is never processed twice). Stored is what WeCom needs: if Redis fails here the
         requests still answer 200, the rows stay 'received' and the recovery sweep (jobs.requeue_received_inbound)
-        queues them once Redis is back.
+        queues them once Redis is back. After a failure the writer leaves Redis alone for REDIS_REST_SECONDS, so a
+        hung Redis costs one timeout now and then, not one per batch.
         """
         if not batch:
+            return
+        if time.monotonic() < self._redis_resting_until:
             return
         app = self.app
         seen = f"{app.settings.redis_prefix}wecom:seen:"
@@ -283,8 +317,9 @@ class Intake:
             if queue_dispatcher:
                 app.queue.enqueue("gridbot.jobs.dispatch_inbound", queue="inbound", retries=0)
         except RedisError as exc:
-            log.error("intake: Redis unavailable, %d inbound message(s) stored and left for the recovery sweep: %s",
-                      len(batch), type(exc).__name__)
+            self._redis_resting_until = time.monotonic() + REDIS_REST_SECONDS
+            log.error("intake: Redis unavailable, %d inbound message(s) stored and left for the recovery sweep "
+                      "(Redis left alone for %d s): %s", len(batch), REDIS_REST_SECONDS, type(exc).__name__)
 
 
 # One round trip, one reply for the whole batch: set the new messages' replay keys, set-if-absent the retries'
@@ -349,10 +384,28 @@ def dispatch(app: "Gridbot") -> int:
         except Exception as exc:  # noqa: BLE001 - the failed ones get RQ's retries with backoff in their own job
             log.warning("dispatch: a message of %d failed here (%s); the chunk is queued again with retries",
                         len(chunks[0]), type(exc).__name__)
-            _queue_batch(app, chunks[0], again=True)
+            _queue_batch(app, chunks[0])
+            if is_job_timeout(exc):
+                raise
     return len(ids)
 
 
-def _queue_batch(app: "Gridbot", chunk: list[int], again: bool = False) -> None:
-    app.queue.enqueue("gridbot.jobs.process_inbound_batch", chunk, queue="inbound",
-                      job_id=f"inbound-{chunk[0]}-batch{len(chunk)}{'-again' if again else ''}")
+def _queue_batch(app: "Gridbot", chunk: list[int]) -> None:
+    app.queue.enqueue("gridbot.jobs.process_inbound_batch", chunk, queue="inbound")
+
+
+def is_job_timeout(exc: BaseException) -> bool:
+    """RQ's job timeout (SIGALRM in a worker that runs jobs in its own process) must end the job, not one message."""
+    from rq.timeouts import BaseTimeoutException
+
+    return isinstance(exc, BaseTimeoutException)
+
+
+def ensure_dispatcher(app: "Gridbot") -> int:
+    """Queue a dispatcher if ids are pending; returns how many are. The sweep's guard: a dispatcher job lost with
+    its worker, or a push whose dispatcher could not be queued, would otherwise leave them waiting for the next
+    callback. Two dispatchers at once are harmless (each id is popped once)."""
+    pending = app.redis.llen(pending_key(app))
+    if pending:
+        app.queue.enqueue("gridbot.jobs.dispatch_inbound", queue="inbound", retries=0)
+    return pending

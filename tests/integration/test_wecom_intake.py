@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 from rq import SimpleWorker
@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from gridbot.bootstrap import set_current
 from gridbot.messages import Inbound
 from gridbot.models import InboundMessage, OutboxMessage
-from gridbot.services.inbound import _payload
+from gridbot.services.inbound import _payload, requeue_received
 from gridbot.services.intake import (DISPATCH_CHUNK, NEW, RETRY, _Pending, dispatch, dispatch_flag_key,
                                      pending_key)
 from gridbot.web import create_app
@@ -130,3 +130,18 @@ def test_submit_returns_once_the_row_is_committed_and_a_second_same_signature_is
         assert s.get(InboundMessage, inbound_id).dedupe_key == "k-first" and outcome == NEW
     assert app.intake.submit(_row("k-first"), "sig-first", 60) == (inbound_id, "replay")
     app.intake.stop()    # the writer's connection is closed: the test database can be dropped
+
+
+def test_ids_left_pending_by_a_lost_dispatcher_are_taken_up_by_the_sweep(
+        make_app, pg_url, wecom_env, redis_conn, clock):  # noqa: F811
+    app = make_app(pg_url, sync_jobs=False, env=wecom_env)
+    app.intake._write([_Pending(_row(f"k-{i}"), f"sig-{i}", 60) for i in range(3)])
+    inbound_jobs = app.queue.queues["inbound"]
+    inbound_jobs.empty()     # the dispatcher job is lost (say its worker was killed as it took it)
+    clock.advance(minutes=3)
+    assert requeue_received(app, older_than=timedelta(minutes=2)) == 0    # waiting on the pending list, not lost
+    assert [job.func_name for job in inbound_jobs.jobs] == ["gridbot.jobs.dispatch_inbound"]   # and taken up
+    set_current(app)
+    SimpleWorker(list(app.queue.queues.values()), connection=redis_conn).work(burst=True)
+    with app.session() as s:
+        assert s.scalars(select(InboundMessage.status)).all() == ["done"] * 3
