@@ -352,7 +352,7 @@ def main() -> None:
         "|---|---|---|---|---|",
         f"| bare wechatpy verify + decrypt | {avg('bare', 'rps'):.0f} | {avg('bare', 'p50'):.1f} | "
         f"{avg('bare', 'p99'):.1f} | {sum(f['non200'] for f in figures['bare'])} |",
-        f"| gridbot /wecom/aibot (verify, decrypt, replay check, bound-chat check, PostgreSQL insert, RQ enqueue) "
+        f"| gridbot /wecom/aibot (verify, decrypt, replay check, bound-chat check, PostgreSQL insert, queued in Redis) "
         f"| {avg('gridbot', 'rps'):.0f} | {avg('gridbot', 'p50'):.1f} | {avg('gridbot', 'p99'):.1f} | "
         f"{sum(f['non200'] for f in figures['gridbot'])} |",
         "",
@@ -393,8 +393,8 @@ HOW = (
     "`INSERT .. ON CONFLICT DO NOTHING RETURNING` on a connection it keeps, and with one Redis script call sets "
     "their replay keys and pushes their ids onto a pending list; each request answers 200 only once its own row is "
     "committed. Under load it lingers 2 ms so batches fill up; alone, a message is a batch of one and never waits. "
-    "The RQ jobs are made on a worker: a push that finds no dispatcher queued queues one, which turns all that is "
-    "pending into processing jobs of 20 messages. So a busy web process builds no RQ job and pays one INSERT and one "
+    "The RQ jobs are made on a worker: a push that finds no dispatcher queued queues one, which processes the "
+    "first 20 pending messages itself and queues the rest as jobs of 20. So a busy web process builds no RQ job and pays one INSERT and one "
     "Redis trip per batch rather than per message; hiredis parses Redis's replies in C. Before this (2026-11-29, "
     "same host and script) the ratio was 0.17x: each callback checked out a pooled connection (with pre-ping), "
     "inserted alone and built its own RQ job."
