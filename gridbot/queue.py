@@ -25,6 +25,14 @@ def resolve(func_path: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), name)
 
 
+def is_job_timeout(exc: BaseException) -> bool:
+    """RQ's job timeout (SIGALRM in a worker that runs jobs in its own process) must end the job: code that goes on
+    after one failed item (a batch of messages) re-raises it."""
+    from rq.timeouts import BaseTimeoutException
+
+    return isinstance(exc, BaseTimeoutException)
+
+
 class JobQueue(Protocol):
     def enqueue(self, func_path: str, *args: Any, queue: str = "inbound", at: datetime | None = None,
                 job_id: str | None = None, retries: int = 3) -> None: ...

@@ -53,8 +53,8 @@ def warm_up(app) -> None:  # noqa: ANN001
 @click.option("--fork", is_flag=True,
               help="每个任务在单独的子进程中运行（隔离更强，但每个任务多花数百毫秒）")
 def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
-    """运行后台任务（RQ，需要 GRIDBOT_REDIS_URL）。
-
+    """运行后台任务（RQ，需要 GRIDBOT_REDIS_URL）。默认在本进程内运行任务；--fork 每个任务一个子进程。
+    \f
     Jobs run in this process by default (RQ's SimpleWorker): it keeps its database pool, Redis connection and warm
     caches from job to job. RQ's forking worker (`--fork`) starts a work-horse per job, which must open its own
     connections: hundreds of milliseconds per job on a small host, the storm's bottleneck in bench/README.md.

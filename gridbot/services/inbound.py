@@ -1,6 +1,8 @@
 """Inbound messages: store once (dedupe), then process once (router inside one transaction with its replies)."""
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from datetime import timedelta, timezone
 from typing import TYPE_CHECKING
@@ -82,19 +84,27 @@ def _payload(inbound: Inbound) -> dict:
     return data
 
 
-_PG_INSERT = ("INSERT INTO inbound_messages (platform, dedupe_key, chat_id, sender_id, kind, payload, raw, "
-              "received_at, status, attempts) VALUES (%(platform)s, %(dedupe_key)s, %(chat_id)s, %(sender_id)s, "
-              "%(kind)s, %(payload)s::json, %(raw)s, %(received_at)s, %(status)s, %(attempts)s) "
-              "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
+COLUMNS = ("platform", "dedupe_key", "chat_id", "sender_id", "kind", "payload", "raw", "received_at", "status",
+           "attempts")
+_ROW = "(" + ", ".join("%s::json" if c == "payload" else "%s" for c in COLUMNS) + ")"
+
+
+@functools.lru_cache(maxsize=64)
+def pg_insert_sql(rows: int) -> str:
+    """`INSERT .. ON CONFLICT DO NOTHING RETURNING id, dedupe_key` for `rows` rows of insert_params() each."""
+    return (f"INSERT INTO inbound_messages ({', '.join(COLUMNS)}) VALUES {', '.join([_ROW] * rows)} "
+            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key")
+
+
+def insert_params(values: dict) -> tuple:
+    """row_values() as the positional parameters of pg_insert_sql (the payload as JSON text)."""
+    return tuple(json.dumps(values[c], ensure_ascii=False) if c == "payload" else values[c] for c in COLUMNS)
 
 
 def _store_pg(app: "Gridbot", values: dict) -> tuple[int, bool]:
     """The PostgreSQL path as one plain driver statement (the CLI, the simulator, the webhook without RQ)."""
-    import json
-
-    params = dict(values, payload=json.dumps(values["payload"], ensure_ascii=False))
     with app.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        new_id = conn.exec_driver_sql(_PG_INSERT, params).scalar()
+        new_id = conn.exec_driver_sql(pg_insert_sql(1), insert_params(values)).scalar()
         if new_id is not None:
             return new_id, True
         existing = conn.execute(select(InboundMessage.id)
@@ -128,6 +138,10 @@ def requeue_received(app: "Gridbot", older_than: timedelta = REQUEUE_AFTER, limi
         ids = session.scalars(select(InboundMessage.id)
                               .where(InboundMessage.status == "received", InboundMessage.received_at < cutoff)
                               .order_by(InboundMessage.id).limit(limit)).all()
+    if app.intake is not None:   # ids left on the webhook's pending list get a dispatcher (one may have been lost)
+        from .intake import ensure_dispatcher
+
+        ensure_dispatcher(app)
     queued = 0
     waiting = _waiting_ids(app) if ids else set()
     for inbound_id in ids:
@@ -156,12 +170,9 @@ def _waiting_ids(app: "Gridbot") -> set[int]:
     from rq.job import Job, JobStatus
     from rq.registry import ScheduledJobRegistry
 
-    from .intake import ensure_dispatcher, pending_key
+    from .intake import pending_key
 
-    # Pending first (an id moves from there into a job, never back), and make sure a dispatcher will take them.
-    waiting = {int(x) for x in app.queue.redis.lrange(pending_key(app), 0, -1)}
-    if waiting:
-        ensure_dispatcher(app)
+    waiting = {int(x) for x in app.queue.redis.lrange(pending_key(app), 0, -1)}   # first: ids move on, never back
     q = app.queue.queues["inbound"]
     job_ids = list(q.get_job_ids()) + list(ScheduledJobRegistry(queue=q).get_job_ids())
     waiting_states = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
@@ -230,7 +241,7 @@ def process_batch(app: "Gridbot", inbound_ids: list[int]) -> int:
         try:
             written += len(process(app, inbound_id))
         except Exception as exc:  # noqa: BLE001 - process() marked the row failed; go on with the rest
-            from .intake import is_job_timeout
+            from ..queue import is_job_timeout
 
             if is_job_timeout(exc):
                 raise

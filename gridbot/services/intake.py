@@ -9,16 +9,15 @@ for the replay check): nothing is acknowledged that is not stored. Alone, a mess
 only when requests queue up.
 
 The RQ jobs are built on a worker, not here: a push that finds no dispatcher queued queues one
-(`jobs.dispatch_inbound`), which turns everything pending into `process_inbound_batch` jobs of a few messages,
-so a burst is shared by all the workers. A busy web process thus builds no RQ job at all.
+(`jobs.dispatch_inbound`), which processes the first DISPATCH_CHUNK pending messages itself and queues the rest as
+`process_inbound_batch` jobs of that size, so a burst is shared by all the workers. A busy web process thus builds
+no RQ job at all.
 
 Used when the messages go to PostgreSQL and the jobs to RQ (production); otherwise the webhook stores and queues
 each message itself (web/webhook._receive), which is simpler and fast enough for one machine.
 """
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import os
 import queue
@@ -29,6 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from redis.exceptions import RedisError
+
+from ..queue import is_job_timeout
+from .inbound import insert_params, pg_insert_sql
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..bootstrap import Gridbot
@@ -41,17 +43,6 @@ LINGER_SECONDS = 0.002  # under load, a batch waits this long for the requests s
 WAIT_SECONDS = 4.0      # a request waits this long for its batch (nginx gives up at 4 s; WeCom at 5 s)
 
 NEW, RETRY, REPLAY = "new", "retry", "replay"   # outcomes: stored now / stored before, queued again / refused
-
-_COLUMNS = ("platform", "dedupe_key", "chat_id", "sender_id", "kind", "payload", "raw", "received_at", "status",
-            "attempts")
-_ROW = "(" + ", ".join("%s::json" if c == "payload" else "%s" for c in _COLUMNS) + ")"
-
-
-@functools.lru_cache(maxsize=MAX_BATCH)
-def _insert_sql(rows: int) -> str:
-    return (f"INSERT INTO inbound_messages ({', '.join(_COLUMNS)}) VALUES {', '.join([_ROW] * rows)} "
-            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key")
-
 
 CONNECT_TIMEOUT_SECONDS = 3
 STATEMENT_TIMEOUT_MS = 3000
@@ -99,8 +90,7 @@ class _Pending:
 
     def __post_init__(self) -> None:
         if not self.params:
-            v = self.values
-            self.params = tuple(json.dumps(v[c], ensure_ascii=False) if c == "payload" else v[c] for c in _COLUMNS)
+            self.params = insert_params(self.values)
 
 
 class Intake:
@@ -269,9 +259,8 @@ class Intake:
         params: list[Any] = []
         for item in batch:
             params.extend(item.params)
-        sql = _insert_sql(len(batch))
         conn = self._connection()
-        created = {key: row_id for row_id, key in conn.execute(sql, params).fetchall()}
+        created = {key: row_id for row_id, key in conn.execute(pg_insert_sql(len(batch)), params).fetchall()}
         known: dict[str, int] = {}
         missing = sorted({item.values["dedupe_key"] for item in batch} - created.keys())
         if missing:
@@ -315,7 +304,7 @@ class Intake:
                 if not first_time:
                     item.outcome = REPLAY
             if queue_dispatcher:
-                app.queue.enqueue("gridbot.jobs.dispatch_inbound", queue="inbound", retries=0)
+                _queue_dispatcher(app)
         except RedisError as exc:
             self._redis_resting_until = time.monotonic() + REDIS_REST_SECONDS
             log.error("intake: Redis unavailable, %d inbound message(s) stored and left for the recovery sweep "
@@ -371,7 +360,7 @@ def dispatch(app: "Gridbot") -> int:
             break
         ids.extend(int(x) for x in taken)
     if len(ids) >= DISPATCH_MAX and r.set(dispatch_flag_key(app), b"1", nx=True, ex=DISPATCH_FLAG_SECONDS):
-        app.queue.enqueue("gridbot.jobs.dispatch_inbound", queue="inbound", retries=0)
+        _queue_dispatcher(app)
     unique = list(dict.fromkeys(ids))   # a retry's id next to its first: one job processes it once
     chunks = [unique[start:start + DISPATCH_CHUNK] for start in range(0, len(unique), DISPATCH_CHUNK)]
     for chunk in chunks[1:]:
@@ -394,11 +383,8 @@ def _queue_batch(app: "Gridbot", chunk: list[int]) -> None:
     app.queue.enqueue("gridbot.jobs.process_inbound_batch", chunk, queue="inbound")
 
 
-def is_job_timeout(exc: BaseException) -> bool:
-    """RQ's job timeout (SIGALRM in a worker that runs jobs in its own process) must end the job, not one message."""
-    from rq.timeouts import BaseTimeoutException
-
-    return isinstance(exc, BaseTimeoutException)
+def _queue_dispatcher(app: "Gridbot") -> None:
+    app.queue.enqueue("gridbot.jobs.dispatch_inbound", queue="inbound", retries=0)   # lost: the sweep queues one
 
 
 def ensure_dispatcher(app: "Gridbot") -> int:
@@ -407,5 +393,5 @@ def ensure_dispatcher(app: "Gridbot") -> int:
     callback. Two dispatchers at once are harmless (each id is popped once)."""
     pending = app.redis.llen(pending_key(app))
     if pending:
-        app.queue.enqueue("gridbot.jobs.dispatch_inbound", queue="inbound", retries=0)
+        _queue_dispatcher(app)
     return pending
