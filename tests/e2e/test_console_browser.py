@@ -36,6 +36,20 @@ def sign_in(driver, live, username: str, password: str = "demo1234") -> None:  #
     wait_for(driver, "header.top")
 
 
+def click_to_next_page(driver, button) -> None:  # noqa: ANN001
+    """Click and wait until the next page has loaded. The old page is told apart by a mark in its window, not by
+    Selenium's staleness check: mid-navigation Chrome can answer that check with an inspector error ("Node with
+    given id does not belong to the document") instead of "stale element", which failed CI once."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.execute_script("window.__gridbotOldPage = true")
+    button.click()
+    WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return document.readyState === 'complete' && !window.__gridbotOldPage")
+    )
+
+
 def text_of(driver) -> str:  # noqa: ANN001
     from selenium.webdriver.common.by import By
 
@@ -67,8 +81,7 @@ def test_sign_in_shows_the_dashboard_and_a_wrong_password_does_not(browser_facto
 
 def test_filter_tickets(browser_factory, live):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     driver = browser_factory()
     sign_in(driver, live, "chen")                    # 陈静: XF-01 and XF-02
@@ -77,9 +90,7 @@ def test_filter_tickets(browser_factory, live):
     assert live.tickets["XF-01"] in listed and live.tickets["XF-02"] in listed
     assert live.tickets["XF-03"] not in listed       # not her grids
     Select(driver.find_element(By.NAME, "grid")).select_by_value("XF-02")
-    before = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.CSS_SELECTOR, "#ticket-filters button[type=submit]").click()
-    WebDriverWait(driver, WAIT).until(ec.staleness_of(before))
+    click_to_next_page(driver, driver.find_element(By.CSS_SELECTOR, "#ticket-filters button[type=submit]"))
     wait_for(driver, "#ticket-list")
     listed = driver.find_element(By.ID, "ticket-list").text
     assert live.tickets["XF-02"] in listed and live.tickets["XF-01"] not in listed
@@ -89,8 +100,7 @@ def test_filter_tickets(browser_factory, live):
 
 def test_walk_a_ticket_through_its_life_cycle(browser_factory, live):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     driver = browser_factory()
     sign_in(driver, live, "zhang")                   # 张敏, member of XF-01
@@ -111,9 +121,7 @@ def test_walk_a_ticket_through_its_life_cycle(browser_factory, live):
             Select(form.find_element(By.NAME, "to")).select_by_value(to)
         if note:
             form.find_element(By.NAME, "note").send_keys(note)
-        before = driver.find_element(By.TAG_NAME, "html")
-        form.find_element(By.CSS_SELECTOR, "button").click()
-        WebDriverWait(driver, WAIT).until(ec.staleness_of(before))     # the next page, not this one
+        click_to_next_page(driver, form.find_element(By.CSS_SELECTOR, "button"))     # the next page, not this one
         flash = wait_for(driver, ".flash")
         assert "error" not in (flash.get_attribute("class") or ""), flash.text
         return wait_for(driver, "#ticket-status").text
