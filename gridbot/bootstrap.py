@@ -110,7 +110,7 @@ def build(settings: Settings, *, clock: Clock | None = None, queue: JobQueue | N
     if isinstance(app.queue, RQQueue) and engine.dialect.name == "postgresql":
         from .services.intake import Intake
 
-        app.intake = Intake(app)   # its writer thread starts with the first callback, in the process that takes it
+        app.intake = Intake(app)   # connects with the first callback, in the process that takes it
     _wire_senders(app)
     return app
 

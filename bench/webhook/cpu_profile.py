@@ -27,19 +27,18 @@ PARTS = {  # label -> (file, function) pairs whose cumulative CPU is that part
     "decode to an Inbound, bound-chat check": [("adapters/wecom_aibot.py", "decode"),
                                                ("web/webhook.py", "_chat_known_or_binding")],
     "row values (payload dict)": [("services/inbound.py", "row_values")],
-    "store: INSERT .. ON CONFLICT (one per batch on PostgreSQL + RQ)": [("services/intake.py", "_store"),
+    "store: INSERT .. ON CONFLICT (one per batch on PostgreSQL + RQ)": [("services/intake.py", "_store_batch"),
                                                                        ("services/inbound.py", "store")],
     "RQ job creation": [("rq/queue.py", "enqueue")],
-    "Redis pipeline execute": [("redis/client.py", "execute")],
+    "Redis: replay keys and pending ids (one script call per batch)": [("services/intake.py", "_enqueue"),
+                                                                       ("redis/client.py", "execute")],
 }
 
 
 def _profile_concurrently(app, flask_app, items, threads: int) -> pstats.Stats:  # noqa: ANN001
     """Requests from several threads at once, as gunicorn's gthread workers take them, so the intake forms
-    batches; one profiler per thread (the intake's writer thread included), merged."""
+    batches (written by the request threads themselves); one profiler per thread, merged."""
     import threading
-
-    from gridbot.services import intake
 
     profilers: list[cProfile.Profile] = []
     lock = threading.Lock()
@@ -56,9 +55,6 @@ def _profile_concurrently(app, flask_app, items, threads: int) -> pstats.Stats: 
                 prof.disable()
         return run
 
-    app.intake.stop()
-    original = intake.Intake._run
-    intake.Intake._run = profiled(original)
     barrier = threading.Barrier(threads)
 
     def post(share) -> None:  # noqa: ANN001
@@ -67,15 +63,11 @@ def _profile_concurrently(app, flask_app, items, threads: int) -> pstats.Stats: 
         for query, body in share:
             client.post(f"/wecom/aibot?{query}", data=body)
 
-    try:
-        workers = [threading.Thread(target=profiled(post), args=(items[k::threads],)) for k in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        app.intake.stop()
-    finally:
-        intake.Intake._run = original
+    workers = [threading.Thread(target=profiled(post), args=(items[k::threads],)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
     stats = pstats.Stats(profilers[0])
     for prof in profilers[1:]:
         stats.add(prof)

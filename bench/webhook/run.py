@@ -388,16 +388,19 @@ def main() -> None:
 
 
 HOW = (
-    "How gridbot gets there: the request thread verifies, decrypts and decodes, then hands the row to its process's "
-    "intake writer (`gridbot/services/intake.py`), which stores every callback in hand with one multi-row "
-    "`INSERT .. ON CONFLICT DO NOTHING RETURNING` on a connection it keeps, and with one Redis script call sets "
-    "their replay keys and pushes their ids onto a pending list; each request answers 200 only once its own row is "
-    "committed. Under load it lingers 2 ms so batches fill up; alone, a message is a batch of one and never waits. "
-    "The RQ jobs are made on a worker: a push that finds no dispatcher queued queues one, which processes the "
-    "first 20 pending messages itself and queues the rest as jobs of 20. So a busy web process builds no RQ job and pays one INSERT and one "
-    "Redis trip per batch rather than per message; hiredis parses Redis's replies in C. Before this (2026-11-29, "
-    "same host and script) the ratio was 0.17x: each callback checked out a pooled connection (with pre-ping), "
-    "inserted alone and built its own RQ job."
+    "How gridbot gets there: the request thread verifies, decrypts and decodes, then gives the row to its "
+    "process's intake (`gridbot/services/intake.py`). The first request to find the intake's connection free stores "
+    "its own callback and every one that queued meanwhile with one multi-row `INSERT .. ON CONFLICT DO NOTHING "
+    "RETURNING`, hands the connection to the next request waiting, and with one Redis script call sets their replay "
+    "keys and pushes their ids onto a pending list; each request answers 200 only once its own row is committed. "
+    "Alone, a message is a batch of one written by its own thread. The RQ jobs are made on a worker: a push that "
+    "finds no dispatcher queued queues one, which processes the first 20 pending messages itself and queues the "
+    "rest as jobs of 20. So a busy web process builds no RQ job and pays one INSERT and one Redis trip per batch "
+    "rather than per message; hiredis parses Redis's replies in C. Before this (2026-11-29, same script) the ratio "
+    "was 0.17x: each callback checked out a pooled connection (with pre-ping), inserted alone and built its own RQ "
+    "job. Until 2026-12-03 a writer thread per process did the writing: every callback then cost two thread "
+    "wake-ups, and side by side it took 1.29 ms of worker CPU per request where the request threads' own writing "
+    "takes 1.11 ms (869 vs 1003 req/s)."
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import psycopg
@@ -78,7 +79,7 @@ def test_thirty_messages_each_delivered_three_times_at_once_are_processed_and_an
 
 
 def test_one_bad_row_in_a_batch_costs_only_its_own_request(make_app, pg_url, wecom_env, redis_conn):  # noqa: F811
-    """A batch as the writer thread takes it: two new messages, a twin of one of them (WeCom's retry arriving in
+    """A batch as a leading request takes it: two new messages, a twin of one of them (WeCom's retry arriving in
     the same instant), a row PostgreSQL refuses (a NUL character), and one more new message."""
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)
     batch = [_Pending(_row("k-a"), "sig-a", 60), _Pending(_row("k-b"), "sig-b", 60),
@@ -129,7 +130,7 @@ def test_submit_returns_once_the_row_is_committed_and_a_second_same_signature_is
     with app.session() as s:
         assert s.get(InboundMessage, inbound_id).dedupe_key == "k-first" and outcome == NEW
     assert app.intake.submit(_row("k-first"), "sig-first", 60) == (inbound_id, "replay")
-    app.intake.stop()    # the writer's connection is closed: the test database can be dropped
+    app.intake.stop()    # the intake's connection is closed: the test database can be dropped
 
 
 def test_ids_left_pending_by_a_lost_dispatcher_are_taken_up_by_the_sweep(
@@ -145,3 +146,52 @@ def test_ids_left_pending_by_a_lost_dispatcher_are_taken_up_by_the_sweep(
     SimpleWorker(list(app.queue.queues.values()), connection=redis_conn).work(burst=True)
     with app.session() as s:
         assert s.scalars(select(InboundMessage.status)).all() == ["done"] * 3
+
+
+def test_requests_stuck_behind_a_slow_insert_give_up_cleanly_and_the_next_callbacks_are_stored(
+        make_app, pg_url, wecom_env, redis_conn):  # noqa: F811
+    """The first request writes (it leads); the ones arriving meanwhile wait to be taken along. A table lock makes
+    its INSERT hang: those that wait longer than their limit answer 503 (WeCom retries them) and are not stored
+    late; those still waiting when the INSERT returns are stored by the next leader; nothing is left stuck."""
+    from sqlalchemy import create_engine, text
+
+    from gridbot.services.intake import IntakeUnavailable
+
+    app = make_app(pg_url, sync_jobs=False, env=wecom_env)
+    app.intake.submit(_row("k-warm"), "sig-warm", 60)     # connected
+    app.intake.wait_seconds = 1.0
+    results: dict[str, object] = {}
+
+    def submit(key: str) -> None:
+        try:
+            results[key] = app.intake.submit(_row(key), f"sig-{key}", 60)[1]
+        except IntakeUnavailable as exc:
+            results[key] = exc
+
+    locker = create_engine(pg_url).connect()
+    tx = locker.begin()
+    locker.execute(text("LOCK TABLE inbound_messages IN EXCLUSIVE MODE"))
+    leader = threading.Thread(target=submit, args=("k-leader",))
+    leader.start()
+    time.sleep(0.2)                                       # the leader's INSERT is waiting for the lock
+    early = [threading.Thread(target=submit, args=(f"k-early-{i}",)) for i in range(3)]
+    for t in early:
+        t.start()
+    time.sleep(1.4)                                       # they give up after 1 s
+    late = [threading.Thread(target=submit, args=(f"k-late-{i}",)) for i in range(3)]
+    for t in late:
+        t.start()
+    time.sleep(0.2)
+    tx.rollback()                                         # the INSERT goes through
+    locker.close()
+    for t in [leader, *early, *late]:
+        t.join(timeout=10)
+
+    assert results["k-leader"] == NEW
+    assert all(isinstance(results[f"k-early-{i}"], IntakeUnavailable) for i in range(3))
+    assert [results[f"k-late-{i}"] for i in range(3)] == [NEW] * 3
+    assert app.intake.submit(_row("k-after"), "sig-after", 60)[1] == NEW     # nobody is left holding the connection
+    with app.session() as s:
+        keys = set(s.scalars(select(InboundMessage.dedupe_key)).all())
+    assert keys == {"k-warm", "k-leader", "k-late-0", "k-late-1", "k-late-2", "k-after"}
+    app.intake.stop()
