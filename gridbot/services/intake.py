@@ -111,6 +111,7 @@ class Intake:
         self._waiting: deque[_Pending] = deque()
         self._writing = False   # a leader holds the connection; whoever arrives now waits to be taken along
         self._conn: psycopg.Connection | None = None
+        self._cur: psycopg.Cursor | None = None
         self._push: Any = None   # the registered _PUSH_SCRIPT
         self._redis_resting_until = 0.0   # after a Redis failure, leave Redis alone for a moment (see _enqueue)
         self.batches = 0     # for the benchmark: messages / batches is the mean batch size
@@ -249,8 +250,9 @@ class Intake:
             self._close_connection()
             self._store(batch)
 
-    def _connection(self) -> psycopg.Connection:
-        """The intake's own autocommit connection, outside the pool: no checkout, pre-ping or reset per batch."""
+    def _cursor(self) -> psycopg.Cursor:
+        """The intake's own autocommit connection, outside the pool (no checkout, pre-ping or reset per batch), and
+        one cursor on it kept for every batch (a fifth less client CPU per INSERT than a cursor each time)."""
         if self._conn is None:
             url = self.app.engine.url.set(drivername="postgresql")
             # A stalled server or network fails the batch (503, WeCom retries) instead of holding the requests.
@@ -259,7 +261,8 @@ class Intake:
                                          options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
                                          keepalives=1, keepalives_idle=10, keepalives_interval=3,
                                          keepalives_count=3)
-        return self._conn
+            self._cur = self._conn.cursor()
+        return self._cur
 
     def _close_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -274,12 +277,12 @@ class Intake:
         params: list[Any] = []
         for item in batch:
             params.extend(item.params)
-        conn = self._connection()
-        created = {key: row_id for row_id, key in conn.execute(pg_insert_sql(len(batch)), params).fetchall()}
+        cur = self._cursor()
+        created = {key: row_id for row_id, key in cur.execute(pg_insert_sql(len(batch)), params).fetchall()}
         known: dict[str, int] = {}
         missing = sorted({item.values["dedupe_key"] for item in batch} - created.keys())
         if missing:
-            known = {key: row_id for row_id, key in conn.execute(
+            known = {key: row_id for row_id, key in cur.execute(
                 "SELECT id, dedupe_key FROM inbound_messages WHERE dedupe_key = ANY(%s)", (missing,)).fetchall()}
         for item in batch:
             key = item.values["dedupe_key"]
