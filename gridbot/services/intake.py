@@ -128,16 +128,13 @@ class Intake:
         with self._lock:
             self._waiting.append(item)
             lead, self._writing = not self._writing, True
-        if not lead:
-            if not item.done.wait(self.wait_seconds):
-                with self._lock:
-                    if not item.promoted:   # still queued (or dropped as given up): leave without a trace
-                        if item in self._waiting:
-                            self._waiting.remove(item)
-                        raise IntakeUnavailable(f"not stored within {self.wait_seconds:g} s (database slow?)")
-                # made leader as it gave up: the others still need one
-            lead = item.promoted
-        if lead:
+        if not lead and not item.done.wait(self.wait_seconds):
+            with self._lock:   # given up, unless it was answered or made leader just now
+                if not item.promoted and item.outcome is None and item.error is None:
+                    if item in self._waiting:   # still queued: leave without a trace
+                        self._waiting.remove(item)
+                    raise IntakeUnavailable(f"not stored within {self.wait_seconds:g} s (database slow?)")
+        if lead or item.promoted:   # promoted even as it gave up: it leads anyway, the others still need a leader
             self._lead()
         if item.error is not None:
             raise item.error
@@ -158,7 +155,7 @@ class Intake:
         """In a forked child: the parent's lock, queue and connection are not this process's."""
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._waiting, self._writing, self._conn = deque(), False, None
+        self._waiting, self._writing, self._conn, self._cur = deque(), False, None, None
 
     def _lead(self) -> None:
         """Write what is waiting (this request's own callback first in line), then pass the connection on."""
@@ -191,12 +188,10 @@ class Intake:
     def _write(self, batch: list[_Pending], hand_over: Callable[[], None] = lambda: None) -> None:
         """Store the batch, hand the connection over (the next batch's INSERT then overlaps this one's Redis trip),
         answer the new ones, then queue them all in Redis and answer the retries."""
-        handed_over = False
         try:
             try:
                 self._store_batch(batch)
             finally:
-                handed_over = True
                 hand_over()
             for item in batch:
                 if item.outcome == NEW:   # stored: answer now; only a retry waits for the replay check in Redis
@@ -208,8 +203,6 @@ class Intake:
                 if item.outcome is None and item.error is None:
                     item.error = exc
         finally:
-            if not handed_over:   # pragma: no cover - hand_over itself failed
-                hand_over()
             for item in batch:
                 item.done.set()
 
