@@ -198,8 +198,8 @@ def paced(port: int, items: list[tuple[str, bytes]], rate: float, threads: int =
             "non200": sum(1 for s in statuses if s != 200)}
 
 
-def service_cpu_seconds(prefix: str) -> float:
-    """CPU time (user + system) of every process whose name starts with prefix ("postgres", "redis")."""
+def _processes_cpu_seconds(wanted) -> float:  # noqa: ANN001
+    """CPU time (user + system) of the processes for which wanted(name, ppid) is true, from /proc."""
     total = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -209,10 +209,16 @@ def service_cpu_seconds(prefix: str) -> float:
                 stat = fh.read()
         except OSError:
             continue
-        if stat.split("(", 1)[1].rsplit(")", 1)[0].startswith(prefix):
-            fields = stat.rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        fields = rest.split()
+        if wanted(name, int(fields[1])):
+            total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def service_cpu_seconds(prefix: str) -> float:
+    """CPU time of every process whose name starts with prefix ("postgres", "redis")."""
+    return _processes_cpu_seconds(lambda name, ppid: name.startswith(prefix))
 
 
 def host_busy_seconds() -> float:
@@ -223,20 +229,8 @@ def host_busy_seconds() -> float:
 
 
 def worker_cpu_seconds(master_pid: int) -> float:
-    """CPU time (user + system) of a gunicorn master's worker processes, from /proc."""
-    total = 0
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == master_pid:  # ppid
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+    """CPU time of a gunicorn master's worker processes."""
+    return _processes_cpu_seconds(lambda name, ppid: ppid == master_pid)
 
 
 def main() -> None:
