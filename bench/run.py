@@ -12,7 +12,7 @@ What it measures (PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379, as t
 4. a live stack — gunicorn web (2 workers), `gridbot worker` processes (3 inbound, 1 outbound), the fake WeCom on
    loopback — for end-to-end latency (a resident's callback → the reply received by WeCom), the RSS of each web and
    worker process, and the storm-day burst: 3 x a county's peak hour in one minute (arithmetic below, from
-   /work/shared/DOMAIN.md). During the burst every callback must be answered 200 within WeCom's 5 s; afterwards
+   DOMAIN.md, the product brief). During the burst every callback must be answered 200 within WeCom's 5 s; afterwards
    the queue must drain and nothing be lost: inbound rows = callbacks sent, all done; outbox rows sent = replies
    expected = the posts the fake WeCom received.
 """

@@ -27,7 +27,6 @@ from .factories import Bot
 PG_URL = os.environ.get("GRIDBOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("GRIDBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SKIP_SERVICES = os.environ.get("GRIDBOT_TEST_SKIP_SERVICES") == "1"
-SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 
 
 def _reachable(url: str, default_port: int) -> bool:

@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from .payloads import Signer
 from .server import FakeWeCom
 
-VECTORS_PATH = "wecom-vectors.json"
+# Tencent's official callback samples, copied into the project (the tests never read anything outside it).
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "data" / "wecom-vectors.json"
 AIBOT_TOKEN = "aibotTokenForTests0123456789abcd"
 AIBOT_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
 
-def vectors(shared_dir) -> dict:  # noqa: ANN001
-    return json.loads((shared_dir / VECTORS_PATH).read_text(encoding="utf-8"))
+def vectors() -> dict:
+    return json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 
 
 @pytest.fixture
@@ -26,9 +28,9 @@ def fake():
 
 @pytest.fixture
 def wecom_env(fake, redis_conn, redis_prefix):
-    from tests.conftest import REDIS_URL, SHARED_DIR
+    from tests.conftest import REDIS_URL
 
-    v = vectors(SHARED_DIR)
+    v = vectors()
     return {
         "GRIDBOT_REDIS_URL": REDIS_URL, "GRIDBOT_REDIS_PREFIX": redis_prefix + ":",
         "GRIDBOT_QUEUE_PREFIX": redis_prefix, "GRIDBOT_WECOM_API_BASE": fake.url,
@@ -41,9 +43,7 @@ def wecom_env(fake, redis_conn, redis_prefix):
 
 @pytest.fixture
 def app_signer():
-    from tests.conftest import SHARED_DIR
-
-    v = vectors(SHARED_DIR)
+    v = vectors()
     return Signer(v["token"], v["encoding_aes_key"], v["corp_id"])
 
 

@@ -16,7 +16,7 @@ from gridbot.bootstrap import set_current
 from gridbot.models import InboundMessage, OutboxMessage
 from gridbot.services.inbound import requeue_received
 from gridbot.web import create_app
-from tests.conftest import SHARED_DIR, T0
+from tests.conftest import T0
 from tests.factories import seed_world
 from tests.fakewecom import aibot_message
 from tests.fakewecom.fixtures import AIBOT_KEY, AIBOT_TOKEN, Signer, vectors
@@ -25,7 +25,7 @@ NOW = int(T0.timestamp())
 
 
 def wecom_env(fake, redis_url: str, prefix: str) -> dict:  # noqa: ANN001
-    v = vectors(SHARED_DIR)
+    v = vectors()
     return {"GRIDBOT_REDIS_URL": redis_url, "GRIDBOT_REDIS_PREFIX": prefix + ":", "GRIDBOT_QUEUE_PREFIX": prefix,
             "GRIDBOT_WECOM_API_BASE": fake.url, "GRIDBOT_WECOM_CORP_ID": v["corp_id"],
             "GRIDBOT_WECOM_AGENT_ID": "1000002", "GRIDBOT_WECOM_SECRET": fake.secret,

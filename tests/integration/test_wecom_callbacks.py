@@ -12,7 +12,7 @@ from gridbot.adapters import wecom_aibot, wecom_app
 from gridbot.adapters.wecom_crypto import CallbackCrypto, CallbackRejected
 from gridbot.models import GridChat, InboundMessage, OutboxMessage, UnknownChat
 from gridbot.web import create_app
-from tests.conftest import SHARED_DIR, T0
+from tests.conftest import T0
 from tests.factories import seed_world
 from tests.fakewecom import aibot_message, text_xml, wecom_encrypt
 from tests.fakewecom.fixtures import aibot_signer, app_signer, fake, vectors, wecom_env  # noqa: F401
@@ -22,14 +22,14 @@ NOW = int(T0.timestamp())
 
 # -- the official vectors (no services needed) ----------------------------------------------------------
 def test_official_url_check_vector_decrypts_to_its_plaintext():
-    v = vectors(SHARED_DIR)
+    v = vectors()
     crypto = CallbackCrypto(v["token"], v["encoding_aes_key"], v["corp_id"])
     u = v["url_check"]
     assert crypto.open(u["msg_signature"], u["timestamp"], u["nonce"], u["echostr"]) == u["plaintext"]
 
 
 def test_official_message_vector_verifies_and_decodes_to_the_text_message():
-    v = vectors(SHARED_DIR)
+    v = vectors()
     m = v["message"]
     crypto = CallbackCrypto(v["token"], v["encoding_aes_key"], v["corp_id"])
     body = (f"<xml><ToUserName><![CDATA[{v['corp_id']}]]></ToUserName><Encrypt><![CDATA[{m['encrypt']}]]></Encrypt>"
@@ -205,7 +205,7 @@ def test_a_self_made_encoder_agrees_with_wechatpy():
     """The tests' encoder is checked against wechatpy's decryptor (and so against the vectors above)."""
     from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 
-    v = vectors(SHARED_DIR)
+    v = vectors()
     key = WeChatCrypto(v["token"], v["encoding_aes_key"], v["corp_id"]).key
     assert PrpCrypto(key).decrypt(wecom_encrypt(v["encoding_aes_key"], "网格 ok", v["corp_id"]), v["corp_id"]) \
         == "网格 ok"

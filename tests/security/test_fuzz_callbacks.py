@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from gridbot.models import InboundMessage, OutboxMessage
 from gridbot.web import create_app
-from tests.conftest import SHARED_DIR, T0
+from tests.conftest import T0
 from tests.factories import seed_world
 from tests.fakewecom import aibot_message, text_xml
 from tests.fakewecom.fixtures import AIBOT_KEY, AIBOT_TOKEN, vectors
@@ -42,7 +42,7 @@ def target(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
     url = f"sqlite:///{tmp / 'fuzz.db'}"
     migrate.upgrade(url)
-    v = vectors(SHARED_DIR)
+    v = vectors()
     env = {"GRIDBOT_WECOM_CORP_ID": v["corp_id"], "GRIDBOT_WECOM_TOKEN": v["token"],
            "GRIDBOT_WECOM_AES_KEY": v["encoding_aes_key"], "GRIDBOT_AIBOT_TOKEN": AIBOT_TOKEN,
            "GRIDBOT_AIBOT_AES_KEY": AIBOT_KEY, "GRIDBOT_WECOM_API_BASE": "http://127.0.0.1:9"}

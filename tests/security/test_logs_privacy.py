@@ -25,7 +25,7 @@ from gridbot import migrate
 from gridbot.clock import FrozenClock
 from gridbot.bootstrap import build, set_current
 from gridbot.web import create_app
-from tests.conftest import make_settings, T0, SHARED_DIR
+from tests.conftest import make_settings, T0
 from tests.factories import seed_world
 from tests.fakewecom import aibot_message, text_xml
 from tests.fakewecom.fixtures import AIBOT_KEY, AIBOT_TOKEN, vectors
@@ -37,7 +37,7 @@ tmp = Path(sys.argv[1]); phone, landline, id_no = sys.argv[2:5]
 fake = FakeWeCom().start()
 url = f"sqlite:///{tmp / 'logs.db'}"
 migrate.upgrade(url)
-v = vectors(SHARED_DIR)
+v = vectors()
 env = {"GRIDBOT_WECOM_CORP_ID": v["corp_id"], "GRIDBOT_WECOM_TOKEN": v["token"], "GRIDBOT_WECOM_AES_KEY":
        v["encoding_aes_key"], "GRIDBOT_WECOM_SECRET": fake.secret, "GRIDBOT_WECOM_AGENT_ID": "1000002",
        "GRIDBOT_AIBOT_TOKEN": AIBOT_TOKEN, "GRIDBOT_AIBOT_AES_KEY": AIBOT_KEY, "GRIDBOT_WECOM_API_BASE": fake.url,

@@ -1,0 +1,29 @@
+"""The one kind of expected "no": a template key plus its values.
+
+A service raises `Refusal("tickets.errors.not_found", number=7)` when a rule says no; whoever shows it to a person
+(the router in a chat, a console page, the API, the CLI) renders `err.text` from config/templates.yaml. Areas may
+subclass it to be caught narrowly (`TicketRefusal`), but never carry text built at raise time.
+An unexpected error is not a Refusal: it is logged with an id, and the person is told that id (`router.unexpected`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .texts import t
+
+
+class Refusal(Exception):
+    """A rule said no. `key` is a dotted templates.yaml key; `values` fill its placeholders."""
+
+    def __init__(self, key: str, **values: Any):
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+    @property
+    def text(self) -> str:
+        """The Chinese sentence a person reads."""
+        return t(self.key, **self.values)
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.values}" if self.values else self.key
