@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .clock import Clock
 from .config import Settings
-from .db import make_engine, make_sessionmaker
+from .db import hand_over_after_commit, make_engine, make_sessionmaker
+from .models import OutboxMessage
 from .queue import InProcessQueue, JobQueue, RQQueue
 from .router import Router, build_router
 from .senders import Sender
@@ -112,7 +113,14 @@ def build(settings: Settings, *, clock: Clock | None = None, queue: JobQueue | N
 
         app.intake = Intake(app)   # connects with the first callback, in the process that takes it
     _wire_senders(app)
+    hand_over_after_commit(app.session, OutboxMessage, lambda rows: _queue_deliveries(app, rows))
     return app
+
+
+def _queue_deliveries(app: Gridbot, rows: list[OutboxMessage]) -> None:
+    """Every outbox row goes to the sender once its transaction commits (at its not_before when held)."""
+    for row in rows:
+        app.queue.enqueue("gridbot.jobs.send_outbound", row.id, queue="outbound", at=row.not_before, retries=0)
 
 
 def _wire_senders(app: Gridbot) -> None:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,3 +43,27 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One transaction: commit on success, roll back on error."""
     with factory() as session, session.begin():
         yield session
+
+
+def hand_over_after_commit(factory: sessionmaker[Session], model: type, hand_over: Callable[[list[Any]], None]) -> None:
+    """Installed once by the composition root: rows of `model` inserted in a transaction are handed to `hand_over`
+    after that transaction commits, and never when it rolls back. Callers only write rows; none has to remember to
+    schedule what it wrote (the outbox uses this to queue deliveries)."""
+    key = f"hand_over:{model.__name__}"
+
+    @event.listens_for(factory, "after_flush")
+    def _collect(session: Session, _flush_context: Any) -> None:
+        rows = [obj for obj in session.new if isinstance(obj, model)]
+        if rows:
+            session.info.setdefault(key, []).extend(rows)
+
+    @event.listens_for(factory, "after_commit")
+    def _hand_over(session: Session) -> None:
+        rows = [row for row in session.info.pop(key, ()) if inspect(row).persistent]   # a rolled-back savepoint's rows are transient
+        if rows:
+            hand_over(rows)
+
+    @event.listens_for(factory, "after_soft_rollback")
+    def _forget(session: Session, previous_transaction: Any) -> None:
+        if previous_transaction.parent is None:   # the whole transaction rolled back, not just a savepoint
+            session.info.pop(key, None)

@@ -94,7 +94,6 @@ def sweep_tickets(now: str | None = None, app=None) -> dict:  # noqa: ANN001
     when = datetime.fromisoformat(now) if now else app.clock.now()
     with app.session() as session, session.begin():
         result = tickets.sweep(session, tickets.policy_for(app), when)
-        tickets.schedule_notifications(session, app)
     return result.as_dict()
 
 
@@ -102,14 +101,12 @@ def send_due_visit_lists(now: str | None = None) -> int:
     """Each visiting member gets their 待走访 list privately (once a day at most; idempotent)."""
     from datetime import datetime
 
-    from .services import outbox, work
+    from .services import work
 
     app = current()
     when = datetime.fromisoformat(now) if now else app.clock.now()
     with app.session() as session, session.begin():
         ids = work.send_due_visit_lists(session, now=when, tz=app.settings.tz)
-    for oid in ids:
-        outbox.schedule(app, oid)
     return len(ids)
 
 
@@ -123,7 +120,7 @@ leader's: <date>-<grids>.png) and follows the markdown as an image (when a CJK f
 
     from sqlalchemy.exc import IntegrityError
 
-    from .services import digest, outbox
+    from .services import digest
 
     app = app or current()
     tz = app.settings.tz
@@ -137,8 +134,6 @@ leader's: <date>-<grids>.png) and follows the markdown as an image (when a CJK f
     except IntegrityError:  # another worker wrote the same digests a moment ago: theirs go out, not ours
         logging.getLogger(__name__).info("digests for %s already written by another worker", day)
         return 0
-    for oid, at in due:
-        outbox.schedule(app, oid, at=at)
     return len(due)
 
 

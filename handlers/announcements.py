@@ -119,7 +119,6 @@ def announce(ctx: Context, args: str) -> list[Reply]:
                                author_userid=sp.user_id, author_name=sp.name or sp.user_id, actor=sp.actor,
                                scope=scope, grid_ids=grid_ids, text=text, mention_all=mention_all,
                                send_at=send_at, now=ctx.now)
-    outbox.schedule_after_commit(ctx.session, ctx.app, rows)
     if ann.status == "sent":
         lines = [t("schedule.announcement.sent_title", id=ann.id), *service.summary_lines(ann)]
         held = [r.not_before for r in rows if r.not_before is not None]

@@ -41,8 +41,6 @@ def _safe(fn: Callable[[Context, str], list[Reply]]) -> Callable[[Context, str],
             return fn(ctx, args)
         except TicketError as err:
             return _done(ctx, err.text)     # a refusal names statuses and next steps: for the member only
-        finally:
-            tickets.schedule_notifications(ctx.session, ctx.app)
     run.__name__ = fn.__name__
     run.__doc__ = fn.__doc__
     return run
@@ -68,10 +66,7 @@ def _rating_check(ctx: Context) -> tuple[str, str] | None:
 
 
 def _rating_run(ctx: Context, match: tuple[str, str]) -> list[Reply]:
-    try:
-        return _rate(ctx, match)
-    finally:
-        tickets.schedule_notifications(ctx.session, ctx.app)
+    return _rate(ctx, match)
 
 
 def _rate(ctx: Context, match: tuple[str, str]) -> list[Reply]:
@@ -132,17 +127,13 @@ def _forward_unclear(ctx: Context) -> list[Reply]:
         platform=inbound.platform)
     if member is None:
         return [Reply(t("fallback.resident"))]
-    tickets.schedule_notifications(ctx.session, ctx.app)
     return [Reply(t("tickets.unclear.resident"), mentions=[ctx.speaker.user_id] if inbound.is_group else [])]
 
 
 def _request_run(ctx: Context, u: Any) -> list[Reply]:
     if isinstance(u, Unclear):
         return _forward_unclear(ctx)
-    try:
-        return _report(ctx, u)
-    finally:
-        tickets.schedule_notifications(ctx.session, ctx.app)
+    return _report(ctx, u)
 
 
 def _report(ctx: Context, u: Any) -> list[Reply]:

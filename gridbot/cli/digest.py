@@ -50,9 +50,6 @@ def digest_command(community: str, grid: str | None, day: str | None, fmt: str, 
             rows = svc.write(session, data, sorted(readers), app.clock.now(),
                              chart=svc.save_chart(app.settings.instance_dir, data))
             ids = [r.id for r in rows]
-    if send:
-        for oid in ids:
-            outbox.schedule(app, oid)
     if chart is not None:
         from ..services.charts import FontMissing, digest_chart
 

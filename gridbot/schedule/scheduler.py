@@ -346,9 +346,7 @@ def tick(app: "Gridbot", config: SchedulerConfig | None = None, limit: int = 500
         except OperationalError as err:
             res.errors += 1
             log.warning("announcement %s: %s; retrying next tick", aid, err.__class__.__name__)
-    for oid, at in to_send:
-        res.outbox_ids.append(oid)
-        outbox.schedule(app, oid, at=at)
+    res.outbox_ids.extend(oid for oid, _ in to_send)   # queued by the outbox hand-over when their writes committed
     for job in cfg.jobs:
         if not job.enabled:
             continue

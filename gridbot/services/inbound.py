@@ -224,8 +224,6 @@ def process(app: "Gridbot", inbound_id: int) -> list[int]:
                             .values(status="failed", attempts=InboundMessage.attempts + 1,
                                     error=mask_text(repr(exc))[:2000]))
         raise
-    for oid in ids:
-        outbox.schedule(app, oid)
     return ids
 
 

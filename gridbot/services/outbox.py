@@ -75,19 +75,6 @@ def quiet_hold(inbound: Inbound | None, reply: Reply, now: datetime) -> datetime
     return _hold(now, urgent=False)
 
 
-def schedule_after_commit(session: Session, app: "Gridbot", rows: Iterable[OutboxMessage]) -> None:
-    """Send rows written inside someone else's transaction once it commits (at their not_before if held)."""
-    from sqlalchemy import event
-
-    pending = [(r.id, r.not_before) for r in rows]
-
-    def _go(_session: Session) -> None:
-        for oid, at in pending:
-            schedule(app, oid, at=at)
-
-    if pending:
-        event.listen(session, "after_commit", _go, once=True)
-
 
 def schedule(app: "Gridbot", outbox_id: int, at: datetime | None = None) -> None:
     app.queue.enqueue("gridbot.jobs.send_outbound", outbox_id, queue="outbound", at=at, retries=0)

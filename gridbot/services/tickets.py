@@ -635,13 +635,9 @@ def _urgent_alerts(session: Session, policy: Policy, ticket: Ticket, now: dateti
     return len(replies)
 
 
-_PENDING = "tickets.outbox"
-
-
 def _write(session: Session, replies: list[Reply], now: datetime, platform: str) -> None:
-    """Notifications go to the outbox in this transaction; the caller schedules them after commit."""
-    rows = outbox.write_replies(session, None, replies, now, platform=platform)
-    session.info.setdefault(_PENDING, []).extend(rows)
+    """Notifications go to the outbox in this transaction; they are sent once it commits (db.hand_over_after_commit)."""
+    outbox.write_replies(session, None, replies, now, platform=platform)
 
 
 def unclear_settings(policy: Policy) -> dict[str, Any]:
@@ -675,21 +671,6 @@ def forward_unclear(session: Session, policy: Policy, *, grid_id: int | None, ho
            {"grid": grid.code, "chat_id": chat_id, "from": user_id}, at=now)
     return member
 
-
-def schedule_notifications(session: Session, app: Any) -> int:
-    """Enqueue the sending of notifications written in this session once (and only if) it commits."""
-    from sqlalchemy import event
-
-    pending = [(r.id, r.not_before) for r in session.info.pop(_PENDING, [])]
-    if not pending:
-        return 0
-
-    def _go(_session: Session) -> None:
-        for oid, at in pending:
-            outbox.schedule(app, oid, at=at)
-
-    event.listen(session, "after_commit", _go, once=True)
-    return len(pending)
 
 
 def _notify(session: Session, members: Iterable[Member | None], text: str, now: datetime, platform: str | None,

@@ -396,7 +396,6 @@ def ticket_for_visit(session: Session, app: Any, visit: Visit, *, platform: str,
             urgency=read.urgency, building=household.building, unit=household.unit or None, room=household.room,
             summary=need, household_ids=(), now=now)
         ticket = result.ticket
-        tickets.schedule_notifications(session, app)  # the assignee hears at once, not at the next sweep
     link_ticket(session, visit, ticket.id, actor=actor, now=now)
     return ticket
 

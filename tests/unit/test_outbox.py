@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from gridbot.messages import Reply
 from gridbot.models import OutboxMessage
@@ -26,7 +27,9 @@ class Flaky:
 
 
 def _queue_one(app, text="通知：明天停水", **kw) -> int:  # noqa: ANN001
-    with app.session() as s, s.begin():
+    """A pending row written outside the app's sessions, so no delivery is queued on commit: the test drives
+    deliver() itself (as the sweep does for a row whose writer died before its hand-over)."""
+    with sessionmaker(app.engine, expire_on_commit=False)() as s, s.begin():
         (row,) = outbox.write_replies(s, None, [Reply(text, to_chat="chat-hy-01", **kw)], app.clock.now(),
                                       platform="test")
     return row.id
@@ -135,3 +138,22 @@ def test_at_night_answers_go_now_and_notices_to_others_wait_for_morning(app):
                        Reply("新工单：楼道灯坏了", to_user="mem_qian")], night, platform="test")
     assert in_group.not_before is None and privately.not_before is None
     assert other.not_before == datetime(2026, 11, 3, 7, 0, tzinfo=sh)
+
+
+def test_rows_go_to_the_sender_when_their_transaction_commits_and_never_after_a_rollback(app):
+    """One hand-over installed by the composition root: writers never schedule what they wrote."""
+    rec = RecordingSender()
+    app.senders["test"] = rec
+    try:
+        with app.session() as s, s.begin():
+            outbox.write_replies(s, None, [Reply("不会发出", to_chat="chat-hy-01")], app.clock.now(), platform="test")
+            raise RuntimeError("the change failed")
+    except RuntimeError:
+        pass
+    with app.session() as s, s.begin():
+        savepoint = s.begin_nested()
+        outbox.write_replies(s, None, [Reply("保存点已回滚", to_chat="chat-hy-01")], app.clock.now(), platform="test")
+        savepoint.rollback()
+        outbox.write_replies(s, None, [Reply("已提交", to_chat="chat-hy-01")], app.clock.now(), platform="test")
+        assert rec.texts() == []                       # nothing leaves before the commit
+    assert rec.texts() == ["已提交"]

@@ -324,7 +324,6 @@ def announcement_create():  # noqa: ANN201
         _, rows = ann_svc.create(s, community_id=p.community_id, author_member_id=p.member_id,
                                  author_userid=p.userid, author_name=p.name, actor=p.actor, scope=scope,
                                  grid_ids=grid_ids, text=text, mention_all=mention_all, send_at=send_at, now=now)
-        outbox_svc.schedule_after_commit(s, app, rows)
     flash(t("console.flash.announcement_created"))
     return redirect(url_for("console.reminders"))
 

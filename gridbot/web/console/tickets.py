@@ -70,7 +70,6 @@ def run_action(session: Session, p: Principal, number: str, action: str, note: s
         "escalate": lambda: svc.escalate(session, policy, sp, number, note, now),
     }
     result = calls[action]()
-    svc.schedule_notifications(session, app)
     return result[0] if isinstance(result, tuple) else result
 
 
