@@ -1,6 +1,7 @@
 """`gridbot demo`: a fresh embedded database with the demo community, and the web server with the chat simulator."""
 from __future__ import annotations
 
+import sys
 import threading
 import webbrowser
 from pathlib import Path
@@ -64,6 +65,31 @@ def build_demo(instance_dir: Path, roster: Path = DEMO_ROSTER):  # noqa: ANN201 
     return settings, result
 
 
+def _own_command() -> str:
+    """How to type this very `gridbot` from the current directory (`.venv/bin/gridbot` after `make demo`): a hint
+    must work as typed, and the venv is not on the PATH."""
+    exe = Path(sys.argv[0]).resolve()
+    if exe.name != "gridbot":
+        return "gridbot"
+    try:
+        return str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        return str(exe)
+
+
+def _leaf_grids(app) -> int:  # noqa: ANN001 - a Gridbot; the count `gridbot demo --help` promises
+    """Grids that hold households (the community's own level-1 grid is not one)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import aliased
+
+    from ..models import Grid
+
+    child = aliased(Grid)
+    with app.session() as session:
+        return session.scalar(select(func.count(Grid.id)).where(~select(child.id).where(child.parent_id == Grid.id)
+                                                                 .exists())) or 0
+
+
 def _port_free(host: str, port: int) -> bool:
     import socket
 
@@ -88,7 +114,8 @@ def demo(host: str, port: int, no_browser: bool) -> None:
 
     base = load_settings()
     if not _port_free(host, port):
-        fail(f"端口 {port} 已被占用 (port in use)：换一个端口再试，例如 gridbot demo --port {port + 1}")
+        fail(f"端口 {port} 已被占用 (port in use)：换一个端口再试，例如 make demo PORT={port + 1}"
+             f"（或 {_own_command()} demo --port {port + 1}）")
     try:
         settings, result = build_demo(base.instance_dir)
     except RosterError as err:
@@ -99,12 +126,13 @@ def demo(host: str, port: int, no_browser: bool) -> None:
     flask_app = create_app({"GRIDBOT_SIMULATOR": True}, gridbot=app)
     start_embedded_scheduler(app)
     counts = result.counts
+    grids = _leaf_grids(app)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     click.echo(f"演示库：{settings.database_url.split('///', 1)[-1]}")
-    click.echo(f"已导入：网格 {counts['网格'].created} 个，成员 {counts['成员'].created} 名，"
+    click.echo(f"已导入：网格 {grids} 个（另有社区一级网格），成员 {counts['成员'].created} 名，"
                f"住户 {counts['住户'].created} 户")
     click.echo("在命令行里试试（另开一个终端）：")
-    click.echo(f"  GRIDBOT_DATABASE_URL={settings.database_url} gridbot say --chat chat-xf-01 --as xf_zhang 帮助")
+    click.echo(f"  GRIDBOT_DATABASE_URL={settings.database_url} {_own_command()} say --chat chat-xf-01 --as xf_zhang 帮助")
     click.echo(f"管理台：{url}console/ （演示账号，密码都是 {DEMO_PASSWORD}）")
     for username, _, who in DEMO_ACCOUNTS:
         click.echo(f"  {username:<6} {who}")

@@ -100,3 +100,28 @@ def test_demo_on_a_busy_port_says_so_in_one_line(tmp_path):
         output = proc.communicate(timeout=60)[0]
     assert proc.returncode != 0
     assert f"端口 {port} 已被占用" in output and "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_what_the_demo_prints_is_true_the_grid_count_and_the_hint_that_works_as_typed(tmp_path):
+    """A newcomer reads the start-up text: it agrees with `gridbot demo --help`, and its hint runs as printed."""
+    import re
+    import shlex
+
+    port = free_port()
+    proc = start_demo(tmp_path, port)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", proc)
+    finally:
+        output = stop(proc)
+    helptext = subprocess.run([str(GRIDBOT), "demo", "--help"], capture_output=True, text=True, check=True).stdout
+    promised = re.search(r"(\d+) 个网格", helptext)
+    printed = re.search(r"网格 (\d+) 个", output)
+    assert promised and printed and promised.group(1) == printed.group(1)
+    (hint,) = [line.strip() for line in output.splitlines() if " say --chat " in line]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDBOT_")}
+    env["PATH"] = "/usr/bin:/bin"                      # the venv is not on a newcomer's PATH
+    ran = subprocess.run(hint, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert "张敏" in ran.stdout                          # 帮助 answered the grid member by name
+    assert shlex.split(hint)[1].endswith("gridbot")
