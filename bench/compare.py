@@ -86,7 +86,7 @@ def table(runs: dict[str, dict[str, list[dict]]], old: str, new: str, command: s
         b = statistics.median(pick(r, path) for r in runs["new"][part])
         ratio = f"{b / a:.2f}x" if a else ("same" if a == b else "—")
         better = "lower is better" if lower_better else "higher is better"
-        lines.append(f"| {label} ({better}) | {a:,.1f} | {b:,.1f} | {ratio} |")
+        lines.append(f"| {label} ({better}) | {a:,.2f} | {b:,.2f} | {ratio} |")
     return "\n".join(lines)
 
 
