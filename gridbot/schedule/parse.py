@@ -95,19 +95,6 @@ def next_occurrences(rule: str, dtstart: datetime, after: datetime, count: int =
     return out
 
 
-def occurrences_between(rule: str, dtstart: datetime, start: datetime, end: datetime,
-                        tz: str = DEFAULT_TZ, limit: int = 1000) -> list[datetime]:
-    """Occurrences with start <= t <= end (the scheduler's catch-up window), at most `limit`."""
-    zone = ZoneInfo(tz)
-    rr = rrulestr(rule, dtstart=dtstart.astimezone(zone).replace(second=0, microsecond=0))
-    out = []
-    for occ in rr.xafter(start.astimezone(zone), count=limit, inc=True):
-        if occ > end:
-            break
-        out.append(occ)
-    return out
-
-
 # -- the pieces ------------------------------------------------------------------------------------------
 class _Text:
     """The normalised text with the spans already read, so later patterns skip them."""
