@@ -7,6 +7,8 @@ An unexpected error is not a Refusal: it is logged with an id, and the person is
 """
 from __future__ import annotations
 
+import logging
+import secrets
 from datetime import date, datetime, tzinfo
 from typing import Any
 
@@ -34,6 +36,14 @@ class Refusal(Exception):
 
     def __str__(self) -> str:
         return f"{self.key} {self.values}" if self.values else self.key
+
+
+def log_unexpected(logger: logging.Logger, err: BaseException, where: str) -> str:
+    """Log an unexpected error once, with its traceback, under a short id that the person is shown."""
+    error_id = secrets.token_hex(4)
+    logger.error("unexpected error %s in %s: %s", error_id, where, type(err).__name__,
+                 exc_info=(type(err), err, err.__traceback__))
+    return error_id
 
 
 def _shown(value: Any, tz: tzinfo | None) -> Any:
