@@ -22,7 +22,9 @@ from zoneinfo import ZoneInfo
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrulestr
 
-DEFAULT_TZ = "Asia/Shanghai"
+from ..config import DEFAULT_TIMEZONE
+
+DEFAULT_TZ = DEFAULT_TIMEZONE   # callers pass Settings.timezone
 DEFAULT_TIME = time(9, 0)   # "每月1号", "下周五": no time said -> 09:00
 
 CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
