@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+import traceback
 from datetime import date, datetime, tzinfo
 from typing import Any
 
+from .privacy import mask_text
 from .texts import t
 
 WEEKDAYS = "一二三四五六日"
@@ -39,10 +41,11 @@ class Refusal(Exception):
 
 
 def log_unexpected(logger: logging.Logger, err: BaseException, where: str) -> str:
-    """Log an unexpected error once, with its traceback, under a short id that the person is shown."""
+    """Log an unexpected error once, with its traceback, under a short id that the person is shown. The traceback
+    is part of the message, so the logs' phone/ID masking covers what the exception says too."""
     error_id = secrets.token_hex(4)
-    logger.error("unexpected error %s in %s: %s", error_id, where, type(err).__name__,
-                 exc_info=(type(err), err, err.__traceback__))
+    trace = "".join(traceback.format_exception(type(err), err, err.__traceback__)).rstrip()
+    logger.error("unexpected error %s in %s\n%s", error_id, where, mask_text(trace))
     return error_id
 
 

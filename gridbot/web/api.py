@@ -68,7 +68,7 @@ def _method_not_allowed(err: HTTPException):  # noqa: ANN202
 @bp.errorhandler(Refusal)
 def _refused(err: Refusal):  # noqa: ANN202
     """A rule said no: the template key (stable, for programs) and the Chinese text (for people)."""
-    resp = jsonify(error={"code": "refused", "key": err.key, "message": err.text})
+    resp = jsonify(error={"code": "refused", "key": err.key, "message": err.render(gridbot_app().settings.tz)})
     resp.status_code = 409
     return resp
 
