@@ -177,8 +177,9 @@ def to_ticket(ctx: Context, args: str) -> list[Reply]:
     sp = ctx.speaker
     record = work.visit_for_ticket(ctx.session, member_id=sp.member_id, scope_grid_ids=sp.scope_grid_ids,  # type: ignore
                                    visit_id=int(args) if args else None)
-    ticket = work.ticket_for_visit(ctx.session, tickets.policy_for(ctx.app), record, platform=ctx.inbound.platform,
-                                   user_id=sp.user_id, name=sp.name, actor=sp.actor, now=ctx.now)
+    ticket = work.ticket_for_visit(ctx.session, tickets.policy_for(ctx.app), record,
+                                   platform=ctx.inbound.platform, user_id=sp.user_id, name=sp.name, actor=sp.actor,
+                                   now=ctx.now)
     return [Reply(t("work.ticket_done", id=record.id, number=ticket.number, need=record.follow_up))]
 
 

@@ -386,7 +386,8 @@ def start_in_thread(app: "Gridbot", interval: float | None = None) -> threading.
     from ..bootstrap import run_as
 
     stop = threading.Event()
-    pause = interval if interval is not None else load_config(app.settings.config_dir, app.settings.timezone).tick_seconds
+    pause = (interval if interval is not None
+             else load_config(app.settings.config_dir, app.settings.timezone).tick_seconds)
 
     def loop() -> None:
         while not stop.is_set():
