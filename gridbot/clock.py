@@ -31,6 +31,6 @@ class FrozenClock(Clock):
         return self._at
 
 
-def local(dt: datetime, tz: str | ZoneInfo = "Asia/Shanghai") -> datetime:
+def local(dt: datetime, tz: str | ZoneInfo) -> datetime:
     """The same instant in people's time zone (for display)."""
     return dt.astimezone(ZoneInfo(tz) if isinstance(tz, str) else tz)

@@ -18,6 +18,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
 
 
+DEFAULT_TIMEZONE = "Asia/Shanghai"   # the one place the default zone is named; everything else gets Settings.tz
+
+
 class ConfigError(Exception):
     """A setting is wrong or missing. The message names the setting in one line."""
 
@@ -102,7 +105,7 @@ class Settings:
         redis_url = env.get("GRIDBOT_REDIS_URL") or None
         if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"GRIDBOT_REDIS_URL={redis_url!r}: 应以 redis:// 开头 (must start with redis://)")
-        timezone = env.get("GRIDBOT_TIMEZONE") or "Asia/Shanghai"
+        timezone = env.get("GRIDBOT_TIMEZONE") or DEFAULT_TIMEZONE
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):

@@ -1,9 +1,8 @@
 """Engine and sessions. Nothing connects at import time; bootstrap.py calls these."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
@@ -36,13 +35,6 @@ def make_engine(url: str, **kw) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
-
-
-@contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on error."""
-    with factory() as session, session.begin():
-        yield session
 
 
 def hand_over_after_commit(factory: sessionmaker[Session], model: type, hand_over: Callable[[list[Any]], None]) -> None:

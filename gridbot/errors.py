@@ -7,9 +7,16 @@ An unexpected error is not a Refusal: it is logged with an id, and the person is
 """
 from __future__ import annotations
 
+import logging
+import secrets
+import traceback
+from datetime import date, datetime, tzinfo
 from typing import Any
 
+from .privacy import mask_text
 from .texts import t
+
+WEEKDAYS = "一二三四五六日"
 
 
 class Refusal(Exception):
@@ -22,8 +29,30 @@ class Refusal(Exception):
 
     @property
     def text(self) -> str:
-        """The Chinese sentence a person reads."""
-        return t(self.key, **self.values)
+        """The Chinese sentence a person reads (times in the zone they carry)."""
+        return self.render()
+
+    def render(self, tz: tzinfo | None = None) -> str:
+        """The sentence, with date values as people read them and times shown in `tz` (Settings.tz)."""
+        return t(self.key, **{k: _shown(v, tz) for k, v in self.values.items()})
 
     def __str__(self) -> str:
         return f"{self.key} {self.values}" if self.values else self.key
+
+
+def log_unexpected(logger: logging.Logger, err: BaseException, where: str) -> str:
+    """Log an unexpected error once, with its traceback, under a short id that the person is shown. The traceback
+    is part of the message, so the logs' phone/ID masking covers what the exception says too."""
+    error_id = secrets.token_hex(4)
+    trace = "".join(traceback.format_exception(type(err), err, err.__traceback__)).rstrip()
+    logger.error("unexpected error %s in %s\n%s", error_id, where, mask_text(trace))
+    return error_id
+
+
+def _shown(value: Any, tz: tzinfo | None) -> Any:
+    if isinstance(value, datetime):
+        at = value.astimezone(tz) if tz is not None and value.tzinfo is not None else value
+        return t("refusal.moment", month=at.month, day=at.day, hm=at.strftime("%H:%M"))
+    if isinstance(value, date):
+        return t("refusal.day", month=value.month, day=value.day, weekday=WEEKDAYS[value.weekday()])
+    return value

@@ -46,21 +46,23 @@ def snapshot_coverage(day: str | None = None) -> int:
 def sync_roster() -> int:
     """Nightly: reconcile every bound group's members with WeCom (API-made changes raise no event)."""
     from .services import membership
+    from .wecom.client import client_for
 
     app = current()
     if not app.settings.wecom.api_enabled:
         return 0
-    return len(membership.sync_roster(app))
+    return len(membership.sync_roster(app.session, client_for(app), app.clock.now))
 
 
 def sync_chat_roster(chat_id: str) -> int:
     """One group's members from WeCom, after an event that did not say who joined."""
     from .services import membership
+    from .wecom.client import client_for
 
     app = current()
     if not app.settings.wecom.api_enabled:
         return 0
-    return len(membership.sync_roster(app, chat_ids=[chat_id]))
+    return len(membership.sync_roster(app.session, client_for(app), app.clock.now, chat_ids=[chat_id]))
 
 
 def sweep_stuck_outbox() -> int:

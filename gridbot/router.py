@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
+from .errors import Refusal
 from .messages import Inbound, Reply
 from .texts import t
 
@@ -95,12 +96,19 @@ class Command:
         return t(f"commands.{self.name}.{part}")
 
 
-class UsageError(Exception):
-    """Raised by a handler when the arguments are wrong; the router answers with the command's usage."""
+class UsageError(Refusal):
+    """Raised by a handler when the arguments are wrong; the router answers with the command's usage, after
+    the template `key` (with `values`) that says what was wrong, when one is given."""
 
-    def __init__(self, detail: str | None = None):
-        super().__init__(detail or "")
-        self.detail = detail
+    def __init__(self, key: str | None = None, **values: Any):
+        super().__init__(key or "router.usage_header", **values)
+        self.detail = key is not None
+
+
+def said(err: Exception) -> str:
+    """What an error says to a person: a Refusal's text, or the message of an older error that carries one
+    (the schedule parser's)."""
+    return err.text if isinstance(err, Refusal) else str(err)
 
 
 class NotACommand(Exception):
@@ -209,7 +217,8 @@ class Router:
         try:
             return list(cmd.handler(ctx, match.args))
         except UsageError as err:
-            lines = [t("router.usage_error", detail=err.detail) if err.detail else t("router.usage_header")]
+            lines = [t("router.usage_error", detail=err.render(ctx.app.settings.tz)) if err.detail
+                     else t("router.usage_header")]
             lines.append(t("router.usage_line", usage=cmd.text("usage")))
             lines.append(t("router.example_line", example=cmd.text("example")))
             return [Reply("\n".join(lines))]
@@ -223,17 +232,12 @@ class Router:
                     return list(rule.run(ctx, match))
                 except NotACommand:
                     log.debug("rule %s declined inbound %s", rule.name, ctx.inbound.inbound_id)
+                except Refusal as err:      # a rule said no: the person reads why
+                    return [Reply(err.render(ctx.app.settings.tz))]
         return []
 
     def visible_commands(self, speaker: "Speaker") -> Iterable[Command]:
         return (c for c in self.commands if c.allowed(speaker))
-
-
-@dataclass
-class RouterSpec:
-    """Which handler modules make up the bot, in order. Each module has register(router)."""
-
-    modules: list[str] = field(default_factory=list)
 
 
 def build_router(modules: Iterable[str]) -> Router:

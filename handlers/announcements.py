@@ -9,10 +9,9 @@ import re
 from datetime import datetime
 
 from gridbot.messages import Reply
-from gridbot.router import LEADERS, STAFF, Command, Context, Router, UsageError
+from gridbot.router import LEADERS, STAFF, Command, Context, Router, UsageError, said
 from gridbot.schedule.parse import ScheduleError, parse
 from gridbot.services import announcements as service
-from gridbot.services import outbox
 from gridbot.services.reminders import fmt_when
 from gridbot.texts import t
 
@@ -44,7 +43,7 @@ def _read_time(words: str, now: datetime, tz: str) -> datetime | None:
     if s.text:
         return None
     if s.recurring:
-        raise UsageError(t("schedule.announcement.recurring"))
+        raise UsageError("schedule.announcement.recurring")
     return s.at
 
 
@@ -59,8 +58,8 @@ def split_schedule(text: str, now: datetime, tz: str) -> tuple[datetime | None, 
         try:
             parse(tokens[0] if tokens else "", now, tz)
         except ScheduleError as err:  # the parser's own words already say what it did not understand
-            raise UsageError(str(err)) from None
-        raise UsageError(t("schedule.announcement.bad_time", detail=tokens[0]))
+            raise UsageError("schedule.announcement.unreadable", detail=said(err)) from None
+        raise UsageError("schedule.announcement.bad_time", detail=tokens[0])
     m = _PUBLISH.match(text)
     if m:
         at = _read_time(m.group(1).strip(), now, tz)
@@ -104,7 +103,7 @@ def announce(ctx: Context, args: str) -> list[Reply]:
         if here is None and len(sp.grid_ids) == 1:
             here = next(iter(sp.grid_ids))
         if here is None:
-            raise UsageError(t("schedule.announcement.need_grid"))
+            raise UsageError("schedule.announcement.need_grid")
         scope, grid_ids = "grid", [here]
     if scope != "community":
         outside = [g for g in grid_ids if not sp.can_act_in(g)]
@@ -114,7 +113,7 @@ def announce(ctx: Context, args: str) -> list[Reply]:
     tz = ctx.app.settings.timezone
     send_at, text = split_schedule(text, ctx.now, tz)
     if not text:
-        raise UsageError(t("schedule.announcement.need_text"))
+        raise UsageError("schedule.announcement.need_text")
     ann, rows = service.create(ctx.session, community_id=sp.community_id, author_member_id=sp.member_id,
                                author_userid=sp.user_id, author_name=sp.name or sp.user_id, actor=sp.actor,
                                scope=scope, grid_ids=grid_ids, text=text, mention_all=mention_all,

@@ -11,18 +11,10 @@ from datetime import timedelta
 from gridbot.messages import Reply
 from gridbot.router import STAFF, Command, Context, Router, UsageError
 from gridbot.services import bindings, coverage
-from gridbot.services.bindings import BindingError
 from gridbot.texts import t
 
 LIST_LIMIT = 60
 REASONS = {"none": "coverage.reason.none", "pending": "coverage.reason.pending", "away": "coverage.reason.away"}
-
-
-def _error(err: BindingError) -> list[Reply]:
-    values = dict(err.values)
-    if "status" in values:
-        values["status"] = t(f"coverage.status.{values['status']}")
-    return [Reply(t(f"coverage.errors.{err.key}", **values))]
 
 
 def _private(ctx: Context, text: str, done: bool = False) -> list[Reply]:
@@ -37,14 +29,14 @@ def _private(ctx: Context, text: str, done: bool = False) -> list[Reply]:
 def _address(args: str) -> bindings.AddressParts:
     found = bindings.parse_address(args) if args else None
     if found is None:
-        raise UsageError(t("coverage.errors.address_unreadable"))
+        raise UsageError("coverage.errors.address_unreadable")
     return found
 
 
 def _number(args: str, command: str) -> tuple[int, str]:
     m = re.match(r"^\s*#?(\d+)\s*(.*)$", args or "")
     if not m:
-        raise UsageError(t("coverage.errors.number_missing", command=command))
+        raise UsageError("coverage.errors.number_missing", command=command)
     return int(m.group(1)), m.group(2).strip()
 
 
@@ -64,12 +56,9 @@ def _who(identity) -> str:  # noqa: ANN001
 # -- residents ----------------------------------------------------------------------------------------
 def register_cmd(ctx: Context, args: str) -> list[Reply]:
     address = _address(args)
-    try:
-        change = bindings.register(ctx.session, platform=ctx.inbound.platform, user_id=ctx.inbound.sender_id,
-                                   address=address, now=ctx.now, display_name=ctx.inbound.sender_name,
-                                   chat_grid_id=ctx.speaker.chat_grid_id)
-    except BindingError as err:
-        return _error(err)
+    change = bindings.register(ctx.session, platform=ctx.inbound.platform, user_id=ctx.inbound.sender_id,
+                               address=address, now=ctx.now, display_name=ctx.inbound.sender_name,
+                               chat_grid_id=ctx.speaker.chat_grid_id)
     if change.already:
         return [Reply(t("coverage.register.already_pending", number=change.binding.id))]
     ok = t("coverage.register.ok", number=change.binding.id)
@@ -89,11 +78,8 @@ def register_cmd(ctx: Context, args: str) -> list[Reply]:
 # -- members ------------------------------------------------------------------------------------------
 def _decide(ctx: Context, args: str, approve: bool) -> list[Reply]:
     number, reason = _number(args, "确认" if approve else "驳回")
-    try:
-        change = bindings.decide(ctx.session, number, approve=approve, actor=ctx.speaker.actor,
-                                 scope_grid_ids=ctx.speaker.scope_grid_ids, now=ctx.now, reason=reason or None)
-    except BindingError as err:
-        return _error(err)
+    change = bindings.decide(ctx.session, number, approve=approve, actor=ctx.speaker.actor,
+                             scope_grid_ids=ctx.speaker.scope_grid_ids, now=ctx.now, reason=reason or None)
     who = _who(change.identity)
     if approve:
         text = t("coverage.confirm.ok", number=number, person=who, address=change.address)
@@ -118,7 +104,7 @@ def _split_person(args: str) -> tuple[str, str]:
     """'@张三 3栋2单元101' or '3栋2单元101 @张三' -> (person, address text)."""
     parts = (args or "").split()
     if len(parts) < 2:
-        raise UsageError(t("coverage.errors.bind_args"))
+        raise UsageError("coverage.errors.bind_args")
     at = next((p for p in parts if p.startswith("@")), parts[0])
     rest = " ".join(p for p in parts if p is not at)
     return at, rest
@@ -127,12 +113,9 @@ def _split_person(args: str) -> tuple[str, str]:
 def bind_cmd(ctx: Context, args: str) -> list[Reply]:
     person, rest = _split_person(args)
     address = _address(rest)
-    try:
-        change = bindings.bind(ctx.session, person=person, address=address, actor=ctx.speaker.actor,
-                               scope_grid_ids=ctx.speaker.scope_grid_ids, now=ctx.now,
-                               chat_id=ctx.inbound.chat_id, chat_grid_id=ctx.speaker.chat_grid_id)
-    except BindingError as err:
-        return _error(err)
+    change = bindings.bind(ctx.session, person=person, address=address, actor=ctx.speaker.actor,
+                           scope_grid_ids=ctx.speaker.scope_grid_ids, now=ctx.now,
+                           chat_id=ctx.inbound.chat_id, chat_grid_id=ctx.speaker.chat_grid_id)
     who = _who(change.identity)
     if change.already:
         return _private(ctx, t("coverage.bind.already", person=who, address=change.address), done=True)
@@ -155,12 +138,9 @@ def unbind_cmd(ctx: Context, args: str) -> list[Reply]:
     if not ctx.speaker.is_member:
         return [Reply(t("coverage.errors.unbind_others"))]
     number = int(args.lstrip("#")) if args.lstrip("#").isdigit() else None
-    try:
-        changes = bindings.unbind(ctx.session, actor=ctx.speaker.actor, scope_grid_ids=ctx.speaker.scope_grid_ids,
-                                  now=ctx.now, binding_id=number, person=None if number else args,
-                                  chat_id=ctx.inbound.chat_id)
-    except BindingError as err:
-        return _error(err)
+    changes = bindings.unbind(ctx.session, actor=ctx.speaker.actor, scope_grid_ids=ctx.speaker.scope_grid_ids,
+                              now=ctx.now, binding_id=number, person=None if number else args,
+                              chat_id=ctx.inbound.chat_id)
     lines = [t("coverage.unbind.ok_line", person=_who(c.identity), address=c.address, number=c.binding.id)
              for c in changes]
     tell = [Reply(t("coverage.unbind.resident", address=c.address), to_user=c.identity.user_id) for c in changes]
@@ -169,12 +149,9 @@ def unbind_cmd(ctx: Context, args: str) -> list[Reply]:
 
 def move_out_cmd(ctx: Context, args: str) -> list[Reply]:
     address = _address(args)
-    try:
-        household, ended = bindings.move_out(ctx.session, address=address, actor=ctx.speaker.actor,
-                                             scope_grid_ids=ctx.speaker.scope_grid_ids, now=ctx.now,
-                                             chat_grid_id=ctx.speaker.chat_grid_id)
-    except BindingError as err:
-        return _error(err)
+    household, ended = bindings.move_out(ctx.session, address=address, actor=ctx.speaker.actor,
+                                         scope_grid_ids=ctx.speaker.scope_grid_ids, now=ctx.now,
+                                         chat_grid_id=ctx.speaker.chat_grid_id)
     return _private(ctx, t("coverage.move_out.ok", address=household.address, count=len(ended)), done=True)
 
 
@@ -229,7 +206,7 @@ def _building(args: str) -> str | None:
         return m.group(1)
     found = bindings.parse_address(args)
     if found is None or not found.building:
-        raise UsageError(t("coverage.errors.building_unreadable"))
+        raise UsageError("coverage.errors.building_unreadable")
     return found.building
 
 

@@ -10,11 +10,12 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
+from gridbot import periods
 from gridbot.clock import local
 from gridbot.messages import Reply
 from gridbot.privacy import mask_text
 from gridbot.router import LEADERS, STAFF, Command, Context, Router, UsageError
-from gridbot.services import audit, work
+from gridbot.services import audit, tickets, work
 from gridbot.texts import t
 
 WEEKDAY_NAMES = "一二三四五六日"
@@ -24,6 +25,10 @@ LOG_LINE_CHARS = 60
 # -- shared helpers ----------------------------------------------------------------------------------
 def _tz(ctx: Context):  # noqa: ANN202
     return ctx.app.settings.tz
+
+
+def _today(ctx: Context) -> date:
+    return periods.local_day(ctx.now, _tz(ctx))
 
 
 def _fmt_value(ctx: Context, value: Any) -> Any:
@@ -48,21 +53,19 @@ def _hm(ctx: Context, at: datetime) -> str:
 
 
 def guarded(fn: Callable[[Context, str], list[Reply]]) -> Callable[[Context, str], list[Reply]]:
-    """Turn a service's refusal into its Chinese text; scope refusals are audited."""
+    """Mask phone numbers in the answer; audit a scope refusal (the router says it, like every refusal)."""
 
     @functools.wraps(fn)
     def wrapper(ctx: Context, args: str) -> list[Reply]:
         try:
             replies = fn(ctx, args)
-            for reply in replies:      # members' free text (notes, logs, reasons) may hold a phone number
-                reply.text = mask_text(reply.text)
-            return replies
         except work.OutOfScope as err:
             audit.record(ctx.session, ctx.speaker.actor, "command.out_of_scope", err.entity_type, err.entity_id,
                          {"command": fn.__name__, "chat_id": ctx.inbound.chat_id}, at=ctx.now)
-            return [Reply(t(f"work.{err.key}", **{k: _fmt_value(ctx, v) for k, v in err.values.items()}))]
-        except work.WorkError as err:
-            return [Reply(t(f"work.{err.key}", **{k: _fmt_value(ctx, v) for k, v in err.values.items()}))]
+            raise
+        for reply in replies:      # members' free text (notes, logs, reasons) may hold a phone number
+            reply.text = mask_text(reply.text)
+        return replies
 
     return wrapper
 
@@ -106,7 +109,7 @@ def check_in(ctx: Context, args: str) -> list[Reply]:
     if not place and word:
         place = word                       # "签到 第一网格": the grid is the place named
     if not place and not located:
-        raise UsageError(t("work.checkin_need_place"))
+        raise UsageError("work.checkin_need_place")
     grid = _pick_grid(ctx, word)
     patrol = work.check_in(ctx.session, member_id=ctx.speaker.member_id, grid_id=grid.id, now=ctx.now,
                            actor=ctx.speaker.actor, place=place or None,
@@ -146,7 +149,7 @@ def visit(ctx: Context, args: str) -> list[Reply]:
         raise UsageError()
     address, note = work.split_address(args)
     if address is None or not address.building:
-        raise UsageError(t("work.visit_need_address"))
+        raise UsageError("work.visit_need_address")
     sp = ctx.speaker
     household = work.find_household(ctx.session, community_id=sp.community_id, scope_grid_ids=sp.scope_grid_ids,
                                      address=address, prefer_grid_id=sp.chat_grid_id)
@@ -170,14 +173,13 @@ def visit(ctx: Context, args: str) -> list[Reply]:
 def to_ticket(ctx: Context, args: str) -> list[Reply]:
     args = args.lstrip("#").strip()
     if args and not args.isdigit():
-        raise UsageError(t("work.ticket_bad_id"))
+        raise UsageError("work.ticket_bad_id")
     sp = ctx.speaker
     record = work.visit_for_ticket(ctx.session, member_id=sp.member_id, scope_grid_ids=sp.scope_grid_ids,  # type: ignore
                                    visit_id=int(args) if args else None)
-    ticket = work.ticket_for_visit(ctx.session, ctx.app, record, platform=ctx.inbound.platform,
-                                   user_id=sp.user_id, name=sp.name, actor=sp.actor, now=ctx.now)
-    if ticket is None:
-        return [Reply(t("work.ticket_unavailable"))]
+    ticket = work.ticket_for_visit(ctx.session, tickets.policy_for(ctx.app), record,
+                                   platform=ctx.inbound.platform, user_id=sp.user_id, name=sp.name, actor=sp.actor,
+                                   now=ctx.now)
     return [Reply(t("work.ticket_done", id=record.id, number=ticket.number, need=record.follow_up))]
 
 
@@ -185,31 +187,12 @@ def to_ticket(ctx: Context, args: str) -> list[Reply]:
 @guarded
 def log_entry(ctx: Context, args: str) -> list[Reply]:
     if not args:
-        raise UsageError(t("work.log_need_text"))
+        raise UsageError("work.log_need_text")
     entry = work.add_log(ctx.session, member_id=ctx.speaker.member_id, now=ctx.now, text=args,  # type: ignore
                          tz=_tz(ctx))
     today = work.logs_between(ctx.session, ctx.speaker.member_id, entry.day,  # type: ignore[arg-type]
                               entry.day + timedelta(days=1))
     return [Reply(t("work.log_done", day=_day(entry.day), n=len(today)))]
-
-
-_PERIODS = {"本周": "week", "这周": "week", "上周": "last_week", "本月": "month", "这个月": "month",
-            "上月": "last_month", "上个月": "last_month"}
-
-
-def _period(ctx: Context, kind: str) -> tuple[date, date, str]:
-    today = work.local_day(ctx.now, _tz(ctx))
-    if kind == "week":
-        start, end = work.week_bounds(today)
-        return start, end, t("work.period_week")
-    if kind == "last_week":
-        start, end = work.week_bounds(today - timedelta(days=7))
-        return start, end, t("work.period_last_week")
-    if kind == "last_month":
-        start, end = work.month_bounds(work.add_months(today, -1))
-        return start, end, t("work.period_last_month")
-    start, end = work.month_bounds(today)
-    return start, end, t("work.period_month")
 
 
 def _target_member(ctx: Context, word: str):  # noqa: ANN202
@@ -223,13 +206,14 @@ def _target_member(ctx: Context, word: str):  # noqa: ANN202
     return member
 
 
-def _log_summary(ctx: Context, args: str, kind: str) -> list[Reply]:
+def _log_summary(ctx: Context, args: str, word: str) -> list[Reply]:
     sp = ctx.speaker
     member_id, name = sp.member_id, sp.name
     if args:
         member = _target_member(ctx, args)
         member_id, name = member.id, member.name
-    start, end, label = _period(ctx, kind)
+    period = periods.parse_period(word, _today(ctx))
+    start, end, label = period.start, period.end, period.said
     entries = work.logs_between(ctx.session, member_id, start, end)  # type: ignore[arg-type]
     if not entries:
         return [Reply(t("work.logs_none", name=name, period=label, start=_short_day(start),
@@ -250,12 +234,12 @@ def _log_summary(ctx: Context, args: str, kind: str) -> list[Reply]:
 
 @guarded
 def week_logs(ctx: Context, args: str) -> list[Reply]:
-    return _log_summary(ctx, args, "week")
+    return _log_summary(ctx, args, "本周")
 
 
 @guarded
 def month_logs(ctx: Context, args: str) -> list[Reply]:
-    return _log_summary(ctx, args, "month")
+    return _log_summary(ctx, args, "本月")
 
 
 @guarded
@@ -263,8 +247,8 @@ def review(ctx: Context, args: str) -> list[Reply]:
     sp = ctx.speaker
     words = args.split(" ") if args else []
     if not words:
-        today = work.local_day(ctx.now, _tz(ctx))
-        start, end = work.add_months(today, -1), today + timedelta(days=1)
+        today = _today(ctx)
+        start, end = periods.add_months(today, -1), today + timedelta(days=1)
         pending = work.pending_reviews(ctx.session, community_id=sp.community_id, scope_grid_ids=sp.scope_grid_ids,
                                        start=start, end=end)
         if not pending:
@@ -278,13 +262,10 @@ def review(ctx: Context, args: str) -> list[Reply]:
     member = _target_member(ctx, name)
     if member.id == sp.member_id:
         raise work.WorkError("review_self")
-    kind = "month"
-    for word in sorted(_PERIODS, key=len, reverse=True):
-        if rest.startswith(word):
-            kind, rest = _PERIODS[word], rest[len(word):].lstrip(" ，,：:")
-            break
-    comment = rest.strip() or None
-    start, end, label = _period(ctx, kind)
+    period, rest = periods.split_period(rest, _today(ctx), units=("week", "month"))
+    period = period or periods.parse_period("本月", _today(ctx))
+    comment = rest.lstrip(" ，,：:").strip() or None
+    start, end, label = period.start, period.end, period.said
     count = work.review_logs(ctx.session, reviewer_id=sp.member_id, member_id=member.id, start=start,  # type: ignore
                              end=end, now=ctx.now, actor=sp.actor, comment=comment)
     if count == 0:
@@ -318,14 +299,14 @@ def duty(ctx: Context, args: str) -> list[Reply]:
         grids = [_pick_grid(ctx)]
     else:
         grids = work.work_grids(ctx.session, sp.grid_ids) or work.work_grids(ctx.session, sp.scope_grid_ids)
-    today = work.local_day(ctx.now, _tz(ctx))
+    today = _today(ctx)
     blocks = []
     for grid in grids:
         lines = [t("work.duty_title", grid=grid.name, day=_day(today))]
         for entry in work.duty_roster(ctx.session, grid.id, ctx.now):
             m = entry.member
             if entry.leave is not None:
-                until = work.local_day(entry.leave.ends_at - timedelta(seconds=1), _tz(ctx))
+                until = periods.local_day(entry.leave.ends_at - timedelta(seconds=1), _tz(ctx))
                 cover = entry.leave.partner.name if entry.leave.partner else t("work.duty_nobody")
                 lines.append(t("work.duty_away", name=m.name, until=_day(until), cover=cover))
             elif not m.on_duty:  # marked 不在岗 in the roster: not someone residents or the leader can count on
@@ -345,10 +326,10 @@ def duty(ctx: Context, args: str) -> list[Reply]:
 def leave(ctx: Context, args: str) -> list[Reply]:
     if not args:
         raise UsageError()
-    today = work.local_day(ctx.now, _tz(ctx))
+    today = _today(ctx)
     parsed = work.parse_until(args, today)
     if parsed is None:
-        raise UsageError(t("work.leave_bad_until"))
+        raise UsageError("work.leave_bad_until")
     last_day, reason = parsed
     member = work.get_member(ctx.session, ctx.speaker.member_id)  # type: ignore[arg-type]
     record = work.request_leave(ctx.session, member=member, now=ctx.now, last_day=last_day, actor=ctx.speaker.actor,
@@ -404,20 +385,11 @@ def due(ctx: Context, args: str) -> list[Reply]:
 def figures(ctx: Context, args: str) -> list[Reply]:
     from gridbot.services import compliance
 
-    today = work.local_day(ctx.now, _tz(ctx))
     word = args.split(" ")[0] if args else "本月"
-    if word in ("本月", "这个月"):
-        word = today.strftime("%Y-%m")
-    elif word in ("上月", "上个月"):
-        word = work.add_months(today, -1).strftime("%Y-%m")
-    elif word in ("本季度", "这个季度"):
-        word = f"{today.year}-Q{(today.month - 1) // 3 + 1}"
-    elif word in ("今年", "本年"):
-        word = str(today.year)
     try:
-        period = compliance.parse_period(word)
-    except compliance.PeriodError:
-        raise UsageError(t("work.figures_bad_period")) from None
+        period = periods.parse_period(word, _today(ctx))
+    except periods.PeriodError:
+        raise UsageError("work.figures_bad_period") from None
     sp = ctx.speaker
     lines = compliance.for_speaker(ctx.session, community_id=sp.community_id, scope_grid_ids=set(sp.scope_grid_ids),
                                    member_id=sp.member_id, period=period, tz=_tz(ctx))  # type: ignore[arg-type]

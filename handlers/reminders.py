@@ -5,7 +5,7 @@ import re
 import unicodedata
 
 from gridbot.messages import Reply
-from gridbot.router import STAFF, Command, Context, Router, UsageError
+from gridbot.router import STAFF, Command, Context, Router, UsageError, said
 from gridbot.schedule.config import load_config
 from gridbot.schedule.parse import ScheduleError, parse
 from gridbot.services import reminders as service
@@ -61,9 +61,9 @@ def set_reminder(ctx: Context, args: str) -> list[Reply]:
     try:
         schedule = parse(rest, ctx.now, tz)
     except ScheduleError as err:
-        raise UsageError(t("schedule.reminder.bad_time", detail=str(err))) from None
+        raise UsageError("schedule.reminder.bad_time", detail=said(err)) from None
     if not schedule.text:
-        raise UsageError(t("schedule.reminder.need_text"))
+        raise UsageError("schedule.reminder.need_text")
     text = _as_written(rest, schedule.text)
     if to_group:
         kw = {"target_type": "grids", "grid_ids": [sp.chat_grid_id]}
@@ -73,12 +73,8 @@ def set_reminder(ctx: Context, args: str) -> list[Reply]:
         kw = {"target_type": to_staff}
     else:
         kw = {"target_type": "member", "target_member_id": sp.member_id}
-    try:
-        reminder = service.create_reminder(ctx.session, community_id=sp.community_id, owner_member_id=sp.member_id,
-                                           created_by=sp.actor, schedule=schedule, text=text,
-                                           now=ctx.now, **kw)
-    except service.ReminderError as err:
-        return [Reply(err.text())]
+    reminder = service.create_reminder(ctx.session, community_id=sp.community_id, owner_member_id=sp.member_id,
+                                       created_by=sp.actor, schedule=schedule, text=text, now=ctx.now, **kw)
     target = service.describe_target(ctx.session, reminder, sp.member_id)
     nxt = service.fmt_when(reminder.next_at, tz, ctx.now)
     if reminder.rrule:
@@ -87,7 +83,7 @@ def set_reminder(ctx: Context, args: str) -> list[Reply]:
     else:
         text = t("schedule.reminder.created_once", id=reminder.id, target=target, next=nxt, text=reminder.text)
     notes = [t(f"schedule.reminder.note_{n}") for n in NOTES if n in schedule.notes]
-    quiet = load_config(ctx.app.settings.config_dir).quiet
+    quiet = load_config(ctx.app.settings.config_dir, ctx.app.settings.timezone).quiet
     upcoming = schedule.next(ctx.now, 1)
     if upcoming and quiet.hold_until(upcoming[0]) is not None:
         notes.append(t("schedule.reminder.note_quiet", start=quiet.start.strftime("%H:%M"),
@@ -119,13 +115,10 @@ def list_reminders(ctx: Context, args: str) -> list[Reply]:
 def cancel(ctx: Context, args: str) -> list[Reply]:
     m = re.fullmatch(r"#?\s*(\d+)", args.strip())
     if not m:
-        raise UsageError(t("schedule.reminder.bad_id"))
+        raise UsageError("schedule.reminder.bad_id")
     sp = ctx.speaker
-    try:
-        r = service.cancel_reminder(ctx.session, int(m.group(1)), actor=sp.actor, member_id=sp.member_id,
-                                    roles=sp.roles, scope_grid_ids=sp.scope_grid_ids, now=ctx.now)
-    except service.ReminderError as err:
-        return [Reply(err.text())]
+    r = service.cancel_reminder(ctx.session, int(m.group(1)), actor=sp.actor, member_id=sp.member_id,
+                                roles=sp.roles, scope_grid_ids=sp.scope_grid_ids, now=ctx.now)
     return [Reply(t("schedule.reminder.cancelled", id=r.id, text=r.text))]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import datetime
 from typing import Any, NoReturn
@@ -9,6 +10,10 @@ from typing import Any, NoReturn
 import click
 
 from ..config import ConfigError, Settings
+from ..errors import Refusal, log_unexpected
+from ..texts import t
+
+log = logging.getLogger("gridbot.cli")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -68,7 +73,23 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, default=str))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """Every command answers a rule's no (a Refusal) with its text, and an unexpected error with a polite line
+    and the id it was logged under (exit 1), never a traceback on the person's screen."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Refusal as err:
+            fail(err.text)
+        except Exception as err:  # noqa: BLE001 - the one place a CLI bug is turned into an id
+            error_id = log_unexpected(log, err, f"gridbot {ctx.invoked_subcommand}")
+            fail(t("refusal.unexpected_cli", error_id=error_id), code=1)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gridbot")
 def main() -> None:
     """gridbot: 网格化管理群机器人 (a WeCom bot for community grid governance).

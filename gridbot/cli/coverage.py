@@ -14,6 +14,7 @@ from datetime import date
 
 import click
 
+from ..errors import Refusal
 from .base import build_app, echo_json, fail, main
 
 
@@ -32,8 +33,8 @@ def coverage(ctx: click.Context, grids: tuple[str, ...], community: str | None, 
     with app.session() as session:
         try:
             ids = svc.grid_ids_for(session, grids, community)
-        except LookupError as err:
-            fail(f"找不到 (not found): {err}")
+        except Refusal as err:
+            fail(f"找不到 (not found): {err.text}")
         report = svc.compute(session, app.clock.now(), ids)
     if as_json:
         echo_json([g.as_dict() for g in report.grids])

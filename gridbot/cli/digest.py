@@ -22,7 +22,6 @@ def digest_command(community: str, grid: str | None, day: str | None, fmt: str, 
                    send: bool) -> None:
     """每日简报：昨日工单、三率、覆盖率、巡查走访滞后、待确认登记。默认只打印不发送。"""
     from ..services import digest as svc
-    from ..services import outbox
     from ..services.tickets import community_role, grid_leaders
     from ..texts import t
 
@@ -37,7 +36,7 @@ def digest_command(community: str, grid: str | None, day: str | None, fmt: str, 
             data = svc.build(session, community=community, day=when, tz=tz,
                              console_base_url=app.settings.console_base_url, grid=grid)
         except svc.DigestError as err:
-            fail(f"找不到 (not found): {err}")
+            fail(f"找不到 (not found): {err.text}")
         rows = []
         if send:
             scope = svc.grid_scope(session, grid, community) if grid else svc.community_scope(session, community)
@@ -49,7 +48,6 @@ def digest_command(community: str, grid: str | None, day: str | None, fmt: str, 
                 fail("没有收件人 (no recipient): 该社区没有书记 / 该网格没有网格长，请先在花名册里设置角色")
             rows = svc.write(session, data, sorted(readers), app.clock.now(),
                              chart=svc.save_chart(app.settings.instance_dir, data))
-            ids = [r.id for r in rows]
     if chart is not None:
         from ..services.charts import FontMissing, digest_chart
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from .. import periods
+from ..errors import Refusal
 from .base import build_app, echo_json, fail, main
 
 
@@ -27,9 +29,9 @@ def evaluation_command(community: str, period: str, out: Path, csv_path: Path | 
     from ..services import reports
 
     try:
-        chosen = reports.parse_period(period)
-    except reports.ReportError as err:
-        fail(f"考核期格式不对 (bad --period): {err}")
+        chosen = periods.parse_period(period)
+    except periods.PeriodError as err:
+        fail(f"考核期格式不对 (bad --period): {err.text}")
     if out.suffix.lower() != ".xlsx":
         fail(f"--out 应为 .xlsx 文件 (got {out.name!r})")
     if not out.parent.exists():
@@ -44,8 +46,8 @@ def evaluation_command(community: str, period: str, out: Path, csv_path: Path | 
         try:
             data = reports.evaluation(session, community, chosen, app.settings.tz, rules,
                                       today=app.clock.now().astimezone(app.settings.tz).date())
-        except reports.ReportError as err:
-            fail(f"找不到 (not found): {err}")
+        except Refusal as err:
+            fail(f"找不到 (not found): {err.text}")
     now = app.clock.now().astimezone(app.settings.tz)
     reports.evaluation_xlsx(data, out, now)
     csv_path.write_bytes(reports.evaluation_csv(data))
@@ -70,15 +72,14 @@ def logs_command(community: str, period: str | None, as_json: bool) -> None:
 
     app = build_app()
     try:
-        chosen = (reports.parse_period(period) if period
-                  else reports.week_of(app.clock.now().astimezone(app.settings.tz).date()))
-    except reports.ReportError as err:
-        fail(f"统计期格式不对 (bad --period): {err}")
+        chosen = periods.parse_period(period or "本周", periods.local_day(app.clock.now(), app.settings.tz))
+    except periods.PeriodError as err:
+        fail(f"统计期格式不对 (bad --period): {err.text}")
     with app.session() as session:
         try:
             data = reports.log_summary(session, community, chosen)
-        except reports.ReportError as err:
-            fail(f"找不到 (not found): {err}")
+        except Refusal as err:
+            fail(f"找不到 (not found): {err.text}")
     if as_json:
         echo_json(data)
         return

@@ -64,7 +64,8 @@ def run_cmd(once: bool, interval: float | None, now: str | None) -> None:
         fail("--now 只能和 --once 一起用 (--now needs --once)")
     # Jobs go to the real queue when Redis is configured (RQ workers run them); in-process otherwise.
     app = build_app(sync_jobs=not settings.redis_url, clock=FrozenClock(when) if when else None)
-    pause = interval if interval is not None else float(load_config(settings.config_dir).tick_seconds)
+    pause = (interval if interval is not None
+             else float(load_config(settings.config_dir, settings.timezone).tick_seconds))
     while True:
         try:
             result = tick(app)

@@ -18,12 +18,13 @@ def sync_roster(chats: tuple[str, ...], as_json: bool) -> None:
     """按企业微信的客户群成员名单，校正已绑定群的成员记录 (externalcontact/groupchat/list + get)."""
     from ..senders import PermanentFailure, TemporaryFailure
     from ..services.membership import sync_roster as run
+    from ..wecom.client import client_for
 
     app = build_app()
     if not app.settings.wecom.api_enabled:
         fail("企业微信接口未配置 (WeCom API not configured): set GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET")
     try:
-        results = run(app, chat_ids=list(chats) or None)
+        results = run(app.session, client_for(app), app.clock.now, chat_ids=list(chats) or None)
     except (PermanentFailure, TemporaryFailure) as err:
         fail(f"同步失败 (roster sync failed): {err}", code=1)
     if as_json:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import Refusal
 from .base import build_app, echo_json, fail, main
 
 
@@ -13,18 +14,19 @@ from .base import build_app, echo_json, fail, main
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 def compliance_command(community: str, period: str, as_json: bool) -> None:
     """履职统计：巡查、走访、日志、工单（每名网格员、每个网格）。"""
-    from ..services.compliance import PeriodError, compliance, parse_period, report_lines
+    from ..periods import PeriodError, parse_period
+    from ..services.compliance import compliance, report_lines
 
     try:
         chosen = parse_period(period)
     except PeriodError as err:
-        fail(f"统计期格式不对 (bad --period): {err}")
+        fail(f"统计期格式不对 (bad --period): {err.text}")
     app = build_app()
     with app.session() as session:
         try:
             data = compliance(session, community, chosen, app.settings.tz)
-        except LookupError:
-            fail(f"没有这个社区 (no community with code {community!r})")
+        except Refusal as err:
+            fail(err.text)
     if as_json:
         echo_json(data)
         return

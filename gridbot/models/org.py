@@ -132,6 +132,3 @@ class Member(Base):
     @property
     def grids(self) -> list[Grid]:
         return [link.grid for link in self.grid_links]
-
-    def has_role(self, *roles: str) -> bool:
-        return any(r in (self.roles or []) for r in roles)

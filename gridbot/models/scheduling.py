@@ -21,7 +21,7 @@ class Reminder(Base):
     target_type: "member" (privately to target_member_id), "grids" (the chats of grid_ids), "community"
     (every grid chat of the community), or for built-in duty rules "members" / "leaders" (each staff member
     / each leader of the community, privately). kind: "user" (set in chat) or "builtin" (config/schedules.yaml,
-    source_key names the rule). rrule is the RFC 5545 RRULE value evaluated in Asia/Shanghai from dtstart;
+    source_key names the rule). rrule is the RFC 5545 RRULE value evaluated in GRIDBOT_TIMEZONE from dtstart;
     one-offs have rrule NULL and due_at. next_at is the next occurrence (UTC) the scheduler has not handled.
     """
 

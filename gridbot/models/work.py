@@ -61,7 +61,7 @@ class Visit(Base):
 
 
 class WorkLog(Base):
-    """One work-log entry (工作日志). Several a day are fine; `day` is the local (Asia/Shanghai) date."""
+    """One work-log entry (工作日志). Several a day are fine; `day` is the local date (GRIDBOT_TIMEZONE)."""
 
     __tablename__ = "work_logs"
     __table_args__ = (Index("ix_work_logs_member_day", "member_id", "day"),)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 
-from ..config import ConfigError, load_yaml
+from ..config import DEFAULT_TIMEZONE, ConfigError, load_yaml
 
 LATE_POLICIES = ("send_late_once", "skip")
 AUDIENCES = ("members", "leaders", "grid_chats")
@@ -22,7 +22,7 @@ class QuietHours:
 
     start: time
     end: time
-    tz: str = "Asia/Shanghai"
+    tz: str = DEFAULT_TIMEZONE
 
     def hold_until(self, now: datetime) -> datetime | None:
         """When a non-urgent message written at `now` may go out, or None if it may go now."""
@@ -49,7 +49,7 @@ class Cadence:
 
     rrule: str | None = None
     every: timedelta | None = None
-    tz: str = "Asia/Shanghai"
+    tz: str = DEFAULT_TIMEZONE
     anchor: datetime = datetime(2026, 1, 1)
 
     def _anchor(self) -> datetime:
@@ -94,7 +94,7 @@ class SystemJob:
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     tick_seconds: float = 20
     late_grace: timedelta = timedelta(minutes=10)
     max_catch_up: int = 100
@@ -126,9 +126,10 @@ def _late(value: object, where: str) -> str:
     return str(value)
 
 
-def parse_config(data: dict) -> SchedulerConfig:
+def parse_config(data: dict, timezone: str = DEFAULT_TIMEZONE) -> SchedulerConfig:
+    """`timezone` is GRIDBOT_TIMEZONE (Settings.timezone); a `timezone:` in schedules.yaml overrides it."""
     data = data or {}
-    tz = data.get("timezone") or "Asia/Shanghai"
+    tz = data.get("timezone") or timezone
     quiet_raw = data.get("quiet_hours") or {}
     quiet = QuietHours(_hhmm(quiet_raw.get("start", "22:00"), "quiet_hours.start"),
                        _hhmm(quiet_raw.get("end", "07:00"), "quiet_hours.end"), tz)
@@ -165,27 +166,28 @@ def parse_config(data: dict) -> SchedulerConfig:
                            duty=tuple(duty), jobs=tuple(jobs))
 
 
-def load_config(config_dir: Path | None = None) -> SchedulerConfig:
+def load_config(config_dir: Path | None = None, timezone: str = DEFAULT_TIMEZONE) -> SchedulerConfig:
     """config/schedules.yaml (cached until the file changes). Missing file: the defaults, nothing scheduled."""
     if config_dir is None:
         from .. import texts
 
         config_dir = texts._config_dir  # the directory the app was built with
     if not (Path(config_dir) / "schedules.yaml").is_file():
-        return SchedulerConfig()
+        return SchedulerConfig(timezone=timezone, quiet=QuietHours(time(22), time(7), timezone))
     data = load_yaml(Path(config_dir), "schedules.yaml")  # the same object until the file changes
-    cached = _parsed.get(id(data))
+    cached = _parsed.get((id(data), timezone))
     if cached is None or cached[0] is not data:
         _parsed.clear()
-        cached = _parsed[id(data)] = (data, parse_config(data))
+        cached = _parsed[(id(data), timezone)] = (data, parse_config(data, timezone))
     return cached[1]
 
 
-_parsed: dict[int, tuple[object, SchedulerConfig]] = {}
+_parsed: dict[tuple[int, str], tuple[object, SchedulerConfig]] = {}
 
 
-def quiet_hold(now: datetime, urgent: bool, config_dir: Path | None = None) -> datetime | None:
+def quiet_hold(now: datetime, urgent: bool, config_dir: Path | None = None,
+               timezone: str = DEFAULT_TIMEZONE) -> datetime | None:
     """The outbox rule: when a non-urgent proactive message written at `now` may go out (None = now)."""
     if urgent:
         return None
-    return load_config(config_dir).quiet.hold_until(now)
+    return load_config(config_dir, timezone).quiet.hold_until(now)

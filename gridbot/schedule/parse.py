@@ -22,7 +22,9 @@ from zoneinfo import ZoneInfo
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrulestr
 
-DEFAULT_TZ = "Asia/Shanghai"
+from ..config import DEFAULT_TIMEZONE
+
+DEFAULT_TZ = DEFAULT_TIMEZONE   # callers pass Settings.timezone
 DEFAULT_TIME = time(9, 0)   # "每月1号", "下周五": no time said -> 09:00
 
 CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
@@ -92,19 +94,6 @@ def next_occurrences(rule: str, dtstart: datetime, after: datetime, count: int =
             break
         out.append(nxt)
         cursor = nxt
-    return out
-
-
-def occurrences_between(rule: str, dtstart: datetime, start: datetime, end: datetime,
-                        tz: str = DEFAULT_TZ, limit: int = 1000) -> list[datetime]:
-    """Occurrences with start <= t <= end (the scheduler's catch-up window), at most `limit`."""
-    zone = ZoneInfo(tz)
-    rr = rrulestr(rule, dtstart=dtstart.astimezone(zone).replace(second=0, microsecond=0))
-    out = []
-    for occ in rr.xafter(start.astimezone(zone), count=limit, inc=True):
-        if occ > end:
-            break
-        out.append(occ)
     return out
 
 

@@ -156,7 +156,7 @@ def _fire_one(session: Session, r: Reminder, now: datetime, cfg: SchedulerConfig
         if occ_id is None:
             res.duplicate += 1
         else:
-            rows = rem_service.write_occurrence(session, r, key, fire, now, late)
+            rows = rem_service.write_occurrence(session, r, key, fire, now, late, cfg.timezone)
             _note_outbox(session, occ_id, rows)
             if late:
                 res.late += 1
@@ -327,7 +327,7 @@ def tick(app: "Gridbot", config: SchedulerConfig | None = None, limit: int = 500
     """One pass. Safe to run from several processes at once. Due reminders go in batches of BATCH per
     transaction, announcements and system jobs one per transaction; at most `limit` reminders per tick (the
     rest are picked up by the next tick, seconds later)."""
-    cfg = config or load_config(app.settings.config_dir)
+    cfg = config or load_config(app.settings.config_dir, app.settings.timezone)
     now = app.clock.now()
     res = TickResult()
     try:
@@ -386,7 +386,8 @@ def start_in_thread(app: "Gridbot", interval: float | None = None) -> threading.
     from ..bootstrap import run_as
 
     stop = threading.Event()
-    pause = interval if interval is not None else load_config(app.settings.config_dir).tick_seconds
+    pause = (interval if interval is not None
+             else load_config(app.settings.config_dir, app.settings.timezone).tick_seconds)
 
     def loop() -> None:
         while not stop.is_set():

@@ -22,16 +22,6 @@ from .audit import record
 AT_ALL = "@all"
 
 
-class AnnouncementError(Exception):
-    def __init__(self, key: str, **values: object):
-        super().__init__(key)
-        self.key = key
-        self.values = values
-
-    def text(self) -> str:
-        return t(f"schedule.announcement.{self.key}", **self.values)
-
-
 @dataclass
 class GridLookup:
     ids: list[int]

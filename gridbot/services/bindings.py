@@ -18,21 +18,21 @@ from typing import Any, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import ChatIdentity, ChatMembership, Grid, GridChat, Household, HouseholdBinding, Member, MemberGrid
+from ..models import ChatIdentity, ChatMembership, Grid, Household, HouseholdBinding, Member, MemberGrid
 from ..models.org import LEADER_ROLES
 from .audit import record
+from ..errors import Refusal
 from ..places import place_text
+from ..texts import t
 
 PENDING_OVERDUE = timedelta(days=3)
 
 
-class BindingError(Exception):
+class BindingError(Refusal):
     """A rule refused the change. `key` names a text under coverage.errors in templates.yaml."""
 
     def __init__(self, key: str, **values: Any):
-        super().__init__(key)
-        self.key = key
-        self.values = values
+        super().__init__(f"coverage.errors.{key}", **values)
 
 
 @dataclass
@@ -232,7 +232,7 @@ def decide(session: Session, binding_id: int, *, approve: bool, actor: str, scop
     if household.grid_id not in set(scope_grid_ids):
         raise BindingError("not_your_grid", number=binding_id)
     if binding.status != "pending":
-        raise BindingError("not_pending", number=binding_id, status=binding.status)
+        raise BindingError("not_pending", number=binding_id, status=t(f"coverage.status.{binding.status}"))
     ended: list[HouseholdBinding] = []
     if approve:
         if household.status != "active":
@@ -306,7 +306,7 @@ def unbind(session: Session, *, actor: str, scope_grid_ids: Iterable[int], now: 
         if b.household.grid_id not in scope:
             raise BindingError("not_your_grid", number=b.id)
         if b.status not in ("pending", "active"):
-            raise BindingError("not_open", number=b.id, status=b.status)
+            raise BindingError("not_open", number=b.id, status=t(f"coverage.status.{b.status}"))
         _end(session, b, actor, "unbound", now)
         changes.append(Change(b, b.household, b.identity, _grid_code(session, b.household.grid_id),
                               notify=[b.identity.user_id]))
@@ -357,5 +357,3 @@ def pending(session: Session, grid_ids: Iterable[int], now: datetime) -> list[Pe
                        r[7] < now - PENDING_OVERDUE) for r in rows]
 
 
-def chats_of_grid(session: Session, grid_id: int) -> list[str]:
-    return list(session.scalars(select(GridChat.chat_id).where(GridChat.grid_id == grid_id)))

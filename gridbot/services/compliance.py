@@ -4,77 +4,24 @@ The rules counted are the seed's rhythms (DOMAIN.md "Rhythms"): each grid patrol
 households (独居老人, 残疾, 困难, 留守儿童, 流动人口) visited at least once a quarter, every household at least once a
 year, a daily work log, and tickets resolved within their limit. Quarter and year figures run from the start of
 the quarter / year that holds the period's last day up to the period's end, so a month's report shows how far
-the quarter has come. Periods are local (Asia/Shanghai) calendar days; the database holds UTC.
+the quarter has come. Periods are local calendar days (the configured zone, passed in as tz); the database holds UTC.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from ..errors import Refusal
 from ..models import Community, Grid, Household, Member, Ticket
 from ..models.household import KEY_HOUSEHOLD_TAGS
 from ..models.work import Patrol, Visit, WorkLog
 from ..texts import t
-from .work import DEFAULT_TZ, add_months, day_start, member_buildings, quarter_start, work_grids
-
-
-class PeriodError(ValueError):
-    """A period that cannot be read; the message says what is expected."""
-
-
-@dataclass(frozen=True)
-class Period:
-    start: date          # first day
-    end: date            # the day after the last day
-    label: str
-
-    @property
-    def last_day(self) -> date:
-        return self.end - timedelta(days=1)
-
-    def months(self) -> list[date]:
-        out, month = [], self.start.replace(day=1)
-        while month < self.end:
-            out.append(month)
-            month = add_months(month, 1)
-        return out
-
-
-def parse_period(text: str) -> Period:
-    """'2026-11' (a month), '2026-Q4' (a quarter), '2026' (a year), '2026-11-01..2026-11-15' (days, inclusive)."""
-    text = text.strip()
-    m = re.fullmatch(r"(\d{4})-(\d{1,2})", text)
-    if m:
-        year, month = int(m.group(1)), int(m.group(2))
-        if not 1 <= month <= 12:
-            raise PeriodError(f"month out of range in {text!r}")
-        start = date(year, month, 1)
-        return Period(start, add_months(start, 1), f"{year}-{month:02d}")
-    m = re.fullmatch(r"(\d{4})-?[Qq]([1-4])", text)
-    if m:
-        year, q = int(m.group(1)), int(m.group(2))
-        start = date(year, 3 * q - 2, 1)
-        return Period(start, add_months(start, 3), f"{year}-Q{q}")
-    m = re.fullmatch(r"(\d{4})", text)
-    if m:
-        year = int(m.group(1))
-        return Period(date(year, 1, 1), date(year + 1, 1, 1), str(year))
-    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", text)
-    if m:
-        try:
-            first, last = date.fromisoformat(m.group(1)), date.fromisoformat(m.group(2))
-        except ValueError as err:
-            raise PeriodError(f"bad date in {text!r}: {err}") from None
-        if last < first:
-            raise PeriodError(f"period ends before it starts: {text!r}")
-        return Period(first, last + timedelta(days=1), f"{first.isoformat()}..{last.isoformat()}")
-    raise PeriodError(f"cannot read period {text!r}: use 2026-11, 2026-Q4, 2026 or 2026-11-01..2026-11-15")
+from ..periods import Period, day_start, quarter_start
+from .work import member_buildings, work_grids
 
 
 def _is_key(household: Household) -> bool:
@@ -85,11 +32,11 @@ def _month_key(at: datetime, tz: ZoneInfo) -> str:
     return at.astimezone(tz).strftime("%Y-%m")
 
 
-def compliance(session: Session, community_code: str, period: Period, tz: ZoneInfo = DEFAULT_TZ) -> dict[str, Any]:
+def compliance(session: Session, community_code: str, period: Period, tz: ZoneInfo) -> dict[str, Any]:
     """Figures for every grid and every active member of a community over `period`. Plain data (JSON-ready)."""
     community = session.scalar(select(Community).where(Community.code == community_code))
     if community is None:
-        raise LookupError(f"no community with code {community_code!r}")
+        raise Refusal("refusal.no_community", code=community_code)
     start, end = day_start(period.start, tz), day_start(period.end, tz)
     q_first = quarter_start(period.last_day)
     q_start, y_start = day_start(q_first, tz), day_start(date(period.last_day.year, 1, 1), tz)
@@ -97,7 +44,6 @@ def compliance(session: Session, community_code: str, period: Period, tz: ZoneIn
 
     all_grid_ids = list(session.scalars(select(Grid.id).where(Grid.community_id == community.id)))
     grids = work_grids(session, all_grid_ids)
-    grid_ids = [g.id for g in grids]
     code_of = {g.id: g.code for g in session.scalars(select(Grid).where(Grid.community_id == community.id))}
     households = list(session.scalars(select(Household).where(Household.grid_id.in_(all_grid_ids),
                                                                Household.status == "active")))
@@ -217,7 +163,7 @@ def report_lines(data: dict[str, Any], grid_codes: set[str] | None = None,
 
 
 def for_speaker(session: Session, *, community_id: int, scope_grid_ids: set[int], member_id: int,
-                period: Period, tz: ZoneInfo = DEFAULT_TZ) -> list[str]:
+                period: Period, tz: ZoneInfo) -> list[str]:
     """The 履职 report a leader may see: the grids in their scope and the members working in them."""
     community = session.get(Community, community_id)
     data = compliance(session, community.code, period, tz)  # type: ignore[union-attr]

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, and_, case, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
+from ..errors import Refusal
 from ..models import (KEY_HOUSEHOLD_TAGS, ChatIdentity, ChatMembership, Community, CoverageSnapshot, Grid,
                       GridChat, Household, HouseholdBinding, Member)
 from .bindings import PENDING_OVERDUE, address_text
@@ -178,12 +179,12 @@ def grid_ids_for(session: Session, grid_codes: Iterable[str] = (), community_cod
         found = dict(session.execute(select(Grid.code, Grid.id).where(Grid.code.in_(codes))).all())
         missing = [c for c in codes if c not in found]
         if missing:
-            raise LookupError(f"grid {', '.join(missing)}")
+            raise Refusal("refusal.no_grid", code=", ".join(missing))
         ids |= set(found.values())
     if community_code:
         cid = session.scalar(select(Community.id).where(Community.code == community_code))
         if cid is None:
-            raise LookupError(f"community {community_code}")
+            raise Refusal("refusal.no_community", code=community_code)
         ids |= set(session.scalars(select(Grid.id).where(Grid.community_id == cid)))
     return ids
 
@@ -337,7 +338,7 @@ def _local_day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def take_snapshots(session: Session, now: datetime, day: date | None = None, tz: str | ZoneInfo = "Asia/Shanghai",
+def take_snapshots(session: Session, now: datetime, day: date | None, tz: str | ZoneInfo,
                    grid_ids: Iterable[int] | None = None) -> list[CoverageSnapshot]:
     """One snapshot per grid for `day` (default: today, local). Running it again the same day updates the row."""
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from ..errors import Refusal
 from ..messages import Reply
 from ..models import (Community, CoverageSnapshot, Grid, GridChat, Household, Member, OutboxMessage, Patrol, Ticket,
                       TicketEvent, Visit)
@@ -43,7 +44,8 @@ from ..texts import t
 from . import bindings, metrics, outbox
 from . import tickets as ticket_service
 from .people import subtree_ids
-from .work import day_start, quarter_start, add_months, work_grids
+from ..periods import add_months, day_start, quarter_start
+from .work import work_grids
 
 PATROL_ROLES = frozenset({"member", "grid_leader"})            # 每月至少巡查一次 (seed plan 2)
 VISIT_ROLES = frozenset({"member", "part_time"})               # 每季度走访一遍重点户 (the members who visit)
@@ -55,8 +57,8 @@ RATE_KEYS = ("response_rate", "resolution_rate", "satisfaction_rate", "on_time_c
 WEEKDAYS = "一二三四五六日"
 
 
-class DigestError(LookupError):
-    """An unknown community or grid (the message names it)."""
+class DigestError(Refusal):
+    """An unknown community or grid (the text names it)."""
 
 
 # -- scope ----------------------------------------------------------------------------------------------
@@ -75,7 +77,7 @@ class Scope:
 def community_scope(session: Session, code: str) -> Scope:
     community = session.scalar(select(Community).where(Community.code == code))
     if community is None:
-        raise DigestError(f"no community with code {code!r}")
+        raise DigestError("refusal.no_community", code=code)
     ids = set(session.scalars(select(Grid.id).where(Grid.community_id == community.id)))
     leaves = work_grids(session, ids)
     return Scope("community", community.id, community.code, community.name, community.name, community.code,
@@ -86,7 +88,7 @@ def grids_scope(session: Session, grid_ids: Iterable[int]) -> Scope:
     roots = set(grid_ids)
     leaves = work_grids(session, roots)
     if not leaves:
-        raise DigestError("no grids")
+        raise DigestError("refusal.no_grids")
     community = session.get(Community, leaves[0].community_id)
     return Scope("grid", community.id, community.code, community.name,  # type: ignore[union-attr]
                  "、".join(g.name for g in leaves), "+".join(g.code for g in leaves), [g.id for g in leaves],
@@ -99,8 +101,9 @@ def grid_scope(session: Session, code: str, community_code: str | None = None) -
         query = query.join(Community, Community.id == Grid.community_id).where(Community.code == community_code)
     grid = session.scalar(query)
     if grid is None:
-        raise DigestError(f"no grid with code {code!r}" + (f" in community {community_code!r}"
-                                                           if community_code else ""))
+        if community_code:
+            raise DigestError("refusal.no_grid_in", code=code, community=community_code)
+        raise DigestError("refusal.no_grid", code=code)
     return grids_scope(session, [grid.id])
 
 

@@ -9,16 +9,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..models import ChatIdentity, ChatMembership, Grid, GridChat, UnknownChat
 from .audit import record
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..bootstrap import Gridbot
 
 log = logging.getLogger(__name__)
 
@@ -142,15 +139,14 @@ def reconcile_chat(session: Session, chat_id: str, member_list: Iterable[dict[st
     return result
 
 
-def sync_roster(app: "Gridbot", client: Any = None, chat_ids: Iterable[str] | None = None) -> list[Reconciled]:
+def sync_roster(sessions: Callable[[], Session], client: Any, now: Callable[[], datetime],
+                chat_ids: Iterable[str] | None = None) -> list[Reconciled]:
     """Reconcile bound groups (or the given ones) with externalcontact/groupchat/list + groupchat/get.
 
-    The HTTP calls happen outside any transaction; each chat is reconciled in its own.
+    The HTTP calls (through `client`, a WeCom client) happen outside any transaction, so this takes a session
+    factory (`app.session`) rather than one session: each chat is reconciled in its own. `now` is the clock.
     """
-    from ..wecom.client import client_for
-
-    client = client or client_for(app)
-    with app.session() as session:
+    with sessions() as session:
         bound = set(session.scalars(select(GridChat.chat_id)))
     if chat_ids is not None:
         wanted = set(chat_ids)
@@ -169,11 +165,12 @@ def sync_roster(app: "Gridbot", client: Any = None, chat_ids: Iterable[str] | No
     for chat_id in sorted(wanted):
         data = client.call("/cgi-bin/externalcontact/groupchat/get", {"chat_id": chat_id, "need_name": 1})
         members = (data.get("group_chat") or {}).get("member_list") or []
-        with app.session() as session, session.begin():
-            result = reconcile_chat(session, chat_id, members, app.clock.now())
+        with sessions() as session, session.begin():
+            at = now()
+            result = reconcile_chat(session, chat_id, members, at)
             if result.joined or result.left:
                 record(session, "system:sync-roster", "chat.roster_sync", "chat", chat_id,
-                       {"joined": result.joined, "left": result.left}, at=app.clock.now())
+                       {"joined": result.joined, "left": result.left}, at=at)
         results.append(result)
     log.info("roster sync: %d chats, %d joined, %d left", len(results), sum(r.joined for r in results),
              sum(r.left for r in results))

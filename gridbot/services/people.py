@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ..models import ChatIdentity, Grid, GridChat, HouseholdBinding, Member, MemberGrid
+from ..models import ChatIdentity, Grid, GridChat, HouseholdBinding, Member
 from ..models.org import LEADER_ROLES, ROLE_CHIEF, ROLE_OPERATOR, ROLE_SECRETARY
 
 
@@ -92,10 +92,3 @@ def resolve_speaker(session: Session, platform: str, user_id: str, chat_id: str 
         scope_grid_ids=frozenset(member_scope(session, member)),
         chat_grid_id=chat_grid.id if chat_grid else None, household_ids=household_ids,
     )
-
-
-def members_of_grid(session: Session, grid_id: int) -> list[Member]:
-    return list(session.scalars(
-        select(Member).join(MemberGrid).where(MemberGrid.grid_id == grid_id, Member.active.is_(True))
-        .order_by(Member.id)
-    ))

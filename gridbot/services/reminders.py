@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..errors import Refusal
 from ..messages import Reply
 from ..models import Community, Grid, GridChat, Member, OutboxMessage, Reminder
 from ..models.org import LEADER_ROLES
@@ -21,24 +22,18 @@ from ..texts import t
 from . import outbox
 from .audit import record
 
-TZ = "Asia/Shanghai"
 WEEKDAYS = "一二三四五六日"
 TARGET_TYPES = ("member", "grids", "community", "members", "leaders", "grid_chats")
 
 
-class ReminderError(Exception):
+class ReminderError(Refusal):
     """A request that cannot be done; `key` names the template under schedule.reminder that says why."""
 
     def __init__(self, key: str, **values: object):
-        super().__init__(key)
-        self.key = key
-        self.values = values
-
-    def text(self) -> str:
-        return t(f"schedule.reminder.{self.key}", **self.values)
+        super().__init__(f"schedule.reminder.{key}", **values)
 
 
-def fmt_when(dt: datetime | None, tz: str = TZ, now: datetime | None = None) -> str:
+def fmt_when(dt: datetime | None, tz: str, now: datetime | None = None) -> str:
     """11月3日（周二）15:00 — how people read a time; with the year when it is not this year's."""
     if dt is None:
         return t("schedule.reminder.none")
@@ -50,12 +45,12 @@ def fmt_when(dt: datetime | None, tz: str = TZ, now: datetime | None = None) -> 
     return t("schedule.when", **values)
 
 
-def occurrence_key(source: str, source_id: object, due: datetime, tz: str = TZ) -> str:
+def occurrence_key(source: str, source_id: object, due: datetime, tz: str) -> str:
     """'reminder:17:2026-12-01T09:00+08:00': the same for every scheduler that finds this occurrence."""
     return f"{source}:{source_id}:{due.astimezone(ZoneInfo(tz)).isoformat(timespec='minutes')}"
 
 
-def next_after(reminder: Reminder, after: datetime, tz: str = TZ) -> datetime | None:
+def next_after(reminder: Reminder, after: datetime, tz: str) -> datetime | None:
     """The reminder's first occurrence strictly after `after` (UTC), or None when it has no more."""
     if reminder.rrule is None:
         return reminder.due_at if reminder.due_at and reminder.due_at > after else None
@@ -168,7 +163,7 @@ def targets(session: Session, reminder: Reminder) -> list[Target]:
     return [Target("user", m.userid) for m in members if m.roles]
 
 
-def render(reminder: Reminder, due: datetime, late: bool, tz: str = TZ) -> str:
+def render(reminder: Reminder, due: datetime, late: bool, tz: str) -> str:
     local = due.astimezone(ZoneInfo(tz))
     if reminder.kind == "builtin":
         text = t(f"schedule.duty.{reminder.text}", month=local.month, quarter=(local.month - 1) // 3 + 1,
@@ -180,10 +175,10 @@ def render(reminder: Reminder, due: datetime, late: bool, tz: str = TZ) -> str:
 
 
 def write_occurrence(session: Session, reminder: Reminder, key: str, due: datetime, now: datetime,
-                     late: bool, platform: str = "wecom_app") -> list[OutboxMessage]:
+                     late: bool, tz: str, platform: str = "wecom_app") -> list[OutboxMessage]:
     """The outbox rows of one occurrence. Each row's idempotency key extends the occurrence key, so even a
     second writer that got past the occurrence's own unique key could not add a second copy."""
-    text = render(reminder, due, late)
+    text = render(reminder, due, late, tz)
     replies = []
     for target in targets(session, reminder):
         replies.append(Reply(text=text, urgent=reminder.urgent, idempotency_key=f"{key}:{target.kind}:{target.id}"[:255],
@@ -193,7 +188,7 @@ def write_occurrence(session: Session, reminder: Reminder, key: str, due: dateti
 
 
 # -- built-in duty rhythms --------------------------------------------------------------------------------
-def sync_builtin(session: Session, rules, now: datetime, tz: str = TZ) -> int:  # noqa: ANN001 - DutyRule list
+def sync_builtin(session: Session, rules, now: datetime, tz: str) -> int:  # noqa: ANN001 - DutyRule list
     """One builtin Reminder per community and duty rule; a changed rule in config is picked up here.
 
     Returns how many rows were created. Two schedulers creating the same row: the unique source_key lets one win.

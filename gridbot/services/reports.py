@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -20,18 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ..config import ConfigError, DEFAULT_CONFIG_DIR, load_yaml
+from ..errors import Refusal
 from ..models import Community, CoverageSnapshot, Grid, Member, WorkLog
 from ..texts import t
 from . import compliance, metrics
 from .roster import ROLE_LABELS
-from .work import day_start, week_bounds, work_grids
+from ..periods import Period, day_start
+from .work import work_grids
 
 COMPONENTS = ("patrols", "key_visits", "all_visits", "log_days", "on_time", "satisfaction", "coverage")
 GRADES = ("excellent", "qualified", "basic", "unqualified")
-
-
-class ReportError(ValueError):
-    """Bad input for a report (an unknown community, a period that cannot be read)."""
 
 
 # -- config --------------------------------------------------------------------------------------------
@@ -65,23 +62,6 @@ class EvaluationRules:
         return "unqualified"
 
 
-# -- periods ---------------------------------------------------------------------------------------------
-def parse_period(text: str) -> compliance.Period:
-    """compliance.parse_period plus ISO weeks ("2026-W45") and "2026Q3"; a clear error otherwise."""
-    m = re.fullmatch(r"\s*(\d{4})-?[Ww](\d{1,2})\s*", text)
-    if m:
-        year, week = int(m.group(1)), int(m.group(2))
-        try:
-            monday = date.fromisocalendar(year, week, 1)
-        except ValueError:
-            raise ReportError(f"week out of range in {text!r} (expected 2026-W01 .. 2026-W52/53)") from None
-        return compliance.Period(monday, monday + timedelta(days=7), f"{year}-W{week:02d}")
-    try:
-        return compliance.parse_period(text)
-    except compliance.PeriodError as err:
-        raise ReportError(f"{err}; or a week: 2026-W45") from None
-
-
 def _workdays(start: date, end: date) -> int:
     return sum(1 for n in range((end - start).days) if (start + timedelta(days=n)).weekday() < 5)
 
@@ -104,18 +84,15 @@ def _coverage_of(session: Session, grid_codes: list[str], last_day: date) -> dic
     return out
 
 
-def evaluation(session: Session, community_code: str, period: compliance.Period, tz: ZoneInfo,
+def evaluation(session: Session, community_code: str, period: Period, tz: ZoneInfo,
                rules: EvaluationRules | None = None, today: date | None = None) -> dict[str, Any]:
     """Per member: the figures, each component (0-1), the score (0-100) and the grade. Plain data.
     A period still running on `today` is evaluated up to and including today (work days not yet come are not
     counted as missed)."""
     rules = rules or EvaluationRules.load()
     if today is not None and period.end > today + timedelta(days=1) > period.start:
-        period = compliance.Period(period.start, today + timedelta(days=1), period.label)
-    try:
-        data = compliance.compliance(session, community_code, period, tz)
-    except LookupError:
-        raise ReportError(f"no community with code {community_code!r}") from None
+        period = Period(period.start, today + timedelta(days=1), period.label)
+    data = compliance.compliance(session, community_code, period, tz)
     community = session.scalar(select(Community).where(Community.code == community_code))
     since, until = day_start(period.start, tz), day_start(period.end, tz)
     sat = {r["member"]: r for r in metrics.metrics_by(session, "member", since=since, until=until,
@@ -271,12 +248,12 @@ def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> 
 
 
 # -- work-log summaries -------------------------------------------------------------------------------
-def log_summary(session: Session, community_code: str, period: compliance.Period,
+def log_summary(session: Session, community_code: str, period: Period,
                 entries_per_member: int = 12) -> dict[str, Any]:
     """Each staff member's work logs over a week or a month, for the secretary's review (审核)."""
     community = session.scalar(select(Community).where(Community.code == community_code))
     if community is None:
-        raise ReportError(f"no community with code {community_code!r}")
+        raise Refusal("refusal.no_community", code=community_code)
     members = list(session.scalars(select(Member).where(Member.community_id == community.id,
                                                         Member.active.is_(True))
                                    .options(selectinload(Member.grid_links)).order_by(Member.id)))
@@ -327,9 +304,3 @@ def log_summary_lines(data: dict[str, Any]) -> list[str]:
     if data["unreviewed"]:
         lines.append(t("reports.logs.pending", n=data["unreviewed"]))
     return lines
-
-
-def week_of(day: date) -> compliance.Period:
-    start, end = week_bounds(day)
-    iso = start.isocalendar()
-    return compliance.Period(start, end, f"{iso.year}-W{iso.week:02d}")

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from ..errors import Refusal
 from ..models import (ChatIdentity, ChatMembership, Community, Grid, GridChat, Household, HOUSEHOLD_TAGS,
                       HouseholdBinding, Member, MemberGrid)
 from ..models.org import ROLES
@@ -61,11 +62,11 @@ _CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 LARGE_ROWS = 2000  # above this a progress bar is worth showing even when stderr is not a terminal
 
 
-class RosterError(Exception):
-    """The file could not be read at all (missing sheet, wrong headers, unreadable file)."""
+class RosterError(Refusal):
+    """The file could not be read at all (missing sheet, wrong headers, unreadable file); `errors` name where."""
 
     def __init__(self, errors: list["RowError"]):
-        super().__init__("; ".join(str(e) for e in errors))
+        super().__init__("roster.err.unreadable_file", problems="; ".join(str(e) for e in errors))
         self.errors = errors
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
@@ -73,7 +73,7 @@ def _name(rnd: random.Random) -> str:
     return rnd.choice(SURNAMES) + "".join(rnd.choice(GIVEN) for _ in range(rnd.choice((1, 2))))
 
 
-def generate(engine: Engine, spec: Spec, tz: str = "Asia/Shanghai", now: datetime | None = None) -> dict[str, int]:
+def generate(engine: Engine, spec: Spec, tz: str, now: datetime | None = None) -> dict[str, int]:
     """Fill an empty migrated database. Returns the row count per kind. Commits (it owns its connection)."""
     zone = ZoneInfo(tz)
     end = (spec.end or now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)

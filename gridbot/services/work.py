@@ -1,14 +1,14 @@
 """Grid members' duties: patrols (签到/签退), household visits (走访), work logs (日志), duty and leave (值班/请假),
 and which households are due for a visit (待走访).
 
-Functions take a Session and plain values and never commit. A rule that says no raises WorkError with the
-name of a template under `work.` in templates.yaml; OutOfScope is the refusal that must be audited.
+Functions take a Session and plain values and never commit. A rule that says no raises WorkError (a Refusal) with
+the name of a template under `work.` in templates.yaml; OutOfScope is the refusal that must be audited.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
@@ -18,23 +18,23 @@ from sqlalchemy.orm import Session, selectinload
 from ..models import Grid, Household, InboundMessage, Member, MemberGrid
 from ..models.household import HOUSEHOLD_TAGS, KEY_HOUSEHOLD_TAGS
 from ..models.work import Leave, Patrol, Visit, WorkLog
+from ..errors import Refusal
 from ..texts import t
 from . import audit
 from .people import subtree_ids
 from ..places import place_text
+from ..understanding import parse_address, understand
+from ..periods import add_months, day_start, local_day, quarter_start
 
-DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 OPEN_PATROL_MAX = timedelta(hours=12)      # a patrol not ended within this is treated as forgotten, not open
 RECENT_LOCATION = timedelta(minutes=10)    # a location reported this recently can back a 签到 without one
 
 
-class WorkError(Exception):
-    """A rule said no. `key` names templates.yaml work.<key>; `values` fill its placeholders."""
+class WorkError(Refusal):
+    """A rule about members' duties said no. `key` names templates.yaml work.<key>."""
 
     def __init__(self, key: str, **values: Any):
-        super().__init__(key)
-        self.key = key
-        self.values = values
+        super().__init__(f"work.{key}", **values)
 
 
 class OutOfScope(WorkError):
@@ -44,35 +44,6 @@ class OutOfScope(WorkError):
         super().__init__(key, **values)
         self.entity_type = entity_type
         self.entity_id = entity_id
-
-
-# -- time --------------------------------------------------------------------------------------------
-def local_day(at: datetime, tz: ZoneInfo = DEFAULT_TZ) -> date:
-    return at.astimezone(tz).date()
-
-
-def day_start(day: date, tz: ZoneInfo = DEFAULT_TZ) -> datetime:
-    """The UTC instant at which a local day begins."""
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
-
-
-def quarter_start(day: date) -> date:
-    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-
-
-def add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def week_bounds(day: date) -> tuple[date, date]:
-    start = day - timedelta(days=day.weekday())
-    return start, start + timedelta(days=7)
-
-
-def month_bounds(day: date) -> tuple[date, date]:
-    start = day.replace(day=1)
-    return start, add_months(start, 1)
 
 
 # -- grids -------------------------------------------------------------------------------------------
@@ -242,42 +213,15 @@ def read_visit_notes(note: str) -> VisitNotes:
     return found
 
 
-def _parse_address(text: str):  # noqa: ANN202 - Address | None
-    try:
-        from ..understanding import parse_address
-    except ImportError:  # the understanding package is being written; see _fallback_address
-        return _fallback_address(text)
-    return parse_address(text)
-
-
-@dataclass
-class _Address:
-    building: str
-    unit: str | None
-    room: str | None
-    span: tuple[int, int] = (0, 0)
-
-
-_FALLBACK_ADDR = re.compile(r"(\d+)\s*(?:号楼|栋|幢|号|-)\s*(?:(\d+)\s*(?:单元|-))?\s*(?:(\d{3,4})\s*室?)?")
-
-
-def _fallback_address(text: str) -> _Address | None:
-    """Arabic-digit addresses only (3栋2单元101, 3-2-101); used only while gridbot.understanding lacks one."""
-    match = _FALLBACK_ADDR.search(text)
-    if not match:
-        return None
-    return _Address(match.group(1), match.group(2), match.group(3), match.span())
-
-
 def split_address(text: str) -> tuple[Any, str]:
     """The address in a 走访 text and the note after it: the shortest prefix that reads as the same address."""
-    address = _parse_address(text)
+    address = parse_address(text)
     if address is None:
         return None, text
     key = (address.building, address.unit, address.room)
     cut = len(text)
     for i in range(1, len(text) + 1):
-        head = _parse_address(text[:i])
+        head = parse_address(text[:i])
         if head is not None and (head.building, head.unit, head.room) == key:
             cut = i
             break
@@ -369,39 +313,31 @@ def link_ticket(session: Session, visit: Visit, ticket_id: int, *, actor: str, n
     audit.record(session, actor, "visit.ticket", "visit", visit.id, {"ticket_id": ticket_id}, at=now)
 
 
-def ticket_for_visit(session: Session, app: Any, visit: Visit, *, platform: str, user_id: str,
-                     name: str | None, actor: str, now: datetime) -> Any | None:
-    """Open a ticket (through gridbot.services.tickets) for a visit's follow-up need and link it.
+def ticket_for_visit(session: Session, policy: Any, visit: Visit, *, platform: str, user_id: str,
+                     name: str | None, actor: str, now: datetime) -> Any:
+    """Open a ticket (through gridbot.services.tickets, under its `policy`) for a visit's follow-up need and link it.
 
     The member reports on the household's behalf; category and urgency come from the understanding of the
-    need (an assistance request when it reads as none). None when the tickets service is not installed.
+    need (an assistance request when it reads as none).
     """
-    try:
-        from . import tickets
-    except ImportError:
-        return None
-    create = getattr(tickets, "create_from_visit", None)
-    if create is not None:  # the tickets service's own way, should it grow one
-        ticket = create(session, visit=visit, actor=actor, now=now)
-    else:
-        from ..understanding import understand
+    from . import tickets   # here: the ticket service may come to use this module's member lookups (no import loop)
 
-        need = visit.follow_up or ""
-        read = understand(need)
-        household = visit.household
-        result = tickets.report(
-            session, tickets.policy_for(app), platform=platform, user_id=user_id, name=name, chat_id=None,
-            grid_id=visit.grid_id, text=f"{household.address} 走访发现：{need}",
-            category=read.category if read.is_request and read.category else "assistance",
-            urgency=read.urgency, building=household.building, unit=household.unit or None, room=household.room,
-            summary=need, household_ids=(), now=now)
-        ticket = result.ticket
+    need = visit.follow_up or ""
+    read = understand(need)
+    household = visit.household
+    result = tickets.report(
+        session, policy, platform=platform, user_id=user_id, name=name, chat_id=None,
+        grid_id=visit.grid_id, text=f"{household.address} 走访发现：{need}",
+        category=read.category if read.is_request and read.category else "assistance",
+        urgency=read.urgency, building=household.building, unit=household.unit or None, room=household.room,
+        summary=need, household_ids=(), now=now)
+    ticket = result.ticket
     link_ticket(session, visit, ticket.id, actor=actor, now=now)
     return ticket
 
 
 # -- work logs ---------------------------------------------------------------------------------------
-def add_log(session: Session, *, member_id: int, now: datetime, text: str, tz: ZoneInfo = DEFAULT_TZ) -> WorkLog:
+def add_log(session: Session, *, member_id: int, now: datetime, text: str, tz: ZoneInfo) -> WorkLog:
     entry = WorkLog(member_id=member_id, day=local_day(now, tz), at=now, text=text.strip())
     session.add(entry)
     session.flush()
@@ -533,7 +469,7 @@ def active_leave(session: Session, member_id: int, now: datetime) -> Leave | Non
 
 
 def request_leave(session: Session, *, member: Member, now: datetime, last_day: date, actor: str,
-                  reason: str | None = None, tz: ZoneInfo = DEFAULT_TZ) -> Leave:
+                  reason: str | None = None, tz: ZoneInfo) -> Leave:
     """Away from now until the end of last_day (local); the A/B partner covers. A new leave replaces an old one."""
     if last_day < local_day(now, tz):
         raise WorkError("leave_in_past", day=last_day)
@@ -622,7 +558,7 @@ def _building_number(building: str) -> int:
     return int(digits) if digits else 10**6
 
 
-def due_visits(session: Session, *, grid_ids: Iterable[int], now: datetime, tz: ZoneInfo = DEFAULT_TZ,
+def due_visits(session: Session, *, grid_ids: Iterable[int], now: datetime, tz: ZoneInfo,
                buildings: dict[int, set[str]] | None = None, near_building: str | None = None) -> list[DueVisit]:
     """Households not yet visited in their current period: key households each quarter, all households each year.
 
@@ -684,7 +620,7 @@ DUE_LIST_LIMIT = 40
 
 
 def due_visits_text(session: Session, *, member_id: int, grids: list[Grid], now: datetime,
-                    tz: ZoneInfo = DEFAULT_TZ, building: str | None = None) -> tuple[str, int]:
+                    tz: ZoneInfo, building: str | None = None) -> tuple[str, int]:
     """The 待走访 list for one member (private: it names households) and how many households it holds.
     `building` narrows it to one building, so that a list longer than the limit can be read in parts."""
     items = due_visits(session, grid_ids=[g.id for g in grids], now=now, tz=tz,
@@ -718,7 +654,7 @@ def due_visits_text(session: Session, *, member_id: int, grids: list[Grid], now:
 VISITING_ROLES = frozenset({"member", "part_time", "building_leader", "group_leader"})
 
 
-def send_due_visit_lists(session: Session, *, now: datetime, tz: ZoneInfo = DEFAULT_TZ,
+def send_due_visit_lists(session: Session, *, now: datetime, tz: ZoneInfo,
                          community_id: int | None = None) -> list[int]:
     """Privately send every visiting member (网格员, 楼栋长, 小组长) their 待走访 list, once per member per day.
 

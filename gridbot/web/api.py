@@ -6,6 +6,7 @@ a request outside one's scope is refused (403) and audited.
 """
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any
 
@@ -13,6 +14,7 @@ from flask import Blueprint, abort, g, jsonify, request
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
+from ..errors import Refusal, log_unexpected
 from ..models import Grid, Household
 from ..services import coverage as coverage_svc
 from ..services import tickets as tickets_svc
@@ -63,12 +65,20 @@ def _method_not_allowed(err: HTTPException):  # noqa: ANN202
     return err
 
 
+@bp.errorhandler(Refusal)
+def _refused(err: Refusal):  # noqa: ANN202
+    """A rule said no: the template key (stable, for programs) and the Chinese text (for people)."""
+    resp = jsonify(error={"code": "refused", "key": err.key, "message": err.render(gridbot_app().settings.tz)})
+    resp.status_code = 409
+    return resp
+
+
 @bp.errorhandler(Exception)
 def _crash(err: Exception):  # noqa: ANN202
-    import logging
-
-    logging.getLogger(__name__).exception("API error on %s", request.path)
-    return error_response("internal", 500)
+    error_id = log_unexpected(logging.getLogger(__name__), err, f"API {request.method} {request.path}")
+    resp = jsonify(error={"code": "internal", "id": error_id, "message": t("console.api.internal", detail=error_id)})
+    resp.status_code = 500
+    return resp
 
 
 # -- who is asking ------------------------------------------------------------------------------------------

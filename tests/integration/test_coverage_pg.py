@@ -38,11 +38,11 @@ def test_hand_count_on_postgres(pg_bot):
 def test_snapshots_on_postgres(pg_bot):
     tz = pg_bot.app.settings.tz
     with pg_bot.app.session() as s, s.begin():
-        coverage.take_snapshots(s, pg_bot.app.clock.now(), tz=tz)
+        coverage.take_snapshots(s, pg_bot.app.clock.now(), None, tz)
     pg_bot.app.clock.advance(timedelta(days=1))
     scenario(pg_bot)
     with pg_bot.app.session() as s, s.begin():
-        snaps = {x.grid_id: x for x in coverage.take_snapshots(s, pg_bot.app.clock.now(), tz=tz)}
+        snaps = {x.grid_id: x for x in coverage.take_snapshots(s, pg_bot.app.clock.now(), None, tz)}
     hy01 = snaps[pg_bot.world.grids["HY-01"]]
     assert (hy01.covered, hy01.gained, hy01.lost, hy01.movers["left_group"]) == (3, 3, 0, 1)
     text = pg_bot.said("覆盖率", as_="sec_wang", private=True)

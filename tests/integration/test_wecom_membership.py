@@ -11,6 +11,7 @@ from gridbot.cli import main
 from gridbot.models import ChatIdentity, ChatMembership
 from gridbot.services import membership
 from gridbot.web import create_app
+from gridbot.wecom.client import client_for
 from tests.conftest import T0
 from tests.factories import seed_world
 from tests.fakewecom import chat_change_xml
@@ -93,6 +94,6 @@ def test_sync_roster_reconciles_bound_groups_from_the_cli(app, fake, wecom_env, 
 def test_sync_roster_pages_through_groupchat_list(app, fake):  # noqa: F811
     fake.groupchats = {f"wrX{i:04d}": {"chat_id": f"wrX{i:04d}", "member_list": []} for i in range(1500)}
     fake.groupchats["chat-hy-03"] = {"chat_id": "chat-hy-03", "member_list": [member("wmZ", NOW)]}
-    results = membership.sync_roster(app)
+    results = membership.sync_roster(app.session, client_for(app), app.clock.now)
     assert [r.chat_id for r in results] == ["chat-hy-03"] and results[0].joined == 1
     assert len(fake.sent("/groupchat/list")) == 2

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from gridbot.models import Household
 from gridbot.models.work import Leave, Patrol, Visit, WorkLog
 from gridbot.services import work
-from gridbot.services.compliance import compliance, parse_period
+from gridbot.periods import parse_period
+from gridbot.services.compliance import compliance
 from tests.unit.test_compliance import Seeder, at
 
 pytestmark = pytest.mark.postgres
@@ -51,7 +52,7 @@ def test_compliance_month_on_postgres(pg_bot):
     sd.log("mem_zhao", at(12, 1, 0, 5))
     sd.ticket(1, "mem_zhao", "HY-01", at(11, 10), at(11, 10))  # resolved exactly at the limit: on time
     with pg_bot.app.session() as s:
-        data = compliance(s, "HY", parse_period("2026-11"))
+        data = compliance(s, "HY", parse_period("2026-11"), pg_bot.app.settings.tz)
     zhao = next(m for m in data["members"] if m["userid"] == "mem_zhao")
     assert zhao["patrols"] == 1 and zhao["patrol_minutes"] == 20
     assert (zhao["key_visited_quarter"], zhao["key_households"]) == (1, 1)
@@ -59,6 +60,6 @@ def test_compliance_month_on_postgres(pg_bot):
     assert zhao["log_days"] == 1
     assert (zhao["tickets_handled"], zhao["tickets_on_time"]) == (1, 1)
     with pg_bot.app.session() as s:
-        due = work.due_visits(s, grid_ids=[pg_bot.world.grids["HY-01"]], now=at(11, 30))
+        due = work.due_visits(s, grid_ids=[pg_bot.world.grids["HY-01"]], now=at(11, 30), tz=pg_bot.app.settings.tz)
     assert len(due) == 10 and not any(d.household.building == "1" and d.household.room == "101"
                                       and d.household.unit == "1" for d in due)

@@ -222,7 +222,7 @@ def test_uncovered_for_a_building_outside_the_members_grids_says_so_not_all_cove
 def test_snapshots_show_the_trend_and_who_moved_it(bot):
     tz = bot.app.settings.tz
     with bot.app.session() as s, s.begin():
-        first = {x.grid_id: x for x in coverage.take_snapshots(s, bot.app.clock.now(), tz=tz)}
+        first = {x.grid_id: x for x in coverage.take_snapshots(s, bot.app.clock.now(), None, tz)}
     day1 = bot.app.clock.now().astimezone(tz).date()
     hy01 = bot.world.grids["HY-01"]
     assert (first[hy01].covered, first[hy01].households, first[hy01].gained) == (0, 12, 0)
@@ -230,7 +230,7 @@ def test_snapshots_show_the_trend_and_who_moved_it(bot):
     bot.app.clock.advance(timedelta(days=1))
     scenario(bot)
     with bot.app.session() as s, s.begin():
-        second = {x.grid_id: x for x in coverage.take_snapshots(s, bot.app.clock.now(), tz=tz)}
+        second = {x.grid_id: x for x in coverage.take_snapshots(s, bot.app.clock.now(), None, tz)}
     assert (second[hy01].covered, second[hy01].gained, second[hy01].lost) == (3, 3, 0)
     assert second[hy01].movers["bound_by"] == {"member:mem_zhao": 4}   # res_a, res_b, res_c, res_f
     assert second[hy01].movers["left_group"] == 1                       # res_f left
@@ -238,8 +238,8 @@ def test_snapshots_show_the_trend_and_who_moved_it(bot):
     bot.app.clock.advance(timedelta(days=1))
     leave(bot, "res_a", "HY-01")
     with bot.app.session() as s, s.begin():
-        third = {x.grid_id: x for x in coverage.take_snapshots(s, bot.app.clock.now(), tz=tz)}
-        again = {x.grid_id: x for x in coverage.take_snapshots(s, bot.app.clock.now(), tz=tz)}
+        third = {x.grid_id: x for x in coverage.take_snapshots(s, bot.app.clock.now(), None, tz)}
+        again = {x.grid_id: x for x in coverage.take_snapshots(s, bot.app.clock.now(), None, tz)}
     assert (third[hy01].covered, third[hy01].gained, third[hy01].lost) == (2, 0, 1)
     assert again[hy01].id == third[hy01].id                              # same day: updated, not duplicated
 

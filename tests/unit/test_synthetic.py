@@ -27,7 +27,7 @@ def _fingerprint(app) -> tuple:  # noqa: ANN001
 
 
 def test_synthetic_county_is_realistic(app):
-    counts = synthetic.generate(app.engine, SPEC)
+    counts = synthetic.generate(app.engine, SPEC, app.settings.timezone)
     assert counts["grids"] == 6 and counts["households"] == 1200 and counts["communities"] == 2
     # 0.5–2 tickets per grid per day
     assert 0.5 * 6 * 20 * 0.7 <= counts["tickets"] <= 2 * 6 * 20 * 1.3
@@ -53,10 +53,10 @@ def test_synthetic_county_is_realistic(app):
 
 def test_same_seed_same_data_and_real_tickets_continue_the_numbering(make_app, tmp_path, db_url):
     a = make_app(db_url)
-    synthetic.generate(a.engine, SPEC)
+    synthetic.generate(a.engine, SPEC, a.settings.timezone)
     first = _fingerprint(a)
     b = make_app(f"sqlite:///{tmp_path / 'again.db'}")
-    synthetic.generate(b.engine, SPEC)
+    synthetic.generate(b.engine, SPEC, b.settings.timezone)
     assert _fingerprint(b) == first
     # the data is usable by the product: a new ticket gets the next number of its day, ids continue
     with a.session() as s, s.begin():
@@ -70,9 +70,9 @@ def test_same_seed_same_data_and_real_tickets_continue_the_numbering(make_app, t
 
 
 def test_refuses_a_database_with_data(app):
-    synthetic.generate(app.engine, SPEC)
+    synthetic.generate(app.engine, SPEC, app.settings.timezone)
     with pytest.raises(synthetic.NotEmpty):
-        synthetic.generate(app.engine, SPEC)
+        synthetic.generate(app.engine, SPEC, app.settings.timezone)
 
 
 def test_cli(monkeypatch, make_app, sqlite_url):

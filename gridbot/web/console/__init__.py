@@ -6,16 +6,20 @@ functions the chat handlers call. Lists are paginated on the server and filter o
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from werkzeug.exceptions import HTTPException
+
 from ...clock import local
+from ...errors import Refusal, log_unexpected
 from ...models import Grid
 from ...privacy import mask_phone
 from ...texts import t
@@ -23,6 +27,7 @@ from .. import gridbot_app
 from ..auth import Principal, check_csrf, current_principal
 
 bp = Blueprint("console", __name__, url_prefix="/console")
+log = logging.getLogger(__name__)
 UPLOAD_LIMITS = {"console.roster_import": 50 * 1024 * 1024}   # the app-wide limit (64 KB) is for WeCom callbacks
 
 
@@ -166,6 +171,35 @@ def _bad_request(err: Any):  # noqa: ANN202
         message = getattr(err, "description", None) or t("console.errors.bad_request")
         return render_template("console/error.html", me=current_principal(), code=400, message=message), 400
     return err
+
+
+@bp.app_errorhandler(Refusal)
+def _refused(err: Refusal):  # noqa: ANN202
+    """A rule said no outside a view's own handling: the person reads why, on the page they came from."""
+    if not request.path.startswith("/console"):
+        raise err
+    flash(err.render(gridbot_app().settings.tz), "error")
+    back = request.referrer if request.referrer and request.referrer != request.url else None
+    return redirect(back or url_for("console.home"))
+
+
+@bp.app_errorhandler(Exception)
+def _unexpected(err: Exception):  # noqa: ANN202
+    """A bug on a console page: logged once under an id; the person gets a short page with that id (500)."""
+    if isinstance(err, HTTPException):
+        return err
+    if not request.path.startswith("/console"):
+        raise err            # the webhook and the simulator keep their own handling
+    error_id = log_unexpected(log, err, f"{request.method} {request.path}")
+    message = t("refusal.unexpected_web", error_id=error_id)
+    try:
+        me = current_principal()
+    except Exception:  # noqa: BLE001 - the page must render even when signing in is what broke
+        me = None
+    try:
+        return render_template("console/error.html", me=me, code=500, message=message), 500
+    except Exception:  # noqa: BLE001 - a broken template must not hide the id
+        return message, 500, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def not_found() -> None:

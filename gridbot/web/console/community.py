@@ -9,13 +9,11 @@ from flask import flash, redirect, request, url_for
 from sqlalchemy import String, case, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ...clock import local
+from ... import periods
 from ...models import Announcement, Grid, Household, Member, MemberGrid, Reminder, HOUSEHOLD_TAGS
 from ...services import announcements as ann_svc
 from ...services import bindings as bindings_svc
-from ...services import compliance as compliance_svc
 from ...services import coverage as coverage_svc
-from ...services import outbox as outbox_svc
 from ...services import reminders as reminders_svc
 from ...services.audit import record
 from ...texts import t
@@ -128,7 +126,7 @@ def binding_decide(binding_id: int):  # noqa: ANN201
                                     now=app.clock.now(), reason=request.form.get("reason") or None)
             flash(t("console.flash.binding_decided"))
         except bindings_svc.BindingError as err:
-            flash(getattr(err, "text", str(err)), "error")
+            flash(err.text, "error")
     return redirect(request.referrer or url_for("console.coverage"))
 
 
@@ -179,11 +177,12 @@ def members():  # noqa: ANN201
     app = gridbot_app()
     now = app.clock.now()
     tz = app.settings.tz
-    period_text = (request.args.get("period") or local(now, app.settings.timezone).strftime("%Y-%m")).strip()
+    today = periods.local_day(now, tz)
+    period_text = (request.args.get("period") or "本月").strip()
     try:
-        period = compliance_svc.parse_period(period_text)
-    except compliance_svc.PeriodError:
-        period = compliance_svc.parse_period(local(now, app.settings.timezone).strftime("%Y-%m"))
+        period = periods.parse_period(period_text, today)
+    except periods.PeriodError:
+        period = periods.parse_period("本月", today)
     with app.session() as s:
         linked = select(MemberGrid.member_id).where(MemberGrid.grid_id.in_(list(p.scope_grid_ids)))
         in_scope = list(s.scalars(
@@ -243,7 +242,7 @@ def reminders():  # noqa: ANN201
             except ScheduleError as err:
                 flash(t("schedule.reminder.bad_time", detail=str(err)), "error")
             except reminders_svc.ReminderError as err:
-                flash(err.text(), "error")
+                flash(err.text, "error")
         return redirect(url_for("console.reminders"))
     with app.session() as s:
         rows = reminders_svc.visible_reminders(s, p.member_id, set(p.scope_grid_ids))
@@ -286,7 +285,7 @@ def reminder_cancel(reminder_id: int):  # noqa: ANN201
                                               scope_grid_ids=p.scope_grid_ids, now=app.clock.now())
             flash(t("console.flash.reminder_cancelled"))
         except reminders_svc.ReminderError as err:
-            flash(err.text(), "error")
+            flash(err.text, "error")
     return redirect(url_for("console.reminders"))
 
 
