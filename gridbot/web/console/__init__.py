@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 
 from ...clock import local
 from ...models import Grid
-from ...privacy import mask_phone
+from ...privacy import shown_phone
+from ...services.tickets import category_name, rating_name, status_name
 from ...texts import t
 from .. import gridbot_app
 from ..auth import Principal, check_csrf, current_principal
+from ..json_errors import error_response
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 UPLOAD_LIMITS = {"console.roster_import": 50 * 1024 * 1024}   # the app-wide limit (64 KB) is for WeCom callbacks
@@ -79,9 +81,7 @@ def scope_grids(session: Session, p: Principal) -> list[Grid]:
 
 def phone_for(p: Principal, grid_id: int | None, phone: str | None) -> str:
     """The phone in full for people entitled to it in this grid, masked for everyone else."""
-    if not phone:
-        return ""
-    return phone if p.sees_phone(grid_id) else mask_phone(phone)
+    return shown_phone(phone, p.sees_phone(grid_id))
 
 
 def render(template: str, **ctx: Any) -> str:
@@ -91,8 +91,6 @@ def render(template: str, **ctx: Any) -> str:
 @bp.record_once
 def _jinja_names(state: Any) -> None:
     """Names people see for codes, from config/templates.yaml (the same words the chat uses)."""
-    from ...services.tickets import category_name, rating_name, status_name
-
     state.app.jinja_env.globals.update(
         status_name=status_name, category_name=category_name, rating_name=rating_name,
         urgency_name=lambda u: t(f"tickets.urgency.{u}"), action_name=lambda a: t(f"tickets.actions.{a}"))
@@ -135,8 +133,6 @@ def _pct_filter(value: float | None) -> str:
 @bp.app_errorhandler(403)
 def _forbidden(err: Any):  # noqa: ANN202
     if request.path.startswith("/api/"):
-        from ..api import error_response
-
         return error_response("forbidden", 403)
     if request.path.startswith("/console"):
         return render_template("console/error.html", me=current_principal(), code=403,
@@ -147,8 +143,6 @@ def _forbidden(err: Any):  # noqa: ANN202
 @bp.app_errorhandler(404)
 def _not_found(err: Any):  # noqa: ANN202
     if request.path.startswith("/api/"):
-        from ..api import error_response
-
         return error_response("not_found", 404)
     if request.path.startswith("/console"):
         return render_template("console/error.html", me=current_principal(), code=404,
@@ -159,8 +153,6 @@ def _not_found(err: Any):  # noqa: ANN202
 @bp.app_errorhandler(400)
 def _bad_request(err: Any):  # noqa: ANN202
     if request.path.startswith("/api/"):
-        from ..api import error_response
-
         return error_response("bad_request", 400, detail=getattr(err, "description", ""))
     if request.path.startswith("/console"):
         message = getattr(err, "description", None) or t("console.errors.bad_request")
