@@ -32,7 +32,7 @@ from .names import (actor_name, building_text, category_codes, category_name, fm
 from .queries import (PSEUDO_STATUSES, URGENCIES, OutOfScope, assigned_to, find_ticket, list_tickets,
                       load_by_number, member_names, ticket_query, tickets_of, timeline)
 from .reporting import NewRequest, ReportResult, as_written, forward_unclear, next_number, report
-from .sla import NORMAL, URGENT, Limits, Policy, overdue, overdue_clause, policy_for, unclear_settings
+from .sla import NORMAL, URGENT, Limits, Policy, overdue, overdue_clause, policy_for
 from .sweep import SweepResult, sweep
 
 __all__ = [
@@ -46,5 +46,5 @@ __all__ = [
     "overdue", "overdue_clause", "parse_rating", "path_to", "phone_line", "pick_assignee", "policy_for",
     "problem_words", "raise_to", "rate", "rating_name", "refusal", "reject", "reopen", "report", "resolve",
     "responsible_members", "run_action", "start", "status_name", "sweep", "ticket_query", "tickets_of", "timeline",
-    "transfer", "unclear_settings", "verify", "verify_failed_note",
+    "transfer", "verify", "verify_failed_note",
 ]

@@ -8,7 +8,7 @@ level reached): the reply to the person who acted is the caller's to compose.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +17,7 @@ from ...models import Member, Ticket, TicketReporter
 from ...models.tickets import ACTIVE_STATUSES, RATINGS
 from ...privacy import mask_text
 from ...texts import t
-from ..people import find_member
+from ..people import Speaker, find_member
 from .assignment import grid_leaders, ladder_targets
 from .duplicates import is_reporter
 from .errors import TicketError
@@ -27,25 +27,22 @@ from .notifications import dispatched_text, notify, tell_reporters
 from .queries import find_ticket
 from .sla import URGENT, Policy
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..people import Speaker
-
 RATING_WORDS = {"满意": "satisfied", "基本满意": "basic", "不满意": "dissatisfied"}
 
 
-def _member(session: Session, speaker: "Speaker") -> Member:
+def _member(session: Session, speaker: Speaker) -> Member:
     member = session.get(Member, speaker.member_id) if speaker.member_id else None
     if member is None:
         raise TicketError("members_only")
     return member
 
 
-def _load(session: Session, speaker: "Speaker", ref: str) -> tuple[Ticket, Member]:
+def _load(session: Session, speaker: Speaker, ref: str) -> tuple[Ticket, Member]:
     member = _member(session, speaker)
     return find_ticket(session, ref, speaker.scope_grid_ids), member
 
 
-def accept(session: Session, policy: Policy, speaker: "Speaker", ref: str, now: datetime,
+def accept(session: Session, policy: Policy, speaker: Speaker, ref: str, now: datetime,
            platform: str | None = None) -> Ticket:
     """受理/立案: the reporter is told the ticket is accepted (this is the first response)."""
     ticket, member = _load(session, speaker, ref)
@@ -59,7 +56,7 @@ def accept(session: Session, policy: Policy, speaker: "Speaker", ref: str, now: 
     return ticket
 
 
-def reject(session: Session, speaker: "Speaker", ref: str, reason: str, now: datetime,
+def reject(session: Session, speaker: Speaker, ref: str, reason: str, now: datetime,
            platform: str | None = None) -> Ticket:
     """不予立案: not a matter for the grid; the reporter is told why."""
     if not reason.strip():
@@ -73,7 +70,7 @@ def reject(session: Session, speaker: "Speaker", ref: str, reason: str, now: dat
     return ticket
 
 
-def mark_duplicate(session: Session, speaker: "Speaker", ref: str, of_ref: str, now: datetime,
+def mark_duplicate(session: Session, speaker: Speaker, ref: str, of_ref: str, now: datetime,
                    platform: str | None = None) -> tuple[Ticket, Ticket]:
     """重复 N M: N is the same thing as M; N's reporters join M (and hear when M is solved). Returns (N, M)."""
     ticket, member = _load(session, speaker, ref)
@@ -100,7 +97,7 @@ def mark_duplicate(session: Session, speaker: "Speaker", ref: str, of_ref: str, 
     return ticket, target
 
 
-def dispatch(session: Session, policy: Policy, speaker: "Speaker", ref: str, to_word: str, now: datetime,
+def dispatch(session: Session, policy: Policy, speaker: Speaker, ref: str, to_word: str, now: datetime,
              platform: str | None = None) -> Ticket:
     """派遣 N @成员: hand the ticket to a member; the resolution clock starts."""
     ticket, member = _load(session, speaker, ref)
@@ -126,7 +123,7 @@ def _start_clock(policy: Policy, ticket: Ticket, target: Member, now: datetime) 
     ticket.handover_due = None
 
 
-def start(session: Session, policy: Policy, speaker: "Speaker", ref: str, now: datetime,
+def start(session: Session, policy: Policy, speaker: Speaker, ref: str, now: datetime,
           platform: str | None = None) -> Ticket:
     """处置: work has begun. From 受理 it dispatches to the speaker first (a grid member often does both)."""
     ticket, member = _load(session, speaker, ref)
@@ -141,7 +138,7 @@ def start(session: Session, policy: Policy, speaker: "Speaker", ref: str, now: d
     return ticket
 
 
-def resolve(session: Session, policy: Policy, speaker: "Speaker", ref: str, note: str, now: datetime,
+def resolve(session: Session, policy: Policy, speaker: Speaker, ref: str, note: str, now: datetime,
             platform: str | None = None) -> Ticket:
     """办结/反馈: done; every reporter is told and asked to rate within the rating window."""
     if not note.strip():
@@ -165,7 +162,7 @@ def verify_failed_note(note: str) -> bool:
     return note.strip().startswith(("不通过", "未通过", "没解决", "未解决"))
 
 
-def verify(session: Session, policy: Policy, speaker: "Speaker", ref: str, note: str, now: datetime,
+def verify(session: Session, policy: Policy, speaker: Speaker, ref: str, note: str, now: datetime,
            platform: str | None = None) -> Ticket:
     """核查: a member re-checked on site. "核查 N 不通过 原因" sends it back to 处置."""
     ticket, member = _load(session, speaker, ref)
@@ -184,7 +181,7 @@ def verify(session: Session, policy: Policy, speaker: "Speaker", ref: str, note:
     return ticket
 
 
-def close(session: Session, speaker: "Speaker", ref: str, now: datetime, platform: str | None = None) -> Ticket:
+def close(session: Session, speaker: Speaker, ref: str, now: datetime, platform: str | None = None) -> Ticket:
     """结案: the case is closed. A rating already given completes it (评价)."""
     ticket, member = _load(session, speaker, ref)
     check("close", ticket)
@@ -195,7 +192,7 @@ def close(session: Session, speaker: "Speaker", ref: str, now: datetime, platfor
     return ticket
 
 
-def transfer(session: Session, policy: Policy, speaker: "Speaker", ref: str, to_word: str, note: str,
+def transfer(session: Session, policy: Policy, speaker: Speaker, ref: str, to_word: str, note: str,
              now: datetime, platform: str | None = None) -> Ticket:
     """转派: another member takes it over, status unchanged; both are told."""
     ticket, member = _load(session, speaker, ref)
@@ -223,7 +220,7 @@ def transfer(session: Session, policy: Policy, speaker: "Speaker", ref: str, to_
     return ticket
 
 
-def escalate(session: Session, policy: Policy, speaker: "Speaker", ref: str, note: str, now: datetime,
+def escalate(session: Session, policy: Policy, speaker: Speaker, ref: str, note: str, now: datetime,
              platform: str | None = None) -> tuple[Ticket, int]:
     """升级: one step up the ladder now (grid leader → secretary → chief grid leader / responsible unit)."""
     ticket, _member_row = _load(session, speaker, ref)
@@ -233,7 +230,7 @@ def escalate(session: Session, policy: Policy, speaker: "Speaker", ref: str, not
     return ticket, level
 
 
-def reopen(session: Session, policy: Policy, speaker: "Speaker", ref: str, note: str, now: datetime,
+def reopen(session: Session, policy: Policy, speaker: Speaker, ref: str, note: str, now: datetime,
            platform: str | None = None) -> Ticket:
     """重开: a member reopens a finished ticket (the problem came back)."""
     ticket, _member_row = _load(session, speaker, ref)
@@ -256,7 +253,7 @@ def _reopen(session: Session, policy: Policy, ticket: Ticket, actor: str, note: 
                               note=mask_text(note or "") or "-"), now, platform, ticket)
 
 
-def run_action(session: Session, policy: Policy, speaker: "Speaker", number: str, action: str, note: str, to: str,
+def run_action(session: Session, policy: Policy, speaker: Speaker, number: str, action: str, note: str, to: str,
                now: datetime) -> Ticket:
     """One life-cycle step by its action name (the console's buttons, POST /api/v1/tickets/N/transition): the same
     service call as the chat command. Raises TicketError when refused, KeyError for an unknown action."""

@@ -6,7 +6,7 @@ Every change of a ticket goes through `event` (the timeline row and the audit re
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -15,11 +15,9 @@ from ...models.tickets import ACTIVE_STATUSES, OPEN_STATUSES
 from ...privacy import mask_text
 from ...texts import t
 from .. import audit
+from ..people import Speaker
 from .errors import TicketError
 from .names import status_name
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..people import Speaker
 
 # Which status may follow which. Anything else is refused with a reply naming the possible next steps.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -62,9 +60,6 @@ ACTIONS: dict[str, tuple[str | None, str]] = {
     "transfer": (None, "to_note"),
     "escalate": (None, "note_optional"),
 }
-COMMAND_OF_ACTION = {"accept": "受理", "reject": "不予立案", "dispatch": "派遣", "start": "处置", "resolve": "办结",
-                     "verify": "核查", "verify_failed": "核查", "close": "结案", "reopen": "重开", "transfer": "转派",
-                     "escalate": "升级"}
 
 
 def path_to(status: str, to: str) -> tuple[str, ...] | None:
@@ -125,7 +120,7 @@ def check(action: str, ticket: Any) -> None:
         raise err
 
 
-def allowed_actions(speaker: "Speaker | None", ticket: Any) -> list[str]:
+def allowed_actions(speaker: Speaker | None, ticket: Any) -> list[str]:
     """The actions this person may take on this ticket now: the console's buttons, the API's "actions", and what
     the chat's commands accept. A member acts within their scope; anyone else takes none."""
     if speaker is None or not speaker.is_member or not speaker.can_act_in(ticket.grid_id):

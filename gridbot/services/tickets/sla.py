@@ -113,7 +113,3 @@ def policy_for(app: Any) -> Policy:
         except AttributeError:  # pragma: no cover - a frozen app object
             pass
     return policy
-
-
-def unclear_settings(policy: Policy) -> dict[str, Any]:
-    return policy.unclear_settings()

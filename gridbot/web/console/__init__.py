@@ -7,11 +7,13 @@ functions the chat handlers call. Lists are paginated on the server and filter o
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, render_template, request
+from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -106,10 +108,6 @@ def _local_filter(dt: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
 @bp.app_template_filter("wecom_md")
 def _wecom_markdown(text: str) -> Any:
     """WeCom's small markdown (##, **, >, [..](..), <font color>) as HTML: escaped first, then the few marks."""
-    import re
-
-    from markupsafe import Markup, escape
-
     out = []
     for line in str(escape(text or "")).splitlines():
         line = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", line)
