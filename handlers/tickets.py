@@ -12,7 +12,6 @@ from typing import Any, Callable
 from gridbot.messages import Reply
 from gridbot.router import EVERYONE, STAFF, Command, Context, Router, UsageError
 from gridbot.services import tickets
-from gridbot.services.people import Speaker
 from gridbot.services.tickets import NewRequest, Policy, ReportResult, TicketError
 from gridbot.services.tickets.names import building_text, category_name, fmt_time, minutes_text, status_name
 from gridbot.texts import t
@@ -107,9 +106,9 @@ def todo_text(ctx: Context, assigned: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def detail_text(ctx: Context, speaker: Speaker, ref: str, private: bool) -> str:
+def detail_text(ctx: Context, ref: str, private: bool) -> str:
     """工单 N: the ticket and its timeline, for members. The contact phone only in a private chat."""
-    ticket = tickets.find_ticket(ctx.session, ref, speaker.scope_grid_ids)
+    ticket = tickets.find_ticket(ctx.session, ref, ctx.speaker.scope_grid_ids)
     tz = _policy(ctx).tz
     lines = [t("tickets.detail.head" if private else "tickets.detail.head_group", number=ticket.number,
                category=category_name(ticket.category), urgency=t(f"tickets.urgency.{ticket.urgency}"),
@@ -119,7 +118,8 @@ def detail_text(ctx: Context, speaker: Speaker, ref: str, private: bool) -> str:
     if private and ticket.contact_phone:
         lines.append(t("tickets.detail.phone", phone=ticket.contact_phone))
     if ticket.escalation_level >= 2:
-        lines.append(t("tickets.detail.escalated", level=t(f"tickets.ladder.{tickets.LADDER[ticket.escalation_level]}")))
+        ladder = tickets.LADDER[ticket.escalation_level]
+        lines.append(t("tickets.detail.escalated", level=t(f"tickets.ladder.{ladder}")))
     lines.append(t("tickets.detail.next", next=tickets.next_steps(ticket)))
     events = ticket.events[-12:]
     names = tickets.member_names(ctx.session, [ev.actor for ev in events])
@@ -341,7 +341,7 @@ def reopen_command(ctx: Context, args: str) -> list[Reply]:
 @_safe
 def show_command(ctx: Context, args: str) -> list[Reply]:
     ref, *_ = _split(args)
-    return [Reply(detail_text(ctx, ctx.speaker, ref, private=not ctx.inbound.is_group))]
+    return [Reply(detail_text(ctx, ref, private=not ctx.inbound.is_group))]
 
 
 @_safe
