@@ -21,6 +21,13 @@ def mask_phone(phone: str | None) -> str:
     return "****"
 
 
+def shown_phone(phone: str | None, entitled: bool) -> str:
+    """A resident's phone as a page or the API shows it: in full to people entitled to it, masked for others."""
+    if not phone:
+        return ""
+    return phone if entitled else mask_phone(phone)
+
+
 def mask_text(text: str) -> str:
     """Mask every phone or ID number inside free text."""
     text = _ID_RE.sub(lambda m: m.group(1) + "********" + m.group(0)[-4:], text)

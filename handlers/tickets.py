@@ -12,8 +12,10 @@ from typing import Any, Callable
 from gridbot.messages import Reply
 from gridbot.router import EVERYONE, STAFF, Command, Context, Router, UsageError
 from gridbot.services import tickets
-from gridbot.services.tickets import TicketError
+from gridbot.services.tickets import NewRequest, Policy, ReportResult, TicketError
+from gridbot.services.tickets.names import building_text, category_name, fmt_time, minutes_text, status_name
 from gridbot.texts import t
+from gridbot.understanding import understand
 
 
 def _policy(ctx: Context) -> tickets.Policy:
@@ -55,7 +57,90 @@ def _done(ctx: Context, text: str) -> list[Reply]:
 
 
 def _due(ctx: Context, ticket: Any) -> str:
-    return tickets.fmt_time(ticket.resolution_due, _policy(ctx).tz)
+    return fmt_time(ticket.resolution_due, _policy(ctx).tz)
+
+
+# -- what the chat says (the service returns values; the sentences are composed here) ---------------------------
+def ack_text(result: ReportResult, policy: Policy, private: bool = False) -> str:
+    """The reply to the resident: number, category, building, what happens next. Never a phone or a name."""
+    tk = result.ticket
+    place = (tk.place or building_text(tk)) if private else building_text(tk)
+    values = dict(number=tk.number, category=category_name(tk.category), place=place,
+                  status=status_name(tk.status), reporters=tk.reporters)
+    if result.outcome == "follow_up":
+        lines = [t("tickets.ack.follow_up", **values)]
+    elif result.outcome == "joined":
+        lines = [t("tickets.ack.joined", **values)]
+    else:
+        limits = policy.limits(tk.category, tk.urgency)
+        lines = [t("tickets.ack.created", **values),
+                 t(("tickets.ack.next_assigned" if tk.assignee_id else "tickets.ack.next_unassigned")
+                   + ("_private" if private else ""),        # in 1:1 the progress comes privately, not in a group
+                   response=minutes_text(limits.response), grid=tk.grid.name if tk.grid else "")]
+    if tk.urgency == tickets.URGENT and (result.outcome == "created" or result.upgraded):
+        lines.append(t("tickets.ack.urgent", number=policy.emergency_number(tk.category)))
+    return "\n".join(lines)
+
+
+def my_tickets_text(ctx: Context) -> str:
+    found = tickets.tickets_of(ctx.session, ctx.speaker.user_id)
+    if not found:
+        return t("tickets.mine.none")
+    lines = [t("tickets.mine.title", n=len(found))]
+    for tk in found:
+        lines.append(t("tickets.mine.line", number=tk.number, category=category_name(tk.category),
+                       building=building_text(tk), status=status_name(tk.status)))
+    return "\n".join(lines)
+
+
+def todo_text(ctx: Context, assigned: list[Any]) -> str:
+    if not assigned:
+        return t("tickets.todo.none")
+    tz = _policy(ctx).tz
+    lines = [t("tickets.todo.title", n=len(assigned))]
+    for tk in assigned:
+        due = tk.response_due if tk.status in ("reported", "accepted") else (tk.resolution_due or tk.verify_due)
+        lines.append(t("tickets.todo.line", number=tk.number, category=category_name(tk.category),
+                       place=tk.place or "-", status=status_name(tk.status), due=fmt_time(due, tz),
+                       urgent=t("tickets.urgent_mark") if tk.urgency == tickets.URGENT else ""))
+    return "\n".join(lines)
+
+
+def detail_text(ctx: Context, ref: str, private: bool) -> str:
+    """工单 N: the ticket and its timeline, for members. The contact phone only in a private chat."""
+    ticket = tickets.find_ticket(ctx.session, ref, ctx.speaker.scope_grid_ids)
+    tz = _policy(ctx).tz
+    lines = [t("tickets.detail.head" if private else "tickets.detail.head_group", number=ticket.number,
+               category=category_name(ticket.category), urgency=t(f"tickets.urgency.{ticket.urgency}"),
+               status=status_name(ticket.status), place=(ticket.place or "-") if private else building_text(ticket),
+               reporters=ticket.reporters, assignee=ticket.assignee.name if ticket.assignee else t("tickets.nobody"),
+               summary=ticket.summary)]
+    if private and ticket.contact_phone:
+        lines.append(t("tickets.detail.phone", phone=ticket.contact_phone))
+    if ticket.escalation_level >= 2:
+        ladder = tickets.LADDER[ticket.escalation_level]
+        lines.append(t("tickets.detail.escalated", level=t(f"tickets.ladder.{ladder}")))
+    lines.append(t("tickets.detail.next", next=tickets.next_steps(ticket)))
+    events = ticket.events[-12:]
+    names = tickets.member_names(ctx.session, [ev.actor for ev in events])
+    for ev in events:
+        lines.append(t("tickets.detail.event", at=fmt_time(ev.at, tz), action=t(f"tickets.actions.{ev.action}"),
+                       who=tickets.actor_name(ev.actor, names), note=f"：{ev.note}" if ev.note and private else ""))
+    return "\n".join(lines)
+
+
+def _request(ctx: Context, u: Any, **fields: Any) -> NewRequest:
+    """The NewRequest for an understood message (`fields` override: grid, chat, actor …)."""
+    inbound = ctx.inbound
+    loc = u.location
+    values: dict[str, Any] = dict(
+        platform=inbound.platform, user_id=ctx.speaker.user_id, name=inbound.sender_name, text=inbound.text,
+        chat_id=inbound.chat_id if inbound.is_group else None,
+        grid_id=ctx.speaker.chat_grid_id if inbound.is_group else None, category=u.category, urgency=u.urgency,
+        building=getattr(loc, "building", None), unit=getattr(loc, "unit", None), room=getattr(loc, "room", None),
+        phones=tuple(u.phones or ()), summary=u.summary, household_ids=frozenset(ctx.speaker.household_ids))
+    values.update(fields)
+    return NewRequest(**values)
 
 
 # -- the two rules --------------------------------------------------------------------------------------
@@ -88,8 +173,6 @@ def _request_check(ctx: Context) -> Any:
         return None
     if inbound.is_group and ctx.speaker.chat_grid_id is None:
         return None
-    from gridbot.understanding import understand
-
     u = understand(ctx.text)
     if not u.is_request:
         return _unclear(ctx, u)
@@ -110,7 +193,7 @@ def _unclear(ctx: Context, u: Any) -> Unclear | None:
     command = ctx.app.router.parse_command(inbound.text)
     if command is not None and not command.glued and not command.command.allowed(ctx.speaker):
         return None  # "受理 12" from a resident: the fallback explains the command is for members
-    limits = tickets.unclear_settings(_policy(ctx))
+    limits = _policy(ctx).unclear_settings()
     if not limits["enabled"] or u.scores.get("chatter", 0) > limits["max_chatter"]:
         return None
     if len(ctx.text.replace(" ", "")) < limits["min_chars"]:
@@ -138,18 +221,11 @@ def _request_run(ctx: Context, u: Any) -> list[Reply]:
 
 def _report(ctx: Context, u: Any) -> list[Reply]:
     inbound = ctx.inbound
-    loc = u.location
     try:
-        result = tickets.report(
-            ctx.session, _policy(ctx), platform=inbound.platform, user_id=ctx.speaker.user_id,
-            name=inbound.sender_name, chat_id=inbound.chat_id if inbound.is_group else None,
-            grid_id=ctx.speaker.chat_grid_id if inbound.is_group else None, text=inbound.text, category=u.category,
-            urgency=u.urgency, building=getattr(loc, "building", None), unit=getattr(loc, "unit", None),
-            room=getattr(loc, "room", None), phones=list(u.phones or []), summary=u.summary,
-            household_ids=ctx.speaker.household_ids, now=ctx.now)
+        result = tickets.report(ctx.session, _policy(ctx), _request(ctx, u), ctx.now)
     except TicketError as err:
         return [Reply(err.text)]
-    text = tickets.ack_text(result, _policy(ctx), private=not inbound.is_group)
+    text = ack_text(result, _policy(ctx), private=not inbound.is_group)
     urgent = result.ticket.urgency == tickets.URGENT
     return [Reply(text, mentions=[ctx.speaker.user_id] if inbound.is_group else [], urgent=urgent)]
 
@@ -177,8 +253,7 @@ def duplicate_command(ctx: Context, args: str) -> list[Reply]:
     if len(parts) < 2:
         raise UsageError()
     into = _split(parts[1])[0]
-    tk = tickets.mark_duplicate(ctx.session, ctx.speaker, parts[0], into, ctx.now, ctx.inbound.platform)
-    target = tickets.find_ticket(ctx.session, into, ctx.speaker.scope_grid_ids)
+    tk, target = tickets.mark_duplicate(ctx.session, ctx.speaker, parts[0], into, ctx.now, ctx.inbound.platform)
     return _done(ctx, t("tickets.done.duplicate", number=tk.number, into=target.number))
 
 
@@ -266,15 +341,15 @@ def reopen_command(ctx: Context, args: str) -> list[Reply]:
 @_safe
 def show_command(ctx: Context, args: str) -> list[Reply]:
     ref, *_ = _split(args)
-    return [Reply(tickets.detail_text(ctx.session, _policy(ctx), ctx.speaker, ref,
-                                      private=not ctx.inbound.is_group))]
+    return [Reply(detail_text(ctx, ref, private=not ctx.inbound.is_group))]
 
 
 @_safe
 def todo_command(ctx: Context, args: str) -> list[Reply]:
     """The list names flats (1栋1单元101): in a group it goes privately, the group hears only that it was sent."""
-    text = tickets.todo_text(ctx.session, _policy(ctx), ctx.speaker)
-    if ctx.inbound.is_group and tickets.assigned_to(ctx.session, ctx.speaker.member_id or 0):
+    assigned = tickets.assigned_to(ctx.session, ctx.speaker.member_id) if ctx.speaker.member_id else []
+    text = todo_text(ctx, assigned)
+    if ctx.inbound.is_group and assigned:
         return [Reply(text, to_user=ctx.speaker.user_id), Reply(t("tickets.todo.sent_privately"))]
     return [Reply(text)]
 
@@ -284,8 +359,6 @@ def member_report_command(ctx: Context, args: str) -> list[Reply]:
     """上报: a member reports what they saw on patrol; it becomes a ticket assigned by the normal rules."""
     if not args.strip():
         raise UsageError()
-    from gridbot.understanding import understand
-
     inbound = ctx.inbound
     u = understand(args)
     grids = sorted(ctx.speaker.grid_ids) or sorted(ctx.speaker.scope_grid_ids)
@@ -293,26 +366,22 @@ def member_report_command(ctx: Context, args: str) -> list[Reply]:
         (grids[0] if grids else None)
     if grid_id is None:
         raise TicketError("member_no_grid")
-    loc = u.location
-    result = tickets.report(
-        ctx.session, _policy(ctx), platform=inbound.platform, user_id=ctx.speaker.user_id,
-        name=ctx.speaker.name or inbound.sender_name, chat_id=inbound.chat_id if inbound.is_group else None,
-        grid_id=grid_id, text=tickets.as_written(inbound.text, args), category=u.category or "other",
-        urgency=u.urgency, building=getattr(loc, "building", None), unit=getattr(loc, "unit", None),
-        room=getattr(loc, "room", None), phones=list(u.phones or []), summary=u.summary, now=ctx.now,
-        actor=ctx.speaker.actor)
+    request = _request(ctx, u, name=ctx.speaker.name or inbound.sender_name, grid_id=grid_id,
+                       text=tickets.as_written(inbound.text, args), category=u.category or "other",
+                       household_ids=frozenset(), actor=ctx.speaker.actor)
+    result = tickets.report(ctx.session, _policy(ctx), request, ctx.now)
     tk = result.ticket
-    place = building = tickets.building_text(tk)
+    place = building = building_text(tk)
     if not inbound.is_group:
         place = tk.place or building
-    text = t(f"tickets.member_report.{result.outcome}", number=tk.number, category=tickets.category_name(tk.category),
+    text = t(f"tickets.member_report.{result.outcome}", number=tk.number, category=category_name(tk.category),
              place=place, reporters=tk.reporters,
              assignee=tk.assignee.name if tk.assignee else t("tickets.nobody"))
     return [Reply(text, urgent=tk.urgency == tickets.URGENT)]
 
 
 def mine_command(ctx: Context, args: str) -> list[Reply]:
-    return [Reply(tickets.my_tickets_text(ctx.session, ctx.speaker.user_id))]
+    return [Reply(my_tickets_text(ctx))]
 
 
 def register(router: Router) -> None:

@@ -491,6 +491,36 @@ def build(session: Session, *, community: str, day: date, tz: ZoneInfo, console_
     return build_from(data, scope, console_base_url)
 
 
+def build_for_reader(session: Session, *, community_id: int | None, grid_ids: Iterable[int],
+                     scope_grid_ids: Iterable[int], whole_community: bool, day: date, tz: ZoneInfo,
+                     console_base_url: str, grid: str = "") -> dict[str, Any]:
+    """The digest a person may read (the console's 简报 page and GET /api/v1/digests): one grid of their scope,
+    the community for a secretary, else their own grids. LookupError: nothing to show; PermissionError: the grid
+    is outside their scope."""
+    community = session.get(Community, community_id) if community_id else None
+    if community is None:
+        raise LookupError("community")
+    scope_ids = set(scope_grid_ids)
+    try:
+        if grid:
+            found = session.scalar(select(Grid).where(Grid.code == grid))
+            if found is None:
+                raise LookupError("grid")
+            if found.id not in scope_ids:
+                raise PermissionError(grid)
+            return build(session, community=community.code, day=day, tz=tz, console_base_url=console_base_url,
+                         grid=grid)
+        if whole_community:
+            return build(session, community=community.code, day=day, tz=tz, console_base_url=console_base_url)
+        roots = set(grid_ids) & scope_ids
+        if not roots:
+            raise LookupError("no grids")
+        data = CommunityData(session, community.id, Window(day, tz))
+        return build_from(data, grids_scope(session, roots), console_base_url)
+    except DigestError:
+        raise LookupError("digest") from None
+
+
 # -- markdown ---------------------------------------------------------------------------------------------
 def _pct(value: float | None) -> str:
     if value is None:

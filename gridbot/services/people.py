@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ..models import ChatIdentity, Grid, GridChat, HouseholdBinding, Member
+from ..models import ChatIdentity, Grid, GridChat, HouseholdBinding, Member, MemberGrid
+from ..models.work import Leave
 from ..models.org import LEADER_ROLES, ROLE_CHIEF, ROLE_OPERATOR, ROLE_SECRETARY
 
 
@@ -62,6 +64,30 @@ def member_scope(session: Session, member: Member) -> set[int]:
     if roles & LEADER_ROLES:
         return subtree_ids(session, own)
     return own
+
+
+def find_member(session: Session, community_id: int | None, word: str) -> Member | None:
+    """A member by userid or name ("@赵网格员", "赵网格员", "mem_zhao"); a unique name prefix ("赵") also works.
+    The one lookup for 派遣/转派 (tickets) and 走访/请假 (work)."""
+    word = word.strip().lstrip("@＠").strip()
+    if not word:
+        return None
+    query = select(Member).where(Member.active.is_(True)).options(selectinload(Member.grid_links))
+    if community_id is not None:
+        query = query.where(Member.community_id == community_id)
+    members = list(session.scalars(query.order_by(Member.id)))
+    for m in members:
+        if word in (m.userid, m.name):
+            return m
+    prefixed = [m for m in members if m.name.startswith(word)]
+    return prefixed[0] if len(prefixed) == 1 else None
+
+
+def on_leave(session: Session, member_id: int, now: datetime) -> Leave | None:
+    """The member's current leave (请假), the newest if several overlap; None when at work."""
+    return session.scalar(select(Leave).where(Leave.member_id == member_id, Leave.cancelled_at.is_(None),
+                                              Leave.starts_at <= now, Leave.ends_at > now)
+                          .order_by(Leave.id.desc()).limit(1))
 
 
 def grid_for_chat(session: Session, chat_id: str | None) -> Grid | None:

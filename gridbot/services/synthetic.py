@@ -215,7 +215,7 @@ def generate(engine: Engine, spec: Spec, tz: str, now: datetime | None = None) -
     # -- tickets with their histories -----------------------------------------------------------------
     from .tickets import Policy
 
-    policy = Policy.load(tz=zone)
+    policy = Policy.load(None, zone)
     cats, weights = zip(*CATEGORY_WEIGHTS.items())
     tickets, events, reporters, seqs = [], [], [], {}
     code_of = {c["id"]: c["code"] for c in communities}

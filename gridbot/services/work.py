@@ -21,7 +21,8 @@ from ..models.work import Leave, Patrol, Visit, WorkLog
 from ..errors import Refusal
 from ..texts import t
 from . import audit
-from .people import subtree_ids
+from .people import find_member, subtree_ids
+from .people import on_leave as active_leave
 from ..places import place_text
 from ..understanding import parse_address, understand
 from ..periods import add_months, day_start, local_day, quarter_start
@@ -325,13 +326,13 @@ def ticket_for_visit(session: Session, policy: Any, visit: Visit, *, platform: s
     need = visit.follow_up or ""
     read = understand(need)
     household = visit.household
-    result = tickets.report(
-        session, policy, platform=platform, user_id=user_id, name=name, chat_id=None,
-        grid_id=visit.grid_id, text=f"{household.address} 走访发现：{need}",
+    request = tickets.NewRequest(
+        platform=platform, user_id=user_id, name=name, grid_id=visit.grid_id,
+        text=f"{household.address} 走访发现：{need}",
         category=read.category if read.is_request and read.category else "assistance",
         urgency=read.urgency, building=household.building, unit=household.unit or None, room=household.room,
-        summary=need, household_ids=(), now=now)
-    ticket = result.ticket
+        summary=need)
+    ticket = tickets.report(session, policy, request, now).ticket
     link_ticket(session, visit, ticket.id, actor=actor, now=now)
     return ticket
 
@@ -348,20 +349,6 @@ def logs_between(session: Session, member_id: int, start: date, end: date) -> li
     """A member's log entries with start <= day < end, oldest first."""
     return list(session.scalars(select(WorkLog).where(WorkLog.member_id == member_id, WorkLog.day >= start,
                                                       WorkLog.day < end).order_by(WorkLog.day, WorkLog.at)))
-
-
-def find_member(session: Session, community_id: int | None, word: str) -> Member | None:
-    """A member by userid or name ("赵网格员"); a unique name prefix ("赵") also works."""
-    word = word.strip().lstrip("@")
-    query = select(Member).where(Member.active.is_(True)).options(selectinload(Member.grid_links))
-    if community_id is not None:
-        query = query.where(Member.community_id == community_id)
-    members = list(session.scalars(query.order_by(Member.id)))
-    for m in members:
-        if word in (m.userid, m.name):
-            return m
-    prefixed = [m for m in members if word and m.name.startswith(word)]
-    return prefixed[0] if len(prefixed) == 1 else None
 
 
 def get_member(session: Session, member_id: int) -> Member:
@@ -460,12 +447,6 @@ def parse_until(text: str, today: date) -> tuple[date, str] | None:
             return None
         last = today + timedelta(days=days - 1)
     return last, rest
-
-
-def active_leave(session: Session, member_id: int, now: datetime) -> Leave | None:
-    return session.scalar(select(Leave).where(Leave.member_id == member_id, Leave.cancelled_at.is_(None),
-                                              Leave.starts_at <= now, Leave.ends_at > now)
-                          .order_by(Leave.id.desc()).limit(1))
 
 
 def request_leave(session: Session, *, member: Member, now: datetime, last_day: date, actor: str,

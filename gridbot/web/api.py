@@ -10,23 +10,29 @@ import logging
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
+from ..clock import local
 from ..errors import Refusal, log_unexpected
-from ..models import Grid, Household
+from ..models import Grid, Ticket
+from ..models.tickets import STATUSES
+from ..privacy import shown_phone
 from ..services import coverage as coverage_svc
+from ..services import digest as digest_svc
 from ..services import tickets as tickets_svc
+from ..services.grids import grid_overview
 from ..texts import t
 from . import gridbot_app
 from .auth import Principal, audit_event, principal_for_token
+from .json_errors import ERROR_STATUS, error_response
+from .openapi import document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 MAX_PER_PAGE = 200
-ERROR_STATUS = {"unauthorized": 401, "forbidden": 403, "not_found": 404, "method_not_allowed": 405,
-                "bad_request": 400, "invalid_transition": 409, "internal": 500}
 
 
 class ApiError(Exception):
@@ -35,15 +41,6 @@ class ApiError(Exception):
         self.code = code
         self.status = status or ERROR_STATUS[code]
         self.detail = detail
-
-
-def error_response(code: str, status: int | None = None, detail: str = ""):  # noqa: ANN201
-    message = t(f"console.api.{code}", detail=detail) if "{detail}" in t(f"console.api.{code}") else t(f"console.api.{code}")
-    resp = jsonify(error={"code": code, "message": message})
-    resp.status_code = status or ERROR_STATUS.get(code, 400)
-    if resp.status_code == 401:
-        resp.headers["WWW-Authenticate"] = 'Bearer realm="gridbot"'
-    return resp
 
 
 @bp.errorhandler(ApiError)
@@ -150,11 +147,9 @@ def _date_arg(name: str) -> str:
 
 # -- tickets --------------------------------------------------------------------------------------------------
 def ticket_json(p: Principal, tk: Any, grid_code: str, assignee: str | None) -> dict[str, Any]:
-    from .console import phone_for
-
     return {"number": tk.number, "grid": grid_code, "category": tk.category, "urgency": tk.urgency,
             "status": tk.status, "building": tk.building, "unit": tk.unit, "room": tk.room,
-            "summary": tk.summary, "contact_phone": phone_for(p, tk.grid_id, tk.contact_phone) or None,
+            "summary": tk.summary, "contact_phone": shown_phone(tk.contact_phone, p.sees_phone(tk.grid_id)) or None,
             "assignee": assignee, "reporters": tk.reporters, "escalation_level": tk.escalation_level,
             "rating": tk.rating, "created_at": tk.created_at.isoformat(),
             "response_due": tk.response_due.isoformat() if tk.response_due else None,
@@ -164,13 +159,11 @@ def ticket_json(p: Principal, tk: Any, grid_code: str, assignee: str | None) -> 
 
 @bp.get("/tickets")
 def tickets_list():  # noqa: ANN201
-    from .console.tickets import CATEGORIES, URGENCIES, ticket_query
-    from ..models.tickets import STATUSES
-
     p = need_casework()
     page, per_page = _page()
     args = {k: (request.args.get(k) or "").strip() for k in ("grid", "category", "status", "urgency", "assignee")}
-    allowed = {"category": CATEGORIES, "status": STATUSES + ("open", "overdue"), "urgency": URGENCIES}
+    allowed = {"category": tickets_svc.category_codes(), "status": STATUSES + tickets_svc.PSEUDO_STATUSES,
+               "urgency": tickets_svc.URGENCIES}
     for key, values in allowed.items():
         if args[key] and args[key] not in values:
             raise ApiError("bad_request", detail=f"{key} 取值无效")
@@ -179,20 +172,18 @@ def tickets_list():  # noqa: ANN201
     with app.session() as s:
         if args["grid"] and s.scalar(select(Grid.id).where(Grid.code == args["grid"])) is None:
             raise ApiError("not_found", detail="grid")
-        query, _ = ticket_query(s, p, args, app.clock.now())
+        try:
+            query, _ = tickets_svc.ticket_query(s, p.scope_grid_ids, args, app.clock.now(), app.settings.tz)
+        except tickets_svc.OutOfScope as err:
+            refuse("grid filter outside scope", "grid", err.grid_code)
         total = s.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
         rows = s.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
         items = [ticket_json(p, tk, code, None) | {"assignee": name} for tk, code, _n, name in rows]
     return jsonify(items=items, page=page, per_page=per_page, total=total)
 
 
-def _load(s: Any, p: Principal, number: str) -> Any:
-    from sqlalchemy.orm import selectinload
-
-    from ..models import Ticket
-
-    tk = s.scalar(select(Ticket).where(Ticket.number == number.upper())
-                  .options(selectinload(Ticket.events), selectinload(Ticket.grid), selectinload(Ticket.assignee)))
+def _load(s: Any, p: Principal, number: str) -> Ticket:
+    tk = tickets_svc.load_by_number(s, number)
     if tk is None:
         raise ApiError("not_found")
     if not p.in_scope(tk.grid_id):
@@ -201,12 +192,10 @@ def _load(s: Any, p: Principal, number: str) -> Any:
 
 
 def _detail(p: Principal, tk: Any) -> dict[str, Any]:
-    from .console.tickets import allowed_actions
-
     out = ticket_json(p, tk, tk.grid.code, tk.assignee.userid if tk.assignee else None)
     out["events"] = [{"at": ev.at.isoformat(), "actor": ev.actor, "action": ev.action, "from": ev.from_status,
                       "to": ev.to_status, "note": ev.note} for ev in tk.events]
-    out["actions"] = allowed_actions(p, tk)
+    out["actions"] = tickets_svc.allowed_actions(p.speaker(), tk)
     return out
 
 
@@ -221,15 +210,13 @@ def ticket_get(number: str):  # noqa: ANN201
 def ticket_transition(number: str):  # noqa: ANN201
     """{"action": accept|reject|dispatch|start|resolve|verify|verify_failed|close|reopen|transfer|escalate,
     "note": "...", "to": "<userid>"} — the same service call as the chat command."""
-    from .console.tickets import ACTIONS, run_action
-
     p = need_casework()
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError("bad_request", detail="需要 JSON 对象")
     action = body.get("action")
     note, to = body.get("note", ""), body.get("to", "")
-    if action not in ACTIONS:
+    if action not in tickets_svc.ACTIONS:
         raise ApiError("bad_request", detail="action 取值无效")
     if not isinstance(note, str) or not isinstance(to, str):
         raise ApiError("bad_request", detail="note 和 to 应为字符串")
@@ -240,7 +227,8 @@ def ticket_transition(number: str):  # noqa: ANN201
     with app.session() as s:
         try:
             with s.begin():
-                run_action(s, p, number, action, note.strip()[:500], to.strip()[:128], app.clock.now())
+                tickets_svc.run_action(s, tickets_svc.policy_for(app), p.speaker(), number, action,
+                                       note.strip()[:500], to.strip()[:128], app.clock.now())
         except tickets_svc.TicketError as err:
             raise ApiError("invalid_transition", detail=err.text) from None
     with app.session() as s:
@@ -250,17 +238,11 @@ def ticket_transition(number: str):  # noqa: ANN201
 # -- grids, coverage, digests ------------------------------------------------------------------------------------
 @bp.get("/grids")
 def grids():  # noqa: ANN201
+    """The grids of the token's scope (services.grids.grid_overview, the same overview as `gridbot grids list`)."""
     p = need_casework()
-    from sqlalchemy.orm import aliased
-
-    parent = aliased(Grid)
     with gridbot_app().session() as s:
-        counts = dict(s.execute(select(Household.grid_id, func.count()).where(
-            Household.status == "active", Household.grid_id.in_(list(p.scope_grid_ids))).group_by(Household.grid_id)).all())
-        rows = s.execute(select(Grid, parent.code).outerjoin(parent, Grid.parent_id == parent.id)
-                         .where(Grid.id.in_(list(p.scope_grid_ids))).order_by(Grid.level, Grid.code)).all()
-        items = [{"code": gr.code, "name": gr.name, "level": gr.level, "parent": pc,
-                  "households": counts.get(gr.id, 0)} for gr, pc in rows]
+        rows = grid_overview(s, grid_ids=p.scope_grid_ids)
+    items = [{k: row[k] for k in ("code", "name", "level", "parent", "households")} for row in rows]
     return jsonify(items=items)
 
 
@@ -292,49 +274,22 @@ def coverage():  # noqa: ANN201
 
 
 def digest_for(p: Principal, day: date, code: str = "") -> dict[str, Any]:
-    """The digest a person may read: one grid of their scope, the community for a secretary, else their own grids.
-    LookupError: nothing to show; PermissionError: the grid is outside their scope. (The console's 简报 page too.)"""
-    from ..models import Community
-    from ..services import digest as digest_svc
-
+    """services.digest.build_for_reader for this person (LookupError: nothing to show; PermissionError: the grid
+    is outside their scope)."""
     app = gridbot_app()
-    tz = app.settings.tz
     with app.session() as s:
-        community = s.get(Community, p.community_id) if p.community_id else None
-        if community is None:
-            raise LookupError("community")
-        try:
-            if code:
-                grid = s.scalar(select(Grid).where(Grid.code == code))
-                if grid is None:
-                    raise LookupError("grid")
-                if grid.id not in p.scope_grid_ids:
-                    raise PermissionError(code)
-                return digest_svc.build(s, community=community.code, day=day, tz=tz,
-                                        console_base_url=app.settings.console_base_url, grid=code)
-            if p.is_secretary:
-                return digest_svc.build(s, community=community.code, day=day, tz=tz,
-                                        console_base_url=app.settings.console_base_url)
-            roots = set(p.grid_ids) & set(p.scope_grid_ids)
-            if not roots:
-                raise LookupError("no grids")
-            data = digest_svc.CommunityData(s, community.id, digest_svc.Window(day, tz))
-            return digest_svc.build_from(data, digest_svc.grids_scope(s, roots), app.settings.console_base_url)
-        except digest_svc.DigestError:
-            raise LookupError("digest") from None
+        return digest_svc.build_for_reader(
+            s, community_id=p.community_id, grid_ids=p.grid_ids, scope_grid_ids=p.scope_grid_ids,
+            whole_community=p.is_secretary, day=day, tz=app.settings.tz,
+            console_base_url=app.settings.console_base_url, grid=code)
 
 
 @bp.get("/digests")
 def digests():  # noqa: ANN201
     """The morning digest (as sent in chat) for the token's scope: the community for a secretary, one's grids else."""
-    from ..services import digest as digest_svc
-
     p = need_casework()
     app = gridbot_app()
-    tz = app.settings.tz
     raw = _date_arg("day")
-    from ..clock import local
-
     day = date.fromisoformat(raw) if raw else local(app.clock.now(), app.settings.timezone).date()
     if not 2000 <= day.year <= 2099:
         raise ApiError("bad_request", detail="day 超出范围")
@@ -350,6 +305,4 @@ def digests():  # noqa: ANN201
 
 @bp.get("/openapi.json")
 def openapi():  # noqa: ANN201
-    from .openapi import document
-
     return jsonify(document(request.host_url.rstrip("/")))

@@ -77,7 +77,7 @@ def test_communities_can_switch_it_off(bot, tmp_path):
     sla = yaml.safe_load((cfg / "sla.yaml").read_text(encoding="utf-8"))
     sla["unclear_forward"]["enabled"] = False
     (cfg / "sla.yaml").write_text(yaml.safe_dump(sla, allow_unicode=True), encoding="utf-8")
-    bot.app._ticket_policy = tickets.Policy.load(cfg)
+    bot.app._ticket_policy = tickets.Policy.load(cfg, bot.app.settings.tz)
     replies = bot.send(UNSEEN_ELDER, as_="resident_a")
     assert _private_notes(bot) == []
     assert "收到" in replies[0].text

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -21,10 +23,12 @@ from werkzeug.exceptions import HTTPException
 from ...clock import local
 from ...errors import Refusal, log_unexpected
 from ...models import Grid
-from ...privacy import mask_phone
+from ...privacy import shown_phone
+from ...services.tickets import category_name, rating_name, status_name
 from ...texts import t
 from .. import gridbot_app
 from ..auth import Principal, check_csrf, current_principal
+from ..json_errors import error_response
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 log = logging.getLogger(__name__)
@@ -84,9 +88,7 @@ def scope_grids(session: Session, p: Principal) -> list[Grid]:
 
 def phone_for(p: Principal, grid_id: int | None, phone: str | None) -> str:
     """The phone in full for people entitled to it in this grid, masked for everyone else."""
-    if not phone:
-        return ""
-    return phone if p.sees_phone(grid_id) else mask_phone(phone)
+    return shown_phone(phone, p.sees_phone(grid_id))
 
 
 def render(template: str, **ctx: Any) -> str:
@@ -96,8 +98,6 @@ def render(template: str, **ctx: Any) -> str:
 @bp.record_once
 def _jinja_names(state: Any) -> None:
     """Names people see for codes, from config/templates.yaml (the same words the chat uses)."""
-    from ...services.tickets import category_name, rating_name, status_name
-
     state.app.jinja_env.globals.update(
         status_name=status_name, category_name=category_name, rating_name=rating_name,
         urgency_name=lambda u: t(f"tickets.urgency.{u}"), action_name=lambda a: t(f"tickets.actions.{a}"))
@@ -113,10 +113,6 @@ def _local_filter(dt: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
 @bp.app_template_filter("wecom_md")
 def _wecom_markdown(text: str) -> Any:
     """WeCom's small markdown (##, **, >, [..](..), <font color>) as HTML: escaped first, then the few marks."""
-    import re
-
-    from markupsafe import Markup, escape
-
     out = []
     for line in str(escape(text or "")).splitlines():
         line = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", line)
@@ -140,8 +136,6 @@ def _pct_filter(value: float | None) -> str:
 @bp.app_errorhandler(403)
 def _forbidden(err: Any):  # noqa: ANN202
     if request.path.startswith("/api/"):
-        from ..api import error_response
-
         return error_response("forbidden", 403)
     if request.path.startswith("/console"):
         return render_template("console/error.html", me=current_principal(), code=403,
@@ -152,8 +146,6 @@ def _forbidden(err: Any):  # noqa: ANN202
 @bp.app_errorhandler(404)
 def _not_found(err: Any):  # noqa: ANN202
     if request.path.startswith("/api/"):
-        from ..api import error_response
-
         return error_response("not_found", 404)
     if request.path.startswith("/console"):
         return render_template("console/error.html", me=current_principal(), code=404,
@@ -164,8 +156,6 @@ def _not_found(err: Any):  # noqa: ANN202
 @bp.app_errorhandler(400)
 def _bad_request(err: Any):  # noqa: ANN202
     if request.path.startswith("/api/"):
-        from ..api import error_response
-
         return error_response("bad_request", 400, detail=getattr(err, "description", ""))
     if request.path.startswith("/console"):
         message = getattr(err, "description", None) or t("console.errors.bad_request")

@@ -3,30 +3,25 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 
 from flask import redirect, request, url_for
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 
 from ...clock import local
 from ...models import Ticket
 from ...models.tickets import OPEN_STATUSES
 from ...services import coverage as coverage_svc
+from ...services import digest as digest_svc
 from ...services import metrics as metrics_svc
+from ...services.tickets import overdue_clause
 from .. import gridbot_app
-from ..auth import current_principal, requires
-from . import bp, render, scope_grids
+from ..auth import current_principal, forbid, requires
+from . import bp, not_found, render, scope_grids
 
 PERIODS = (7, 30, 90)
 CACHE_SECONDS = 60      # the figures of one scope and period are computed at most once a minute per process
 _cache: dict[tuple, tuple[float, dict]] = {}
-
-
-def overdue_clause(now):  # noqa: ANN001, ANN201
-    """Open tickets past the limit that applies to their status (the same rule as services.tickets.overdue)."""
-    return or_(and_(Ticket.status.in_(("reported", "accepted")), Ticket.response_due <= now),
-               and_(Ticket.status.in_(("dispatched", "in_progress")), Ticket.resolution_due <= now),
-               and_(Ticket.status == "resolved", Ticket.verify_due <= now))
 
 
 @bp.get("/")
@@ -91,13 +86,6 @@ def _figures(app, p, now, days: int) -> dict:  # noqa: ANN001
 @requires("casework")
 def digest():  # noqa: ANN201
     """今日简报: the same digest the secretary and grid leaders receive in WeCom each morning, for one's scope."""
-    from datetime import date
-
-    from ...services.digest import render_markdown
-    from ..api import digest_for
-    from ..auth import forbid
-    from . import not_found
-
     p = current_principal()
     app = gridbot_app()
     today = local(app.clock.now(), app.settings.timezone).date()
@@ -109,12 +97,16 @@ def digest():  # noqa: ANN201
         day = today
     code = (request.args.get("grid") or "").strip()
     try:
-        d = digest_for(p, day, code)
+        with app.session() as s:
+            d = digest_svc.build_for_reader(
+                s, community_id=p.community_id, grid_ids=p.grid_ids, scope_grid_ids=p.scope_grid_ids,
+                whole_community=p.is_secretary, day=day, tz=app.settings.tz,
+                console_base_url=app.settings.console_base_url, grid=code)
     except LookupError:
         not_found()
     except PermissionError:
         forbid("grid outside scope", "grid", code)
-    return render("digest.html", d=d, markdown=render_markdown(d), day=day, grids=scope_grids_of(p), code=code)
+    return render("digest.html", d=d, markdown=digest_svc.render_markdown(d), day=day, grids=scope_grids_of(p), code=code)
 
 
 def scope_grids_of(p):  # noqa: ANN001, ANN201

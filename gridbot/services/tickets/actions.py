@@ -1,0 +1,353 @@
+"""The members' life-cycle actions (受理 不予立案 重复 派遣 处置 办结 核查 结案 转派 升级 重开), the residents' rating,
+and the escalation ladder they share with the sweep. Each action first asks lifecycle.check, the rule behind
+allowed_actions, so the chat, the console and the API take exactly the same steps.
+
+Every function takes a Session and plain values and never commits; each returns the ticket (and for 升级 the
+level reached): the reply to the person who acted is the caller's to compose.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ...models import Member, Ticket, TicketReporter
+from ...models.tickets import ACTIVE_STATUSES, RATINGS
+from ...privacy import mask_text
+from ...texts import t
+from ..people import Speaker, find_member
+from .assignment import grid_leaders, ladder_targets
+from .duplicates import is_reporter
+from .errors import TicketError
+from .lifecycle import ACTIONS, LADDER, check, event, move
+from .names import category_name, phone_line, rating_name, status_name
+from .notifications import dispatched_text, notify, tell_reporters
+from .queries import find_ticket
+from .sla import URGENT, Policy
+
+RATING_WORDS = {"满意": "satisfied", "基本满意": "basic", "不满意": "dissatisfied"}
+
+
+def _member(session: Session, speaker: Speaker) -> Member:
+    member = session.get(Member, speaker.member_id) if speaker.member_id else None
+    if member is None:
+        raise TicketError("members_only")
+    return member
+
+
+def _load(session: Session, speaker: Speaker, ref: str) -> tuple[Ticket, Member]:
+    member = _member(session, speaker)
+    return find_ticket(session, ref, speaker.scope_grid_ids), member
+
+
+def accept(session: Session, policy: Policy, speaker: Speaker, ref: str, now: datetime,
+           platform: str | None = None) -> Ticket:
+    """受理/立案: the reporter is told the ticket is accepted (this is the first response)."""
+    ticket, member = _load(session, speaker, ref)
+    check("accept", ticket)
+    move(session, ticket, "accepted", speaker.actor, "accept", now, member_id=member.id)
+    ticket.accepted_at = ticket.accepted_at or now
+    ticket.handover_due = None
+    if ticket.assignee_id is None:
+        ticket.assignee = member
+    tell_reporters(session, ticket, "tickets.tell.accepted", now, platform)
+    return ticket
+
+
+def reject(session: Session, speaker: Speaker, ref: str, reason: str, now: datetime,
+           platform: str | None = None) -> Ticket:
+    """不予立案: not a matter for the grid; the reporter is told why."""
+    if not reason.strip():
+        raise TicketError("reason_needed", command="不予立案")
+    ticket, member = _load(session, speaker, ref)
+    check("reject", ticket)
+    move(session, ticket, "rejected", speaker.actor, "reject", now, note=reason, member_id=member.id)
+    ticket.handover_due = None
+    ticket.closed_at = now
+    tell_reporters(session, ticket, "tickets.tell.rejected", now, platform, reason=mask_text(reason))
+    return ticket
+
+
+def mark_duplicate(session: Session, speaker: Speaker, ref: str, of_ref: str, now: datetime,
+                   platform: str | None = None) -> tuple[Ticket, Ticket]:
+    """重复 N M: N is the same thing as M; N's reporters join M (and hear when M is solved). Returns (N, M)."""
+    ticket, member = _load(session, speaker, ref)
+    target = find_ticket(session, of_ref, speaker.scope_grid_ids)
+    if target.id == ticket.id:
+        raise TicketError("same_ticket")
+    if target.status not in ACTIVE_STATUSES:
+        raise TicketError("target_finished", number=target.number, status=status_name(target.status))
+    move(session, ticket, "duplicate", speaker.actor, "duplicate", now, member_id=member.id,
+         detail={"into": target.number})
+    ticket.merged_into_id = target.id
+    ticket.handover_due = None
+    ticket.closed_at = now
+    moved = 0
+    for r in ticket.reporter_links:
+        if not is_reporter(target, r.user_id):
+            target.reporter_links.append(TicketReporter(platform=r.platform, user_id=r.user_id, name=r.name,
+                                                        chat_id=r.chat_id, text=r.text, joined_at=now))
+            moved += 1
+    target.reporters = (target.reporters or 1) + moved
+    event(session, target, speaker.actor, "merge", now, member_id=member.id,
+          detail={"from": ticket.number, "reporters": target.reporters})
+    tell_reporters(session, ticket, "tickets.tell.duplicate", now, platform, into=target.number)
+    return ticket, target
+
+
+def dispatch(session: Session, policy: Policy, speaker: Speaker, ref: str, to_word: str, now: datetime,
+             platform: str | None = None) -> Ticket:
+    """派遣 N @成员: hand the ticket to a member; the resolution clock starts."""
+    ticket, member = _load(session, speaker, ref)
+    target = find_member(session, ticket.community_id, to_word) if to_word.strip() else member
+    if target is None:
+        raise TicketError("member_not_found", word=to_word.strip())
+    check("dispatch", ticket)
+    if ticket.status == "reported":   # dispatching an unaccepted ticket accepts it first (one step less)
+        accept(session, policy, speaker, ticket.number, now, platform)
+    move(session, ticket, "dispatched", speaker.actor, "dispatch", now, member_id=target.id,
+         detail={"to": target.userid})
+    _start_clock(policy, ticket, target, now)
+    if target.id != member.id:
+        notify(session, [target], dispatched_text(ticket, policy, member), now, platform, ticket,
+               urgent=ticket.urgency == URGENT)
+    return ticket
+
+
+def _start_clock(policy: Policy, ticket: Ticket, target: Member, now: datetime) -> None:
+    ticket.assignee = target
+    ticket.dispatched_at = now
+    ticket.resolution_due = now + policy.limits(ticket.category, ticket.urgency).resolution
+    ticket.handover_due = None
+
+
+def start(session: Session, policy: Policy, speaker: Speaker, ref: str, now: datetime,
+          platform: str | None = None) -> Ticket:
+    """处置: work has begun. From 受理 it dispatches to the speaker first (a grid member often does both)."""
+    ticket, member = _load(session, speaker, ref)
+    check("start", ticket)
+    if ticket.status == "reported":
+        accept(session, policy, speaker, ticket.number, now, platform)
+    if ticket.status == "accepted":
+        move(session, ticket, "dispatched", speaker.actor, "dispatch", now, member_id=member.id,
+             detail={"to": member.userid})
+        _start_clock(policy, ticket, member, now)
+    move(session, ticket, "in_progress", speaker.actor, "start", now, member_id=member.id)
+    return ticket
+
+
+def resolve(session: Session, policy: Policy, speaker: Speaker, ref: str, note: str, now: datetime,
+            platform: str | None = None) -> Ticket:
+    """办结/反馈: done; every reporter is told and asked to rate within the rating window."""
+    if not note.strip():
+        raise TicketError("reason_needed", command="办结")
+    ticket, member = _load(session, speaker, ref)
+    check("resolve", ticket)
+    move(session, ticket, "resolved", speaker.actor, "resolve", now, note=note, member_id=member.id)
+    ticket.resolved_at = now
+    ticket.verify_due = now + policy.limits(ticket.category, ticket.urgency).verify
+    ticket.rating_due = now + policy.rating_window
+    ticket.rating = None
+    for r in ticket.reporter_links:
+        r.rating, r.rated_at = None, None
+    tell_reporters(session, ticket, "tickets.tell.resolved", now, platform, note=mask_text(note),
+                   days=int(policy.rating_window.total_seconds() // 86400))
+    return ticket
+
+
+def verify_failed_note(note: str) -> bool:
+    """"核查 N 不通过 原因" sends the ticket back to 处置."""
+    return note.strip().startswith(("不通过", "未通过", "没解决", "未解决"))
+
+
+def verify(session: Session, policy: Policy, speaker: Speaker, ref: str, note: str, now: datetime,
+           platform: str | None = None) -> Ticket:
+    """核查: a member re-checked on site. "核查 N 不通过 原因" sends it back to 处置."""
+    ticket, member = _load(session, speaker, ref)
+    if verify_failed_note(note):
+        check("verify_failed", ticket)
+        move(session, ticket, "in_progress", speaker.actor, "verify_failed", now, note=note, member_id=member.id)
+        ticket.resolution_due = now + policy.limits(ticket.category, ticket.urgency).resolution
+        ticket.verify_due = ticket.rating_due = None
+        ticket.escalation_level, ticket.escalated_for = 0, None
+        notify(session, [ticket.assignee], t("tickets.notify.verify_failed", number=ticket.number,
+                                             note=mask_text(note), by=member.name), now, platform, ticket)
+        return ticket
+    check("verify", ticket)
+    move(session, ticket, "verified", speaker.actor, "verify", now, note=note or None, member_id=member.id)
+    ticket.verify_due = None
+    return ticket
+
+
+def close(session: Session, speaker: Speaker, ref: str, now: datetime, platform: str | None = None) -> Ticket:
+    """结案: the case is closed. A rating already given completes it (评价)."""
+    ticket, member = _load(session, speaker, ref)
+    check("close", ticket)
+    move(session, ticket, "closed", speaker.actor, "close", now, member_id=member.id)
+    ticket.closed_at = now
+    if ticket.rating in ("satisfied", "basic", "none"):
+        event(session, ticket, "system", "rated", now, to="rated", detail={"rating": ticket.rating})
+    return ticket
+
+
+def transfer(session: Session, policy: Policy, speaker: Speaker, ref: str, to_word: str, note: str,
+             now: datetime, platform: str | None = None) -> Ticket:
+    """转派: another member takes it over, status unchanged; both are told."""
+    ticket, member = _load(session, speaker, ref)
+    check("transfer", ticket)
+    target = find_member(session, ticket.community_id, to_word)
+    if target is None:
+        raise TicketError("member_not_found", word=to_word.strip() or "?")
+    if target.id == ticket.assignee_id:
+        raise TicketError("already_assignee", number=ticket.number, name=target.name)
+    previous = ticket.assignee
+    event(session, ticket, speaker.actor, "transfer", now, note=note or None, member_id=target.id,
+          detail={"from": previous.userid if previous else None, "to": target.userid})
+    ticket.assignee = target
+    if ticket.status == "reported":
+        ticket.handover_due = now + policy.limits(ticket.category, ticket.urgency).handover
+    ticket.escalation_level, ticket.escalated_for = 0, None
+    notify(session, [target], t("tickets.notify.transferred", number=ticket.number,
+                                category=category_name(ticket.category), place=ticket.place or "-",
+                                summary=ticket.summary, by=member.name, note=mask_text(note) or "-",
+                                phone_line=phone_line(ticket)),
+           now, platform, ticket, urgent=ticket.urgency == URGENT)
+    if previous is not None and previous.id not in (member.id, target.id):
+        notify(session, [previous], t("tickets.notify.transferred_away", number=ticket.number, to=target.name),
+               now, platform, ticket)
+    return ticket
+
+
+def escalate(session: Session, policy: Policy, speaker: Speaker, ref: str, note: str, now: datetime,
+             platform: str | None = None) -> tuple[Ticket, int]:
+    """升级: one step up the ladder now (grid leader → secretary → chief grid leader / responsible unit)."""
+    ticket, _member_row = _load(session, speaker, ref)
+    check("escalate", ticket)
+    level = max(ticket.escalation_level, 1) + 1
+    raise_to(session, policy, ticket, level, speaker.actor, now, platform, note=note, manual=True)
+    return ticket, level
+
+
+def reopen(session: Session, policy: Policy, speaker: Speaker, ref: str, note: str, now: datetime,
+           platform: str | None = None) -> Ticket:
+    """重开: a member reopens a finished ticket (the problem came back)."""
+    ticket, _member_row = _load(session, speaker, ref)
+    check("reopen", ticket)
+    _reopen(session, policy, ticket, speaker.actor, note, now, platform)
+    return ticket
+
+
+def _reopen(session: Session, policy: Policy, ticket: Ticket, actor: str, note: str | None, now: datetime,
+            platform: str | None) -> None:
+    move(session, ticket, "in_progress", actor, "reopen", now, note=note or None)
+    ticket.reopen_count = (ticket.reopen_count or 0) + 1
+    ticket.resolution_due = now + policy.limits(ticket.category, ticket.urgency).resolution
+    ticket.verify_due = ticket.rating_due = ticket.closed_at = None
+    ticket.rating = None
+    ticket.escalation_level, ticket.escalated_for = 0, None
+    people = [ticket.assignee] + grid_leaders(session, ticket.grid_id)
+    notify(session, people, t("tickets.notify.reopened", number=ticket.number,
+                              category=category_name(ticket.category), place=ticket.place or "-",
+                              note=mask_text(note or "") or "-"), now, platform, ticket)
+
+
+def run_action(session: Session, policy: Policy, speaker: Speaker, number: str, action: str, note: str, to: str,
+               now: datetime) -> Ticket:
+    """One life-cycle step by its action name (the console's buttons, POST /api/v1/tickets/N/transition): the same
+    service call as the chat command. Raises TicketError when refused, KeyError for an unknown action."""
+    calls: dict[str, Callable[[], Any]] = {
+        "accept": lambda: accept(session, policy, speaker, number, now),
+        "reject": lambda: reject(session, speaker, number, note, now),
+        "dispatch": lambda: dispatch(session, policy, speaker, number, to, now),
+        "start": lambda: start(session, policy, speaker, number, now),
+        "resolve": lambda: resolve(session, policy, speaker, number, note, now),
+        "verify": lambda: verify(session, policy, speaker, number, note, now),
+        "verify_failed": lambda: verify(session, policy, speaker, number, "不通过 " + note, now),
+        "close": lambda: close(session, speaker, number, now),
+        "reopen": lambda: reopen(session, policy, speaker, number, note, now),
+        "transfer": lambda: transfer(session, policy, speaker, number, to, note, now),
+        "escalate": lambda: escalate(session, policy, speaker, number, note, now),
+    }
+    assert calls.keys() == ACTIONS.keys()
+    result = calls[action]()
+    return result[0] if isinstance(result, tuple) else result
+
+
+# -- the escalation ladder (升级 and the sweep) ---------------------------------------------------------------
+def raise_to(session: Session, policy: Policy, ticket: Ticket, level: int, actor: str, now: datetime,
+             platform: str | None, *, kind: str | None = None, note: str | None = None, manual: bool = False) -> None:
+    """Record each level passed (the timeline shows the ladder) and tell the people at the new top level."""
+    start_level = ticket.escalation_level
+    for lvl in range(start_level + 1, level + 1):
+        if manual and lvl == 1:      # a member asking for help skips the reminder to themselves
+            continue
+        action = "remind" if lvl == 1 else "escalate"
+        event(session, ticket, actor, action, now, note=note if lvl == level else None,
+              detail={"level": lvl, "for": kind or ticket.escalated_for or "manual", "manual": manual})
+    ticket.escalation_level = level
+    ticket.escalated_for = kind or ("manual" if manual else ticket.escalated_for)
+    why = t(f"tickets.overdue.{kind}") if kind else t("tickets.overdue.manual", note=mask_text(note or "") or "-")
+    base = dict(number=ticket.number, category=category_name(ticket.category), place=ticket.place or "-",
+                summary=ticket.summary, why=why, status=status_name(ticket.status),
+                assignee=ticket.assignee.name if ticket.assignee else t("tickets.nobody"))
+    if level == 1:
+        notify(session, ladder_targets(session, ticket, 1), t("tickets.notify.remind", **base), now, platform,
+               ticket, urgent=ticket.urgency == URGENT)
+        return
+    unit = policy.unit_for(ticket.category) if level == 4 else None
+    text = t("tickets.notify.escalated", level=t(f"tickets.ladder.{LADDER[level]}"), **base)
+    if unit:
+        text += "\n" + t("tickets.notify.unit", unit=unit)
+    targets = [m for m in ladder_targets(session, ticket, level) if m.id != ticket.assignee_id]
+    notify(session, targets, text, now, platform, ticket, urgent=True)
+    if ticket.assignee is not None:
+        notify(session, [ticket.assignee], t("tickets.notify.escalated_assignee", number=ticket.number,
+                                             level=t(f"tickets.ladder.{LADDER[level]}")), now, platform, ticket)
+
+
+# -- ratings -------------------------------------------------------------------------------------------------
+def parse_rating(text: str) -> tuple[str, str] | None:
+    """"不满意，还是漏" -> ("dissatisfied", "还是漏"). Only a message that starts with a rating word counts."""
+    text = (text or "").strip()
+    for word in sorted(RATING_WORDS, key=len, reverse=True):
+        if text.startswith(word):
+            rest = text[len(word):]
+            if rest and rest[0] not in " ,，.。!！:：~～、" and not rest.startswith(("了", "的")):
+                return None
+            return RATING_WORDS[word], rest.lstrip(" ,，.。!！:：~～、").strip()
+    return None
+
+
+def awaiting_rating(session: Session, user_id: str, now: datetime) -> Ticket | None:
+    """The latest ticket this person reported that is resolved and waits for their rating (within the window)."""
+    return session.scalars(
+        select(Ticket).join(TicketReporter, TicketReporter.ticket_id == Ticket.id)
+        .where(TicketReporter.user_id == user_id, TicketReporter.rating.is_(None),
+               Ticket.status.in_(("resolved", "verified", "closed")), Ticket.rating_due.is_not(None),
+               Ticket.rating_due > now)
+        .order_by(Ticket.resolved_at.desc())
+    ).first()
+
+
+def rate(session: Session, policy: Policy, *, user_id: str, rating: str, note: str, now: datetime,
+         platform: str | None = None) -> Ticket | None:
+    """满意 / 基本满意 / 不满意 from a reporter. 不满意 reopens the ticket. None if nothing waits for a rating."""
+    if rating not in RATINGS:
+        raise ValueError(rating)
+    ticket = awaiting_rating(session, user_id, now)
+    if ticket is None:
+        return None
+    link = next(r for r in ticket.reporter_links if r.user_id == user_id)
+    link.rating, link.rated_at = rating, now
+    actor = f"resident:{user_id}"
+    if ticket.rating is None or rating == "dissatisfied":
+        ticket.rating = rating
+    if ticket.status == "closed":
+        event(session, ticket, actor, "rate", now, to="rated", note=note or None, detail={"rating": rating})
+    else:
+        event(session, ticket, actor, "rate", now, note=note or None, detail={"rating": rating})
+    if rating == "dissatisfied":
+        _reopen(session, policy, ticket, actor, note or rating_name(rating), now, platform)
+    return ticket

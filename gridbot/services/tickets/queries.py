@@ -1,0 +1,164 @@
+"""Finding and listing tickets: by number in a scope, a resident's and a member's lists, the filtered list of the
+console and the API (one query for both), the timeline, and the names of the people on it."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from ...models import Grid, Member, Ticket, TicketReporter
+from ...models.tickets import ACTIVE_STATUSES, OPEN_STATUSES, STATUSES
+from ..people import subtree_ids
+from .errors import TicketError
+from .names import category_codes
+from .sla import NORMAL, URGENT, overdue_clause
+
+URGENCIES = (URGENT, NORMAL)
+PSEUDO_STATUSES = ("open", "overdue")           # list filters besides the statuses: 未办结, 已超时
+FILTERS = ("grid", "category", "status", "urgency", "assignee", "from", "to", "q")
+
+
+def find_ticket(session: Session, ref: str, scope_grid_ids: Iterable[int] | None = None) -> Ticket:
+    """By full number, or by its last digits ("3", "0003") among the tickets in scope (newest first)."""
+    typed = (ref or "").strip()               # echoed as written in a refusal
+    ref = typed.lstrip("#＃").upper()
+    if not ref:
+        raise TicketError("no_number")
+    query = select(Ticket)
+    if scope_grid_ids is not None:
+        query = query.where(Ticket.grid_id.in_(list(scope_grid_ids)))
+    if re.fullmatch(r"\d{1,6}", ref):
+        query = query.where(Ticket.number.like(f"%-{int(ref):04d}"))
+    else:
+        query = query.where(Ticket.number == ref)
+    candidates = session.scalars(query.order_by(Ticket.created_at.desc()).limit(20)).all()
+    if not candidates:
+        raise TicketError("not_found", ref=typed)
+    active = [c for c in candidates if c.status in ACTIVE_STATUSES]
+    return (active or candidates)[0]
+
+
+def load_by_number(session: Session, number: str) -> Ticket | None:
+    """The ticket with this full number and what its page shows (timeline, reporters, assignee, grid)."""
+    return session.scalar(select(Ticket).where(Ticket.number == number.upper())
+                          .options(selectinload(Ticket.events), selectinload(Ticket.reporter_links),
+                                   selectinload(Ticket.assignee), selectinload(Ticket.grid)))
+
+
+def tickets_of(session: Session, user_id: str, limit: int = 10) -> list[Ticket]:
+    """A resident's tickets (ones they reported or joined), newest first."""
+    return list(session.scalars(
+        select(Ticket).join(TicketReporter, TicketReporter.ticket_id == Ticket.id)
+        .where(TicketReporter.user_id == user_id).order_by(Ticket.created_at.desc()).limit(limit)))
+
+
+def assigned_to(session: Session, member_id: int) -> list[Ticket]:
+    return list(session.scalars(select(Ticket).where(Ticket.assignee_id == member_id,
+                                                     Ticket.status.in_(ACTIVE_STATUSES))
+                                .order_by(Ticket.urgency.desc(), Ticket.created_at)))
+
+
+def member_names(session: Session, actors: Iterable[str]) -> dict[str, str]:
+    """userid -> name for the members among these actors ("member:mem_zhao"), in one query."""
+    uids = {a.partition(":")[2] for a in actors if a.startswith("member:")}
+    if not uids:
+        return {}
+    return dict(session.execute(select(Member.userid, Member.name).where(Member.userid.in_(uids))).all())
+
+
+def list_tickets(session: Session, grid_code: str | None = None, status: str | None = None,
+                 limit: int | None = None) -> list[dict[str, Any]]:
+    """Tickets for scripts and operators (`gridbot tickets list --json`), newest first."""
+    query = (select(Ticket, Grid.code, Member.userid).join(Grid, Grid.id == Ticket.grid_id)
+             .outerjoin(Member, Member.id == Ticket.assignee_id).order_by(Ticket.created_at.desc(), Ticket.id.desc()))
+    if grid_code:
+        query = query.where(Grid.code == grid_code)
+    if status:
+        query = query.where(Ticket.status == status)
+    if limit:
+        query = query.limit(limit)
+    return [{"number": tk.number, "grid": code, "category": tk.category, "urgency": tk.urgency,
+             "status": tk.status, "building": tk.building, "unit": tk.unit, "room": tk.room,
+             "reporters": tk.reporters, "assignee": assignee, "created_at": tk.created_at.isoformat(),
+             "summary": tk.summary, "rating": tk.rating, "escalation_level": tk.escalation_level}
+            for tk, code, assignee in session.execute(query).all()]
+
+
+def timeline(session: Session, number: str) -> list[dict[str, Any]]:
+    ticket = session.scalar(select(Ticket).where(Ticket.number == number)
+                            .options(selectinload(Ticket.events)))
+    if ticket is None:
+        raise TicketError("not_found", ref=number)
+    return [{"at": ev.at.isoformat(), "actor": ev.actor, "action": ev.action, "from": ev.from_status,
+             "to": ev.to_status, "note": ev.note, "detail": ev.detail} for ev in ticket.events]
+
+
+# -- the filtered list (the console's 工单 page, its exports, and GET /api/v1/tickets) ---------------------------
+class OutOfScope(Exception):
+    """A filter names a grid outside the person's scope: the caller refuses (403) and audits it."""
+
+    def __init__(self, grid_code: str):
+        super().__init__(grid_code)
+        self.grid_code = grid_code
+
+
+def _local_day(text: str | None, tz: ZoneInfo, end: bool = False) -> datetime | None:
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    day = min(max(day, date(2000, 1, 1)), date(2100, 12, 31))  # the calendar's edges overflow in UTC
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    return start + timedelta(days=1) if end else start
+
+
+def ticket_query(session: Session, scope_grid_ids: Iterable[int], args: Mapping[str, Any], now: datetime,
+                 tz: ZoneInfo) -> tuple[Any, dict[str, Any]]:
+    """The filtered, scoped query (Ticket, grid code, grid name, assignee name) and the filters as applied
+    (an unknown value is dropped). OutOfScope for a grid outside the scope: refused, not silently emptied."""
+    scope = set(scope_grid_ids)
+    filters: dict[str, Any] = {k: (args.get(k) or "").strip() for k in FILTERS}
+    query = (select(Ticket, Grid.code, Grid.name, Member.name).join(Grid, Grid.id == Ticket.grid_id)
+             .outerjoin(Member, Member.id == Ticket.assignee_id)
+             .where(Ticket.grid_id.in_(list(scope))))
+    if filters["grid"]:
+        grid = session.scalar(select(Grid).where(Grid.code == filters["grid"]))
+        if grid is None:
+            filters["grid"] = ""
+        elif grid.id not in scope:
+            raise OutOfScope(grid.code)
+        else:
+            query = query.where(Ticket.grid_id.in_(list(subtree_ids(session, {grid.id}) & scope)))
+    if filters["category"] in category_codes():
+        query = query.where(Ticket.category == filters["category"])
+    else:
+        filters["category"] = ""
+    status = filters["status"]
+    if status == "open":
+        query = query.where(Ticket.status.in_(OPEN_STATUSES))
+    elif status == "overdue":
+        query = query.where(overdue_clause(now))
+    elif status in STATUSES:
+        query = query.where(Ticket.status == status)
+    else:
+        filters["status"] = ""
+    if filters["urgency"] in URGENCIES:
+        query = query.where(Ticket.urgency == filters["urgency"])
+    else:
+        filters["urgency"] = ""
+    if filters["assignee"]:
+        query = query.where(Member.userid == filters["assignee"])
+    since, until = _local_day(filters["from"], tz), _local_day(filters["to"], tz, end=True)
+    if since:
+        query = query.where(Ticket.created_at >= since)
+    if until:
+        query = query.where(Ticket.created_at < until)
+    if filters["q"]:
+        query = query.where(Ticket.number.like(f"%{filters['q'].upper()}%"))
+    return query.order_by(Ticket.created_at.desc(), Ticket.id.desc()), filters
