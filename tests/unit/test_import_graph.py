@@ -57,8 +57,8 @@ def _statements(tree: ast.Module) -> list[tuple[ast.Import | ast.ImportFrom, boo
             found.append((node, in_function))
             return
         if isinstance(node, ast.If) and _is_type_checking(node.test):
-            for child in node.orelse:
-                visit(child, in_function)
+            for branch in node.orelse:
+                visit(branch, in_function)
             return
         inner = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         for child in ast.iter_child_nodes(node):
@@ -224,7 +224,7 @@ def _reasons(path: Path) -> dict[int, str]:
 
 def _unexplained_function_imports() -> list[str]:
     missing = []
-    for module, path in MODULES.items():
+    for path in MODULES.values():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         reasons = _reasons(path)
         for node, in_function in _statements(tree):
@@ -241,8 +241,8 @@ def test_reasons_are_words_not_directives(tmp_path):
     assert _reasons(sample) == {2: "the CLI starts faster", 3: "loop with c"}
 
 
-@pytest.mark.xfail(strict=True, reason="227 late imports are moved or explained by the restructuring; until the merge "
-                                      "of issue 14")
+@pytest.mark.xfail(strict=True, reason="the restructuring moves or explains the late imports; until the merge of "
+                                      "issue 14")
 def test_every_import_inside_a_function_says_why():
     missing = _unexplained_function_imports()
     assert not missing, ("an import inside a function needs a reason in a comment on its line or the line above "
