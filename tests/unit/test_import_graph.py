@@ -71,9 +71,8 @@ def _statements(tree: ast.Module) -> list[tuple[ast.Import | ast.ImportFrom, boo
 def _resolve(module: str, node: ast.Import | ast.ImportFrom) -> list[str]:
     """The project modules an import statement runs (external ones are left out).
 
-    `import a.b.c` and `from a.b import c` count as an edge to the deepest project module named: `c` when it is a
-    submodule, else the package `a.b` whose attribute it is. Parent packages are not counted separately (as in
-    grimp/import-linter): a package's __init__ that imports its own children would otherwise loop with each of them.
+    `import a.b.c` and `from a.b import c` name the deepest project module: `c` when it is a submodule, else the
+    package `a.b` whose attribute it is. The packages above it run too; `_imports` adds those.
     """
     if isinstance(node, ast.Import):
         names = [alias.name for alias in node.names]
@@ -113,9 +112,18 @@ def _imports() -> list[Import]:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node, in_function in _statements(tree):
             for target in _resolve(module, node):
-                if target != module:
-                    found.append(Import(module, target, node.lineno, in_function))
+                for ran in (*_packages_run_first(module, target), target):
+                    if ran != module:
+                        found.append(Import(module, ran, node.lineno, in_function))
     return found
+
+
+def _packages_run_first(module: str, target: str) -> list[str]:
+    """The packages whose __init__ runs before `target` (a.b for a.b.c), less those `module` lives in: its own
+    packages were initialised before it, so a child naming its parent adds no edge (and no false loop)."""
+    parts = target.split(".")
+    own = {".".join(module.split(".")[:end]) for end in range(1, module.count(".") + 2)}
+    return [p for p in (".".join(parts[:end]) for end in range(1, len(parts))) if p in MODULES and p not in own]
 
 
 def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -187,6 +195,12 @@ def test_relative_imports_resolve_to_submodules_or_to_the_package():
     node = ast.parse("from .base import Base").body[0]
     assert isinstance(node, ast.ImportFrom)
     assert _resolve("gridbot.models", node) == ["gridbot.models.base"]
+
+
+def test_a_module_runs_the_packages_above_it_except_its_own():
+    assert _packages_run_first("gridbot.services.outbox", "gridbot.web.console.tickets") == [
+        "gridbot.web", "gridbot.web.console"]
+    assert _packages_run_first("gridbot.web.console.admin", "gridbot.web.api") == []
 
 
 def test_type_checking_imports_are_not_edges_and_function_imports_are():
