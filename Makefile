@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test install bench clean
+.PHONY: demo test lint install bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/pytest -q
+
+# ruff (style, imports, bugbear, late imports) and mypy (types), configured in pyproject.toml; both always run.
+lint: $(TEST_STAMP)
+	status=0; $(BIN)/ruff check . || status=1; $(BIN)/mypy || status=1; exit $$status
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py

@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gridbot.config import DEFAULT_CONFIG_DIR  # noqa: E402
-from gridbot.understanding import Understander  # noqa: E402
-from gridbot.understanding.corpus import SPLITS, confusion_table, evaluate, load_corpus  # noqa: E402
+from gridbot.config import DEFAULT_CONFIG_DIR
+from gridbot.understanding import Understander
+from gridbot.understanding.corpus import SPLITS, confusion_table, evaluate, load_corpus
 
 
 def main() -> None:

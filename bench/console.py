@@ -56,7 +56,7 @@ def main() -> None:
              "/console/members", "/console/reminders", "/console/outbox"]
     counter = {"n": 0}
 
-    def count(*_a):  # noqa: ANN002, ANN202
+    def count(*_a):
         counter["n"] += 1
 
     event.listen(app.engine, "before_cursor_execute", count)

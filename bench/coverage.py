@@ -25,26 +25,35 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gridbot import migrate  # noqa: E402
-from gridbot.db import make_engine, make_sessionmaker  # noqa: E402
-from gridbot.models import (ChatIdentity, ChatMembership, Community, Grid, GridChat, Household,  # noqa: E402
-                            HouseholdBinding, Member, MemberGrid)
-from gridbot.services import coverage  # noqa: E402
+from gridbot import migrate
+from gridbot.db import make_engine, make_sessionmaker
+from gridbot.models import (
+    ChatIdentity,
+    ChatMembership,
+    Community,
+    Grid,
+    GridChat,
+    Household,
+    HouseholdBinding,
+    Member,
+    MemberGrid,
+)
+from gridbot.services import coverage
 
 PG_URL = os.environ.get("GRIDBOT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-NOW = datetime(2026, 11, 29, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 TAGS = ["独居老人", "残疾", "困难", "留守儿童", "流动人口", "出租房"]
 
 
 # -- data -------------------------------------------------------------------------------------------
-def generate(engine, households: int, grids: int, memberships: int, seed: int = 6) -> dict[str, int]:  # noqa: ANN001
+def generate(engine, households: int, grids: int, memberships: int, seed: int = 6) -> dict[str, int]:
     """Bulk-insert a county. Returns how many rows of each kind were made."""
     rnd = random.Random(seed)
     communities = max(1, grids // 30)
@@ -166,7 +175,7 @@ def generate(engine, households: int, grids: int, memberships: int, seed: int = 
             "identities": ident_id}
 
 
-def _chunks(conn, model, rows: list[dict], size: int = 5000) -> None:  # noqa: ANN001
+def _chunks(conn, model, rows: list[dict], size: int = 5000) -> None:
     for i in range(0, len(rows), size):
         conn.execute(insert(model), rows[i:i + size])
 
@@ -175,21 +184,21 @@ def _chunks(conn, model, rows: list[dict], size: int = 5000) -> None:  # noqa: A
 class StatementCounter:
     """Counts (and keeps) the SQL statements an engine issues while active."""
 
-    def __init__(self, engine) -> None:  # noqa: ANN001
+    def __init__(self, engine) -> None:
         self.engine, self.statements = engine, []
 
-    def _hear(self, _conn, _cursor, statement, parameters, _context, _many) -> None:  # noqa: ANN001
+    def _hear(self, _conn, _cursor, statement, parameters, _context, _many) -> None:
         self.statements.append((statement, parameters))
 
-    def __enter__(self) -> "StatementCounter":
+    def __enter__(self) -> StatementCounter:
         event.listen(self.engine, "before_cursor_execute", self._hear)
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         event.remove(self.engine, "before_cursor_execute", self._hear)
 
 
-def run_fast(factory, grid_ids=None):  # noqa: ANN001, ANN201
+def run_fast(factory, grid_ids=None):
     with factory() as session:
         return coverage.compute(session, NOW, grid_ids)
 
@@ -202,7 +211,7 @@ def _backend_cpu(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_run(factory) -> float:  # noqa: ANN001
+def cpu_run(factory) -> float:
     """One compute() measured in CPU seconds: this process plus, on PostgreSQL, its server backend.
 
     On a shared machine wall-clock time mostly measures the other jobs; CPU time is what the work costs.
@@ -215,7 +224,7 @@ def cpu_run(factory) -> float:  # noqa: ANN001
         return time.process_time() - c0 + _backend_cpu(pid) - b0
 
 
-def naive_cpu_run(factory) -> float:  # noqa: ANN001
+def naive_cpu_run(factory) -> float:
     """The baseline in CPU seconds the same way (its backend is the pooled connection it used)."""
     with factory() as session:
         conn = session.connection()
@@ -225,7 +234,7 @@ def naive_cpu_run(factory) -> float:  # noqa: ANN001
     return time.process_time() - c0 + _backend_cpu(pid) - b0
 
 
-def run_naive(factory) -> dict[str, tuple[int, int]]:  # noqa: ANN001
+def run_naive(factory) -> dict[str, tuple[int, int]]:
     """The loop one writes first: per grid, load its households, their active bindings and the group's members."""
     out = {}
     with factory() as session:
@@ -244,7 +253,7 @@ def run_naive(factory) -> dict[str, tuple[int, int]]:  # noqa: ANN001
     return out
 
 
-def timed(fn, runs: int) -> tuple[float, float, object]:  # noqa: ANN001
+def timed(fn, runs: int) -> tuple[float, float, object]:
     times, result = [], None
     for _ in range(runs):
         t = time.perf_counter()
@@ -253,7 +262,7 @@ def timed(fn, runs: int) -> tuple[float, float, object]:  # noqa: ANN001
     return min(times), statistics.median(times), result
 
 
-def sql_times(engine, statements) -> list[float]:  # noqa: ANN001
+def sql_times(engine, statements) -> list[float]:
     """Each captured statement run alone on the raw DBAPI cursor (execute + fetchall): the database's share."""
     raw = engine.raw_connection()
     out = []
@@ -270,7 +279,7 @@ def sql_times(engine, statements) -> list[float]:  # noqa: ANN001
     return out
 
 
-def explain(engine, statements) -> None:  # noqa: ANN001
+def explain(engine, statements) -> None:
     prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
     raw = engine.raw_connection()
     try:
@@ -315,15 +324,15 @@ def bench(kind: str, args: argparse.Namespace) -> dict:
         best, median, report = timed(lambda: run_fast(factory), args.runs)
         with StatementCounter(engine) as full:
             run_fast(factory)
-        tenth = None
         with factory() as s:
-            few = set(s.scalars(select(Grid.id).where(Grid.level == 2).order_by(Grid.id).limit(max(1, args.grids // 10))))
+            few = set(s.scalars(select(Grid.id).where(Grid.level == 2).order_by(Grid.id)
+                                .limit(max(1, args.grids // 10))))
         with StatementCounter(engine) as tenth:
             run_fast(factory, few)
         assert len(full.statements) == len(tenth.statements), (len(full.statements), len(tenth.statements))
         if args.explain:
             explain(engine, full.statements)
-        per_statement = [min(x) for x in zip(*(sql_times(engine, full.statements) for _ in range(3)))]
+        per_statement = [min(x) for x in zip(*(sql_times(engine, full.statements) for _ in range(3)), strict=True)]
         print("   SQL time per statement (ms): " + ", ".join(f"{x * 1000:.0f}" for x in per_statement)
               + f"; sum {sum(per_statement) * 1000:.0f} ms, the rest of compute() is Python building the lists")
 

@@ -32,7 +32,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -66,16 +66,16 @@ def _number(texts: list[str]) -> str | None:
     return None
 
 
-def seed_demo_month(app, clock, last_day: date, days: int = 30, seed: int = 11) -> dict:  # noqa: ANN001
+def seed_demo_month(app, clock, last_day: date, days: int = 30, seed: int = 11) -> dict:
     """Drive `days` days of activity ending on `last_day` through the router, with the app's FrozenClock."""
     from sqlalchemy import select
 
+    from gridbot.jobs import sweep_tickets
     from gridbot.messages import Inbound
-    from gridbot.models import Household, Grid
+    from gridbot.models import Grid, Household
     from gridbot.services import coverage
     from gridbot.services.inbound import handle_now
     from gridbot.services.roster import bind_resident
-    from gridbot.jobs import sweep_tickets
 
     rnd = random.Random(seed)
     grids = {"XF-01": (1, 2, 3), "XF-02": (4, 5, 6), "XF-03": (7, 8, 9), "XF-04": (10, 11, 12)}
@@ -104,7 +104,9 @@ def seed_demo_month(app, clock, last_day: date, days: int = 30, seed: int = 11) 
     resident_n = 0
     for n in range(days):
         day = first + timedelta(days=n)
-        at = lambda h, m=0: datetime(day.year, day.month, day.day, h, m, tzinfo=TZ)  # noqa: E731
+        def at(h: int, m: int = 0, day: date = day) -> datetime:
+            return datetime(day.year, day.month, day.day, h, m, tzinfo=TZ)
+
         # new representatives join and register (coverage grows through the month)
         with app.session() as s, s.begin():
             for code in grids:
@@ -142,7 +144,7 @@ def seed_demo_month(app, clock, last_day: date, days: int = 30, seed: int = 11) 
                 if number is None:
                     continue
                 made["tickets"] += 1
-                member, lead = handler[chat], leader[chat]  # type: ignore[index]
+                member, lead = handler[chat], leader[chat]
                 fate = rnd.random()
                 t_acc = when + timedelta(minutes=rnd.choice((5, 15, 25, 50, 90)))
                 if fate < 0.05:
@@ -197,13 +199,23 @@ CATEGORIES = ["repair", "sanitation", "fire_hazard", "security", "dispute", "noi
               "assistance", "health", "consultation", "other"]
 
 
-def generate_county(engine, grids: int, days: int, end: datetime, seed: int = 7) -> dict:  # noqa: ANN001
+def generate_county(engine, grids: int, days: int, end: datetime, seed: int = 7) -> dict:
     """bench/coverage.generate() plus staff roles, a history of tickets with timelines, work and snapshots."""
+    from coverage import _chunks, generate  # bench/coverage.py
     from sqlalchemy import insert, select, text
 
-    from coverage import _chunks, generate  # bench/coverage.py
-    from gridbot.models import (CoverageSnapshot, Grid, Household, Member, MemberGrid, Patrol, Ticket,
-                                TicketEvent, Visit, WorkLog)
+    from gridbot.models import (
+        CoverageSnapshot,
+        Grid,
+        Household,
+        Member,
+        MemberGrid,
+        Patrol,
+        Ticket,
+        TicketEvent,
+        Visit,
+        WorkLog,
+    )
 
     households = grids * 170
     counts = generate(engine, households, grids, int(households * 1.1), seed=seed)
@@ -248,7 +260,6 @@ def generate_county(engine, grids: int, days: int, end: datetime, seed: int = 7)
         tickets, events = [], []
         tid = eid = 0
         seq: dict[tuple[int, date], int] = {}
-        code_of = {g.id: g.code for g in grid_rows}
         for g in leaves:
             staff = by_grid.get(g.id) or [None]
             n_tickets = int(days * 0.9 * rnd.uniform(0.7, 1.3))
@@ -368,7 +379,7 @@ def generate_county(engine, grids: int, days: int, end: datetime, seed: int = 7)
     return counts
 
 
-def baseline_all(session, day: date, console: str) -> int:  # noqa: ANN001
+def baseline_all(session, day: date, console: str) -> int:
     """The first thing one writes: per reader, the metrics and compliance service calls on their own."""
     from sqlalchemy import select
 
@@ -379,7 +390,7 @@ def baseline_all(session, day: date, console: str) -> int:  # noqa: ANN001
     n = 0
     for code in session.scalars(select(Community.code).order_by(Community.code)).all():
         c = digest.community_scope(session, code)
-        for member, scope in digest.readers(session, c.community_id):
+        for _member, scope in digest.readers(session, c.community_id):
             scope = scope or c
             for gid in scope.grid_ids:
                 metrics.ticket_metrics(session, since=w.week_start, until=w.cutoff, grid_id=gid)
@@ -396,7 +407,7 @@ def county(args: argparse.Namespace) -> None:
     from gridbot.db import make_engine, make_sessionmaker
     from gridbot.services import digest
 
-    end = datetime(2026, 11, 29, 0, 0, tzinfo=TZ).astimezone(timezone.utc)
+    end = datetime(2026, 11, 29, 0, 0, tzinfo=TZ).astimezone(UTC)
     day = date(2026, 11, 29)
     name = f"gridbot_bench_digest_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
@@ -431,7 +442,7 @@ def county(args: argparse.Namespace) -> None:
             with factory() as s:
                 return baseline_all(s, day, "http://console")
 
-        def timed(fn, runs):  # noqa: ANN001, ANN202
+        def timed(fn, runs):
             times, result = [], None
             for _ in range(runs):
                 t = time.perf_counter()
@@ -453,7 +464,7 @@ def county(args: argparse.Namespace) -> None:
         t = time.perf_counter()
         digest_chart(sample)
         chart_s = time.perf_counter() - t
-        print(f"\n| what | best | median | baseline best | baseline / gridbot |\n|---|---|---|---|---|")
+        print("\n| what | best | median | baseline best | baseline / gridbot |\n|---|---|---|---|---|")
         print(f"| all digests ({n_digests}: {args.grids // 30 or 1} communities + grid leaders) | "
               f"{all_best:.2f} s | {all_med:.2f} s | {base_best:.2f} s ({n_base} readers) | "
               f"{base_best / all_best:.1f}x |")

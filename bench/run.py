@@ -19,26 +19,26 @@ What it measures (PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379, as t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fakewecom.payloads import Signer, aibot_message  # noqa: E402
-from tests.fakewecom.server import FakeWeCom  # noqa: E402
+from tests.fakewecom.payloads import Signer, aibot_message
+from tests.fakewecom.server import FakeWeCom
 
 PY = str(ROOT / ".venv/bin/python")
 GRIDBOT = str(ROOT / ".venv/bin/gridbot")
@@ -111,8 +111,8 @@ def pct(values: list[float], q: float) -> float:
 def webhook(quick: bool) -> dict:
     out = sh([PY, "bench/webhook/run.py", "--messages", "600" if quick else "2000", "--rounds", "1" if quick else "3",
               "--rates", "50"])
-    rows = re.findall(r"^\| (bare wechatpy[^|]*|gridbot /wecom/aibot[^|]*) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| (\d+) \|",
-                      out, re.M)
+    rows = re.findall(r"^\| (bare wechatpy[^|]*|gridbot /wecom/aibot[^|]*)"
+                      r" \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| (\d+) \|", out, re.M)
     (bare, gb) = [dict(rps=float(r[1]), p50=float(r[2]), p99=float(r[3]), bad=int(r[4])) for r in rows[:2]]
     return {"bare": bare, "gridbot": gb, "ratio": gb["rps"] / bare["rps"]}
 
@@ -134,9 +134,9 @@ def county(quick: bool) -> dict:
 
         engine = make_engine(url)
         factory = make_sessionmaker(engine)
-        now = datetime(2026, 11, 29, 6, 0, tzinfo=timezone.utc)
+        now = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 
-        def best(fn, runs: int = 3) -> float:  # noqa: ANN001
+        def best(fn, runs: int = 3) -> float:
             times = []
             for _ in range(runs):
                 t = time.perf_counter()
@@ -179,7 +179,7 @@ class TimedWeCom(FakeWeCom):
         super().__post_init__()
         self.arrived: dict[str, float] = {}
 
-    def _answer(self, path, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN201
+    def _answer(self, path, *args, **kw):
         self.arrived.setdefault(path, time.monotonic())
         return super()._answer(path, *args, **kw)
 
@@ -265,10 +265,8 @@ class Stack:
         import signal
 
         for proc in [self.web, *self.workers]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         for proc in [self.web, *self.workers]:
             try:
                 proc.wait(timeout=20)
@@ -440,7 +438,7 @@ def live(quick: bool, storm_scale: float) -> dict:
 # -- the table ----------------------------------------------------------------------------------------------------
 def table(r: dict, command: str) -> str:
     load = os.getloadavg()
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"Run: {when} on {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
              f"load average at the end {load[0]:.1f}. Command: `{command}`.", "",
              "| what | figure |", "|---|---|"]

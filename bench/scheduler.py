@@ -25,30 +25,29 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy import create_engine, func, select, text
 
-from gridbot import migrate  # noqa: E402
-from gridbot.bootstrap import build  # noqa: E402
-from gridbot.clock import FrozenClock  # noqa: E402
-from gridbot.config import Settings  # noqa: E402
-from gridbot.models import (Community, Grid, GridChat, Member, MemberGrid, Occurrence,  # noqa: E402
-                            OutboxMessage, Reminder)
-from gridbot.schedule.config import parse_config  # noqa: E402
-from gridbot.schedule.scheduler import tick  # noqa: E402
+from gridbot import migrate
+from gridbot.bootstrap import build
+from gridbot.clock import FrozenClock
+from gridbot.config import Settings
+from gridbot.models import Community, Grid, GridChat, Member, MemberGrid, Occurrence, OutboxMessage, Reminder
+from gridbot.schedule.config import parse_config
+from gridbot.schedule.scheduler import tick
 
 SH = ZoneInfo("Asia/Shanghai")
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 class DropQueue:
-    def enqueue(self, *a, **kw):  # noqa: ANN002, ANN003
+    def enqueue(self, *a, **kw):
         return None
 
     def depth(self) -> dict:
         return {}
 
 
-def seed(app, n: int, now: datetime) -> None:  # noqa: ANN001
+def seed(app, n: int, now: datetime) -> None:
     with app.session() as s, s.begin():
         c = Community(code="BENCH", name="压测社区")
         s.add(c)
@@ -102,7 +101,7 @@ def main() -> int:
         barrier = threading.Barrier(len(apps))
         times, results = [], []
 
-        def run(app):  # noqa: ANN001
+        def run(app):
             barrier.wait()
             t0 = time.perf_counter()
             results.append(tick(app, cfg, limit=args.reminders * 2))

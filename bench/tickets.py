@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, insert, select, text
@@ -38,13 +38,12 @@ from sqlalchemy import create_engine, func, insert, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gridbot import migrate  # noqa: E402
-from gridbot.bootstrap import build, set_current  # noqa: E402
-from gridbot.config import Settings  # noqa: E402
-from gridbot.messages import Inbound  # noqa: E402
-from gridbot.models import (Community, Grid, GridChat, Household, Member, MemberGrid, Ticket,  # noqa: E402
-                            TicketReporter)
-from gridbot.services.inbound import process, store  # noqa: E402
+from gridbot import migrate
+from gridbot.bootstrap import build, set_current
+from gridbot.config import Settings
+from gridbot.messages import Inbound
+from gridbot.models import Community, Grid, GridChat, Household, Member, MemberGrid, Ticket, TicketReporter
+from gridbot.services.inbound import process, store
 
 PG_ADMIN = os.environ.get("GRIDBOT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PHRASES = [  # (what a resident writes after the address, whether it names a flat-level problem)
@@ -62,7 +61,7 @@ CATEGORY: dict[str, str] = {}
 class DropQueue:
     """Jobs are dropped: the benchmark times the worker's processing, not the sending."""
 
-    def enqueue(self, *args, **kw) -> None:  # noqa: ANN002,ANN003
+    def enqueue(self, *args, **kw) -> None:
         return None
 
     def depth(self) -> dict[str, int]:
@@ -73,10 +72,10 @@ class DropQueue:
 
 
 # -- data ---------------------------------------------------------------------------------------------
-def seed(engine, grids: int) -> dict:  # noqa: ANN001
+def seed(engine, grids: int) -> dict:
     """Communities of 30 grids, each grid a chat, two A/B members, buildings with households; one leader per
     ten grids and a secretary per community."""
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     communities = max(1, (grids + 29) // 30)
     world = {"grids": []}
     with engine.begin() as conn:
@@ -184,7 +183,7 @@ def make_sets(world: dict, n: int, rnd: random.Random, tag: str) -> dict[str, li
 
 
 # -- timing -----------------------------------------------------------------------------------------------
-def run_set(app, messages: list[Inbound]) -> list[float]:  # noqa: ANN001
+def run_set(app, messages: list[Inbound]) -> list[float]:
     times = []
     for inbound in messages:
         inbound.event_data = {}
@@ -196,7 +195,7 @@ def run_set(app, messages: list[Inbound]) -> list[float]:  # noqa: ANN001
     return times
 
 
-def count(app, model) -> int:  # noqa: ANN001
+def count(app, model) -> int:
     with app.session() as s:
         return s.scalar(select(func.count()).select_from(model))
 
@@ -278,7 +277,7 @@ def main() -> None:
             admin.dispose()
 
 
-def render(args, rows, tickets, joins, tickets_per_s, ok, created_by, load) -> str:  # noqa: ANN001
+def render(args, rows, tickets, joins, tickets_per_s, ok, created_by, load) -> str:
     base = {r["set"]: r for r in rows}
     cmd = (f".venv/bin/python bench/tickets.py --db {args.db} --grids {args.grids} --messages {args.messages} "
            f"--rounds {args.rounds}")
@@ -293,7 +292,7 @@ def render(args, rows, tickets, joins, tickets_per_s, ok, created_by, load) -> s
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, {args.db} ({args.grids} grids); 1-minute load average at the end "
-        f"{load:.1f}; {datetime.now(timezone.utc):%Y-%m-%d}",
+        f"{load:.1f}; {datetime.now(UTC):%Y-%m-%d}",
         "",
         "| set | messages | messages/s | p50 ms | p99 ms | mean ms |",
         "|---|---:|---:|---:|---:|---:|",
@@ -313,7 +312,8 @@ def render(args, rows, tickets, joins, tickets_per_s, ok, created_by, load) -> s
         "same thing (both on indexes), the building's households (routing to the right grid), the responsible",
         "members and their leaves, the row-locked day sequence for the number, and inserts of the ticket, its",
         "reporter, two events, two audit rows and two outbox rows (reply and the member's notification): about 21",
-        "statements per message against 8 for chatter. Absolute figures scale with the cost of one PostgreSQL round trip;",
+        "statements per message against 8 for chatter. Absolute figures scale with the cost of one PostgreSQL round "
+        "trip;",
         "on a machine shared with other work (the load average above) a statement costs 1.5-2.5 ms instead of the",
         "0.1-0.3 ms of an idle one, so read the ratio rather than the rate. One worker thread; more workers scale",
         "until PostgreSQL saturates (numbers stay dense and unique under concurrency: tests/integration/",

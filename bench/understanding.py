@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cn2an  # noqa: E402
-import jieba  # noqa: E402
+import cn2an
+import jieba
 
-from gridbot.config import DEFAULT_CONFIG_DIR  # noqa: E402
-from gridbot.understanding import Understander, parse_address  # noqa: E402
-from gridbot.understanding.corpus import load_corpus  # noqa: E402
+from gridbot.config import DEFAULT_CONFIG_DIR
+from gridbot.understanding import Understander, parse_address
+from gridbot.understanding.corpus import load_corpus
 
 jieba.setLogLevel(60)
 
@@ -67,7 +67,7 @@ NUMERALS = ["一", "二", "三", "十", "十一", "十二", "二十", "二十一
             "五零二", "一二零三", "幺零", "六零一", "二零二", "十八", "二十四"]
 
 
-def timed(fn, items, passes: int, runs: int) -> float:  # noqa: ANN001
+def timed(fn, items, passes: int, runs: int) -> float:
     """Best-of-`runs` items per CPU-second for calling fn on every item, `passes` times over.
 
     CPU time of this process (time.process_time), not wall time: on a shared machine other processes
@@ -84,7 +84,7 @@ def timed(fn, items, passes: int, runs: int) -> float:  # noqa: ANN001
     return len(items) * passes / best
 
 
-def wall(fn, items, passes: int) -> float:  # noqa: ANN001
+def wall(fn, items, passes: int) -> float:
     start = time.perf_counter()
     for _ in range(passes):
         for item in items:

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -20,8 +21,8 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
@@ -38,10 +39,11 @@ TEXTS = ["@网格助手 3栋2单元楼道灯坏了好几天了，晚上很黑，
 
 def raw_body(i: int, chat: str, user: str, content: str) -> str:
     """A decrypted AI-bot callback as WeCom sends it (JSON; response_url is a long signed URL)."""
-    return ('{"msgid":"%s","aibotid":"aib%s","chatid":"%s","chattype":"group","from":{"userid":"%s"},'
-            '"response_url":"https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code=%s",'
-            '"msgtype":"text","text":{"content":"%s"}}'
-            % (uuid.uuid4().hex, "x" * 20, chat, user, uuid.uuid4().hex * 3, content))
+    return json.dumps({"msgid": uuid.uuid4().hex, "aibotid": "aib" + "x" * 20, "chatid": chat, "chattype": "group",
+                       "from": {"userid": user},
+                       "response_url": "https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code="
+                                       + uuid.uuid4().hex * 3,
+                       "msgtype": "text", "text": {"content": content}}, ensure_ascii=False, separators=(",", ":"))
 
 
 def measure_rows(base_url: str, rows: int) -> None:
@@ -53,7 +55,7 @@ def measure_rows(base_url: str, rows: int) -> None:
     try:
         migrate.upgrade(url)
         engine = create_engine(url)
-        t0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
+        t0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
         with Session(engine) as s, s.begin():
             for i in range(rows):
                 chat, user, content = f"wrkSFfCgAA{i % 1500:06d}xyzGRID", f"resident{i % 90000:05d}", TEXTS[i % 4]
@@ -66,10 +68,9 @@ def measure_rows(base_url: str, rows: int) -> None:
                                      received_at=at, processed_at=at)
                 s.add(row)
                 s.flush()
+                reply = f"已受理，工单号 HY-20261102-{i % 10000:04d}，网格员张三将在30分钟内联系您。"
                 s.add(OutboxMessage(idempotency_key=f"reply:{row.id}:0", platform="wecom_aibot", target_type="chat",
-                                    target=chat, content={"kind": "text", "text": "已受理，工单号 HY-20261102-%04d，"
-                                                          "网格员张三将在30分钟内联系您。" % (i % 10000),
-                                                          "mentions": [user]},
+                                    target=chat, content={"kind": "text", "text": reply, "mentions": [user]},
                                     status="sent", attempts=1, inbound_id=row.id, created_at=at, sent_at=at))
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE inbound_messages"))

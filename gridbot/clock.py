@@ -1,7 +1,7 @@
 """Time. Everything asks a Clock, so tests can move time (overdue tickets, reminders, digests)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -9,7 +9,7 @@ class Clock:
     """The real clock: aware UTC datetimes."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FrozenClock(Clock):
@@ -18,13 +18,13 @@ class FrozenClock(Clock):
     def __init__(self, at: datetime):
         if at.tzinfo is None:
             raise ValueError("FrozenClock needs an aware datetime")
-        self._at = at.astimezone(timezone.utc)
+        self._at = at.astimezone(UTC)
 
     def now(self) -> datetime:
         return self._at
 
     def set(self, at: datetime) -> None:
-        self._at = at.astimezone(timezone.utc)
+        self._at = at.astimezone(UTC)
 
     def advance(self, delta: timedelta | None = None, **kw: float) -> datetime:
         self._at += delta if delta is not None else timedelta(**kw)

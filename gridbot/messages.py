@@ -50,7 +50,7 @@ class Inbound:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Inbound":
+    def from_dict(cls, data: dict[str, Any]) -> Inbound:
         data = dict(data)
         if data.get("at"):
             data["at"] = datetime.fromisoformat(data["at"])

@@ -5,6 +5,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -25,9 +28,6 @@ def downgrade(database_url: str, revision: str) -> None:
 
 
 def current_heads(database_url: str) -> set[str]:
-    from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import create_engine
-
     engine = create_engine(database_url)
     with engine.connect() as conn:
         heads = set(MigrationContext.configure(conn).get_current_heads())
@@ -40,6 +40,4 @@ def revision(database_url: str, message: str) -> None:
 
 
 def script_heads() -> set[str]:
-    from alembic.script import ScriptDirectory
-
     return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())

@@ -4,5 +4,4 @@ from __future__ import annotations
 
 def place_text(building: str | None, unit: str | None, room: str | None) -> str:
     """Building/unit/room as people write them; the parts that are unknown are left out ("" when none is known)."""
-    return "".join(part for part, present in ((f"{building}栋", building), (f"{unit}单元", unit), (room, room))
-                   if present)
+    return (f"{building}栋" if building else "") + (f"{unit}单元" if unit else "") + (room or "")

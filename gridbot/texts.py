@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, DEFAULT_CONFIG_DIR, load_yaml
+from .config import DEFAULT_CONFIG_DIR, ConfigError, load_yaml
 
 _config_dir: Path = DEFAULT_CONFIG_DIR
 

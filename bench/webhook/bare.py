@@ -12,7 +12,7 @@ crypto = WeChatCrypto(os.environ["GRIDBOT_AIBOT_TOKEN"], os.environ["GRIDBOT_AIB
 
 
 @app.post("/wecom/aibot")
-def aibot():  # noqa: ANN201
+def aibot():
     encrypt = json.loads(request.get_data())["encrypt"]
     crypto.check_signature(request.args["msg_signature"], request.args["timestamp"], request.args["nonce"],
                            encrypt)  # verifies the signature, then decrypts

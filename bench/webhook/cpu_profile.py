@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
-import run as bench  # noqa: E402
+import run as bench
 
 PARTS = {  # label -> (file, function) pairs whose cumulative CPU is that part
     "verify + decrypt (wechatpy)": [("adapters/wecom_crypto.py", "open_json")],
@@ -35,7 +35,7 @@ PARTS = {  # label -> (file, function) pairs whose cumulative CPU is that part
 }
 
 
-def _profile_concurrently(app, flask_app, items, threads: int) -> pstats.Stats:  # noqa: ANN001
+def _profile_concurrently(app, flask_app, items, threads: int) -> pstats.Stats:
     """Requests from several threads at once, as gunicorn's gthread workers take them, so the intake forms
     batches (written by the request threads themselves); one profiler per thread, merged."""
     import threading
@@ -43,8 +43,8 @@ def _profile_concurrently(app, flask_app, items, threads: int) -> pstats.Stats: 
     profilers: list[cProfile.Profile] = []
     lock = threading.Lock()
 
-    def profiled(fn):  # noqa: ANN001, ANN202
-        def run(*a):  # noqa: ANN002, ANN202
+    def profiled(fn):
+        def run(*a):
             prof = cProfile.Profile(time.thread_time)
             with lock:
                 profilers.append(prof)
@@ -57,7 +57,7 @@ def _profile_concurrently(app, flask_app, items, threads: int) -> pstats.Stats: 
 
     barrier = threading.Barrier(threads)
 
-    def post(share) -> None:  # noqa: ANN001
+    def post(share) -> None:
         client = flask_app.test_client()
         barrier.wait()
         for query, body in share:
@@ -74,7 +74,7 @@ def _profile_concurrently(app, flask_app, items, threads: int) -> pstats.Stats: 
     return stats
 
 
-def as_stats(profiler) -> pstats.Stats:  # noqa: ANN001
+def as_stats(profiler) -> pstats.Stats:
     return profiler if isinstance(profiler, pstats.Stats) else pstats.Stats(profiler)
 
 
@@ -123,7 +123,7 @@ def main() -> None:
             profiler.disable()
         if app.intake is not None and app.intake.batches:
             print(f"intake: {app.intake.messages} messages in {app.intake.batches} batches")
-        stats = as_stats(profiler).stats  # type: ignore[attr-defined]
+        stats = as_stats(profiler).stats
         total = sum(v[2] for v in stats.values())   # own time of every function, all threads
         cum = {(f"{Path(k[0]).parent.name}/{Path(k[0]).name}", k[2]): v[3] for k, v in stats.items()}
         print(f"gridbot under the profiler: {total / n * 1000:.2f} ms CPU per request, all threads; of which")

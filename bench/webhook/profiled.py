@@ -40,12 +40,12 @@ def _dump() -> None:
     stats.dump_stats(os.path.join(os.environ["GRIDBOT_BENCH_PROFILE_DIR"], f"{os.getpid()}.prof"))
 
 
-threading.Thread.run = _profiled_run  # type: ignore[method-assign]
+threading.Thread.run = _profiled_run
 atexit.register(_dump)
 
 
 
-def __getattr__(name: str):  # noqa: ANN202 - gunicorn asks for the app by name: build only the one it asks for
+def __getattr__(name: str):  # gunicorn asks for the app by name: build only the one it asks for
     if name == "app":
         from gridbot.web import create_app
 

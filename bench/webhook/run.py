@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -32,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.fakewecom.payloads import Signer, aibot_message  # noqa: E402
+from tests.fakewecom.payloads import Signer, aibot_message
 
 PG_ADMIN = os.environ.get("GRIDBOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("GRIDBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -198,7 +197,7 @@ def paced(port: int, items: list[tuple[str, bytes]], rate: float, threads: int =
             "non200": sum(1 for s in statuses if s != 200)}
 
 
-def _processes_cpu_seconds(wanted) -> float:  # noqa: ANN001
+def _processes_cpu_seconds(wanted) -> float:
     """CPU time (user + system) of the processes for which wanted(name, ppid) is true, from /proc."""
     total = 0
     for entry in os.listdir("/proc"):
@@ -380,7 +379,7 @@ def main() -> None:
         f"{sum(f['non200'] for f in figures['gridbot'])} |",
         "",
         "Per round (req/s, bare / gridbot): " + ", ".join(f"{b['rps']:.0f} / {g['rps']:.0f}" for b, g in
-                                                         zip(figures["bare"], figures["gridbot"])) + ".",
+                                                         zip(figures["bare"], figures["gridbot"], strict=False)) + ".",
         "",
         "CPU per request (from /proc; the host is CPU-bound at saturation, so req/s follows the whole host's CPU "
         "per request):",

@@ -4,14 +4,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime
-from typing import Any, NoReturn
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from ..config import ConfigError, Settings
 from ..errors import Refusal, log_unexpected
+from ..privacy import configure_logging
 from ..texts import t
+
+if TYPE_CHECKING:
+    from ..bootstrap import Gridbot
 
 log = logging.getLogger("gridbot.cli")
 
@@ -28,10 +33,9 @@ def load_settings() -> Settings:
         fail(f"配置错误 (configuration error): {err}")
 
 
-def build_app(sync_jobs: bool = True, clock: Any = None, require_schema: bool = True):  # noqa: ANN201
+def build_app(sync_jobs: bool = True, clock: Any = None, require_schema: bool = True) -> Gridbot:
     """The app for a CLI command. Jobs run in this process unless told otherwise."""
-    from ..bootstrap import build, set_current
-    from ..privacy import configure_logging
+    from ..bootstrap import build, set_current  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     settings = load_settings()
     configure_logging(settings.log_level if settings.log_level != "INFO" else "WARNING")
@@ -45,10 +49,8 @@ def build_app(sync_jobs: bool = True, clock: Any = None, require_schema: bool = 
     return app
 
 
-def ensure_schema(app) -> None:  # noqa: ANN001
-    from sqlalchemy.exc import OperationalError
-
-    from .. import migrate
+def ensure_schema(app: Gridbot) -> None:
+    from .. import migrate  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     try:
         heads = migrate.current_heads(app.settings.database_url)
@@ -59,7 +61,7 @@ def ensure_schema(app) -> None:  # noqa: ANN001
              "，或用 `gridbot demo` 建一个演示库")
 
 
-def parse_when(value: str | None, tz) -> datetime | None:  # noqa: ANN001
+def parse_when(value: str | None, tz: tzinfo) -> datetime | None:
     if not value:
         return None
     try:

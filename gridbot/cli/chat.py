@@ -62,7 +62,8 @@ def console(chat: str | None, user: str) -> None:
     from ..services.inbound import handle_now
 
     app = build_app()
-    click.echo(f"gridbot 控制台：当前身份 {user}，{'群 ' + chat if chat else '单聊'}。输入 :quit 退出，:as / :chat 切换。")
+    where = "群 " + chat if chat else "单聊"
+    click.echo(f"gridbot 控制台：当前身份 {user}，{where}。输入 :quit 退出，:as / :chat 切换。")
     while True:
         try:
             line = click.prompt(f"{user}@{chat or '单聊'}", prompt_suffix="> ", default="", show_default=False)

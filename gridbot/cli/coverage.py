@@ -27,7 +27,7 @@ def coverage(ctx: click.Context, grids: tuple[str, ...], community: str | None, 
     """“一户一代表”进群覆盖率。(Household representative coverage per grid.)"""
     if ctx.invoked_subcommand is not None:
         return
-    from ..services import coverage as svc
+    from ..services import coverage as svc  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
     with app.session() as session:
@@ -57,7 +57,7 @@ def coverage(ctx: click.Context, grids: tuple[str, ...], community: str | None, 
 @click.option("--json", "as_json", is_flag=True)
 def snapshot(day: str | None, as_json: bool) -> None:
     """记录今天（或指定日期）每个网格的覆盖率快照；同一天再运行会更新。"""
-    from ..services import coverage as svc
+    from ..services import coverage as svc  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     try:
         when = date.fromisoformat(day) if day else None

@@ -15,7 +15,7 @@ def grids() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def list_grids(as_json: bool) -> None:
     """列出网格：编码、名称、层级、上级、群、住户数。"""
-    from ..services.grids import grid_overview
+    from ..services.grids import grid_overview  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
     with app.session() as session:

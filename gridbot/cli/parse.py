@@ -5,14 +5,18 @@ Needs no database: only the config dir (GRIDBOT_CONFIG_DIR) is read.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from ..config import ConfigError
 from .base import echo_json, fail, load_settings, main
 
+if TYPE_CHECKING:
+    from ..understanding import Understanding
 
-def _describe(u) -> str:  # noqa: ANN001
+
+def _describe(u: Understanding) -> str:
     if not u.is_request:
         return f"不是诉求（闲聊/通知/致谢）  摘要：{u.summary}"
     where = str(u.location) or "未识别"
@@ -27,7 +31,7 @@ def _describe(u) -> str:  # noqa: ANN001
 @click.argument("text")
 def parse(as_json: bool, text: str) -> None:
     """看机器人如何理解一条消息；TEXT 为 - 时从标准输入逐行读取。(How gridbot understands a message.)"""
-    from ..understanding import get_understander
+    from ..understanding import get_understander  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     settings = load_settings()
     try:

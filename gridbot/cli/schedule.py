@@ -6,6 +6,7 @@ import time as _time
 import click
 
 from ..clock import Clock, FrozenClock
+from ..privacy import mask_text
 from .base import build_app, echo_json, fail, load_settings, main, parse_when
 
 
@@ -56,7 +57,7 @@ def scheduler() -> None:
 @click.option("--now", "now", default=None, metavar="ISO-8601", help="假定的当前时间（只和 --once 一起用）")
 def run_cmd(once: bool, interval: float | None, now: str | None) -> None:
     """每隔约 20 秒检查一次到期的提醒、公告和系统任务。可以同时运行多个（每次只会发一次）。"""
-    from ..schedule.scheduler import load_config, tick
+    from ..schedule.scheduler import load_config, tick  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     settings = load_settings()
     when = parse_when(now, settings.tz)
@@ -69,11 +70,9 @@ def run_cmd(once: bool, interval: float | None, now: str | None) -> None:
     while True:
         try:
             result = tick(app)
-        except Exception as exc:  # noqa: BLE001 - a lost database connection must not end the loop
+        except Exception as exc:  # a lost database connection must not end the loop
             if once:
                 raise
-            from ..privacy import mask_text
-
             click.echo(f"tick failed, retrying: {exc.__class__.__name__}: {mask_text(str(exc))}", err=True)
             _time.sleep(pause)
             continue

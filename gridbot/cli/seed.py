@@ -26,7 +26,7 @@ def synthetic(grids: int, households: int | None, days: int, communities: int | 
 
     (Fill an empty, migrated database with synthetic data. Deterministic with --seed.)
     """
-    from ..services import synthetic as svc
+    from ..services import synthetic as svc  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
     households = households or grids * 350

@@ -1,15 +1,21 @@
 """`gridbot serve` and `gridbot worker`."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import click
 
 from .base import build_app, fail, load_settings, main
 
+if TYPE_CHECKING:
+    from ..bootstrap import Gridbot
+    from ..queue import RQQueue
 
-def start_embedded_scheduler(app) -> None:  # noqa: ANN001
+
+def start_embedded_scheduler(app: Gridbot) -> None:
     """Without Redis there is no `gridbot scheduler run` beside us: tick in this process (reminders, SLA sweeps)."""
     if app.settings.redis_url is None:
-        from ..schedule.scheduler import start_in_thread
+        from ..schedule.scheduler import start_in_thread  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
         start_in_thread(app)
 
@@ -19,7 +25,7 @@ def start_embedded_scheduler(app) -> None:  # noqa: ANN001
 @click.option("--port", default=5000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
     """启动 Web 服务（回调、控制台、模拟器）。生产环境用 gunicorn 'gridbot.web:create_app()'。"""
-    from ..web import create_app
+    from ..web import create_app  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     load_settings()
     app = build_app(sync_jobs=False)
@@ -29,17 +35,19 @@ def serve(host: str, port: int) -> None:
     flask_app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
-def warm_up(app) -> None:  # noqa: ANN001
+def warm_up(app: Gridbot) -> None:
     """Load what every job needs before the first job (and before RQ forks a work horse per job with `--fork`).
 
     Without this each job reloaded jieba's dictionary, the categories and the templates in its own short-lived
     process: seconds per message (bench/run.py's end-to-end latency). Nothing here opens a database connection,
     so no connection is shared across the fork.
     """
-    import gridbot.jobs  # noqa: F401 - the job functions and everything they import
-    from ..services.tickets import policy_for
-    from ..texts import t
-    from ..understanding import understand
+    # Loading these modules is the point of warming up (and keeps `gridbot serve` from loading the worker's).
+    import gridbot.jobs  # noqa: F401, PLC0415 - the job functions and everything they import
+
+    from ..services.tickets import policy_for  # noqa: PLC0415 - warm-up: see above
+    from ..texts import t  # noqa: PLC0415 - warm-up: see above
+    from ..understanding import understand  # noqa: PLC0415 - warm-up: see above
 
     understand("预热：3栋2单元101楼道灯坏了")
     policy_for(app)
@@ -65,12 +73,14 @@ def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     if not settings.redis_url:
         fail("配置错误 (configuration error): GRIDBOT_REDIS_URL 未设置：没有 Redis 时任务在 Web 进程内执行，"
              "不需要单独的 worker (unset: jobs run in-process; no worker needed)")
-    from rq import SimpleWorker, Worker
+    from rq import SimpleWorker, Worker  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app(sync_jobs=False)
     warm_up(app)
-    names = [app.queue.queues[q].name for q in (queues or ("inbound", "outbound", "scheduled"))]
-    click.echo(f"gridbot worker 监听队列：{', '.join(names)}（{'每个任务一个子进程' if fork else '任务在本进程内运行'}）")
+    rq_queues = cast("RQQueue", app.queue).queues  # GRIDBOT_REDIS_URL is set (above): build() made an RQQueue
+    names = [rq_queues[q].name for q in (queues or ("inbound", "outbound", "scheduled"))]
+    how = "每个任务一个子进程" if fork else "任务在本进程内运行"
+    click.echo(f"gridbot worker 监听队列：{', '.join(names)}（{how}）")
     worker_class = Worker if fork else SimpleWorker
-    worker_class([app.queue.queues[q] for q in (queues or ("inbound", "outbound", "scheduled"))],
+    worker_class([rq_queues[q] for q in (queues or ("inbound", "outbound", "scheduled"))],
                  connection=app.redis).work(with_scheduler=True, burst=burst)

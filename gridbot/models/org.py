@@ -37,7 +37,7 @@ class Community(Base):
     name: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    grids: Mapped[list["Grid"]] = relationship(back_populates="community")
+    grids: Mapped[list[Grid]] = relationship(back_populates="community")
 
 
 class Grid(Base):
@@ -54,14 +54,14 @@ class Grid(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     community: Mapped[Community] = relationship(back_populates="grids")
-    parent: Mapped["Grid | None"] = relationship(remote_side="Grid.id", back_populates="children")
-    children: Mapped[list["Grid"]] = relationship(back_populates="parent")
-    neighbours: Mapped[list["Grid"]] = relationship(
+    parent: Mapped[Grid | None] = relationship(remote_side="Grid.id", back_populates="children")
+    children: Mapped[list[Grid]] = relationship(back_populates="parent")
+    neighbours: Mapped[list[Grid]] = relationship(
         secondary=grid_neighbours,
         primaryjoin=lambda: Grid.id == grid_neighbours.c.grid_id,
         secondaryjoin=lambda: Grid.id == grid_neighbours.c.neighbour_id,
     )
-    chats: Mapped[list["GridChat"]] = relationship(back_populates="grid", cascade="all, delete-orphan")
+    chats: Mapped[list[GridChat]] = relationship(back_populates="grid", cascade="all, delete-orphan")
 
 
 class GridChat(Base):
@@ -104,7 +104,7 @@ class MemberGrid(Base):
     grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"), index=True)
     buildings: Mapped[str | None] = mapped_column(String(256))
 
-    member: Mapped["Member"] = relationship(back_populates="grid_links")
+    member: Mapped[Member] = relationship(back_populates="grid_links")
     grid: Mapped[Grid] = relationship()
 
 
@@ -126,7 +126,7 @@ class Member(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     community: Mapped[Community] = relationship()
-    partner: Mapped["Member | None"] = relationship(remote_side="Member.id")
+    partner: Mapped[Member | None] = relationship(remote_side="Member.id")
     grid_links: Mapped[list[MemberGrid]] = relationship(back_populates="member", cascade="all, delete-orphan")
 
     @property

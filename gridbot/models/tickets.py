@@ -6,13 +6,16 @@ transition or notable act (reminder, escalation, transfer, follow-up, rating). M
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..places import place_text
 from .base import Base, utcnow
+
+if TYPE_CHECKING:  # the relationships' targets, for the type checker; SQLAlchemy finds them by name
+    from .org import Grid, Member
 
 # The life cycle, in order. rejected and duplicate end a ticket early.
 STATUSES = ("reported", "accepted", "rejected", "duplicate", "dispatched", "in_progress", "resolved",
@@ -67,11 +70,11 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
 
-    assignee: Mapped["Member | None"] = relationship(foreign_keys=[assignee_id])  # noqa: F821
-    grid: Mapped["Grid"] = relationship()  # noqa: F821
-    reporter_links: Mapped[list["TicketReporter"]] = relationship(
+    assignee: Mapped[Member | None] = relationship(foreign_keys=[assignee_id])
+    grid: Mapped[Grid] = relationship()
+    reporter_links: Mapped[list[TicketReporter]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", order_by="TicketReporter.id")
-    events: Mapped[list["TicketEvent"]] = relationship(
+    events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", order_by="TicketEvent.id")
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from .. import texts
 from .address import Address, cn_number, find_address, locate_address, parse_address
 from .understander import CATEGORY_CODES, Understander, Understanding, find_phones
 
@@ -24,8 +25,6 @@ _cache: dict[tuple[str, float], Understander] = {}
 def get_understander(config_dir: Path | str | None = None) -> Understander:
     """The Understander for `config_dir` (default: the configured one), rebuilt when categories.yaml changes."""
     if config_dir is None:
-        from .. import texts
-
         config_dir = texts._config_dir
     path = Path(config_dir) / "categories.yaml"
     try:

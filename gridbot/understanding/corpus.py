@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .address import Address
 from .understander import CATEGORY_CODES, Understanding

@@ -11,12 +11,14 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from re import _parser as sre_parse  # type: ignore[attr-defined]  # CPython's (3.11+) regex parser: private, no stub
 from typing import Any
 
 import jieba
 
 from ..config import ConfigError, load_yaml
-from .address import Address, EMPTY, find_address
+from ..privacy import mask_text
+from .address import Address, find_address
 
 jieba.setLogLevel(logging.WARNING)  # jieba logs "Building prefix dict…" at INFO on first use
 
@@ -84,7 +86,8 @@ def _needed(items: Any) -> frozenset[str] | None:
             need = _needed(arg[-1])
         elif name == "BRANCH":
             sets = [_needed(branch) for branch in arg[1]]
-            need = None if any(x is None for x in sets) else frozenset().union(*sets)
+            known = [x for x in sets if x is not None]
+            need = frozenset().union(*known) if len(known) == len(sets) else None
         elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
             need = _needed(arg[2]) if arg[0] >= 1 else None
         elif name == "IN":
@@ -108,10 +111,6 @@ class _Pattern:
 
     def __init__(self, source: str) -> None:
         self.rx = re.compile(source)
-        try:
-            from re import _parser as sre_parse  # Python 3.11+
-        except ImportError:  # pragma: no cover - older Pythons
-            import sre_parse  # type: ignore[no-redef]
         try:
             needed = _needed(sre_parse.parse(source))
         except Exception:  # noqa: BLE001 - an odd pattern simply always runs
@@ -155,7 +154,7 @@ def find_phones(text: str) -> list[str]:
 class Understander:
     """One loaded categories.yaml plus its jieba dictionary. Build once, call `understand` many times."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: Any) -> None:  # categories.yaml as read: its shape is checked here
         if not isinstance(config, dict) or not isinstance(config.get("categories"), dict):
             raise ConfigError("categories.yaml: 缺少 categories 部分 (missing 'categories')")
         th = config.get("thresholds") or {}
@@ -186,7 +185,8 @@ class Understander:
 
         def cue(section: str) -> tuple[dict[str, float], list[tuple[_Pattern, float]]]:
             node = config.get(section) or {}
-            return _weights(node.get("words"), f"{section}.words"), _patterns(node.get("patterns"), f"{section}.patterns")
+            return (_weights(node.get("words"), f"{section}.words"),
+                    _patterns(node.get("patterns"), f"{section}.patterns"))
 
         self.request_words, self.request_patterns = cue("request_cues")
         self.chatter_words, self.chatter_patterns = cue("chatter_cues")
@@ -200,8 +200,8 @@ class Understander:
             + [(rx, 3, -1, weight) for rx, weight in self.urgent_patterns])
         self._always: tuple[int, ...] = tuple(i for i, p in enumerate(self._all_patterns) if not p[0].chars)
         self._by_char: dict[str, tuple[int, ...]] = {}
-        for i, entry in enumerate(self._all_patterns):
-            for ch in entry[0].chars:
+        for i, pattern in enumerate(self._all_patterns):
+            for ch in pattern[0].chars:
                 self._by_char[ch] = self._by_char.get(ch, ()) + (i,)
         self.negations = frozenset(str(w) for w in (config.get("negations") or []))
         imm = config.get("urgent_when_immediate") or {}
@@ -263,7 +263,7 @@ class Understander:
 
     # -- construction -----------------------------------------------------------------------------
     @classmethod
-    def from_config_dir(cls, path: Path | str) -> "Understander":
+    def from_config_dir(cls, path: Path | str) -> Understander:
         return cls(load_yaml(Path(path), "categories.yaml"))
 
     # -- the work ---------------------------------------------------------------------------------
@@ -352,7 +352,7 @@ class Understander:
         summary = self._summary(body, hits[best] if best >= 0 and best_score > 0 else [])
         return Understanding(
             is_request=is_request, category=category, urgency="urgent" if urgent and is_request else "normal",
-            location=location or EMPTY, phones=phones, summary=summary,
+            location=location, phones=phones, summary=summary,
             scores={"category": best_score, "request": req, "chatter": chat, "urgent": urg, "total": score},
         )
 
@@ -368,8 +368,6 @@ class Understander:
     @staticmethod
     def _summary(body: str, hits: list[str]) -> str:
         """A ticket title: the clause naming the problem most (no phone numbers), at most SUMMARY_MAX characters."""
-        from ..privacy import mask_text
-
         # Phone numbers have no place in a title (it is shown in the group); ID numbers are masked.
         body = _LANDLINE_RE.sub(" ", _MOBILE_RE.sub(" ", body))
         clauses = [c for c in _CLAUSE_RE.split(mask_text(body)) if c]

@@ -1,15 +1,15 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-29 08:24:55.164263
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import gridbot.models.base
+from alembic import op
 
+import gridbot.models.base
 
 revision = '0001'
 down_revision = None

@@ -6,10 +6,10 @@ Create Date: 2026-11-29 08:30:29.178190
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import gridbot.models.base
+from alembic import op
 
+import gridbot.models.base
 
 revision = 'tickets_0001'
 down_revision = '0001'

@@ -18,7 +18,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
 WAIT = 15
 
 
-def wait_for(driver, css: str):  # noqa: ANN001, ANN201
+def wait_for(driver, css: str):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -26,7 +26,7 @@ def wait_for(driver, css: str):  # noqa: ANN001, ANN201
     return WebDriverWait(driver, WAIT).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
 
 
-def sign_in(driver, live, username: str, password: str = "demo1234") -> None:  # noqa: ANN001
+def sign_in(driver, live, username: str, password: str = "demo1234") -> None:
     from selenium.webdriver.common.by import By
 
     driver.get(f"{live.url}/console/login")
@@ -36,7 +36,7 @@ def sign_in(driver, live, username: str, password: str = "demo1234") -> None:  #
     wait_for(driver, "header.top")
 
 
-def click_to_next_page(driver, button) -> None:  # noqa: ANN001
+def click_to_next_page(driver, button) -> None:
     """Click and wait until the next page has loaded. The old page is told apart by a mark in its window, not by
     Selenium's staleness check: mid-navigation Chrome can answer that check with an inspector error ("Node with
     given id does not belong to the document") instead of "stale element", which failed CI once."""
@@ -50,13 +50,13 @@ def click_to_next_page(driver, button) -> None:  # noqa: ANN001
     )
 
 
-def text_of(driver) -> str:  # noqa: ANN001
+def text_of(driver) -> str:
     from selenium.webdriver.common.by import By
 
     return driver.find_element(By.TAG_NAME, "body").text
 
 
-def shot(driver, name: str) -> None:  # noqa: ANN001
+def shot(driver, name: str) -> None:
     folder = os.environ.get("GRIDBOT_SCREENSHOTS_DIR")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)

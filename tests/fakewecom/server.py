@@ -51,7 +51,7 @@ class FakeWeCom:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     # -- control --------------------------------------------------------------------------------
-    def start(self) -> "FakeWeCom":
+    def start(self) -> FakeWeCom:
         self._thread.start()
         return self
 
@@ -83,7 +83,7 @@ class FakeWeCom:
         return out
 
     # -- the server -----------------------------------------------------------------------------
-    def _wsgi(self, environ, start_response):  # noqa: ANN001, ANN201
+    def _wsgi(self, environ, start_response):
         request = Request(environ)
         upload = None
         if request.mimetype == "multipart/form-data":  # media/upload: the file is kept aside, its name recorded
@@ -156,9 +156,9 @@ class FakeWeCom:
 
     def _route(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         ok = {"errcode": 0, "errmsg": "ok"}
-        if path in ("/cgi-bin/message/send", "/cgi-bin/appchat/send") and body.get("msgtype") == "image":
-            if (body.get("image") or {}).get("media_id") not in self.media:
-                return {"errcode": 40007, "errmsg": "invalid media_id"}
+        if (path in ("/cgi-bin/message/send", "/cgi-bin/appchat/send") and body.get("msgtype") == "image"
+                and (body.get("image") or {}).get("media_id") not in self.media):
+            return {"errcode": 40007, "errmsg": "invalid media_id"}
         if path == "/cgi-bin/message/send" and body.get("enable_duplicate_check"):
             # WeCom drops the same content to the same user within duplicate_check_interval.
             same = [r for r in self.received if r.path == path and r.args.get("_ok") == "1"
