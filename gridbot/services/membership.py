@@ -18,7 +18,7 @@ from ..models import ChatIdentity, ChatMembership, Grid, GridChat, UnknownChat
 from .audit import record
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..bootstrap import Gridbot
+    from ..app import Gridbot
 
 log = logging.getLogger(__name__)
 

@@ -53,5 +53,6 @@ def create_app(test_config: dict[str, Any] | None = None, gridbot: Gridbot | Non
 
 
 def gridbot_app() -> Gridbot:
-    """The Gridbot container of the current Flask app."""
-    return current_app.extensions["gridbot"]
+    """The Gridbot container of the current Flask app (the one entry create_app puts in app.extensions)."""
+    gridbot: Gridbot = current_app.extensions["gridbot"]
+    return gridbot

@@ -60,10 +60,9 @@ def _refresh_gauges() -> None:
     app = gridbot_app()
     try:
         depth = app.queue.depth()
-        if app.intake is not None:   # stored by the webhook, not yet turned into jobs by a dispatcher
-            from ..services.intake import pending_key
-
-            depth["inbound-pending"] = app.redis.llen(pending_key(app))
+        pending = app.receiver.pending()
+        if pending is not None:   # stored by the webhook, not yet turned into jobs by a dispatcher
+            depth["inbound-pending"] = pending
     except Exception:  # noqa: BLE001 - Redis down: the scrape still answers; /readyz reports the outage
         depth = {}
     QUEUE_DEPTH.clear()

@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import requests
 
@@ -182,12 +182,10 @@ class WeComClient:
         return self._check("/aibot/response_url", self._http("POST", url, body=body))
 
 
-def client_for(app: Any) -> WeComClient:
-    """The app's client, made once (it holds an HTTP connection pool)."""
-    client = getattr(app, "_wecom_client", None)
-    if client is None:
-        wc = app.settings.wecom
-        client = WeComClient(wc.api_base, wc.corp_id, wc.secret, app.redis, app.settings.redis_prefix,
-                             timeout=wc.api_timeout)
-        app._wecom_client = client
-    return client
+class _HasClient(Protocol):
+    wecom_client: WeComClient
+
+
+def client_for(app: _HasClient) -> WeComClient:
+    """The app's client (bootstrap makes one per app: it holds an HTTP connection pool and the token cache)."""
+    return app.wecom_client

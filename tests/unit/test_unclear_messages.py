@@ -58,7 +58,7 @@ def test_greetings_thanks_and_short_messages_are_not_forwarded(bot):
 
 def test_a_message_not_addressed_to_the_bot_is_not_forwarded(bot):
     from gridbot.messages import Inbound
-    from gridbot.services.inbound import handle_now
+    from gridbot.pipeline.process import handle_now
 
     replies = handle_now(bot.app, Inbound(platform="console", sender_id="resident_a", text=UNSEEN_ELDER,
                                           chat_id=bot.chat("HY-01"), msg_id="m-unmentioned", mentioned=False))
