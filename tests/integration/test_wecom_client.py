@@ -11,6 +11,7 @@ from gridbot.messages import Reply
 from gridbot.models import GridChat, OutboxMessage
 from gridbot.senders import PermanentFailure
 from gridbot.pipeline import delivery
+from gridbot.queue import InProcessQueue
 from gridbot.services import outbox
 from gridbot.wecom import RateLimiter, WeComClient
 from tests.factories import seed_world
@@ -59,7 +60,7 @@ def test_an_aibot_reply_uses_response_url_once_then_falls_back_to_the_group_robo
                                                                                   fake):  # noqa: F811
     from gridbot.messages import Inbound
 
-    app = make_app(pg_url, env=wecom_env)
+    app = make_app(pg_url, sync_jobs=False, env=wecom_env)   # rows wait in RQ: the test delivers by hand
     with app.session() as s, s.begin():
         seed_world(s)
         s.execute(update(GridChat).where(GridChat.chat_id == "chat-hy-01").values(robot_key="rk"))
@@ -74,7 +75,9 @@ def test_an_aibot_reply_uses_response_url_once_then_falls_back_to_the_group_robo
 
 
 def test_without_wecom_settings_replies_stay_local(make_app, sqlite_url):
-    app = make_app(sqlite_url)
+    held = InProcessQueue()
+    held.stop()   # a stopped queue keeps its jobs: the test delivers by hand
+    app = make_app(sqlite_url, queue=held)
     with app.session() as s, s.begin():
         (r,) = outbox.write_replies(s, None, [Reply("x", to_chat="chat-1")], now=app.clock.now(), platform="wecom_app")
         oid = r.id

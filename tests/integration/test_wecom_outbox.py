@@ -27,7 +27,7 @@ ROBOT_KEY = "robot-key-hy01"
 
 @pytest.fixture
 def app(make_app, pg_url, wecom_env):  # noqa: F811
-    app = make_app(pg_url, env=wecom_env)
+    app = make_app(pg_url, sync_jobs=False, env=wecom_env)   # rows wait in RQ: each test delivers by hand
     with app.session() as s, s.begin():
         seed_world(s)
         s.execute(update(GridChat).where(GridChat.chat_id == "chat-hy-01").values(robot_key=ROBOT_KEY))
@@ -83,6 +83,9 @@ def test_external_group_announcement_goes_as_a_template_and_the_requester_is_tol
     (tpl,) = fake.sent("/cgi-bin/externalcontact/add_msg_template")
     assert tpl.body["chat_type"] == "group" and tpl.body["chat_id_list"] == ["wrExternalGroup01"]
     assert tpl.body["sender"] == "mem_zhao" and tpl.body["text"]["content"] == "本周六上午小区消杀"
+    with app.session() as s:   # the notice the sender wrote waits in RQ like any row: deliver it here
+        notice_id = s.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == f"template-confirm-{oid}"))
+    assert delivery.deliver(app, notice_id) == "sent"
     (notice,) = fake.sent("/cgi-bin/message/send")
     assert notice.body["touser"] == "mem_zhao" and "确认" in notice.body["text"]["content"]
 
