@@ -10,9 +10,12 @@ import os
 import time
 
 from flask import Blueprint, Response, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest)
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
+                               multiprocess)
 from sqlalchemy import func, select
 
+from ..models import OutboxMessage, Ticket
+from ..models.tickets import STATUSES
 from . import gridbot_app
 
 bp = Blueprint("metrics", __name__)
@@ -54,9 +57,6 @@ _children: dict[tuple[str, str, int], tuple] = {}   # few: routes x methods x st
 
 
 def _refresh_gauges() -> None:
-    from ..models import OutboxMessage, Ticket
-    from ..models.tickets import STATUSES
-
     app = gridbot_app()
     try:
         depth = app.queue.depth()
@@ -87,8 +87,6 @@ def metrics():  # noqa: ANN201
     _refresh_gauges()
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
