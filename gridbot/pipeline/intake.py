@@ -333,7 +333,8 @@ class Intake(Receiver):
         try:
             if self._push is None:
                 self._push = self.redis.register_script(_PUSH_SCRIPT)
-            keys = [pending_key(self.prefix), dispatch_flag_key(self.prefix)] + [seen + item.seen_key for item in new + retries]
+            keys = [pending_key(self.prefix), dispatch_flag_key(self.prefix),
+                    *[seen + item.seen_key for item in new + retries]]
             argv = [len(new), len(retries), DISPATCH_FLAG_SECONDS, *[item.ttl for item in new + retries],
                     *[item.inbound_id for item in batch]]
             *fresh, wake_dispatcher = self._push(keys=keys, args=argv)

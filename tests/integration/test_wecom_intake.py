@@ -110,7 +110,8 @@ def test_a_burst_is_shared_out_in_chunks_and_a_stuck_dispatcher_flag_expires(
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)
     batch = [_Pending(_row(f"k-{i}"), f"sig-{i}", 60) for i in range(DISPATCH_CHUNK * 2 + 5)]
     app.receiver._write(batch)
-    assert redis_conn.ttl(dispatch_flag_key(app.settings.redis_prefix)) > 0   # a lost dispatcher is replaced, not waited for
+    # a lost dispatcher is replaced, not waited for
+    assert redis_conn.ttl(dispatch_flag_key(app.settings.redis_prefix)) > 0
     assert app.receiver.submit(_row("k-late"), "sig-late", 60)[1] == NEW
     inbound_jobs = app.queue.queues["inbound"]
     assert [job.func_name for job in inbound_jobs.jobs] == ["gridbot.jobs.dispatch_inbound"]   # still one
