@@ -5,7 +5,7 @@
     .venv/bin/python bench/tickets.py --db sqlite             # the embedded database, same work
 
 Per message it times what a worker does for one inbound message: store it in the inbound log (dedupe key),
-then `services.inbound.process` -- resolve the speaker, route (rating rule, understanding, the request rule),
+then `pipeline.process.process` -- resolve the speaker, route (rating rule, understanding, the request rule),
 open or join a ticket (number from the row-locked sequence, A/B assignment, event, audit), write the reply and
 the member's notification to the outbox, commit. Sending is left out (a queue that drops jobs), as in
 production where the outbox is drained by other workers.
@@ -43,7 +43,8 @@ from gridbot.bootstrap import build, set_current
 from gridbot.config import Settings
 from gridbot.messages import Inbound
 from gridbot.models import Community, Grid, GridChat, Household, Member, MemberGrid, Ticket, TicketReporter
-from gridbot.services.inbound import process, store
+from gridbot.pipeline.process import process
+from gridbot.pipeline.store import row_values, store
 
 PG_ADMIN = os.environ.get("GRIDBOT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PHRASES = [  # (what a resident writes after the address, whether it names a flat-level problem)
@@ -189,7 +190,7 @@ def run_set(app, messages: list[Inbound]) -> list[float]:
         inbound.event_data = {}
         inbound.at = app.clock.now()
         t0 = time.perf_counter()
-        inbound_id, _ = store(app, inbound)
+        inbound_id, _ = store(app.engine, row_values(inbound, None, app.clock.now()))
         process(app, inbound_id)
         times.append(time.perf_counter() - t0)
     return times

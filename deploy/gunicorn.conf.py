@@ -5,7 +5,7 @@ Why these values:
 - gthread workers: a callback is "verify, persist, enqueue, answer 200" in milliseconds, but console pages and
   exports can take longer; threads keep one slow page from blocking the callbacks queued behind it. 8 threads:
   the callbacks a worker holds at once are stored together, one INSERT and one Redis call per batch
-  (gridbot/services/intake.py), measured in bench/README.md "Webhook ingestion".
+  (gridbot/pipeline/intake.py), measured in bench/README.md "Webhook ingestion".
 - WeCom waits 5 s for a callback's answer. The hard per-request deadline for /wecom/ is nginx's
   proxy_read_timeout (4 s, deploy/nginx/gridbot.conf). `timeout` here is gunicorn's liveness limit for a
   worker whose main loop stops answering (with gthread it is not a per-request limit), kept short so a hung

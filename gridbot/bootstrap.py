@@ -1,4 +1,4 @@
-"""The composition root: settings -> engine, sessions, Redis, queue, senders, router, clock.
+"""The composition root: settings -> engine, sessions, Redis, queue, receiver, senders, router, clock.
 
 Only this module and web.create_app() wire things together. Jobs find the app through current():
 the process-wide app (an RQ worker builds it from the environment) or the one an in-process queue runs for.
@@ -7,52 +7,34 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import redis
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from .adapters.wecom_crypto import CallbackCrypto
+from .app import Gridbot, Receiver
 from .clock import Clock
 from .config import Settings
 from .db import hand_over_after_commit, make_engine, make_sessionmaker
+from .handlers import MODULES
 from .models import OutboxMessage
+from .pipeline import delivery
+from .pipeline.intake import Intake
+from .pipeline.receive import BoundChats, LocalReceiver, RQReceiver, SeenSignatures
 from .queue import InProcessQueue, JobQueue, RQQueue
-from .router import Router, build_router
-from .senders import Sender
+from .router import build_router
+from .senders import wecom
 from .senders.local import LocalSender
+from .services.outbox import write_replies
+from .services.tickets.sla import Policy
 from .texts import use_config_dir
+from .wecom.client import WeComClient
+
+__all__ = ["Gridbot", "build", "current", "run_as", "set_current", "default_handler_modules"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Gridbot:
-    settings: Settings
-    engine: Engine
-    session: sessionmaker[Session]
-    queue: JobQueue
-    router: Router
-    clock: Clock
-    redis: Any = None
-    senders: dict[str, Sender] = field(default_factory=dict)
-    default_sender: Sender = field(default_factory=LocalSender)
-    sender_resolver: Callable[["Gridbot", Any], Sender] | None = None
-    intake: Any = None   # services/intake.Intake: the webhook's group commit (PostgreSQL + RQ only)
-
-    def sender_for(self, row: Any) -> Sender:
-        """The sender for an outbox row: by platform, unless a resolver (WeCom) decides by target too."""
-        if self.sender_resolver is not None:
-            return self.sender_resolver(self, row)
-        return self.senders.get(row.platform, self.default_sender)
-
-    def close(self) -> None:
-        if self.intake is not None:
-            self.intake.stop()
-        if isinstance(self.queue, InProcessQueue):
-            self.queue.stop()
-        self.engine.dispose()
-
 
 _current: Gridbot | None = None
 _context: contextvars.ContextVar[Gridbot | None] = contextvars.ContextVar("gridbot_app", default=None)
@@ -81,8 +63,6 @@ def run_as(app: Gridbot, fn: Callable[[], Any]) -> Any:
 
 
 def default_handler_modules() -> list[str]:
-    from gridbot.handlers import MODULES
-
     return list(MODULES)
 
 
@@ -91,41 +71,56 @@ def build(settings: Settings, *, clock: Clock | None = None, queue: JobQueue | N
     """Wire an app. `sync_jobs` runs in-process jobs at once in the caller's thread (CLI, tests)."""
     use_config_dir(settings.config_dir)
     engine = make_engine(settings.database_url)
-    redis_conn = None
+    sessions = make_sessionmaker(engine)
+    clock = clock or Clock()
+    redis_conn: redis.Redis | None = None
     if settings.redis_url:
-        import redis
-
         # Timeouts so a Redis that hangs (rather than refuses) fails fast: the webhook answers 200 with the message
         # stored and the recovery sweep queues it later. RQ's worker raises the read timeout above its BLPOP wait.
         timeout = settings.redis_timeout_ms / 1000
         redis_conn = redis.Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
-    app = Gridbot(settings=settings, engine=engine, session=make_sessionmaker(engine), queue=None,  # type: ignore[arg-type]
-                  router=build_router(handler_modules or default_handler_modules()), clock=clock or Clock(),
-                  redis=redis_conn)
-    if queue is not None:
-        app.queue = queue
-    elif redis_conn is not None and not sync_jobs:
-        app.queue = RQQueue(redis_conn, prefix=settings.queue_prefix)
-    else:
-        app.queue = InProcessQueue(sync=sync_jobs, around=lambda fn: run_as(app, fn))
-    if isinstance(app.queue, RQQueue) and engine.dialect.name == "postgresql":
-        from .services.intake import Intake
-
-        app.intake = Intake(app)   # connects with the first callback, in the process that takes it
-    _wire_senders(app)
-    hand_over_after_commit(app.session, OutboxMessage, lambda rows: _queue_deliveries(app, rows))
+    on_close: list[Callable[[], None]] = []
+    if queue is None:
+        if redis_conn is not None and not sync_jobs:
+            queue = RQQueue(redis_conn, prefix=settings.queue_prefix)
+        else:
+            in_process = InProcessQueue(sync=sync_jobs, around=lambda fn: run_as(app, fn))
+            on_close.append(in_process.stop)
+            queue = in_process
+    elif isinstance(queue, InProcessQueue):
+        on_close.append(queue.stop)
+    wc = settings.wecom
+    app = Gridbot(settings=settings, engine=engine, session=sessions, queue=queue,
+                  router=build_router(handler_modules or default_handler_modules()), clock=clock,
+                  receiver=_receiver(settings, engine, sessions, clock, queue, redis_conn),
+                  wecom_client=WeComClient(wc.api_base, wc.corp_id, wc.secret, redis_conn, settings.redis_prefix,
+                                           timeout=wc.api_timeout),
+                  redis=redis_conn, callback_crypto=_callback_crypto(settings), on_close=on_close,
+                  ticket_policy=Policy.load(settings.config_dir, settings.timezone))   # sla.yaml checked at start-up
+    app.senders["console"] = LocalSender()
+    wecom.wire(app, write_replies)   # WeCom senders when WeCom is configured; the local sender otherwise
+    hand_over_after_commit(app.session, OutboxMessage, lambda rows: delivery.hand_over(app.queue, rows))
     return app
 
 
-def _queue_deliveries(app: Gridbot, rows: list[OutboxMessage]) -> None:
-    """Every outbox row goes to the sender once its transaction commits (at its not_before when held)."""
-    for row in rows:
-        app.queue.enqueue("gridbot.jobs.send_outbound", row.id, queue="outbound", at=row.not_before, retries=0)
+def _receiver(settings: Settings, engine: Engine, sessions: sessionmaker[Session], clock: Clock, queue: JobQueue,
+              redis_conn: redis.Redis | None) -> Receiver:
+    """How this app makes a callback durable: the intake's group commit on PostgreSQL + RQ (it connects with the
+    first callback, in the process that takes it); one row and one job per callback otherwise."""
+    bound = BoundChats(engine, sessions, clock)
+    if isinstance(queue, RQQueue):
+        if engine.dialect.name == "postgresql":
+            return Intake(bound, engine.url, redis_conn or queue.redis, settings.redis_prefix, queue, clock)
+        return RQReceiver(bound, engine, clock, queue, SeenSignatures(queue.redis, settings.redis_prefix))
+    return LocalReceiver(bound, engine, clock, queue, SeenSignatures(redis_conn, settings.redis_prefix))
 
 
-def _wire_senders(app: Gridbot) -> None:
-    """WeCom senders when WeCom is configured; the local sender otherwise (embedded demo, console)."""
-    app.senders["console"] = LocalSender()
-    from .senders import wecom
-
-    wecom.wire(app)
+def _callback_crypto(settings: Settings) -> dict[str, CallbackCrypto]:
+    """The crypto of each callback route that is configured (a route without one answers 404)."""
+    wc, skew = settings.wecom, settings.callback_max_skew
+    crypto = {}
+    if wc.app_callback_enabled:
+        crypto["app"] = CallbackCrypto(wc.token, wc.aes_key, wc.corp_id, skew)
+    if wc.aibot_enabled:
+        crypto["aibot"] = CallbackCrypto(wc.aibot_token, wc.aibot_aes_key, "", skew)
+    return crypto

@@ -1,41 +1,42 @@
-"""Queue entry points. Plain functions taking ids; each finds the current app and calls a service."""
+"""Queue entry points. Plain functions taking ids or small dicts; each finds the current app and calls the
+pipeline (gridbot/pipeline) or a service. Jobs are named by import path ("gridbot.jobs.process_inbound")."""
 from __future__ import annotations
 
+import logging
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from .app import Gridbot
 from .bootstrap import current
+from .pipeline import delivery, dispatch, process
+from .schedule.scheduler import release_held, tick
+from .services import coverage, digest, membership, tickets, work
+
+log = logging.getLogger(__name__)
 
 
 def process_inbound(inbound_id: int) -> list[int]:
-    from .services import inbound
-
-    return inbound.process(current(), inbound_id)
+    return process.process(current(), inbound_id)
 
 
 def dispatch_inbound() -> int:
-    """The webhook's pending ids into processing jobs (services/intake.py)."""
-    from .services import intake
-
-    return intake.dispatch(current())
+    """The webhook's pending ids into processing jobs (pipeline/dispatch.py)."""
+    return dispatch.dispatch(current())
 
 
 def process_inbound_batch(inbound_ids: list[int]) -> int:
-    """A chunk of the messages the webhook stored (services/intake.py dispatches them)."""
-    from .services import inbound
-
-    return inbound.process_batch(current(), inbound_ids)
+    """A chunk of the messages the webhook stored (pipeline/dispatch.py dispatches them)."""
+    return process.process_batch(current(), inbound_ids)
 
 
 def send_outbound(outbox_id: int) -> str:
-    from .services import outbox
-
-    return outbox.deliver(current(), outbox_id)
+    return delivery.deliver(current(), outbox_id)
 
 
 def snapshot_coverage(day: str | None = None) -> int:
     """The daily coverage snapshot of every grid (idempotent: a second run the same day updates the rows)."""
-    from datetime import date
-
-    from .services import coverage
-
     app = current()
     with app.session() as session, session.begin():
         snaps = coverage.take_snapshots(session, app.clock.now(), date.fromisoformat(day) if day else None,
@@ -45,53 +46,37 @@ def snapshot_coverage(day: str | None = None) -> int:
 
 def sync_roster() -> int:
     """Nightly: reconcile every bound group's members with WeCom (API-made changes raise no event)."""
-    from .services import membership
-    from .wecom.client import client_for
-
     app = current()
     if not app.settings.wecom.api_enabled:
         return 0
-    return len(membership.sync_roster(app.session, client_for(app), app.clock.now))
+    return len(membership.sync_roster(app.session, app.wecom_client, app.clock.now))
 
 
 def sync_chat_roster(chat_id: str) -> int:
     """One group's members from WeCom, after an event that did not say who joined."""
-    from .services import membership
-    from .wecom.client import client_for
-
     app = current()
     if not app.settings.wecom.api_enabled:
         return 0
-    return len(membership.sync_roster(app.session, client_for(app), app.clock.now, chat_ids=[chat_id]))
+    return len(membership.sync_roster(app.session, app.wecom_client, app.clock.now, chat_ids=[chat_id]))
 
 
 def sweep_stuck_outbox() -> int:
     """Rows a dead worker left in `sending` become `unknown` (visible, never re-sent blindly)."""
-    from .services import outbox
-
-    return outbox.sweep_stuck(current())
+    return delivery.sweep_stuck(current())
 
 
 def scheduler_tick() -> str:
     """One scheduler pass (reminders, announcements, system jobs); the same as `gridbot scheduler run --once`."""
-    from .schedule.scheduler import tick
-
     return tick(current()).summary()
 
 
 def release_held_outbox() -> int:
     """Outbox rows whose not_before has come (quiet hours over, or their writer died before enqueuing them)."""
-    from .schedule.scheduler import release_held
-
     return release_held(current())
 
 
-def sweep_tickets(now: str | None = None, app=None) -> dict:  # noqa: ANN001
+def sweep_tickets(now: str | None = None, app: Gridbot | None = None) -> dict[str, Any]:
     """Ticket time limits: A/B handover, reminders, escalation up the ladder, expired ratings. Idempotent."""
-    from datetime import datetime
-
-    from .services import tickets
-
     app = app or current()
     when = datetime.fromisoformat(now) if now else app.clock.now()
     with app.session() as session, session.begin():
@@ -101,10 +86,6 @@ def sweep_tickets(now: str | None = None, app=None) -> dict:  # noqa: ANN001
 
 def send_due_visit_lists(now: str | None = None) -> int:
     """Each visiting member gets their 待走访 list privately (once a day at most; idempotent)."""
-    from datetime import datetime
-
-    from .services import work
-
     app = current()
     when = datetime.fromisoformat(now) if now else app.clock.now()
     with app.session() as session, session.begin():
@@ -112,18 +93,11 @@ def send_due_visit_lists(now: str | None = None) -> int:
     return len(ids)
 
 
-def send_daily_digests(date_iso: str | None = None, app=None) -> int:  # noqa: ANN001
+def send_daily_digests(date_iso: str | None = None, app: Gridbot | None = None) -> int:
     """The morning digests (每日简报): each community's to its secretaries, each grid leader's for their grids,
     privately. Idempotent per reader and date (outbox idempotency keys): a second run, a second worker or a late
     occurrence writes nothing new. Each digest's chart is kept under instance/digests/<community>/<date>.png (a grid
 leader's: <date>-<grids>.png) and follows the markdown as an image (when a CJK font is installed)."""
-    import logging
-    from datetime import date
-
-    from sqlalchemy.exc import IntegrityError
-
-    from .services import digest
-
     app = app or current()
     tz = app.settings.tz
     now = app.clock.now()
@@ -134,13 +108,11 @@ leader's: <date>-<grids>.png) and follows the markdown as an image (when a CJK f
                                             charts=lambda d: digest.save_chart(app.settings.instance_dir, d))
             due = [(r.id, r.not_before) for r in rows]
     except IntegrityError:  # another worker wrote the same digests a moment ago: theirs go out, not ours
-        logging.getLogger(__name__).info("digests for %s already written by another worker", day)
+        log.info("digests for %s already written by another worker", day)
         return 0
     return len(due)
 
 
 def requeue_received_inbound() -> int:
     """The recovery sweep: messages stored but never processed (Redis was down, a worker died) are queued again."""
-    from .services import inbound
-
-    return inbound.requeue_received(current())
+    return dispatch.requeue_received(current())

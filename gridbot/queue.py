@@ -15,6 +15,11 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
+from redis import Redis
+from redis.client import Pipeline
+from rq import Queue, Retry
+from rq.timeouts import BaseTimeoutException
+
 log = logging.getLogger(__name__)
 
 QUEUES = ("inbound", "outbound", "scheduled")
@@ -28,8 +33,6 @@ def resolve(func_path: str) -> Callable[..., Any]:
 def is_job_timeout(exc: BaseException) -> bool:
     """RQ's job timeout (SIGALRM in a worker that runs jobs in its own process) must end the job: code that goes on
     after one failed item (a batch of messages) re-raises it."""
-    from rq.timeouts import BaseTimeoutException
-
     return isinstance(exc, BaseTimeoutException)
 
 
@@ -130,9 +133,7 @@ class InProcessQueue:
 class RQQueue:
     """RQ on Redis. Scheduled jobs use RQ's scheduler (`gridbot worker` starts workers with_scheduler)."""
 
-    def __init__(self, redis_conn: Any, prefix: str = "gridbot"):
-        from rq import Queue
-
+    def __init__(self, redis_conn: Redis, prefix: str = "gridbot"):
         self.redis = redis_conn
         self.prefix = prefix
         self.queues = {name: Queue(f"{prefix}-{name}", connection=redis_conn) for name in QUEUES}
@@ -141,10 +142,8 @@ class RQQueue:
         return [q.name for q in self.queues.values()]
 
     def enqueue(self, func_path: str, *args: Any, queue: str = "inbound", at: datetime | None = None,
-                job_id: str | None = None, retries: int = 3, pipeline: Any = None) -> None:
+                job_id: str | None = None, retries: int = 3, pipeline: Pipeline | None = None) -> None:
         """`pipeline`: a Redis pipeline the caller executes (the webhook sends job and replay key in one trip)."""
-        from rq import Retry
-
         q = self.queues[queue]
         kwargs: dict[str, Any] = {
             "args": args,

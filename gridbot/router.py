@@ -6,21 +6,25 @@ with the role check done here so that no handler can forget it.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
+from redis import Redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from .clock import Clock
+from .config import Settings
 from .errors import Refusal
 from .messages import Inbound, Reply
+from .queue import JobQueue
+from .services.audit import record
+from .services.people import Speaker
 from .texts import t
-
-if TYPE_CHECKING:  # pragma: no cover
-    from sqlalchemy.orm import Session
-
-    from .bootstrap import Gridbot
-    from .services.people import Speaker
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +34,35 @@ STAFF = frozenset({"part_time", "member", "building_leader", "group_leader", "gr
 LEADERS = frozenset({"grid_leader", "secretary", "chief"})
 
 
+class AppParts(Protocol):
+    """The app as a handler sees it through ctx.app (gridbot.app.Gridbot is one). A protocol, so that the router
+    does not import the application that holds it."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def queue(self) -> JobQueue: ...
+    @property
+    def router(self) -> "Router": ...
+    @property
+    def session(self) -> sessionmaker[Session]: ...
+    @property
+    def redis(self) -> Redis | None: ...
+
+
 @dataclass
 class Context:
     """What a handler may know: the message, who said it, the unit of work, and the app's parts."""
 
     inbound: Inbound
-    speaker: "Speaker"
-    session: "Session"
-    app: "Gridbot"
+    speaker: Speaker
+    session: Session
+    app: AppParts
 
     @property
-    def now(self):  # noqa: ANN201 - datetime
+    def now(self) -> datetime:
         return self.app.clock.now()
 
     @property
@@ -186,7 +208,6 @@ class Router:
         return self._refuse(ctx, match.command)
 
     def _refuse(self, ctx: Context, cmd: Command) -> list[Reply]:
-        from .services.audit import record
         record(ctx.session, ctx.speaker.actor, "command.refused", "command", cmd.name,
                {"chat_id": ctx.inbound.chat_id, "roles": sorted(ctx.speaker.roles)}, at=ctx.now)
         key = "router.refused_resident" if not ctx.speaker.is_member else "router.refused_role"
@@ -241,8 +262,6 @@ class Router:
 
 
 def build_router(modules: Iterable[str]) -> Router:
-    import importlib
-
     router = Router()
     for name in modules:
         importlib.import_module(name).register(router)

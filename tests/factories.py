@@ -91,7 +91,7 @@ class Bot:
 
     def send(self, text: str, as_: str = "resident_a", chat: str | None = "HY-01", private: bool = False,
              name: str | None = None) -> list[Reply]:
-        from gridbot.services.inbound import handle_now
+        from gridbot.pipeline.process import handle_now
 
         chat_id = None if private or chat is None else self.world.chats.get(chat, chat)
         inbound = Inbound(platform="console", sender_id=as_, sender_name=name, text=text, chat_id=chat_id,

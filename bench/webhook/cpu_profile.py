@@ -25,12 +25,12 @@ import run as bench
 PARTS = {  # label -> (file, function) pairs whose cumulative CPU is that part
     "verify + decrypt (wechatpy)": [("adapters/wecom_crypto.py", "open_json")],
     "decode to an Inbound, bound-chat check": [("adapters/wecom_aibot.py", "decode"),
-                                               ("web/webhook.py", "_chat_known_or_binding")],
-    "row values (payload dict)": [("services/inbound.py", "row_values")],
-    "store: INSERT .. ON CONFLICT (one per batch on PostgreSQL + RQ)": [("services/intake.py", "_store_batch"),
-                                                                       ("services/inbound.py", "store")],
+                                               ("pipeline/receive.py", "known_or_binding")],
+    "row values (payload dict)": [("pipeline/store.py", "row_values")],
+    "store: INSERT .. ON CONFLICT (one per batch on PostgreSQL + RQ)": [("pipeline/intake.py", "_store_batch"),
+                                                                       ("pipeline/store.py", "store")],
     "RQ job creation": [("rq/queue.py", "enqueue")],
-    "Redis: replay keys and pending ids (one script call per batch)": [("services/intake.py", "_enqueue"),
+    "Redis: replay keys and pending ids (one script call per batch)": [("pipeline/intake.py", "_enqueue"),
                                                                        ("redis/client.py", "execute")],
 }
 
@@ -93,6 +93,7 @@ def main() -> None:
     from gridbot.bootstrap import build
     from gridbot.config import Settings
     from gridbot.web import create_app
+    from gridbot.pipeline.intake import Intake
 
     db = bench.make_database()
     prefix = "prof-" + uuid.uuid4().hex[:6]
@@ -121,8 +122,9 @@ def main() -> None:
             for query, body in profiled:
                 gb_client.post(f"/wecom/aibot?{query}", data=body)
             profiler.disable()
-        if app.intake is not None and app.intake.batches:
-            print(f"intake: {app.intake.messages} messages in {app.intake.batches} batches")
+        intake = app.receiver
+        if isinstance(intake, Intake) and intake.batches:
+            print(f"intake: {intake.messages} messages in {intake.batches} batches")
         stats = as_stats(profiler).stats
         total = sum(v[2] for v in stats.values())   # own time of every function, all threads
         cum = {(f"{Path(k[0]).parent.name}/{Path(k[0]).name}", k[2]): v[3] for k, v in stats.items()}

@@ -423,7 +423,7 @@ def main() -> None:
 
 HOW = (
     "How gridbot gets there: the request thread verifies, decrypts and decodes, then gives the row to its "
-    "process's intake (`gridbot/services/intake.py`). The first request to find the intake's connection free stores "
+    "process's intake (`gridbot/pipeline/intake.py`). The first request to find the intake's connection free stores "
     "its own callback and every one that queued meanwhile with one multi-row `INSERT .. ON CONFLICT DO NOTHING "
     "RETURNING`, hands the connection to the next request waiting, and with one Redis script call sets their replay "
     "keys and pushes their ids onto a pending list; each request answers 200 only once its own row is committed. "

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from ..messages import Inbound
-from .wecom_crypto import CallbackRejected
+from . import Arrival
+from .wecom_crypto import CallbackCrypto, CallbackRejected, SignedQuery
 
 PLATFORM = "wecom_aibot"
 _LEADING_MENTION = re.compile(r"^\s*@\S+[\s\u2005\u00a0]*")
@@ -72,3 +73,14 @@ def decode(plaintext: str, now: datetime, bot_name: str | None = None) -> Inboun
                    chat_id=str(msg["chatid"]) if group else None, chat_type="group" if group else "single",
                    msg_id=str(msgid), mentioned=True, kind="text" if text or not image else "image",
                    image_url=image, response_url=msg.get("response_url"), event_data=data, at=now)
+
+
+def read(crypto: CallbackCrypto, query: SignedQuery, body: bytes, now: datetime,
+         bot_name: str | None = None) -> Arrival | None:
+    """One POST to /wecom/aibot: time window, signature, decryption, then decode; None for a callback that carries
+    no message (a stream refresh, an event). Raises CallbackRejected."""
+    plaintext = crypto.open_json(body, query.msg_signature, query.timestamp, query.nonce, now.timestamp())
+    inbound = decode(plaintext, now, bot_name)
+    if inbound is None:
+        return None
+    return Arrival(inbound, plaintext, f"aibot:{query.msg_signature}", 2 * crypto.max_skew)

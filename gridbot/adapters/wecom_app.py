@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..messages import Inbound, Location
-from .wecom_crypto import CallbackRejected, parse_xml
+from . import Arrival
+from .wecom_crypto import CallbackCrypto, CallbackRejected, SignedQuery, parse_xml
 
 PLATFORM = "wecom_app"
 
@@ -63,3 +64,9 @@ def decode(plaintext: str) -> Inbound:
         return inbound
     return Inbound(**base, kind=str(msg_type), msg_id=msg_id,
                    event_data={k: v for k, v in fields.items() if k not in ("ToUserName", "FromUserName")})
+
+
+def read(crypto: CallbackCrypto, query: SignedQuery, body: bytes, now: datetime) -> Arrival:
+    """One POST to /wecom/callback: time window, signature, decryption, then decode. Raises CallbackRejected."""
+    plaintext = crypto.open_xml(body, query.msg_signature, query.timestamp, query.nonce, now.timestamp())
+    return Arrival(decode(plaintext), plaintext, f"app:{query.msg_signature}", 2 * crypto.max_skew)

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from typing import Mapping
 from xml.parsers.expat import ExpatError
 
 import xmltodict
@@ -112,3 +113,27 @@ class CallbackCrypto:
         encrypt = PrpCrypto(self._wechat.key).encrypt(plaintext, self.receive_id).decode()
         return {"encrypt": encrypt, "msgsignature": signature(self.token, timestamp, nonce, encrypt),
                 "timestamp": timestamp, "nonce": nonce}
+
+
+@dataclass(frozen=True)
+class SignedQuery:
+    """The signature, timestamp and nonce WeCom puts in a callback's query string."""
+
+    msg_signature: str
+    timestamp: str
+    nonce: str
+
+
+def signed_query(args: Mapping[str, str]) -> SignedQuery:
+    sig, ts, nonce = args.get("msg_signature", ""), args.get("timestamp", ""), args.get("nonce", "")
+    if not (sig and ts and nonce):
+        raise CallbackRejected(400, "missing msg_signature, timestamp or nonce in the query string")
+    return SignedQuery(sig, ts, nonce)
+
+
+def url_check(crypto: CallbackCrypto, query: SignedQuery, args: Mapping[str, str], now: float) -> str:
+    """WeCom's URL verification (GET): the decrypted echostr, to be answered as the bare body."""
+    echostr = args.get("echostr", "").replace(" ", "+")  # an unencoded '+' arrives as a space
+    if not echostr:
+        raise CallbackRejected(400, "URL check without echostr")
+    return crypto.open(query.msg_signature, query.timestamp, query.nonce, echostr, now)

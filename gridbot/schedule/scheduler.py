@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from ..models import Announcement, Member, Occurrence, Reminder, SchedulerJob
+from ..pipeline import delivery
 from ..queue import resolve
 from ..services import announcements as ann_service
 from ..services import outbox
@@ -37,7 +38,7 @@ from .config import SchedulerConfig, SystemJob, load_config
 from .parse import next_occurrences
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..bootstrap import Gridbot
+    from ..app import Gridbot
 
 log = logging.getLogger(__name__)
 
@@ -374,7 +375,7 @@ def release_held(app: "Gridbot", limit: int = 1000) -> int:
                     and_(OutboxMessage.not_before.is_(None), OutboxMessage.created_at <= now - timedelta(minutes=1))))
             .order_by(OutboxMessage.id).limit(limit)))
     for oid in ids:
-        outbox.schedule(app, oid)
+        delivery.schedule(app, oid)
     return len(ids)
 
 

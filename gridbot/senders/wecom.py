@@ -20,14 +20,21 @@ import hashlib
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Iterable
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
+from ..app import Gridbot
+from ..messages import Inbound, Reply
 from ..models import GridChat, OutboxMessage
-from ..wecom.client import AmbiguousFailure, WeComClient, client_for
+from ..texts import t
+from ..wecom.client import AmbiguousFailure, WeComClient
 from ..wecom.ratelimit import APPCHAT_PER_MINUTE, ROBOT_PER_MINUTE, USER_PER_MINUTE, RateLimiter
-from . import PermanentFailure, TemporaryFailure
+from . import PermanentFailure, Sender, TemporaryFailure
+
+# services.outbox.write_replies, handed in by bootstrap: a sender writes to the outbox without importing services.
+WriteReplies = Callable[[Session, "Inbound | None", Iterable[Reply], datetime, "str | None"], list[OutboxMessage]]
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +73,41 @@ def split_text(text: str, limit: int) -> list[str]:
     return parts
 
 
-class _Base:
-    def __init__(self, app: Any, client: WeComClient | None = None, limiter: RateLimiter | None = None):
+class Channels:
+    """What the WeCom senders share, owned by the app (its sender_resolver is `resolve` below): the rate limiter,
+    the AI bot's response_urls already used (kept here when there is no Redis), and the outbox writer."""
+
+    def __init__(self, app: Gridbot, write_replies: WriteReplies):
         self.app = app
-        self.client = client or client_for(app)
-        self.limiter = limiter or limiter_for(app)
+        self.write_replies = write_replies
+        self.limiter = RateLimiter(app.redis, app.settings.redis_prefix)
+        self.used_response_urls: set[str] = set()
+
+    def resolve(self, row: OutboxMessage) -> Sender:
+        """The sender for one outbox row, by platform, target type and what the chat offers."""
+        app = self.app
+        if row.platform not in ("wecom_app", "wecom_aibot"):
+            return app.senders.get(row.platform, app.default_sender)
+        try:
+            if (row.content or {}).get("response_url") and row.platform == "wecom_aibot":
+                if row.target_type == "chat":
+                    return AIBotSender(self, lambda: chat_sender(self, row))
+                return AIBotSender(self, lambda: AppMessageSender(self))
+            if row.target_type == "user":
+                if not app.settings.wecom.api_enabled:
+                    raise PermanentFailure("app messages need GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET")
+                return AppMessageSender(self)
+            return chat_sender(self, row)
+        except PermanentFailure as err:
+            return _Unsendable(err)
+
+
+class _Base:
+    def __init__(self, channels: Channels, client: WeComClient | None = None, limiter: RateLimiter | None = None):
+        self.channels = channels
+        self.app = channels.app
+        self.client = client or channels.app.wecom_client
+        self.limiter = limiter or channels.limiter
 
     def _send_parts(self, row: OutboxMessage, parts: list[str], send_one: Callable[[str, bool], None]) -> None:
         """Send the parts not yet sent; after each, remember progress on the row (its own transaction)."""
@@ -84,7 +121,7 @@ class _Base:
                     session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(content=content))
 
 
-def image_bytes(app: Any, content: dict, limit: int, channel: str) -> tuple[bytes, str]:
+def image_bytes(app: Gridbot, content: dict, limit: int, channel: str) -> tuple[bytes, str]:
     """(bytes, filename) of an image row: content.path (a file under the instance dir) or content.base64.
     Too big for the channel, missing or outside the instance dir: PermanentFailure saying what to do."""
     if content.get("path"):
@@ -138,8 +175,8 @@ def _mention_markdown(text: str, mentions: list[str]) -> str:
 class RobotSender(_Base):
     """A group robot webhook. The robot key comes from the chat's GridChat row."""
 
-    def __init__(self, app: Any, robot_key: str, **kw: Any):
-        super().__init__(app, **kw)
+    def __init__(self, channels: Channels, robot_key: str):
+        super().__init__(channels)
         self.robot_key = robot_key
 
     def send(self, row: OutboxMessage) -> None:
@@ -230,15 +267,15 @@ class AppChatSender(_ImageMixin, _Base):
 class AIBotSender(_Base):
     """The AI bot's response_url: one use, valid an hour. Otherwise the reply goes by the chat's own channel."""
 
-    def __init__(self, app: Any, fallback: Callable[[], Any], **kw: Any):
-        super().__init__(app, **kw)
+    def __init__(self, channels: Channels, fallback: Callable[[], Sender]):
+        super().__init__(channels)
         self.fallback = fallback
 
     def _first_use(self, url: str) -> bool:
         key = f"{self.app.settings.redis_prefix}wecom:response_url:{hashlib.sha1(url.encode()).hexdigest()}"
         if self.app.redis is not None:
             return bool(self.app.redis.set(key, b"1", nx=True, ex=int(RESPONSE_URL_TTL.total_seconds()) + 60))
-        used = self.app.__dict__.setdefault("_used_response_urls", set())
+        used = self.channels.used_response_urls
         if key in used:
             return False
         used.add(key)
@@ -264,10 +301,6 @@ class TemplateSender(_Base):
     """add_msg_template to an external group: WeCom asks `sender` (a staff member) to confirm in the client."""
 
     def send(self, row: OutboxMessage) -> None:
-        from ..services.outbox import schedule, write_replies
-        from ..messages import Reply
-        from ..texts import t
-
         content = row.content or {}
         staff = content.get("sender") or content.get("requested_by")
         if not staff:
@@ -282,42 +315,29 @@ class TemplateSender(_Base):
             with self.app.session() as session, session.begin():
                 exists = session.scalar(select(OutboxMessage.id).where(
                     OutboxMessage.idempotency_key == f"template-confirm-{row.id}"))
-                if exists is None:
-                    notice = write_replies(session, None, [Reply(t("wecom.template_needs_confirmation"),
-                                                                 to_user=requester,
-                                                                 idempotency_key=f"template-confirm-{row.id}")],
-                                           now=self.app.clock.now(), platform="wecom_app")
-                    ids = [n.id for n in notice]
-                else:
-                    ids = []
-            for oid in ids:
-                schedule(self.app, oid)
+                if exists is None:   # goes out once this commits (db.hand_over_after_commit)
+                    self.channels.write_replies(session, None, [Reply(t("wecom.template_needs_confirmation"),
+                                                                      to_user=requester,
+                                                                      idempotency_key=f"template-confirm-{row.id}")],
+                                                self.app.clock.now(), "wecom_app")
 
 
-def limiter_for(app: Any) -> RateLimiter:
-    limiter = getattr(app, "_wecom_limiter", None)
-    if limiter is None:
-        limiter = RateLimiter(app.redis, app.settings.redis_prefix)
-        app._wecom_limiter = limiter
-    return limiter
-
-
-def _robot_key(app: Any, chat_id: str) -> str | None:
+def _robot_key(app: Gridbot, chat_id: str) -> str | None:
     with app.session() as session:
         return session.scalar(select(GridChat.robot_key).where(GridChat.chat_id == chat_id))
 
 
-def chat_sender(app: Any, row: OutboxMessage) -> Any:
+def chat_sender(channels: Channels, row: OutboxMessage) -> Sender:
     """A group's channel: its robot webhook if it has one; add_msg_template for an external group; appchat."""
-    key = _robot_key(app, row.target)
+    key = _robot_key(channels.app, row.target)
     if key:
-        return RobotSender(app, key)
+        return RobotSender(channels, key)
     if (row.content or {}).get("channel") == "group_template" or row.target.startswith("wr"):
-        return TemplateSender(app)
-    if not app.settings.wecom.api_enabled:
+        return TemplateSender(channels)
+    if not channels.app.settings.wecom.api_enabled:
         raise PermanentFailure("no channel to this group: give it a robot key (grid_chats.robot_key) or set "
                                "GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET")
-    return AppChatSender(app)
+    return AppChatSender(channels)
 
 
 class _Unsendable:
@@ -328,27 +348,9 @@ class _Unsendable:
         raise self.error
 
 
-def resolve(app: Any, row: OutboxMessage) -> Any:
-    """The sender for one outbox row, by platform, target type and what the chat offers."""
-    if row.platform not in ("wecom_app", "wecom_aibot"):
-        return app.senders.get(row.platform, app.default_sender)
-    try:
-        if (row.content or {}).get("response_url") and row.platform == "wecom_aibot":
-            if row.target_type == "chat":
-                return AIBotSender(app, lambda: chat_sender(app, row))
-            return AIBotSender(app, lambda: AppMessageSender(app))
-        if row.target_type == "user":
-            if not app.settings.wecom.api_enabled:
-                raise PermanentFailure("app messages need GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET")
-            return AppMessageSender(app)
-        return chat_sender(app, row)
-    except PermanentFailure as err:
-        return _Unsendable(err)
-
-
-def wire(app: Any) -> None:
+def wire(app: Gridbot, write_replies: WriteReplies) -> None:
     """Use the WeCom senders when WeCom is configured (API or AI bot); otherwise leave the local ones."""
     wc = app.settings.wecom
     if not (wc.api_enabled or wc.aibot_enabled):
         return
-    app.sender_resolver = resolve
+    app.sender_resolver = Channels(app, write_replies).resolve

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, current_app
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..bootstrap import Gridbot, build, set_current
 from ..config import ConfigError, Settings
@@ -43,8 +44,6 @@ def create_app(test_config: dict[str, Any] | None = None, gridbot: Gridbot | Non
         app.config.update(test_config)
     app.extensions["gridbot"] = gridbot
     if gridbot.settings.proxy_hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         hops = gridbot.settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     for module_path, attr in BLUEPRINTS:
@@ -53,5 +52,6 @@ def create_app(test_config: dict[str, Any] | None = None, gridbot: Gridbot | Non
 
 
 def gridbot_app() -> Gridbot:
-    """The Gridbot container of the current Flask app."""
-    return current_app.extensions["gridbot"]
+    """The Gridbot container of the current Flask app (the one entry create_app puts in app.extensions)."""
+    gridbot: Gridbot = current_app.extensions["gridbot"]
+    return gridbot

@@ -10,9 +10,12 @@ import os
 import time
 
 from flask import Blueprint, Response, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest)
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
+                               multiprocess)
 from sqlalchemy import func, select
 
+from ..models import OutboxMessage, Ticket
+from ..models.tickets import STATUSES
 from . import gridbot_app
 
 bp = Blueprint("metrics", __name__)
@@ -54,16 +57,12 @@ _children: dict[tuple[str, str, int], tuple] = {}   # few: routes x methods x st
 
 
 def _refresh_gauges() -> None:
-    from ..models import OutboxMessage, Ticket
-    from ..models.tickets import STATUSES
-
     app = gridbot_app()
     try:
         depth = app.queue.depth()
-        if app.intake is not None:   # stored by the webhook, not yet turned into jobs by a dispatcher
-            from ..services.intake import pending_key
-
-            depth["inbound-pending"] = app.redis.llen(pending_key(app))
+        pending = app.receiver.pending()
+        if pending is not None:   # stored by the webhook, not yet turned into jobs by a dispatcher
+            depth["inbound-pending"] = pending
     except Exception:  # noqa: BLE001 - Redis down: the scrape still answers; /readyz reports the outage
         depth = {}
     QUEUE_DEPTH.clear()
@@ -88,8 +87,6 @@ def metrics():  # noqa: ANN201
     _refresh_gauges()
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

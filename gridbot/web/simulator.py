@@ -69,7 +69,7 @@ def _error(message: str, status: int = 400):  # noqa: ANN202
 @bp.post("/simulator/say")
 def say():  # noqa: ANN201
     """{chat_id|null, user_id, text, mentioned?, name?} -> the bot's replies, sorted by where they went."""
-    from ..services.inbound import handle_now
+    from ..pipeline.process import handle_now
     from ..services.people import resolve_speaker
     from ..texts import t
 

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
@@ -183,12 +183,10 @@ class WeComClient:
         return self._check("/aibot/response_url", self._http("POST", url, body=body))
 
 
-def client_for(app: Any) -> WeComClient:
-    """The app's client, made once (it holds an HTTP connection pool)."""
-    client = getattr(app, "_wecom_client", None)
-    if client is None:
-        wc = app.settings.wecom
-        client = WeComClient(wc.api_base, wc.corp_id, wc.secret, app.redis, app.settings.redis_prefix,
-                             timeout=wc.api_timeout)
-        app._wecom_client = client
-    return client
+class _HasClient(Protocol):
+    wecom_client: WeComClient
+
+
+def client_for(app: _HasClient) -> WeComClient:
+    """The app's client (bootstrap makes one per app: it holds an HTTP connection pool and the token cache)."""
+    return app.wecom_client

@@ -122,7 +122,7 @@ class Live:
 
     def say(self, chat_id: str, user_id: str, text: str) -> list:
         from gridbot.messages import Inbound
-        from gridbot.services.inbound import handle_now
+        from gridbot.pipeline.process import handle_now
 
         return handle_now(self.app, Inbound(platform="console", sender_id=user_id, text=text, chat_id=chat_id,
                                             chat_type="group", msg_id=uuid.uuid4().hex, mentioned=True))

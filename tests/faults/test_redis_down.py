@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from gridbot.bootstrap import set_current
 from gridbot.models import InboundMessage, OutboxMessage
-from gridbot.services.inbound import requeue_received
+from gridbot.pipeline.dispatch import requeue_received
 from gridbot.web import create_app
 from tests.conftest import T0
 from tests.factories import seed_world

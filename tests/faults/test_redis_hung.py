@@ -18,7 +18,7 @@ import redis
 from rq import SimpleWorker
 
 from gridbot.bootstrap import set_current
-from gridbot.services.inbound import requeue_received
+from gridbot.pipeline.dispatch import requeue_received
 from gridbot.web import create_app
 from tests.factories import seed_world
 from tests.fakewecom import aibot_message

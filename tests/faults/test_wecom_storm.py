@@ -17,6 +17,7 @@ from gridbot.bootstrap import set_current
 from gridbot.messages import Reply
 from gridbot.models import InboundMessage, OutboxMessage
 from gridbot.schedule.scheduler import release_held
+from gridbot.pipeline import delivery
 from gridbot.services import outbox
 from gridbot.web import create_app
 from tests.conftest import T0
@@ -42,7 +43,7 @@ def drain(app, redis_conn, clock, rounds: int = 40, between=None) -> int:  # noq
             return n
         if between and n == 0:
             between()
-        clock.advance(seconds=outbox.BACKOFF_SECONDS[-1])
+        clock.advance(seconds=delivery.BACKOFF_SECONDS[-1])
         release_held(app)
     with app.session() as s:
         left = s.execute(select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.target_type,
@@ -100,14 +101,14 @@ def test_a_storm_while_wecom_fails_loses_nothing(make_app, pg_url, wecom_env, fa
         (row,) = outbox.write_replies(s, None, [Reply("停水通知：明天9点到12点", to_user="mem_sun")],
                                       now=clock.now(), platform="wecom_app")
         oid = row.id
-    fake.fail_next = outbox.MAX_ATTEMPTS + 2
-    outbox.schedule(app, oid)
+    fake.fail_next = delivery.MAX_ATTEMPTS + 2
+    delivery.schedule(app, oid)
     drain(app, redis_conn, clock)
     with app.session() as s:
         dead = s.get(OutboxMessage, oid)
         assert dead.status == "dead" and "502" in (dead.last_error or "")
     fake.fail_next = 0
-    assert outbox.retry_dead(app, oid, actor="cli")
+    assert delivery.retry_dead(app, oid, actor="cli")
     drain(app, redis_conn, clock)
     with app.session() as s:
         assert s.get(OutboxMessage, oid).status == "sent"

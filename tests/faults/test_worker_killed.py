@@ -22,7 +22,7 @@ import yaml
 from sqlalchemy import create_engine, func, select, text
 
 from gridbot.models import InboundMessage, OutboxMessage, Ticket
-from gridbot.services.inbound import requeue_received
+from gridbot.pipeline.dispatch import requeue_received
 from gridbot.web import create_app
 from tests.conftest import T0
 from tests.factories import seed_world

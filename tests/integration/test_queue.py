@@ -10,7 +10,7 @@ from sqlalchemy import select
 from gridbot.messages import Inbound
 from gridbot.models import InboundMessage, OutboxMessage
 from gridbot.queue import InProcessQueue, RQQueue
-from gridbot.services.inbound import receive
+from gridbot.pipeline.receive import store_and_queue as receive
 from tests.conftest import REDIS_URL
 from tests.factories import seed_world
 

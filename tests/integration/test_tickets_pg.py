@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from gridbot.jobs import sweep_tickets
 from gridbot.messages import Inbound
 from gridbot.models import OutboxMessage, Ticket, TicketEvent
-from gridbot.services.inbound import handle_now
+from gridbot.pipeline.process import handle_now
 
 pytestmark = pytest.mark.postgres
 NUMBER = re.compile(r"HY-\d{8}-\d{4}")

@@ -10,6 +10,8 @@ from sqlalchemy import update
 from gridbot.messages import Reply
 from gridbot.models import GridChat, OutboxMessage
 from gridbot.senders import PermanentFailure
+from gridbot.pipeline import delivery
+from gridbot.queue import InProcessQueue
 from gridbot.services import outbox
 from gridbot.wecom import RateLimiter, WeComClient
 from tests.factories import seed_world
@@ -58,7 +60,7 @@ def test_an_aibot_reply_uses_response_url_once_then_falls_back_to_the_group_robo
                                                                                   fake):  # noqa: F811
     from gridbot.messages import Inbound
 
-    app = make_app(pg_url, env=wecom_env)
+    app = make_app(pg_url, sync_jobs=False, env=wecom_env)   # rows wait in RQ: the test delivers by hand
     with app.session() as s, s.begin():
         seed_world(s)
         s.execute(update(GridChat).where(GridChat.chat_id == "chat-hy-01").values(robot_key="rk"))
@@ -67,16 +69,18 @@ def test_an_aibot_reply_uses_response_url_once_then_falls_back_to_the_group_robo
     with app.session() as s, s.begin():
         ids = [r.id for r in outbox.write_replies(s, inbound, [Reply("第一条"), Reply("第二条")],
                                                   now=app.clock.now())]
-    assert [outbox.deliver(app, i) for i in ids] == ["sent", "sent"]
+    assert [delivery.deliver(app, i) for i in ids] == ["sent", "sent"]
     assert [p.body["markdown"]["content"] for p in fake.sent("/aibot/response/x1")] == ["第一条"]
     assert [p.body["text"]["content"] for p in fake.sent("/cgi-bin/webhook/send")] == ["第二条"]
 
 
 def test_without_wecom_settings_replies_stay_local(make_app, sqlite_url):
-    app = make_app(sqlite_url)
+    held = InProcessQueue()
+    held.stop()   # a stopped queue keeps its jobs: the test delivers by hand
+    app = make_app(sqlite_url, queue=held)
     with app.session() as s, s.begin():
         (r,) = outbox.write_replies(s, None, [Reply("x", to_chat="chat-1")], now=app.clock.now(), platform="wecom_app")
         oid = r.id
-    assert app.sender_resolver is None and outbox.deliver(app, oid) == "sent"
+    assert app.sender_resolver is None and delivery.deliver(app, oid) == "sent"
     with app.session() as s:
         assert s.get(OutboxMessage, oid).status == "sent"

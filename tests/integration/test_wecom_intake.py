@@ -1,4 +1,4 @@
-"""The webhook's group commit (services/intake.py) on the real PostgreSQL and Redis: callbacks arriving together
+"""The webhook's group commit (gridbot/pipeline/intake.py) on the real PostgreSQL and Redis: callbacks arriving together
 are stored together, and still each exactly once, each answered for itself, each replied to once."""
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from gridbot.bootstrap import set_current
 from gridbot.messages import Inbound
 from gridbot.models import InboundMessage, OutboxMessage
-from gridbot.services.inbound import _payload, requeue_received
-from gridbot.services.intake import (DISPATCH_CHUNK, NEW, RETRY, _Pending, dispatch, dispatch_flag_key,
-                                     pending_key)
+from gridbot.pipeline.dispatch import DISPATCH_CHUNK, dispatch, dispatch_flag_key, pending_key, requeue_received
+from gridbot.pipeline.intake import NEW, RETRY, Intake, IntakeUnavailable, _Pending
+from gridbot.pipeline.store import payload as _payload
 from gridbot.web import create_app
 from tests.conftest import T0
 from tests.factories import seed_world
@@ -37,7 +37,7 @@ def _row(key: str, raw: str = "{}") -> dict:
 def test_thirty_messages_each_delivered_three_times_at_once_are_processed_and_answered_once(
         make_app, pg_url, wecom_env, fake, redis_conn):  # noqa: F811
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)
-    assert app.intake is not None   # PostgreSQL + RQ: the production path
+    assert isinstance(app.receiver, Intake)   # PostgreSQL + RQ: the production path
     with app.session() as s, s.begin():
         seed_world(s)
     signer = Signer(AIBOT_TOKEN, AIBOT_KEY, "")
@@ -85,7 +85,7 @@ def test_one_bad_row_in_a_batch_costs_only_its_own_request(make_app, pg_url, wec
     batch = [_Pending(_row("k-a"), "sig-a", 60), _Pending(_row("k-b"), "sig-b", 60),
              _Pending(_row("k-a"), "sig-a2", 60), _Pending(_row("k-bad", raw="bad\x00raw"), "sig-bad", 60),
              _Pending(_row("k-d"), "sig-d", 60)]
-    app.intake._write(batch)
+    app.receiver._write(batch)
     a, b, twin, bad, d = batch
     assert all(item.done.is_set() for item in batch)          # nobody is left waiting
     assert (a.outcome, b.outcome, twin.outcome, d.outcome) == (NEW, NEW, RETRY, NEW)
@@ -94,7 +94,7 @@ def test_one_bad_row_in_a_batch_costs_only_its_own_request(make_app, pg_url, wec
     with app.session() as s:
         keys = s.scalars(select(InboundMessage.dedupe_key).order_by(InboundMessage.id)).all()
     assert keys == ["k-a", "k-b", "k-d"]
-    pending = [int(x) for x in redis_conn.lrange(pending_key(app), 0, -1)]
+    pending = [int(x) for x in redis_conn.lrange(pending_key(app.settings.redis_prefix), 0, -1)]
     assert pending == [a.inbound_id, b.inbound_id, a.inbound_id, d.inbound_id]   # the twin too: harmless
     assert [job.func_name for job in app.queue.queues["inbound"].jobs] == ["gridbot.jobs.dispatch_inbound"]
 
@@ -109,9 +109,10 @@ def test_a_burst_is_shared_out_in_chunks_and_a_stuck_dispatcher_flag_expires(
         make_app, pg_url, wecom_env, redis_conn):  # noqa: F811
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)
     batch = [_Pending(_row(f"k-{i}"), f"sig-{i}", 60) for i in range(DISPATCH_CHUNK * 2 + 5)]
-    app.intake._write(batch)
-    assert redis_conn.ttl(dispatch_flag_key(app)) > 0        # a lost dispatcher is replaced, not waited for
-    assert app.intake.submit(_row("k-late"), "sig-late", 60)[1] == NEW
+    app.receiver._write(batch)
+    # a lost dispatcher is replaced, not waited for
+    assert redis_conn.ttl(dispatch_flag_key(app.settings.redis_prefix)) > 0
+    assert app.receiver.submit(_row("k-late"), "sig-late", 60)[1] == NEW
     inbound_jobs = app.queue.queues["inbound"]
     assert [job.func_name for job in inbound_jobs.jobs] == ["gridbot.jobs.dispatch_inbound"]   # still one
     set_current(app)
@@ -126,17 +127,17 @@ def test_a_burst_is_shared_out_in_chunks_and_a_stuck_dispatcher_flag_expires(
 def test_submit_returns_once_the_row_is_committed_and_a_second_same_signature_is_a_replay(
         make_app, pg_url, wecom_env, redis_conn):  # noqa: F811
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)
-    inbound_id, outcome = app.intake.submit(_row("k-first"), "sig-first", 60)
+    inbound_id, outcome = app.receiver.submit(_row("k-first"), "sig-first", 60)
     with app.session() as s:
         assert s.get(InboundMessage, inbound_id).dedupe_key == "k-first" and outcome == NEW
-    assert app.intake.submit(_row("k-first"), "sig-first", 60) == (inbound_id, "replay")
-    app.intake.stop()    # the intake's connection is closed: the test database can be dropped
+    assert app.receiver.submit(_row("k-first"), "sig-first", 60) == (inbound_id, "replay")
+    app.receiver.stop()    # the intake's connection is closed: the test database can be dropped
 
 
 def test_ids_left_pending_by_a_lost_dispatcher_are_taken_up_by_the_sweep(
         make_app, pg_url, wecom_env, redis_conn, clock):  # noqa: F811
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)
-    app.intake._write([_Pending(_row(f"k-{i}"), f"sig-{i}", 60) for i in range(3)])
+    app.receiver._write([_Pending(_row(f"k-{i}"), f"sig-{i}", 60) for i in range(3)])
     inbound_jobs = app.queue.queues["inbound"]
     inbound_jobs.empty()     # the dispatcher job is lost (say its worker was killed as it took it)
     clock.advance(minutes=3)
@@ -155,16 +156,14 @@ def test_requests_stuck_behind_a_slow_insert_give_up_cleanly_and_the_next_callba
     late; those still waiting when the INSERT returns are stored by the next leader; nothing is left stuck."""
     from sqlalchemy import create_engine, text
 
-    from gridbot.services.intake import IntakeUnavailable
-
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)
-    app.intake.submit(_row("k-warm"), "sig-warm", 60)     # connected
-    app.intake.wait_seconds = 1.0
+    app.receiver.submit(_row("k-warm"), "sig-warm", 60)     # connected
+    app.receiver.wait_seconds = 1.0
     results: dict[str, object] = {}
 
     def submit(key: str) -> None:
         try:
-            results[key] = app.intake.submit(_row(key), f"sig-{key}", 60)[1]
+            results[key] = app.receiver.submit(_row(key), f"sig-{key}", 60)[1]
         except IntakeUnavailable as exc:
             results[key] = exc
 
@@ -190,8 +189,8 @@ def test_requests_stuck_behind_a_slow_insert_give_up_cleanly_and_the_next_callba
     assert results["k-leader"] == NEW
     assert all(isinstance(results[f"k-early-{i}"], IntakeUnavailable) for i in range(3))
     assert [results[f"k-late-{i}"] for i in range(3)] == [NEW] * 3
-    assert app.intake.submit(_row("k-after"), "sig-after", 60)[1] == NEW     # nobody is left holding the connection
+    assert app.receiver.submit(_row("k-after"), "sig-after", 60)[1] == NEW     # nobody is left holding the connection
     with app.session() as s:
         keys = set(s.scalars(select(InboundMessage.dedupe_key)).all())
     assert keys == {"k-warm", "k-leader", "k-late-0", "k-late-1", "k-late-2", "k-after"}
-    app.intake.stop()
+    app.receiver.stop()

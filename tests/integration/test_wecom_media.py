@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from gridbot.messages import Reply
 from gridbot.models import GridChat, OutboxMessage
+from gridbot.pipeline import delivery
 from gridbot.services import outbox
 from tests.factories import Bot, seed_world
 from tests.fakewecom.fixtures import fake, wecom_env  # noqa: F401
@@ -24,7 +25,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture
 def app(make_app, pg_url, wecom_env):  # noqa: F811
-    app = make_app(pg_url, env=wecom_env)
+    app = make_app(pg_url, sync_jobs=False, env=wecom_env)   # rows wait in RQ: each test delivers by hand
     with app.session() as s, s.begin():
         seed_world(s)
         s.execute(update(GridChat).where(GridChat.chat_id == "chat-hy-01").values(robot_key=ROBOT_KEY))
@@ -72,9 +73,9 @@ def test_an_app_message_image_is_uploaded_once_and_a_5xx_on_send_does_not_upload
     png = png_file(app)
     oid = write_image(app, {"path": "charts/test.png", "filename": "简报.png"}, to_user="mem_zhao")
     fake.fail_only, fake.fail_next = "/cgi-bin/message/send", 1
-    assert outbox.deliver(app, oid) == "pending"
-    clock.advance(seconds=outbox.BACKOFF_SECONDS[0])
-    assert outbox.deliver(app, oid) == "sent"
+    assert delivery.deliver(app, oid) == "pending"
+    clock.advance(seconds=delivery.BACKOFF_SECONDS[0])
+    assert delivery.deliver(app, oid) == "sent"
     (upload,) = fake.uploads()
     assert upload.args["type"] == "image" and upload.body["_fields"] == ["media"]
     assert upload.body["_filename"] == "简报.png"
@@ -91,7 +92,7 @@ def test_a_media_id_older_than_three_days_is_uploaded_again(app, fake, clock):  
         s.execute(update(OutboxMessage).where(OutboxMessage.id == oid).values(content={
             "kind": "image", "path": "charts/test.png", "media_id": "3expired",
             "media_uploaded_at": (clock.now() - timedelta(days=3)).isoformat()}))
-    assert outbox.deliver(app, oid) == "sent"
+    assert delivery.deliver(app, oid) == "sent"
     assert len(fake.uploads()) == 1
     assert fake.images_seen("/cgi-bin/message/send", to="mem_sun") == [png]
 
@@ -99,9 +100,9 @@ def test_a_media_id_older_than_three_days_is_uploaded_again(app, fake, clock):  
 def test_a_revoked_token_on_upload_is_fetched_again(app, fake):  # noqa: F811
     png = png_file(app)
     first, second = (write_image(app, {"path": "charts/test.png"}, to_user=u) for u in ("mem_zhao", "mem_sun"))
-    assert outbox.deliver(app, first) == "sent" and fake.token_calls == 1
+    assert delivery.deliver(app, first) == "sent" and fake.token_calls == 1
     fake.revoke_tokens()
-    assert outbox.deliver(app, second) == "sent"
+    assert delivery.deliver(app, second) == "sent"
     assert fake.token_calls == 2 and len(fake.uploads()) == 2
     assert fake.images_seen("/cgi-bin/message/send", to="mem_sun") == [png]
 
@@ -109,7 +110,7 @@ def test_a_revoked_token_on_upload_is_fetched_again(app, fake):  # noqa: F811
 def test_an_image_to_an_app_chat_is_uploaded_and_sent_by_media_id(app, fake):  # noqa: F811
     png = png_file(app)
     oid = write_image(app, {"path": "charts/test.png"}, to_chat="chat-hy-02")    # no robot key: appchat
-    assert outbox.deliver(app, oid) == "sent"
+    assert delivery.deliver(app, oid) == "sent"
     assert fake.images_seen("/cgi-bin/appchat/send", to="chat-hy-02") == [png]
     assert fake.sent("/cgi-bin/webhook/send") == []
 
@@ -117,7 +118,7 @@ def test_an_image_to_an_app_chat_is_uploaded_and_sent_by_media_id(app, fake):  #
 def test_a_robot_image_from_a_file_goes_as_base64_with_its_md5(app, fake):  # noqa: F811
     png = png_file(app)
     oid = write_image(app, {"path": "charts/test.png"}, to_chat="chat-hy-01")
-    assert outbox.deliver(app, oid) == "sent"
+    assert delivery.deliver(app, oid) == "sent"
     (post,) = fake.sent("/cgi-bin/webhook/send")
     assert post.args["key"] == ROBOT_KEY and post.body["image"]["md5"] == hashlib.md5(png).hexdigest()
     assert fake.images_seen("/cgi-bin/webhook/send") == [png]
@@ -127,7 +128,7 @@ def test_a_robot_image_from_a_file_goes_as_base64_with_its_md5(app, fake):  # no
 def test_an_image_over_10_mb_for_an_app_message_is_dead_with_the_reason(app, fake):  # noqa: F811
     big_file(app, "charts/huge.png", 10 * 1024 * 1024 + 1)
     oid = write_image(app, {"path": "charts/huge.png"}, to_user="mem_zhao")
-    assert outbox.deliver(app, oid) == "dead"
+    assert delivery.deliver(app, oid) == "dead"
     error = row(app, oid).last_error
     assert "huge.png" in error and "10.0 MB" in error and "at most 10 MB" in error
     assert fake.uploads() == [] and fake.sent("/cgi-bin/message/send") == []
@@ -136,7 +137,7 @@ def test_an_image_over_10_mb_for_an_app_message_is_dead_with_the_reason(app, fak
 def test_an_image_over_2_mb_for_a_robot_is_dead_with_the_reason(app, fake):  # noqa: F811
     big_file(app, "charts/big.png", 3 * 1024 * 1024)
     oid = write_image(app, {"path": "charts/big.png"}, to_chat="chat-hy-01")
-    assert outbox.deliver(app, oid) == "dead"
+    assert delivery.deliver(app, oid) == "dead"
     assert "3.0 MB" in row(app, oid).last_error and "at most 2 MB for a group robot" in row(app, oid).last_error
     assert fake.sent("/cgi-bin/webhook/send") == []
 
@@ -144,7 +145,7 @@ def test_an_image_over_2_mb_for_a_robot_is_dead_with_the_reason(app, fake):  # n
 def test_a_missing_file_or_one_outside_the_instance_dir_is_dead_with_the_reason(app, fake):  # noqa: F811
     gone = write_image(app, {"path": "charts/never-written.png"}, to_user="mem_zhao")
     outside = write_image(app, {"path": "../../etc/passwd"}, to_user="mem_zhao")
-    assert outbox.deliver(app, gone) == "dead" and outbox.deliver(app, outside) == "dead"
+    assert delivery.deliver(app, gone) == "dead" and delivery.deliver(app, outside) == "dead"
     assert "cannot be read" in row(app, gone).last_error
     assert "outside the instance dir" in row(app, outside).last_error
     assert fake.uploads() == [] and fake.received == []
@@ -187,7 +188,7 @@ def test_the_daily_digest_brings_its_chart_to_the_secretary_once(wecom_bot, fake
     assert send_daily_digests(DAY.isoformat(), app=app) == 4
     assert send_daily_digests(DAY.isoformat(), app=app) == 0          # the job runs twice: nothing new
     for r in _digest_rows(app):                        # a late worker finds nothing left to send
-        assert outbox.deliver(app, r.id) == "skipped"
+        assert delivery.deliver(app, r.id) == "skipped"
     assert {r.status for r in _digest_rows(app)} == {"sent"}
     seen = _seen_by(fake, "sec_wang")[before:]
     assert [kind for kind, _ in seen] == ["markdown", "image"]        # the text first, then its chart

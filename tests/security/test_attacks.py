@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gridbot.models import AuditLog, Household, InboundMessage, OutboxMessage, Ticket
-from gridbot.services.inbound import FLOOD_LIMIT
+from gridbot.pipeline.process import FLOOD_LIMIT
 from gridbot.texts import t
 from gridbot.web import create_app
 from tests.conftest import T0

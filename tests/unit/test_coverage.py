@@ -331,7 +331,7 @@ def _event(bot, change: str, user_id: str, grid: str = "HY-01") -> None:  # noqa
     import uuid
 
     from gridbot.messages import Inbound
-    from gridbot.services.inbound import handle_now
+    from gridbot.pipeline.process import handle_now
 
     bot.app.clock.advance(timedelta(seconds=1))
     handle_now(bot.app, Inbound(platform="wecom_app", sender_id="sys", kind="event", event="change_external_chat",
@@ -344,7 +344,7 @@ def _wecom_says(bot, text: str, user_id: str, grid: str | None = "HY-01"):  # no
     import uuid
 
     from gridbot.messages import Inbound
-    from gridbot.services.inbound import handle_now
+    from gridbot.pipeline.process import handle_now
 
     chat = bot.world.chats[grid] if grid else None
     return handle_now(bot.app, Inbound(platform="wecom_app", sender_id=user_id, text=text, chat_id=chat,

@@ -46,7 +46,7 @@ def test_greetings_are_greeted(bot, text):
 
 def test_same_message_delivered_twice_is_processed_once(bot):
     from gridbot.messages import Inbound
-    from gridbot.services.inbound import handle_now
+    from gridbot.pipeline.process import handle_now
 
     msg = dict(platform="console", sender_id="resident_a", text="帮助", chat_id=bot.chat("HY-01"), msg_id="m-1")
     first = handle_now(bot.app, Inbound(**msg))

@@ -10,7 +10,7 @@ from gridbot.messages import Inbound, Location
 from gridbot.models import AuditLog, Household
 from gridbot.models.work import Leave, Patrol, Visit, WorkLog
 from gridbot.services import work
-from gridbot.services.inbound import handle_now
+from gridbot.pipeline.process import handle_now
 
 
 def rows(bot, model, *where):

@@ -10,6 +10,7 @@ from gridbot.messages import Reply
 from gridbot.models import OutboxMessage
 from gridbot.senders import PermanentFailure, TemporaryFailure
 from gridbot.senders.local import RecordingSender
+from gridbot.pipeline import delivery
 from gridbot.services import outbox
 
 
@@ -44,8 +45,8 @@ def test_a_row_is_sent_once_even_if_delivered_twice(app):
     rec = RecordingSender()
     app.senders["test"] = rec
     oid = _queue_one(app)
-    assert outbox.deliver(app, oid) == "sent"
-    assert outbox.deliver(app, oid) == "skipped"
+    assert delivery.deliver(app, oid) == "sent"
+    assert delivery.deliver(app, oid) == "skipped"
     assert rec.texts() == ["通知：明天停水"]
     assert _row(app, oid).sent_at == app.clock.now()
 
@@ -54,15 +55,15 @@ def test_temporary_failures_retry_with_backoff_then_succeed(app, clock):
     flaky = Flaky(2, TemporaryFailure("HTTP 502"))
     app.senders["test"] = flaky
     oid = _queue_one(app)
-    assert outbox.deliver(app, oid) == "pending"
+    assert delivery.deliver(app, oid) == "pending"
     row = _row(app, oid)
-    assert row.not_before == clock.now() + timedelta(seconds=outbox.BACKOFF_SECONDS[0])
+    assert row.not_before == clock.now() + timedelta(seconds=delivery.BACKOFF_SECONDS[0])
     assert "502" in row.last_error
-    assert outbox.deliver(app, oid) == "skipped"          # not due yet: nobody sends it early
-    clock.advance(seconds=outbox.BACKOFF_SECONDS[0])
-    assert outbox.deliver(app, oid) == "pending"          # second failure, longer wait
-    clock.advance(seconds=outbox.BACKOFF_SECONDS[1])
-    assert outbox.deliver(app, oid) == "sent"
+    assert delivery.deliver(app, oid) == "skipped"          # not due yet: nobody sends it early
+    clock.advance(seconds=delivery.BACKOFF_SECONDS[0])
+    assert delivery.deliver(app, oid) == "pending"          # second failure, longer wait
+    clock.advance(seconds=delivery.BACKOFF_SECONDS[1])
+    assert delivery.deliver(app, oid) == "sent"
     assert flaky.inner.texts() == ["通知：明天停水"]
     assert _row(app, oid).attempts == 3
 
@@ -70,14 +71,14 @@ def test_temporary_failures_retry_with_backoff_then_succeed(app, clock):
 def test_after_the_last_try_the_row_is_dead_and_an_operator_can_retry(app, clock):
     app.senders["test"] = Flaky(100, TemporaryFailure("timeout"))
     oid = _queue_one(app)
-    for _ in range(outbox.MAX_ATTEMPTS):
-        outbox.deliver(app, oid)
+    for _ in range(delivery.MAX_ATTEMPTS):
+        delivery.deliver(app, oid)
         clock.advance(hours=1)
     row = _row(app, oid)
-    assert row.status == "dead" and row.attempts == outbox.MAX_ATTEMPTS
+    assert row.status == "dead" and row.attempts == delivery.MAX_ATTEMPTS
     rec = RecordingSender()
     app.senders["test"] = rec
-    assert outbox.retry_dead(app, oid, actor="member:sec_wang")  # schedules a send (sync queue: at once)
+    assert delivery.retry_dead(app, oid, actor="member:sec_wang")  # schedules a send (sync queue: at once)
     assert _row(app, oid).status == "sent"
     assert rec.texts() == ["通知：明天停水"]
 
@@ -85,7 +86,7 @@ def test_after_the_last_try_the_row_is_dead_and_an_operator_can_retry(app, clock
 def test_a_permanent_failure_is_dead_at_once(app):
     app.senders["test"] = Flaky(1, PermanentFailure("chat not found"))
     oid = _queue_one(app)
-    assert outbox.deliver(app, oid) == "dead"
+    assert delivery.deliver(app, oid) == "dead"
     assert "chat not found" in _row(app, oid).last_error
 
 
@@ -93,10 +94,10 @@ def test_a_row_left_sending_by_a_crash_is_never_resent_but_made_visible(app, clo
     rec = RecordingSender()
     app.senders["test"] = rec
     oid = _queue_one(app)
-    assert outbox.claim(app, oid) is not None  # a worker claimed it, then died before marking it sent
+    assert delivery.claim(app, oid) is not None  # a worker claimed it, then died before marking it sent
     clock.advance(minutes=30)
-    assert outbox.deliver(app, oid) == "skipped"
-    assert outbox.sweep_stuck(app) == 1
+    assert delivery.deliver(app, oid) == "skipped"
+    assert delivery.sweep_stuck(app) == 1
     assert _row(app, oid).status == "unknown"
     assert rec.sent == []
 
@@ -104,7 +105,7 @@ def test_a_row_left_sending_by_a_crash_is_never_resent_but_made_visible(app, clo
 def test_error_texts_are_masked(app):
     app.senders["test"] = Flaky(1, PermanentFailure("bad user 13812345678"))
     oid = _queue_one(app)
-    outbox.deliver(app, oid)
+    delivery.deliver(app, oid)
     assert "13812345678" not in _row(app, oid).last_error
 
 

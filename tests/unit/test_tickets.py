@@ -110,7 +110,7 @@ def test_members_announcements_create_nothing(bot):
 def test_unmentioned_normal_request_is_left_alone_but_urgent_is_taken(bot):
     bot.send("1栋2单元楼道灯坏了", as_="res_a")  # mentioned (default) -> ticket
     from gridbot.messages import Inbound
-    from gridbot.services.inbound import handle_now
+    from gridbot.pipeline.process import handle_now
 
     quiet = Inbound(platform="console", sender_id="res_b", text="2栋楼道灯坏了", chat_id=bot.chat("HY-01"),
                     msg_id="q1", mentioned=False)

@@ -58,7 +58,7 @@ def test_greetings_thanks_and_short_messages_are_not_forwarded(bot):
 
 def test_a_message_not_addressed_to_the_bot_is_not_forwarded(bot):
     from gridbot.messages import Inbound
-    from gridbot.services.inbound import handle_now
+    from gridbot.pipeline.process import handle_now
 
     replies = handle_now(bot.app, Inbound(platform="console", sender_id="resident_a", text=UNSEEN_ELDER,
                                           chat_id=bot.chat("HY-01"), msg_id="m-unmentioned", mentioned=False))
@@ -77,7 +77,7 @@ def test_communities_can_switch_it_off(bot, tmp_path):
     sla = yaml.safe_load((cfg / "sla.yaml").read_text(encoding="utf-8"))
     sla["unclear_forward"]["enabled"] = False
     (cfg / "sla.yaml").write_text(yaml.safe_dump(sla, allow_unicode=True), encoding="utf-8")
-    bot.app._ticket_policy = tickets.Policy.load(cfg, bot.app.settings.tz)
+    bot.app.ticket_policy = tickets.Policy.load(cfg, bot.app.settings.tz)
     replies = bot.send(UNSEEN_ELDER, as_="resident_a")
     assert _private_notes(bot) == []
     assert "收到" in replies[0].text

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from ...models import Member, OutboxMessage
 from ...models.console import ApiToken, ConsoleAccount
 from ...privacy import mask_text
-from ...services import outbox as outbox_svc
+from ...pipeline import delivery as outbox_svc
 from ...services.roster import SHEETS, ImportResult, RosterError, import_roster, read_roster
 from ...texts import t
 from .. import gridbot_app

@@ -18,8 +18,8 @@ The RQ jobs are built on a worker, not here: a push that finds no dispatcher que
 `process_inbound_batch` jobs of that size, so a burst is shared by all the workers. A busy web process thus builds
 no RQ job at all.
 
-Used when the messages go to PostgreSQL and the jobs to RQ (production); otherwise the webhook stores and queues
-each message itself (web/webhook._receive), which is simpler and fast enough for one machine.
+Used when the messages go to PostgreSQL and the jobs to RQ (production); otherwise the app receives with one of
+receive.py's simpler strategies (one row and one job per callback), fast enough for one machine.
 """
 from __future__ import annotations
 
@@ -31,16 +31,19 @@ import time
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import psycopg
+from redis import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.engine import URL
 
-from ..queue import is_job_timeout
-from .inbound import insert_params, pg_insert_sql
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..bootstrap import Gridbot
+from ..adapters import Arrival
+from ..clock import Clock
+from ..queue import JobQueue
+from .dispatch import DISPATCH_FLAG_SECONDS, dispatch_flag_key, pending_key, queue_dispatcher
+from .receive import BoundChats, Receiver, Replayed, Unavailable
+from .store import insert_params, insert_sql, row_values
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ REDIS_REST_SECONDS = 5
 _CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
-class IntakeUnavailable(Exception):
+class IntakeUnavailable(Unavailable):
     """The database refused or did not answer in time: the webhook answers 503 so WeCom retries."""
 
 
@@ -106,12 +109,18 @@ def _forget_parent(intake: "weakref.ref[Intake]") -> None:
         me._forget_parent()
 
 
-class Intake:
+class Intake(Receiver):
     """One per web process. `submit` is called from request threads; whichever of them finds the connection free
     writes, for itself and for everyone who queued meanwhile (a leader), the others wait for it (followers)."""
 
-    def __init__(self, app: "Gridbot", max_batch: int = MAX_BATCH, wait_seconds: float = WAIT_SECONDS):
-        self.app = app
+    def __init__(self, bound: BoundChats, database_url: URL, redis: Redis, prefix: str, queue: JobQueue,
+                 clock: Clock, max_batch: int = MAX_BATCH, wait_seconds: float = WAIT_SECONDS):
+        super().__init__(bound)
+        self.database_url = database_url
+        self.redis = redis
+        self.prefix = prefix
+        self.queue = queue
+        self.clock = clock
         self.max_batch = max_batch
         self.wait_seconds = wait_seconds
         self._lock = threading.Lock()
@@ -124,6 +133,21 @@ class Intake:
         self.batches = 0     # for the benchmark: messages / batches is the mean batch size
         self.messages = 0
         os.register_at_fork(after_in_child=functools.partial(_forget_parent, weakref.ref(self)))
+
+    def keep(self, arrival: Arrival) -> None:
+        values = row_values(arrival.inbound, arrival.raw, self.clock.now())
+        if self.submit(values, arrival.replay_key, arrival.replay_ttl)[1] == REPLAY:
+            raise Replayed(arrival.replay_key)
+
+    def recover(self) -> None:
+        """Ids left on the pending list get a dispatcher (one may have been lost with its worker)."""
+        ensure_dispatcher(self.redis, self.prefix, self.queue)
+
+    def pending(self) -> int | None:
+        return int(self.redis.llen(pending_key(self.prefix)))
+
+    def close(self) -> None:
+        self.stop()
 
     def submit(self, values: dict[str, Any], seen_key: str, ttl: int) -> tuple[int, str]:
         """Store one message and queue it; returns (inbound id, NEW | RETRY | REPLAY).
@@ -251,7 +275,7 @@ class Intake:
         """The intake's own autocommit connection, outside the pool (no checkout, pre-ping or reset per batch), and
         one cursor on it kept for every batch (a fifth less client CPU per INSERT than a cursor each time)."""
         if self._cur is None:
-            url = self.app.engine.url.set(drivername="postgresql")
+            url = self.database_url.set(drivername="postgresql")
             # A stalled server or network fails the batch (503, WeCom retries) instead of holding the requests.
             conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
                                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
@@ -274,7 +298,7 @@ class Intake:
         for item in batch:
             params.extend(item.params)
         cur = self._cursor()
-        created = {key: row_id for row_id, key in cur.execute(pg_insert_sql(len(batch)), params).fetchall()}
+        created = {key: row_id for row_id, key in cur.execute(insert_sql(len(batch)), params).fetchall()}
         known: dict[str, int] = {}
         missing = sorted({item.values["dedupe_key"] for item in batch} - created.keys())
         if missing:
@@ -303,22 +327,22 @@ class Intake:
             return
         if time.monotonic() < self._redis_resting_until:
             return
-        app = self.app
-        seen = f"{app.settings.redis_prefix}wecom:seen:"
+        seen = f"{self.prefix}wecom:seen:"
         new = [item for item in batch if item.outcome == NEW]
         retries = [item for item in batch if item.outcome == RETRY]
         try:
             if self._push is None:
-                self._push = app.redis.register_script(_PUSH_SCRIPT)
-            keys = [pending_key(app), dispatch_flag_key(app)] + [seen + item.seen_key for item in new + retries]
+                self._push = self.redis.register_script(_PUSH_SCRIPT)
+            keys = [pending_key(self.prefix), dispatch_flag_key(self.prefix),
+                    *[seen + item.seen_key for item in new + retries]]
             argv = [len(new), len(retries), DISPATCH_FLAG_SECONDS, *[item.ttl for item in new + retries],
                     *[item.inbound_id for item in batch]]
-            *fresh, queue_dispatcher = self._push(keys=keys, args=argv)
+            *fresh, wake_dispatcher = self._push(keys=keys, args=argv)
             for item, first_time in zip(retries, fresh):
                 if not first_time:
                     item.outcome = REPLAY
-            if queue_dispatcher:
-                _queue_dispatcher(app)
+            if wake_dispatcher:
+                queue_dispatcher(self.queue)
         except RedisError as exc:
             self._redis_resting_until = time.monotonic() + REDIS_REST_SECONDS
             log.error("intake: Redis unavailable, %d inbound message(s) stored and left for the recovery sweep "
@@ -343,69 +367,11 @@ out[#out + 1] = redis.call('SET', KEYS[2], '1', 'NX', 'EX', flag_ttl) and 1 or 0
 return out
 """
 
-DISPATCH_FLAG_SECONDS = 60   # a dispatcher job lost with its worker is replaced by the next push after this
-DISPATCH_CHUNK = 20          # messages per processing job: small enough for many workers to share a burst
-DISPATCH_MAX = 5000          # ids one dispatcher run takes; more waiting: it queues the next dispatcher
-
-
-def pending_key(app: "Gridbot") -> str:
-    return f"{app.settings.redis_prefix}inbound:pending"
-
-
-def dispatch_flag_key(app: "Gridbot") -> str:
-    return f"{app.settings.redis_prefix}inbound:dispatch-queued"
-
-
-def dispatch(app: "Gridbot") -> int:
-    """Process the first DISPATCH_CHUNK pending messages here and queue the rest as jobs of that size; returns how
-    many ids it took.
-
-    Runs as an RQ job on a worker, so the web process never builds an RQ job under load; a calm message is processed
-    by this job itself (no second hop), a burst is shared out to every inbound worker. The flag is cleared first and
-    the intake pushes before it sets the flag, so an id is either taken below or queues the next dispatcher. A worker
-    that dies while holding ids leaves their rows 'received': the recovery sweep finds them.
-    """
-    r = app.redis
-    r.delete(dispatch_flag_key(app))
-    ids: list[int] = []
-    while len(ids) < DISPATCH_MAX:
-        taken = r.lpop(pending_key(app), 500)
-        if not taken:
-            break
-        ids.extend(int(x) for x in taken)
-    if len(ids) >= DISPATCH_MAX and r.set(dispatch_flag_key(app), b"1", nx=True, ex=DISPATCH_FLAG_SECONDS):
-        _queue_dispatcher(app)
-    unique = list(dict.fromkeys(ids))   # a retry's id next to its first: one job processes it once
-    chunks = [unique[start:start + DISPATCH_CHUNK] for start in range(0, len(unique), DISPATCH_CHUNK)]
-    for chunk in chunks[1:]:
-        _queue_batch(app, chunk)
-    if chunks:
-        from .inbound import process_batch
-
-        try:
-            process_batch(app, chunks[0])
-        except Exception as exc:  # noqa: BLE001 - the failed ones get RQ's retries with backoff in their own job
-            log.warning("dispatch: a message of %d failed here (%s); the chunk is queued again with retries",
-                        len(chunks[0]), type(exc).__name__)
-            _queue_batch(app, chunks[0])
-            if is_job_timeout(exc):
-                raise
-    return len(ids)
-
-
-def _queue_batch(app: "Gridbot", chunk: list[int]) -> None:
-    app.queue.enqueue("gridbot.jobs.process_inbound_batch", chunk, queue="inbound")
-
-
-def _queue_dispatcher(app: "Gridbot") -> None:
-    app.queue.enqueue("gridbot.jobs.dispatch_inbound", queue="inbound", retries=0)   # lost: the sweep queues one
-
-
-def ensure_dispatcher(app: "Gridbot") -> int:
+def ensure_dispatcher(redis: Redis, prefix: str, queue: JobQueue) -> int:
     """Queue a dispatcher if ids are pending; returns how many are. The sweep's guard: a dispatcher job lost with
     its worker, or a push whose dispatcher could not be queued, would otherwise leave them waiting for the next
     callback. Two dispatchers at once are harmless (each id is popped once)."""
-    pending = app.redis.llen(pending_key(app))
+    pending = redis.llen(pending_key(prefix))
     if pending:
-        _queue_dispatcher(app)
-    return pending
+        queue_dispatcher(queue)
+    return int(pending)
