@@ -23,6 +23,7 @@ from ..models.org import ROLES
 from ..texts import t
 from . import audit
 from ..places import place_text
+from .scope import Scope
 
 SHEET_GRIDS, SHEET_MEMBERS, SHEET_HOUSEHOLDS = "网格", "成员", "住户"
 SHEETS = (SHEET_GRIDS, SHEET_MEMBERS, SHEET_HOUSEHOLDS)
@@ -360,8 +361,10 @@ class _Known:
         )
 
 
-def validate(session: Session, raw: RawRoster) -> tuple[Roster, list[RowError]]:
-    """Every row checked against the file and the database. Returns the parsed roster and all errors."""
+def validate(session: Session, raw: RawRoster, scope: Scope | None = None) -> tuple[Roster, list[RowError]]:
+    """Every row checked against the file, the database and the uploader's scope (None: the server's CLI, which
+    may touch every community). Returns the parsed roster and all errors."""
+    scope = scope or Scope.everything()
     known = _Known.load(session)
     errors: list[RowError] = []
 
@@ -373,8 +376,11 @@ def validate(session: Session, raw: RawRoster) -> tuple[Roster, list[RowError]]:
     grid_community = {r.cells["code"]: r.cells["community_code"] for r in raw.rows[SHEET_GRIDS] if r.cells["code"]}
     for code, g in known.grids.items():
         grid_community.setdefault(code, next((c for c, v in known.communities.items() if v.id == g.community_id), ""))
-    members = _validate_members(raw.rows[SHEET_MEMBERS], known, grid_community, bad)
+    members = _validate_members(raw.rows[SHEET_MEMBERS], known, grid_community, bad,
+                                one_community=len(scope.community_ids) == 1)
     households = _validate_households(raw.rows[SHEET_HOUSEHOLDS], grid_community, bad)
+    if not scope.is_operator:
+        grids, members, households = _within_scope(scope, known, grids, members, households, grid_community, bad)
     errors.sort(key=lambda e: (SHEETS.index(e.sheet) if e.sheet in SHEETS else -1, e.row))
     return Roster(grids, members, households, raw.source), errors
 
@@ -455,6 +461,52 @@ def _validate_grids(rows: list[Row], known: _Known, bad: Callable[..., None]) ->
     return valid
 
 
+def _within_scope(scope: Scope, known: _Known, grids: list[GridSpec], members: list[MemberSpec],
+                  households: list[HouseholdSpec], grid_community: dict[str, str],
+                  bad: Callable[..., None]) -> tuple[list[GridSpec], list[MemberSpec], list[HouseholdSpec]]:
+    """Rows that reach outside the uploader's communities, or grant a role above their own, are refused by name.
+    A secretary's import can neither create a community, nor re-parent, rename or link another community's grid,
+    nor move, change or partner another community's member, nor write households into another community."""
+    own = {code for code, c in known.communities.items() if scope.has_community(c.id)}
+    member_community = {userid: m.community_id for userid, m in known.members.items()}
+    kept_grids = []
+    for s in grids:
+        existing = known.grids.get(s.code)
+        if s.community_code not in own:
+            bad(s.row, "outside_community", code=s.community_code)
+        elif existing is not None and not scope.has_community(existing.community_id):
+            bad(s.row, "grid_other_community", code=s.code)
+        elif [n for n in s.neighbours if grid_community.get(n) not in own]:
+            bad(s.row, "neighbour_other_community",
+                codes="、".join(n for n in s.neighbours if grid_community.get(n) not in own))
+        else:
+            kept_grids.append(s)
+    kept_members = []
+    for m in members:
+        outside = [g for g in m.grids if grid_community.get(g) not in own]
+        above = [r for r in m.roles if not scope.may_grant([r])]
+        current = known.members.get(m.userid)
+        if current is not None and not scope.has_community(current.community_id):
+            bad(m.row, "member_other_community", userid=m.userid)
+        elif current is not None and not scope.may_grant(current.roles or []):
+            bad(m.row, "member_above", userid=m.userid)
+        elif above:
+            bad(m.row, "role_too_high", role="、".join(ROLE_LABELS.get(r, r) for r in above))
+        elif outside:
+            bad(m.row, "grid_outside", code="、".join(outside))
+        elif m.partner and m.partner in member_community and not scope.has_community(member_community[m.partner]):
+            bad(m.row, "partner_other_community", userid=m.partner)
+        else:
+            kept_members.append(m)
+    kept_households = []
+    for h in households:
+        if grid_community.get(h.grid) not in own:
+            bad(h.row, "grid_outside", code=h.grid)
+        else:
+            kept_households.append(h)
+    return kept_grids, kept_members, kept_households
+
+
 def _community_of(code: str, by_code: dict[str, GridSpec], known: _Known) -> str | None:
     if code in by_code:
         return by_code[code].community_code
@@ -486,7 +538,7 @@ def _has_cycle(code: str, by_code: dict[str, GridSpec], known: _Known) -> bool:
 
 
 def _validate_members(rows: list[Row], known: _Known, grid_community: dict[str, str],
-                      bad: Callable[..., None]) -> list[MemberSpec]:
+                      bad: Callable[..., None], one_community: bool = False) -> list[MemberSpec]:
     specs: list[MemberSpec] = []
     seen: dict[str, int] = {}
     for row in rows:
@@ -523,7 +575,7 @@ def _validate_members(rows: list[Row], known: _Known, grid_community: dict[str, 
         if len({grid_community[g] for g in grids}) > 1:
             bad(row, "member_many_communities")
             continue
-        if not grids and not (len(set(grid_community.values())) == 1 or userid in known.members):
+        if not grids and not (one_community or len(set(grid_community.values())) == 1 or userid in known.members):
             bad(row, "member_no_grid")
             continue
         on_duty_text = c["on_duty"].lower()
@@ -598,8 +650,9 @@ def _set(obj: Any, **values: Any) -> bool:
 
 
 def apply(session: Session, roster: Roster, actor: str, now: datetime,
-          progress: Callable[[int], None] | None = None) -> ImportResult:
-    """Upsert a validated roster. The caller owns the transaction (commit, or roll back for a dry run)."""
+          progress: Callable[[int], None] | None = None, scope: Scope | None = None) -> ImportResult:
+    """Upsert a roster validated for the same scope. The caller owns the transaction (commit, or roll back)."""
+    scope = scope or Scope.everything()
     result = ImportResult()
     tick = progress or (lambda n: None)
     known = _Known.load(session)
@@ -660,7 +713,8 @@ def apply(session: Session, roster: Roster, actor: str, now: datetime,
     for spec in roster.members:
         member = known.members.get(spec.userid)
         community_id = (known.grids[spec.grids[0]].community_id if spec.grids else
-                        member.community_id if member is not None else next(iter(known.communities.values())).id)
+                        member.community_id if member is not None else
+                        min(scope.community_ids) if scope.community_ids else next(iter(known.communities.values())).id)
         if member is None:
             member = Member(community_id=community_id, name=spec.name, userid=spec.userid, phone=spec.phone,
                             roles=spec.roles, on_duty=spec.on_duty, active=True, created_at=now, updated_at=now)
@@ -745,12 +799,13 @@ def _count(counts: Counts, statuses: Iterable[str]) -> None:
 
 
 def import_roster(session: Session, raw: RawRoster, actor: str, now: datetime,
-                  progress: Callable[[int], None] | None = None) -> ImportResult:
-    """Validate everything, then apply everything; with any bad row nothing is written and the errors return."""
-    roster, errors = validate(session, raw)
+                  progress: Callable[[int], None] | None = None, scope: Scope | None = None) -> ImportResult:
+    """Validate everything, then apply everything; with any bad row nothing is written and the errors return.
+    `scope` is the uploader's (a secretary: their community, roles up to their own); None is the server's CLI."""
+    roster, errors = validate(session, raw, scope)
     if errors:
         return ImportResult(errors=errors)
-    return apply(session, roster, actor, now, progress)
+    return apply(session, roster, actor, now, progress, scope)
 
 
 # -- chat identities for the demo and the simulator ------------------------------------------------------

@@ -14,6 +14,7 @@ from ...models.console import ApiToken, ConsoleAccount
 from ...privacy import mask_text
 from ...services import outbox as outbox_svc
 from ...services.roster import SHEETS, ImportResult, RosterError, import_roster, read_roster
+from ...services.scope import Scope
 from ...texts import t
 from .. import gridbot_app
 from ..auth import create_account, create_token, current_principal, forbid, requires, revoke_token, set_password
@@ -23,10 +24,13 @@ from . import bp, page_args, paginate, render
 
 # -- accounts ----------------------------------------------------------------------------------------------
 def _account_visible(p, account: ConsoleAccount) -> bool:  # noqa: ANN001
-    """An operator manages every account; a secretary those of their own community's members."""
+    """An operator manages every account; a secretary those of their own community's members whose roles are not
+    above their own (never an operator's: that would hand them the county)."""
     if p.is_operator:
         return True
-    return account.member is not None and account.member.community_id == p.community_id
+    scope = Scope.of(p)
+    return (account.member is not None and not account.is_operator
+            and scope.has_community(account.member.community_id) and scope.may_grant(account.member.roles or []))
 
 
 @bp.route("/accounts", methods=["GET", "POST"])
@@ -37,15 +41,20 @@ def accounts():  # noqa: ANN201
     if request.method == "POST":
         username = request.form.get("username", "")
         member_userid = request.form.get("member", "").strip() or None
-        operator = bool(request.form.get("operator")) and p.is_operator
+        operator = bool(request.form.get("operator"))
         password = request.form.get("password", "")
+        if operator and not p.is_operator:     # operator accounts: an operator, or `gridbot account` on the server
+            forbid("operator account by a non-operator", "console_account", username)
         with app.session() as s:
             try:
                 with s.begin():
                     if member_userid and not p.is_operator:
+                        scope = Scope.of(p)
                         member = s.scalar(select(Member).where(Member.userid == member_userid))
-                        if member is None or member.community_id != p.community_id:
+                        if member is None or not scope.has_community(member.community_id):
                             forbid("account for another community", "member", member_userid)
+                        if not scope.may_grant(member.roles or []):
+                            forbid("account for a member above one's own role", "member", member_userid)
                     create_account(s, username=username, password=password, member_userid=member_userid,
                                    operator=operator, actor=p.actor, now=app.clock.now())
                 flash(t("console.flash.account_created", username=username.strip()))
@@ -155,7 +164,7 @@ def roster_import():  # noqa: ANN201
                 else:
                     with app.session() as s:
                         tx = s.begin()
-                        result = import_roster(s, raw, p.actor, app.clock.now())
+                        result = import_roster(s, raw, p.actor, app.clock.now(), scope=Scope.of(p))
                         if result.errors or dry_run:
                             tx.rollback()
                         else:
