@@ -194,11 +194,12 @@ def _roster_name(filename: str) -> str | None:
 @bp.get("/outbox")
 @requires("configure")
 def outbox():  # noqa: ANN201
+    """Messages that could not be sent, of the person's own community (an operator sees every community's)."""
     app = gridbot_app()
     page, per_page = page_args()
     with app.session() as s:
-        q = (select(OutboxMessage).where(OutboxMessage.status.in_(("dead", "unknown")))
-             .order_by(OutboxMessage.id.desc()))
+        q = (Scope.of(current_principal()).outbox(select(OutboxMessage))
+             .where(OutboxMessage.status.in_(("dead", "unknown"))).order_by(OutboxMessage.id.desc()))
         result = paginate(s, q, page, per_page)
     rows = [{"id": r.id, "platform": r.platform, "target_type": r.target_type, "target": r.target,
              "text": mask_text(str((r.content or {}).get("text", "")))[:300], "status": r.status,
@@ -211,6 +212,11 @@ def outbox():  # noqa: ANN201
 @requires("configure")
 def outbox_retry(outbox_id: int):  # noqa: ANN201
     p = current_principal()
+    with gridbot_app().session() as s:      # another community's row is not there for this person
+        if s.scalar(Scope.of(p).outbox(select(OutboxMessage.id)).where(OutboxMessage.id == outbox_id)) is None:
+            from . import not_found
+
+            not_found()
     if outbox_svc.retry_dead(gridbot_app(), outbox_id, p.actor):
         flash(t("console.flash.retried", id=outbox_id))
     else:
