@@ -42,6 +42,7 @@ def import_roster_cmd(files: tuple[Path, ...], dry_run: bool, actor: str, as_jso
     """导入花名册：一个 .xlsx（工作表 网格 / 成员 / 住户），或 网格.csv、成员.csv、住户.csv 三个文件（或其所在目录）。
 
     重复导入同一文件不会产生变化；有任何一行错误则什么也不写入，并列出每一处错误。
+    上限：每张表最多 20000 行数据、60 列，每个文件最多 10 MB。
     """
     from ..services.roster import LARGE_ROWS, RosterError, import_roster, read_roster
 

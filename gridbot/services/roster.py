@@ -8,6 +8,7 @@ deletes: grids, members and households missing from the file are left as they ar
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,6 +61,12 @@ _LANDLINE = re.compile(r"0\d{2,3}\d{7,8}")
 _USERID = re.compile(r"[A-Za-z0-9_.@\-]{1,64}")
 _CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 LARGE_ROWS = 2000  # above this a progress bar is worth showing even when stderr is not a terminal
+# Limits far above a real roster (a large community has a few thousand households; a county imports community by
+# community), so a hostile or mistaken file is refused early instead of taking a web process's memory and minutes.
+MAX_ROWS = 20_000            # data rows per sheet
+MAX_COLUMNS = 60             # columns read per sheet (the roster has at most 9)
+MAX_FILE_BYTES = 10 * 1024 * 1024          # each uploaded or named file
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024     # an .xlsx's parts once unzipped (a zip bomb is refused unopened)
 
 
 class RosterError(Exception):
@@ -157,9 +164,51 @@ def _table(sheet: str, header: list[Any], body: Iterable[tuple[int, list[Any]]])
     return rows, []
 
 
+def _too_many_rows(sheet: str) -> RosterError:
+    return RosterError([RowError(sheet, 0, t("roster.err.too_many_rows", n=MAX_ROWS))])
+
+
+def _capped(sheet: str, rows: Iterable[Any]) -> Iterable[tuple[int, list[Any]]]:
+    """Data rows numbered as Excel shows them (header = 1), stopped at the cap: a row with content beyond
+    MAX_ROWS refuses the file, and so do more than MAX_ROWS empty rows beyond it (bounded work either way)."""
+    empty_beyond = 0
+    for number, values in enumerate(rows, start=2):
+        values = list(values)[:MAX_COLUMNS]
+        if number > MAX_ROWS + 1:
+            if any(cell_text(v) for v in values):
+                raise _too_many_rows(sheet)
+            empty_beyond += 1
+            if empty_beyond > MAX_ROWS:
+                raise _too_many_rows(sheet)
+            continue
+        yield number, values
+
+
+def _check_header_width(sheet: str, header: list[Any]) -> None:
+    if any(cell_text(v) for v in header[MAX_COLUMNS:]):
+        raise RosterError([RowError(sheet, 1, t("roster.err.too_many_columns", n=MAX_COLUMNS))])
+
+
+def _check_unpacked(path: Path) -> None:
+    """An .xlsx is a zip: refuse one whose parts would unpack beyond MAX_UNPACKED_BYTES, before openpyxl reads it
+    (zipfile stops reading a part at its declared size, so the declaration bounds the work)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            unpacked = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return   # openpyxl says what is wrong with it
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise RosterError([RowError(path.name, 0, t("roster.err.too_large", mb=MAX_FILE_BYTES // (1024 * 1024)))])
+
+
 def read_xlsx(path: Path) -> RawRoster:
+    """Streams each sheet (openpyxl read-only) and never trusts its declared dimensions: a sheet claiming
+    A1:XFD1048576 is read as the rows it really holds, at most MAX_COLUMNS wide, stopped at MAX_ROWS."""
     from openpyxl import load_workbook
 
+    _check_unpacked(path)
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
@@ -171,10 +220,14 @@ def read_xlsx(path: Path) -> RawRoster:
             if sheet not in wb.sheetnames:
                 errors.append(RowError(sheet, 0, t("roster.err.missing_sheet", sheet=sheet)))
                 continue
-            it = wb[sheet].iter_rows(values_only=True)
-            header = list(next(it, ()) or ())
-            body = ((n, list(v)) for n, v in enumerate(it, start=2))
-            rows[sheet], errs = _table(sheet, header, body)
+            ws = wb[sheet]
+            ws.reset_dimensions()   # the file's <dimension> is a claim, not a fact: read what is there
+            # the header row as written (one row, at most the 16,384 columns a sheet can have); the body at most
+            # MAX_COLUMNS wide, lazily, row by row
+            header = list(next(ws.iter_rows(max_row=1, values_only=True), ()) or ())
+            _check_header_width(sheet, header)
+            body = ws.iter_rows(min_row=2, max_col=MAX_COLUMNS, values_only=True)
+            rows[sheet], errs = _table(sheet, header[:MAX_COLUMNS], _capped(sheet, body))
             errors += errs
     finally:
         wb.close()
@@ -203,9 +256,10 @@ def read_csv(paths: list[Path]) -> RawRoster:
         raise RosterError(errors)
     rows: dict[str, list[Row]] = {}
     for sheet, p in by_sheet.items():
-        reader = csv.reader(_read_csv_text(p).splitlines())
+        reader = csv.reader(io.StringIO(_read_csv_text(p), newline=""))
         header = next(reader, [])
-        rows[sheet], errs = _table(sheet, header, ((n, v) for n, v in enumerate(reader, start=2)))
+        _check_header_width(sheet, header)
+        rows[sheet], errs = _table(sheet, header[:MAX_COLUMNS], _capped(sheet, reader))
         errors += errs
     if errors:
         raise RosterError(errors)
@@ -221,12 +275,22 @@ def read_roster(paths: list[Path] | Path) -> RawRoster:
         if not p.exists():
             raise RosterError([RowError(p.name, 0, t("roster.err.not_found", path=str(p)))])
     if len(paths) == 1 and paths[0].is_dir():
-        return read_csv(sorted(paths[0].glob("*.csv")))
+        paths = sorted(paths[0].glob("*.csv"))
+        _check_sizes(paths)
+        return read_csv(paths)
+    _check_sizes(paths)
     if len(paths) == 1 and paths[0].suffix.lower() in (".xlsx", ".xlsm"):
         return read_xlsx(paths[0])
     if all(p.suffix.lower() == ".csv" for p in paths):
         return read_csv(paths)
     raise RosterError([RowError(paths[0].name, 0, t("roster.err.file_kind"))])
+
+
+def _check_sizes(paths: list[Path]) -> None:
+    big = [p for p in paths if p.is_file() and p.stat().st_size > MAX_FILE_BYTES]
+    if big:
+        raise RosterError([RowError(p.name, 0, t("roster.err.too_large", mb=MAX_FILE_BYTES // (1024 * 1024)))
+                           for p in big])
 
 
 # -- normalising cells --------------------------------------------------------------------------------

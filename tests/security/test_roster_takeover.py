@@ -115,9 +115,8 @@ def test_no_operator_is_made_by_a_secretary(bot):
     resp = wang.post("/console/accounts", data={"username": "op2", "member": "county_op", "password": PASSWORD,
                                                 "csrf_token": token})
     assert resp.status_code == 403
-    resp = wang.post("/console/accounts", data={"username": "op3", "operator": "1", "password": PASSWORD,
-                                                "csrf_token": token})
-    assert resp.status_code == 403
+    wang.post("/console/accounts", data={"username": "op3", "operator": "1", "password": PASSWORD,
+                                         "csrf_token": token})   # a forged 运维账号 box: ignored, nothing made
     with app.session() as s:
         assert not s.scalar(select(ConsoleAccount.id).where(ConsoleAccount.username.in_(("op2", "op3"))))
     # and 青山's secretary's password is out of reach

@@ -18,12 +18,14 @@ from sqlalchemy.orm import Session
 from ...clock import local
 from ...models import Grid
 from ...privacy import mask_phone
+from ...services.roster import MAX_FILE_BYTES
 from ...texts import t
 from .. import gridbot_app
 from ..auth import Principal, check_csrf, current_principal
 
 bp = Blueprint("console", __name__, url_prefix="/console")
-UPLOAD_LIMITS = {"console.roster_import": 50 * 1024 * 1024}   # the app-wide limit (64 KB) is for WeCom callbacks
+# the app-wide limit (64 KB) is for WeCom callbacks; a roster is one .xlsx or three CSVs of MAX_FILE_BYTES each
+UPLOAD_LIMITS = {"console.roster_import": 3 * MAX_FILE_BYTES + 1024 * 1024}
 
 
 @bp.before_request
@@ -165,6 +167,15 @@ def _bad_request(err: Any):  # noqa: ANN202
     if request.path.startswith("/console"):
         message = getattr(err, "description", None) or t("console.errors.bad_request")
         return render_template("console/error.html", me=current_principal(), code=400, message=message), 400
+    return err
+
+
+@bp.app_errorhandler(413)
+def _too_large(err: Any):  # noqa: ANN202
+    """An upload over its limit is refused before it is read, in words the clerk understands."""
+    if request.path.startswith("/console"):
+        return render_template("console/error.html", me=current_principal(), code=413,
+                               message=t("console.errors.too_large", mb=MAX_FILE_BYTES // (1024 * 1024))), 413
     return err
 
 

@@ -13,7 +13,8 @@ from ...models import Member, OutboxMessage
 from ...models.console import ApiToken, ConsoleAccount
 from ...privacy import mask_text
 from ...services import outbox as outbox_svc
-from ...services.roster import SHEETS, ImportResult, RosterError, import_roster, read_roster
+from ...services.roster import (MAX_COLUMNS, MAX_FILE_BYTES, MAX_ROWS, SHEETS, ImportResult, RosterError,
+                                import_roster, read_roster)
 from ...services.scope import Scope
 from ...texts import t
 from .. import gridbot_app
@@ -41,10 +42,10 @@ def accounts():  # noqa: ANN201
     if request.method == "POST":
         username = request.form.get("username", "")
         member_userid = request.form.get("member", "").strip() or None
-        operator = bool(request.form.get("operator"))
+        # operator accounts: made by an operator, or `gridbot account create --operator` on the server; the box
+        # is not on a secretary's form, and a forged one is ignored
+        operator = bool(request.form.get("operator")) and p.is_operator
         password = request.form.get("password", "")
-        if operator and not p.is_operator:     # operator accounts: an operator, or `gridbot account` on the server
-            forbid("operator account by a non-operator", "console_account", username)
         with app.session() as s:
             try:
                 with s.begin():
@@ -176,7 +177,8 @@ def roster_import():  # noqa: ANN201
                 flash(t("console.flash.imported", grids=c["网格"].changed, members=c["成员"].changed,
                         households=c["住户"].changed))
     status = 400 if (error or (result is not None and result.errors)) else 200
-    return render("roster.html", result=result, error=error, dry_run=dry_run), status
+    limits = t("roster.limits", rows=MAX_ROWS, cols=MAX_COLUMNS, mb=MAX_FILE_BYTES // (1024 * 1024))
+    return render("roster.html", result=result, error=error, dry_run=dry_run, limits=limits), status
 
 
 def _roster_name(filename: str) -> str | None:
