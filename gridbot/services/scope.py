@@ -48,6 +48,15 @@ class Scope:
                    grid_ids=frozenset(getattr(person, "scope_grid_ids", frozenset())),
                    roles=frozenset(getattr(person, "roles", frozenset())))
 
+    @classmethod
+    def casework(cls, person: Any) -> "Scope":
+        """Where a person does case work: their grids (own, the subtree they lead, or the whole community for a
+        secretary), never every community: an operator configures, and has no case work."""
+        community = getattr(person, "community_id", None)
+        return cls(community_ids=frozenset({community}) if community is not None else frozenset(),
+                   grid_ids=frozenset(getattr(person, "scope_grid_ids", frozenset())),
+                   roles=frozenset(getattr(person, "roles", frozenset())))
+
     # -- communities and grids ------------------------------------------------------------------------
     def has_community(self, community_id: int | None) -> bool:
         return self.is_operator or (community_id is not None and community_id in self.community_ids)
@@ -63,11 +72,15 @@ class Scope:
         if not self.has_community(community_id):
             raise ScopeRefusal("scope.outside")
 
+    def in_grids(self, column: Any) -> Any:
+        """A where-clause: `column` (a grid id column: Household.grid_id, Ticket.grid_id...) is in scope."""
+        if self.is_operator:
+            return true()
+        return column.in_(sorted(self.grid_ids)) if self.grid_ids else false()
+
     def grids(self, query: Any) -> Any:
         """A query over Grid narrowed to the grids in scope."""
-        if self.is_operator:
-            return query
-        return query.where(Grid.id.in_(sorted(self.grid_ids)) if self.grid_ids else false())
+        return query.where(self.in_grids(Grid.id))
 
     def communities(self, column: Any) -> Any:
         """A where-clause: `column` (a community id column) is in scope."""

@@ -19,6 +19,7 @@ from ...clock import local
 from ...models import Grid
 from ...privacy import mask_phone
 from ...services.roster import MAX_FILE_BYTES
+from ...services.scope import Scope
 from ...texts import t
 from .. import gridbot_app
 from ..auth import Principal, check_csrf, current_principal
@@ -74,9 +75,7 @@ def paginate(session: Session, query: Any, page: int, per_page: int) -> Page:
 
 
 def scope_grids(session: Session, p: Principal) -> list[Grid]:
-    if not p.scope_grid_ids:
-        return []
-    return list(session.scalars(select(Grid).where(Grid.id.in_(p.scope_grid_ids)).order_by(Grid.level, Grid.code)))
+    return list(session.scalars(Scope.casework(p).grids(select(Grid)).order_by(Grid.level, Grid.code)))
 
 
 def phone_for(p: Principal, grid_id: int | None, phone: str | None) -> str:
