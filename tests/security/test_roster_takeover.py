@@ -150,3 +150,21 @@ def test_the_server_cli_keeps_its_powers_and_names_what_it_refuses(bot, tmp_path
     with world.app.session() as s:
         assert s.scalar(select(Member.roles).where(Member.userid == "county_op")) == ["operator"]
     assert not any(secret in result.output for secret in SECRETS if secret.startswith("136"))
+
+
+def test_the_cli_can_be_held_to_one_community(bot, tmp_path, monkeypatch):
+    """`--community HY`: an operator importing a secretary's file gets the console's protection."""
+    from gridbot.cli import main
+
+    world = build_world(bot)
+    add_other_community(world)
+    folder = tmp_path / "roster"
+    folder.mkdir()
+    for fh, name in csv_files(grids=[["HY", "和园社区", "QS-01", "青山甲网格", 2, "HY", "", "", ""]]):
+        (folder / name).write_bytes(fh.getvalue())
+    monkeypatch.setenv("GRIDBOT_DATABASE_URL", str(world.app.settings.database_url))
+    monkeypatch.setenv("GRIDBOT_INSTANCE_DIR", str(tmp_path / "instance"))
+    before = snapshot(world.app)
+    result = CliRunner().invoke(main, ["import", "roster", "--community", "HY", str(folder)])
+    assert result.exit_code == 1 and "网格 QS-01 属于其他社区，不能修改" in result.output
+    assert snapshot(world.app) == before
