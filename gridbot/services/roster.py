@@ -200,7 +200,8 @@ def _check_unpacked(path: Path) -> None:
     except (zipfile.BadZipFile, OSError):
         return   # openpyxl says what is wrong with it
     if unpacked > MAX_UNPACKED_BYTES:
-        raise RosterError([RowError(path.name, 0, t("roster.err.too_large", mb=MAX_FILE_BYTES // (1024 * 1024)))])
+        raise RosterError([RowError(path.name, 0, t("roster.err.too_large_unpacked",
+                                                     mb=MAX_UNPACKED_BYTES // (1024 * 1024)))])
 
 
 def read_xlsx(path: Path) -> RawRoster:

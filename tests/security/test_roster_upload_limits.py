@@ -124,3 +124,18 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(bot, tmp_path):
     assert "文件太大" in str(err.value)
     resp = upload(build_world(bot), b"x" * (3 * MAX_FILE_BYTES + 2 * 2**20), "roster.xlsx")
     assert resp.status_code == 413 and "文件太大" in resp.get_data(as_text=True)
+
+
+def test_an_xlsx_that_would_unpack_beyond_the_limit_is_refused_unopened(tmp_path):
+    from gridbot.services.roster import MAX_UNPACKED_BYTES
+
+    path = tmp_path / "bomb.xlsx"
+    roster_book().save(path)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as zf, zf.open("xl/media/zeros.bin", "w") as fh:
+        chunk = b"\0" * 2**20
+        for _ in range(MAX_UNPACKED_BYTES // 2**20 + 1):
+            fh.write(chunk)
+    assert path.stat().st_size < MAX_FILE_BYTES
+    with pytest.raises(RosterError) as err:
+        read_roster(path)
+    assert "解压后超过" in str(err.value)

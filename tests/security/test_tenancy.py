@@ -230,6 +230,8 @@ CLI_CASES: dict[str, list[str] | None] = {
     "report evaluation": ["report", "evaluation", "--community", "HY", "--period", "2026-11", "--out", "{tmp}/e.xlsx",
                           "--json"],
     "report logs": ["report", "logs", "--community", "HY", "--json"],
+    # held to 和园, a row re-parenting 青山's grid is refused (exit 1), nothing written
+    "import roster": ["import", "roster", "--community", "HY", "{tmp}/roster"],
     "say": None,            # speaks as one person in one chat: the chat test below covers what people can say
     "console": None,        # the same, interactively
     "wecom sync-roster": None,   # reads WeCom's member lists of the named chats into the database
@@ -262,6 +264,11 @@ def test_every_cli_command_that_takes_a_community_or_grid_keeps_to_it(two, tmp_p
     assert not unclassified, f"classify these CLI commands in tests/security/test_tenancy.py: {unclassified}"
     monkeypatch.setenv("GRIDBOT_DATABASE_URL", str(world.app.settings.database_url))
     monkeypatch.setenv("GRIDBOT_INSTANCE_DIR", str(tmp_path / "instance"))
+    (tmp_path / "roster").mkdir()
+    for sheet, text in (("网格", "社区编码,社区名称,网格编码,网格名称,层级,上级网格编码\nHY,和园社区,QS-01,青山甲网格,2,HY\n"),
+                        ("成员", "姓名,企业微信账号,角色\n"), ("住户", "网格编码,楼栋,室\n")):
+        (tmp_path / "roster" / f"{sheet}.csv").write_text(text, encoding="utf-8-sig")
+    expected_exit = {"import roster": 1}
     before = other_rows(world.app, other)
     problems = []
     for name, args in CLI_CASES.items():
@@ -273,9 +280,9 @@ def test_every_cli_command_that_takes_a_community_or_grid_keeps_to_it(two, tmp_p
         if args[-1] == "--json" and "--out" in args:
             out += "".join(str(c.value) for ws in load_workbook(tmp_path / "e.xlsx") for row in ws for c in row
                            if c.value is not None)
-        if result.exit_code != 0:
+        if result.exit_code != expected_exit.get(name, 0):
             problems.append((name, "exit", result.exit_code, out[-500:]))
-        found = leaked(out)
+        found = leaked(out, " ".join(args) + "青山甲网格")
         if found:
             problems.append((name, found))
     assert not problems, problems
