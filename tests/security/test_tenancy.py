@@ -310,7 +310,7 @@ def test_no_chat_command_crosses_to_another_community(two):
         for user in CHAT_PEOPLE:
             for arg in args:
                 text = f"{cmd.name} {arg}"
-                for where in ({"private": True}, {"chat": "HY-01"}):
+                for where in ({"private": True}, {"chat": "HY-01"}, {"chat": "chat-not-bound-yet"}):
                     reply = "\n".join(bot.say(text, as_=user, **where))
                     found = leaked(reply, text)
                     if found:
