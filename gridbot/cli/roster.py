@@ -38,10 +38,15 @@ def print_errors(errors) -> None:  # noqa: ANN001
 @click.option("--dry-run", is_flag=True, help="只显示会有哪些变化（新增/更新/不变），不写入数据库")
 @click.option("--as", "actor", default="cli:import", show_default=True, help="审计日志中记录的操作人")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出结果")
-def import_roster_cmd(files: tuple[Path, ...], dry_run: bool, actor: str, as_json: bool) -> None:
+@click.option("--community", "community", metavar="CODE",
+              help="只允许改动这个社区（如替社区书记导入其花名册）：其他社区的行逐行拒绝，角色最高到总网格长")
+def import_roster_cmd(files: tuple[Path, ...], dry_run: bool, actor: str, as_json: bool,
+                      community: str | None) -> None:
     """导入花名册：一个 .xlsx（工作表 网格 / 成员 / 住户），或 网格.csv、成员.csv、住户.csv 三个文件（或其所在目录）。
 
     重复导入同一文件不会产生变化；有任何一行错误则什么也不写入，并列出每一处错误。
+    在服务器上运行时可改动所有社区；加 --community 则只改动该社区，越界的行逐行列出并拒绝。
+    上限：每张表最多 20000 行数据、60 列，每个文件最多 10 MB。
     """
     from ..services.roster import LARGE_ROWS, RosterError, import_roster, read_roster
 
@@ -51,6 +56,19 @@ def import_roster_cmd(files: tuple[Path, ...], dry_run: bool, actor: str, as_jso
     except RosterError as err:
         print_errors(err.errors)
         sys.exit(1)
+    scope = None
+    if community:
+        from sqlalchemy import select
+
+        from ..models import Community
+        from ..models.org import ROLE_CHIEF
+        from ..services.scope import Scope
+
+        with app.session() as s:
+            community_id = s.scalar(select(Community.id).where(Community.code == community))
+        if community_id is None:
+            fail(t("roster.err.outside_community", code=community))
+        scope = Scope(community_ids=frozenset({community_id}), roles=frozenset({ROLE_CHIEF}))
     source = ", ".join(str(f) for f in files)
     show_bar = not as_json and (sys.stderr.isatty() or raw.total > LARGE_ROWS)
     session = app.session()
@@ -59,7 +77,7 @@ def import_roster_cmd(files: tuple[Path, ...], dry_run: bool, actor: str, as_jso
                   if show_bar else contextlib.nullcontext())
         with bar_cm as bar:
             result = import_roster(session, raw, actor, app.clock.now(),
-                                   progress=bar.update if bar is not None else None)
+                                   progress=bar.update if bar is not None else None, scope=scope)
         if result.errors or dry_run:
             session.rollback()
         else:

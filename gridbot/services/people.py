@@ -42,7 +42,9 @@ class Speaker:
         return f"{'member' if self.is_member else 'resident'}:{self.user_id}"
 
     def can_act_in(self, grid_id: int | None) -> bool:
-        return grid_id is not None and grid_id in self.scope_grid_ids
+        from .scope import Scope
+
+        return Scope.casework(self).has_grid(grid_id)
 
 
 def subtree_ids(session: Session, root_ids: set[int]) -> set[int]:

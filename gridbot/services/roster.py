@@ -8,6 +8,7 @@ deletes: grids, members and households missing from the file are left as they ar
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,7 @@ from ..models.org import ROLES
 from ..texts import t
 from . import audit
 from ..places import place_text
+from .scope import Scope
 
 SHEET_GRIDS, SHEET_MEMBERS, SHEET_HOUSEHOLDS = "网格", "成员", "住户"
 SHEETS = (SHEET_GRIDS, SHEET_MEMBERS, SHEET_HOUSEHOLDS)
@@ -60,6 +62,12 @@ _LANDLINE = re.compile(r"0\d{2,3}\d{7,8}")
 _USERID = re.compile(r"[A-Za-z0-9_.@\-]{1,64}")
 _CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 LARGE_ROWS = 2000  # above this a progress bar is worth showing even when stderr is not a terminal
+# Limits far above a real roster (a large community has a few thousand households; a county imports community by
+# community), so a hostile or mistaken file is refused early instead of taking a web process's memory and minutes.
+MAX_ROWS = 20_000            # data rows per sheet
+MAX_COLUMNS = 60             # columns read per sheet (the roster has at most 9)
+MAX_FILE_BYTES = 10 * 1024 * 1024          # each uploaded or named file
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024     # an .xlsx's parts once unzipped (a zip bomb is refused unopened)
 
 
 class RosterError(Refusal):
@@ -157,9 +165,52 @@ def _table(sheet: str, header: list[Any], body: Iterable[tuple[int, list[Any]]])
     return rows, []
 
 
+def _too_many_rows(sheet: str) -> RosterError:
+    return RosterError([RowError(sheet, 0, t("roster.err.too_many_rows", n=MAX_ROWS))])
+
+
+def _capped(sheet: str, rows: Iterable[Any]) -> Iterable[tuple[int, list[Any]]]:
+    """Data rows numbered as Excel shows them (header = 1), stopped at the cap: a row with content beyond
+    MAX_ROWS refuses the file, and so do more than MAX_ROWS empty rows beyond it (bounded work either way)."""
+    empty_beyond = 0
+    for number, values in enumerate(rows, start=2):
+        values = list(values)[:MAX_COLUMNS]
+        if number > MAX_ROWS + 1:
+            if any(cell_text(v) for v in values):
+                raise _too_many_rows(sheet)
+            empty_beyond += 1
+            if empty_beyond > MAX_ROWS:
+                raise _too_many_rows(sheet)
+            continue
+        yield number, values
+
+
+def _check_header_width(sheet: str, header: list[Any]) -> None:
+    if any(cell_text(v) for v in header[MAX_COLUMNS:]):
+        raise RosterError([RowError(sheet, 1, t("roster.err.too_many_columns", n=MAX_COLUMNS))])
+
+
+def _check_unpacked(path: Path) -> None:
+    """An .xlsx is a zip: refuse one whose parts would unpack beyond MAX_UNPACKED_BYTES, before openpyxl reads it
+    (zipfile stops reading a part at its declared size, so the declaration bounds the work)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            unpacked = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return   # openpyxl says what is wrong with it
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise RosterError([RowError(path.name, 0, t("roster.err.too_large_unpacked",
+                                                     mb=MAX_UNPACKED_BYTES // (1024 * 1024)))])
+
+
 def read_xlsx(path: Path) -> RawRoster:
+    """Streams each sheet (openpyxl read-only) and never trusts its declared dimensions: a sheet claiming
+    A1:XFD1048576 is read as the rows it really holds, at most MAX_COLUMNS wide, stopped at MAX_ROWS."""
     from openpyxl import load_workbook
 
+    _check_unpacked(path)
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
@@ -171,10 +222,14 @@ def read_xlsx(path: Path) -> RawRoster:
             if sheet not in wb.sheetnames:
                 errors.append(RowError(sheet, 0, t("roster.err.missing_sheet", sheet=sheet)))
                 continue
-            it = wb[sheet].iter_rows(values_only=True)
-            header = list(next(it, ()) or ())
-            body = ((n, list(v)) for n, v in enumerate(it, start=2))
-            rows[sheet], errs = _table(sheet, header, body)
+            ws = wb[sheet]
+            ws.reset_dimensions()   # the file's <dimension> is a claim, not a fact: read what is there
+            # the header row as written (one row, at most the 16,384 columns a sheet can have); the body at most
+            # MAX_COLUMNS wide, lazily, row by row
+            header = list(next(ws.iter_rows(max_row=1, values_only=True), ()) or ())
+            _check_header_width(sheet, header)
+            body = ws.iter_rows(min_row=2, max_col=MAX_COLUMNS, values_only=True)
+            rows[sheet], errs = _table(sheet, header[:MAX_COLUMNS], _capped(sheet, body))
             errors += errs
     finally:
         wb.close()
@@ -203,9 +258,10 @@ def read_csv(paths: list[Path]) -> RawRoster:
         raise RosterError(errors)
     rows: dict[str, list[Row]] = {}
     for sheet, p in by_sheet.items():
-        reader = csv.reader(_read_csv_text(p).splitlines())
+        reader = csv.reader(io.StringIO(_read_csv_text(p), newline=""))
         header = next(reader, [])
-        rows[sheet], errs = _table(sheet, header, ((n, v) for n, v in enumerate(reader, start=2)))
+        _check_header_width(sheet, header)
+        rows[sheet], errs = _table(sheet, header[:MAX_COLUMNS], _capped(sheet, reader))
         errors += errs
     if errors:
         raise RosterError(errors)
@@ -221,12 +277,22 @@ def read_roster(paths: list[Path] | Path) -> RawRoster:
         if not p.exists():
             raise RosterError([RowError(p.name, 0, t("roster.err.not_found", path=str(p)))])
     if len(paths) == 1 and paths[0].is_dir():
-        return read_csv(sorted(paths[0].glob("*.csv")))
+        paths = sorted(paths[0].glob("*.csv"))
+        _check_sizes(paths)
+        return read_csv(paths)
+    _check_sizes(paths)
     if len(paths) == 1 and paths[0].suffix.lower() in (".xlsx", ".xlsm"):
         return read_xlsx(paths[0])
     if all(p.suffix.lower() == ".csv" for p in paths):
         return read_csv(paths)
     raise RosterError([RowError(paths[0].name, 0, t("roster.err.file_kind"))])
+
+
+def _check_sizes(paths: list[Path]) -> None:
+    big = [p for p in paths if p.is_file() and p.stat().st_size > MAX_FILE_BYTES]
+    if big:
+        raise RosterError([RowError(p.name, 0, t("roster.err.too_large", mb=MAX_FILE_BYTES // (1024 * 1024)))
+                           for p in big])
 
 
 # -- normalising cells --------------------------------------------------------------------------------
@@ -361,8 +427,10 @@ class _Known:
         )
 
 
-def validate(session: Session, raw: RawRoster) -> tuple[Roster, list[RowError]]:
-    """Every row checked against the file and the database. Returns the parsed roster and all errors."""
+def validate(session: Session, raw: RawRoster, scope: Scope | None = None) -> tuple[Roster, list[RowError]]:
+    """Every row checked against the file, the database and the uploader's scope (None: the server's CLI, which
+    may touch every community). Returns the parsed roster and all errors."""
+    scope = scope or Scope.everything()
     known = _Known.load(session)
     errors: list[RowError] = []
 
@@ -374,8 +442,11 @@ def validate(session: Session, raw: RawRoster) -> tuple[Roster, list[RowError]]:
     grid_community = {r.cells["code"]: r.cells["community_code"] for r in raw.rows[SHEET_GRIDS] if r.cells["code"]}
     for code, g in known.grids.items():
         grid_community.setdefault(code, next((c for c, v in known.communities.items() if v.id == g.community_id), ""))
-    members = _validate_members(raw.rows[SHEET_MEMBERS], known, grid_community, bad)
+    members = _validate_members(raw.rows[SHEET_MEMBERS], known, grid_community, bad,
+                                one_community=len(scope.community_ids) == 1)
     households = _validate_households(raw.rows[SHEET_HOUSEHOLDS], grid_community, bad)
+    if not scope.is_operator:
+        grids, members, households = _within_scope(scope, known, grids, members, households, grid_community, bad)
     errors.sort(key=lambda e: (SHEETS.index(e.sheet) if e.sheet in SHEETS else -1, e.row))
     return Roster(grids, members, households, raw.source), errors
 
@@ -456,6 +527,52 @@ def _validate_grids(rows: list[Row], known: _Known, bad: Callable[..., None]) ->
     return valid
 
 
+def _within_scope(scope: Scope, known: _Known, grids: list[GridSpec], members: list[MemberSpec],
+                  households: list[HouseholdSpec], grid_community: dict[str, str],
+                  bad: Callable[..., None]) -> tuple[list[GridSpec], list[MemberSpec], list[HouseholdSpec]]:
+    """Rows that reach outside the uploader's communities, or grant a role above their own, are refused by name.
+    A secretary's import can neither create a community, nor re-parent, rename or link another community's grid,
+    nor move, change or partner another community's member, nor write households into another community."""
+    own = {code for code, c in known.communities.items() if scope.has_community(c.id)}
+    member_community = {userid: m.community_id for userid, m in known.members.items()}
+    kept_grids = []
+    for s in grids:
+        existing = known.grids.get(s.code)
+        if s.community_code not in own:
+            bad(s.row, "outside_community", code=s.community_code)
+        elif existing is not None and not scope.has_community(existing.community_id):
+            bad(s.row, "grid_other_community", code=s.code)
+        elif [n for n in s.neighbours if grid_community.get(n) not in own]:
+            bad(s.row, "neighbour_other_community",
+                codes="、".join(n for n in s.neighbours if grid_community.get(n) not in own))
+        else:
+            kept_grids.append(s)
+    kept_members = []
+    for m in members:
+        outside = [g for g in m.grids if grid_community.get(g) not in own]
+        above = [r for r in m.roles if not scope.may_grant([r])]
+        current = known.members.get(m.userid)
+        if current is not None and not scope.has_community(current.community_id):
+            bad(m.row, "member_other_community", userid=m.userid)
+        elif current is not None and not scope.may_grant(current.roles or []):
+            bad(m.row, "member_above", userid=m.userid)
+        elif above:
+            bad(m.row, "role_too_high", role="、".join(ROLE_LABELS.get(r, r) for r in above))
+        elif outside:
+            bad(m.row, "grid_outside", code="、".join(outside))
+        elif m.partner and m.partner in member_community and not scope.has_community(member_community[m.partner]):
+            bad(m.row, "partner_other_community", userid=m.partner)
+        else:
+            kept_members.append(m)
+    kept_households = []
+    for h in households:
+        if grid_community.get(h.grid) not in own:
+            bad(h.row, "grid_outside", code=h.grid)
+        else:
+            kept_households.append(h)
+    return kept_grids, kept_members, kept_households
+
+
 def _community_of(code: str, by_code: dict[str, GridSpec], known: _Known) -> str | None:
     if code in by_code:
         return by_code[code].community_code
@@ -487,7 +604,7 @@ def _has_cycle(code: str, by_code: dict[str, GridSpec], known: _Known) -> bool:
 
 
 def _validate_members(rows: list[Row], known: _Known, grid_community: dict[str, str],
-                      bad: Callable[..., None]) -> list[MemberSpec]:
+                      bad: Callable[..., None], one_community: bool = False) -> list[MemberSpec]:
     specs: list[MemberSpec] = []
     seen: dict[str, int] = {}
     for row in rows:
@@ -524,7 +641,7 @@ def _validate_members(rows: list[Row], known: _Known, grid_community: dict[str, 
         if len({grid_community[g] for g in grids}) > 1:
             bad(row, "member_many_communities")
             continue
-        if not grids and not (len(set(grid_community.values())) == 1 or userid in known.members):
+        if not grids and not (one_community or len(set(grid_community.values())) == 1 or userid in known.members):
             bad(row, "member_no_grid")
             continue
         on_duty_text = c["on_duty"].lower()
@@ -599,8 +716,9 @@ def _set(obj: Any, **values: Any) -> bool:
 
 
 def apply(session: Session, roster: Roster, actor: str, now: datetime,
-          progress: Callable[[int], None] | None = None) -> ImportResult:
-    """Upsert a validated roster. The caller owns the transaction (commit, or roll back for a dry run)."""
+          progress: Callable[[int], None] | None = None, scope: Scope | None = None) -> ImportResult:
+    """Upsert a roster validated for the same scope. The caller owns the transaction (commit, or roll back)."""
+    scope = scope or Scope.everything()
     result = ImportResult()
     tick = progress or (lambda n: None)
     known = _Known.load(session)
@@ -661,7 +779,8 @@ def apply(session: Session, roster: Roster, actor: str, now: datetime,
     for spec in roster.members:
         member = known.members.get(spec.userid)
         community_id = (known.grids[spec.grids[0]].community_id if spec.grids else
-                        member.community_id if member is not None else next(iter(known.communities.values())).id)
+                        member.community_id if member is not None else
+                        min(scope.community_ids) if scope.community_ids else next(iter(known.communities.values())).id)
         if member is None:
             member = Member(community_id=community_id, name=spec.name, userid=spec.userid, phone=spec.phone,
                             roles=spec.roles, on_duty=spec.on_duty, active=True, created_at=now, updated_at=now)
@@ -746,12 +865,13 @@ def _count(counts: Counts, statuses: Iterable[str]) -> None:
 
 
 def import_roster(session: Session, raw: RawRoster, actor: str, now: datetime,
-                  progress: Callable[[int], None] | None = None) -> ImportResult:
-    """Validate everything, then apply everything; with any bad row nothing is written and the errors return."""
-    roster, errors = validate(session, raw)
+                  progress: Callable[[int], None] | None = None, scope: Scope | None = None) -> ImportResult:
+    """Validate everything, then apply everything; with any bad row nothing is written and the errors return.
+    `scope` is the uploader's (a secretary: their community, roles up to their own); None is the server's CLI."""
+    roster, errors = validate(session, raw, scope)
     if errors:
         return ImportResult(errors=errors)
-    return apply(session, roster, actor, now, progress)
+    return apply(session, roster, actor, now, progress, scope)
 
 
 # -- chat identities for the demo and the simulator ------------------------------------------------------

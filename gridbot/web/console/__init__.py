@@ -24,6 +24,8 @@ from ...clock import local
 from ...errors import Refusal, log_unexpected
 from ...models import Grid
 from ...privacy import shown_phone
+from ...services.roster import MAX_FILE_BYTES
+from ...services.scope import Scope
 from ...services.tickets import category_name, rating_name, status_name
 from ...texts import t
 from .. import gridbot_app
@@ -32,7 +34,8 @@ from ..json_errors import error_response
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 log = logging.getLogger(__name__)
-UPLOAD_LIMITS = {"console.roster_import": 50 * 1024 * 1024}   # the app-wide limit (64 KB) is for WeCom callbacks
+# the app-wide limit (64 KB) is for WeCom callbacks; a roster is one .xlsx or three CSVs of MAX_FILE_BYTES each
+UPLOAD_LIMITS = {"console.roster_import": 3 * MAX_FILE_BYTES + 1024 * 1024}
 
 
 @bp.before_request
@@ -81,9 +84,7 @@ def paginate(session: Session, query: Any, page: int, per_page: int) -> Page:
 
 
 def scope_grids(session: Session, p: Principal) -> list[Grid]:
-    if not p.scope_grid_ids:
-        return []
-    return list(session.scalars(select(Grid).where(Grid.id.in_(p.scope_grid_ids)).order_by(Grid.level, Grid.code)))
+    return list(session.scalars(Scope.casework(p).grids(select(Grid)).order_by(Grid.level, Grid.code)))
 
 
 def phone_for(p: Principal, grid_id: int | None, phone: str | None) -> str:
@@ -190,6 +191,15 @@ def _unexpected(err: Exception):  # noqa: ANN202
         return render_template("console/error.html", me=me, code=500, message=message), 500
     except Exception:  # noqa: BLE001 - a broken template must not hide the id
         return message, 500, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+@bp.app_errorhandler(413)
+def _too_large(err: Any):  # noqa: ANN202
+    """An upload over its limit is refused before it is read, in words the clerk understands."""
+    if request.path.startswith("/console"):
+        return render_template("console/error.html", me=current_principal(), code=413,
+                               message=t("console.errors.too_large", mb=MAX_FILE_BYTES // (1024 * 1024))), 413
+    return err
 
 
 def not_found() -> None:

@@ -13,7 +13,9 @@ from ...models import Member, OutboxMessage
 from ...models.console import ApiToken, ConsoleAccount
 from ...privacy import mask_text
 from ...pipeline import delivery as outbox_svc
-from ...services.roster import SHEETS, ImportResult, RosterError, import_roster, read_roster
+from ...services.roster import (MAX_COLUMNS, MAX_FILE_BYTES, MAX_ROWS, SHEETS, ImportResult, RosterError,
+                                import_roster, read_roster)
+from ...services.scope import Scope
 from ...texts import t
 from .. import gridbot_app
 from ..auth import create_account, create_token, current_principal, forbid, requires, revoke_token, set_password
@@ -23,10 +25,13 @@ from . import bp, page_args, paginate, render
 
 # -- accounts ----------------------------------------------------------------------------------------------
 def _account_visible(p, account: ConsoleAccount) -> bool:  # noqa: ANN001
-    """An operator manages every account; a secretary those of their own community's members."""
+    """An operator manages every account; a secretary those of their own community's members whose roles are not
+    above their own (never an operator's: that would hand them the county)."""
     if p.is_operator:
         return True
-    return account.member is not None and account.member.community_id == p.community_id
+    scope = Scope.of(p)
+    return (account.member is not None and not account.is_operator
+            and scope.has_community(account.member.community_id) and scope.may_grant(account.member.roles or []))
 
 
 @bp.route("/accounts", methods=["GET", "POST"])
@@ -37,15 +42,20 @@ def accounts():  # noqa: ANN201
     if request.method == "POST":
         username = request.form.get("username", "")
         member_userid = request.form.get("member", "").strip() or None
+        # operator accounts: made by an operator, or `gridbot account create --operator` on the server; the box
+        # is not on a secretary's form, and a forged one is ignored
         operator = bool(request.form.get("operator")) and p.is_operator
         password = request.form.get("password", "")
         with app.session() as s:
             try:
                 with s.begin():
                     if member_userid and not p.is_operator:
+                        scope = Scope.of(p)
                         member = s.scalar(select(Member).where(Member.userid == member_userid))
-                        if member is None or member.community_id != p.community_id:
+                        if member is None or not scope.has_community(member.community_id):
                             forbid("account for another community", "member", member_userid)
+                        if not scope.may_grant(member.roles or []):
+                            forbid("account for a member above one's own role", "member", member_userid)
                     create_account(s, username=username, password=password, member_userid=member_userid,
                                    operator=operator, actor=p.actor, now=app.clock.now())
                 flash(t("console.flash.account_created", username=username.strip()))
@@ -155,7 +165,7 @@ def roster_import():  # noqa: ANN201
                 else:
                     with app.session() as s:
                         tx = s.begin()
-                        result = import_roster(s, raw, p.actor, app.clock.now())
+                        result = import_roster(s, raw, p.actor, app.clock.now(), scope=Scope.of(p))
                         if result.errors or dry_run:
                             tx.rollback()
                         else:
@@ -167,7 +177,8 @@ def roster_import():  # noqa: ANN201
                 flash(t("console.flash.imported", grids=c["网格"].changed, members=c["成员"].changed,
                         households=c["住户"].changed))
     status = 400 if (error or (result is not None and result.errors)) else 200
-    return render("roster.html", result=result, error=error, dry_run=dry_run), status
+    limits = t("roster.limits", rows=MAX_ROWS, cols=MAX_COLUMNS, mb=MAX_FILE_BYTES // (1024 * 1024))
+    return render("roster.html", result=result, error=error, dry_run=dry_run, limits=limits), status
 
 
 def _roster_name(filename: str) -> str | None:
@@ -185,11 +196,12 @@ def _roster_name(filename: str) -> str | None:
 @bp.get("/outbox")
 @requires("configure")
 def outbox():  # noqa: ANN201
+    """Messages that could not be sent, of the person's own community (an operator sees every community's)."""
     app = gridbot_app()
     page, per_page = page_args()
     with app.session() as s:
-        q = (select(OutboxMessage).where(OutboxMessage.status.in_(("dead", "unknown")))
-             .order_by(OutboxMessage.id.desc()))
+        q = (Scope.of(current_principal()).outbox(select(OutboxMessage))
+             .where(OutboxMessage.status.in_(("dead", "unknown"))).order_by(OutboxMessage.id.desc()))
         result = paginate(s, q, page, per_page)
     rows = [{"id": r.id, "platform": r.platform, "target_type": r.target_type, "target": r.target,
              "text": mask_text(str((r.content or {}).get("text", "")))[:300], "status": r.status,
@@ -202,6 +214,11 @@ def outbox():  # noqa: ANN201
 @requires("configure")
 def outbox_retry(outbox_id: int):  # noqa: ANN201
     p = current_principal()
+    with gridbot_app().session() as s:      # another community's row is not there for this person
+        if s.scalar(Scope.of(p).outbox(select(OutboxMessage.id)).where(OutboxMessage.id == outbox_id)) is None:
+            from . import not_found
+
+            not_found()
     if outbox_svc.retry_dead(gridbot_app(), outbox_id, p.actor):
         flash(t("console.flash.retried", id=outbox_id))
     else:

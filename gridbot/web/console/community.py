@@ -16,6 +16,7 @@ from ...services import bindings as bindings_svc
 from ...services import coverage as coverage_svc
 from ...services import reminders as reminders_svc
 from ...services.audit import record
+from ...services.scope import Scope
 from ...texts import t
 from .. import gridbot_app
 from ..auth import Principal, current_principal, forbid, requires
@@ -31,7 +32,7 @@ def _grid_in_scope(session: Session, p: Principal, code: str) -> Grid | None:
     grid = session.scalar(select(Grid).where(Grid.code == code))
     if grid is None:
         return None
-    if grid.id not in p.scope_grid_ids:
+    if not Scope.casework(p).has_grid(grid.id):
         forbid("grid outside scope", "grid", code)
     return grid
 
@@ -39,7 +40,7 @@ def _grid_in_scope(session: Session, p: Principal, code: str) -> Grid | None:
 def household_query(session: Session, p: Principal, args: Any) -> tuple[Any, dict[str, str]]:
     filters = {k: (args.get(k) or "").strip() for k in ("grid", "building", "tag", "status", "covered")}
     query = (select(Household, Grid.code, Grid.name).join(Grid, Grid.id == Household.grid_id)
-             .where(Household.grid_id.in_(list(p.scope_grid_ids))))
+             .where(Scope.casework(p).in_grids(Household.grid_id)))
     grid = _grid_in_scope(session, p, filters["grid"])
     if grid is not None:
         query = query.where(Household.grid_id == grid.id)
@@ -184,7 +185,7 @@ def members():  # noqa: ANN201
     except periods.PeriodError:
         period = periods.parse_period("本月", today)
     with app.session() as s:
-        linked = select(MemberGrid.member_id).where(MemberGrid.grid_id.in_(list(p.scope_grid_ids)))
+        linked = select(MemberGrid.member_id).where(Scope.casework(p).in_grids(MemberGrid.grid_id))
         in_scope = list(s.scalars(
             select(Member).where(Member.id.in_(linked), Member.active.is_(True))
             .options(selectinload(Member.grid_links).selectinload(MemberGrid.grid), selectinload(Member.partner))
