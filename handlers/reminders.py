@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from gridbot.handlers.numbers import parse_id
 from gridbot.messages import Reply
 from gridbot.router import STAFF, Command, Context, Router, UsageError
 from gridbot.schedule.config import load_config
@@ -117,12 +118,12 @@ def list_reminders(ctx: Context, args: str) -> list[Reply]:
 
 
 def cancel(ctx: Context, args: str) -> list[Reply]:
-    m = re.fullmatch(r"#?\s*(\d+)", args.strip())
-    if not m:
+    number = parse_id(args)
+    if number is None:
         raise UsageError(t("schedule.reminder.bad_id"))
     sp = ctx.speaker
     try:
-        r = service.cancel_reminder(ctx.session, int(m.group(1)), actor=sp.actor, member_id=sp.member_id,
+        r = service.cancel_reminder(ctx.session, number, actor=sp.actor, member_id=sp.member_id,
                                     roles=sp.roles, scope_grid_ids=sp.scope_grid_ids, now=ctx.now)
     except service.ReminderError as err:
         return [Reply(err.text())]

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
+from ..ids import ID_MAX
 from ..messages import Inbound
 from ..texts import t
 from . import gridbot_app
@@ -129,7 +130,7 @@ def outbox_after():  # noqa: ANN201
     The page polls with the cursor it was given (last id seen, and when it last asked), so a message written
     earlier but due later (a reminder) still shows once it is due; the page skips ids it has already shown.
     """
-    after = request.args.get("after", type=int) or 0
+    after = min(max(request.args.get("after", type=int) or 0, 0), ID_MAX)
     try:
         since = datetime.fromisoformat(request.args["since"]) if request.args.get("since") else None
     except ValueError:
