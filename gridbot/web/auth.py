@@ -258,22 +258,48 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-def locked_until(session: Session, username: str, now: datetime) -> datetime | None:
+def locked_until(session: Session, username: str, now: datetime, *, besides: int | None = None) -> datetime | None:
+    """When the lock-out ends, if MAX_FAILURES failures in the window lock it now (`besides`: a row not to count)."""
     since = now - LOCK_WINDOW
-    rows = list(session.scalars(select(LoginFailure.at).where(LoginFailure.username == username,
-                                                              LoginFailure.at > since)
-                                .order_by(LoginFailure.at.desc()).limit(MAX_FAILURES)))
+    query = select(LoginFailure.at).where(LoginFailure.username == username, LoginFailure.at > since)
+    if besides is not None:
+        query = query.where(LoginFailure.id != besides)
+    rows = list(session.scalars(query.order_by(LoginFailure.at.desc()).limit(MAX_FAILURES)))
     if len(rows) < MAX_FAILURES:
         return None
     return rows[0] + LOCK_WINDOW
 
 
+def _record_attempt(session: Session, username: str, now: datetime, ip: str | None) -> tuple[int, int]:
+    """Write this attempt as a failure and commit it before any password is checked; then count the failures in
+    the window, this one included. (its row id, the count)
+
+    Concurrent attempts each see at least as many failures as were committed before theirs, so however many arrive
+    at once only the first MAX_FAILURES can go on to a password check (it was 18-20 of 40 when the failure was
+    written after the check). Its own short transaction, on both databases.
+    """
+    with Session(bind=session.get_bind(), expire_on_commit=False) as own, own.begin():
+        row = LoginFailure(username=username, at=now, ip=ip)
+        own.add(row)
+        own.flush()
+        row_id = row.id
+    count = session.scalar(select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.username == username, LoginFailure.at > now - LOCK_WINDOW)) or 0
+    return row_id, count
+
+
 def authenticate(session: Session, username: str, password: str, now: datetime, ip: str | None
                  ) -> tuple[ConsoleAccount | None, str | None]:
-    """(account, None) on success; (None, Chinese reason) otherwise. Records failures for the lock-out."""
+    """(account, None) on success; (None, Chinese reason) otherwise. The failure is counted before the check.
+
+    Call it before `session` has run a statement (it commits the attempt on a connection of its own first).
+    """
     username = username.strip()[:64]
-    until = locked_until(session, username, now)
-    if until is not None:
+    attempt_id, failures = _record_attempt(session, username, now, ip)
+    if failures > MAX_FAILURES:
+        # locked: this attempt is not a failure of its own (it does not extend the lock) and nothing is checked
+        session.execute(delete(LoginFailure).where(LoginFailure.id == attempt_id))
+        until = locked_until(session, username, now, besides=attempt_id) or now + LOCK_WINDOW
         audit.record(session, f"console:{username}", "console.login_locked", "console_account", None,
                      {"ip": ip}, at=now)
         return None, t("console.errors.locked", minutes=max(1, int((until - now).total_seconds() // 60) + 1))
@@ -281,10 +307,9 @@ def authenticate(session: Session, username: str, password: str, now: datetime, 
     ok = check_password_hash(account.password_hash if account and account.password_hash else _DUMMY_HASH,
                              password)
     if account is None or not account.password_hash or not ok or not account.active:
-        session.add(LoginFailure(username=username, at=now, ip=ip))
         audit.record(session, f"console:{username}", "console.login_failed", "console_account",
                      account.id if account else None, {"ip": ip}, at=now)
-        if locked_until(session, username, now) is not None:
+        if failures == MAX_FAILURES:
             audit.record(session, f"console:{username}", "console.locked", "console_account",
                          account.id if account else None, {"ip": ip, "minutes": LOCK_WINDOW.seconds // 60}, at=now)
         return None, t("console.errors.bad_login")
