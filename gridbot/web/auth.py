@@ -3,6 +3,9 @@
 Who someone is comes from a ConsoleAccount; what they may do comes from the Member it is linked to (roles and
 grids, the same member_scope the chat uses), or from being an operator (configuration, no case work).
 Sessions are signed cookies (HttpOnly, SameSite=Lax, Secure outside the demo); every form carries a CSRF token.
+A cookie holds the account's session epoch, checked on every request: sign-out and a password reset raise it, so
+a cookie copied before them is refused after. A password reset also revokes the account's API tokens (docs/console.md).
+A new token's secret is shown once in the response page, never put in the cookie (a flash would be).
 Every sign-in, refusal and lock-out is written to the audit log.
 """
 from __future__ import annotations
@@ -19,7 +22,7 @@ from urllib.parse import quote, urlparse
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
 from flask.sessions import SecureCookieSessionInterface
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -165,16 +168,17 @@ def current_principal() -> Principal | None:
     if account_id:
         with gridbot_app().session() as s:
             account = _load_account(s, int(account_id))
-            if account is not None and session.get("pw") == _pw_mark(account):
+            if account is not None and session.get("epoch") == account.session_epoch:
                 g.principal = principal_for(s, account)
         if g.principal is None:
             session.clear()
     return g.principal
 
 
-def _pw_mark(account: ConsoleAccount) -> str:
-    """Changes when the password changes, so a reset signs out every other session."""
-    return hashlib.sha256(f"{account.id}:{account.password_hash or ''}".encode()).hexdigest()[:16]
+def end_sessions(s: Session, account_id: int) -> None:
+    """Every session cookie of this account stops working (copies included): its epoch moves on."""
+    s.execute(update(ConsoleAccount).where(ConsoleAccount.id == account_id)
+              .values(session_epoch=ConsoleAccount.session_epoch + 1))
 
 
 # -- refusals and audit -------------------------------------------------------------------------------------
@@ -321,7 +325,7 @@ def _start_session(account: ConsoleAccount, now: datetime, how: str) -> None:
     session.clear()
     session.permanent = True
     session["account_id"] = account.id
-    session["pw"] = _pw_mark(account)
+    session["epoch"] = account.session_epoch
     csrf_token()
     account.last_login_at = now
 
@@ -367,7 +371,11 @@ def login():  # noqa: ANN201
 @requires("login")
 def logout():  # noqa: ANN201
     p = current_principal()
-    audit_event(p.actor, "console.logout", "console_account", p.account_id)
+    app = gridbot_app()
+    with app.session() as s, s.begin():   # every session of the account ends, not only this browser's
+        end_sessions(s, p.account_id)
+        audit.record(s, p.actor, "console.logout", "console_account", p.account_id,
+                     {"path": request.path, "method": request.method}, at=app.clock.now())
     session.clear()
     flash(t("console.flash.logged_out"))
     return redirect(url_for("auth.login"))
@@ -491,7 +499,15 @@ def set_password(s: Session, account: ConsoleAccount, password: str, *, actor: s
         raise ValueError(problem)
     account.password_hash = hash_password(password)
     s.execute(delete(LoginFailure).where(LoginFailure.username == account.username))
-    audit.record(s, actor, "console.password_reset", "console_account", account.id, at=now)
+    s.flush()
+    end_sessions(s, account.id)
+    s.refresh(account)
+    revoked = []
+    for token in s.scalars(select(ApiToken).where(ApiToken.account_id == account.id, ApiToken.revoked_at.is_(None))):
+        revoke_token(s, token, actor=actor, now=now)
+        revoked.append(token.id)
+    audit.record(s, actor, "console.password_reset", "console_account", account.id,
+                 {"sessions_ended": True, "tokens_revoked": revoked}, at=now)
 
 
 def token_hash(secret: str) -> str:
