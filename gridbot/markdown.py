@@ -16,6 +16,16 @@ _MARKS = str.maketrans({
 })
 
 
+# A plain-text reply the AI bot's response_url can only send as markdown keeps its lines and its URLs (no "_", "~",
+# "!" or "|" mapped: links the bot itself writes contain them); the marks that make links, bold, code and headings go.
+_PLAIN_MARKS = str.maketrans({k: v for k, v in zip("[]()*`#<>\\", "［］（）＊｀＃＜＞＼")})
+
+
+def md_plain(text: str) -> str:
+    """A whole plain-text reply sent as markdown: shown as written, line by line."""
+    return (text or "").translate(_PLAIN_MARKS)
+
+
 def md_text(value: Any) -> str:
     """A value for a markdown template: its marks shown as written, never acted on."""
     return " ".join(str(value if value is not None else "").split()).translate(_MARKS)

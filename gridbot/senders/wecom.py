@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from sqlalchemy import select, update
 
+from ..markdown import md_plain
 from ..models import GridChat, OutboxMessage
 from ..wecom.client import AmbiguousFailure, WeComClient, client_for
 from ..wecom.ratelimit import APPCHAT_PER_MINUTE, ROBOT_PER_MINUTE, USER_PER_MINUTE, RateLimiter
@@ -255,8 +256,10 @@ class AIBotSender(_Base):
             row.content = content
             with self.app.session() as session, session.begin():
                 session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(content=content))
-        text = _mention_markdown(content.get("text", ""), list(content.get("mentions") or []))
-        text = split_text(text, RESPONSE_URL_LIMIT)[0]
+        body = content.get("text", "")
+        if content.get("kind") != "markdown":   # plain text (what residents wrote in it too) must stay text
+            body = md_plain(body)
+        text = split_text(_mention_markdown(body, list(content.get("mentions") or [])), RESPONSE_URL_LIMIT)[0]
         self.client.post_url(url, {"msgtype": "markdown", "markdown": {"content": text}})
 
 

@@ -3,6 +3,8 @@
 The attack: a ticket summary `[请登录核实](https://evil.example/login)` became a clickable link in the secretary's
 morning digest, in WeCom and on the console's 今日简报 page. Every value put into the digest's markdown now passes
 through gridbot.markdown.md_text: the marks show as written (full-width), nothing is a link, a heading or bold.
+The AI bot's response_url takes only markdown: a plain-text reply (which may repeat what a resident wrote) goes
+through md_plain on the way.
 """
 from __future__ import annotations
 
@@ -10,12 +12,15 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gridbot.markdown import md_text
-from gridbot.models import Member, Ticket
-from gridbot.services import digest
+from gridbot.messages import Inbound, Reply
+from gridbot.models import GridChat, Member, Ticket
+from gridbot.services import digest, outbox
 from tests.console_helpers import build_world
+from tests.factories import seed_world
+from tests.fakewecom.fixtures import fake, wecom_env  # noqa: F401
 
 LINK = "[请登录核实](https://evil.example/login)"
 DAY = date(2026, 11, 3)        # the morning after the world's tickets (reported 2026-11-02)
@@ -57,3 +62,20 @@ def test_the_console_digest_page_has_no_resident_link(world):
     (None, "")])
 def test_one_helper_for_every_value(raw, shown):
     assert md_text(raw) == shown
+
+
+def test_a_plain_reply_through_the_ai_bots_markdown_only_channel_stays_text(make_app, pg_url, wecom_env,
+                                                                           fake):  # noqa: F811
+    app = make_app(pg_url, env=wecom_env)
+    with app.session() as s, s.begin():
+        seed_world(s)
+        s.execute(update(GridChat).where(GridChat.chat_id == "chat-hy-01").values(robot_key="rk"))
+    inbound = Inbound(platform="wecom_aibot", sender_id="resident_a", text="我的工单", chat_id="chat-hy-01",
+                      msg_id="m1", response_url=f"{fake.url}/aibot/response/m1", at=app.clock.now())
+    with app.session() as s, s.begin():
+        (row,) = outbox.write_replies(s, inbound, [Reply(f"工单 HY-1：{LINK}\n## 假标题")], now=app.clock.now())
+        row_id = row.id
+    outbox.deliver(app, row_id)   # (already handed over after the commit when jobs run in-process: "skipped")
+    (post,) = fake.sent("/aibot/response/m1")
+    content = post.body["markdown"]["content"]
+    assert content == "工单 HY-1：［请登录核实］（https://evil.example/login）\n＃＃ 假标题"
