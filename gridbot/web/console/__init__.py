@@ -61,7 +61,7 @@ class Page:
 
 
 def page_args() -> tuple[int, int]:
-    page = min(MAX_PAGE, max(1, request.args.get("page", 1, type=int) or 1))   # a huge page: the last one there could be
+    page = min(MAX_PAGE, max(1, request.args.get("page", 1, type=int) or 1))
     per_page = min(MAX_PER_PAGE, max(1, request.args.get("per_page", PER_PAGE, type=int) or PER_PAGE))
     return page, per_page
 
