@@ -38,6 +38,16 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """An on/off setting: 1/true/yes/on or 0/false/no/off (empty = off); anything else names itself."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name}={raw!r}: 应为 1 或 0 (must be 1/true or 0/false)")
+
+
 @dataclass(frozen=True)
 class WeComSettings:
     corp_id: str | None = None
@@ -80,6 +90,7 @@ class Settings:
     console_base_url: str = "http://127.0.0.1:5000"
     log_level: str = "INFO"
     proxy_hops: int = 0                   # reverse proxies in front (nginx = 1): trust their X-Forwarded-*
+    simulator: bool = False               # the chat simulator (speak as anyone, read every outbox row): demo only
     wecom: WeComSettings = field(default_factory=WeComSettings)
 
     @property
@@ -151,6 +162,7 @@ class Settings:
             console_base_url=(env.get("GRIDBOT_CONSOLE_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
             log_level=level,
             proxy_hops=_int(env, "GRIDBOT_PROXY_HOPS", 0),
+            simulator=_flag(env, "GRIDBOT_SIMULATOR"),
             wecom=wecom,
         )
 

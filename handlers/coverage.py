@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from gridbot.handlers.numbers import parse_id
 from gridbot.messages import Reply
 from gridbot.router import STAFF, Command, Context, Router, UsageError
 from gridbot.services import bindings, coverage
@@ -34,10 +35,11 @@ def _address(args: str) -> bindings.AddressParts:
 
 
 def _number(args: str, command: str) -> tuple[int, str]:
-    m = re.match(r"^\s*#?(\d+)\s*(.*)$", args or "")
-    if not m:
+    m = re.match(r"^\s*#?([0-9]+)\s*(.*)$", args or "")
+    number = parse_id(m.group(1)) if m else None
+    if m is None or number is None:
         raise UsageError("coverage.errors.number_missing", command=command)
-    return int(m.group(1)), m.group(2).strip()
+    return number, m.group(2).strip()
 
 
 # "登记3栋2单元101", "登记三栋二单元一零一", "登记3-2-101": a glued 登记 must start with a building.
@@ -137,7 +139,7 @@ def unbind_cmd(ctx: Context, args: str) -> list[Reply]:
         return [Reply(t("coverage.unbind.self_ok"))]
     if not ctx.speaker.is_member:
         return [Reply(t("coverage.errors.unbind_others"))]
-    number = int(args.lstrip("#")) if args.lstrip("#").isdigit() else None
+    number = parse_id(args)
     changes = bindings.unbind(ctx.session, actor=ctx.speaker.actor, scope_grid_ids=ctx.speaker.scope_grid_ids,
                               now=ctx.now, binding_id=number, person=None if number else args,
                               chat_id=ctx.inbound.chat_id)

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from gridbot import periods
 from gridbot.clock import local
+from gridbot.handlers.numbers import parse_id
 from gridbot.messages import Reply
 from gridbot.privacy import mask_text
 from gridbot.router import LEADERS, STAFF, Command, Context, Router, UsageError
@@ -171,12 +172,12 @@ def visit(ctx: Context, args: str) -> list[Reply]:
 
 @guarded
 def to_ticket(ctx: Context, args: str) -> list[Reply]:
-    args = args.lstrip("#").strip()
-    if args and not args.isdigit():
+    visit_id = parse_id(args) if args.strip() else None
+    if args.strip() and visit_id is None:
         raise UsageError("work.ticket_bad_id")
     sp = ctx.speaker
     record = work.visit_for_ticket(ctx.session, member_id=sp.member_id, scope_grid_ids=sp.scope_grid_ids,  # type: ignore
-                                   visit_id=int(args) if args else None)
+                                   visit_id=visit_id)
     ticket = work.ticket_for_visit(ctx.session, tickets.policy_for(ctx.app), record,
                                    platform=ctx.inbound.platform, user_id=sp.user_id, name=sp.name, actor=sp.actor,
                                    now=ctx.now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from gridbot.handlers.numbers import parse_id
 from gridbot.messages import Reply
 from gridbot.router import STAFF, Command, Context, Router, UsageError, said
 from gridbot.schedule.config import load_config
@@ -113,11 +114,11 @@ def list_reminders(ctx: Context, args: str) -> list[Reply]:
 
 
 def cancel(ctx: Context, args: str) -> list[Reply]:
-    m = re.fullmatch(r"#?\s*(\d+)", args.strip())
-    if not m:
+    number = parse_id(args)
+    if number is None:
         raise UsageError("schedule.reminder.bad_id")
     sp = ctx.speaker
-    r = service.cancel_reminder(ctx.session, int(m.group(1)), actor=sp.actor, member_id=sp.member_id,
+    r = service.cancel_reminder(ctx.session, number, actor=sp.actor, member_id=sp.member_id,
                                 roles=sp.roles, scope_grid_ids=sp.scope_grid_ids, now=ctx.now)
     return [Reply(t("schedule.reminder.cancelled", id=r.id, text=r.text))]
 

@@ -2,7 +2,8 @@
 
 An account is either linked to a Member (its roles and grids come from the Member, so the console and the chat
 agree on scope) or an operator account (configuration only, no case work). Passwords are hashed with werkzeug
-(scrypt); API tokens are random 32-byte secrets, so a SHA-256 of them is enough to store.
+(scrypt); API tokens are random 32-byte secrets, so a SHA-256 of them is enough to store. A session cookie carries
+the account's session_epoch: raising it (sign-out, password reset) ends every session of that account at once.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class ConsoleAccount(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Part of every session cookie; raised by sign-out and a password reset, which so end every session of the account
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     member: Mapped[Member | None] = relationship()
 

@@ -7,8 +7,9 @@ Friday or a 29 February simply has no occurrence. Asia/Shanghai has no DST, so l
 
 The rule string is the RRULE value without DTSTART ("FREQ=MONTHLY;BYDAY=1TU;BYHOUR=9;BYMINUTE=0"); the anchor
 (dtstart) only matters for INTERVAL > 1 and is kept beside it (Reminder.dtstart).
-Text without any schedule in it, or with a piece that is not a real date or time, raises ScheduleError whose
-message (Chinese, for people) names what was not understood.
+Text without any schedule in it, or with a piece that is not a real date or time, raises ScheduleError (a Refusal:
+a templates.yaml key under schedule.parse and the piece not understood), and nothing else, whatever the text
+(tests/security/test_fuzz_input.py keeps it so).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrulestr
 
 from ..config import DEFAULT_TIMEZONE
+from ..errors import Refusal
 
 DEFAULT_TZ = DEFAULT_TIMEZONE   # callers pass Settings.timezone
 DEFAULT_TIME = time(9, 0)   # "每月1号", "下周五": no time said -> 09:00
@@ -36,20 +38,45 @@ RRULE_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 WORKDAYS = RRULE_DAYS[:5]
 
 
-class ScheduleError(ValueError):
-    """The text holds no schedule, or a piece of it is not a real date/time. The message is for people."""
+class ScheduleError(Refusal, ValueError):
+    """The text holds no schedule, or a piece of it is not a real date/time: key schedule.parse.<why>.
+
+    Also a ValueError, for callers that read a number with to_int() and only want to know it was not one.
+    str() is the Chinese sentence: callers put it into their own messages as the detail.
+    """
+
+    def __init__(self, why: str, **values: object):
+        super().__init__(f"schedule.parse.{why}", **values)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+MAX_DIGITS = 6   # no date, time, count or interval people write needs more; 20 digits only overflow dates
 
 
 def to_int(s: str) -> int:
-    """'15' / '十五' / '二十一' / '两' / '零五' / '二零二六' -> int."""
+    """'15' / '十五' / '二十一' / '两' / '零五' / '二零二六' -> int. Anything else (十十, a 20-digit number)
+    raises ScheduleError naming it."""
     if s.isdigit():
+        if len(s.lstrip("0")) > MAX_DIGITS:
+            raise ScheduleError("too_big", raw=_cut(s))
         return int(s)
     if "十" in s:
         tens, _, units = s.partition("十")
+        if len(tens) > 1 or len(units) > 1 or (tens and tens not in CN_DIGITS) or (units and units not in CN_DIGITS):
+            raise ScheduleError("bad_number", raw=_cut(s))
         return (CN_DIGITS[tens] if tens else 1) * 10 + (CN_DIGITS[units] if units else 0)
+    if len(s) > MAX_DIGITS or any(c not in CN_DIGITS for c in s):
+        raise ScheduleError("bad_number" if len(s) <= MAX_DIGITS else "too_big", raw=_cut(s))
     if len(s) == 1:
         return CN_DIGITS[s]
     return int("".join(str(CN_DIGITS[c]) for c in s))
+
+
+def _cut(raw: str) -> str:
+    """A piece of the text as a reply repeats it: a long one is cut."""
+    return raw if len(raw) <= 24 else raw[:20] + "…"
 
 
 def weekday_index(ch: str) -> int:
@@ -231,7 +258,7 @@ def _time_of_day(tx: _Text) -> time | None:
     if h == 24 and mi == 0:
         h = 0  # "24点" = midnight; rare, but people write it
     if not (0 <= h <= 23 and 0 <= mi <= 59):
-        raise ScheduleError(f"“{raw}”不是有效的时间")
+        raise ScheduleError("bad_time", raw=_cut(raw))
     tx.take(m)
     return time(h, mi)
 
@@ -252,11 +279,11 @@ def _period_only(tx: _Text) -> time | None:
 
 
 def _check_day(month: int | None, day: int, raw: str) -> None:
-    limit = 29 if month == 2 else (calendar.monthrange(2024, month)[1] if month else 31)
     if month is not None and not 1 <= month <= 12:
-        raise ScheduleError(f"“{raw}”里的月份不存在")
+        raise ScheduleError("no_month", raw=_cut(raw))
+    limit = 29 if month == 2 else (calendar.monthrange(2024, month)[1] if month else 31)
     if not 1 <= day <= limit:
-        raise ScheduleError(f"“{raw}”不是有效的日期")
+        raise ScheduleError("bad_date", raw=_cut(raw))
 
 
 def _hm(rule: str, at: time) -> str:
@@ -304,7 +331,7 @@ def _recurrence(tx: _Text) -> tuple[str, list[str]] | None:
         if m.group("nth"):
             k = to_int(m.group("k"))
             if not 1 <= k <= 5:
-                raise ScheduleError(f"“{m.group(0).strip()}”：一个月最多只有5个星期几")
+                raise ScheduleError("nth_weekday", raw=_cut(m.group(0).strip()))
             if k == 5:
                 notes.append("fifth_week")
             return f"{head};BYDAY={_byday([weekday_index(m.group('wd'))], k)}", notes
@@ -315,7 +342,7 @@ def _recurrence(tx: _Text) -> tuple[str, list[str]] | None:
         if m.group("fromend"):
             k = to_int(m.group("k2"))
             if not 1 <= k <= 28:
-                raise ScheduleError(f"“{m.group(0).strip()}”不是有效的日期")
+                raise ScheduleError("bad_date", raw=_cut(m.group(0).strip()))
             return f"{head};BYMONTHDAY=-{k}", notes
         if m.group("days"):
             days = [to_int(x) for x in re.findall(NUM, m.group("days"))]
@@ -326,7 +353,7 @@ def _recurrence(tx: _Text) -> tuple[str, list[str]] | None:
             return f"{head};BYMONTHDAY={','.join(str(d) for d in sorted(set(days)))}", notes
         if m.group("first"):
             return f"{head};BYMONTHDAY=1", notes
-        raise ScheduleError(f"“{m.group(0).strip()}”后面没有说是哪一天（例如 每月1号、每月第一个周二、每月最后一天）")
+        raise ScheduleError("month_no_day", raw=_cut(m.group(0).strip()))
     m = tx.search(WORKDAY_RE)
     if m:
         tx.take(m)
@@ -348,8 +375,9 @@ def _recurrence(tx: _Text) -> tuple[str, list[str]] | None:
         head = "FREQ=WEEKLY" + (f";INTERVAL={n}" if n > 1 else "")
         if not m.group("days"):
             follow = tx.s[m.end():m.end() + 4].strip()
-            raise ScheduleError(f"“{m.group(0).strip()}”后面没有看懂是星期几"
-                                + (f"：“{follow}”" if follow else "（例如 每周一）"))
+            if follow:
+                raise ScheduleError("weekday_unclear", raw=_cut(m.group(0).strip()), follow=follow)
+            raise ScheduleError("weekday_missing", raw=_cut(m.group(0).strip()))
         return f"{head};BYDAY={_byday(_weekday_list(m.group('days')))}", notes
     m = tx.search(HOURLY_RE)
     if m:
@@ -376,12 +404,15 @@ def _one_off_date(tx: _Text, now: datetime, at: time | None) -> tuple[date | Non
         tx.take(m)
         n = 0.5 if m.group("n") == "半" else to_int(m.group("n"))
         unit = m.group("unit")
-        if unit in ("小时", "钟头"):
-            return None, (now + timedelta(hours=n)).replace(second=0, microsecond=0)
-        if unit == "分钟":
-            return None, (now + timedelta(minutes=n)).replace(second=0, microsecond=0)
-        days = n * 7 if unit in ("星期", "周") else n
-        return today + timedelta(days=int(days)), None
+        try:
+            if unit in ("小时", "钟头"):
+                return None, (now + timedelta(hours=n)).replace(second=0, microsecond=0)
+            if unit == "分钟":
+                return None, (now + timedelta(minutes=n)).replace(second=0, microsecond=0)
+            days = n * 7 if unit in ("星期", "周") else n
+            return today + timedelta(days=int(days)), None
+        except OverflowError:   # "900000周后": past the calendar's last day
+            raise ScheduleError("too_far", raw=_cut(m.group(0))) from None
     m = tx.search(ABS_DATE_RE)
     if m:
         tx.take(m)
@@ -398,7 +429,9 @@ def _one_off_date(tx: _Text, now: datetime, at: time | None) -> tuple[date | Non
             try:
                 return date(y, mo, d), None
             except ValueError:
-                raise ScheduleError(f"“{raw}”不是有效的日期（{y}年不是闰年）") from None
+                if not 1 <= y <= 9999 or (mo, d) != (2, 29):
+                    raise ScheduleError("bad_date", raw=_cut(raw)) from None
+                raise ScheduleError("not_leap", raw=_cut(raw), year=y) from None
         for year in range(y, y + 9):  # the next year that has the day (29 February: the next leap year)
             try:
                 candidate = date(year, mo, d)
@@ -406,7 +439,7 @@ def _one_off_date(tx: _Text, now: datetime, at: time | None) -> tuple[date | Non
                 continue
             if datetime.combine(candidate, at or DEFAULT_TIME, now.tzinfo) > now:
                 return candidate, None
-        raise ScheduleError(f"“{raw}”不是有效的日期")  # pragma: no cover
+        raise ScheduleError("bad_date", raw=_cut(raw))  # pragma: no cover
     m = tx.search(REL_MONTH_RE)
     if m:
         tx.take(m)
@@ -418,7 +451,7 @@ def _one_off_date(tx: _Text, now: datetime, at: time | None) -> tuple[date | Non
             return first.replace(day=last_day), None
         d = to_int(m.group("d"))
         if not 1 <= d <= last_day:
-            raise ScheduleError(f"“{m.group(0)}”不是有效的日期（{first.month}月只有{last_day}天）")
+            raise ScheduleError("month_short", raw=_cut(m.group(0)), month=first.month, days=last_day)
         return first.replace(day=d), None
     m = tx.search(REL_DAY_RE)
     if m:
@@ -463,7 +496,7 @@ def parse(text: str, now: datetime, tz: str = DEFAULT_TZ) -> Schedule:
     local_now = now.astimezone(zone)
     tx = _Text(text)
     if not tx.s:
-        raise ScheduleError("没有写时间（例如 每周一 8:30、明天下午3点）")
+        raise ScheduleError("empty")
     recurrence = _recurrence(tx)
     at = _time_of_day(tx)
     dtstart = local_now.replace(second=0, microsecond=0)
@@ -478,7 +511,7 @@ def parse(text: str, now: datetime, tz: str = DEFAULT_TZ) -> Schedule:
             if at is None:
                 notes.append("default_time")
         elif at is not None:
-            raise ScheduleError("“每小时”不能再指定几点")
+            raise ScheduleError("hourly_with_time")
         return Schedule(rrule=rule, at=None, dtstart=dtstart, text=tx.rest(), label=tx.label(), tz=tz, notes=notes)
     hint = at
     if hint is None:  # "周五下午" on a Friday morning is this afternoon: decide the day with the hour in mind
@@ -497,9 +530,9 @@ def parse(text: str, now: datetime, tz: str = DEFAULT_TZ) -> Schedule:
         if when <= local_now:
             when += timedelta(days=1)
     else:
-        raise ScheduleError(f"没有看懂时间：“{tx.s[:30]}”（可以写 每周一 8:30、每月1号、明天下午3点、下周五）")
+        raise ScheduleError("unreadable", raw=tx.s[:30])
     if when <= local_now:
-        raise ScheduleError(f"“{tx.label()}”已经过去了")
+        raise ScheduleError("past", raw=_cut(tx.label()))
     notes = [] if at is not None or exact is not None else ["default_time"]
     if period is not None:
         notes.append("period_time")

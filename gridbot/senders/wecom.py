@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..app import Gridbot
+from ..markdown import md_plain
 from ..messages import Inbound, Reply
 from ..models import GridChat, OutboxMessage
 from ..texts import t
@@ -292,8 +293,10 @@ class AIBotSender(_Base):
             row.content = content
             with self.app.session() as session, session.begin():
                 session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(content=content))
-        text = _mention_markdown(content.get("text", ""), list(content.get("mentions") or []))
-        text = split_text(text, RESPONSE_URL_LIMIT)[0]
+        body = content.get("text", "")
+        if content.get("kind") != "markdown":   # plain text (what residents wrote in it too) must stay text
+            body = md_plain(body)
+        text = split_text(_mention_markdown(body, list(content.get("mentions") or [])), RESPONSE_URL_LIMIT)[0]
         self.client.post_url(url, {"msgtype": "markdown", "markdown": {"content": text}})
 
 

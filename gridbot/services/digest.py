@@ -34,6 +34,7 @@ from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..errors import Refusal
+from ..markdown import md_text as md
 from ..messages import Reply
 from ..models import (Community, CoverageSnapshot, Grid, GridChat, Household, Member, OutboxMessage, Patrol, Ticket,
                       TicketEvent, Visit)
@@ -549,9 +550,9 @@ def _ticket_line(item: dict[str, Any], key: str) -> str:
         extra = t("digest.closed_mark")
     else:
         extra = item["status_name"]
-    return t("digest.ticket_line", urgent=urgent, number=item["number"], grid=item["grid_name"], place=place,
-             category=item["category_name"], summary=_short(item["summary"]),
-             assignee=item["assignee"] or t("digest.unassigned"), extra=extra)
+    return t("digest.ticket_line", urgent=urgent, number=item["number"], grid=md(item["grid_name"]), place=md(place),
+             category=item["category_name"], summary=md(_short(item["summary"])),
+             assignee=md(item["assignee"]) if item["assignee"] else t("digest.unassigned"), extra=extra)
 
 
 def _hours(hours: float) -> str:
@@ -567,7 +568,7 @@ def render_markdown(d: dict[str, Any]) -> str:
     """The digest as WeCom markdown (one string; markdown_parts() splits it for sending)."""
     title_key = "digest.title_community" if d["kind"] == "community" else "digest.title_grid"
     day = date.fromisoformat(d["date"])
-    title = t(title_key, scope=d["scope_name"], community=d["community_name"], day=day_label(day))
+    title = t(title_key, scope=md(d["scope_name"]), community=md(d["community_name"]), day=day_label(day))
     if d["quiet"]:
         return t("digest.quiet", title=title, covers=d["covers_label"], url=d["console_url"])
     tk = d["tickets"]
@@ -598,7 +599,7 @@ def render_markdown(d: dict[str, Any]) -> str:
                        households=total["households"], change=_delta(total["change"])))
         for g in sorted(cov["grids"], key=lambda g: (g["ratio"] if g["ratio"] is not None else 2, g["grid"])):
             moved = t("digest.coverage_moved", gained=g["gained"], lost=g["lost"]) if g["gained"] or g["lost"] else ""
-            lines.append(t("digest.coverage_line", name=g["name"], ratio=_pct(g["ratio"]), covered=g["covered"],
+            lines.append(t("digest.coverage_line", name=md(g["name"]), ratio=_pct(g["ratio"]), covered=g["covered"],
                            households=g["households"], change=_delta(g["change"]), moved=moved))
     else:
         lines.append(t("digest.no_snapshot"))
@@ -608,11 +609,12 @@ def render_markdown(d: dict[str, Any]) -> str:
         for m in d["behind"][:LIST_LIMIT]:
             parts = []
             if m["unpatrolled"]:
-                parts.append(t("digest.behind_patrol", grids="、".join(m["unpatrolled"]), days=PATROL_DAYS))
+                parts.append(t("digest.behind_patrol", grids="、".join(md(g) for g in m["unpatrolled"]),
+                               days=PATROL_DAYS))
             if m["key_expected"] is not None:
                 parts.append(t("digest.behind_key", done=m["key_visited"], total=m["key_households"],
                                expected=m["key_expected"]))
-            lines.append(t("digest.behind_line", name=m["name"], what="；".join(parts)))
+            lines.append(t("digest.behind_line", name=md(m["name"]), what="；".join(parts)))
         if len(d["behind"]) > LIST_LIMIT:
             lines.append(t("digest.more_people", n=len(d["behind"]) - LIST_LIMIT))
 
@@ -620,7 +622,7 @@ def render_markdown(d: dict[str, Any]) -> str:
     if pb["count"]:
         lines.append(t("digest.h_pending", n=pb["count"], overdue=pb["overdue"]))
         for p in pb["oldest"][:3]:
-            lines.append(t("digest.pending_line", grid=p["grid"], address=p["address"], days=p["days"],
+            lines.append(t("digest.pending_line", grid=md(p["grid"]), address=md(p["address"]), days=p["days"],
                            number=p["number"]))
     if d["dead_outbox"]["count"]:
         lines.append(t("digest.dead", n=d["dead_outbox"]["count"], days=DEAD_DAYS))

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..config import ConfigError, DEFAULT_CONFIG_DIR, load_yaml
 from ..errors import Refusal
 from ..models import Community, CoverageSnapshot, Grid, Member, WorkLog
+from ..spreadsheet import as_text, csv_row
 from ..texts import t
 from . import compliance, metrics
 from .roster import ROLE_LABELS
@@ -180,14 +181,14 @@ def evaluation_csv(report: dict[str, Any]) -> bytes:
     """UTF-8 with a BOM (Excel opens it in Chinese), header row, one row per member; rates as percentages."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(_headers())
+    writer.writerow(csv_row(_headers()))
     for row in report["members"]:
         cells = []
         for (key, _, _), value in zip(_COLUMNS, _cells(row)):
             if key in _PERCENT:
                 value = "" if value is None else f"{round(value * 100, 1):g}%"
             cells.append("" if value is None else value)
-        writer.writerow(cells)
+        writer.writerow(csv_row(cells))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -214,7 +215,7 @@ def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> 
     thin = Side(style="thin", color="999999")
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     for col, (header, (_, width, _)) in enumerate(zip(_headers(), _COLUMNS), start=1):
-        cell = ws.cell(row=3, column=col, value=header)
+        cell = as_text(ws.cell(row=3, column=col, value=header))
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDEBF7")
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
@@ -223,7 +224,8 @@ def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> 
     ws.row_dimensions[3].height = 32
     for r, row in enumerate(report["members"], start=4):
         for col, ((key, _, _), value) in enumerate(zip(_COLUMNS, _cells(row)), start=1):
-            cell = ws.cell(row=r, column=col, value=value if value is not None else t("reports.evaluation.none"))
+            cell = as_text(ws.cell(row=r, column=col,
+                                   value=value if value is not None else t("reports.evaluation.none")))
             cell.border = border
             if key in _PERCENT and value is not None:
                 cell.number_format = "0.0%"

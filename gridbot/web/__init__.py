@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ..bootstrap import Gridbot, build, set_current
 from ..config import ConfigError, Settings
 from ..privacy import configure_logging
+from .converters import IdConverter
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None, gridbot: Gridbot | Non
     if gridbot.settings.proxy_hops:
         hops = gridbot.settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    app.url_map.converters["int"] = IdConverter   # <int:...> ids beyond the INTEGER columns are 404, not 500
     for module_path, attr in BLUEPRINTS:
         app.register_blueprint(getattr(importlib.import_module(module_path), attr))
     return app

@@ -3,6 +3,9 @@
 Who someone is comes from a ConsoleAccount; what they may do comes from the Member it is linked to (roles and
 grids, the same member_scope the chat uses), or from being an operator (configuration, no case work).
 Sessions are signed cookies (HttpOnly, SameSite=Lax, Secure outside the demo); every form carries a CSRF token.
+A cookie holds the account's session epoch, checked on every request: sign-out and a password reset raise it, so
+a cookie copied before them is refused after. A password reset also revokes the account's API tokens (docs/console.md).
+A new token's secret is shown once in the response page, never put in the cookie (a flash would be).
 Every sign-in, refusal and lock-out is written to the audit log.
 """
 from __future__ import annotations
@@ -19,7 +22,7 @@ from urllib.parse import quote, urlparse
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
 from flask.sessions import SecureCookieSessionInterface
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -165,16 +168,17 @@ def current_principal() -> Principal | None:
     if account_id:
         with gridbot_app().session() as s:
             account = _load_account(s, int(account_id))
-            if account is not None and session.get("pw") == _pw_mark(account):
+            if account is not None and session.get("epoch") == account.session_epoch:
                 g.principal = principal_for(s, account)
         if g.principal is None:
             session.clear()
     return g.principal
 
 
-def _pw_mark(account: ConsoleAccount) -> str:
-    """Changes when the password changes, so a reset signs out every other session."""
-    return hashlib.sha256(f"{account.id}:{account.password_hash or ''}".encode()).hexdigest()[:16]
+def end_sessions(s: Session, account_id: int) -> None:
+    """Every session cookie of this account stops working (copies included): its epoch moves on."""
+    s.execute(update(ConsoleAccount).where(ConsoleAccount.id == account_id)
+              .values(session_epoch=ConsoleAccount.session_epoch + 1))
 
 
 # -- refusals and audit -------------------------------------------------------------------------------------
@@ -258,22 +262,48 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-def locked_until(session: Session, username: str, now: datetime) -> datetime | None:
+def locked_until(session: Session, username: str, now: datetime, *, besides: int | None = None) -> datetime | None:
+    """When the lock-out ends, if MAX_FAILURES failures in the window lock it now (`besides`: a row not to count)."""
     since = now - LOCK_WINDOW
-    rows = list(session.scalars(select(LoginFailure.at).where(LoginFailure.username == username,
-                                                              LoginFailure.at > since)
-                                .order_by(LoginFailure.at.desc()).limit(MAX_FAILURES)))
+    query = select(LoginFailure.at).where(LoginFailure.username == username, LoginFailure.at > since)
+    if besides is not None:
+        query = query.where(LoginFailure.id != besides)
+    rows = list(session.scalars(query.order_by(LoginFailure.at.desc()).limit(MAX_FAILURES)))
     if len(rows) < MAX_FAILURES:
         return None
     return rows[0] + LOCK_WINDOW
 
 
+def _record_attempt(session: Session, username: str, now: datetime, ip: str | None) -> tuple[int, int]:
+    """Write this attempt as a failure and commit it before any password is checked; then count the failures in
+    the window, this one included. (its row id, the count)
+
+    Concurrent attempts each see at least as many failures as were committed before theirs, so however many arrive
+    at once only the first MAX_FAILURES can go on to a password check (it was 18-20 of 40 when the failure was
+    written after the check). Its own short transaction, on both databases.
+    """
+    with Session(bind=session.get_bind(), expire_on_commit=False) as own, own.begin():
+        row = LoginFailure(username=username, at=now, ip=ip)
+        own.add(row)
+        own.flush()
+        row_id = row.id
+    count = session.scalar(select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.username == username, LoginFailure.at > now - LOCK_WINDOW)) or 0
+    return row_id, count
+
+
 def authenticate(session: Session, username: str, password: str, now: datetime, ip: str | None
                  ) -> tuple[ConsoleAccount | None, str | None]:
-    """(account, None) on success; (None, Chinese reason) otherwise. Records failures for the lock-out."""
+    """(account, None) on success; (None, Chinese reason) otherwise. The failure is counted before the check.
+
+    Call it before `session` has run a statement (it commits the attempt on a connection of its own first).
+    """
     username = username.strip()[:64]
-    until = locked_until(session, username, now)
-    if until is not None:
+    attempt_id, failures = _record_attempt(session, username, now, ip)
+    if failures > MAX_FAILURES:
+        # locked: this attempt is not a failure of its own (it does not extend the lock) and nothing is checked
+        session.execute(delete(LoginFailure).where(LoginFailure.id == attempt_id))
+        until = locked_until(session, username, now, besides=attempt_id) or now + LOCK_WINDOW
         audit.record(session, f"console:{username}", "console.login_locked", "console_account", None,
                      {"ip": ip}, at=now)
         return None, t("console.errors.locked", minutes=max(1, int((until - now).total_seconds() // 60) + 1))
@@ -281,10 +311,9 @@ def authenticate(session: Session, username: str, password: str, now: datetime, 
     ok = check_password_hash(account.password_hash if account and account.password_hash else _DUMMY_HASH,
                              password)
     if account is None or not account.password_hash or not ok or not account.active:
-        session.add(LoginFailure(username=username, at=now, ip=ip))
         audit.record(session, f"console:{username}", "console.login_failed", "console_account",
                      account.id if account else None, {"ip": ip}, at=now)
-        if locked_until(session, username, now) is not None:
+        if failures == MAX_FAILURES:
             audit.record(session, f"console:{username}", "console.locked", "console_account",
                          account.id if account else None, {"ip": ip, "minutes": LOCK_WINDOW.seconds // 60}, at=now)
         return None, t("console.errors.bad_login")
@@ -296,7 +325,7 @@ def _start_session(account: ConsoleAccount, now: datetime, how: str) -> None:
     session.clear()
     session.permanent = True
     session["account_id"] = account.id
-    session["pw"] = _pw_mark(account)
+    session["epoch"] = account.session_epoch
     csrf_token()
     account.last_login_at = now
 
@@ -342,7 +371,11 @@ def login():  # noqa: ANN201
 @requires("login")
 def logout():  # noqa: ANN201
     p = current_principal()
-    audit_event(p.actor, "console.logout", "console_account", p.account_id)
+    app = gridbot_app()
+    with app.session() as s, s.begin():   # every session of the account ends, not only this browser's
+        end_sessions(s, p.account_id)
+        audit.record(s, p.actor, "console.logout", "console_account", p.account_id,
+                     {"path": request.path, "method": request.method}, at=app.clock.now())
     session.clear()
     flash(t("console.flash.logged_out"))
     return redirect(url_for("auth.login"))
@@ -466,7 +499,15 @@ def set_password(s: Session, account: ConsoleAccount, password: str, *, actor: s
         raise ValueError(problem)
     account.password_hash = hash_password(password)
     s.execute(delete(LoginFailure).where(LoginFailure.username == account.username))
-    audit.record(s, actor, "console.password_reset", "console_account", account.id, at=now)
+    s.flush()
+    end_sessions(s, account.id)
+    s.refresh(account)
+    revoked = []
+    for token in s.scalars(select(ApiToken).where(ApiToken.account_id == account.id, ApiToken.revoked_at.is_(None))):
+        revoke_token(s, token, actor=actor, now=now)
+        revoked.append(token.id)
+    audit.record(s, actor, "console.password_reset", "console_account", account.id,
+                 {"sessions_ended": True, "tokens_revoked": revoked}, at=now)
 
 
 def token_hash(secret: str) -> str:

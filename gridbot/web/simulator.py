@@ -2,31 +2,49 @@
 
 Honest by construction: a message goes through services.inbound.handle_now with platform "console", the same
 store → router → outbox pipeline a WeCom message takes. Only the delivery differs (the page reads the outbox).
-It lets anyone speak as anyone, so it is on only when asked for (GRIDBOT_SIMULATOR in the Flask config, set by
-`gridbot demo`) or when WeCom is not configured at all (a local try-out); a WeCom deployment answers 404.
+It lets anyone speak as anyone and read every outbox row without signing in, so it is on only when explicitly asked
+for: `gridbot demo` (GRIDBOT_SIMULATOR in the Flask config) or the setting GRIDBOT_SIMULATOR=1 (warned about at
+start-up). Otherwise every route answers 404, whatever the WeCom callback settings are (a production stack whose
+callbacks are not configured yet must not expose it).
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timezone
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
+from ..ids import ID_MAX
 from ..messages import Inbound
 from ..texts import t
 from . import gridbot_app
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("simulator", __name__)
 
 MAX_TEXT = 2000
 
 
+def _enabled_for(flask_app) -> bool:  # noqa: ANN001
+    """Only an explicit yes turns it on: the demo's Flask config, or the GRIDBOT_SIMULATOR setting."""
+    if flask_app.config.get("GRIDBOT_SIMULATOR"):
+        return True
+    gb = flask_app.extensions.get("gridbot")
+    return bool(gb is not None and gb.settings.simulator)
+
+
 def enabled() -> bool:
-    flag = current_app.config.get("GRIDBOT_SIMULATOR")
-    if flag is not None:
-        return bool(flag)
-    wecom = gridbot_app().settings.wecom
-    return not (wecom.app_callback_enabled or wecom.aibot_enabled)
+    return _enabled_for(current_app)
+
+
+@bp.record_once
+def _announce(state) -> None:  # noqa: ANN001
+    """Warn at start-up when the simulator is on: anyone reaching the server can speak as anyone."""
+    if _enabled_for(state.app):
+        log.warning("chat simulator ENABLED at / and /simulator/* without sign-in: anyone who reaches this server "
+                    "can speak as any member and read every outbox message; never enable it on a real installation")
 
 
 @bp.before_request
@@ -112,7 +130,7 @@ def outbox_after():  # noqa: ANN201
     The page polls with the cursor it was given (last id seen, and when it last asked), so a message written
     earlier but due later (a reminder) still shows once it is due; the page skips ids it has already shown.
     """
-    after = request.args.get("after", type=int) or 0
+    after = min(max(request.args.get("after", type=int) or 0, 0), ID_MAX)
     try:
         since = datetime.fromisoformat(request.args["since"]) if request.args.get("since") else None
     except ValueError:

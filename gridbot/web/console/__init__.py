@@ -50,6 +50,7 @@ bp.before_request(check_csrf)
 
 PER_PAGE = 50
 MAX_PER_PAGE = 200
+MAX_PAGE = 1_000_000   # as the API: (page - 1) * per_page stays far inside the database's OFFSET
 
 
 @dataclass
@@ -72,7 +73,7 @@ class Page:
 
 
 def page_args() -> tuple[int, int]:
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = min(MAX_PAGE, max(1, request.args.get("page", 1, type=int) or 1))
     per_page = min(MAX_PER_PAGE, max(1, request.args.get("per_page", PER_PAGE, type=int) or PER_PAGE))
     return page, per_page
 

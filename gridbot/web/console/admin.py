@@ -102,18 +102,19 @@ def tokens():  # noqa: ANN201
     """Everyone manages their own tokens (a token acts with its account's role and grids); operators see all."""
     p = current_principal()
     app = gridbot_app()
-    if request.method == "POST":
+    secret = None
+    if request.method == "POST":   # the secret is in this response only: never in the session cookie (a flash)
         with app.session() as s, s.begin():
             account = s.get(ConsoleAccount, p.account_id)
             _, secret = create_token(s, account, request.form.get("name", ""), actor=p.actor, now=app.clock.now())
-        flash(t("console.flash.token_created", secret=secret), "token")
-        return redirect(url_for("console.tokens"))
     with app.session() as s:
         q = select(ApiToken).options(selectinload(ApiToken.account)).order_by(ApiToken.id.desc())
         if not p.is_operator:
             q = q.where(ApiToken.account_id == p.account_id)
         rows = list(s.scalars(q))
-    return render("tokens.html", tokens=rows)
+    page = render("tokens.html", tokens=rows, new_secret=secret,
+                  new_secret_text=t("console.flash.token_created", secret=secret) if secret else None)
+    return (page, 200, {"Cache-Control": "no-store"}) if secret else page
 
 
 @bp.post("/tokens/<int:token_id>/revoke")

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Iterator
 from flask import Response, request
 
 from ...clock import local
+from ...spreadsheet import csv_row, xlsx_row
 from ...services.tickets import category_name, status_name
 from ...texts import t
 from .. import gridbot_app
@@ -43,9 +44,9 @@ def _send(rows: Iterable[list[Any]], header: list[str], fmt: str, name: str) -> 
             buf = io.StringIO()
             writer = csv.writer(buf)
             buf.write("\ufeff")           # Excel opens UTF-8 CSV with Chinese correctly only with a BOM
-            writer.writerow(header)
+            writer.writerow(csv_row(header))
             for row in rows:
-                writer.writerow(row)
+                writer.writerow(csv_row(row))
                 if buf.tell() > 64 * 1024:
                     yield buf.getvalue()
                     buf.seek(0)
@@ -58,9 +59,9 @@ def _send(rows: Iterable[list[Any]], header: list[str], fmt: str, name: str) -> 
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=name)
-    ws.append(header)
+    ws.append(xlsx_row(ws, header))
     for row in rows:
-        ws.append(row)
+        ws.append(xlsx_row(ws, row))
     out = io.BytesIO()
     wb.save(out)
     return Response(out.getvalue(),
