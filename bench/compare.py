@@ -18,7 +18,7 @@ import platform
 import statistics
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +74,7 @@ def pick(result: dict, path: tuple[str, ...]) -> float:
 
 def table(runs: dict[str, dict[str, list[dict]]], old: str, new: str, command: str) -> str:
     load = os.getloadavg()
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"Run: {when} on {platform.node()}, {os.cpu_count()} CPUs, load average at the end {load[0]:.1f}. "
              f"Old: `{old}`; new: `{new}`. Command: `{command}`. Each figure is the median of its rounds, the two "
              "sides measured alternately.", "",

@@ -73,8 +73,8 @@ def seed_demo_month(app, clock, last_day: date, days: int = 30, seed: int = 11) 
     from gridbot.jobs import sweep_tickets
     from gridbot.messages import Inbound
     from gridbot.models import Grid, Household
-    from gridbot.services import coverage
     from gridbot.pipeline.process import handle_now
+    from gridbot.services import coverage
     from gridbot.services.roster import bind_resident
 
     rnd = random.Random(seed)

@@ -7,8 +7,9 @@ pipeline imports it, so the receive strategy is named by the Receiver protocol b
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from redis import Redis
 from sqlalchemy.engine import Engine

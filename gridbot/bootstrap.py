@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import redis
 from sqlalchemy.engine import Engine
@@ -69,7 +70,7 @@ def default_handler_modules() -> list[str]:
 def build(settings: Settings, *, clock: Clock | None = None, queue: JobQueue | None = None,
           sync_jobs: bool = False, handler_modules: list[str] | None = None) -> Gridbot:
     """Wire an app. `sync_jobs` runs in-process jobs at once in the caller's thread (CLI, tests)."""
-    use_config_dir(settings.config_dir)
+    use_config_dir(settings.config_dir, settings.timezone)
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     clock = clock or Clock()

@@ -6,10 +6,11 @@ ConfigError with one line naming the setting, which the CLI and create_app() pri
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -97,11 +98,11 @@ class Settings:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def with_overrides(self, **kw: Any) -> "Settings":
+    def with_overrides(self, **kw: Any) -> Settings:
         return replace(self, **kw)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         instance_dir = Path(env.get("GRIDBOT_INSTANCE_DIR") or (Path.cwd() / "instance"))
         database_url = env.get("GRIDBOT_DATABASE_URL") or f"sqlite:///{instance_dir / 'gridbot.db'}"

@@ -1,8 +1,9 @@
 """Engine and sessions. Nothing connects at import time; bootstrap.py calls these."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
@@ -17,7 +18,7 @@ def make_engine(url: str, **kw) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
@@ -51,7 +52,8 @@ def hand_over_after_commit(factory: sessionmaker[Session], model: type, hand_ove
 
     @event.listens_for(factory, "after_commit")
     def _hand_over(session: Session) -> None:
-        rows = [row for row in session.info.pop(key, ()) if inspect(row).persistent]   # a rolled-back savepoint's rows are transient
+        # a rolled-back savepoint's rows are transient: only what this commit kept goes
+        rows = [row for row in session.info.pop(key, ()) if inspect(row).persistent]
         if rows:
             hand_over(rows)
 

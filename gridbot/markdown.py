@@ -18,7 +18,7 @@ _MARKS = str.maketrans({
 
 # A plain-text reply the AI bot's response_url can only send as markdown keeps its lines and its URLs (no "_", "~",
 # "!" or "|" mapped: links the bot itself writes contain them); the marks that make links, bold, code and headings go.
-_PLAIN_MARKS = str.maketrans({k: v for k, v in zip("[]()*`#<>\\", "［］（）＊｀＃＜＞＼")})
+_PLAIN_MARKS = str.maketrans({k: v for k, v in zip("[]()*`#<>\\", "［］（）＊｀＃＜＞＼", strict=True)})
 
 
 def md_plain(text: str) -> str:

@@ -12,8 +12,9 @@ import logging
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from redis import Redis
 from redis.client import Pipeline
@@ -68,7 +69,7 @@ class InProcessQueue:
                 return
             self._seen_ids.add(job_id)
         due = at.timestamp() if at is not None else 0.0
-        if self.sync and (at is None or at <= datetime.now(timezone.utc)):
+        if self.sync and (at is None or at <= datetime.now(UTC)):
             self._run(func_path, args, retries)
             return
         with self._cv:
@@ -111,7 +112,7 @@ class InProcessQueue:
 
     def run_due(self, now: datetime | None = None) -> int:
         """Run every queued job due by `now` in this thread (tests with a controllable clock)."""
-        limit = (now or datetime.now(timezone.utc)).timestamp()
+        limit = (now or datetime.now(UTC)).timestamp()
         ran = 0
         while True:
             with self._cv:

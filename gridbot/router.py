@@ -10,9 +10,10 @@ import importlib
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Protocol
 
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,7 +46,7 @@ class AppParts(Protocol):
     @property
     def queue(self) -> JobQueue: ...
     @property
-    def router(self) -> "Router": ...
+    def router(self) -> Router: ...
     @property
     def session(self) -> sessionmaker[Session]: ...
     @property
@@ -111,7 +112,7 @@ class Command:
     def words(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
 
-    def allowed(self, speaker: "Speaker") -> bool:
+    def allowed(self, speaker: Speaker) -> bool:
         return self.roles is None or bool(self.roles & speaker.roles)
 
     def text(self, part: str) -> str:
@@ -257,7 +258,7 @@ class Router:
                     return [Reply(err.render(ctx.app.settings.tz))]
         return []
 
-    def visible_commands(self, speaker: "Speaker") -> Iterable[Command]:
+    def visible_commands(self, speaker: Speaker) -> Iterable[Command]:
         return (c for c in self.commands if c.allowed(speaker))
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from openpyxl.cell import WriteOnlyCell
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -36,6 +38,5 @@ def as_text(cell: Any) -> Any:
 
 def xlsx_row(ws: Any, values: list[Any]) -> list[Any]:
     """A row for a write-only sheet's append(): risky texts become string cells, everything else passes as is."""
-    from openpyxl.cell import WriteOnlyCell
 
     return [as_text(WriteOnlyCell(ws, value=v)) if risky(v) else v for v in values]

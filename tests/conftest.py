@@ -11,7 +11,7 @@ import os
 import shutil
 import socket
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,6 +23,7 @@ from gridbot.clock import FrozenClock
 from gridbot.config import Settings
 
 from .factories import Bot
+from .fakewecom.fixtures import aibot_signer, app_signer, fake, wecom_env  # noqa: F401 - the fake WeCom's fixtures, for every test
 
 PG_URL = os.environ.get("GRIDBOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("GRIDBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -119,7 +120,7 @@ def redis_conn(redis_prefix):
 
 
 # -- the app ----------------------------------------------------------------------------------------
-T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in Asia/Shanghai
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Asia/Shanghai
 
 
 @pytest.fixture

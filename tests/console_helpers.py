@@ -92,10 +92,11 @@ def add_objects(world: ConsoleWorld) -> None:
     """A pending registration in HY-01, 赵网格员's own reminder and his scheduled announcement to HY-01."""
     from datetime import timedelta
 
+    from sqlalchemy import select
+
     from gridbot.models.console import ConsoleAccount
     from gridbot.schedule.parse import parse
     from gridbot.services import announcements, bindings, reminders
-    from sqlalchemy import select
 
     app = world.app
     now = app.clock.now()

@@ -18,7 +18,7 @@ class World:
     chats: dict[str, str] = field(default_factory=dict)  # grid code -> chat id
 
 
-def seed_world(session) -> World:  # noqa: ANN001
+def seed_world(session) -> World:
     """One community (HY), a top grid and three grids with a chat each, six members, 24 households.
 
     members (userid: roles, grids):
@@ -77,7 +77,7 @@ def seed_world(session) -> World:  # noqa: ANN001
 class Bot:
     """Talk to the bot as it runs in production, minus HTTP: store, route, write the outbox, deliver."""
 
-    def __init__(self, app) -> None:  # noqa: ANN001
+    def __init__(self, app) -> None:
         self.app = app
         self.world = World()
 
@@ -98,9 +98,9 @@ class Bot:
                           chat_type="group" if chat_id else "single", msg_id=uuid.uuid4().hex)
         return handle_now(self.app, inbound)
 
-    def say(self, text: str, **kw) -> list[str]:  # noqa: ANN003
+    def say(self, text: str, **kw) -> list[str]:
         return [r.text for r in self.send(text, **kw)]
 
-    def said(self, text: str, **kw) -> str:  # noqa: ANN003
+    def said(self, text: str, **kw) -> str:
         """All reply texts joined: handy for `assert "已受理" in bot.said(...)`."""
         return "\n".join(self.say(text, **kw))

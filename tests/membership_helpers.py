@@ -7,13 +7,13 @@ from datetime import datetime
 from gridbot.services import membership
 
 
-def join(bot, user_id: str, grid: str = "HY-01", name: str | None = None, at: datetime | None = None) -> None:  # noqa: ANN001
+def join(bot, user_id: str, grid: str = "HY-01", name: str | None = None, at: datetime | None = None) -> None:
     """`user_id` joins the chat of grid `grid` (a no-op if they are in it already)."""
     with bot.app.session() as s, s.begin():
         membership.join(s, bot.world.chats[grid], user_id, at or bot.app.clock.now(), name=name)
 
 
-def leave(bot, user_id: str, grid: str = "HY-01", at: datetime | None = None) -> None:  # noqa: ANN001
+def leave(bot, user_id: str, grid: str = "HY-01", at: datetime | None = None) -> None:
     """`user_id` leaves the chat of grid `grid` (the stay is closed, the row kept)."""
     with bot.app.session() as s, s.begin():
         membership.leave(s, bot.world.chats[grid], user_id, at or bot.app.clock.now())

@@ -92,8 +92,8 @@ def main() -> None:
 
     from gridbot.bootstrap import build
     from gridbot.config import Settings
-    from gridbot.web import create_app
     from gridbot.pipeline.intake import Intake
+    from gridbot.web import create_app
 
     db = bench.make_database()
     prefix = "prof-" + uuid.uuid4().hex[:6]

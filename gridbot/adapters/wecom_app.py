@@ -5,7 +5,7 @@ else becomes an event Inbound with its fields, so nothing is lost and the router
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..messages import Inbound, Location
@@ -24,7 +24,7 @@ def _float(value: Any) -> float | None:
 
 def _at(fields: dict) -> datetime:
     try:
-        return datetime.fromtimestamp(int(fields.get("CreateTime") or 0), timezone.utc)
+        return datetime.fromtimestamp(int(fields.get("CreateTime") or 0), UTC)
     except (TypeError, ValueError, OverflowError):
         raise CallbackRejected(400, "CreateTime is not a unix time") from None
 

@@ -25,7 +25,7 @@ def _password(value: str | None) -> str:
 @click.option("--password", help="不给则交互输入（不会回显）")
 def create(username: str, member_userid: str | None, operator: bool, password: str | None) -> None:
     """新建管理台账号：gridbot account create wang --member sec_wang"""
-    from ..web.auth import create_account
+    from ..web.auth import create_account  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
     try:
@@ -44,10 +44,10 @@ def create(username: str, member_userid: str | None, operator: bool, password: s
 @click.option("--password", help="不给则交互输入（不会回显）")
 def reset_password(username: str, password: str | None) -> None:
     """重置密码（同时解除登录锁定，其他已登录的会话失效）。"""
-    from sqlalchemy import select
+    from sqlalchemy import select  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
-    from ..models.console import ConsoleAccount
-    from ..web.auth import set_password
+    from ..models.console import ConsoleAccount  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..web.auth import set_password  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
     try:
@@ -70,10 +70,10 @@ def reset_password(username: str, password: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def token(username: str, name: str, revoke_id: int | None, as_json: bool) -> None:
     """为账号生成 API 令牌（只显示一次），或 --revoke 编号 吊销。"""
-    from sqlalchemy import select
+    from sqlalchemy import select  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
-    from ..models.console import ApiToken, ConsoleAccount
-    from ..web.auth import create_token, revoke_token
+    from ..models.console import ApiToken, ConsoleAccount  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..web.auth import create_token, revoke_token  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
     try:

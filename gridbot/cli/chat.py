@@ -37,7 +37,7 @@ def _reply_json(reply: Reply) -> dict:
 @click.argument("text")
 def say(chat: str | None, user: str, name: str | None, now: str | None, as_json: bool, text: str) -> None:
     """发一条消息给机器人，打印它的回复。(One message in, the bot's replies out.)"""
-    from ..pipeline.process import handle_now
+    from ..pipeline.process import handle_now  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     settings = load_settings()
     when = parse_when(now, settings.tz)
@@ -59,7 +59,7 @@ def console(chat: str | None, user: str) -> None:
 
     Lines starting with ':' are console commands: ':as USERID', ':chat CHAT_ID', ':private', ':quit'.
     """
-    from ..pipeline.process import handle_now
+    from ..pipeline.process import handle_now  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
     where = "群 " + chat if chat else "单聊"

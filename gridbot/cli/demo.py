@@ -32,11 +32,11 @@ DEMO_ACCOUNTS = [
 ]
 
 
-def build_demo(instance_dir: Path, roster: Path = DEMO_ROSTER):  # noqa: ANN201 - (settings, import result)
+def build_demo(instance_dir: Path, roster: Path = DEMO_ROSTER):  # (settings, import result)
     """Remove the old demo database, migrate a new one, import the roster and bind the demo residents."""
-    from .. import migrate
-    from ..bootstrap import build
-    from ..services.roster import RosterError, bind_resident, import_roster, read_roster
+    from .. import migrate  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..bootstrap import build  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..services.roster import RosterError, bind_resident, import_roster, read_roster  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     base = load_settings()
     db_path = instance_dir / DEMO_DB_NAME
@@ -55,7 +55,7 @@ def build_demo(instance_dir: Path, roster: Path = DEMO_ROSTER):  # noqa: ANN201 
                 raise RosterError(result.errors)
             for userid, name, grid, building, unit, room in DEMO_RESIDENTS:
                 bind_resident(session, "console", userid, name, grid, building, unit, room, actor="cli:demo", now=now)
-            from ..web.auth import create_account
+            from ..web.auth import create_account  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
             for username, member_userid, _ in DEMO_ACCOUNTS:
                 create_account(session, username=username, password=DEMO_PASSWORD, member_userid=member_userid,
@@ -77,12 +77,12 @@ def _own_command() -> str:
         return str(exe)
 
 
-def _leaf_grids(app) -> int:  # noqa: ANN001 - a Gridbot; the count `gridbot demo --help` promises
+def _leaf_grids(app) -> int:  # a Gridbot; the count `gridbot demo --help` promises
     """Grids that hold households (the community's own level-1 grid is not one)."""
-    from sqlalchemy import func, select
-    from sqlalchemy.orm import aliased
+    from sqlalchemy import func, select  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from sqlalchemy.orm import aliased  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
-    from ..models import Grid
+    from ..models import Grid  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     child = aliased(Grid)
     with app.session() as session:
@@ -91,7 +91,7 @@ def _leaf_grids(app) -> int:  # noqa: ANN001 - a Gridbot; the count `gridbot dem
 
 
 def _port_free(host: str, port: int) -> bool:
-    import socket
+    import socket  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     try:
         with socket.create_server((host, port)):
@@ -106,11 +106,11 @@ def _port_free(host: str, port: int) -> bool:
 @click.option("--no-browser", is_flag=True, help="不自动打开浏览器")
 def demo(host: str, port: int, no_browser: bool) -> None:
     """新建演示库（幸福社区：4 个网格、300 户、13 名网格员），启动带聊天模拟器的 Web 服务。"""
-    from ..bootstrap import build, set_current
-    from ..privacy import configure_logging
-    from ..services.roster import RosterError
-    from ..web import create_app
-    from .serve import start_embedded_scheduler
+    from ..bootstrap import build, set_current  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..privacy import configure_logging  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..services.roster import RosterError  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..web import create_app  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from .serve import start_embedded_scheduler  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     base = load_settings()
     if not _port_free(host, port):
@@ -132,7 +132,8 @@ def demo(host: str, port: int, no_browser: bool) -> None:
     click.echo(f"已导入：网格 {grids} 个（另有社区一级网格），成员 {counts['成员'].created} 名，"
                f"住户 {counts['住户'].created} 户")
     click.echo("在命令行里试试（另开一个终端）：")
-    click.echo(f"  GRIDBOT_DATABASE_URL={settings.database_url} {_own_command()} say --chat chat-xf-01 --as xf_zhang 帮助")
+    click.echo(f"  GRIDBOT_DATABASE_URL={settings.database_url} {_own_command()} say --chat chat-xf-01 "
+               "--as xf_zhang 帮助")
     click.echo(f"管理台：{url}console/ （演示账号，密码都是 {DEMO_PASSWORD}）")
     for username, _, who in DEMO_ACCOUNTS:
         click.echo(f"  {username:<6} {who}")

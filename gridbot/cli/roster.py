@@ -16,7 +16,7 @@ def import_() -> None:
     """导入数据 (import data)."""
 
 
-def print_result(result, source: str, dry_run: bool) -> None:  # noqa: ANN001
+def print_result(result, source: str, dry_run: bool) -> None:
     click.echo(t("roster.summary_title", mode=t("roster.mode_dry_run") if dry_run else t("roster.mode_real"),
                  source=source))
     for sheet, counts in result.counts.items():
@@ -27,7 +27,7 @@ def print_result(result, source: str, dry_run: bool) -> None:  # noqa: ANN001
         click.echo(t("roster.dry_run_hint"))
 
 
-def print_errors(errors) -> None:  # noqa: ANN001
+def print_errors(errors) -> None:
     click.echo(t("roster.failed", count=len(errors)), err=True)
     for error in errors:
         click.echo(f"  {error}", err=True)
@@ -48,7 +48,7 @@ def import_roster_cmd(files: tuple[Path, ...], dry_run: bool, actor: str, as_jso
     在服务器上运行时可改动所有社区；加 --community 则只改动该社区，越界的行逐行列出并拒绝。
     上限：每张表最多 20000 行数据、60 列，每个文件最多 10 MB。
     """
-    from ..services.roster import LARGE_ROWS, RosterError, import_roster, read_roster
+    from ..services.roster import LARGE_ROWS, RosterError, import_roster, read_roster  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
     try:
@@ -58,11 +58,11 @@ def import_roster_cmd(files: tuple[Path, ...], dry_run: bool, actor: str, as_jso
         sys.exit(1)
     scope = None
     if community:
-        from sqlalchemy import select
+        from sqlalchemy import select  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
-        from ..models import Community
-        from ..models.org import ROLE_CHIEF
-        from ..services.scope import Scope
+        from ..models import Community  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+        from ..models.org import ROLE_CHIEF  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+        from ..services.scope import Scope  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
         with app.session() as s:
             community_id = s.scalar(select(Community.id).where(Community.code == community))

@@ -16,9 +16,9 @@ def wecom() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def sync_roster(chats: tuple[str, ...], as_json: bool) -> None:
     """按企业微信的客户群成员名单，校正已绑定群的成员记录 (externalcontact/groupchat/list + get)."""
-    from ..senders import PermanentFailure, TemporaryFailure
-    from ..services.membership import sync_roster as run
-    from ..wecom.client import client_for
+    from ..senders import PermanentFailure, TemporaryFailure  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..services.membership import sync_roster as run  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..wecom.client import client_for  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
     if not app.settings.wecom.api_enabled:

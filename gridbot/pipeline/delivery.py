@@ -7,8 +7,8 @@ A row left in `sending` by a crash is not sent again automatically (that could d
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Iterable
 
 from sqlalchemy import or_, update
 

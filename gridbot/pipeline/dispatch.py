@@ -63,7 +63,7 @@ def dispatch(app: Gridbot) -> int:
     if chunks:
         try:
             process_batch(app, chunks[0])
-        except Exception as exc:  # noqa: BLE001 - the failed ones get RQ's retries with backoff in their own job
+        except Exception as exc:  # the failed ones get RQ's retries with backoff in their own job
             log.warning("dispatch: a message of %d failed here (%s); the chunk is queued again with retries",
                         len(chunks[0]), type(exc).__name__)
             _queue_batch(app.queue, chunks[0])

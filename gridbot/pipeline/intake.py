@@ -30,8 +30,9 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import psycopg
 from redis import Redis
@@ -102,7 +103,7 @@ class _Pending:
             self.params = insert_params(self.values)
 
 
-def _forget_parent(intake: "weakref.ref[Intake]") -> None:
+def _forget_parent(intake: weakref.ref[Intake]) -> None:
     """os.register_at_fork hook; a weak reference, so an intake of a closed app is not kept alive by it."""
     me = intake()
     if me is not None:
@@ -225,7 +226,7 @@ class Intake(Receiver):
                 if item.outcome == NEW:   # stored: answer now; only a retry waits for the replay check in Redis
                     item.done.set()
             self._enqueue([item for item in batch if item.outcome is not None])
-        except BaseException as exc:  # noqa: BLE001 - whatever happens, no request may wait for nothing
+        except BaseException as exc:  # whatever happens, no request may wait for nothing
             log.exception("intake: batch of %d failed", len(batch))
             for item in batch:
                 if item.outcome is None and item.error is None:
@@ -289,7 +290,7 @@ class Intake(Receiver):
         if cur is not None:
             try:
                 cur.connection.close()
-            except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped either way
+            except Exception:  # a broken connection may fail to close; it is dropped either way
                 log.debug("intake: closing a broken connection failed", exc_info=True)
 
     def _store(self, batch: list[_Pending]) -> None:
@@ -338,7 +339,7 @@ class Intake(Receiver):
             argv = [len(new), len(retries), DISPATCH_FLAG_SECONDS, *[item.ttl for item in new + retries],
                     *[item.inbound_id for item in batch]]
             *fresh, wake_dispatcher = self._push(keys=keys, args=argv)
-            for item, first_time in zip(retries, fresh):
+            for item, first_time in zip(retries, fresh, strict=False):
                 if not first_time:
                     item.outcome = REPLAY
             if wake_dispatcher:

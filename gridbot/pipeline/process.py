@@ -8,7 +8,7 @@ not three retries of it. An outage (OperationalError, a lost connection) still f
 from __future__ import annotations
 
 import logging
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
@@ -62,10 +62,7 @@ def process(app: Gridbot, inbound_id: int) -> list[int]:
                                       inbound.sender_name)
             ctx = Context(inbound=inbound, speaker=speaker, session=session, app=app)
             flooding = _flooding(session, row, speaker)
-            if flooding is None:
-                replies = app.router.dispatch(ctx)
-            else:
-                replies = flooding
+            replies = app.router.dispatch(ctx) if flooding is None else flooding
             rows = write_replies(session, inbound, replies, now=app.clock.now())
             row.status = "done"
             row.attempts += 1
@@ -118,7 +115,7 @@ def process_batch(app: Gridbot, inbound_ids: list[int]) -> int:
     for inbound_id in inbound_ids:
         try:
             written += len(process(app, inbound_id))
-        except Exception as exc:  # noqa: BLE001 - process() marked the row failed; go on with the rest
+        except Exception as exc:  # process() marked the row failed; go on with the rest
             if is_job_timeout(exc):
                 raise
             log.warning("inbound %s failed in its batch: %s", inbound_id, type(exc).__name__)
@@ -159,7 +156,7 @@ def handle_now(app: Gridbot, inbound: Inbound) -> list[Reply]:
     """Store, process and deliver in this thread, then return the replies. The console's short path."""
     if inbound.at is None:
         inbound.at = app.clock.now()
-    inbound.at = inbound.at.astimezone(timezone.utc)
+    inbound.at = inbound.at.astimezone(UTC)
     inbound_id, created = store(app.engine, row_values(inbound, None, app.clock.now()))
     if created:
         process(app, inbound_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -71,7 +71,7 @@ def insert_params(values: dict[str, Any], dialect: str = "postgresql") -> tuple[
     params = [json.dumps(values[c], ensure_ascii=False) if c == "payload" else values[c] for c in COLUMNS]
     if dialect == "sqlite":
         at: datetime = values["received_at"]
-        params[COLUMNS.index("received_at")] = at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        params[COLUMNS.index("received_at")] = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     return tuple(params)
 
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 
+from .. import texts
 from ..config import DEFAULT_TIMEZONE, ConfigError, load_yaml
 
 LATE_POLICIES = ("send_late_once", "skip")
@@ -169,9 +170,7 @@ def parse_config(data: dict, timezone: str = DEFAULT_TIMEZONE) -> SchedulerConfi
 def load_config(config_dir: Path | None = None, timezone: str = DEFAULT_TIMEZONE) -> SchedulerConfig:
     """config/schedules.yaml (cached until the file changes). Missing file: the defaults, nothing scheduled."""
     if config_dir is None:
-        from .. import texts
-
-        config_dir = texts._config_dir  # the directory the app was built with
+        config_dir = texts.config_dir()  # the directory the app was built with
     if not (Path(config_dir) / "schedules.yaml").is_file():
         return SchedulerConfig(timezone=timezone, quiet=QuietHours(time(22), time(7), timezone))
     data = load_yaml(Path(config_dir), "schedules.yaml")  # the same object until the file changes
@@ -186,8 +185,9 @@ _parsed: dict[tuple[int, str], tuple[object, SchedulerConfig]] = {}
 
 
 def quiet_hold(now: datetime, urgent: bool, config_dir: Path | None = None,
-               timezone: str = DEFAULT_TIMEZONE) -> datetime | None:
-    """The outbox rule: when a non-urgent proactive message written at `now` may go out (None = now)."""
+               timezone: str | None = None) -> datetime | None:
+    """The outbox rule: when a non-urgent proactive message written at `now` may go out (None = now). Quiet
+    hours are in the app's GRIDBOT_TIMEZONE unless a zone is given."""
     if urgent:
         return None
-    return load_config(config_dir, timezone).quiet.hold_until(now)
+    return load_config(config_dir, timezone or texts.people_timezone()).quiet.hold_until(now)

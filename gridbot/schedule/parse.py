@@ -245,13 +245,11 @@ def _time_of_day(tx: _Text) -> time | None:
     else:
         h = to_int(m.group("h2"))
         m2 = m.group("m2")
-        mi = {"半": 30, "一刻": 15, "1刻": 15, "三刻": 45, "3刻": 45}.get(m2, None) if m2 else 0
+        mi = {"半": 30, "一刻": 15, "1刻": 15, "三刻": 45, "3刻": 45}.get(m2) if m2 else 0
         if mi is None:
             mi = to_int(m2)
     period = m.group("period")
-    if period in ("下午", "傍晚", "晚上", "晚间", "夜里", "夜间", "晚") and h < 12:
-        h += 12
-    elif period == "中午" and h < 6:
+    if period in ("下午", "傍晚", "晚上", "晚间", "夜里", "夜间", "晚") and h < 12 or period == "中午" and h < 6:
         h += 12
     elif period == "凌晨" and h == 12:
         h = 0

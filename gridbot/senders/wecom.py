@@ -18,9 +18,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session

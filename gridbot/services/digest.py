@@ -20,14 +20,18 @@ build() returns plain data (JSON-ready); render_markdown()/markdown_parts() make
 """
 from __future__ import annotations
 
+import logging
 import math
+import os
 import re
+import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, cast, func, or_, select
@@ -36,16 +40,28 @@ from sqlalchemy.orm import Session, selectinload
 from ..errors import Refusal
 from ..markdown import md_text as md
 from ..messages import Reply
-from ..models import (Community, CoverageSnapshot, Grid, GridChat, Household, Member, OutboxMessage, Patrol, Ticket,
-                      TicketEvent, Visit)
+from ..models import (
+    Community,
+    CoverageSnapshot,
+    Grid,
+    GridChat,
+    Household,
+    Member,
+    OutboxMessage,
+    Patrol,
+    Ticket,
+    TicketEvent,
+    Visit,
+)
 from ..models.household import KEY_HOUSEHOLD_TAGS
 from ..models.tickets import ACTIVE_STATUSES
+from ..periods import add_months, day_start, quarter_start
 from ..senders.wecom import MARKDOWN_LIMIT, split_text
 from ..texts import t
 from . import bindings, metrics, outbox
 from . import tickets as ticket_service
+from .charts import FontMissing, digest_chart
 from .people import subtree_ids
-from ..periods import add_months, day_start, quarter_start
 from .work import work_grids
 
 PATROL_ROLES = frozenset({"member", "grid_leader"})            # 每月至少巡查一次 (seed plan 2)
@@ -664,7 +680,7 @@ def write(session: Session, d: dict[str, Any], userids: Iterable[str], now: date
         taken = set(session.scalars(select(OutboxMessage.idempotency_key)
                                     .where(OutboxMessage.idempotency_key.in_(keys))))
         replies = [Reply(part, markdown=True, to_user=userid, idempotency_key=key)
-                   for part, key in zip(parts, keys) if key not in taken]
+                   for part, key in zip(parts, keys, strict=False) if key not in taken]
         image = chart and keys[-1] not in taken
         if image:
             replies.append(Reply("", to_user=userid, idempotency_key=keys[-1]))
@@ -720,11 +736,6 @@ def send_all(session: Session, day: date, now: datetime, tz: ZoneInfo, console_b
 def save_chart(instance_dir: Path, data: dict[str, Any]) -> str | None:
     """The digest's chart as a file (for the console, and sent after the markdown); its path under the instance
     dir, or None. A missing CJK font is logged for operators and never stops the digest's text."""
-    import logging
-    import os
-    import uuid
-
-    from .charts import FontMissing, digest_chart
 
     rel = chart_file(data)
     path = Path(instance_dir) / rel

@@ -6,8 +6,8 @@ gridbot/pipeline/delivery.py, which sends it exactly once.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -57,9 +57,8 @@ def quiet_hold(inbound: Inbound | None, reply: Reply, now: datetime) -> datetime
     an answer sent privately to the speaker of a group message (a member's list, a refusal) is an answer too."""
     if reply.urgent:
         return None
-    if inbound is not None:
-        if target_for(inbound, reply) in {("chat", inbound.chat_id), ("user", inbound.sender_id)}:
-            return None
+    if inbound is not None and target_for(inbound, reply) in {("chat", inbound.chat_id), ("user", inbound.sender_id)}:
+        return None
     return _hold(now, urgent=False)
 
 

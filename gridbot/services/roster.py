@@ -10,21 +10,36 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
+import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
+import cn2an
+from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ..errors import Refusal
-from ..models import (ChatIdentity, ChatMembership, Community, Grid, GridChat, Household, HOUSEHOLD_TAGS,
-                      HouseholdBinding, Member, MemberGrid)
+from ..models import (
+    HOUSEHOLD_TAGS,
+    ChatIdentity,
+    ChatMembership,
+    Community,
+    Grid,
+    GridChat,
+    Household,
+    HouseholdBinding,
+    Member,
+    MemberGrid,
+)
 from ..models.org import ROLES
+from ..places import place_text
 from ..texts import t
 from . import audit
-from ..places import place_text
 from .scope import Scope
 
 SHEET_GRIDS, SHEET_MEMBERS, SHEET_HOUSEHOLDS = "网格", "成员", "住户"
@@ -73,7 +88,7 @@ MAX_UNPACKED_BYTES = 200 * 1024 * 1024     # an .xlsx's parts once unzipped (a z
 class RosterError(Refusal):
     """The file could not be read at all (missing sheet, wrong headers, unreadable file); `errors` name where."""
 
-    def __init__(self, errors: list["RowError"]):
+    def __init__(self, errors: list[RowError]):
         super().__init__("roster.err.unreadable_file", problems="; ".join(str(e) for e in errors))
         self.errors = errors
 
@@ -193,7 +208,6 @@ def _check_header_width(sheet: str, header: list[Any]) -> None:
 def _check_unpacked(path: Path) -> None:
     """An .xlsx is a zip: refuse one whose parts would unpack beyond MAX_UNPACKED_BYTES, before openpyxl reads it
     (zipfile stops reading a part at its declared size, so the declaration bounds the work)."""
-    import zipfile
 
     try:
         with zipfile.ZipFile(path) as zf:
@@ -208,7 +222,6 @@ def _check_unpacked(path: Path) -> None:
 def read_xlsx(path: Path) -> RawRoster:
     """Streams each sheet (openpyxl read-only) and never trusts its declared dimensions: a sheet claiming
     A1:XFD1048576 is read as the rows it really holds, at most MAX_COLUMNS wide, stopped at MAX_ROWS."""
-    from openpyxl import load_workbook
 
     _check_unpacked(path)
     try:
@@ -302,7 +315,6 @@ def split_list(value: str) -> list[str]:
 
 def norm_place(value: str, suffixes: tuple[str, ...]) -> str:
     """'3栋' / '3号楼' / '三栋' -> '3'; '二单元' -> '2'; '101室' -> '101'. Non-numeric names stay as written."""
-    import unicodedata
 
     text = unicodedata.normalize("NFKC", value or "").strip().replace(" ", "")
     for suffix in sorted(suffixes, key=len, reverse=True):
@@ -320,7 +332,6 @@ def norm_place(value: str, suffixes: tuple[str, ...]) -> str:
 
 def _cn_digits(text: str) -> str:
     """'三' -> '3', '二十一' -> '21', '一零一' -> '101' (read digit by digit when there is no 十/百)."""
-    import cn2an
 
     if any(c in text for c in "十百"):
         try:
@@ -417,7 +428,7 @@ class _Known:
     members: dict[str, Member]
 
     @classmethod
-    def load(cls, session: Session) -> "_Known":
+    def load(cls, session: Session) -> _Known:
         return cls(
             communities={c.code: c for c in session.scalars(select(Community))},
             grids={g.code: g for g in session.scalars(select(Grid).options(

@@ -8,8 +8,9 @@ Roles are ranked (models.org.ROLES, lowest first): nobody grants a role above th
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import and_, false, or_, select, true
 
@@ -34,12 +35,12 @@ class Scope:
     roles: frozenset[str] = frozenset()    # the roles the person holds: the ceiling of what they may grant
 
     @classmethod
-    def everything(cls) -> "Scope":
+    def everything(cls) -> Scope:
         """The county operator and the server CLI: all communities, any role."""
         return cls(is_operator=True, roles=frozenset({ROLE_OPERATOR}))
 
     @classmethod
-    def of(cls, person: Any) -> "Scope":
+    def of(cls, person: Any) -> Scope:
         """A console Principal or a chat Speaker (both carry is_operator?, community_id, scope_grid_ids, roles)."""
         if getattr(person, "is_operator", False):
             return cls.everything()
@@ -49,7 +50,7 @@ class Scope:
                    roles=frozenset(getattr(person, "roles", frozenset())))
 
     @classmethod
-    def casework(cls, person: Any) -> "Scope":
+    def casework(cls, person: Any) -> Scope:
         """Where a person does case work: their grids (own, the subtree they lead, or the whole community for a
         secretary), never every community: an operator configures, and has no case work."""
         community = getattr(person, "community_id", None)

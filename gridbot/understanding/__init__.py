@@ -25,7 +25,7 @@ _cache: dict[tuple[str, float], Understander] = {}
 def get_understander(config_dir: Path | str | None = None) -> Understander:
     """The Understander for `config_dir` (default: the configured one), rebuilt when categories.yaml changes."""
     if config_dir is None:
-        config_dir = texts._config_dir
+        config_dir = texts.config_dir()
     path = Path(config_dir) / "categories.yaml"
     try:
         key = (str(path), path.stat().st_mtime)

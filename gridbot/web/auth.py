@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote, urlparse
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -32,6 +32,7 @@ from ..models.org import LEADER_ROLES, ROLE_CHIEF, ROLE_OPERATOR, ROLE_SECRETARY
 from ..services import audit
 from ..services.people import Speaker, member_scope
 from ..texts import t
+from ..wecom.client import client_for
 from . import gridbot_app
 
 bp = Blueprint("auth", __name__, url_prefix="/console")
@@ -71,7 +72,7 @@ class PeopleOnlySessions(SecureCookieSessionInterface):
     """Sessions are for people in the console. WeCom's callbacks and the probes never carry the cookie, so they
     skip building the cookie signer: a twentieth of a callback's CPU at saturation (bench/webhook)."""
 
-    def open_session(self, app, request):  # noqa: ANN001, ANN201
+    def open_session(self, app, request):
         if request.path.startswith(SESSIONLESS_PREFIXES):
             return self.make_null_session(app)
         return super().open_session(app, request)
@@ -343,7 +344,7 @@ def _client_ip() -> str | None:
 
 @bp.route("/login", methods=["GET", "POST"])
 @requires("public")
-def login():  # noqa: ANN201
+def login():
     app = gridbot_app()
     error = None
     if request.method == "POST":
@@ -369,7 +370,7 @@ def login():  # noqa: ANN201
 
 @bp.post("/logout")
 @requires("login")
-def logout():  # noqa: ANN201
+def logout():
     p = current_principal()
     app = gridbot_app()
     with app.session() as s, s.begin():   # every session of the account ends, not only this browser's
@@ -388,7 +389,7 @@ QR_URL = "https://login.work.weixin.qq.com/wwlogin/sso/login"
 
 @bp.get("/login/wecom")
 @requires("public")
-def wecom_login():  # noqa: ANN201
+def wecom_login():
     """Inside WeCom's browser: the OAuth2 authorize page (silent, snsapi_base). Elsewhere: the QR login page."""
     wc = gridbot_app().settings.wecom
     if not wc.corp_id:
@@ -407,9 +408,8 @@ def wecom_login():  # noqa: ANN201
 
 @bp.get("/login/wecom/callback")
 @requires("public")
-def wecom_callback():  # noqa: ANN201
+def wecom_callback():
     """code -> /cgi-bin/auth/getuserinfo -> userid -> the Member -> their console account (made on first use)."""
-    from ..wecom.client import client_for
 
     app = gridbot_app()
     code = request.args.get("code", "")

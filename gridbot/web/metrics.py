@@ -10,8 +10,15 @@ import os
 import time
 
 from flask import Blueprint, Response, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
-                               multiprocess)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from sqlalchemy import func, select
 
 from ..models import OutboxMessage, Ticket
@@ -83,7 +90,7 @@ def _refresh_gauges() -> None:
 
 
 @bp.get("/metrics")
-def metrics():  # noqa: ANN201
+def metrics():
     _refresh_gauges()
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

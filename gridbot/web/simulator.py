@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from sqlalchemy import and_, func, or_, select
 
+from ..config import load_yaml
 from ..ids import ID_MAX
 from ..messages import Inbound
+from ..models import OutboxMessage
+from ..pipeline.process import handle_now
+from ..services.people import resolve_speaker
+from ..services.roster import directory
 from ..texts import t
 from . import gridbot_app
 
@@ -27,7 +33,7 @@ bp = Blueprint("simulator", __name__)
 MAX_TEXT = 2000
 
 
-def _enabled_for(flask_app) -> bool:  # noqa: ANN001
+def _enabled_for(flask_app) -> bool:
     """Only an explicit yes turns it on: the demo's Flask config, or the GRIDBOT_SIMULATOR setting."""
     if flask_app.config.get("GRIDBOT_SIMULATOR"):
         return True
@@ -40,7 +46,7 @@ def enabled() -> bool:
 
 
 @bp.record_once
-def _announce(state) -> None:  # noqa: ANN001
+def _announce(state) -> None:
     """Warn at start-up when the simulator is on: anyone reaching the server can speak as anyone."""
     if _enabled_for(state.app):
         log.warning("chat simulator ENABLED at / and /simulator/* without sign-in: anyone who reaches this server "
@@ -48,27 +54,25 @@ def _announce(state) -> None:  # noqa: ANN001
 
 
 @bp.before_request
-def _only_when_enabled():  # noqa: ANN202
+def _only_when_enabled():
     if not enabled():
         abort(404)
 
 
 def _directory() -> dict:
-    from ..services.roster import directory
 
     with gridbot_app().session() as session:
         return directory(session)
 
 
 def _page_texts() -> dict[str, str]:
-    from ..config import load_yaml
 
     texts = load_yaml(gridbot_app().settings.config_dir, "templates.yaml")["simulator"]["page"]
     return {k: str(v) for k, v in texts.items()}
 
 
 @bp.get("/")
-def index():  # noqa: ANN201
+def index():
     texts = _page_texts()
     cursor = {"after": _last_outbox_id(), "since": gridbot_app().clock.now().isoformat()}
     return render_template("simulator/index.html", directory=_directory(), T=texts, cursor=cursor,
@@ -76,20 +80,17 @@ def index():  # noqa: ANN201
 
 
 @bp.get("/simulator/directory")
-def directory_json():  # noqa: ANN201
+def directory_json():
     return jsonify(_directory())
 
 
-def _error(message: str, status: int = 400):  # noqa: ANN202
+def _error(message: str, status: int = 400):
     return jsonify(ok=False, error=message), status
 
 
 @bp.post("/simulator/say")
-def say():  # noqa: ANN201
+def say():
     """{chat_id|null, user_id, text, mentioned?, name?} -> the bot's replies, sorted by where they went."""
-    from ..pipeline.process import handle_now
-    from ..services.people import resolve_speaker
-    from ..texts import t
 
     if not request.is_json:  # also keeps plain cross-site form posts out
         return _error(t("simulator.err_json"), 415)
@@ -124,7 +125,7 @@ def say():  # noqa: ANN201
 
 
 @bp.get("/simulator/outbox")
-def outbox_after():  # noqa: ANN201
+def outbox_after():
     """Messages due after `after` (reminders, escalations, digests the in-process jobs send later).
 
     The page polls with the cursor it was given (last id seen, and when it last asked), so a message written
@@ -136,15 +137,12 @@ def outbox_after():  # noqa: ANN201
     except ValueError:
         since = None
     if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=timezone.utc)
+        since = since.replace(tzinfo=UTC)
     rows, cursor = _due_after(after, since)
     return jsonify(ok=True, messages=[_shown(r, None, None) for r in rows], cursor=cursor)
 
 
 def _last_outbox_id() -> int:
-    from sqlalchemy import func, select
-
-    from ..models import OutboxMessage
 
     with gridbot_app().session() as session:
         return session.scalar(select(func.max(OutboxMessage.id))) or 0
@@ -153,9 +151,6 @@ def _last_outbox_id() -> int:
 def _due_after(after: int, since: datetime | None = None, limit: int = 200) -> tuple[list, dict]:
     """Outbox rows after id `after` that are due now, plus rows written earlier that fell due since `since`
     (a reminder). Returns them and the cursor ({"after", "since"}) to ask from next time."""
-    from sqlalchemy import and_, or_, select
-
-    from ..models import OutboxMessage
 
     app = gridbot_app()
     now = app.clock.now()
@@ -172,7 +167,7 @@ def _due_after(after: int, since: datetime | None = None, limit: int = 200) -> t
     return rows, {"after": last, "since": now.isoformat()}
 
 
-def _shown(row, chat_id: str | None, user_id: str | None) -> dict:  # noqa: ANN001
+def _shown(row, chat_id: str | None, user_id: str | None) -> dict:
     """Where the page shows a message: in the conversation ("here"), as a private message, or in another group."""
     if row.target_type == "chat":
         where = "here" if chat_id is not None and row.target == chat_id else "other_chat"

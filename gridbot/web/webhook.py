@@ -9,8 +9,8 @@ ids). A route whose settings are missing answers 404.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..adapters import Arrival, wecom_aibot, wecom_app
 from ..adapters.wecom_crypto import CallbackCrypto, CallbackRejected, SignedQuery, signed_query, url_check
-from ..pipeline.receive import BIND_COMMAND, Replayed, UnboundChat, Unavailable
+from ..pipeline.receive import BIND_COMMAND, Replayed, Unavailable, UnboundChat
 from . import gridbot_app
 
 log = logging.getLogger(__name__)

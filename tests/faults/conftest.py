@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -17,8 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tests.fakewecom.fixtures import fake  # noqa: F401  (re-exported for the fault tests)
 
 
 def free_port() -> int:
@@ -48,7 +47,7 @@ class OwnRedis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "OwnRedis":
+    def start(self) -> OwnRedis:
         self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no", "--daemonize", "no"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -88,7 +87,7 @@ class OwnPostgres:
         subprocess.run([*self.as_postgres, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                        cwd=self.root)
 
-    def init(self) -> "OwnPostgres":
+    def init(self) -> OwnPostgres:
         if self.as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
@@ -115,8 +114,6 @@ def own_pg():
         pytest.skip(f"cannot make a throwaway PostgreSQL cluster: {err}")
     pg.start()
     yield pg
-    try:
+    with contextlib.suppress(subprocess.CalledProcessError):
         pg.stop("immediate")
-    except subprocess.CalledProcessError:
-        pass
     shutil.rmtree(root, ignore_errors=True)

@@ -24,7 +24,7 @@ def at(*args) -> datetime:
     return datetime(*args, tzinfo=SH)
 
 
-def reminder_rows(app, word: str) -> list[str]:  # noqa: ANN001
+def reminder_rows(app, word: str) -> list[str]:
     with app.session() as s:
         return [r.content["text"] for r in s.scalars(select(OutboxMessage).where(OutboxMessage.inbound_id.is_(None))
                                                      .order_by(OutboxMessage.id))

@@ -24,7 +24,7 @@ from tests.fakewecom.fixtures import AIBOT_KEY, AIBOT_TOKEN, Signer, vectors
 NOW = int(T0.timestamp())
 
 
-def wecom_env(fake, redis_url: str, prefix: str) -> dict:  # noqa: ANN001
+def wecom_env(fake, redis_url: str, prefix: str) -> dict:
     v = vectors()
     return {"GRIDBOT_REDIS_URL": redis_url, "GRIDBOT_REDIS_PREFIX": prefix + ":", "GRIDBOT_QUEUE_PREFIX": prefix,
             "GRIDBOT_WECOM_API_BASE": fake.url, "GRIDBOT_WECOM_CORP_ID": v["corp_id"],
@@ -33,7 +33,7 @@ def wecom_env(fake, redis_url: str, prefix: str) -> dict:  # noqa: ANN001
             "GRIDBOT_AIBOT_TOKEN": AIBOT_TOKEN, "GRIDBOT_AIBOT_AES_KEY": AIBOT_KEY, "GRIDBOT_WECOM_TIMEOUT": "1"}
 
 
-def counts(app) -> dict:  # noqa: ANN001
+def counts(app) -> dict:
     with app.session() as s:
         inbound = dict(s.execute(select(InboundMessage.status, func.count()).group_by(InboundMessage.status)).all())
         out = dict(s.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())

@@ -4,9 +4,10 @@ times out, rate-limits and revokes every access token. Retries back off (the clo
 the scheduler's release job re-queues what came due), the last resort is a dead or `unknown` row that an operator sees
 — never a silent drop, never a double post.
 
-Faults injected: 25 HTTP 502s, 4 timeouts, 15 rate-limit answers (errcode 45009), 2 token revocations (one mid-send), plus one
-message sent into 8 straight failures (dead letter, then retried by an operator). Lost: 0 (asserted: every inbound row
-done, every outbox row sent or visibly dead/unknown with its error, each group reply posted at most once).
+Faults injected: 25 HTTP 502s, 4 timeouts, 15 rate-limit answers (errcode 45009), 2 token revocations (one
+mid-send), plus one message sent into 8 straight failures (dead letter, then retried by an operator). Lost: 0
+(asserted: every inbound row done, every outbox row sent or visibly dead/unknown with its error, each group reply
+posted at most once).
 """
 from __future__ import annotations
 
@@ -16,21 +17,20 @@ from sqlalchemy import func, select
 from gridbot.bootstrap import set_current
 from gridbot.messages import Reply
 from gridbot.models import InboundMessage, OutboxMessage
-from gridbot.schedule.scheduler import release_held
 from gridbot.pipeline import delivery
+from gridbot.schedule.scheduler import release_held
 from gridbot.services import outbox
 from gridbot.web import create_app
 from tests.conftest import T0
 from tests.factories import seed_world
 from tests.fakewecom import aibot_message, text_xml
-from tests.fakewecom.fixtures import aibot_signer, app_signer, fake, wecom_env  # noqa: F401
 
 NOW = int(T0.timestamp())
 RESIDENTS, MEMBERS = 60, 20
 STAFF = ("mem_zhao", "mem_qian", "mem_sun", "mem_zhou", "lead_li", "sec_wang")   # our own per-user limit is real-time
 
 
-def drain(app, redis_conn, clock, rounds: int = 40, between=None) -> int:  # noqa: ANN001
+def drain(app, redis_conn, clock, rounds: int = 40, between=None) -> int:
     """Run the worker, move the clock through the backoff, let the release job re-queue what is due; repeat."""
     set_current(app)
     worker = SimpleWorker(list(app.queue.queues.values()), connection=redis_conn)
@@ -52,8 +52,8 @@ def drain(app, redis_conn, clock, rounds: int = 40, between=None) -> int:  # noq
     raise AssertionError(f"the outbox did not drain by {clock.now()}: {left[:5]}")
 
 
-def test_a_storm_while_wecom_fails_loses_nothing(make_app, pg_url, wecom_env, fake, redis_conn, clock,  # noqa: F811
-                                                 app_signer, aibot_signer):  # noqa: F811
+def test_a_storm_while_wecom_fails_loses_nothing(make_app, pg_url, wecom_env, fake, redis_conn, clock,
+                                                 app_signer, aibot_signer):
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)
     with app.session() as s, s.begin():
         seed_world(s)
@@ -84,7 +84,7 @@ def test_a_storm_while_wecom_fails_loses_nothing(make_app, pg_url, wecom_env, fa
     by_status: dict[str, int] = {}
     for r in rows:
         by_status[r.status] = by_status.get(r.status, 0) + 1
-    assert {r.inbound_id for r in rows} == set(range(1, RESIDENTS + MEMBERS + 1))  # noqa: E501   # every message answered
+    assert {r.inbound_id for r in rows} == set(range(1, RESIDENTS + MEMBERS + 1))  # every message answered
     lost = len(rows) - by_status.get("sent", 0) - by_status.get("dead", 0) - by_status.get("unknown", 0)
     assert lost == 0 and not {"pending", "sending"} & set(by_status)
     assert all(r.last_error for r in rows if r.status in ("dead", "unknown"))          # visible, with a reason

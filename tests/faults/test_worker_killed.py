@@ -8,6 +8,7 @@ written but before the transaction committed. Lost: nothing; duplicated: nothing
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -60,10 +61,8 @@ def tree(pid: int) -> list[int]:
 def kill_tree(pid: int) -> int:
     pids = tree(pid)
     for p in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return len(pids)
 
 

@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -287,7 +288,7 @@ def test_nginx_accepts_the_site(tmp_path):
     if nginx is None:
         pytest.skip("nginx not installed (apt-get install nginx-light); "
                     "test_nginx_site_terminates_tls_and_keeps_callbacks_small_fast_and_out_of_the_logs checks it")
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -296,7 +297,7 @@ def test_nginx_accepts_the_site(tmp_path):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gridbot.test")])
-    now = datetime.now(timezone.utc)  # certificate validity for a throwaway cert, not app time
+    now = datetime.now(UTC)  # certificate validity for a throwaway cert, not app time
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
             .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
@@ -436,7 +437,7 @@ class Gunicorn:
     def __init__(self, env: dict[str, str], log_path: Path):
         self.port = int(env["GUNICORN_BIND"].rsplit(":", 1)[1])
         self.log_path = log_path
-        self._log = open(log_path, "wb")
+        self._log = open(log_path, "wb")  # noqa: SIM115 - held open for the server's whole life, closed in stop()
         self.proc = subprocess.Popen([str(BIN / "gunicorn"), "--config", str(DEPLOY / "gunicorn.conf.py"),
                                       "gridbot.web:create_app()"], env=env, cwd=str(ROOT),
                                      stdout=self._log, stderr=subprocess.STDOUT)

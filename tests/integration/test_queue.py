@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC
 
 from rq import SimpleWorker
 from sqlalchemy import select
 
 from gridbot.messages import Inbound
 from gridbot.models import InboundMessage, OutboxMessage
-from gridbot.queue import InProcessQueue, RQQueue
 from gridbot.pipeline.receive import store_and_queue as receive
+from gridbot.queue import InProcessQueue, RQQueue
 from tests.conftest import REDIS_URL
 from tests.factories import seed_world
 
@@ -59,14 +60,14 @@ def test_in_process_queue_runs_jobs_in_the_background(make_app, sqlite_url):
 
 
 def test_in_process_queue_holds_future_jobs_until_due(make_app, sqlite_url):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     calls: list[int] = []
     queue = InProcessQueue(sync=True)
     import tests.integration.test_queue as me
 
     me.CALLS = calls
-    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    later = datetime.now(UTC) + timedelta(hours=1)
     queue.enqueue("tests.integration.test_queue.record_call", 7, at=later)
     assert calls == []
     assert queue.run_due(later - timedelta(minutes=1)) == 0

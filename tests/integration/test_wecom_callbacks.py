@@ -15,7 +15,7 @@ from gridbot.web import create_app
 from tests.conftest import T0
 from tests.factories import seed_world
 from tests.fakewecom import aibot_message, text_xml, wecom_encrypt
-from tests.fakewecom.fixtures import aibot_signer, app_signer, fake, vectors, wecom_env  # noqa: F401
+from tests.fakewecom.fixtures import vectors
 
 NOW = int(T0.timestamp())
 
@@ -62,7 +62,7 @@ def test_aibot_mention_is_stripped_and_response_url_kept():
 
 # -- over HTTP, on PostgreSQL + Redis -----------------------------------------------------------------
 @pytest.fixture
-def world_app(make_app, pg_url, wecom_env):  # noqa: F811
+def world_app(make_app, pg_url, wecom_env):
     app = make_app(pg_url, env=wecom_env)
     with app.session() as s, s.begin():
         seed_world(s)
@@ -74,12 +74,12 @@ def client(world_app):
     return create_app(gridbot=world_app).test_client()
 
 
-def count(app, model) -> int:  # noqa: ANN001
+def count(app, model) -> int:
     with app.session() as s:
         return s.scalar(select(func.count()).select_from(model))
 
 
-def test_url_verification_answers_the_decrypted_echostr_on_both_routes(client, app_signer, aibot_signer):  # noqa: F811
+def test_url_verification_answers_the_decrypted_echostr_on_both_routes(client, app_signer, aibot_signer):
     query, plain = app_signer.url_check("1288432023552776189", NOW)
     resp = client.get(f"/wecom/callback?{query}")
     assert (resp.status_code, resp.get_data(as_text=True)) == (200, plain)
@@ -89,7 +89,7 @@ def test_url_verification_answers_the_decrypted_echostr_on_both_routes(client, a
 
 
 def test_a_text_message_to_the_app_is_stored_processed_and_answered_by_app_message(
-        client, world_app, app_signer, fake):  # noqa: F811
+        client, world_app, app_signer, fake):
     query, body = app_signer.xml_post(text_xml("mem_zhao", "帮助", "900001", NOW), NOW)
     resp = client.post(f"/wecom/callback?{query}", data=body)
     assert resp.status_code == 200
@@ -106,7 +106,7 @@ def test_a_text_message_to_the_app_is_stored_processed_and_answered_by_app_messa
 
 
 def test_a_delivery_repeated_three_times_is_processed_once_and_answered_once(client, world_app, aibot_signer,
-                                                                            fake):  # noqa: F811
+                                                                            fake):
     msg = aibot_message("msg-abc-1", "resident_a", "@网格小助手 你好", chatid="chat-hy-01",
                         response_url=f"{fake.url}/aibot/response/1")
     statuses = []
@@ -127,7 +127,7 @@ BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!EN
                   b'<xml><Encrypt>&lol2;</Encrypt></xml>')
 
 
-def _bad_requests(app_signer, aibot_signer, fake):  # noqa: ANN001, ANN202, F811
+def _bad_requests(app_signer, aibot_signer, fake):
     good_xml = text_xml("mem_zhao", "13812345678 漏水", "700001", NOW)
     q, body = app_signer.xml_post(good_xml, NOW)
     bad_sig = q.replace("msg_signature=", "msg_signature=0")
@@ -153,7 +153,7 @@ def _bad_requests(app_signer, aibot_signer, fake):  # noqa: ANN001, ANN202, F811
                                   "entity-laden XML", "missing query", "malformed JSON", "garbage ciphertext",
                                   "oversized body", "unknown chat"])
 def test_bad_input_is_refused_with_a_4xx_an_operator_log_line_and_nothing_stored(
-        case, client, world_app, app_signer, aibot_signer, fake, caplog):  # noqa: F811
+        case, client, world_app, app_signer, aibot_signer, fake, caplog):
     path, query, body, status = _bad_requests(app_signer, aibot_signer, fake)[case]
     with caplog.at_level(logging.WARNING, logger="gridbot"):
         resp = client.post(f"{path}?{query}", data=body)
@@ -164,14 +164,14 @@ def test_bad_input_is_refused_with_a_4xx_an_operator_log_line_and_nothing_stored
     assert "13812345678" not in caplog.text and "resident_a" not in caplog.text
 
 
-def test_a_replayed_request_is_refused_and_stored_once(client, world_app, app_signer):  # noqa: F811
+def test_a_replayed_request_is_refused_and_stored_once(client, world_app, app_signer):
     query, body = app_signer.xml_post(text_xml("mem_zhao", "帮助", "800001", NOW), NOW)
     assert client.post(f"/wecom/callback?{query}", data=body).status_code == 200
     assert client.post(f"/wecom/callback?{query}", data=body).status_code == 409
     assert count(world_app, InboundMessage) == 1
 
 
-def test_an_unknown_chat_is_recorded_and_a_grid_leader_binds_it(client, world_app, aibot_signer, fake):  # noqa: F811
+def test_an_unknown_chat_is_recorded_and_a_grid_leader_binds_it(client, world_app, aibot_signer, fake):
     def say(msgid: str, user: str, text: str) -> int:
         msg = aibot_message(msgid, user, text, chatid="chat-new-7", response_url=f"{fake.url}/aibot/response/{msgid}")
         query, body = aibot_signer.json_post(msg, NOW)
@@ -193,7 +193,7 @@ def test_an_unknown_chat_is_recorded_and_a_grid_leader_binds_it(client, world_ap
     assert say("u5", "resident_a", "@网格小助手 你好") == 200
 
 
-def test_a_route_without_settings_answers_404(make_app, pg_url, app_signer):  # noqa: F811
+def test_a_route_without_settings_answers_404(make_app, pg_url, app_signer):
     app = make_app(pg_url)
     client = create_app(gridbot=app).test_client()
     query, body = app_signer.xml_post(text_xml("mem_zhao", "帮助", "1", NOW), NOW)
@@ -212,7 +212,7 @@ def test_a_self_made_encoder_agrees_with_wechatpy():
 
 
 def test_on_rq_a_repeated_delivery_is_processed_and_answered_once_and_a_byte_identical_replay_refused(
-        make_app, pg_url, wecom_env, aibot_signer, redis_conn, redis_prefix, fake):  # noqa: F811
+        make_app, pg_url, wecom_env, aibot_signer, redis_conn, redis_prefix, fake):
     from rq import SimpleWorker
 
     app = make_app(pg_url, env=wecom_env, sync_jobs=False)

@@ -9,16 +9,15 @@ from sqlalchemy import update
 
 from gridbot.messages import Reply
 from gridbot.models import GridChat, OutboxMessage
-from gridbot.senders import PermanentFailure
 from gridbot.pipeline import delivery
 from gridbot.queue import InProcessQueue
+from gridbot.senders import PermanentFailure
 from gridbot.services import outbox
 from gridbot.wecom import RateLimiter, WeComClient
 from tests.factories import seed_world
-from tests.fakewecom.fixtures import fake, wecom_env  # noqa: F401
 
 
-def test_many_threads_share_one_token_fetched_once_under_the_redis_lock(fake, redis_conn, redis_prefix):  # noqa: F811
+def test_many_threads_share_one_token_fetched_once_under_the_redis_lock(fake, redis_conn, redis_prefix):
     clients = [WeComClient(fake.url, fake.corp_id, fake.secret, redis_conn, redis_prefix + ":") for _ in range(8)]
     tokens: list[str] = []
     threads = [threading.Thread(target=lambda c=c: tokens.append(c.token())) for c in clients]
@@ -29,7 +28,7 @@ def test_many_threads_share_one_token_fetched_once_under_the_redis_lock(fake, re
     assert len(set(tokens)) == 1 and fake.token_calls == 1
 
 
-def test_without_redis_the_token_is_cached_in_process_and_refetched_when_revoked(fake):  # noqa: F811
+def test_without_redis_the_token_is_cached_in_process_and_refetched_when_revoked(fake):
     client = WeComClient(fake.url, fake.corp_id, fake.secret)
     client.call("/cgi-bin/message/send", {"touser": "a", "msgtype": "text", "text": {"content": "1"}})
     client.call("/cgi-bin/message/send", {"touser": "b", "msgtype": "text", "text": {"content": "2"}})
@@ -39,7 +38,7 @@ def test_without_redis_the_token_is_cached_in_process_and_refetched_when_revoked
     assert fake.token_calls == 2 and len(fake.sent("/cgi-bin/message/send")) == 3
 
 
-def test_wrong_secret_is_a_permanent_failure_naming_the_settings(fake):  # noqa: F811
+def test_wrong_secret_is_a_permanent_failure_naming_the_settings(fake):
     client = WeComClient(fake.url, fake.corp_id, "not-the-secret")
     with pytest.raises(PermanentFailure, match="GRIDBOT_WECOM_SECRET"):
         client.token()
@@ -57,7 +56,7 @@ def test_the_limiter_allows_the_limit_per_window_then_says_how_long_to_wait(with
 
 
 def test_an_aibot_reply_uses_response_url_once_then_falls_back_to_the_group_robot(make_app, pg_url, wecom_env,
-                                                                                  fake):  # noqa: F811
+                                                                                  fake):
     from gridbot.messages import Inbound
 
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)   # rows wait in RQ: the test delivers by hand

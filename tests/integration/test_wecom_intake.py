@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from rq import SimpleWorker
@@ -21,7 +21,7 @@ from gridbot.web import create_app
 from tests.conftest import T0
 from tests.factories import seed_world
 from tests.fakewecom import aibot_message
-from tests.fakewecom.fixtures import AIBOT_KEY, AIBOT_TOKEN, Signer, fake, wecom_env  # noqa: F401
+from tests.fakewecom.fixtures import AIBOT_KEY, AIBOT_TOKEN, Signer
 
 NOW = int(T0.timestamp())
 
@@ -31,11 +31,11 @@ def _row(key: str, raw: str = "{}") -> dict:
                       at=T0)
     return dict(platform="wecom_aibot", dedupe_key=key, chat_id="chat-hy-01", sender_id="resident_a", kind="text",
                 payload=_payload(inbound), raw=raw,
-                received_at=datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc), status="received", attempts=0)
+                received_at=datetime(2026, 11, 2, 1, 0, tzinfo=UTC), status="received", attempts=0)
 
 
 def test_thirty_messages_each_delivered_three_times_at_once_are_processed_and_answered_once(
-        make_app, pg_url, wecom_env, fake, redis_conn):  # noqa: F811
+        make_app, pg_url, wecom_env, fake, redis_conn):
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)
     assert isinstance(app.receiver, Intake)   # PostgreSQL + RQ: the production path
     with app.session() as s, s.begin():
@@ -78,7 +78,7 @@ def test_thirty_messages_each_delivered_three_times_at_once_are_processed_and_an
     assert [len(fake.sent(f"/aibot/response/{i}")) for i in range(30)] == [1] * 30
 
 
-def test_one_bad_row_in_a_batch_costs_only_its_own_request(make_app, pg_url, wecom_env, redis_conn):  # noqa: F811
+def test_one_bad_row_in_a_batch_costs_only_its_own_request(make_app, pg_url, wecom_env, redis_conn):
     """A batch as a leading request takes it: two new messages, a twin of one of them (WeCom's retry arriving in
     the same instant), a row PostgreSQL refuses (a NUL character), and one more new message."""
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)
@@ -106,7 +106,7 @@ def test_one_bad_row_in_a_batch_costs_only_its_own_request(make_app, pg_url, wec
 
 
 def test_a_burst_is_shared_out_in_chunks_and_a_stuck_dispatcher_flag_expires(
-        make_app, pg_url, wecom_env, redis_conn):  # noqa: F811
+        make_app, pg_url, wecom_env, redis_conn):
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)
     batch = [_Pending(_row(f"k-{i}"), f"sig-{i}", 60) for i in range(DISPATCH_CHUNK * 2 + 5)]
     app.receiver._write(batch)
@@ -125,7 +125,7 @@ def test_a_burst_is_shared_out_in_chunks_and_a_stuck_dispatcher_flag_expires(
 
 
 def test_submit_returns_once_the_row_is_committed_and_a_second_same_signature_is_a_replay(
-        make_app, pg_url, wecom_env, redis_conn):  # noqa: F811
+        make_app, pg_url, wecom_env, redis_conn):
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)
     inbound_id, outcome = app.receiver.submit(_row("k-first"), "sig-first", 60)
     with app.session() as s:
@@ -135,7 +135,7 @@ def test_submit_returns_once_the_row_is_committed_and_a_second_same_signature_is
 
 
 def test_ids_left_pending_by_a_lost_dispatcher_are_taken_up_by_the_sweep(
-        make_app, pg_url, wecom_env, redis_conn, clock):  # noqa: F811
+        make_app, pg_url, wecom_env, redis_conn, clock):
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)
     app.receiver._write([_Pending(_row(f"k-{i}"), f"sig-{i}", 60) for i in range(3)])
     inbound_jobs = app.queue.queues["inbound"]
@@ -150,7 +150,7 @@ def test_ids_left_pending_by_a_lost_dispatcher_are_taken_up_by_the_sweep(
 
 
 def test_requests_stuck_behind_a_slow_insert_give_up_cleanly_and_the_next_callbacks_are_stored(
-        make_app, pg_url, wecom_env, redis_conn):  # noqa: F811
+        make_app, pg_url, wecom_env, redis_conn):
     """The first request writes (it leads); the ones arriving meanwhile wait to be taken along. A table lock makes
     its INSERT hang: those that wait longer than their limit answer 503 (WeCom retries them) and are not stored
     late; those still waiting when the INSERT returns are stored by the next leader; nothing is left stuck."""

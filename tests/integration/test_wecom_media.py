@@ -16,7 +16,6 @@ from gridbot.models import GridChat, OutboxMessage
 from gridbot.pipeline import delivery
 from gridbot.services import outbox
 from tests.factories import Bot, seed_world
-from tests.fakewecom.fixtures import fake, wecom_env  # noqa: F401
 from tests.unit.test_digest import DAY, seed_fortnight
 
 ROBOT_KEY = "robot-key-hy01"
@@ -24,7 +23,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def app(make_app, pg_url, wecom_env):  # noqa: F811
+def app(make_app, pg_url, wecom_env):
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)   # rows wait in RQ: each test delivers by hand
     with app.session() as s, s.begin():
         seed_world(s)
@@ -32,7 +31,7 @@ def app(make_app, pg_url, wecom_env):  # noqa: F811
     return app
 
 
-def png_file(app, name: str = "charts/test.png") -> bytes:  # noqa: ANN001
+def png_file(app, name: str = "charts/test.png") -> bytes:
     """A small real PNG (drawn by matplotlib) written under the instance dir; its bytes."""
     import numpy as np
     from matplotlib.image import imsave
@@ -45,20 +44,20 @@ def png_file(app, name: str = "charts/test.png") -> bytes:  # noqa: ANN001
     return out.getvalue()
 
 
-def big_file(app, name: str, size: int) -> None:  # noqa: ANN001
+def big_file(app, name: str, size: int) -> None:
     path = app.settings.instance_dir / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(PNG_SIGNATURE + b"\0" * (size - len(PNG_SIGNATURE)))
 
 
-def write_image(app, content: dict, **target: str) -> int:  # noqa: ANN001
+def write_image(app, content: dict, **target: str) -> int:
     with app.session() as s, s.begin():
         (r,) = outbox.write_replies(s, None, [Reply("", **target)], now=app.clock.now(), platform="wecom_app")
         r.content = {"kind": "image", **content}
         return r.id
 
 
-def row(app, oid: int) -> OutboxMessage:  # noqa: ANN001
+def row(app, oid: int) -> OutboxMessage:
     with app.session() as s:
         return s.get(OutboxMessage, oid)
 
@@ -69,7 +68,7 @@ def decodes(png: bytes) -> tuple[int, ...]:
     return imread(io.BytesIO(png), format="png").shape
 
 
-def test_an_app_message_image_is_uploaded_once_and_a_5xx_on_send_does_not_upload_again(app, fake, clock):  # noqa: F811
+def test_an_app_message_image_is_uploaded_once_and_a_5xx_on_send_does_not_upload_again(app, fake, clock):
     png = png_file(app)
     oid = write_image(app, {"path": "charts/test.png", "filename": "简报.png"}, to_user="mem_zhao")
     fake.fail_only, fake.fail_next = "/cgi-bin/message/send", 1
@@ -85,7 +84,7 @@ def test_an_app_message_image_is_uploaded_once_and_a_5xx_on_send_does_not_upload
     assert msg.body["agentid"] == 1000002 and msg.body["enable_duplicate_check"] == 1
 
 
-def test_a_media_id_older_than_three_days_is_uploaded_again(app, fake, clock):  # noqa: F811
+def test_a_media_id_older_than_three_days_is_uploaded_again(app, fake, clock):
     png = png_file(app)
     oid = write_image(app, {"path": "charts/test.png"}, to_user="mem_sun")
     with app.session() as s, s.begin():   # an upload from a try 3 days ago: WeCom has forgotten that media_id
@@ -97,7 +96,7 @@ def test_a_media_id_older_than_three_days_is_uploaded_again(app, fake, clock):  
     assert fake.images_seen("/cgi-bin/message/send", to="mem_sun") == [png]
 
 
-def test_a_revoked_token_on_upload_is_fetched_again(app, fake):  # noqa: F811
+def test_a_revoked_token_on_upload_is_fetched_again(app, fake):
     png = png_file(app)
     first, second = (write_image(app, {"path": "charts/test.png"}, to_user=u) for u in ("mem_zhao", "mem_sun"))
     assert delivery.deliver(app, first) == "sent" and fake.token_calls == 1
@@ -107,7 +106,7 @@ def test_a_revoked_token_on_upload_is_fetched_again(app, fake):  # noqa: F811
     assert fake.images_seen("/cgi-bin/message/send", to="mem_sun") == [png]
 
 
-def test_an_image_to_an_app_chat_is_uploaded_and_sent_by_media_id(app, fake):  # noqa: F811
+def test_an_image_to_an_app_chat_is_uploaded_and_sent_by_media_id(app, fake):
     png = png_file(app)
     oid = write_image(app, {"path": "charts/test.png"}, to_chat="chat-hy-02")    # no robot key: appchat
     assert delivery.deliver(app, oid) == "sent"
@@ -115,7 +114,7 @@ def test_an_image_to_an_app_chat_is_uploaded_and_sent_by_media_id(app, fake):  #
     assert fake.sent("/cgi-bin/webhook/send") == []
 
 
-def test_a_robot_image_from_a_file_goes_as_base64_with_its_md5(app, fake):  # noqa: F811
+def test_a_robot_image_from_a_file_goes_as_base64_with_its_md5(app, fake):
     png = png_file(app)
     oid = write_image(app, {"path": "charts/test.png"}, to_chat="chat-hy-01")
     assert delivery.deliver(app, oid) == "sent"
@@ -125,7 +124,7 @@ def test_a_robot_image_from_a_file_goes_as_base64_with_its_md5(app, fake):  # no
     assert fake.uploads() == []                       # robots take the picture inline, nothing is uploaded
 
 
-def test_an_image_over_10_mb_for_an_app_message_is_dead_with_the_reason(app, fake):  # noqa: F811
+def test_an_image_over_10_mb_for_an_app_message_is_dead_with_the_reason(app, fake):
     big_file(app, "charts/huge.png", 10 * 1024 * 1024 + 1)
     oid = write_image(app, {"path": "charts/huge.png"}, to_user="mem_zhao")
     assert delivery.deliver(app, oid) == "dead"
@@ -134,7 +133,7 @@ def test_an_image_over_10_mb_for_an_app_message_is_dead_with_the_reason(app, fak
     assert fake.uploads() == [] and fake.sent("/cgi-bin/message/send") == []
 
 
-def test_an_image_over_2_mb_for_a_robot_is_dead_with_the_reason(app, fake):  # noqa: F811
+def test_an_image_over_2_mb_for_a_robot_is_dead_with_the_reason(app, fake):
     big_file(app, "charts/big.png", 3 * 1024 * 1024)
     oid = write_image(app, {"path": "charts/big.png"}, to_chat="chat-hy-01")
     assert delivery.deliver(app, oid) == "dead"
@@ -142,7 +141,7 @@ def test_an_image_over_2_mb_for_a_robot_is_dead_with_the_reason(app, fake):  # n
     assert fake.sent("/cgi-bin/webhook/send") == []
 
 
-def test_a_missing_file_or_one_outside_the_instance_dir_is_dead_with_the_reason(app, fake):  # noqa: F811
+def test_a_missing_file_or_one_outside_the_instance_dir_is_dead_with_the_reason(app, fake):
     gone = write_image(app, {"path": "charts/never-written.png"}, to_user="mem_zhao")
     outside = write_image(app, {"path": "../../etc/passwd"}, to_user="mem_zhao")
     assert delivery.deliver(app, gone) == "dead" and delivery.deliver(app, outside) == "dead"
@@ -153,20 +152,20 @@ def test_a_missing_file_or_one_outside_the_instance_dir_is_dead_with_the_reason(
 
 # -- the daily digest's chart, end to end ---------------------------------------------------------------------
 @pytest.fixture
-def wecom_bot(make_app, pg_url, wecom_env, clock):  # noqa: F811
+def wecom_bot(make_app, pg_url, wecom_env, clock):
     bot = Bot(make_app(pg_url, env=wecom_env))
     bot.seed()
     seed_fortnight(bot, clock)
     return bot
 
 
-def _digest_rows(app) -> list[OutboxMessage]:  # noqa: ANN001
+def _digest_rows(app) -> list[OutboxMessage]:
     with app.session() as s:
         return list(s.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key.like("digest:%"))
                               .order_by(OutboxMessage.id)))
 
 
-def _seen_by(fake, userid: str) -> list[tuple[str, object]]:  # noqa: ANN001, F811
+def _seen_by(fake, userid: str) -> list[tuple[str, object]]:
     """What `userid` sees from the app, in order: ('markdown', text) or ('image', bytes)."""
     seen = []
     for r in fake.sent("/cgi-bin/message/send"):
@@ -178,7 +177,7 @@ def _seen_by(fake, userid: str) -> list[tuple[str, object]]:  # noqa: ANN001, F8
     return seen
 
 
-def test_the_daily_digest_brings_its_chart_to_the_secretary_once(wecom_bot, fake):  # noqa: F811
+def test_the_daily_digest_brings_its_chart_to_the_secretary_once(wecom_bot, fake):
     from PIL import Image
 
     from gridbot.jobs import send_daily_digests
@@ -204,11 +203,11 @@ def test_the_daily_digest_brings_its_chart_to_the_secretary_once(wecom_bot, fake
 
 
 def test_without_a_cjk_font_the_digest_text_still_goes_and_operators_are_told(wecom_bot, fake, monkeypatch,
-                                                                            caplog):  # noqa: F811
+                                                                            caplog):
     from gridbot.jobs import send_daily_digests
     from gridbot.services import charts
 
-    def no_font():  # noqa: ANN202
+    def no_font():
         raise charts.FontMissing("no CJK font found for the digest chart: install fonts-wqy-microhei")
 
     monkeypatch.setattr(charts, "cjk_font", no_font)

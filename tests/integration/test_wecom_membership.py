@@ -1,7 +1,7 @@
 """Membership from change_external_chat events (signed callbacks) and from `gridbot wecom sync-roster`."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -15,33 +15,32 @@ from gridbot.wecom.client import client_for
 from tests.conftest import T0
 from tests.factories import seed_world
 from tests.fakewecom import chat_change_xml
-from tests.fakewecom.fixtures import app_signer, fake, wecom_env  # noqa: F401
 
 NOW = int(T0.timestamp())
 
 
 @pytest.fixture
-def app(make_app, pg_url, wecom_env):  # noqa: F811
+def app(make_app, pg_url, wecom_env):
     app = make_app(pg_url, env=wecom_env)
     with app.session() as s, s.begin():
         seed_world(s)
     return app
 
 
-def stays(app, chat_id: str) -> dict[str, tuple]:  # noqa: ANN001
+def stays(app, chat_id: str) -> dict[str, tuple]:
     """user id -> (joined_at, left_at, source) of the latest stay."""
     with app.session() as s:
         rows = s.execute(select(ChatIdentity.user_id, ChatMembership.joined_at, ChatMembership.left_at,
                                 ChatMembership.source).join(ChatIdentity)
                          .where(ChatMembership.chat_id == chat_id).order_by(ChatMembership.id)).all()
-    return {u: (j, l, src) for u, j, l, src in rows}
+    return {u: (joined, left, src) for u, joined, left, src in rows}
 
 
 def member(userid: str, join: int, kind: int = 2, nick: str = "") -> dict:
     return {"userid": userid, "type": kind, "join_time": join, "join_scene": 1, "group_nickname": nick}
 
 
-def test_membership_events_open_and_close_stays(app, app_signer, fake):  # noqa: F811
+def test_membership_events_open_and_close_stays(app, app_signer, fake):
     client = create_app(gridbot=app).test_client()
     fake.groupchats["chat-hy-01"] = {"chat_id": "chat-hy-01", "member_list": [member("wmOwner", NOW - 60, 1)]}
 
@@ -54,7 +53,7 @@ def test_membership_events_open_and_close_stays(app, app_signer, fake):  # noqa:
     assert event("update", NOW + 10, "add_member", ["wmResA", "wmResB"]) == 200  # WeCom's retry: same event
     assert event("update", NOW + 20, "del_member", ["wmResB"]) == 200
     s = stays(app, "chat-hy-01")
-    at = lambda t: datetime.fromtimestamp(t, timezone.utc)  # noqa: E731
+    at = lambda t: datetime.fromtimestamp(t, UTC)  # noqa: E731
     assert s["wmOwner"] == (at(NOW - 60), None, "sync")
     assert s["wmResA"] == (at(NOW + 10), None, "event")
     assert s["wmResB"] == (at(NOW + 10), at(NOW + 20), "event")
@@ -65,7 +64,7 @@ def test_membership_events_open_and_close_stays(app, app_signer, fake):  # noqa:
         assert len(membership.open_memberships(session, "chat-hy-01")) == 0
 
 
-def test_sync_roster_reconciles_bound_groups_from_the_cli(app, fake, wecom_env, pg_url, tmp_path,  # noqa: F811
+def test_sync_roster_reconciles_bound_groups_from_the_cli(app, fake, wecom_env, pg_url, tmp_path,
                                                          monkeypatch):
     with app.session() as s, s.begin():
         membership.join(s, "chat-hy-01", "wmGone", T0, source="event")
@@ -91,7 +90,7 @@ def test_sync_roster_reconciles_bound_groups_from_the_cli(app, fake, wecom_env, 
     assert again.exit_code == 0 and '"joined": 0, "left": 0' in again.output
 
 
-def test_sync_roster_pages_through_groupchat_list(app, fake):  # noqa: F811
+def test_sync_roster_pages_through_groupchat_list(app, fake):
     fake.groupchats = {f"wrX{i:04d}": {"chat_id": f"wrX{i:04d}", "member_list": []} for i in range(1500)}
     fake.groupchats["chat-hy-03"] = {"chat_id": "chat-hy-03", "member_list": [member("wmZ", NOW)]}
     results = membership.sync_roster(app.session, client_for(app), app.clock.now)

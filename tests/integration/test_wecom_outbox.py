@@ -17,16 +17,15 @@ from gridbot.config import Settings
 from gridbot.messages import Reply
 from gridbot.models import GridChat, OutboxMessage
 from gridbot.pipeline import delivery
-from gridbot.services import outbox
 from gridbot.senders.wecom import split_text
+from gridbot.services import outbox
 from tests.factories import seed_world
-from tests.fakewecom.fixtures import fake, wecom_env  # noqa: F401
 
 ROBOT_KEY = "robot-key-hy01"
 
 
 @pytest.fixture
-def app(make_app, pg_url, wecom_env):  # noqa: F811
+def app(make_app, pg_url, wecom_env):
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)   # rows wait in RQ: each test delivers by hand
     with app.session() as s, s.begin():
         seed_world(s)
@@ -34,17 +33,17 @@ def app(make_app, pg_url, wecom_env):  # noqa: F811
     return app
 
 
-def write(app, *replies: Reply, platform: str = "wecom_app") -> list[int]:  # noqa: ANN001
+def write(app, *replies: Reply, platform: str = "wecom_app") -> list[int]:
     with app.session() as s, s.begin():
         return [r.id for r in outbox.write_replies(s, None, list(replies), now=app.clock.now(), platform=platform)]
 
 
-def row(app, oid: int) -> OutboxMessage:  # noqa: ANN001
+def row(app, oid: int) -> OutboxMessage:
     with app.session() as s:
         return s.get(OutboxMessage, oid)
 
 
-def test_group_robot_text_carries_mentions_and_long_text_is_split_on_lines(app, fake):  # noqa: F811
+def test_group_robot_text_carries_mentions_and_long_text_is_split_on_lines(app, fake):
     lines = [f"第{i}行：楼道灯已修好，请大家注意安全。" for i in range(120)]
     (oid,) = write(app, Reply("\n".join(lines), mentions=["mem_zhao"], to_chat="chat-hy-01"))
     assert delivery.deliver(app, oid) == "sent"
@@ -62,7 +61,7 @@ def test_split_text_never_exceeds_the_limit_even_for_one_long_line():
     assert all(len(p.encode()) <= 2048 for p in parts) and "".join(parts).replace("\n", "") == "短" + "长" * 1000 + "尾"
 
 
-def test_markdown_to_a_group_and_an_app_message_to_a_member(app, fake):  # noqa: F811
+def test_markdown_to_a_group_and_an_app_message_to_a_member(app, fake):
     md, user = write(app, Reply("**停水通知**", markdown=True, mentions=["lead_li"], to_chat="chat-hy-01"),
                      Reply("您有一张新工单", to_user="mem_zhao"))
     assert delivery.deliver(app, md) == "sent" and delivery.deliver(app, user) == "sent"
@@ -73,7 +72,7 @@ def test_markdown_to_a_group_and_an_app_message_to_a_member(app, fake):  # noqa:
     assert msg.body["text"]["content"] == "您有一张新工单" and msg.body["enable_duplicate_check"] == 1
 
 
-def test_external_group_announcement_goes_as_a_template_and_the_requester_is_told_to_confirm(app, fake):  # noqa: F811
+def test_external_group_announcement_goes_as_a_template_and_the_requester_is_told_to_confirm(app, fake):
     with app.session() as s, s.begin():
         (r,) = outbox.write_replies(s, None, [Reply("本周六上午小区消杀", to_chat="wrExternalGroup01")],
                                     now=app.clock.now(), platform="wecom_app")
@@ -90,7 +89,7 @@ def test_external_group_announcement_goes_as_a_template_and_the_requester_is_tol
     assert notice.body["touser"] == "mem_zhao" and "确认" in notice.body["text"]["content"]
 
 
-def test_5xx_is_retried_with_backoff_then_sent_once(app, fake, clock):  # noqa: F811
+def test_5xx_is_retried_with_backoff_then_sent_once(app, fake, clock):
     (oid,) = write(app, Reply("通知", to_user="mem_zhao"))
     fake.fail_next = 2
     assert delivery.deliver(app, oid) == "pending"
@@ -105,7 +104,7 @@ def test_5xx_is_retried_with_backoff_then_sent_once(app, fake, clock):  # noqa: 
     assert len(fake.sent("/cgi-bin/message/send")) == 1 and row(app, oid).attempts == 3
 
 
-def test_after_the_last_try_the_row_is_dead_and_visible(app, fake, clock, caplog):  # noqa: F811
+def test_after_the_last_try_the_row_is_dead_and_visible(app, fake, clock, caplog):
     (oid,) = write(app, Reply("通知", to_chat="chat-hy-01"))
     fake.fail_next = 100
     for _ in range(delivery.MAX_ATTEMPTS):
@@ -119,7 +118,7 @@ def test_after_the_last_try_the_row_is_dead_and_visible(app, fake, clock, caplog
     assert fake.sent("/cgi-bin/webhook/send") == []
 
 
-def test_a_timed_out_app_message_is_retried_and_wecom_duplicate_check_keeps_it_single(app, fake, clock):  # noqa: F811
+def test_a_timed_out_app_message_is_retried_and_wecom_duplicate_check_keeps_it_single(app, fake, clock):
     (oid,) = write(app, Reply("请今天完成走访", to_user="mem_sun"))
     fake.timeout_seconds, fake.timeout_next = 2.0, 1
     assert delivery.deliver(app, oid) == "pending"
@@ -129,7 +128,7 @@ def test_a_timed_out_app_message_is_retried_and_wecom_duplicate_check_keeps_it_s
     assert len(fake.sent("/cgi-bin/message/send")) == 1                               # delivered once
 
 
-def test_a_timed_out_group_post_is_not_resent_but_marked_unknown(app, fake, clock):  # noqa: F811
+def test_a_timed_out_group_post_is_not_resent_but_marked_unknown(app, fake, clock):
     (oid,) = write(app, Reply("明早8点停水", to_chat="chat-hy-01"))
     fake.timeout_seconds, fake.timeout_next = 2.0, 1
     assert delivery.deliver(app, oid) == "unknown"
@@ -140,7 +139,7 @@ def test_a_timed_out_group_post_is_not_resent_but_marked_unknown(app, fake, cloc
     assert "check the chat" in row(app, oid).last_error
 
 
-def test_a_revoked_token_is_fetched_again_and_shared_through_redis(app, fake, wecom_env, pg_url, tmp_path):  # noqa: F811
+def test_a_revoked_token_is_fetched_again_and_shared_through_redis(app, fake, wecom_env, pg_url, tmp_path):
     a, b = write(app, Reply("一", to_user="mem_zhao"), Reply("二", to_user="mem_sun"))
     assert delivery.deliver(app, a) == "sent" and fake.token_calls == 1
     fake.revoke_tokens()
@@ -157,16 +156,16 @@ def test_a_revoked_token_is_fetched_again_and_shared_through_redis(app, fake, we
     assert fake.token_calls == 2 and len(fake.sent("/cgi-bin/message/send")) == 3
 
 
-def test_a_robot_over_20_per_minute_waits_and_nothing_is_dropped(app, fake, clock):  # noqa: F811
+def test_a_robot_over_20_per_minute_waits_and_nothing_is_dropped(app, fake, clock):
     ids = write(app, *[Reply(f"第{i}条", to_chat="chat-hy-01") for i in range(23)])
     results = [delivery.deliver(app, oid) for oid in ids]
     assert results.count("sent") == 20 and results.count("pending") == 3
-    waiting = [row(app, oid) for oid, r in zip(ids, results) if r == "pending"]
+    waiting = [row(app, oid) for oid, r in zip(ids, results, strict=True) if r == "pending"]
     assert all(w.not_before > clock.now() and w.attempts == 0 for w in waiting)
     assert len(fake.sent("/cgi-bin/webhook/send")) == 20
 
 
-def test_wecom_rate_limit_errcode_reschedules_and_never_makes_the_row_dead(app, fake, clock):  # noqa: F811
+def test_wecom_rate_limit_errcode_reschedules_and_never_makes_the_row_dead(app, fake, clock):
     (oid,) = write(app, Reply("通知", to_user="mem_zhao"))
     fake.ratelimit_next = delivery.MAX_ATTEMPTS + 2
     for _ in range(delivery.MAX_ATTEMPTS + 2):
@@ -189,7 +188,7 @@ print(deliver(app, int(sys.argv[1])), flush=True)
 
 
 def test_a_worker_killed_between_sending_and_marking_leaves_no_double_post(app, fake, clock, wecom_env, pg_url,
-                                                                          tmp_path):  # noqa: F811
+                                                                          tmp_path):
     (oid,) = write(app, Reply("紧急：3栋燃气泄漏，请勿使用明火", to_chat="chat-hy-01", urgent=True))
     fake.hold_after_record = 5.0  # WeCom has the message; the worker has not heard back yet
     env = {**os.environ, **wecom_env, "GRIDBOT_DATABASE_URL": pg_url, "GRIDBOT_INSTANCE_DIR": str(tmp_path / "w")}
@@ -212,7 +211,7 @@ def test_a_worker_killed_between_sending_and_marking_leaves_no_double_post(app, 
     assert len([r for r in fake.received if r.path == "/cgi-bin/webhook/send"]) == 1
 
 
-def test_an_image_goes_to_the_group_robot_as_base64_with_its_md5(app, fake):  # noqa: F811
+def test_an_image_goes_to_the_group_robot_as_base64_with_its_md5(app, fake):
     import base64
     import hashlib
 

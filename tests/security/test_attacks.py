@@ -16,7 +16,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from gridbot.models import AuditLog, Household, InboundMessage, OutboxMessage, Ticket
+from gridbot.models import Household, InboundMessage, Ticket
 from gridbot.pipeline.process import FLOOD_LIMIT
 from gridbot.texts import t
 from gridbot.web import create_app
@@ -24,14 +24,13 @@ from tests.conftest import T0
 from tests.console_helpers import build_world
 from tests.factories import seed_world
 from tests.fakewecom import aibot_message, text_xml
-from tests.fakewecom.fixtures import aibot_signer, app_signer, fake, wecom_env  # noqa: F401
 from tests.fakewecom.payloads import wecom_encrypt, wecom_signature
 
 NOW = int(T0.timestamp())
 
 
 @pytest.fixture
-def world_app(make_app, pg_url, wecom_env):  # noqa: F811
+def world_app(make_app, pg_url, wecom_env):
     app = make_app(pg_url, env=wecom_env)
     with app.session() as s, s.begin():
         seed_world(s)
@@ -43,12 +42,12 @@ def client(world_app):
     return create_app(gridbot=world_app).test_client()
 
 
-def count(app, model, *where) -> int:  # noqa: ANN001
+def count(app, model, *where) -> int:
     with app.session() as s:
         return s.scalar(select(func.count()).select_from(model).where(*where))
 
 
-def signed_outer(signer, outer_template: str, inner: str, nonce: str) -> tuple[str, bytes]:  # noqa: ANN001
+def signed_outer(signer, outer_template: str, inner: str, nonce: str) -> tuple[str, bytes]:
     encrypt = wecom_encrypt(signer.aes_key, inner, signer.receive_id)
     sig = wecom_signature(signer.token, str(NOW), nonce, encrypt)
     return (f"msg_signature={sig}&timestamp={NOW}&nonce={nonce}",
@@ -63,7 +62,7 @@ EXTERNAL = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/pa
 
 
 @pytest.mark.parametrize("outer", [LAUGHS, EXTERNAL], ids=["billion-laughs", "external-entity"])
-def test_entity_attacks_in_the_outer_xml_are_refused(client, world_app, app_signer, outer):  # noqa: F811
+def test_entity_attacks_in_the_outer_xml_are_refused(client, world_app, app_signer, outer):
     query, body = signed_outer(app_signer, outer, text_xml("mem_zhao", "帮助", "1", NOW), "n1")
     resp = client.post(f"/wecom/callback?{query}", data=body)
     assert resp.status_code == 400 and b"root:" not in resp.data
@@ -71,7 +70,7 @@ def test_entity_attacks_in_the_outer_xml_are_refused(client, world_app, app_sign
 
 
 @pytest.mark.parametrize("entity", ['<!ENTITY e SYSTEM "file:///etc/passwd">', '<!ENTITY e "&#x41;&#x41;">'])
-def test_entity_attacks_inside_the_encrypted_message_are_not_expanded(client, world_app, app_signer, entity):  # noqa: F811
+def test_entity_attacks_inside_the_encrypted_message_are_not_expanded(client, world_app, app_signer, entity):
     inner = (f'<?xml version="1.0"?><!DOCTYPE xml [{entity}]><xml><ToUserName>x</ToUserName>'
              f"<FromUserName>mem_zhao</FromUserName><CreateTime>{NOW}</CreateTime><MsgType>text</MsgType>"
              f"<Content>&e;</Content><MsgId>42</MsgId></xml>")
@@ -84,13 +83,13 @@ def test_entity_attacks_inside_the_encrypted_message_are_not_expanded(client, wo
 
 
 @pytest.mark.parametrize("route", ["/wecom/callback", "/wecom/aibot"])
-def test_oversized_bodies_are_refused_before_reading(client, world_app, app_signer, route):  # noqa: F811
+def test_oversized_bodies_are_refused_before_reading(client, world_app, app_signer, route):
     query, _ = app_signer.xml_post(text_xml("mem_zhao", "帮助", "2", NOW), NOW)
     resp = client.post(f"{route}?{query}", data=b"<xml>" + b"A" * (5 * 1024 * 1024) + b"</xml>")
     assert resp.status_code == 413 and count(world_app, InboundMessage) == 0
 
 
-def test_replayed_callbacks_are_stored_and_answered_once(client, world_app, app_signer, aibot_signer, fake):  # noqa: F811
+def test_replayed_callbacks_are_stored_and_answered_once(client, world_app, app_signer, aibot_signer, fake):
     q1, b1 = app_signer.xml_post(text_xml("mem_zhao", "帮助", "31", NOW), NOW)
     q2, b2 = aibot_signer.json_post(aibot_message("r2", "resident_a", "@网格小助手 你好", chatid="chat-hy-01",
                                                   response_url=f"{fake.url}/aibot/response/r2"), NOW)

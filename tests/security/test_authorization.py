@@ -13,7 +13,7 @@ PERSONAS = {"resident": ("resident_a", frozenset()), "member": ("mem_zhao", froz
             "secretary": ("sec_wang", frozenset({"secretary", "grid_leader"}))}
 
 
-def refusals(app, actor: str, command: str) -> int:  # noqa: ANN001
+def refusals(app, actor: str, command: str) -> int:
     with app.session() as s:
         return len(s.scalars(select(AuditLog).where(AuditLog.action == "command.refused", AuditLog.actor == actor,
                                                     AuditLog.entity_id == command)).all())

@@ -56,7 +56,7 @@ def target(tmp_path_factory):
     app.close()
 
 
-def stored(app) -> tuple[int, int]:  # noqa: ANN001
+def stored(app) -> tuple[int, int]:
     with app.session() as s:
         return (s.scalar(select(func.count()).select_from(InboundMessage)),
                 s.scalar(select(func.count()).select_from(OutboxMessage)))
@@ -81,7 +81,7 @@ headers = st.dictionaries(st.sampled_from(["Content-Type", "X-Forwarded-For", "C
                           st.text(alphabet=string.printable.strip(), max_size=40), max_size=3)
 
 
-def _send(client, route: str, method: str, query: dict, body: bytes, hdrs: dict) -> int:  # noqa: ANN001
+def _send(client, route: str, method: str, query: dict, body: bytes, hdrs: dict) -> int:
     resp = client.open(route, method=method, query_string=query, data=body, headers=hdrs)
     SEEN[route] = SEEN.get(route, 0) + 1
     return resp.status_code

@@ -42,7 +42,7 @@ numbers = st.one_of(st.sampled_from(HUGE), st.integers(min_value=-10, max_value=
 
 
 @st.composite
-def schedule_text(draw) -> str:  # noqa: ANN001
+def schedule_text(draw) -> str:
     """Real schedule phrases with their numbers swapped for odd ones, glued schedule words, or any text."""
     kind = draw(st.integers(0, 2))
     if kind == 0:
@@ -92,7 +92,7 @@ class _Errors(logging.Handler):
         self.records.append(record)
 
 
-def _say_and_check(bot, text: str, as_: str, chat: str | None) -> list[str]:  # noqa: ANN001
+def _say_and_check(bot, text: str, as_: str, chat: str | None) -> list[str]:
     errors = _Errors()
     root = logging.getLogger()
     root.addHandler(errors)
@@ -111,7 +111,7 @@ def fuzz_bot(bot):
     return bot
 
 
-def _words(bot) -> list[str]:  # noqa: ANN001
+def _words(bot) -> list[str]:
     return sorted({w for c in bot.app.router.commands for w in c.words})
 
 

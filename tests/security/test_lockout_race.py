@@ -24,7 +24,7 @@ def world(request):
     return build_world(request.getfixturevalue("bot" if request.param == "sqlite" else "pg_bot"))
 
 
-def _counting_checks(monkeypatch) -> list[int]:  # noqa: ANN001
+def _counting_checks(monkeypatch) -> list[int]:
     calls: list[int] = []
     lock = threading.Lock()
     real = auth.check_password_hash
@@ -38,7 +38,7 @@ def _counting_checks(monkeypatch) -> list[int]:  # noqa: ANN001
     return calls
 
 
-def _race(world, username: str, password_for) -> list[int]:  # noqa: ANN001
+def _race(world, username: str, password_for) -> list[int]:
     """GUESSES clients, each with its own session and CSRF token, post at the same moment."""
     clients = []
     for _ in range(GUESSES):

@@ -9,7 +9,6 @@ number in the clear.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,8 +50,10 @@ configure_logging(app.settings.log_level)          # what create_app() does in p
 client = create_app(gridbot=app).test_client()
 now = int(T0.timestamp())
 aibot, appcb = Signer(AIBOT_TOKEN, AIBOT_KEY, ""), Signer(v["token"], v["encoding_aes_key"], v["corp_id"])
-texts = [f"@网格小助手 3栋2单元101楼道灯坏了，电话{phone}", f"@网格小助手 2栋1单元102漏水，身份证{id_no}，座机{landline}",
-         f"@网格小助手 登记 1栋1单元102 {phone}", f"@网格小助手 我的手机号 {phone[:3]} {phone[3:7]} {phone[7:]} 有人摔倒了 1栋"]
+texts = [f"@网格小助手 3栋2单元101楼道灯坏了，电话{phone}",
+         f"@网格小助手 2栋1单元102漏水，身份证{id_no}，座机{landline}",
+         f"@网格小助手 登记 1栋1单元102 {phone}",
+         f"@网格小助手 我的手机号 {phone[:3]} {phone[3:7]} {phone[7:]} 有人摔倒了 1栋"]
 for i, text in enumerate(texts):
     q, b = aibot.json_post(aibot_message(f"p{i}", f"resident_{i}", text, chatid="chat-hy-01",
                                          response_url=f"{fake.url}/aibot/response/p{i}"), now, nonce=f"n{i}")

@@ -20,7 +20,6 @@ from gridbot.models import GridChat, Member, Ticket
 from gridbot.services import digest, outbox
 from tests.console_helpers import build_world
 from tests.factories import seed_world
-from tests.fakewecom.fixtures import fake, wecom_env  # noqa: F401
 
 LINK = "[请登录核实](https://evil.example/login)"
 DAY = date(2026, 11, 3)        # the morning after the world's tickets (reported 2026-11-02)
@@ -58,14 +57,15 @@ def test_the_console_digest_page_has_no_resident_link(world):
 
 @pytest.mark.parametrize("raw,shown", [
     (LINK, "［请登录核实］（https://evil.example/login）"), ("**粗体**", "＊＊粗体＊＊"), ("# 标题", "＃ 标题"),
-    ("> 引用", "＞ 引用"), ("`代码`", "｀代码｀"), ("第一行\n## 第二行", "第一行 ＃＃ 第二行"), ("3栋2单元", "3栋2单元"),
+    ("> 引用", "＞ 引用"), ("`代码`", "｀代码｀"), ("第一行\n## 第二行", "第一行 ＃＃ 第二行"),
+    ("3栋2单元", "3栋2单元"),
     (None, "")])
 def test_one_helper_for_every_value(raw, shown):
     assert md_text(raw) == shown
 
 
 def test_a_plain_reply_through_the_ai_bots_markdown_only_channel_stays_text(make_app, pg_url, wecom_env,
-                                                                           fake):  # noqa: F811
+                                                                           fake):
     app = make_app(pg_url, env=wecom_env)
     with app.session() as s, s.begin():
         seed_world(s)

@@ -15,7 +15,7 @@ from tests.console_helpers import build_world, csrf_of
 from tests.security.two_communities import add_other_community
 
 
-def dead(app, target_type: str, target: str, text: str, inbound_chat: str | None = None) -> int:  # noqa: ANN001
+def dead(app, target_type: str, target: str, text: str, inbound_chat: str | None = None) -> int:
     with app.session() as s, s.begin():
         inbound_id = None
         if inbound_chat:
@@ -31,7 +31,7 @@ def dead(app, target_type: str, target: str, text: str, inbound_chat: str | None
         return row.id
 
 
-def listed(client) -> set[str]:  # noqa: ANN001
+def listed(client) -> set[str]:
     return set(re.findall(r"死信-\w+", client.get("/console/outbox?per_page=200").get_data(as_text=True)))
 
 

@@ -22,7 +22,7 @@ from tests.security.two_communities import SECRETS, add_other_community
 HEADERS = {sheet: list(cols) for sheet, cols in COLUMNS.items()}
 
 
-def csv_files(grids=(), members=(), households=()):  # noqa: ANN001, ANN201
+def csv_files(grids=(), members=(), households=()):
     """The three CSV uploads, header first, with the given rows."""
     out = []
     for sheet, rows in (("网格", grids), ("成员", members), ("住户", households)):
@@ -32,13 +32,13 @@ def csv_files(grids=(), members=(), households=()):  # noqa: ANN001, ANN201
     return out
 
 
-def upload(client, files, **extra):  # noqa: ANN001, ANN003, ANN201
+def upload(client, files, **extra):
     token = csrf_of(client.get("/console/roster").get_data(as_text=True))
     return client.post("/console/roster", data={"file": files, "csrf_token": token, **extra},
                        content_type="multipart/form-data")
 
 
-def snapshot(app):  # noqa: ANN001, ANN201
+def snapshot(app):
     """What an import could change: grids (community, parent, name), members (community, roles), households."""
     with app.session() as s:
         return (sorted(s.execute(select(Grid.code, Grid.community_id, Grid.parent_id, Grid.name)).all()),

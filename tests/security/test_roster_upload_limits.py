@@ -57,7 +57,7 @@ def claim_everything(path: Path) -> Path:
     return out
 
 
-def upload(world, data: bytes, name: str):  # noqa: ANN001, ANN201
+def upload(world, data: bytes, name: str):
     client = world.client("secretary")
     token = csrf_of(client.get("/console/roster").get_data(as_text=True))
     return client.post("/console/roster", data={"file": (io.BytesIO(data), name), "csrf_token": token},
@@ -89,7 +89,7 @@ def test_a_tiny_sheet_claiming_a1_to_xfd1048576_is_read_as_what_it_holds(tmp_pat
     calls = {"n": 0}
     real = roster.cell_text
 
-    def counting(value):  # noqa: ANN001, ANN202
+    def counting(value):
         calls["n"] += 1
         return real(value)
 

@@ -23,14 +23,14 @@ def world(request):
     return build_world(request.getfixturevalue("bot" if request.param == "sqlite" else "pg_bot"))
 
 
-def _copy(world, client):  # noqa: ANN001, ANN202
+def _copy(world, client):
     """Another browser holding a copy of `client`'s session cookie."""
     other = world.flask.test_client()
     other.set_cookie("session", client.get_cookie("session").value)
     return other
 
 
-def _signed_in(client) -> bool:  # noqa: ANN001
+def _signed_in(client) -> bool:
     return client.get("/console/dashboard").status_code == 200
 
 

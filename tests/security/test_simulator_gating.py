@@ -18,7 +18,7 @@ ROUTES = [("get", "/"), ("get", "/simulator/directory"), ("get", "/simulator/out
           ("post", "/simulator/say")]
 
 
-def _statuses(client) -> list[int]:  # noqa: ANN001
+def _statuses(client) -> list[int]:
     out = []
     for method, path in ROUTES:
         if method == "post":

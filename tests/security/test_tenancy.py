@@ -59,7 +59,8 @@ def requests_for(o: dict[str, Any]) -> dict[str, list[tuple[str, str, Any]]]:
         "console.binding_decide": [("POST", f"/console/bindings/{o['binding']}/decide", {"decision": "approve"})],
         "console.members": [("GET", "/console/members", None)],
         "console.reminders": [("GET", "/console/reminders", None),
-                              ("POST", "/console/reminders", {"when": "每周一 9点", "text": "越界", "target": "grid:QS-01"})],
+                              ("POST", "/console/reminders",
+                               {"when": "每周一 9点", "text": "越界", "target": "grid:QS-01"})],
         "console.reminder_cancel": [("POST", f"/console/reminders/{o['reminder']}/cancel", {})],
         "console.announcement_create": [("POST", "/console/announcements", {"text": "越界公告", "grids": "QS-01"})],
         "console.announcement_cancel": [("POST", f"/console/announcements/{o['announcement']}/cancel", {})],
@@ -108,7 +109,8 @@ def two(db_templates, tmp_path_factory):
         ids["binding"] = change.binding.id
         r = reminders.create_reminder(s, community_id=other.community_id, owner_member_id=other.members["qs_sec"],
                                       created_by="member:qs_sec", target_type="grids",
-                                      grid_ids=[other.grids["QS-01"]], schedule=parse("每周一 9点", now, "Asia/Shanghai"),
+                                      grid_ids=[other.grids["QS-01"]],
+                                      schedule=parse("每周一 9点", now, "Asia/Shanghai"),
                                       text="青山乙网格例会", now=now)
         ids["reminder"] = r.id
         ann, _ = announcements.create(s, community_id=other.community_id, author_member_id=other.members["qs_sec"],
@@ -125,7 +127,7 @@ def two(db_templates, tmp_path_factory):
     return world, other, ids
 
 
-def other_rows(app, other) -> list[tuple]:  # noqa: ANN001
+def other_rows(app, other) -> list[tuple]:
     """Every row that belongs to 青山, column by column: whatever 和园's people did must leave it as it was."""
     grid_ids = set(other.grids.values())
     with app.session() as s:
@@ -157,7 +159,7 @@ def other_rows(app, other) -> list[tuple]:  # noqa: ANN001
         return sorted(out)
 
 
-def body_text(resp) -> str:  # noqa: ANN001
+def body_text(resp) -> str:
     if resp.mimetype and resp.mimetype.endswith("spreadsheetml.sheet"):
         wb = load_workbook(io.BytesIO(resp.data), read_only=True)
         return "\n".join(str(v) for ws in wb for row in ws.iter_rows(values_only=True) for v in row if v is not None)
@@ -261,7 +263,8 @@ def test_every_cli_command_that_takes_a_community_or_grid_keeps_to_it(two, tmp_p
     monkeypatch.setenv("GRIDBOT_DATABASE_URL", str(world.app.settings.database_url))
     monkeypatch.setenv("GRIDBOT_INSTANCE_DIR", str(tmp_path / "instance"))
     (tmp_path / "roster").mkdir()
-    for sheet, text in (("网格", "社区编码,社区名称,网格编码,网格名称,层级,上级网格编码\nHY,和园社区,QS-01,青山甲网格,2,HY\n"),
+    for sheet, text in (("网格",
+                         "社区编码,社区名称,网格编码,网格名称,层级,上级网格编码\nHY,和园社区,QS-01,青山甲网格,2,HY\n"),
                         ("成员", "姓名,企业微信账号,角色\n"), ("住户", "网格编码,楼栋,室\n")):
         (tmp_path / "roster" / f"{sheet}.csv").write_text(text, encoding="utf-8-sig")
     expected_exit = {"import roster": 1}

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from gridbot.models import Community, Grid, GridChat, Household, Member, MemberGrid
 from gridbot.web.auth import create_account, create_token
-
 from tests.console_helpers import PASSWORD, ConsoleWorld, report_ticket
 
 SECRETS = ("青山甲网格", "青山乙网格", "青山书记", "青山网格员", "青山住户", "13611112222", "13622223333",

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from gridbot.models import AuditLog, Ticket
 from gridbot.models.console import ConsoleAccount
 from gridbot.web import create_app
-
 from tests.console_helpers import PASSWORD, build_world, csrf_of, login
 from tests.factories import Bot
 from tests.fakewecom.server import FakeWeCom
@@ -21,7 +20,7 @@ def world(bot):
     return build_world(bot)
 
 
-def audits(app, action):  # noqa: ANN001, ANN201
+def audits(app, action):
     with app.session() as s:
         return list(s.scalars(select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id)))
 
@@ -136,7 +135,7 @@ def test_next_never_leaves_the_site(world):
     assert resp.headers["Location"].endswith("/console/dashboard")
 
 
-# -- WeCom web authorization (企业微信网页授权 / 扫码登录) against the fake WeCom ----------------------------------------
+# -- WeCom web authorization (企业微信网页授权 / 扫码登录) against the fake WeCom ---------------------------
 @pytest.fixture
 def wecom_world(make_app, sqlite_url):
     fake = FakeWeCom().start()
@@ -148,7 +147,7 @@ def wecom_world(make_app, sqlite_url):
     fake.stop()
 
 
-def _start(client, user_agent: str = "Mozilla/5.0") -> str:  # noqa: ANN001
+def _start(client, user_agent: str = "Mozilla/5.0") -> str:
     resp = client.get("/console/login/wecom", headers={"User-Agent": user_agent})
     assert resp.status_code == 302
     return resp.headers["Location"]

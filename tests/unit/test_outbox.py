@@ -8,9 +8,9 @@ from sqlalchemy.orm import sessionmaker
 
 from gridbot.messages import Reply
 from gridbot.models import OutboxMessage
+from gridbot.pipeline import delivery
 from gridbot.senders import PermanentFailure, TemporaryFailure
 from gridbot.senders.local import RecordingSender
-from gridbot.pipeline import delivery
 from gridbot.services import outbox
 
 
@@ -20,14 +20,14 @@ class Flaky:
     def __init__(self, failures: int, exc: Exception):
         self.failures, self.exc, self.inner = failures, exc, RecordingSender()
 
-    def send(self, row):  # noqa: ANN001
+    def send(self, row):
         if self.failures > 0:
             self.failures -= 1
             raise self.exc
         self.inner.send(row)
 
 
-def _queue_one(app, text="通知：明天停水", **kw) -> int:  # noqa: ANN001
+def _queue_one(app, text="通知：明天停水", **kw) -> int:
     """A pending row written outside the app's sessions, so no delivery is queued on commit: the test drives
     deliver() itself (as the sweep does for a row whose writer died before its hand-over)."""
     with sessionmaker(app.engine, expire_on_commit=False)() as s, s.begin():
@@ -36,7 +36,7 @@ def _queue_one(app, text="通知：明天停水", **kw) -> int:  # noqa: ANN001
     return row.id
 
 
-def _row(app, oid):  # noqa: ANN001
+def _row(app, oid):
     with app.session() as s:
         return s.get(OutboxMessage, oid)
 

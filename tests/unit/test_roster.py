@@ -68,7 +68,7 @@ def small_roster() -> dict[str, list[list]]:
     }
 
 
-def run(app, source, dry_run: bool = False, actor: str = "test:import"):  # noqa: ANN001, ANN201
+def run(app, source, dry_run: bool = False, actor: str = "test:import"):
     """What the CLI does: validate and apply in one transaction; roll back on errors or for a dry run."""
     raw = read_roster(source)
     with app.session() as session:
@@ -80,7 +80,7 @@ def run(app, source, dry_run: bool = False, actor: str = "test:import"):  # noqa
     return result
 
 
-def snapshot(app) -> dict:  # noqa: ANN001
+def snapshot(app) -> dict:
     """Everything the roster controls, including update times, so 'unchanged' means untouched."""
     with app.session() as s:
         grids = sorted((g.code, g.name, g.level, g.parent.code if g.parent else None,
@@ -94,7 +94,7 @@ def snapshot(app) -> dict:  # noqa: ANN001
     return {"grids": grids, "members": members, "households": households}
 
 
-def count(app, model) -> int:  # noqa: ANN001
+def count(app, model) -> int:
     with app.session() as s:
         return s.scalar(select(func.count()).select_from(model))
 

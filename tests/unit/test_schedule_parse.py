@@ -6,7 +6,7 @@ hand from a calendar (November 2026 starts on a Sunday; 2028 is the next leap ye
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -185,7 +185,7 @@ def test_offsets_are_always_plus_eight():
     s = parse("每月1号 8:00", MON)
     occ = s.next(MON, count=12)
     assert {d.utcoffset().total_seconds() for d in occ} == {8 * 3600}
-    assert {d.astimezone(timezone.utc).hour for d in occ} == {0}
+    assert {d.astimezone(UTC).hour for d in occ} == {0}
 
 
 # -- the CLI contract ------------------------------------------------------------------------------------
@@ -233,7 +233,7 @@ def test_weekly_rule_lands_on_its_weekday_and_time(wd, h, m, now):
     occ = s.next(now, 4)
     assert len(occ) == 4 and occ[0] > now and occ[0] - now <= timedelta(days=7)
     assert all(o.weekday() == wd and (o.hour, o.minute) == (h, m) for o in occ)
-    assert all(b - a == timedelta(days=7) for a, b in zip(occ, occ[1:]))
+    assert all(b - a == timedelta(days=7) for a, b in zip(occ, occ[1:], strict=False))
 
 
 @settings(max_examples=150, deadline=None)
@@ -241,7 +241,7 @@ def test_weekly_rule_lands_on_its_weekday_and_time(wd, h, m, now):
 def test_monthly_day_skips_only_months_without_it(day, now):
     occ = parse(f"每月{day}号 8:00", now).next(now, 6)
     assert all(o.day == day and o.hour == 8 for o in occ)
-    for a, b in zip(occ, occ[1:]):
+    for a, b in zip(occ, occ[1:], strict=False):
         gap = (b.year - a.year) * 12 + b.month - a.month
         assert gap >= 1
         for k in range(1, gap):  # every month jumped over really has no such day

@@ -1,19 +1,19 @@
 """The chat simulator page on the demo community: pick a chat and a person, talk, see the replies."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from gridbot.bootstrap import build, set_current
-from gridbot.clock import FrozenClock
 from gridbot.cli.demo import build_demo
+from gridbot.clock import FrozenClock
 from gridbot.models import InboundMessage, OutboxMessage
 from gridbot.services.roster import bind_resident
 from gridbot.web import create_app
 
-T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def demo(tmp_path, monkeypatch):
     app.close()
 
 
-def say(client, text: str, user: str, chat: str | None = "chat-xf-01"):  # noqa: ANN001, ANN201
+def say(client, text: str, user: str, chat: str | None = "chat-xf-01"):
     res = client.post("/simulator/say", json={"chat_id": chat, "user_id": user, "text": text})
     assert res.status_code == 200, res.get_data(as_text=True)
     return res.get_json()
@@ -125,7 +125,7 @@ def test_later_messages_reach_the_page_once_when_due(demo):
     app, client, _ = demo
     cursor = {"after": 0, "since": app.clock.now().isoformat()}
 
-    def poll():  # noqa: ANN202
+    def poll():
         nonlocal cursor
         data = client.get("/simulator/outbox", query_string=cursor).get_json()
         cursor = data["cursor"]
@@ -146,5 +146,6 @@ def test_later_messages_reach_the_page_once_when_due(demo):
 def test_a_picture_row_shows_as_a_named_picture_not_an_empty_message():
     from gridbot.web.simulator import _shown_text
 
-    assert _shown_text({"kind": "image", "path": "digests/XF/2026-11-29.png", "filename": "简报.png"}) == "[图片] 简报.png"
+    image = {"kind": "image", "path": "digests/XF/2026-11-29.png", "filename": "简报.png"}
+    assert _shown_text(image) == "[图片] 简报.png"
     assert _shown_text({"kind": "text", "text": "你好"}) == "你好"

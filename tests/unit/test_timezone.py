@@ -55,3 +55,16 @@ def test_a_reminder_is_set_shown_and_repeated_in_local_time(berlin, clock):
         assert reminder.next_at == utc(11, 4, 8)    # the next 09:00 in Berlin is 08:00 UTC, not 01:00
     listed = berlin.said("提醒列表", as_="mem_zhao")
     assert "11月4日（周三）09:00" in listed
+
+
+
+def test_quiet_hours_hold_notices_by_the_configured_zone(berlin):
+    """22:00-07:00 where people live: a notice written at 23:00 Berlin time (22:00 UTC; 06:00 in Shanghai, where
+    quiet hours would be over at once) waits until 07:00 Berlin time."""
+    from gridbot.messages import Reply
+    from gridbot.services.outbox import write_replies
+
+    with berlin.app.session() as s, s.begin():
+        (row,) = write_replies(s, None, [Reply("明早的通知", to_user="mem_zhao")], utc(12, 7, 22), platform="test")
+        held = row.not_before
+    assert held == utc(12, 8, 6)

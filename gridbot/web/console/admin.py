@@ -11,10 +11,18 @@ from sqlalchemy.orm import selectinload
 
 from ...models import Member, OutboxMessage
 from ...models.console import ApiToken, ConsoleAccount
-from ...privacy import mask_text
 from ...pipeline import delivery as outbox_svc
-from ...services.roster import (MAX_COLUMNS, MAX_FILE_BYTES, MAX_ROWS, SHEETS, ImportResult, RosterError,
-                                import_roster, read_roster)
+from ...privacy import mask_text
+from ...services.roster import (
+    MAX_COLUMNS,
+    MAX_FILE_BYTES,
+    MAX_ROWS,
+    SHEETS,
+    ImportResult,
+    RosterError,
+    import_roster,
+    read_roster,
+)
 from ...services.scope import Scope
 from ...texts import t
 from .. import gridbot_app
@@ -22,9 +30,8 @@ from ..auth import create_account, create_token, current_principal, forbid, requ
 from . import bp, page_args, paginate, render
 
 
-
 # -- accounts ----------------------------------------------------------------------------------------------
-def _account_visible(p, account: ConsoleAccount) -> bool:  # noqa: ANN001
+def _account_visible(p, account: ConsoleAccount) -> bool:
     """An operator manages every account; a secretary those of their own community's members whose roles are not
     above their own (never an operator's: that would hand them the county)."""
     if p.is_operator:
@@ -36,7 +43,7 @@ def _account_visible(p, account: ConsoleAccount) -> bool:  # noqa: ANN001
 
 @bp.route("/accounts", methods=["GET", "POST"])
 @requires("configure")
-def accounts():  # noqa: ANN201
+def accounts():
     p = current_principal()
     app = gridbot_app()
     if request.method == "POST":
@@ -74,7 +81,7 @@ def accounts():  # noqa: ANN201
 
 @bp.post("/accounts/<int:account_id>/password")
 @requires("configure")
-def account_password(account_id: int):  # noqa: ANN201
+def account_password(account_id: int):
     p = current_principal()
     app = gridbot_app()
     with app.session() as s:
@@ -98,7 +105,7 @@ def account_password(account_id: int):  # noqa: ANN201
 # -- API tokens ------------------------------------------------------------------------------------------------
 @bp.route("/tokens", methods=["GET", "POST"])
 @requires("login")
-def tokens():  # noqa: ANN201
+def tokens():
     """Everyone manages their own tokens (a token acts with its account's role and grids); operators see all."""
     p = current_principal()
     app = gridbot_app()
@@ -119,7 +126,7 @@ def tokens():  # noqa: ANN201
 
 @bp.post("/tokens/<int:token_id>/revoke")
 @requires("login")
-def token_revoke(token_id: int):  # noqa: ANN201
+def token_revoke(token_id: int):
     p = current_principal()
     app = gridbot_app()
     with app.session() as s, s.begin():
@@ -138,7 +145,7 @@ def token_revoke(token_id: int):  # noqa: ANN201
 # -- roster import -----------------------------------------------------------------------------------------------
 @bp.route("/roster", methods=["GET", "POST"])
 @requires("configure")
-def roster_import():  # noqa: ANN201
+def roster_import():
     """Upload a roster (xlsx or csv): every row is validated first; with any bad row nothing is written."""
     p = current_principal()
     app = gridbot_app()
@@ -153,7 +160,7 @@ def roster_import():  # noqa: ANN201
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 paths = []
-                for upload, name in zip(uploads, names):
+                for upload, name in zip(uploads, names, strict=True):
                     path = Path(tmp) / name
                     upload.save(path)
                     paths.append(path)
@@ -196,7 +203,7 @@ def _roster_name(filename: str) -> str | None:
 # -- dead outbox messages ------------------------------------------------------------------------------------------
 @bp.get("/outbox")
 @requires("configure")
-def outbox():  # noqa: ANN201
+def outbox():
     """Messages that could not be sent, of the person's own community (an operator sees every community's)."""
     app = gridbot_app()
     page, per_page = page_args()
@@ -213,7 +220,7 @@ def outbox():  # noqa: ANN201
 
 @bp.post("/outbox/<int:outbox_id>/retry")
 @requires("configure")
-def outbox_retry(outbox_id: int):  # noqa: ANN201
+def outbox_retry(outbox_id: int):
     p = current_principal()
     with gridbot_app().session() as s:      # another community's row is not there for this person
         if s.scalar(Scope.of(p).outbox(select(OutboxMessage.id)).where(OutboxMessage.id == outbox_id)) is None:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from flask import Response, request
+from openpyxl import Workbook
 
 from ...clock import local
-from ...spreadsheet import csv_row, xlsx_row
 from ...services.tickets import category_name, status_name
+from ...spreadsheet import csv_row, xlsx_row
 from ...texts import t
 from .. import gridbot_app
 from ..auth import audit_event, current_principal, requires
@@ -55,7 +57,6 @@ def _send(rows: Iterable[list[Any]], header: list[str], fmt: str, name: str) -> 
 
         return Response(generate(), mimetype="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f"attachment; filename={name}.csv"})
-    from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=name)
@@ -71,7 +72,7 @@ def _send(rows: Iterable[list[Any]], header: list[str], fmt: str, name: str) -> 
 
 @bp.get("/export/tickets.<fmt>")
 @requires("casework")
-def export_tickets(fmt: str):  # noqa: ANN201
+def export_tickets(fmt: str):
     if fmt not in ("xlsx", "csv"):
         not_found()
     p = current_principal()
@@ -94,7 +95,7 @@ def export_tickets(fmt: str):  # noqa: ANN201
 
 @bp.get("/export/households.<fmt>")
 @requires("casework")
-def export_households(fmt: str):  # noqa: ANN201
+def export_households(fmt: str):
     if fmt not in ("xlsx", "csv"):
         not_found()
     p = current_principal()
