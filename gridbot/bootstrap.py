@@ -120,8 +120,8 @@ def _callback_crypto(settings: Settings) -> dict[str, CallbackCrypto]:
     """The crypto of each callback route that is configured (a route without one answers 404)."""
     wc, skew = settings.wecom, settings.callback_max_skew
     crypto = {}
-    if wc.app_callback_enabled:
+    if wc.app_callback_enabled and wc.token and wc.aes_key and wc.corp_id:   # enabled means all three are set
         crypto["app"] = CallbackCrypto(wc.token, wc.aes_key, wc.corp_id, skew)
-    if wc.aibot_enabled:
+    if wc.aibot_enabled and wc.aibot_token and wc.aibot_aes_key:
         crypto["aibot"] = CallbackCrypto(wc.aibot_token, wc.aibot_aes_key, "", skew)
     return crypto

@@ -5,11 +5,16 @@ import sys
 import threading
 import webbrowser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..config import PROJECT_ROOT
+from ..config import PROJECT_ROOT, Settings
 from .base import fail, load_settings, main
+
+if TYPE_CHECKING:
+    from ..app import Gridbot
+    from ..services.roster import ImportResult
 
 DEMO_ROSTER = PROJECT_ROOT / "config" / "examples" / "demo-roster.xlsx"
 DEMO_DB_NAME = "demo.db"
@@ -32,7 +37,7 @@ DEMO_ACCOUNTS = [
 ]
 
 
-def build_demo(instance_dir: Path, roster: Path = DEMO_ROSTER):  # (settings, import result)
+def build_demo(instance_dir: Path, roster: Path = DEMO_ROSTER) -> tuple[Settings, ImportResult]:
     """Remove the old demo database, migrate a new one, import the roster and bind the demo residents."""
     from .. import migrate  # noqa: PLC0415 - loaded when the command runs: --help stays quick
     from ..bootstrap import build  # noqa: PLC0415 - loaded when the command runs: --help stays quick
@@ -77,7 +82,7 @@ def _own_command() -> str:
         return str(exe)
 
 
-def _leaf_grids(app) -> int:  # a Gridbot; the count `gridbot demo --help` promises
+def _leaf_grids(app: Gridbot) -> int:
     """Grids that hold households (the community's own level-1 grid is not one)."""
     from sqlalchemy import func, select  # noqa: PLC0415 - loaded when the command runs: --help stays quick
     from sqlalchemy.orm import aliased  # noqa: PLC0415 - loaded when the command runs: --help stays quick

@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..texts import t
+
+if TYPE_CHECKING:
+    from ..services.roster import ImportResult
 from .base import build_app, echo_json, fail, main
 
 
@@ -16,7 +21,7 @@ def import_() -> None:
     """导入数据 (import data)."""
 
 
-def print_result(result, source: str, dry_run: bool) -> None:
+def print_result(result: ImportResult, source: str, dry_run: bool) -> None:
     click.echo(t("roster.summary_title", mode=t("roster.mode_dry_run") if dry_run else t("roster.mode_real"),
                  source=source))
     for sheet, counts in result.counts.items():
@@ -27,7 +32,7 @@ def print_result(result, source: str, dry_run: bool) -> None:
         click.echo(t("roster.dry_run_hint"))
 
 
-def print_errors(errors) -> None:
+def print_errors(errors: Sequence[object]) -> None:
     click.echo(t("roster.failed", count=len(errors)), err=True)
     for error in errors:
         click.echo(f"  {error}", err=True)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, update
+from sqlalchemy import CursorResult, or_, update
 
 from ..app import Gridbot
 from ..models import OutboxMessage
@@ -40,12 +41,12 @@ def hand_over(queue: JobQueue, rows: Iterable[OutboxMessage]) -> None:
 def claim(app: Gridbot, outbox_id: int) -> OutboxMessage | None:
     now = app.clock.now()
     with app.session() as session, session.begin():
-        result = session.execute(
+        result = cast(CursorResult[Any], session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == outbox_id, OutboxMessage.status == "pending",
                    or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now))
             .values(status="sending", attempts=OutboxMessage.attempts + 1)
-        )
+        ))   # an UPDATE's result counts its rows
         if result.rowcount != 1:
             return None
         return session.get(OutboxMessage, outbox_id)
@@ -98,9 +99,9 @@ def _finish(app: Gridbot, outbox_id: int, status: str, error: str | None, sent_a
 def retry_dead(app: Gridbot, outbox_id: int, actor: str) -> bool:
     """An operator sends a dead (or unknown) row again."""
     with app.session() as session, session.begin():
-        result = session.execute(update(OutboxMessage)
+        result = cast(CursorResult[Any], session.execute(update(OutboxMessage)
                                  .where(OutboxMessage.id == outbox_id, OutboxMessage.status.in_(["dead", "unknown"]))
-                                 .values(status="pending", attempts=0, not_before=None))
+                                 .values(status="pending", attempts=0, not_before=None)))
         if result.rowcount != 1:
             return False
         record(session, actor, "outbox.retry", "outbox", outbox_id, at=app.clock.now())
@@ -112,8 +113,8 @@ def sweep_stuck(app: Gridbot, older_than: timedelta = timedelta(minutes=10)) -> 
     """Rows stuck in `sending` (a worker died mid-send) become `unknown`: visible, never double-sent."""
     cutoff = app.clock.now() - older_than
     with app.session() as session, session.begin():
-        result = session.execute(update(OutboxMessage)
+        result = cast(CursorResult[Any], session.execute(update(OutboxMessage)
                                  .where(OutboxMessage.status == "sending", OutboxMessage.created_at < cutoff)
                                  .values(status="unknown", last_error="worker stopped while sending; check "
-                                                                      "the group, then retry if it is missing"))
+                                                                      "the group, then retry if it is missing")))
     return result.rowcount

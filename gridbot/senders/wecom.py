@@ -151,6 +151,9 @@ class _ImageMixin:
     """Upload once, send by media_id: the id is kept on the row, so a retry after a failed send reuses it
     (WeCom's duplicate check then sees the same content) instead of uploading the picture again."""
 
+    app: Gridbot            # set by _Base, which every sender with images also derives from
+    client: WeComClient
+
     def _media_id(self, row: OutboxMessage, channel: str) -> str:
         content = dict(row.content or {})
         now = self.app.clock.now()
@@ -285,7 +288,7 @@ class AIBotSender(_Base):
     def send(self, row: OutboxMessage) -> None:
         content = row.content or {}
         url = content["response_url"]
-        fresh = row.created_at is None or self.app.clock.now() - row.created_at < RESPONSE_URL_TTL
+        fresh = self.app.clock.now() - row.created_at < RESPONSE_URL_TTL
         if not (fresh and (content.get("response_url_claimed") or self._first_use(url))):
             return self.fallback().send(row)
         if not content.get("response_url_claimed"):

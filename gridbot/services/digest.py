@@ -233,7 +233,7 @@ class CommunityData:
             if late is not None:
                 self.overdue.append((c, status, late))
         # 6. coverage snapshots around Y and a week before
-        self.snapshots: dict[int, list[CoverageSnapshot]] = defaultdict(list)
+        self.snapshots: dict[int, list[Any]] = defaultdict(list)   # rows of CoverageSnapshot columns
         for snap in session.execute(select(CoverageSnapshot.grid_id, CoverageSnapshot.day, CoverageSnapshot.ratio,
                                            CoverageSnapshot.households, CoverageSnapshot.covered,
                                            CoverageSnapshot.gained, CoverageSnapshot.lost)
@@ -355,7 +355,8 @@ def _rates(data: CommunityData, rows: list[Any], as_of: datetime) -> dict[str, A
         if row.resolution_due is not None and not any(ev.to_status == "dispatched" for ev in events):
             # dispatched only after `as_of`: its resolution clock had not started then
             row = SimpleNamespace(**{**row._mapping, "resolution_due": None})
-        facts.append(metrics._one(row, events, as_of))
+        # a Row (or a copy) with the Ticket columns _one reads, not a Ticket
+        facts.append(metrics._one(row, events, as_of))  # type: ignore[arg-type]  # see the line above
     return metrics.summarize(facts)
 
 
@@ -426,8 +427,8 @@ def _behind(data: CommunityData, grid_ids: list[int]) -> list[dict[str, Any]]:
 def _series(data: CommunityData, all_ids: set[int]) -> list[dict[str, Any]]:
     w = data.window
     days = [w.day - timedelta(days=n) for n in range(14, 0, -1)]
-    new = defaultdict(int)
-    closed = defaultdict(int)
+    new: defaultdict[date, int] = defaultdict(int)
+    closed: defaultdict[date, int] = defaultdict(int)
     for row in data.recent:
         if row.grid_id in all_ids:
             new[row.created_at.astimezone(w.tz).date()] += 1
@@ -467,7 +468,7 @@ def build_from(data: CommunityData, scope: Scope, console_base_url: str) -> dict
     link = f"{console_base_url.rstrip('/')}/console/digest?day={w.day.isoformat()}"
     if scope.kind == "grid" and len(scope.grid_ids) == 1:
         link += f"&grid={data.grid[scope.grid_ids[0]].code}"
-    out = {
+    out: dict[str, Any] = {
         "kind": scope.kind, "community": scope.community_code, "community_name": scope.community_name,
         "scope_name": scope.name, "grids": [data.grid[g].code for g in scope.grid_ids],
         "date": w.day.isoformat(), "covers": w.covers.isoformat(), "covers_label": day_label(w.covers),
@@ -681,12 +682,13 @@ def write(session: Session, d: dict[str, Any], userids: Iterable[str], now: date
                                     .where(OutboxMessage.idempotency_key.in_(keys))))
         replies = [Reply(part, markdown=True, to_user=userid, idempotency_key=key)
                    for part, key in zip(parts, keys, strict=False) if key not in taken]
-        image = chart and keys[-1] not in taken
-        if image:
+        image = chart is not None and keys[-1] not in taken
+        if chart is not None and image:
             replies.append(Reply("", to_user=userid, idempotency_key=keys[-1]))
         if replies:
             written = outbox.write_replies(session, None, replies, now, platform)
-            if image:  # a file path, not the bytes: the outbox row stays small (see senders.wecom.image_bytes)
+            # a file path, not the bytes: the outbox row stays small (see senders.wecom.image_bytes)
+            if chart is not None and image:
                 written[-1].content = {"kind": "image", "path": chart, "filename": chart.rsplit("/", 1)[-1]}
             rows += written
     return rows

@@ -632,7 +632,8 @@ def _validate_members(rows: list[Row], known: _Known, grid_community: dict[str, 
             bad(row, "duplicate", value=userid, first=seen[userid])
             continue
         seen[userid] = row.number
-        roles, unknown_roles = [], []
+        roles: list[str] = []
+        unknown_roles: list[str] = []
         for name in split_list(c["roles"]):
             (roles if name in ROLE_NAMES else unknown_roles).append(ROLE_NAMES.get(name, name))
         if unknown_roles:

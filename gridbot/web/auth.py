@@ -136,8 +136,8 @@ class Principal:
                        grid_ids=self.grid_ids, scope_grid_ids=self.scope_grid_ids)
 
 
-def principal_for(session: Session, account: ConsoleAccount, via: str = "session") -> Principal | None:
-    if not account.active:
+def principal_for(session: Session, account: ConsoleAccount | None, via: str = "session") -> Principal | None:
+    if account is None or not account.active:
         return None
     member = account.member
     if member is None:
@@ -174,6 +174,14 @@ def current_principal() -> Principal | None:
         if g.principal is None:
             session.clear()
     return g.principal
+
+
+def signed_in() -> Principal:
+    """The signed-in person of a view behind @requires (which already sent anyone else to the sign-in page)."""
+    principal = current_principal()
+    if principal is None:   # only a view without @requires gets here: treat it as not allowed
+        abort(401)
+    return principal
 
 
 def end_sessions(s: Session, account_id: int) -> None:
@@ -371,7 +379,7 @@ def login():
 @bp.post("/logout")
 @requires("login")
 def logout():
-    p = current_principal()
+    p = signed_in()
     app = gridbot_app()
     with app.session() as s, s.begin():   # every session of the account ends, not only this browser's
         end_sessions(s, p.account_id)

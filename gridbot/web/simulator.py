@@ -12,8 +12,11 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request
+from flask.blueprints import BlueprintSetupState
+from flask.sansio.app import App
 from sqlalchemy import and_, func, or_, select
 
 from ..config import load_yaml
@@ -33,7 +36,7 @@ bp = Blueprint("simulator", __name__)
 MAX_TEXT = 2000
 
 
-def _enabled_for(flask_app) -> bool:
+def _enabled_for(flask_app: Flask | App) -> bool:
     """Only an explicit yes turns it on: the demo's Flask config, or the GRIDBOT_SIMULATOR setting."""
     if flask_app.config.get("GRIDBOT_SIMULATOR"):
         return True
@@ -46,7 +49,7 @@ def enabled() -> bool:
 
 
 @bp.record_once
-def _announce(state) -> None:
+def _announce(state: BlueprintSetupState) -> None:
     """Warn at start-up when the simulator is on: anyone reaching the server can speak as anyone."""
     if _enabled_for(state.app):
         log.warning("chat simulator ENABLED at / and /simulator/* without sign-in: anyone who reaches this server "
@@ -84,7 +87,7 @@ def directory_json():
     return jsonify(_directory())
 
 
-def _error(message: str, status: int = 400):
+def _error(message: str, status: int = 400) -> tuple[Response, int]:
     return jsonify(ok=False, error=message), status
 
 
@@ -167,7 +170,7 @@ def _due_after(after: int, since: datetime | None = None, limit: int = 200) -> t
     return rows, {"after": last, "since": now.isoformat()}
 
 
-def _shown(row, chat_id: str | None, user_id: str | None) -> dict:
+def _shown(row: OutboxMessage, chat_id: str | None, user_id: str | None) -> dict[str, Any]:
     """Where the page shows a message: in the conversation ("here"), as a private message, or in another group."""
     if row.target_type == "chat":
         where = "here" if chat_id is not None and row.target == chat_id else "other_chat"
