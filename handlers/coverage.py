@@ -49,7 +49,7 @@ def _starts_with_building(rest: str) -> bool:
     return bool(_STARTS_WITH_BUILDING.match(rest))
 
 
-def _who(identity) -> str:  # noqa: ANN001
+def _who(identity) -> str:
     return identity.display_name or identity.user_id
 
 

@@ -7,7 +7,6 @@ from gridbot.messages import Reply
 from gridbot.router import Context, Router
 from gridbot.texts import t
 
-
 # Short social messages get a social answer, not a prompt to report a repair.
 _THANKS = re.compile(r"^(好的?|收到了?|ok|嗯+)?[,，。!！\s]*(谢谢|多谢|感谢|辛苦了?|麻烦了?)[^?？]{0,8}$", re.I)
 _GREETING = re.compile(r"^(大家|各位)?(你好|您好|早上好|上午好|中午好|下午好|晚上好|早安|晚安|早|在吗|在不在|hello|hi)"
@@ -23,7 +22,7 @@ def _anything_addressed_to_us(ctx: Context) -> bool:
     return bool(ctx.text)
 
 
-def _urgent_request(ctx: Context):  # noqa: ANN202 - an Understanding or None
+def _urgent_request(ctx: Context):
     if ctx.inbound.is_group and ctx.speaker.chat_grid_id is None:
         return None
     from gridbot.services.tickets import URGENT

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from gridbot import periods
 from gridbot.clock import local
@@ -23,7 +24,7 @@ LOG_LINE_CHARS = 60
 
 
 # -- shared helpers ----------------------------------------------------------------------------------
-def _tz(ctx: Context):  # noqa: ANN202
+def _tz(ctx: Context):
     return ctx.app.settings.tz
 
 
@@ -77,7 +78,7 @@ def _privately(ctx: Context, text: str) -> list[Reply]:
     return [Reply(text)]
 
 
-def _pick_grid(ctx: Context, word: str | None = None):  # noqa: ANN202
+def _pick_grid(ctx: Context, word: str | None = None):
     sp = ctx.speaker
     return work.pick_grid(ctx.session, community_id=sp.community_id, own_grid_ids=sp.grid_ids,
                           scope_grid_ids=sp.scope_grid_ids, chat_grid_id=sp.chat_grid_id, word=word)
@@ -195,7 +196,7 @@ def log_entry(ctx: Context, args: str) -> list[Reply]:
     return [Reply(t("work.log_done", day=_day(entry.day), n=len(today)))]
 
 
-def _target_member(ctx: Context, word: str):  # noqa: ANN202
+def _target_member(ctx: Context, word: str):
     """The member a leader asks about; members may only ask about themselves."""
     sp = ctx.speaker
     member = work.find_member(ctx.session, sp.community_id, word)

@@ -7,7 +7,8 @@ for one, then a resident's request (gridbot.understanding decides). Commands: Âè
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gridbot.messages import Reply
 from gridbot.router import EVERYONE, STAFF, Command, Context, Router, UsageError

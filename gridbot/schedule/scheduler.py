@@ -16,10 +16,10 @@ second scheduler moves on to other work instead of waiting.
 from __future__ import annotations
 
 import logging
-import threading
 import re
+import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -72,7 +72,7 @@ class TickResult:
                 f"errors={self.errors}")
 
 
-def _lock(query, session: Session):  # noqa: ANN001, ANN202
+def _lock(query, session: Session):
     if session.get_bind().dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
     return query
@@ -88,19 +88,19 @@ def _claim(session: Session, key: str, source: str, source_id: object, due: date
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     stmt = (dialect_insert(Occurrence)
-            .values(key=key, source=source, source_id=str(source_id), due_at=due.astimezone(timezone.utc),
+            .values(key=key, source=source, source_id=str(source_id), due_at=due.astimezone(UTC),
                     fired_at=now, status=status, outbox_ids=[], detail=detail or {})
             .on_conflict_do_nothing(index_elements=["key"]).returning(Occurrence.id))
     return session.execute(stmt).scalar()
 
 
-def _note_outbox(session: Session, occurrence_id: int, rows: list) -> None:  # noqa: ANN001
+def _note_outbox(session: Session, occurrence_id: int, rows: list) -> None:
     if rows:
         session.execute(update(Occurrence).where(Occurrence.id == occurrence_id)
                         .values(outbox_ids=[row.id for row in rows]))
 
 
-def _plan(due_list: list[datetime], now: datetime, grace, policy: str) -> tuple[datetime | None, bool, list[datetime]]:  # noqa: ANN001
+def _plan(due_list: list[datetime], now: datetime, grace, policy: str) -> tuple[datetime | None, bool, list[datetime]]:
     """(the occurrence to fire or None, whether it is late, the ones to record as skipped)."""
     if not due_list:
         return None, False, []
@@ -127,7 +127,7 @@ def _reminder_due_list(r: Reminder, now: datetime, cfg: SchedulerConfig) -> list
         nxt = next_occurrences(r.rrule, r.dtstart, cursor, 1, cfg.timezone)
         if not nxt or nxt[0] > now:
             break
-        out.append(nxt[0].astimezone(timezone.utc))
+        out.append(nxt[0].astimezone(UTC))
         cursor = nxt[0]
     if len(out) == cfg.max_catch_up:  # a very long outage: make sure the latest one is the real latest
         from dateutil.rrule import rrulestr
@@ -135,9 +135,9 @@ def _reminder_due_list(r: Reminder, now: datetime, cfg: SchedulerConfig) -> list
         zone = ZoneInfo(cfg.timezone)
         rr = rrulestr(r.rrule, dtstart=r.dtstart.astimezone(zone).replace(second=0, microsecond=0))
         last = rr.before(now.astimezone(zone), inc=True)
-        if last is not None and last.astimezone(timezone.utc) > out[-1]:
-            out.append(last.astimezone(timezone.utc))
-    return [d.astimezone(timezone.utc) for d in out]
+        if last is not None and last.astimezone(UTC) > out[-1]:
+            out.append(last.astimezone(UTC))
+    return [d.astimezone(UTC) for d in out]
 
 
 def _fire_one(session: Session, r: Reminder, now: datetime, cfg: SchedulerConfig, res: TickResult) -> list:
@@ -168,7 +168,7 @@ def _fire_one(session: Session, r: Reminder, now: datetime, cfg: SchedulerConfig
     return rows
 
 
-def _due_reminders(session: Session, now: datetime, limit: int, exclude: set[int]):  # noqa: ANN202
+def _due_reminders(session: Session, now: datetime, limit: int, exclude: set[int]):
     q = (select(Reminder).where(Reminder.active.is_(True), Reminder.next_at <= now)
          .order_by(Reminder.next_at, Reminder.id).limit(limit))
     if exclude:
@@ -176,7 +176,7 @@ def _due_reminders(session: Session, now: datetime, limit: int, exclude: set[int
     return list(session.scalars(_lock(q, session)))
 
 
-def _fire_reminders(app: "Gridbot", now: datetime, cfg: SchedulerConfig, res: TickResult, limit: int) -> list:
+def _fire_reminders(app: Gridbot, now: datetime, cfg: SchedulerConfig, res: TickResult, limit: int) -> list:
     """Due reminders in batches of BATCH per transaction (locked with SKIP LOCKED, so two schedulers split the
     work). A batch that fails for any reason other than the database is redone one reminder per transaction,
     so one broken reminder cannot hold back the others; it is logged and left for the next tick."""
@@ -203,7 +203,7 @@ def _fire_reminders(app: "Gridbot", now: datetime, cfg: SchedulerConfig, res: Ti
             res.errors += 1
             log.warning("reminders: %s; retrying next tick", err.__class__.__name__)
             break
-        except Exception:  # noqa: BLE001 - isolate the culprit below
+        except Exception:  # isolate the culprit below
             log.exception("reminder batch failed; retrying one by one")
             if not ids:
                 res.errors += 1
@@ -219,7 +219,7 @@ def _fire_reminders(app: "Gridbot", now: datetime, cfg: SchedulerConfig, res: Ti
                         written_one = [(row.id, row.not_before) for row in rows]
                     _merge(res, one)
                     out += written_one
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("reminder %s cannot be sent; left for the next tick", rid)
                     res.errors += 1
                     bad.add(rid)
@@ -239,7 +239,7 @@ def _merge(into: TickResult, part: TickResult) -> None:
 
 
 # -- announcements ------------------------------------------------------------------------------------------
-def _fire_announcement(app: "Gridbot", ann_id: int, now: datetime, cfg: SchedulerConfig, res: TickResult) -> list:
+def _fire_announcement(app: Gridbot, ann_id: int, now: datetime, cfg: SchedulerConfig, res: TickResult) -> list:
     with app.session() as session, session.begin():
         ann = session.scalar(_lock(select(Announcement).where(Announcement.id == ann_id), session))
         if ann is None or ann.status != "scheduled" or ann.send_at is None or ann.send_at > now:
@@ -271,7 +271,7 @@ def _job_id(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", key)
 
 
-def _run_job(app: "Gridbot", job: SystemJob, now: datetime, cfg: SchedulerConfig, res: TickResult) -> None:
+def _run_job(app: Gridbot, job: SystemJob, now: datetime, cfg: SchedulerConfig, res: TickResult) -> None:
     enqueue: tuple[str, bool] | None = None
     with app.session() as session, session.begin():
         state = session.scalar(_lock(select(SchedulerJob).where(SchedulerJob.name == job.name), session))
@@ -280,7 +280,7 @@ def _run_job(app: "Gridbot", job: SystemJob, now: datetime, cfg: SchedulerConfig
             first = job.cadence.after(now)
             try:
                 with session.begin_nested():
-                    session.add(SchedulerJob(name=job.name, next_at=first.astimezone(timezone.utc) if first else None,
+                    session.add(SchedulerJob(name=job.name, next_at=first.astimezone(UTC) if first else None,
                                              updated_at=now))
             except IntegrityError:
                 pass
@@ -290,7 +290,7 @@ def _run_job(app: "Gridbot", job: SystemJob, now: datetime, cfg: SchedulerConfig
         if not job.quiet_exempt and cfg.quiet.hold_until(now) is not None:
             return  # not during quiet hours: it runs when they end, and is not counted late for waiting
         latest = job.cadence.latest(now)
-        latest_utc = latest.astimezone(timezone.utc) if latest else state.next_at
+        latest_utc = latest.astimezone(UTC) if latest else state.next_at
         effective = (None if job.quiet_exempt else cfg.quiet.hold_until(latest_utc)) or latest_utc
         late = now - effective > cfg.late_grace
         key = rem_service.occurrence_key(f"job:{job.name}", "run", latest_utc, cfg.timezone)
@@ -314,7 +314,7 @@ def _run_job(app: "Gridbot", job: SystemJob, now: datetime, cfg: SchedulerConfig
             session.execute(delete(Occurrence).where(Occurrence.source == "job", Occurrence.source_id == job.name,
                                                      Occurrence.due_at < now - JOB_OCCURRENCE_TTL))
         nxt = job.cadence.after(now)
-        state.next_at = nxt.astimezone(timezone.utc) if nxt else None
+        state.next_at = nxt.astimezone(UTC) if nxt else None
         state.last_due_at = latest_utc
         state.updated_at = now
     if enqueue is not None:
@@ -323,7 +323,7 @@ def _run_job(app: "Gridbot", job: SystemJob, now: datetime, cfg: SchedulerConfig
 
 
 # -- the tick -----------------------------------------------------------------------------------------------
-def tick(app: "Gridbot", config: SchedulerConfig | None = None, limit: int = 500) -> TickResult:
+def tick(app: Gridbot, config: SchedulerConfig | None = None, limit: int = 500) -> TickResult:
     """One pass. Safe to run from several processes at once. Due reminders go in batches of BATCH per
     transaction, announcements and system jobs one per transaction; at most `limit` reminders per tick (the
     rest are picked up by the next tick, seconds later)."""
@@ -358,7 +358,7 @@ def tick(app: "Gridbot", config: SchedulerConfig | None = None, limit: int = 500
     return res
 
 
-def release_held(app: "Gridbot", limit: int = 1000) -> int:
+def release_held(app: Gridbot, limit: int = 1000) -> int:
     """Enqueue outbox rows that are due but may have no job waiting for them: rows held by quiet hours,
     rows whose writer crashed before enqueuing. Claiming is conditional, so an extra enqueue sends nothing twice."""
     from sqlalchemy import and_, or_
@@ -378,7 +378,7 @@ def release_held(app: "Gridbot", limit: int = 1000) -> int:
     return len(ids)
 
 
-def start_in_thread(app: "Gridbot", interval: float | None = None) -> threading.Event:
+def start_in_thread(app: Gridbot, interval: float | None = None) -> threading.Event:
     """The embedded setup (one process, no Redis): tick in a daemon thread. Returns an Event that stops it.
 
     Safe beside a `gridbot scheduler run` elsewhere: occurrences are claimed in the database either way.
@@ -393,7 +393,7 @@ def start_in_thread(app: "Gridbot", interval: float | None = None) -> threading.
         while not stop.is_set():
             try:
                 run_as(app, lambda: tick(app))
-            except Exception:  # noqa: BLE001 - keep ticking; the next tick retries
+            except Exception:  # keep ticking; the next tick retries
                 log.exception("scheduler tick failed")
             stop.wait(pause)
 

@@ -6,9 +6,9 @@ sender is told which groups got a plain message instead. Services never commit.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload

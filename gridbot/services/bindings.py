@@ -11,19 +11,20 @@ households, each needing its own representative.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import Refusal
 from ..models import ChatIdentity, ChatMembership, Grid, Household, HouseholdBinding, Member, MemberGrid
 from ..models.org import LEADER_ROLES
-from .audit import record
-from ..errors import Refusal
 from ..places import place_text
 from ..texts import t
+from .audit import record
 
 PENDING_OVERDUE = timedelta(days=3)
 

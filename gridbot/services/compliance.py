@@ -19,8 +19,8 @@ from ..errors import Refusal
 from ..models import Community, Grid, Household, Member, Ticket
 from ..models.household import KEY_HOUSEHOLD_TAGS
 from ..models.work import Patrol, Visit, WorkLog
-from ..texts import t
 from ..periods import Period, day_start, quarter_start
+from ..texts import t
 from .work import member_buildings, work_grids
 
 

@@ -19,17 +19,28 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, case, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
 from ..errors import Refusal
-from ..models import (KEY_HOUSEHOLD_TAGS, ChatIdentity, ChatMembership, Community, CoverageSnapshot, Grid,
-                      GridChat, Household, HouseholdBinding, Member)
+from ..models import (
+    KEY_HOUSEHOLD_TAGS,
+    ChatIdentity,
+    ChatMembership,
+    Community,
+    CoverageSnapshot,
+    Grid,
+    GridChat,
+    Household,
+    HouseholdBinding,
+    Member,
+)
 from .bindings import PENDING_OVERDUE, address_text
 
 
@@ -153,7 +164,7 @@ class CoverageReport:
 
 
 # -- the queries --------------------------------------------------------------------------------------
-def _covered_households(ids: set[int] | None):  # noqa: ANN202
+def _covered_households(ids: set[int] | None):
     """The ids of covered households, as one uncorrelated set: active households with an active binding whose
     person has an open membership in a chat of the household's own grid. Used as `h.id IN (...)`, which both
     databases evaluate once (PostgreSQL: a hashed SubPlan; SQLite: an ephemeral index), not per household."""
@@ -165,7 +176,7 @@ def _covered_households(ids: set[int] | None):  # noqa: ANN202
             .where(b.status == "active", h2.status == "active", _grid_filter(h2.grid_id, ids)))
 
 
-def _grid_filter(col, grid_ids: set[int] | None):  # noqa: ANN001, ANN202
+def _grid_filter(col, grid_ids: set[int] | None):
     return col.in_(sorted(grid_ids)) if grid_ids is not None else True
 
 

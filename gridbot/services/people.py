@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ..models import ChatIdentity, Grid, GridChat, HouseholdBinding, Member, MemberGrid
-from ..models.work import Leave
+from ..models import ChatIdentity, Grid, GridChat, HouseholdBinding, Member
 from ..models.org import LEADER_ROLES, ROLE_CHIEF, ROLE_OPERATOR, ROLE_SECRETARY
+from ..models.work import Leave
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ..config import ConfigError, DEFAULT_CONFIG_DIR, load_yaml
+from ..config import DEFAULT_CONFIG_DIR, ConfigError, load_yaml
 from ..errors import Refusal
 from ..models import Community, CoverageSnapshot, Grid, Member, WorkLog
+from ..periods import Period, day_start
 from ..texts import t
 from . import compliance, metrics
 from .roster import ROLE_LABELS
-from ..periods import Period, day_start
 from .work import work_grids
 
 COMPONENTS = ("patrols", "key_visits", "all_visits", "log_days", "on_time", "satisfaction", "coverage")
@@ -40,7 +40,7 @@ class EvaluationRules:
     patrol_roles: frozenset[str]
 
     @classmethod
-    def load(cls, config_dir: Path | None = None) -> "EvaluationRules":
+    def load(cls, config_dir: Path | None = None) -> EvaluationRules:
         data = load_yaml(Path(config_dir or DEFAULT_CONFIG_DIR), "evaluation.yaml") or {}
         weights = {k: float(v) for k, v in (data.get("weights") or {}).items()}
         unknown = set(weights) - set(COMPONENTS)

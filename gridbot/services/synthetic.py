@@ -16,17 +16,34 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.engine import Engine
 
-from ..models import (ChatIdentity, ChatMembership, Community, CoverageSnapshot, Grid, GridChat, Household,
-                      HouseholdBinding, Member, MemberGrid, Patrol, Ticket, TicketEvent, TicketReporter,
-                      TicketSequence, Visit, WorkLog)
+from ..models import (
+    ChatIdentity,
+    ChatMembership,
+    Community,
+    CoverageSnapshot,
+    Grid,
+    GridChat,
+    Household,
+    HouseholdBinding,
+    Member,
+    MemberGrid,
+    Patrol,
+    Ticket,
+    TicketEvent,
+    TicketReporter,
+    TicketSequence,
+    Visit,
+    WorkLog,
+)
 
 # Category mix of grid-reported events (weights, roughly what the seed plans' statistics show: repairs and
 # sanitation lead; fire hazards and health are rare but mostly urgent).
@@ -76,7 +93,7 @@ def _name(rnd: random.Random) -> str:
 def generate(engine: Engine, spec: Spec, tz: str, now: datetime | None = None) -> dict[str, int]:
     """Fill an empty migrated database. Returns the row count per kind. Commits (it owns its connection)."""
     zone = ZoneInfo(tz)
-    end = (spec.end or now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    end = (spec.end or now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     start = end - timedelta(days=spec.days)
     t0 = start - timedelta(days=30)         # the roster existed before the history began
     rnd = random.Random(spec.seed)

@@ -7,25 +7,26 @@ the name of a template under `work.` in templates.yaml; OutOfScope is the refusa
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from ..errors import Refusal
 from ..models import Grid, Household, InboundMessage, Member, MemberGrid
 from ..models.household import HOUSEHOLD_TAGS, KEY_HOUSEHOLD_TAGS
 from ..models.work import Leave, Patrol, Visit, WorkLog
-from ..errors import Refusal
-from ..texts import t
-from . import audit
-from .people import find_member, subtree_ids
-from .people import on_leave as active_leave
-from ..places import place_text
-from ..understanding import parse_address, understand
 from ..periods import add_months, day_start, local_day, quarter_start
+from ..places import place_text
+from ..texts import t
+from ..understanding import parse_address, understand
+from . import audit
+from .people import on_leave as active_leave
+from .people import subtree_ids
 
 OPEN_PATROL_MAX = timedelta(hours=12)      # a patrol not ended within this is treated as forgotten, not open
 RECENT_LOCATION = timedelta(minutes=10)    # a location reported this recently can back a 签到 without one
@@ -321,7 +322,7 @@ def ticket_for_visit(session: Session, policy: Any, visit: Visit, *, platform: s
     The member reports on the household's behalf; category and urgency come from the understanding of the
     need (an assistance request when it reads as none).
     """
-    from . import tickets   # here: the ticket service may come to use this module's member lookups (no import loop)
+    from . import tickets  # here: the ticket service may come to use this module's member lookups (no import loop)
 
     need = visit.follow_up or ""
     read = understand(need)

@@ -16,7 +16,7 @@ from ..unit.test_coverage import scenario
 pytestmark = pytest.mark.postgres
 
 
-def _report(bot):  # noqa: ANN001, ANN202
+def _report(bot):
     with bot.app.session() as s:
         return coverage.compute(s, bot.app.clock.now()).by_code()
 

@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from gridbot.models import AuditLog, Ticket
 from gridbot.models.console import ApiToken
-
 from tests.console_helpers import build_world, csrf_of, report_ticket
 
 
@@ -97,7 +96,7 @@ def test_transition_walks_the_life_cycle_through_the_services(world):
     number = world.tickets["HY-01"]
     h = world.api("member")
 
-    def step(action, **kw):  # noqa: ANN001, ANN202
+    def step(action, **kw):
         return client.post(f"/api/v1/tickets/{number}/transition", json={"action": action, **kw}, headers=h)
 
     assert step("accept").json["status"] == "accepted"

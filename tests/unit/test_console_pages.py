@@ -13,10 +13,18 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import event, func, select
 
-from gridbot.models import (Announcement, AuditLog, Household, HouseholdBinding, Member, MemberGrid, OutboxMessage,
-                            Reminder, Ticket)
+from gridbot.models import (
+    Announcement,
+    AuditLog,
+    Household,
+    HouseholdBinding,
+    Member,
+    MemberGrid,
+    OutboxMessage,
+    Reminder,
+    Ticket,
+)
 from gridbot.web.auth import create_account
-
 from tests.console_helpers import PASSWORD, build_world, csrf_of, login, report_ticket
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
@@ -28,7 +36,7 @@ def world(request):
     return build_world(request.getfixturevalue("bot" if request.param == "sqlite" else "pg_bot"))
 
 
-def post(client, url: str, data: dict, page: str = "/console/tokens", **kw):  # noqa: ANN001, ANN201
+def post(client, url: str, data: dict, page: str = "/console/tokens", **kw):
     token = csrf_of(client.get(page).get_data(as_text=True))
     return client.post(url, data={**data, "csrf_token": token}, **kw)
 
@@ -37,7 +45,7 @@ def numbers_on(html: str) -> list[str]:
     return re.findall(r'/console/tickets/([A-Z]+-\d{8}-\d{4})"', html)
 
 
-def building_leader(world) -> object:  # noqa: ANN001
+def building_leader(world) -> object:
     """陈楼栋长: a 楼栋长 of HY-01 (a contact, not a handler): sees the grid, phones masked."""
     app = world.app
     with app.session() as s, s.begin():
@@ -85,7 +93,7 @@ def test_a_ticket_walked_through_its_life_cycle_from_the_console(world):
     assert "13812345678" in page and "楼道灯" in page          # the member of the grid sees the phone
     assert 'data-action="accept"' in page and 'data-action="close"' not in page
 
-    def act(action, **data):  # noqa: ANN001, ANN202
+    def act(action, **data):
         resp = post(client, f"{url}/action", {"action": action, **data}, page=url, follow_redirects=True)
         assert resp.status_code == 200
         return resp.get_data(as_text=True)
@@ -274,10 +282,10 @@ def test_exports_follow_filters_scope_and_are_audited(world):
 
 
 # -- speed: pages do a fixed number of queries, whatever the number of rows ------------------------------------------------
-def _queries(world, client, url: str) -> int:  # noqa: ANN001
+def _queries(world, client, url: str) -> int:
     count = 0
 
-    def on(*_a):  # noqa: ANN002, ANN202
+    def on(*_a):
         nonlocal count
         count += 1
 

@@ -3,8 +3,9 @@ they reported from, @-mentioned), urgent alerts. Rows are written in the caller'
 sender when it commits (db.hand_over_after_commit); nothing here is a reply to the current message."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session

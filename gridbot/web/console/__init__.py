@@ -17,7 +17,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-
 from werkzeug.exceptions import HTTPException
 
 from ...clock import local
@@ -134,7 +133,7 @@ def _pct_filter(value: float | None) -> str:
 
 
 @bp.app_errorhandler(403)
-def _forbidden(err: Any):  # noqa: ANN202
+def _forbidden(err: Any):
     if request.path.startswith("/api/"):
         return error_response("forbidden", 403)
     if request.path.startswith("/console"):
@@ -144,7 +143,7 @@ def _forbidden(err: Any):  # noqa: ANN202
 
 
 @bp.app_errorhandler(404)
-def _not_found(err: Any):  # noqa: ANN202
+def _not_found(err: Any):
     if request.path.startswith("/api/"):
         return error_response("not_found", 404)
     if request.path.startswith("/console"):
@@ -154,7 +153,7 @@ def _not_found(err: Any):  # noqa: ANN202
 
 
 @bp.app_errorhandler(400)
-def _bad_request(err: Any):  # noqa: ANN202
+def _bad_request(err: Any):
     if request.path.startswith("/api/"):
         return error_response("bad_request", 400, detail=getattr(err, "description", ""))
     if request.path.startswith("/console"):
@@ -164,7 +163,7 @@ def _bad_request(err: Any):  # noqa: ANN202
 
 
 @bp.app_errorhandler(Refusal)
-def _refused(err: Refusal):  # noqa: ANN202
+def _refused(err: Refusal):
     """A rule said no outside a view's own handling: the person reads why, on the page they came from."""
     if not request.path.startswith("/console"):
         raise err
@@ -174,7 +173,7 @@ def _refused(err: Refusal):  # noqa: ANN202
 
 
 @bp.app_errorhandler(Exception)
-def _unexpected(err: Exception):  # noqa: ANN202
+def _unexpected(err: Exception):
     """A bug on a console page: logged once under an id; the person gets a short page with that id (500)."""
     if isinstance(err, HTTPException):
         return err

@@ -10,7 +10,7 @@ from sqlalchemy import String, case, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ... import periods
-from ...models import Announcement, Grid, Household, Member, MemberGrid, Reminder, HOUSEHOLD_TAGS
+from ...models import HOUSEHOLD_TAGS, Announcement, Grid, Household, Member, MemberGrid, Reminder
 from ...services import announcements as ann_svc
 from ...services import bindings as bindings_svc
 from ...services import coverage as coverage_svc
@@ -59,7 +59,7 @@ def household_query(session: Session, p: Principal, args: Any) -> tuple[Any, dic
         query = query.where(Household.status == filters["status"])
     else:
         filters["status"] = ""
-    covered = coverage_svc._covered_households(set(p.scope_grid_ids))  # noqa: SLF001 - the coverage rule, once
+    covered = coverage_svc._covered_households(set(p.scope_grid_ids))  # the coverage rule, once
     if filters["covered"] == "yes":
         query = query.where(Household.id.in_(covered))
     elif filters["covered"] == "no":
@@ -71,7 +71,7 @@ def household_query(session: Session, p: Principal, args: Any) -> tuple[Any, dic
 
 @bp.get("/households")
 @requires("casework")
-def households():  # noqa: ANN201
+def households():
     p = current_principal()
     app = gridbot_app()
     page, per_page = page_args()
@@ -87,7 +87,7 @@ def households():  # noqa: ANN201
 
 @bp.get("/coverage")
 @requires("casework")
-def coverage():  # noqa: ANN201
+def coverage():
     p = current_principal()
     app = gridbot_app()
     now = app.clock.now()
@@ -106,7 +106,7 @@ def coverage():  # noqa: ANN201
 
 @bp.post("/bindings/<int:binding_id>/decide")
 @requires("casework")
-def binding_decide(binding_id: int):  # noqa: ANN201
+def binding_decide(binding_id: int):
     """确认 / 驳回 a pending registration, as the chat's 确认/驳回 commands do (same service, same scope check)."""
     p = current_principal()
     app = gridbot_app()
@@ -135,7 +135,8 @@ def member_figures(session: Session, member_ids: list[int], period: Any, tz: Any
     """履职 figures for many members over a period, in five grouped queries (compliance.compliance computes the
     full report per member — quarter and year visits, grid-months — which takes minutes for a large community;
     `gridbot report evaluation` keeps that one)."""
-    from datetime import datetime as dt, time as dtime
+    from datetime import datetime as dt
+    from datetime import time as dtime
 
     from ...models import Ticket
     from ...models.work import Patrol, Visit, WorkLog
@@ -172,7 +173,7 @@ def member_figures(session: Session, member_ids: list[int], period: Any, tz: Any
 
 @bp.get("/members")
 @requires("casework")
-def members():  # noqa: ANN201
+def members():
     p = current_principal()
     app = gridbot_app()
     now = app.clock.now()
@@ -211,7 +212,7 @@ def members():  # noqa: ANN201
 # -- reminders and announcements ------------------------------------------------------------------------------------
 @bp.route("/reminders", methods=["GET", "POST"])
 @requires("casework")
-def reminders():  # noqa: ANN201
+def reminders():
     from ...schedule.parse import ScheduleError, parse
 
     p = current_principal()
@@ -265,7 +266,7 @@ def reminders():  # noqa: ANN201
 
 @bp.post("/reminders/<int:reminder_id>/cancel")
 @requires("casework")
-def reminder_cancel(reminder_id: int):  # noqa: ANN201
+def reminder_cancel(reminder_id: int):
     p = current_principal()
     app = gridbot_app()
     with app.session() as s:
@@ -291,7 +292,7 @@ def reminder_cancel(reminder_id: int):  # noqa: ANN201
 
 @bp.post("/announcements")
 @requires("casework")
-def announcement_create():  # noqa: ANN201
+def announcement_create():
     p = current_principal()
     app = gridbot_app()
     now = app.clock.now()
@@ -329,7 +330,7 @@ def announcement_create():  # noqa: ANN201
 
 @bp.post("/announcements/<int:ann_id>/cancel")
 @requires("casework")
-def announcement_cancel(ann_id: int):  # noqa: ANN201
+def announcement_cancel(ann_id: int):
     """A scheduled announcement not yet sent is cancelled by its author, or a leader over all its grids."""
     p = current_principal()
     app = gridbot_app()

@@ -26,7 +26,7 @@ _cache: dict[tuple, tuple[float, dict]] = {}
 
 @bp.get("/")
 @requires("login")
-def home():  # noqa: ANN201
+def home():
     p = current_principal()
     if p.can_casework:
         return redirect(url_for("console.dashboard"))
@@ -35,7 +35,7 @@ def home():  # noqa: ANN201
 
 @bp.get("/dashboard")
 @requires("casework")
-def dashboard():  # noqa: ANN201
+def dashboard():
     p = current_principal()
     app = gridbot_app()
     now = app.clock.now()
@@ -53,12 +53,12 @@ def dashboard():  # noqa: ANN201
     return render("dashboard.html", days=days, periods=PERIODS, **figures)
 
 
-def _figures(app, p, now, days: int) -> dict:  # noqa: ANN001
+def _figures(app, p, now, days: int) -> dict:
     since = now - timedelta(days=days)
     ids = list(p.scope_grid_ids)
     with app.session() as s:
         grids = scope_grids(s, p)
-        facts = metrics_svc._facts(s, since, now, grid_ids=ids)  # noqa: SLF001 - the same facts the digest uses
+        facts = metrics_svc._facts(s, since, now, grid_ids=ids)  # the same facts the digest uses
         rates = metrics_svc.summarize(f for _, f in facts)
         in_scope = Ticket.grid_id.in_(ids)
         open_by_status = dict(s.execute(select(Ticket.status, func.count()).where(
@@ -84,7 +84,7 @@ def _figures(app, p, now, days: int) -> dict:  # noqa: ANN001
 
 @bp.get("/digest")
 @requires("casework")
-def digest():  # noqa: ANN201
+def digest():
     """今日简报: the same digest the secretary and grid leaders receive in WeCom each morning, for one's scope."""
     p = current_principal()
     app = gridbot_app()
@@ -109,6 +109,6 @@ def digest():  # noqa: ANN201
     return render("digest.html", d=d, markdown=digest_svc.render_markdown(d), day=day, grids=scope_grids_of(p), code=code)
 
 
-def scope_grids_of(p):  # noqa: ANN001, ANN201
+def scope_grids_of(p):
     with gridbot_app().session() as s:
         return scope_grids(s, p)

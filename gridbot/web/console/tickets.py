@@ -37,7 +37,7 @@ def scope_members(session: Session, p: Principal) -> list[Member]:
 
 @bp.get("/tickets")
 @requires("casework")
-def tickets():  # noqa: ANN201
+def tickets():
     p = current_principal()
     app = gridbot_app()
     page, per_page = page_args()
@@ -63,7 +63,7 @@ def load_ticket(session: Session, p: Principal, number: str) -> Ticket:
 
 @bp.get("/tickets/<number>")
 @requires("casework")
-def ticket_detail(number: str):  # noqa: ANN201
+def ticket_detail(number: str):
     p = current_principal()
     app = gridbot_app()
     with app.session() as s:
@@ -82,7 +82,7 @@ def ticket_detail(number: str):  # noqa: ANN201
 
 @bp.post("/tickets/<number>/action")
 @requires("casework")
-def ticket_action(number: str):  # noqa: ANN201
+def ticket_action(number: str):
     p = current_principal()
     app = gridbot_app()
     action = request.form.get("action", "")
