@@ -20,14 +20,20 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from dateutil.rrule import rrulestr
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import GenerativeSelect
 
-from ..models import Announcement, Member, Occurrence, Reminder, SchedulerJob
+from ..bootstrap import Gridbot, run_as
+from ..messages import Reply
+from ..models import Announcement, Member, Occurrence, OutboxMessage, Reminder, SchedulerJob
 from ..queue import resolve
 from ..services import announcements as ann_service
 from ..services import outbox
@@ -36,15 +42,14 @@ from ..texts import t
 from .config import SchedulerConfig, SystemJob, load_config
 from .parse import next_occurrences
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..bootstrap import Gridbot
-
 log = logging.getLogger(__name__)
 
 __all__ = ["TickResult", "load_config", "tick"]
 
 JOB_OCCURRENCE_TTL = timedelta(days=2)
 BATCH = 100  # due reminders handled per transaction
+
+_Query = TypeVar("_Query", bound=GenerativeSelect)
 
 
 @dataclass
@@ -72,7 +77,7 @@ class TickResult:
                 f"errors={self.errors}")
 
 
-def _lock(query, session: Session):
+def _lock(query: _Query, session: Session) -> _Query:
     if session.get_bind().dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
     return query
@@ -82,16 +87,13 @@ def _claim(session: Session, key: str, source: str, source_id: object, due: date
            status: str, detail: dict | None = None) -> int | None:
     """Insert the occurrence under its unique key (INSERT .. ON CONFLICT DO NOTHING); its id, or None if the
     key was already taken (another scheduler, an earlier run). No exception, so the transaction goes on."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    row = dict(key=key, source=source, source_id=str(source_id), due_at=due.astimezone(UTC), fired_at=now,
+               status=status, outbox_ids=[], detail=detail or {})
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = postgresql_insert(Occurrence).values(row).on_conflict_do_nothing(index_elements=["key"])
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = (dialect_insert(Occurrence)
-            .values(key=key, source=source, source_id=str(source_id), due_at=due.astimezone(UTC),
-                    fired_at=now, status=status, outbox_ids=[], detail=detail or {})
-            .on_conflict_do_nothing(index_elements=["key"]).returning(Occurrence.id))
-    return session.execute(stmt).scalar()
+        stmt = sqlite_insert(Occurrence).values(row).on_conflict_do_nothing(index_elements=["key"])
+    return session.execute(stmt.returning(Occurrence.id)).scalar()
 
 
 def _note_outbox(session: Session, occurrence_id: int, rows: list) -> None:
@@ -100,7 +102,8 @@ def _note_outbox(session: Session, occurrence_id: int, rows: list) -> None:
                         .values(outbox_ids=[row.id for row in rows]))
 
 
-def _plan(due_list: list[datetime], now: datetime, grace, policy: str) -> tuple[datetime | None, bool, list[datetime]]:
+def _plan(due_list: list[datetime], now: datetime, grace: timedelta,
+          policy: str) -> tuple[datetime | None, bool, list[datetime]]:
     """(the occurrence to fire or None, whether it is late, the ones to record as skipped)."""
     if not due_list:
         return None, False, []
@@ -130,8 +133,6 @@ def _reminder_due_list(r: Reminder, now: datetime, cfg: SchedulerConfig) -> list
         out.append(nxt[0].astimezone(UTC))
         cursor = nxt[0]
     if len(out) == cfg.max_catch_up:  # a very long outage: make sure the latest one is the real latest
-        from dateutil.rrule import rrulestr
-
         zone = ZoneInfo(cfg.timezone)
         rr = rrulestr(r.rrule, dtstart=r.dtstart.astimezone(zone).replace(second=0, microsecond=0))
         last = rr.before(now.astimezone(zone), inc=True)
@@ -168,7 +169,7 @@ def _fire_one(session: Session, r: Reminder, now: datetime, cfg: SchedulerConfig
     return rows
 
 
-def _due_reminders(session: Session, now: datetime, limit: int, exclude: set[int]):
+def _due_reminders(session: Session, now: datetime, limit: int, exclude: set[int]) -> list[Reminder]:
     q = (select(Reminder).where(Reminder.active.is_(True), Reminder.next_at <= now)
          .order_by(Reminder.next_at, Reminder.id).limit(limit))
     if exclude:
@@ -255,8 +256,6 @@ def _fire_announcement(app: Gridbot, ann_id: int, now: datetime, cfg: SchedulerC
         rows = ann_service.deliver(session, ann, now, author_name=author.name if author else ann.author_userid,
                                    late=late)
         lines = [t("schedule.announcement.delivered_title", id=ann.id), *ann_service.summary_lines(ann)]
-        from ..messages import Reply
-
         rows += outbox.write_replies(session, None, [Reply("\n".join(lines), to_user=ann.author_userid,
                                                            idempotency_key=f"{key}:author")], now)
         _note_outbox(session, occ_id, rows)
@@ -361,10 +360,6 @@ def tick(app: Gridbot, config: SchedulerConfig | None = None, limit: int = 500) 
 def release_held(app: Gridbot, limit: int = 1000) -> int:
     """Enqueue outbox rows that are due but may have no job waiting for them: rows held by quiet hours,
     rows whose writer crashed before enqueuing. Claiming is conditional, so an extra enqueue sends nothing twice."""
-    from sqlalchemy import and_, or_
-
-    from ..models import OutboxMessage
-
     now = app.clock.now()
     with app.session() as session:
         ids = list(session.scalars(
@@ -383,8 +378,6 @@ def start_in_thread(app: Gridbot, interval: float | None = None) -> threading.Ev
 
     Safe beside a `gridbot scheduler run` elsewhere: occurrences are claimed in the database either way.
     """
-    from ..bootstrap import run_as
-
     stop = threading.Event()
     pause = (interval if interval is not None
              else load_config(app.settings.config_dir, app.settings.timezone).tick_seconds)
