@@ -24,6 +24,7 @@ from ..models import ChatIdentity, ChatMembership, Grid, Household, HouseholdBin
 from ..models.org import LEADER_ROLES
 from ..places import place_text
 from ..texts import t
+from ..understanding import parse_address as shared_parse_address
 from .audit import record
 
 PENDING_OVERDUE = timedelta(days=3)
@@ -45,9 +46,7 @@ class AddressParts:
 
 def parse_address(text: str) -> AddressParts | None:
     """The shared parser (gridbot.understanding.parse_address); None unless it finds at least a building."""
-    from ..understanding import parse_address as shared
-
-    found = shared(text)
+    found = shared_parse_address(text)
     if found is None or not found.building:
         return None
     return AddressParts(found.building, found.unit or None, found.room or None)

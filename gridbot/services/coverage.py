@@ -40,6 +40,7 @@ from ..models import (
     Household,
     HouseholdBinding,
     Member,
+    Visit,
 )
 from .bindings import PENDING_OVERDUE, address_text
 
@@ -180,7 +181,8 @@ def _grid_filter(col, grid_ids: set[int] | None):
     return col.in_(sorted(grid_ids)) if grid_ids is not None else True
 
 
-def grid_ids_for(session: Session, grid_codes: Iterable[str] = (), community_code: str | None = None) -> set[int] | None:
+def grid_ids_for(session: Session, grid_codes: Iterable[str] = (),
+                 community_code: str | None = None) -> set[int] | None:
     """Grid ids for the CLI's --grid/--community; None means the whole deployment. Unknown codes raise."""
     codes = list(grid_codes)
     if not codes and not community_code:
@@ -335,8 +337,6 @@ def has_building(session: Session, grid_ids: Iterable[int], building: str) -> bo
 
 def invitations(session: Session, grid_ids: Iterable[int]) -> dict[int, datetime]:
     """When each household of these grids was last visited with "已邀请进群" noted (走访), one query."""
-    from ..models import Visit
-
     return dict(session.connection().execute(
         select(Visit.household_id, func.max(Visit.at)).where(Visit.invited_to_group.is_(True),
                                                              Visit.grid_id.in_(list(grid_ids)))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -93,7 +93,8 @@ def visible_reminders(session: Session, member_id: int, grid_ids: set[int]) -> l
     ).all()
     mine = []
     for r in rows:
-        if r.owner_member_id == member_id or r.target_member_id == member_id or r.target_type == "grids" and set(int(g) for g in r.grid_ids) & grid_ids:
+        if (r.owner_member_id == member_id or r.target_member_id == member_id
+                or r.target_type == "grids" and {int(g) for g in r.grid_ids} & grid_ids):
             mine.append(r)
     return mine
 
@@ -179,7 +180,8 @@ def write_occurrence(session: Session, reminder: Reminder, key: str, due: dateti
     text = render(reminder, due, late, tz)
     replies = []
     for target in targets(session, reminder):
-        replies.append(Reply(text=text, urgent=reminder.urgent, idempotency_key=f"{key}:{target.kind}:{target.id}"[:255],
+        replies.append(Reply(text=text, urgent=reminder.urgent,
+                             idempotency_key=f"{key}:{target.kind}:{target.id}"[:255],
                              to_user=target.id if target.kind == "user" else None,
                              to_chat=target.id if target.kind == "chat" else None))
     return outbox.write_replies(session, None, replies, now, platform=platform)
@@ -226,7 +228,5 @@ def sync_builtin(session: Session, rules, now: datetime, tz: str) -> int:
 
 
 def builtin_count(session: Session, community_id: int) -> int:
-    from sqlalchemy import func
-
     return session.scalar(select(func.count()).select_from(Reminder).where(
         Reminder.community_id == community_id, Reminder.kind == "builtin", Reminder.active.is_(True))) or 0

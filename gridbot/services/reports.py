@@ -45,7 +45,8 @@ class EvaluationRules:
         weights = {k: float(v) for k, v in (data.get("weights") or {}).items()}
         unknown = set(weights) - set(COMPONENTS)
         if unknown:
-            raise ConfigError(f"evaluation.yaml weights: 未知的考核项 {sorted(unknown)} (known: {', '.join(COMPONENTS)})")
+            raise ConfigError(f"evaluation.yaml weights: 未知的考核项 {sorted(unknown)} "
+                              f"(known: {', '.join(COMPONENTS)})")
         grades = {k: float(v) for k, v in (data.get("grades") or {}).items()}
         if set(grades) != {"excellent", "qualified", "basic"} or not (
                 grades["excellent"] >= grades["qualified"] >= grades["basic"]):
@@ -183,7 +184,7 @@ def evaluation_csv(report: dict[str, Any]) -> bytes:
     writer.writerow(_headers())
     for row in report["members"]:
         cells = []
-        for (key, _, _), value in zip(_COLUMNS, _cells(row)):
+        for (key, _, _), value in zip(_COLUMNS, _cells(row), strict=True):
             if key in _PERCENT:
                 value = "" if value is None else f"{round(value * 100, 1):g}%"
             cells.append("" if value is None else value)
@@ -193,9 +194,9 @@ def evaluation_csv(report: dict[str, Any]) -> bytes:
 
 def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> None:
     """The workbook a secretary prints: title, subtitle, frozen Chinese header, widths, landscape, fit to width."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-    from openpyxl.utils import get_column_letter
+    from openpyxl import Workbook  # noqa: PLC0415 - openpyxl (~0.2 s) loads only when a workbook is written
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side  # noqa: PLC0415 - openpyxl (~0.2 s) loads only when a workbook is written
+    from openpyxl.utils import get_column_letter  # noqa: PLC0415 - openpyxl (~0.2 s) loads only when a workbook is written
 
     wb = Workbook()
     ws = wb.active
@@ -213,7 +214,7 @@ def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> 
     ws.merge_cells(f"A2:{last}2")
     thin = Side(style="thin", color="999999")
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    for col, (header, (_, width, _)) in enumerate(zip(_headers(), _COLUMNS), start=1):
+    for col, (header, (_, width, _)) in enumerate(zip(_headers(), _COLUMNS, strict=True), start=1):
         cell = ws.cell(row=3, column=col, value=header)
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDEBF7")
@@ -222,7 +223,7 @@ def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> 
         ws.column_dimensions[get_column_letter(col)].width = width
     ws.row_dimensions[3].height = 32
     for r, row in enumerate(report["members"], start=4):
-        for col, ((key, _, _), value) in enumerate(zip(_COLUMNS, _cells(row)), start=1):
+        for col, ((key, _, _), value) in enumerate(zip(_COLUMNS, _cells(row), strict=True), start=1):
             cell = ws.cell(row=r, column=col, value=value if value is not None else t("reports.evaluation.none"))
             cell.border = border
             if key in _PERCENT and value is not None:

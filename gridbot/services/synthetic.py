@@ -14,6 +14,7 @@ dense and codes cannot collide with real data.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Iterable
@@ -43,7 +44,9 @@ from ..models import (
     TicketSequence,
     Visit,
     WorkLog,
+    grid_neighbours,
 )
+from .tickets import Policy
 
 # Category mix of grid-reported events (weights, roughly what the seed plans' statistics show: repairs and
 # sanitation lead; fire hazards and health are rare but mostly urgent).
@@ -120,13 +123,11 @@ def generate(engine: Engine, spec: Spec, tz: str, now: datetime | None = None) -
     w.put(Community, communities)
     w.put(Grid, grids + leaves)
     w.put(GridChat, chats)
-    neighbours = [{"grid_id": a["id"], "neighbour_id": b["id"]} for a, b in zip(leaves, leaves[1:])
+    neighbours = [{"grid_id": a["id"], "neighbour_id": b["id"]} for a, b in itertools.pairwise(leaves)
                   if a["community_id"] == b["community_id"]]
     neighbours += [{"grid_id": b, "neighbour_id": a} for a, b in ((r["grid_id"], r["neighbour_id"])
                                                                    for r in neighbours)]
     if neighbours:
-        from ..models.org import grid_neighbours
-
         with engine.begin() as conn:
             conn.execute(insert(grid_neighbours), neighbours)
 
@@ -230,10 +231,8 @@ def generate(engine: Engine, spec: Spec, tz: str, now: datetime | None = None) -
     w.put(ChatMembership, stays)
 
     # -- tickets with their histories -----------------------------------------------------------------
-    from .tickets import Policy
-
     policy = Policy.load(None, zone)
-    cats, weights = zip(*CATEGORY_WEIGHTS.items())
+    cats, weights = zip(*CATEGORY_WEIGHTS.items(), strict=True)
     tickets, events, reporters, seqs = [], [], [], {}
     code_of = {c["id"]: c["code"] for c in communities}
     for g in leaves:
@@ -331,7 +330,8 @@ def _ticket(rnd: random.Random, policy: Any, zone: ZoneInfo, g: dict, staff: lis
           "unit": str(rnd.randint(1, 3)), "room": None, "summary": summary, "description": summary,
           "contact_phone": None, "reporter_platform": PLATFORM, "reporter_id": uid, "reporter_name": None,
           "chat_id": f"syn-chat-{g['id']}", "household_id": hid, "assignee_id": worker["id"], "reporters": 1,
-          "merged_into_id": None, "escalation_level": 0, "escalated_for": None, "handover_due": None, "rating_due": None,
+          "merged_into_id": None, "escalation_level": 0, "escalated_for": None, "handover_due": None,
+          "rating_due": None,
           "response_due": created + limits.response, "resolution_due": None, "verify_due": None,
           "rating": None, "reopen_count": 0, "created_at": created, "updated_at": created, "accepted_at": None,
           "dispatched_at": None, "resolved_at": None, "closed_at": None}
