@@ -19,7 +19,7 @@ from gridbot.messages import Reply
 from gridbot.models import Grid, Member
 from gridbot.privacy import mask_text
 from gridbot.router import LEADERS, STAFF, Command, Context, Router, UsageError
-from gridbot.services import audit, compliance, people, tickets, work
+from gridbot.services import audit, compliance, tickets, work
 from gridbot.texts import t
 
 WEEKDAY_NAMES = "一二三四五六日"
@@ -203,7 +203,7 @@ def log_entry(ctx: Context, args: str) -> list[Reply]:
 def _target_member(ctx: Context, word: str) -> Member:
     """The member a leader asks about; members may only ask about themselves."""
     sp = ctx.speaker
-    member = people.find_member(ctx.session, sp.community_id, word)
+    member = work.find_member(ctx.session, sp.community_id, word)
     if member is None:
         raise work.WorkError("member_unknown", word=word)
     if member.id != sp.member_id and (not sp.is_leader or not work.member_in_scope(member, sp.scope_grid_ids)):

@@ -28,6 +28,7 @@ from ..schedule.parse import to_int
 from ..texts import t
 from ..understanding import parse_address, understand
 from . import audit, outbox, tickets
+from .people import find_member as find_member  # re-exported: one member lookup for tickets and work
 from .people import on_leave as active_leave
 from .people import subtree_ids
 
