@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -62,6 +62,12 @@ def address_text(building: str, unit: str | None, room: str | None) -> str:
 
 
 # -- identities -------------------------------------------------------------------------------------
+@overload
+def find_identity(session: Session, platform: str, user_id: str, display_name: str | None = None,
+                  create: Literal[True] = True) -> ChatIdentity: ...
+@overload
+def find_identity(session: Session, platform: str, user_id: str, display_name: str | None = None,
+                  create: bool = True) -> ChatIdentity | None: ...
 def find_identity(session: Session, platform: str, user_id: str, display_name: str | None = None,
                   create: bool = True) -> ChatIdentity | None:
     """The person's chat identity. Looked up by user_id (preferring this platform), as resolve_speaker does."""

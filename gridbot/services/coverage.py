@@ -25,8 +25,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, case, cast, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, Select, String, and_, case, cast, func, select, true
+from sqlalchemy.orm import QueryableAttribute, Session, aliased
 
 from ..errors import Refusal
 from ..models import (
@@ -165,7 +165,7 @@ class CoverageReport:
 
 
 # -- the queries --------------------------------------------------------------------------------------
-def _covered_households(ids: set[int] | None):
+def _covered_households(ids: set[int] | None) -> Select[int]:
     """The ids of covered households, as one uncorrelated set: active households with an active binding whose
     person has an open membership in a chat of the household's own grid. Used as `h.id IN (...)`, which both
     databases evaluate once (PostgreSQL: a hashed SubPlan; SQLite: an ephemeral index), not per household."""
@@ -177,8 +177,8 @@ def _covered_households(ids: set[int] | None):
             .where(b.status == "active", h2.status == "active", _grid_filter(h2.grid_id, ids)))
 
 
-def _grid_filter(col, grid_ids: set[int] | None):
-    return col.in_(sorted(grid_ids)) if grid_ids is not None else True
+def _grid_filter(col: QueryableAttribute[int], grid_ids: set[int] | None) -> ColumnElement[bool]:
+    return col.in_(sorted(grid_ids)) if grid_ids is not None else true()
 
 
 def grid_ids_for(session: Session, grid_codes: Iterable[str] = (),

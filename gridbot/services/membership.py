@@ -195,7 +195,7 @@ def bind_chat(session: Session, chat_id: str, grid: Grid, actor: str, now: datet
     """Bind a chat to a grid (a chat belongs to at most one grid) and forget it as unknown."""
     existing = session.scalar(select(GridChat).where(GridChat.chat_id == chat_id))
     if existing is not None:
-        g = session.get(Grid, existing.grid_id)
+        g = session.get_one(Grid, existing.grid_id)
         return BindResult("already" if existing.grid_id == grid.id else "taken", g.code, g.name, g.id)
     session.add(GridChat(grid_id=grid.id, chat_id=chat_id, name=name, bound_by=actor, bound_at=now))
     session.execute(delete(UnknownChat).where(UnknownChat.chat_id == chat_id))

@@ -5,6 +5,7 @@ Reminders people set in chat and the built-in duty rhythms of config/schedules.y
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from ..errors import Refusal
 from ..messages import Reply
 from ..models import Community, Grid, GridChat, Member, OutboxMessage, Reminder
 from ..models.org import LEADER_ROLES
+from ..schedule.config import DutyRule
 from ..schedule.parse import Schedule, next_occurrences
 from ..texts import t
 from . import outbox
@@ -188,7 +190,7 @@ def write_occurrence(session: Session, reminder: Reminder, key: str, due: dateti
 
 
 # -- built-in duty rhythms --------------------------------------------------------------------------------
-def sync_builtin(session: Session, rules, now: datetime, tz: str) -> int:
+def sync_builtin(session: Session, rules: Iterable[DutyRule], now: datetime, tz: str) -> int:
     """One builtin Reminder per community and duty rule; a changed rule in config is picked up here.
 
     Returns how many rows were created. Two schedulers creating the same row: the unique source_key lets one win.

@@ -195,11 +195,15 @@ def evaluation_csv(report: dict[str, Any]) -> bytes:
 def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> None:
     """The workbook a secretary prints: title, subtitle, frozen Chinese header, widths, landscape, fit to width."""
     from openpyxl import Workbook  # noqa: PLC0415 - openpyxl (~0.2 s) loads only when a workbook is written
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side  # noqa: PLC0415 - openpyxl (~0.2 s) loads only when a workbook is written
-    from openpyxl.utils import get_column_letter  # noqa: PLC0415 - openpyxl (~0.2 s) loads only when a workbook is written
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side  # noqa: PLC0415 - openpyxl: as above
+    from openpyxl.utils import get_column_letter  # noqa: PLC0415 - openpyxl: as above
+    from openpyxl.worksheet.properties import PageSetupProperties  # noqa: PLC0415 - openpyxl: as above
+    from openpyxl.worksheet.worksheet import Worksheet  # noqa: PLC0415 - openpyxl: as above
 
     wb = Workbook()
     ws = wb.active
+    if not isinstance(ws, Worksheet):  # pragma: no cover - a new workbook opens on one worksheet
+        raise TypeError(f"a new workbook's active sheet is a {type(ws).__name__}")
     ws.title = t("reports.evaluation.sheet")
     n = len(_COLUMNS)
     last = get_column_letter(n)
@@ -242,7 +246,7 @@ def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> 
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     ws.print_options.horizontalCentered = True
     ws.page_margins.left = ws.page_margins.right = 0.4
     wb.save(path)
@@ -265,7 +269,7 @@ def log_summary(session: Session, community_code: str, period: Period,
         logs.setdefault(entry.member_id, []).append(entry)
     workdays = [period.start + timedelta(days=n) for n in range((period.end - period.start).days)
                 if (period.start + timedelta(days=n)).weekday() < 5]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for m in members:
         roles = set(m.roles or [])
         if roles & {"secretary", "chief", "operator"} or not roles & {"member", "part_time", "grid_leader",
