@@ -93,11 +93,11 @@ def evaluation(session: Session, community_code: str, period: Period, tz: ZoneIn
     rules = rules or EvaluationRules.load()
     if today is not None and period.end > today + timedelta(days=1) > period.start:
         period = Period(period.start, today + timedelta(days=1), period.label)
-    data = compliance.compliance(session, community_code, period, tz)
-    community = session.scalar(select(Community).where(Community.code == community_code))
+    data = compliance.compliance(session, community_code, period, tz)   # refuses an unknown community
+    community = session.scalars(select(Community).where(Community.code == community_code)).one()
     since, until = day_start(period.start, tz), day_start(period.end, tz)
     sat = {r["member"]: r for r in metrics.metrics_by(session, "member", since=since, until=until,
-                                                       community_id=community.id)}  # type: ignore[union-attr]
+                                                       community_id=community.id)}
     codes = sorted({c for m in data["members"] for c in m["grids"]})
     cov = _coverage_of(session, codes, period.last_day)
     year_start = date(period.last_day.year, 1, 1)

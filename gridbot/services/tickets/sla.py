@@ -5,6 +5,7 @@ list and dashboard, the API's ?status=overdue, the digest, the metrics and the s
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -108,8 +109,6 @@ def policy_for(app: Any) -> Policy:
     policy = getattr(app, "_ticket_policy", None)
     if policy is None:
         policy = Policy.load(app.settings.config_dir, app.settings.timezone)
-        try:
+        with contextlib.suppress(AttributeError):  # a frozen app object keeps none
             app._ticket_policy = policy
-        except AttributeError:  # pragma: no cover - a frozen app object
-            pass
     return policy
