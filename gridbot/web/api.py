@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
@@ -44,26 +45,26 @@ class ApiError(Exception):
 
 
 @bp.errorhandler(ApiError)
-def _api_error(err: ApiError):
+def _api_error(err: ApiError) -> ResponseReturnValue:
     return error_response(err.code, err.status, err.detail)
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(err: HTTPException):
+def _http_error(err: HTTPException) -> ResponseReturnValue:
     code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
         err.code or 400, "bad_request")
     return error_response(code, err.code, detail=err.description or "")
 
 
 @bp.app_errorhandler(405)
-def _method_not_allowed(err: HTTPException):
+def _method_not_allowed(err: HTTPException) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         return error_response("method_not_allowed", 405)
     return err
 
 
 @bp.errorhandler(Refusal)
-def _refused(err: Refusal):
+def _refused(err: Refusal) -> ResponseReturnValue:
     """A rule said no: the template key (stable, for programs) and the Chinese text (for people)."""
     resp = jsonify(error={"code": "refused", "key": err.key, "message": err.render(gridbot_app().settings.tz)})
     resp.status_code = 409
@@ -71,7 +72,7 @@ def _refused(err: Refusal):
 
 
 @bp.errorhandler(Exception)
-def _crash(err: Exception):
+def _crash(err: Exception) -> ResponseReturnValue:
     error_id = log_unexpected(logging.getLogger(__name__), err, f"API {request.method} {request.path}")
     resp = jsonify(error={"code": "internal", "id": error_id, "message": t("console.api.internal", detail=error_id)})
     resp.status_code = 500
@@ -200,14 +201,14 @@ def _detail(p: Principal, tk: Any) -> dict[str, Any]:
 
 
 @bp.get("/tickets/<number>")
-def ticket_get(number: str):
+def ticket_get(number: str) -> ResponseReturnValue:
     p = need_casework()
     with gridbot_app().session() as s:
         return jsonify(_detail(p, _load(s, p, number)))
 
 
 @bp.post("/tickets/<number>/transition")
-def ticket_transition(number: str):
+def ticket_transition(number: str) -> ResponseReturnValue:
     """{"action": accept|reject|dispatch|start|resolve|verify|verify_failed|close|reopen|transfer|escalate,
     "note": "...", "to": "<userid>"} — the same service call as the chat command."""
     p = need_casework()

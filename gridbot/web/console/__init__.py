@@ -10,10 +10,11 @@ import logging
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, NoReturn
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -90,6 +91,29 @@ def phone_for(p: Principal, grid_id: int | None, phone: str | None) -> str:
     return shown_phone(phone, p.sees_phone(grid_id))
 
 
+def signed_in() -> Principal:
+    """The signed-in person, in a view behind auth.requires(...): like it, anyone else is sent to sign in."""
+    p = current_principal()
+    if p is None:
+        abort(redirect(url_for("auth.login", next=request.full_path.rstrip("?"))))
+    return p
+
+
+class Caseworker(NamedTuple):
+    """The member behind a principal that may do casework (Principal.can_casework needs a member)."""
+
+    member_id: int
+    community_id: int
+    userid: str
+
+
+def caseworker(p: Principal) -> Caseworker:
+    """The member fields of a casework principal; 403 for anyone else (auth.requires("casework") let none in)."""
+    if p.member_id is None or p.community_id is None or p.userid is None:
+        abort(403)
+    return Caseworker(p.member_id, p.community_id, p.userid)
+
+
 def render(template: str, **ctx: Any) -> str:
     return render_template(f"console/{template}", me=current_principal(), **ctx)
 
@@ -133,7 +157,7 @@ def _pct_filter(value: float | None) -> str:
 
 
 @bp.app_errorhandler(403)
-def _forbidden(err: Any):
+def _forbidden(err: Any) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         return error_response("forbidden", 403)
     if request.path.startswith("/console"):
@@ -143,7 +167,7 @@ def _forbidden(err: Any):
 
 
 @bp.app_errorhandler(404)
-def _not_found(err: Any):
+def _not_found(err: Any) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         return error_response("not_found", 404)
     if request.path.startswith("/console"):
@@ -153,7 +177,7 @@ def _not_found(err: Any):
 
 
 @bp.app_errorhandler(400)
-def _bad_request(err: Any):
+def _bad_request(err: Any) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         return error_response("bad_request", 400, detail=getattr(err, "description", ""))
     if request.path.startswith("/console"):
@@ -163,7 +187,7 @@ def _bad_request(err: Any):
 
 
 @bp.app_errorhandler(Refusal)
-def _refused(err: Refusal):
+def _refused(err: Refusal) -> ResponseReturnValue:
     """A rule said no outside a view's own handling: the person reads why, on the page they came from."""
     if not request.path.startswith("/console"):
         raise err
@@ -173,7 +197,7 @@ def _refused(err: Refusal):
 
 
 @bp.app_errorhandler(Exception)
-def _unexpected(err: Exception):
+def _unexpected(err: Exception) -> ResponseReturnValue:
     """A bug on a console page: logged once under an id; the person gets a short page with that id (500)."""
     if isinstance(err, HTTPException):
         return err
@@ -191,7 +215,7 @@ def _unexpected(err: Exception):
         return message, 500, {"Content-Type": "text/plain; charset=utf-8"}
 
 
-def not_found() -> None:
+def not_found() -> NoReturn:
     abort(404)
 
 
