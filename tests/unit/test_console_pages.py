@@ -49,7 +49,8 @@ def building_leader(world) -> object:
     """陈楼栋长: a 楼栋长 of HY-01 (a contact, not a handler): sees the grid, phones masked."""
     app = world.app
     with app.session() as s, s.begin():
-        m = Member(community_id=world.bot.world.community_id, name="陈楼栋长", userid="bl_chen", roles=["building_leader"])
+        m = Member(community_id=world.bot.world.community_id, name="陈楼栋长", userid="bl_chen",
+                   roles=["building_leader"])
         s.add(m)
         s.flush()
         s.add(MemberGrid(member_id=m.id, grid_id=world.bot.world.grids["HY-01"]))
@@ -190,11 +191,11 @@ def test_reminder_and_announcement_created_and_cancelled(world):
     assert post(world.client("member"), "/console/announcements", {"text": "x", "grids": "HY-03"}).status_code == 403
 
 
-# -- roster import, outbox, accounts -------------------------------------------------------------------------------------
+# -- roster import, outbox, accounts -------------------------------------------------------------------------------
 def test_roster_import_reports_errors_and_imports_a_good_file(world):
     client = world.client("operator")
     households = (EXAMPLES / "住户.csv").read_text(encoding="utf-8-sig") + "NOPE-9,1,1,101,张三,,独居老人\n"
-    files = [(open(EXAMPLES / name, "rb"), name) for name in ("网格.csv", "成员.csv")]
+    files = [(io.BytesIO((EXAMPLES / name).read_bytes()), name) for name in ("网格.csv", "成员.csv")]
     files.append((io.BytesIO(households.encode("utf-8-sig")), "住户.csv"))
     resp = post(client, "/console/roster", {"file": files}, content_type="multipart/form-data")
     for fh, _ in files:
@@ -262,7 +263,7 @@ def test_accounts_by_secretary_and_operator(world):
     assert "密码至少 8 位" in resp.get_data(as_text=True)
 
 
-# -- exports ------------------------------------------------------------------------------------------------------------
+# -- exports -------------------------------------------------------------------------------------------------------
 def test_exports_follow_filters_scope_and_are_audited(world):
     client = world.client("member")
     resp = client.get("/console/export/tickets.xlsx?status=open")
@@ -281,7 +282,7 @@ def test_exports_follow_filters_scope_and_are_audited(world):
     assert [(r.entity_type, r.detail["rows"]) for r in rows] == [("tickets", 1), ("households", 1)]
 
 
-# -- speed: pages do a fixed number of queries, whatever the number of rows ------------------------------------------------
+# -- speed: pages do a fixed number of queries, whatever the number of rows ----------------------------------------
 def _queries(world, client, url: str) -> int:
     count = 0
 
@@ -341,7 +342,7 @@ def test_a_large_roster_upload_is_not_refused_for_its_size(world):
     rows = "".join(f"XF-01,{100 + i // 40},1,{i % 40 + 101},住户{i},,\n" for i in range(3000))
     households = "网格编码,楼栋,单元,室,户主姓名,联系电话,标签\n" + rows
     assert len(households.encode()) > 64 * 1024
-    files = [(open(EXAMPLES / name, "rb"), name) for name in ("网格.csv", "成员.csv")]
+    files = [(io.BytesIO((EXAMPLES / name).read_bytes()), name) for name in ("网格.csv", "成员.csv")]
     files.append((io.BytesIO(households.encode("utf-8-sig")), "住户.csv"))
     resp = post(world.client("secretary"), "/console/roster", {"file": files, "dry_run": "1"},
                 content_type="multipart/form-data")
