@@ -54,7 +54,10 @@ def test_constant_statement_count_on_postgres(pg_bot):
 
     def statements() -> int:
         seen: list[str] = []
-        listener = lambda _c, _cur, stmt, *_a: seen.append(stmt)  # noqa: E731
+
+        def listener(_c, _cur, stmt, *_a):
+            seen.append(stmt)
+
         event.listen(pg_bot.app.engine, "before_cursor_execute", listener)
         try:
             with pg_bot.app.session() as s:

@@ -148,7 +148,10 @@ def test_statement_count_does_not_depend_on_household_count(bot):
 
     def count_statements() -> int:
         seen = []
-        listener = lambda *a, **k: seen.append(1)  # noqa: E731
+
+        def listener(*a, **k):
+            seen.append(1)
+
         event.listen(bot.app.engine, "before_cursor_execute", listener)
         try:
             with bot.app.session() as s:
