@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from .errors import Refusal
@@ -54,7 +54,7 @@ def local_day(at: datetime, tz: ZoneInfo) -> date:
 
 def day_start(day: date, tz: ZoneInfo) -> datetime:
     """The UTC instant at which a local day begins."""
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
 def quarter_start(day: date) -> date:

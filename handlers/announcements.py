@@ -114,7 +114,7 @@ def announce(ctx: Context, args: str) -> list[Reply]:
     send_at, text = split_schedule(text, ctx.now, tz)
     if not text:
         raise UsageError("schedule.announcement.need_text")
-    ann, rows = service.create(ctx.session, community_id=sp.community_id, author_member_id=sp.member_id,
+    ann, rows = service.create(ctx.session, community_id=sp.staff_community_id, author_member_id=sp.member_id,
                                author_userid=sp.user_id, author_name=sp.name or sp.user_id, actor=sp.actor,
                                scope=scope, grid_ids=grid_ids, text=text, mention_all=mention_all,
                                send_at=send_at, now=ctx.now)

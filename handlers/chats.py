@@ -11,14 +11,15 @@ def bind_here(ctx: Context, args: str) -> list[Reply]:
     code = args.split()[0] if args.split() else ""
     if not code:
         raise UsageError()
-    if not ctx.inbound.is_group:
+    chat_id = ctx.inbound.chat_id
+    if not ctx.inbound.is_group or chat_id is None:
         return [Reply(t("wecom.bind.not_in_group"))]
     grid = membership.find_grid(ctx.session, code)
     if grid is None:
         return [Reply(t("wecom.bind.no_grid", code=code))]
     if not ctx.speaker.can_act_in(grid.id):
         return [Reply(t("wecom.bind.not_your_grid", code=grid.code))]
-    result = membership.bind_chat(ctx.session, ctx.inbound.chat_id, grid, ctx.speaker.actor, ctx.now)
+    result = membership.bind_chat(ctx.session, chat_id, grid, ctx.speaker.actor, ctx.now)
     return [Reply(t(f"wecom.bind.{result.outcome}", grid=result.grid_name, code=result.grid_code))]
 
 

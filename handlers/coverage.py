@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from gridbot.handlers.numbers import parse_id
 from gridbot.messages import Reply
+from gridbot.models import ChatIdentity
 from gridbot.router import STAFF, Command, Context, Router, UsageError
 from gridbot.services import bindings, coverage
 from gridbot.texts import t
@@ -51,7 +52,7 @@ def _starts_with_building(rest: str) -> bool:
     return bool(_STARTS_WITH_BUILDING.match(rest))
 
 
-def _who(identity) -> str:  # noqa: ANN001
+def _who(identity: ChatIdentity) -> str:
     return identity.display_name or identity.user_id
 
 

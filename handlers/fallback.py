@@ -5,8 +5,11 @@ import re
 
 from gridbot.messages import Reply
 from gridbot.router import Context, Router
+from gridbot.services.tickets import URGENT
 from gridbot.texts import t
+from gridbot.understanding import Understanding, understand
 
+from .tickets import _request_run
 
 # Short social messages get a social answer, not a prompt to report a repair.
 _THANKS = re.compile(r"^(好的?|收到了?|ok|嗯+)?[,，。!！\s]*(谢谢|多谢|感谢|辛苦了?|麻烦了?)[^?？]{0,8}$", re.I)
@@ -23,12 +26,9 @@ def _anything_addressed_to_us(ctx: Context) -> bool:
     return bool(ctx.text)
 
 
-def _urgent_request(ctx: Context):  # noqa: ANN202 - an Understanding or None
+def _urgent_request(ctx: Context) -> Understanding | None:
     if ctx.inbound.is_group and ctx.speaker.chat_grid_id is None:
         return None
-    from gridbot.services.tickets import URGENT
-    from gridbot.understanding import understand
-
     u = understand(ctx.text)
     return u if u.is_request and u.urgency == URGENT else None
 
@@ -49,8 +49,6 @@ def _acknowledge(ctx: Context, _match: object) -> list[Reply]:
         if urgent is not None:
             # Members' messages are not read as requests (their notices must not become tickets), but a
             # building leader's "3栋电梯困人了" must not be lost: an urgent one is reported like a resident's.
-            from gridbot.handlers.tickets import _request_run
-
             return _request_run(ctx, urgent)
         return [Reply(t("fallback.member"))]
     return [Reply(t("fallback.resident"))]

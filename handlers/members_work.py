@@ -1,4 +1,5 @@
-"""Grid members' duties in chat: 签到/巡查, 签退, 走访, 转工单, 日志, 本周日志, 本月日志, 审核, 值班, 请假, 销假, 待走访.
+"""Grid members' duties in chat: 签到/巡查, 签退, 走访, 转工单, 日志, 本周日志, 本月日志, 审核, 值班, 请假, 销假,
+待走访.
 
 Thin: read the arguments, check scope, call gridbot.services.work, answer. Lists with households' details go
 privately to the member (Reply(to_user=...)) when asked in a group: they are personal data.
@@ -7,16 +8,19 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from gridbot import periods
 from gridbot.clock import local
 from gridbot.handlers.numbers import parse_id
 from gridbot.messages import Reply
+from gridbot.models import Grid, Member
 from gridbot.privacy import mask_text
 from gridbot.router import LEADERS, STAFF, Command, Context, Router, UsageError
-from gridbot.services import audit, tickets, work
+from gridbot.services import audit, compliance, tickets, work
 from gridbot.texts import t
 
 WEEKDAY_NAMES = "一二三四五六日"
@@ -24,7 +28,7 @@ LOG_LINE_CHARS = 60
 
 
 # -- shared helpers ----------------------------------------------------------------------------------
-def _tz(ctx: Context):  # noqa: ANN202
+def _tz(ctx: Context) -> ZoneInfo:
     return ctx.app.settings.tz
 
 
@@ -78,7 +82,7 @@ def _privately(ctx: Context, text: str) -> list[Reply]:
     return [Reply(text)]
 
 
-def _pick_grid(ctx: Context, word: str | None = None):  # noqa: ANN202
+def _pick_grid(ctx: Context, word: str | None = None) -> Grid:
     sp = ctx.speaker
     return work.pick_grid(ctx.session, community_id=sp.community_id, own_grid_ids=sp.grid_ids,
                           scope_grid_ids=sp.scope_grid_ids, chat_grid_id=sp.chat_grid_id, word=word)
@@ -102,8 +106,9 @@ def _duration(minutes: int) -> str:
 def check_in(ctx: Context, args: str) -> list[Reply]:
     word, rest = _split_grid_word(ctx, args)
     loc = ctx.inbound.location
-    located = ({"latitude": loc.latitude, "longitude": loc.longitude, "label": loc.label} if loc else
-               work.recent_location(ctx.session, ctx.inbound.platform, ctx.speaker.user_id, ctx.now))
+    located: dict[str, Any] | None = (
+        {"latitude": loc.latitude, "longitude": loc.longitude, "label": loc.label} if loc else
+        work.recent_location(ctx.session, ctx.inbound.platform, ctx.speaker.user_id, ctx.now))
     place, _, note = rest.partition(" ")
     if not place and located:
         place = located.get("label") or ""
@@ -112,7 +117,7 @@ def check_in(ctx: Context, args: str) -> list[Reply]:
     if not place and not located:
         raise UsageError("work.checkin_need_place")
     grid = _pick_grid(ctx, word)
-    patrol = work.check_in(ctx.session, member_id=ctx.speaker.member_id, grid_id=grid.id, now=ctx.now,
+    patrol = work.check_in(ctx.session, member_id=ctx.speaker.staff_member_id, grid_id=grid.id, now=ctx.now,
                            actor=ctx.speaker.actor, place=place or None,
                            latitude=located["latitude"] if located else None,
                            longitude=located["longitude"] if located else None, note=note.strip() or None)
@@ -123,16 +128,17 @@ def check_in(ctx: Context, args: str) -> list[Reply]:
 @guarded
 def check_out(ctx: Context, args: str) -> list[Reply]:
     # WeCom's LOCATION events stay in the inbound log: one reported during a text-only patrol locates it.
-    located = work.recent_location(ctx.session, ctx.inbound.platform, ctx.speaker.user_id, ctx.now)
+    now = ctx.now
+    member_id = ctx.speaker.staff_member_id
+    located = work.recent_location(ctx.session, ctx.inbound.platform, ctx.speaker.user_id, now)
     if located:
-        work.attach_location(ctx.session, member_id=ctx.speaker.member_id, now=ctx.now,  # type: ignore[arg-type]
+        work.attach_location(ctx.session, member_id=member_id, now=now,
                              latitude=located["latitude"], longitude=located["longitude"],
                              label=located.get("label"))
-    patrol = work.check_out(ctx.session, member_id=ctx.speaker.member_id, now=ctx.now, actor=ctx.speaker.actor,
-                            note=args or None)
-    minutes = int((patrol.ended_at - patrol.started_at).total_seconds() // 60)  # type: ignore[operator]
+    patrol = work.check_out(ctx.session, member_id=member_id, now=now, actor=ctx.speaker.actor, note=args or None)
+    minutes = int((now - patrol.started_at).total_seconds() // 60)  # check_out ended the patrol at `now`
     return [Reply(t("work.checkout_done", grid=patrol.grid.name, length=_duration(minutes),
-                    start=_hm(ctx, patrol.started_at), end=_hm(ctx, patrol.ended_at)))]  # type: ignore[arg-type]
+                    start=_hm(ctx, patrol.started_at), end=_hm(ctx, now)))]
 
 
 def _is_location_message(ctx: Context) -> bool:
@@ -155,8 +161,8 @@ def visit(ctx: Context, args: str) -> list[Reply]:
     household = work.find_household(ctx.session, community_id=sp.community_id, scope_grid_ids=sp.scope_grid_ids,
                                      address=address, prefer_grid_id=sp.chat_grid_id)
     notes = work.read_visit_notes(note)
-    known = set(household.tags or [])  # type: ignore[union-attr]
-    record = work.record_visit(ctx.session, member_id=sp.member_id, household=household, now=ctx.now,  # type: ignore
+    known = set(household.tags or [])
+    record = work.record_visit(ctx.session, member_id=sp.staff_member_id, household=household, now=ctx.now,
                                actor=sp.actor, note=note, notes=notes)
     lines = [t("work.visit_done", id=record.id, grid=household.grid.name, address=household.address)]
     if notes.tags:  # say the ledger changed only when it did
@@ -176,7 +182,7 @@ def to_ticket(ctx: Context, args: str) -> list[Reply]:
     if args.strip() and visit_id is None:
         raise UsageError("work.ticket_bad_id")
     sp = ctx.speaker
-    record = work.visit_for_ticket(ctx.session, member_id=sp.member_id, scope_grid_ids=sp.scope_grid_ids,  # type: ignore
+    record = work.visit_for_ticket(ctx.session, member_id=sp.staff_member_id, scope_grid_ids=sp.scope_grid_ids,
                                    visit_id=visit_id)
     ticket = work.ticket_for_visit(ctx.session, tickets.policy_for(ctx.app), record,
                                    platform=ctx.inbound.platform, user_id=sp.user_id, name=sp.name, actor=sp.actor,
@@ -189,14 +195,13 @@ def to_ticket(ctx: Context, args: str) -> list[Reply]:
 def log_entry(ctx: Context, args: str) -> list[Reply]:
     if not args:
         raise UsageError("work.log_need_text")
-    entry = work.add_log(ctx.session, member_id=ctx.speaker.member_id, now=ctx.now, text=args,  # type: ignore
-                         tz=_tz(ctx))
-    today = work.logs_between(ctx.session, ctx.speaker.member_id, entry.day,  # type: ignore[arg-type]
-                              entry.day + timedelta(days=1))
+    member_id = ctx.speaker.staff_member_id
+    entry = work.add_log(ctx.session, member_id=member_id, now=ctx.now, text=args, tz=_tz(ctx))
+    today = work.logs_between(ctx.session, member_id, entry.day, entry.day + timedelta(days=1))
     return [Reply(t("work.log_done", day=_day(entry.day), n=len(today)))]
 
 
-def _target_member(ctx: Context, word: str):  # noqa: ANN202
+def _target_member(ctx: Context, word: str) -> Member:
     """The member a leader asks about; members may only ask about themselves."""
     sp = ctx.speaker
     member = work.find_member(ctx.session, sp.community_id, word)
@@ -209,13 +214,13 @@ def _target_member(ctx: Context, word: str):  # noqa: ANN202
 
 def _log_summary(ctx: Context, args: str, word: str) -> list[Reply]:
     sp = ctx.speaker
-    member_id, name = sp.member_id, sp.name
+    member_id, name = sp.staff_member_id, sp.name
     if args:
         member = _target_member(ctx, args)
         member_id, name = member.id, member.name
     period = periods.parse_period(word, _today(ctx))
     start, end, label = period.start, period.end, period.said
-    entries = work.logs_between(ctx.session, member_id, start, end)  # type: ignore[arg-type]
+    entries = work.logs_between(ctx.session, member_id, start, end)
     if not entries:
         return [Reply(t("work.logs_none", name=name, period=label, start=_short_day(start),
                         end=_short_day(end - timedelta(days=1))))]
@@ -259,7 +264,10 @@ def review(ctx: Context, args: str) -> list[Reply]:
         lines.append(t("work.review_pending_hint", name=pending[0][0].name))
         return _privately(ctx, "\n".join(lines))    # a member's review is not the residents' business
     # "审核 张敏 本周 很好" or, as people type it, "审核：张敏，本周，很好，继续保持"
-    name, rest = re.match(r"^([^\s，,：:]+)[\s，,：:]*(.*)$", args).groups()
+    said = re.match(r"^([^\s，,：:]+)[\s，,：:]*(.*)$", args)
+    if said is None:    # nothing but separators
+        raise UsageError()
+    name, rest = said.groups()
     member = _target_member(ctx, name)
     if member.id == sp.member_id:
         raise work.WorkError("review_self")
@@ -267,7 +275,7 @@ def review(ctx: Context, args: str) -> list[Reply]:
     period = period or periods.parse_period("本月", _today(ctx))
     comment = rest.lstrip(" ，,：:").strip() or None
     start, end, label = period.start, period.end, period.said
-    count = work.review_logs(ctx.session, reviewer_id=sp.member_id, member_id=member.id, start=start,  # type: ignore
+    count = work.review_logs(ctx.session, reviewer_id=sp.staff_member_id, member_id=member.id, start=start,
                              end=end, now=ctx.now, actor=sp.actor, comment=comment)
     if count == 0:
         return [Reply(t("work.review_none", name=member.name, period=label))]
@@ -332,7 +340,7 @@ def leave(ctx: Context, args: str) -> list[Reply]:
     if parsed is None:
         raise UsageError("work.leave_bad_until")
     last_day, reason = parsed
-    member = work.get_member(ctx.session, ctx.speaker.member_id)  # type: ignore[arg-type]
+    member = work.get_member(ctx.session, ctx.speaker.staff_member_id)
     record = work.request_leave(ctx.session, member=member, now=ctx.now, last_day=last_day, actor=ctx.speaker.actor,
                                 reason=reason or None, tz=_tz(ctx))
     pending = work.open_ticket_numbers(ctx.session, member.id)
@@ -355,7 +363,7 @@ def leave(ctx: Context, args: str) -> list[Reply]:
 
 @guarded
 def end_leave(ctx: Context, args: str) -> list[Reply]:
-    record = work.cancel_leave(ctx.session, member_id=ctx.speaker.member_id, now=ctx.now,  # type: ignore[arg-type]
+    record = work.cancel_leave(ctx.session, member_id=ctx.speaker.staff_member_id, now=ctx.now,
                                actor=ctx.speaker.actor)
     replies = [Reply(t("work.leave_ended"))]
     if record.partner is not None:
@@ -372,11 +380,8 @@ def due(ctx: Context, args: str) -> list[Reply]:
     sp = ctx.speaker
     word = args.split(" ")[0] if args else ""
     building = _BUILDING.match(word)   # "待走访 3栋": one building of the member's grids
-    if word and not building:
-        grids = [_pick_grid(ctx, word)]
-    else:
-        grids = work.work_grids(ctx.session, sp.grid_ids)
-    text, _ = work.due_visits_text(ctx.session, member_id=sp.member_id, grids=grids, now=ctx.now,  # type: ignore
+    grids = [_pick_grid(ctx, word)] if word and not building else work.work_grids(ctx.session, sp.grid_ids)
+    text, _ = work.due_visits_text(ctx.session, member_id=sp.staff_member_id, grids=grids, now=ctx.now,
                                    tz=_tz(ctx), building=building.group(1) if building else None)
     return _privately(ctx, text)
 
@@ -384,16 +389,15 @@ def due(ctx: Context, args: str) -> list[Reply]:
 # -- 履职 ---------------------------------------------------------------------------------------------
 @guarded
 def figures(ctx: Context, args: str) -> list[Reply]:
-    from gridbot.services import compliance
-
     word = args.split(" ")[0] if args else "本月"
     try:
         period = periods.parse_period(word, _today(ctx))
     except periods.PeriodError:
         raise UsageError("work.figures_bad_period") from None
     sp = ctx.speaker
-    lines = compliance.for_speaker(ctx.session, community_id=sp.community_id, scope_grid_ids=set(sp.scope_grid_ids),
-                                   member_id=sp.member_id, period=period, tz=_tz(ctx))  # type: ignore[arg-type]
+    lines = compliance.for_speaker(ctx.session, community_id=sp.staff_community_id,
+                                   scope_grid_ids=set(sp.scope_grid_ids), member_id=sp.staff_member_id,
+                                   period=period, tz=_tz(ctx))
     return _privately(ctx, "\n".join(lines))
 
 

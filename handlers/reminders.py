@@ -74,7 +74,7 @@ def set_reminder(ctx: Context, args: str) -> list[Reply]:
         kw = {"target_type": to_staff}
     else:
         kw = {"target_type": "member", "target_member_id": sp.member_id}
-    reminder = service.create_reminder(ctx.session, community_id=sp.community_id, owner_member_id=sp.member_id,
+    reminder = service.create_reminder(ctx.session, community_id=sp.staff_community_id, owner_member_id=sp.member_id,
                                        created_by=sp.actor, schedule=schedule, text=text, now=ctx.now, **kw)
     target = service.describe_target(ctx.session, reminder, sp.member_id)
     nxt = service.fmt_when(reminder.next_at, tz, ctx.now)
@@ -95,7 +95,7 @@ def set_reminder(ctx: Context, args: str) -> list[Reply]:
 def list_reminders(ctx: Context, args: str) -> list[Reply]:
     sp = ctx.speaker
     grids = set(sp.scope_grid_ids) if sp.is_leader else set(sp.grid_ids)  # leaders see their whole area
-    rows = service.visible_reminders(ctx.session, sp.member_id, grids)
+    rows = service.visible_reminders(ctx.session, sp.staff_member_id, grids)
     tz = ctx.app.settings.timezone
     if not rows:
         lines = [t("schedule.reminder.list_empty")]

@@ -7,9 +7,11 @@ for one, then a resident's request (gridbot.understanding decides). Commands: å
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gridbot.messages import Reply
+from gridbot.models import Ticket
 from gridbot.router import EVERYONE, STAFF, Command, Context, Router, UsageError
 from gridbot.services import tickets
 from gridbot.services.tickets import NewRequest, Policy, ReportResult, TicketError
@@ -60,6 +62,10 @@ def _due(ctx: Context, ticket: Any) -> str:
     return fmt_time(ticket.resolution_due, _policy(ctx).tz)
 
 
+def _assignee_name(ticket: Ticket) -> str:
+    return ticket.assignee.name if ticket.assignee else t("tickets.nobody")
+
+
 # -- what the chat says (the service returns values; the sentences are composed here) ---------------------------
 def ack_text(result: ReportResult, policy: Policy, private: bool = False) -> str:
     """The reply to the resident: number, category, building, what happens next. Never a phone or a name."""
@@ -76,7 +82,7 @@ def ack_text(result: ReportResult, policy: Policy, private: bool = False) -> str
         lines = [t("tickets.ack.created", **values),
                  t(("tickets.ack.next_assigned" if tk.assignee_id else "tickets.ack.next_unassigned")
                    + ("_private" if private else ""),        # in 1:1 the progress comes privately, not in a group
-                   response=minutes_text(limits.response), grid=tk.grid.name if tk.grid else "")]
+                   response=minutes_text(limits.response), grid=tk.grid.name)]
     if tk.urgency == tickets.URGENT and (result.outcome == "created" or result.upgraded):
         lines.append(t("tickets.ack.urgent", number=policy.emergency_number(tk.category)))
     return "\n".join(lines)
@@ -264,7 +270,7 @@ def dispatch_command(ctx: Context, args: str) -> list[Reply]:
         raise UsageError()
     who = _split(parts[1])[0]
     tk = tickets.dispatch(ctx.session, _policy(ctx), ctx.speaker, parts[0], who, ctx.now, ctx.inbound.platform)
-    return _done(ctx, t("tickets.done.dispatched", number=tk.number, name=tk.assignee.name, due=_due(ctx, tk)))
+    return _done(ctx, t("tickets.done.dispatched", number=tk.number, name=_assignee_name(tk), due=_due(ctx, tk)))
 
 
 @_safe
@@ -318,7 +324,7 @@ def transfer_command(ctx: Context, args: str) -> list[Reply]:
     note = rest[0] if rest else ""
     tk = tickets.transfer(ctx.session, _policy(ctx), ctx.speaker, parts[0], who, note.strip(), ctx.now,
                           ctx.inbound.platform)
-    return _done(ctx, t("tickets.done.transferred", number=tk.number, name=tk.assignee.name))
+    return _done(ctx, t("tickets.done.transferred", number=tk.number, name=_assignee_name(tk)))
 
 
 @_safe

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..services.charts import FontMissing, digest_chart
+from ..texts import t
 from .base import build_app, echo_json, fail, main
 
 
@@ -21,9 +23,8 @@ from .base import build_app, echo_json, fail, main
 def digest_command(community: str, grid: str | None, day: str | None, fmt: str, chart: Path | None,
                    send: bool) -> None:
     """每日简报：昨日工单、三率、覆盖率、巡查走访滞后、待确认登记。默认只打印不发送。"""
-    from ..services import digest as svc
-    from ..services.tickets import community_role, grid_leaders
-    from ..texts import t
+    from ..services import digest as svc  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..services.tickets import community_role, grid_leaders  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
     tz = app.settings.tz
@@ -49,8 +50,6 @@ def digest_command(community: str, grid: str | None, day: str | None, fmt: str, 
             rows = svc.write(session, data, sorted(readers), app.clock.now(),
                              chart=svc.save_chart(app.settings.instance_dir, data))
     if chart is not None:
-        from ..services.charts import FontMissing, digest_chart
-
         try:
             chart.write_bytes(digest_chart(data))
         except FontMissing as err:

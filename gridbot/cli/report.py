@@ -6,7 +6,9 @@ from pathlib import Path
 import click
 
 from .. import periods
+from ..config import ConfigError
 from ..errors import Refusal
+from ..texts import t
 from .base import build_app, echo_json, fail, main
 
 
@@ -25,8 +27,7 @@ def report() -> None:
 @click.option("--json", "as_json", is_flag=True, help="同时在标准输出打印 JSON")
 def evaluation_command(community: str, period: str, out: Path, csv_path: Path | None, as_json: bool) -> None:
     """网格员考核表：巡查、走访、日志、工单、满意率、覆盖率、得分与等次（优秀/合格/基本合格/不合格）。"""
-    from ..config import ConfigError
-    from ..services import reports
+    from ..services import reports  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     try:
         chosen = periods.parse_period(period)
@@ -56,8 +57,6 @@ def evaluation_command(community: str, period: str, out: Path, csv_path: Path | 
     counts: dict[str, int] = {}
     for row in data["members"]:
         counts[row["grade"]] = counts.get(row["grade"], 0) + 1
-    from ..texts import t
-
     summary = "，".join(f"{t(f'reports.evaluation.grades.{g}')} {counts[g]} 人" for g in reports.GRADES if g in counts)
     click.echo(f"已生成 {out} 和 {csv_path}：{len(data['members'])} 人（{summary or '无'}）", err=as_json)
 
@@ -68,7 +67,7 @@ def evaluation_command(community: str, period: str, out: Path, csv_path: Path | 
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 def logs_command(community: str, period: str | None, as_json: bool) -> None:
     """工作日志周/月汇总，供书记审核：每人有日志的天数、条数、已审核条数、缺的工作日和日志内容。"""
-    from ..services import reports
+    from ..services import reports  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
     try:

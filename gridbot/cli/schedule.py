@@ -7,6 +7,7 @@ import click
 
 from ..clock import Clock, FrozenClock
 from ..privacy import mask_text
+from ..schedule.parse import ScheduleError, parse
 from .base import build_app, echo_json, fail, load_settings, main, parse_when
 
 
@@ -26,8 +27,6 @@ def parse_cmd(text: str, as_json: bool, now: str | None, count: int) -> None:
     Prints {"rrule": RRULE value or null, "next": [ISO-8601 with +08:00, ...]}. Text it cannot read exits 2
     with a message naming what it did not understand.
     """
-    from ..schedule.parse import ScheduleError, parse
-
     settings = load_settings()
     when = parse_when(now, settings.tz) or Clock().now()
     try:

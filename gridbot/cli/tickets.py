@@ -4,8 +4,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import click
+from sqlalchemy import select
 
 from ..clock import FrozenClock
+from ..models import Grid, Member
 from ..models.tickets import STATUSES
 from .base import build_app, echo_json, fail, load_settings, main, parse_when
 
@@ -22,7 +24,7 @@ def tickets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 数组输出")
 def list_tickets(grid_code: str | None, status: str | None, limit: int | None, as_json: bool) -> None:
     """列出工单：编号、网格、类别、紧急程度、状态、位置、反映人数、负责人、时间。"""
-    from ..services.tickets import list_tickets as query
+    from ..services.tickets import list_tickets as query  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
     with app.session() as session:
@@ -43,7 +45,7 @@ def list_tickets(grid_code: str | None, status: str | None, limit: int | None, a
 @click.option("--json", "as_json", is_flag=True)
 def show(number: str, as_json: bool) -> None:
     """一个工单的处理经过（时间线）。"""
-    from ..services.tickets import TicketError, timeline
+    from ..services.tickets import TicketError, timeline  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
     with app.session() as session:
@@ -64,7 +66,7 @@ def show(number: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def sweep(now: str | None, as_json: bool) -> None:
     """运行一次时限巡检：AB岗接手、超时提醒与逐级升级、评价超时。"""
-    from ..jobs import sweep_tickets
+    from ..jobs import sweep_tickets  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     settings = load_settings()
     when = parse_when(now, settings.tz)
@@ -87,10 +89,7 @@ def sweep(now: str | None, as_json: bool) -> None:
 def metrics(since: str | None, until: str | None, grid_code: str | None, userid: str | None, by: str | None,
             as_json: bool) -> None:
     """三率（响应率、解决率、满意率）、按期结案率、返工率。"""
-    from sqlalchemy import select
-
-    from ..models import Grid, Member
-    from ..services.metrics import metrics_by, ticket_metrics
+    from ..services.metrics import metrics_by, ticket_metrics  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     settings = load_settings()
     app = build_app()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from ..errors import Refusal
+from ..periods import PeriodError, parse_period
 from .base import build_app, echo_json, fail, main
 
 
@@ -14,8 +15,7 @@ from .base import build_app, echo_json, fail, main
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 def compliance_command(community: str, period: str, as_json: bool) -> None:
     """履职统计：巡查、走访、日志、工单（每名网格员、每个网格）。"""
-    from ..periods import PeriodError, parse_period
-    from ..services.compliance import compliance, report_lines
+    from ..services.compliance import compliance, report_lines  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     try:
         chosen = parse_period(period)

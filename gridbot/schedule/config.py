@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrulestr
+from dateutil.rrule import rrulebase, rrulestr
 
 from .. import texts
 from ..config import DEFAULT_TIMEZONE, ConfigError, load_yaml
@@ -56,20 +56,25 @@ class Cadence:
     def _anchor(self) -> datetime:
         return self.anchor.replace(tzinfo=ZoneInfo(self.tz))
 
+    def _rule(self) -> rrulebase:
+        if self.rrule is None:
+            raise ValueError("a cadence needs an rrule or an interval")
+        return rrulestr(self.rrule, dtstart=self._anchor())
+
     def after(self, t: datetime) -> datetime | None:
         """The first occurrence strictly after t."""
         if self.every is not None:
             a = self._anchor()
             n = (t - a) // self.every + 1
             return a + n * self.every
-        return rrulestr(self.rrule, dtstart=self._anchor()).after(t.astimezone(ZoneInfo(self.tz)), inc=False)
+        return self._rule().after(t.astimezone(ZoneInfo(self.tz)), inc=False)
 
     def latest(self, t: datetime) -> datetime | None:
         """The last occurrence at or before t."""
         if self.every is not None:
             a = self._anchor()
             return a + ((t - a) // self.every) * self.every
-        return rrulestr(self.rrule, dtstart=self._anchor()).before(t.astimezone(ZoneInfo(self.tz)), inc=True)
+        return self._rule().before(t.astimezone(ZoneInfo(self.tz)), inc=True)
 
 
 @dataclass(frozen=True)

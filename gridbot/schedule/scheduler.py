@@ -16,18 +16,25 @@ second scheduler moves on to other work instead of waiting.
 from __future__ import annotations
 
 import logging
-import threading
 import re
+import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from dateutil.rrule import rrulestr
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import GenerativeSelect
 
-from ..models import Announcement, Member, Occurrence, Reminder, SchedulerJob
+from ..app import Gridbot
+from ..bootstrap import run_as
+from ..messages import Reply
+from ..models import Announcement, Member, Occurrence, OutboxMessage, Reminder, SchedulerJob
 from ..pipeline import delivery
 from ..queue import resolve
 from ..services import announcements as ann_service
@@ -37,15 +44,14 @@ from ..texts import t
 from .config import SchedulerConfig, SystemJob, load_config
 from .parse import next_occurrences
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..app import Gridbot
-
 log = logging.getLogger(__name__)
 
 __all__ = ["TickResult", "load_config", "tick"]
 
 JOB_OCCURRENCE_TTL = timedelta(days=2)
 BATCH = 100  # due reminders handled per transaction
+
+_Query = TypeVar("_Query", bound=GenerativeSelect)
 
 
 @dataclass
@@ -73,7 +79,7 @@ class TickResult:
                 f"errors={self.errors}")
 
 
-def _lock(query, session: Session):  # noqa: ANN001, ANN202
+def _lock(query: _Query, session: Session) -> _Query:
     if session.get_bind().dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
     return query
@@ -83,25 +89,23 @@ def _claim(session: Session, key: str, source: str, source_id: object, due: date
            status: str, detail: dict | None = None) -> int | None:
     """Insert the occurrence under its unique key (INSERT .. ON CONFLICT DO NOTHING); its id, or None if the
     key was already taken (another scheduler, an earlier run). No exception, so the transaction goes on."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    row = dict(key=key, source=source, source_id=str(source_id), due_at=due.astimezone(UTC), fired_at=now,
+               status=status, outbox_ids=[], detail=detail or {})
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = postgresql_insert(Occurrence).values(row).on_conflict_do_nothing(index_elements=["key"])
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = (dialect_insert(Occurrence)
-            .values(key=key, source=source, source_id=str(source_id), due_at=due.astimezone(timezone.utc),
-                    fired_at=now, status=status, outbox_ids=[], detail=detail or {})
-            .on_conflict_do_nothing(index_elements=["key"]).returning(Occurrence.id))
-    return session.execute(stmt).scalar()
+        stmt = sqlite_insert(Occurrence).values(row).on_conflict_do_nothing(index_elements=["key"])
+    return session.execute(stmt.returning(Occurrence.id)).scalar()
 
 
-def _note_outbox(session: Session, occurrence_id: int, rows: list) -> None:  # noqa: ANN001
+def _note_outbox(session: Session, occurrence_id: int, rows: list) -> None:
     if rows:
         session.execute(update(Occurrence).where(Occurrence.id == occurrence_id)
                         .values(outbox_ids=[row.id for row in rows]))
 
 
-def _plan(due_list: list[datetime], now: datetime, grace, policy: str) -> tuple[datetime | None, bool, list[datetime]]:  # noqa: ANN001
+def _plan(due_list: list[datetime], now: datetime, grace: timedelta,
+          policy: str) -> tuple[datetime | None, bool, list[datetime]]:
     """(the occurrence to fire or None, whether it is late, the ones to record as skipped)."""
     if not due_list:
         return None, False, []
@@ -128,17 +132,15 @@ def _reminder_due_list(r: Reminder, now: datetime, cfg: SchedulerConfig) -> list
         nxt = next_occurrences(r.rrule, r.dtstart, cursor, 1, cfg.timezone)
         if not nxt or nxt[0] > now:
             break
-        out.append(nxt[0].astimezone(timezone.utc))
+        out.append(nxt[0].astimezone(UTC))
         cursor = nxt[0]
     if len(out) == cfg.max_catch_up:  # a very long outage: make sure the latest one is the real latest
-        from dateutil.rrule import rrulestr
-
         zone = ZoneInfo(cfg.timezone)
         rr = rrulestr(r.rrule, dtstart=r.dtstart.astimezone(zone).replace(second=0, microsecond=0))
         last = rr.before(now.astimezone(zone), inc=True)
-        if last is not None and last.astimezone(timezone.utc) > out[-1]:
-            out.append(last.astimezone(timezone.utc))
-    return [d.astimezone(timezone.utc) for d in out]
+        if last is not None and last.astimezone(UTC) > out[-1]:
+            out.append(last.astimezone(UTC))
+    return [d.astimezone(UTC) for d in out]
 
 
 def _fire_one(session: Session, r: Reminder, now: datetime, cfg: SchedulerConfig, res: TickResult) -> list:
@@ -169,7 +171,7 @@ def _fire_one(session: Session, r: Reminder, now: datetime, cfg: SchedulerConfig
     return rows
 
 
-def _due_reminders(session: Session, now: datetime, limit: int, exclude: set[int]):  # noqa: ANN202
+def _due_reminders(session: Session, now: datetime, limit: int, exclude: set[int]) -> list[Reminder]:
     q = (select(Reminder).where(Reminder.active.is_(True), Reminder.next_at <= now)
          .order_by(Reminder.next_at, Reminder.id).limit(limit))
     if exclude:
@@ -177,7 +179,7 @@ def _due_reminders(session: Session, now: datetime, limit: int, exclude: set[int
     return list(session.scalars(_lock(q, session)))
 
 
-def _fire_reminders(app: "Gridbot", now: datetime, cfg: SchedulerConfig, res: TickResult, limit: int) -> list:
+def _fire_reminders(app: Gridbot, now: datetime, cfg: SchedulerConfig, res: TickResult, limit: int) -> list:
     """Due reminders in batches of BATCH per transaction (locked with SKIP LOCKED, so two schedulers split the
     work). A batch that fails for any reason other than the database is redone one reminder per transaction,
     so one broken reminder cannot hold back the others; it is logged and left for the next tick."""
@@ -204,7 +206,7 @@ def _fire_reminders(app: "Gridbot", now: datetime, cfg: SchedulerConfig, res: Ti
             res.errors += 1
             log.warning("reminders: %s; retrying next tick", err.__class__.__name__)
             break
-        except Exception:  # noqa: BLE001 - isolate the culprit below
+        except Exception:  # isolate the culprit below
             log.exception("reminder batch failed; retrying one by one")
             if not ids:
                 res.errors += 1
@@ -220,7 +222,7 @@ def _fire_reminders(app: "Gridbot", now: datetime, cfg: SchedulerConfig, res: Ti
                         written_one = [(row.id, row.not_before) for row in rows]
                     _merge(res, one)
                     out += written_one
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("reminder %s cannot be sent; left for the next tick", rid)
                     res.errors += 1
                     bad.add(rid)
@@ -240,7 +242,7 @@ def _merge(into: TickResult, part: TickResult) -> None:
 
 
 # -- announcements ------------------------------------------------------------------------------------------
-def _fire_announcement(app: "Gridbot", ann_id: int, now: datetime, cfg: SchedulerConfig, res: TickResult) -> list:
+def _fire_announcement(app: Gridbot, ann_id: int, now: datetime, cfg: SchedulerConfig, res: TickResult) -> list:
     with app.session() as session, session.begin():
         ann = session.scalar(_lock(select(Announcement).where(Announcement.id == ann_id), session))
         if ann is None or ann.status != "scheduled" or ann.send_at is None or ann.send_at > now:
@@ -256,8 +258,6 @@ def _fire_announcement(app: "Gridbot", ann_id: int, now: datetime, cfg: Schedule
         rows = ann_service.deliver(session, ann, now, author_name=author.name if author else ann.author_userid,
                                    late=late)
         lines = [t("schedule.announcement.delivered_title", id=ann.id), *ann_service.summary_lines(ann)]
-        from ..messages import Reply
-
         rows += outbox.write_replies(session, None, [Reply("\n".join(lines), to_user=ann.author_userid,
                                                            idempotency_key=f"{key}:author")], now)
         _note_outbox(session, occ_id, rows)
@@ -272,7 +272,7 @@ def _job_id(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", key)
 
 
-def _run_job(app: "Gridbot", job: SystemJob, now: datetime, cfg: SchedulerConfig, res: TickResult) -> None:
+def _run_job(app: Gridbot, job: SystemJob, now: datetime, cfg: SchedulerConfig, res: TickResult) -> None:
     enqueue: tuple[str, bool] | None = None
     with app.session() as session, session.begin():
         state = session.scalar(_lock(select(SchedulerJob).where(SchedulerJob.name == job.name), session))
@@ -281,7 +281,7 @@ def _run_job(app: "Gridbot", job: SystemJob, now: datetime, cfg: SchedulerConfig
             first = job.cadence.after(now)
             try:
                 with session.begin_nested():
-                    session.add(SchedulerJob(name=job.name, next_at=first.astimezone(timezone.utc) if first else None,
+                    session.add(SchedulerJob(name=job.name, next_at=first.astimezone(UTC) if first else None,
                                              updated_at=now))
             except IntegrityError:
                 pass
@@ -291,7 +291,7 @@ def _run_job(app: "Gridbot", job: SystemJob, now: datetime, cfg: SchedulerConfig
         if not job.quiet_exempt and cfg.quiet.hold_until(now) is not None:
             return  # not during quiet hours: it runs when they end, and is not counted late for waiting
         latest = job.cadence.latest(now)
-        latest_utc = latest.astimezone(timezone.utc) if latest else state.next_at
+        latest_utc = latest.astimezone(UTC) if latest else state.next_at
         effective = (None if job.quiet_exempt else cfg.quiet.hold_until(latest_utc)) or latest_utc
         late = now - effective > cfg.late_grace
         key = rem_service.occurrence_key(f"job:{job.name}", "run", latest_utc, cfg.timezone)
@@ -315,7 +315,7 @@ def _run_job(app: "Gridbot", job: SystemJob, now: datetime, cfg: SchedulerConfig
             session.execute(delete(Occurrence).where(Occurrence.source == "job", Occurrence.source_id == job.name,
                                                      Occurrence.due_at < now - JOB_OCCURRENCE_TTL))
         nxt = job.cadence.after(now)
-        state.next_at = nxt.astimezone(timezone.utc) if nxt else None
+        state.next_at = nxt.astimezone(UTC) if nxt else None
         state.last_due_at = latest_utc
         state.updated_at = now
     if enqueue is not None:
@@ -324,7 +324,7 @@ def _run_job(app: "Gridbot", job: SystemJob, now: datetime, cfg: SchedulerConfig
 
 
 # -- the tick -----------------------------------------------------------------------------------------------
-def tick(app: "Gridbot", config: SchedulerConfig | None = None, limit: int = 500) -> TickResult:
+def tick(app: Gridbot, config: SchedulerConfig | None = None, limit: int = 500) -> TickResult:
     """One pass. Safe to run from several processes at once. Due reminders go in batches of BATCH per
     transaction, announcements and system jobs one per transaction; at most `limit` reminders per tick (the
     rest are picked up by the next tick, seconds later)."""
@@ -359,13 +359,9 @@ def tick(app: "Gridbot", config: SchedulerConfig | None = None, limit: int = 500
     return res
 
 
-def release_held(app: "Gridbot", limit: int = 1000) -> int:
+def release_held(app: Gridbot, limit: int = 1000) -> int:
     """Enqueue outbox rows that are due but may have no job waiting for them: rows held by quiet hours,
     rows whose writer crashed before enqueuing. Claiming is conditional, so an extra enqueue sends nothing twice."""
-    from sqlalchemy import and_, or_
-
-    from ..models import OutboxMessage
-
     now = app.clock.now()
     with app.session() as session:
         ids = list(session.scalars(
@@ -379,13 +375,11 @@ def release_held(app: "Gridbot", limit: int = 1000) -> int:
     return len(ids)
 
 
-def start_in_thread(app: "Gridbot", interval: float | None = None) -> threading.Event:
+def start_in_thread(app: Gridbot, interval: float | None = None) -> threading.Event:
     """The embedded setup (one process, no Redis): tick in a daemon thread. Returns an Event that stops it.
 
     Safe beside a `gridbot scheduler run` elsewhere: occurrences are claimed in the database either way.
     """
-    from ..bootstrap import run_as
-
     stop = threading.Event()
     pause = (interval if interval is not None
              else load_config(app.settings.config_dir, app.settings.timezone).tick_seconds)
@@ -394,7 +388,7 @@ def start_in_thread(app: "Gridbot", interval: float | None = None) -> threading.
         while not stop.is_set():
             try:
                 run_as(app, lambda: tick(app))
-            except Exception:  # noqa: BLE001 - keep ticking; the next tick retries
+            except Exception:  # keep ticking; the next tick retries
                 log.exception("scheduler tick failed")
             stop.wait(pause)
 

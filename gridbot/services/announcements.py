@@ -6,9 +6,10 @@ sender is told which groups got a plain message instead. Services never commit.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -81,7 +82,7 @@ def create(session: Session, *, community_id: int, author_member_id: int | None,
     if send_at is None or send_at <= now:
         rows = deliver(session, ann, now, author_name=author_name)
     else:
-        ann.deliveries = plan(session, ann)
+        ann.deliveries = plan(session, ann)  # type: ignore[assignment]  # JSON dicts: the model's Mapped[list[str]] is wrong
     return ann, rows
 
 
@@ -93,7 +94,7 @@ def _target_grids(session: Session, ann: Announcement) -> list[Grid]:
     return list(session.scalars(q.where(Grid.id.in_([int(g) for g in ann.grid_ids]))))
 
 
-def plan(session: Session, ann: Announcement) -> list[dict]:
+def plan(session: Session, ann: Announcement) -> list[dict[str, Any]]:
     """Where it goes: one entry per grid chat (or per grid without a chat), with what @所有人 can do there."""
     out = []
     for grid in _target_grids(session, ann):
@@ -123,7 +124,7 @@ def deliver(session: Session, ann: Announcement, now: datetime, author_name: str
                              to_chat=d["chat_id"], mentions=[AT_ALL] if d["mention_all"] else [],
                              idempotency_key=f"announcement:{ann.id}:chat:{d['chat_id']}"))
     rows = outbox.write_replies(session, None, replies, now, platform=platform)
-    ann.deliveries = deliveries
+    ann.deliveries = deliveries  # type: ignore[assignment]  # JSON dicts: the model's Mapped[list[str]] is wrong
     ann.status = "sent"
     ann.sent_at = now
     return rows
@@ -132,7 +133,8 @@ def deliver(session: Session, ann: Announcement, now: datetime, author_name: str
 def summary_lines(ann: Announcement) -> list[str]:
     """What went where, for the sender."""
     lines = []
-    for d in ann.deliveries:
+    deliveries: list[dict[str, Any]] = ann.deliveries  # type: ignore[assignment]  # JSON dicts: the model's Mapped[list[str]] is wrong
+    for d in deliveries:
         if d["chat_id"] is None:
             where = t("schedule.announcement.no_chat")
         else:

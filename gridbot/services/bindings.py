@@ -11,19 +11,21 @@ households, each needing its own representative.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Literal, overload
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import Refusal
 from ..models import ChatIdentity, ChatMembership, Grid, Household, HouseholdBinding, Member, MemberGrid
 from ..models.org import LEADER_ROLES
-from .audit import record
-from ..errors import Refusal
 from ..places import place_text
 from ..texts import t
+from ..understanding import parse_address as shared_parse_address
+from .audit import record
 
 PENDING_OVERDUE = timedelta(days=3)
 
@@ -44,9 +46,7 @@ class AddressParts:
 
 def parse_address(text: str) -> AddressParts | None:
     """The shared parser (gridbot.understanding.parse_address); None unless it finds at least a building."""
-    from ..understanding import parse_address as shared
-
-    found = shared(text)
+    found = shared_parse_address(text)
     if found is None or not found.building:
         return None
     return AddressParts(found.building, found.unit or None, found.room or None)
@@ -62,6 +62,12 @@ def address_text(building: str, unit: str | None, room: str | None) -> str:
 
 
 # -- identities -------------------------------------------------------------------------------------
+@overload
+def find_identity(session: Session, platform: str, user_id: str, display_name: str | None = None,
+                  create: Literal[True] = True) -> ChatIdentity: ...
+@overload
+def find_identity(session: Session, platform: str, user_id: str, display_name: str | None = None,
+                  create: bool = True) -> ChatIdentity | None: ...
 def find_identity(session: Session, platform: str, user_id: str, display_name: str | None = None,
                   create: bool = True) -> ChatIdentity | None:
     """The person's chat identity. Looked up by user_id (preferring this platform), as resolve_speaker does."""

@@ -10,6 +10,8 @@ import io
 from functools import lru_cache
 from typing import Any
 
+from ..texts import t
+
 # Fonts known to carry the CJK Unified Ideographs, best first (family names as matplotlib's font_manager sees them).
 CJK_FAMILIES = ("WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Noto Sans CJK SC", "Noto Sans CJK JP",
                 "Noto Serif CJK SC", "Source Han Sans SC", "Source Han Sans CN", "SimHei", "Microsoft YaHei",
@@ -23,7 +25,7 @@ class FontMissing(RuntimeError):
 
 def has_glyphs(path: str, text: str = PROBE) -> bool:
     """Whether the font file maps every character of `text` to a glyph (its cmap), read with matplotlib.ft2font."""
-    from matplotlib.ft2font import FT2Font
+    from matplotlib.ft2font import FT2Font  # noqa: PLC0415 - matplotlib is heavy: loaded when a chart is drawn
 
     font = FT2Font(path)
     cmap = font.get_charmap()
@@ -33,7 +35,7 @@ def has_glyphs(path: str, text: str = PROBE) -> bool:
 @lru_cache(maxsize=1)
 def cjk_font() -> tuple[str, str]:
     """(family, file) of an installed font that really has Chinese glyphs. Raises FontMissing otherwise."""
-    from matplotlib import font_manager
+    from matplotlib import font_manager  # noqa: PLC0415 - matplotlib is heavy: loaded when a chart is drawn
 
     for rescan in (False, True):
         if rescan:   # a font installed after matplotlib built its cache (~/.cache/matplotlib): add it now
@@ -62,12 +64,10 @@ def _pct(value: float | None) -> float:
 
 def digest_chart(data: dict[str, Any]) -> bytes:
     """The PNG for one digest (data = Digest.as_dict()): new/closed tickets per day, coverage per grid."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - matplotlib is heavy: loaded when a chart is drawn
 
     matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    from ..texts import t
+    from matplotlib.figure import Figure  # noqa: PLC0415 - after choosing the Agg backend just above
 
     family, _path = cjk_font()
     series = data.get("series") or []
@@ -94,7 +94,7 @@ def digest_chart(data: dict[str, Any]) -> bytes:
     before = [_pct(g["ratio_before"]) if g.get("ratio_before") is not None else None for g in shown][::-1]
     ys = range(len(names))
     bottom.barh(list(ys), now_pct, color="#F28E2B", label=t("digest.chart.coverage_now"))
-    marks = [(y, b) for y, b in zip(ys, before) if b is not None]
+    marks = [(y, b) for y, b in zip(ys, before, strict=True) if b is not None]
     if marks:
         bottom.scatter([b for _, b in marks], [y for y, _ in marks], marker="|", s=200, color="#333333",
                        label=t("digest.chart.coverage_before"), zorder=3)

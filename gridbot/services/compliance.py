@@ -19,8 +19,8 @@ from ..errors import Refusal
 from ..models import Community, Grid, Household, Member, Ticket
 from ..models.household import KEY_HOUSEHOLD_TAGS
 from ..models.work import Patrol, Visit, WorkLog
-from ..texts import t
 from ..periods import Period, day_start, quarter_start
+from ..texts import t
 from .work import member_buildings, work_grids
 
 
@@ -59,7 +59,8 @@ def compliance(session: Session, community_code: str, period: Period, tz: ZoneIn
                                                         Ticket.resolved_at >= start, Ticket.resolved_at < end)))
 
     def on_time(tk: Ticket) -> bool:
-        return tk.resolution_due is not None and tk.resolved_at <= tk.resolution_due  # type: ignore[operator]
+        return (tk.resolved_at is not None and tk.resolution_due is not None
+                and tk.resolved_at <= tk.resolution_due)
 
     def household_figures(chosen: list[Household], visit_rows: list[Visit]) -> dict[str, int]:
         in_quarter = {v.household_id for v in visit_rows if v.at >= q_start}
@@ -165,8 +166,8 @@ def report_lines(data: dict[str, Any], grid_codes: set[str] | None = None,
 def for_speaker(session: Session, *, community_id: int, scope_grid_ids: set[int], member_id: int,
                 period: Period, tz: ZoneInfo) -> list[str]:
     """The 履职 report a leader may see: the grids in their scope and the members working in them."""
-    community = session.get(Community, community_id)
-    data = compliance(session, community.code, period, tz)  # type: ignore[union-attr]
+    community = session.get_one(Community, community_id)    # the speaker's own community
+    data = compliance(session, community.code, period, tz)
     codes = set(session.scalars(select(Grid.code).where(Grid.id.in_(scope_grid_ids))))
     users = set()
     for member in session.scalars(select(Member).where(Member.community_id == community_id)

@@ -19,17 +19,29 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, case, cast, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, Select, String, and_, case, cast, func, select, true
+from sqlalchemy.orm import QueryableAttribute, Session, aliased
 
 from ..errors import Refusal
-from ..models import (KEY_HOUSEHOLD_TAGS, ChatIdentity, ChatMembership, Community, CoverageSnapshot, Grid,
-                      GridChat, Household, HouseholdBinding, Member)
+from ..models import (
+    KEY_HOUSEHOLD_TAGS,
+    ChatIdentity,
+    ChatMembership,
+    Community,
+    CoverageSnapshot,
+    Grid,
+    GridChat,
+    Household,
+    HouseholdBinding,
+    Member,
+    Visit,
+)
 from .bindings import PENDING_OVERDUE, address_text
 
 
@@ -153,7 +165,7 @@ class CoverageReport:
 
 
 # -- the queries --------------------------------------------------------------------------------------
-def _covered_households(ids: set[int] | None):  # noqa: ANN202
+def _covered_households(ids: set[int] | None) -> Select[int]:
     """The ids of covered households, as one uncorrelated set: active households with an active binding whose
     person has an open membership in a chat of the household's own grid. Used as `h.id IN (...)`, which both
     databases evaluate once (PostgreSQL: a hashed SubPlan; SQLite: an ephemeral index), not per household."""
@@ -165,11 +177,12 @@ def _covered_households(ids: set[int] | None):  # noqa: ANN202
             .where(b.status == "active", h2.status == "active", _grid_filter(h2.grid_id, ids)))
 
 
-def _grid_filter(col, grid_ids: set[int] | None):  # noqa: ANN001, ANN202
-    return col.in_(sorted(grid_ids)) if grid_ids is not None else True
+def _grid_filter(col: QueryableAttribute[int], grid_ids: set[int] | None) -> ColumnElement[bool]:
+    return col.in_(sorted(grid_ids)) if grid_ids is not None else true()
 
 
-def grid_ids_for(session: Session, grid_codes: Iterable[str] = (), community_code: str | None = None) -> set[int] | None:
+def grid_ids_for(session: Session, grid_codes: Iterable[str] = (),
+                 community_code: str | None = None) -> set[int] | None:
     """Grid ids for the CLI's --grid/--community; None means the whole deployment. Unknown codes raise."""
     codes = list(grid_codes)
     if not codes and not community_code:
@@ -324,8 +337,6 @@ def has_building(session: Session, grid_ids: Iterable[int], building: str) -> bo
 
 def invitations(session: Session, grid_ids: Iterable[int]) -> dict[int, datetime]:
     """When each household of these grids was last visited with "已邀请进群" noted (走访), one query."""
-    from ..models import Visit
-
     return dict(session.connection().execute(
         select(Visit.household_id, func.max(Visit.at)).where(Visit.invited_to_group.is_(True),
                                                              Visit.grid_id.in_(list(grid_ids)))

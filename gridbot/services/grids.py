@@ -1,7 +1,7 @@
 """Grids: the hierarchy, chat bindings, and per-grid counts."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased, selectinload

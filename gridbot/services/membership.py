@@ -7,9 +7,10 @@ chat to a grid (绑定本群).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -126,7 +127,7 @@ def reconcile_chat(session: Session, chat_id: str, member_list: Iterable[dict[st
             continue
         seen.add(user_id)
         joined = member.get("join_time")
-        at = datetime.fromtimestamp(int(joined), timezone.utc) if joined else now
+        at = datetime.fromtimestamp(int(joined), UTC) if joined else now
         name = member.get("group_nickname") or member.get("name") or None
         if user_id in current:
             identity(session, user_id, name)
@@ -194,7 +195,7 @@ def bind_chat(session: Session, chat_id: str, grid: Grid, actor: str, now: datet
     """Bind a chat to a grid (a chat belongs to at most one grid) and forget it as unknown."""
     existing = session.scalar(select(GridChat).where(GridChat.chat_id == chat_id))
     if existing is not None:
-        g = session.get(Grid, existing.grid_id)
+        g = session.get_one(Grid, existing.grid_id)
         return BindResult("already" if existing.grid_id == grid.id else "taken", g.code, g.name, g.id)
     session.add(GridChat(grid_id=grid.id, chat_id=chat_id, name=name, bound_by=actor, bound_at=now))
     session.execute(delete(UnknownChat).where(UnknownChat.chat_id == chat_id))

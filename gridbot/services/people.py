@@ -7,9 +7,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ..models import ChatIdentity, Grid, GridChat, HouseholdBinding, Member, MemberGrid
-from ..models.work import Leave
+from ..models import ChatIdentity, Grid, GridChat, HouseholdBinding, Member
 from ..models.org import LEADER_ROLES, ROLE_CHIEF, ROLE_OPERATOR, ROLE_SECRETARY
+from ..models.work import Leave
+
+
+class NotAMember(RuntimeError):
+    """Code that only members reach (a command behind the router's role check) met a resident: a bug, not a "no"."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,20 @@ class Speaker:
     @property
     def is_resident(self) -> bool:
         return self.member_id is None
+
+    @property
+    def staff_member_id(self) -> int:
+        """member_id, where only members get (the router's role check let them in)."""
+        if self.member_id is None:
+            raise NotAMember(self.actor)
+        return self.member_id
+
+    @property
+    def staff_community_id(self) -> int:
+        """The member's community, where only members get: a member always has one."""
+        if self.member_id is None or self.community_id is None:
+            raise NotAMember(self.actor)
+        return self.community_id
 
     @property
     def is_leader(self) -> bool:

@@ -5,11 +5,12 @@ Reminders people set in chat and the built-in duty rhythms of config/schedules.y
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,7 @@ from ..errors import Refusal
 from ..messages import Reply
 from ..models import Community, Grid, GridChat, Member, OutboxMessage, Reminder
 from ..models.org import LEADER_ROLES
+from ..schedule.config import DutyRule
 from ..schedule.parse import Schedule, next_occurrences
 from ..texts import t
 from . import outbox
@@ -55,7 +57,7 @@ def next_after(reminder: Reminder, after: datetime, tz: str) -> datetime | None:
     if reminder.rrule is None:
         return reminder.due_at if reminder.due_at and reminder.due_at > after else None
     nxt = next_occurrences(reminder.rrule, reminder.dtstart, after, 1, tz)
-    return nxt[0].astimezone(timezone.utc) if nxt else None
+    return nxt[0].astimezone(UTC) if nxt else None
 
 
 def create_reminder(session: Session, *, community_id: int, owner_member_id: int | None, created_by: str,
@@ -70,9 +72,9 @@ def create_reminder(session: Session, *, community_id: int, owner_member_id: int
     reminder = Reminder(
         community_id=community_id, kind="user", owner_member_id=owner_member_id, target_type=target_type,
         target_member_id=target_member_id, grid_ids=list(grid_ids or []), text=text,
-        schedule_text=schedule.label[:255], rrule=schedule.rrule, dtstart=schedule.dtstart.astimezone(timezone.utc),
-        due_at=schedule.at.astimezone(timezone.utc) if schedule.at else None,
-        next_at=first[0].astimezone(timezone.utc), late_policy=late_policy, urgent=urgent, active=True,
+        schedule_text=schedule.label[:255], rrule=schedule.rrule, dtstart=schedule.dtstart.astimezone(UTC),
+        due_at=schedule.at.astimezone(UTC) if schedule.at else None,
+        next_at=first[0].astimezone(UTC), late_policy=late_policy, urgent=urgent, active=True,
         created_by=created_by, created_at=now,
     )
     session.add(reminder)
@@ -93,9 +95,8 @@ def visible_reminders(session: Session, member_id: int, grid_ids: set[int]) -> l
     ).all()
     mine = []
     for r in rows:
-        if r.owner_member_id == member_id or r.target_member_id == member_id:
-            mine.append(r)
-        elif r.target_type == "grids" and set(int(g) for g in r.grid_ids) & grid_ids:
+        if (r.owner_member_id == member_id or r.target_member_id == member_id
+                or r.target_type == "grids" and {int(g) for g in r.grid_ids} & grid_ids):
             mine.append(r)
     return mine
 
@@ -181,14 +182,15 @@ def write_occurrence(session: Session, reminder: Reminder, key: str, due: dateti
     text = render(reminder, due, late, tz)
     replies = []
     for target in targets(session, reminder):
-        replies.append(Reply(text=text, urgent=reminder.urgent, idempotency_key=f"{key}:{target.kind}:{target.id}"[:255],
+        replies.append(Reply(text=text, urgent=reminder.urgent,
+                             idempotency_key=f"{key}:{target.kind}:{target.id}"[:255],
                              to_user=target.id if target.kind == "user" else None,
                              to_chat=target.id if target.kind == "chat" else None))
     return outbox.write_replies(session, None, replies, now, platform=platform)
 
 
 # -- built-in duty rhythms --------------------------------------------------------------------------------
-def sync_builtin(session: Session, rules, now: datetime, tz: str) -> int:  # noqa: ANN001 - DutyRule list
+def sync_builtin(session: Session, rules: Iterable[DutyRule], now: datetime, tz: str) -> int:
     """One builtin Reminder per community and duty rule; a changed rule in config is picked up here.
 
     Returns how many rows were created. Two schedulers creating the same row: the unique source_key lets one win.
@@ -207,8 +209,8 @@ def sync_builtin(session: Session, rules, now: datetime, tz: str) -> int:  # noq
                 nxt = next_occurrences(rule.rrule, anchor, now, 1, tz)
                 row = Reminder(community_id=cid, kind="builtin", source_key=key, target_type=rule.audience,
                                grid_ids=[], text=rule.text, schedule_text=rule.key, rrule=rule.rrule,
-                               dtstart=anchor.astimezone(timezone.utc),
-                               next_at=nxt[0].astimezone(timezone.utc) if nxt else None,
+                               dtstart=anchor.astimezone(UTC),
+                               next_at=nxt[0].astimezone(UTC) if nxt else None,
                                late_policy=rule.late, active=True, created_by="system:schedules.yaml",
                                created_at=now)
                 try:
@@ -228,7 +230,5 @@ def sync_builtin(session: Session, rules, now: datetime, tz: str) -> int:  # noq
 
 
 def builtin_count(session: Session, community_id: int) -> int:
-    from sqlalchemy import func
-
     return session.scalar(select(func.count()).select_from(Reminder).where(
         Reminder.community_id == community_id, Reminder.kind == "builtin", Reminder.active.is_(True))) or 0

@@ -18,14 +18,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ..config import ConfigError, DEFAULT_CONFIG_DIR, load_yaml
+from ..config import DEFAULT_CONFIG_DIR, ConfigError, load_yaml
 from ..errors import Refusal
 from ..models import Community, CoverageSnapshot, Grid, Member, WorkLog
+from ..periods import Period, day_start
 from ..spreadsheet import as_text, csv_row
 from ..texts import t
 from . import compliance, metrics
 from .roster import ROLE_LABELS
-from ..periods import Period, day_start
 from .work import work_grids
 
 COMPONENTS = ("patrols", "key_visits", "all_visits", "log_days", "on_time", "satisfaction", "coverage")
@@ -41,12 +41,13 @@ class EvaluationRules:
     patrol_roles: frozenset[str]
 
     @classmethod
-    def load(cls, config_dir: Path | None = None) -> "EvaluationRules":
+    def load(cls, config_dir: Path | None = None) -> EvaluationRules:
         data = load_yaml(Path(config_dir or DEFAULT_CONFIG_DIR), "evaluation.yaml") or {}
         weights = {k: float(v) for k, v in (data.get("weights") or {}).items()}
         unknown = set(weights) - set(COMPONENTS)
         if unknown:
-            raise ConfigError(f"evaluation.yaml weights: 未知的考核项 {sorted(unknown)} (known: {', '.join(COMPONENTS)})")
+            raise ConfigError(f"evaluation.yaml weights: 未知的考核项 {sorted(unknown)} "
+                              f"(known: {', '.join(COMPONENTS)})")
         grades = {k: float(v) for k, v in (data.get("grades") or {}).items()}
         if set(grades) != {"excellent", "qualified", "basic"} or not (
                 grades["excellent"] >= grades["qualified"] >= grades["basic"]):
@@ -93,11 +94,11 @@ def evaluation(session: Session, community_code: str, period: Period, tz: ZoneIn
     rules = rules or EvaluationRules.load()
     if today is not None and period.end > today + timedelta(days=1) > period.start:
         period = Period(period.start, today + timedelta(days=1), period.label)
-    data = compliance.compliance(session, community_code, period, tz)
-    community = session.scalar(select(Community).where(Community.code == community_code))
+    data = compliance.compliance(session, community_code, period, tz)   # refuses an unknown community
+    community = session.scalars(select(Community).where(Community.code == community_code)).one()
     since, until = day_start(period.start, tz), day_start(period.end, tz)
     sat = {r["member"]: r for r in metrics.metrics_by(session, "member", since=since, until=until,
-                                                       community_id=community.id)}  # type: ignore[union-attr]
+                                                       community_id=community.id)}
     codes = sorted({c for m in data["members"] for c in m["grids"]})
     cov = _coverage_of(session, codes, period.last_day)
     year_start = date(period.last_day.year, 1, 1)
@@ -184,7 +185,7 @@ def evaluation_csv(report: dict[str, Any]) -> bytes:
     writer.writerow(csv_row(_headers()))
     for row in report["members"]:
         cells = []
-        for (key, _, _), value in zip(_COLUMNS, _cells(row)):
+        for (key, _, _), value in zip(_COLUMNS, _cells(row), strict=True):
             if key in _PERCENT:
                 value = "" if value is None else f"{round(value * 100, 1):g}%"
             cells.append("" if value is None else value)
@@ -194,12 +195,16 @@ def evaluation_csv(report: dict[str, Any]) -> bytes:
 
 def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> None:
     """The workbook a secretary prints: title, subtitle, frozen Chinese header, widths, landscape, fit to width."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-    from openpyxl.utils import get_column_letter
+    from openpyxl import Workbook  # noqa: PLC0415 - openpyxl (~0.2 s) loads only when a workbook is written
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side  # noqa: PLC0415 - openpyxl: as above
+    from openpyxl.utils import get_column_letter  # noqa: PLC0415 - openpyxl: as above
+    from openpyxl.worksheet.properties import PageSetupProperties  # noqa: PLC0415 - openpyxl: as above
+    from openpyxl.worksheet.worksheet import Worksheet  # noqa: PLC0415 - openpyxl: as above
 
     wb = Workbook()
     ws = wb.active
+    if not isinstance(ws, Worksheet):  # pragma: no cover - a new workbook opens on one worksheet
+        raise TypeError(f"a new workbook's active sheet is a {type(ws).__name__}")
     ws.title = t("reports.evaluation.sheet")
     n = len(_COLUMNS)
     last = get_column_letter(n)
@@ -214,7 +219,7 @@ def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> 
     ws.merge_cells(f"A2:{last}2")
     thin = Side(style="thin", color="999999")
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    for col, (header, (_, width, _)) in enumerate(zip(_headers(), _COLUMNS), start=1):
+    for col, (header, (_, width, _)) in enumerate(zip(_headers(), _COLUMNS, strict=True), start=1):
         cell = as_text(ws.cell(row=3, column=col, value=header))
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDEBF7")
@@ -223,7 +228,7 @@ def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> 
         ws.column_dimensions[get_column_letter(col)].width = width
     ws.row_dimensions[3].height = 32
     for r, row in enumerate(report["members"], start=4):
-        for col, ((key, _, _), value) in enumerate(zip(_COLUMNS, _cells(row)), start=1):
+        for col, ((key, _, _), value) in enumerate(zip(_COLUMNS, _cells(row), strict=True), start=1):
             cell = as_text(ws.cell(row=r, column=col,
                                    value=value if value is not None else t("reports.evaluation.none")))
             cell.border = border
@@ -243,7 +248,7 @@ def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> 
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     ws.print_options.horizontalCentered = True
     ws.page_margins.left = ws.page_margins.right = 0.4
     wb.save(path)
@@ -266,7 +271,7 @@ def log_summary(session: Session, community_code: str, period: Period,
         logs.setdefault(entry.member_id, []).append(entry)
     workdays = [period.start + timedelta(days=n) for n in range((period.end - period.start).days)
                 if (period.start + timedelta(days=n)).weekday() < 5]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for m in members:
         roles = set(m.roles or [])
         if roles & {"secretary", "chief", "operator"} or not roles & {"member", "part_time", "grid_leader",

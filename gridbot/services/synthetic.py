@@ -14,19 +14,39 @@ dense and codes cannot collide with real data.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Engine
 
-from ..models import (ChatIdentity, ChatMembership, Community, CoverageSnapshot, Grid, GridChat, Household,
-                      HouseholdBinding, Member, MemberGrid, Patrol, Ticket, TicketEvent, TicketReporter,
-                      TicketSequence, Visit, WorkLog)
+from ..models import (
+    ChatIdentity,
+    ChatMembership,
+    Community,
+    CoverageSnapshot,
+    Grid,
+    GridChat,
+    Household,
+    HouseholdBinding,
+    Member,
+    MemberGrid,
+    Patrol,
+    Ticket,
+    TicketEvent,
+    TicketReporter,
+    TicketSequence,
+    Visit,
+    WorkLog,
+    grid_neighbours,
+)
+from .tickets import Policy
 
 # Category mix of grid-reported events (weights, roughly what the seed plans' statistics show: repairs and
 # sanitation lead; fire hazards and health are rare but mostly urgent).
@@ -53,6 +73,8 @@ GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂英华�
 KEY_TAGS = ("独居老人", "残疾", "困难", "留守儿童", "流动人口")
 PLATFORM = "wecom"
 
+Row = dict[str, Any]     # one row to insert: column name -> value
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -76,7 +98,7 @@ def _name(rnd: random.Random) -> str:
 def generate(engine: Engine, spec: Spec, tz: str, now: datetime | None = None) -> dict[str, int]:
     """Fill an empty migrated database. Returns the row count per kind. Commits (it owns its connection)."""
     zone = ZoneInfo(tz)
-    end = (spec.end or now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    end = (spec.end or now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     start = end - timedelta(days=spec.days)
     t0 = start - timedelta(days=30)         # the roster existed before the history began
     rnd = random.Random(spec.seed)
@@ -88,11 +110,14 @@ def generate(engine: Engine, spec: Spec, tz: str, now: datetime | None = None) -
     n_comm = max(1, min(spec.communities, spec.grids))
 
     # -- organisation ----------------------------------------------------------------------------
-    communities = [{"id": c + 1, "code": f"S{c + 1:02d}", "name": f"{_name(rnd)[0]}园社区{c + 1}", "created_at": t0}
-                   for c in range(n_comm)]
-    grids = [{"id": c + 1, "community_id": c + 1, "code": f"S{c + 1:02d}", "name": f"{communities[c]['name']}网格",
-              "level": 1, "parent_id": None, "created_at": t0} for c in range(n_comm)]
-    leaves, chats = [], []
+    communities: list[Row] = [
+        {"id": c + 1, "code": f"S{c + 1:02d}", "name": f"{_name(rnd)[0]}园社区{c + 1}", "created_at": t0}
+        for c in range(n_comm)]
+    grids: list[Row] = [
+        {"id": c + 1, "community_id": c + 1, "code": f"S{c + 1:02d}", "name": f"{communities[c]['name']}网格",
+         "level": 1, "parent_id": None, "created_at": t0} for c in range(n_comm)]
+    leaves: list[Row] = []
+    chats: list[Row] = []
     for g in range(spec.grids):
         cid = g * n_comm // spec.grids + 1
         gid = n_comm + g + 1
@@ -103,20 +128,19 @@ def generate(engine: Engine, spec: Spec, tz: str, now: datetime | None = None) -
     w.put(Community, communities)
     w.put(Grid, grids + leaves)
     w.put(GridChat, chats)
-    neighbours = [{"grid_id": a["id"], "neighbour_id": b["id"]} for a, b in zip(leaves, leaves[1:])
+    neighbours = [{"grid_id": a["id"], "neighbour_id": b["id"]} for a, b in itertools.pairwise(leaves)
                   if a["community_id"] == b["community_id"]]
     neighbours += [{"grid_id": b, "neighbour_id": a} for a, b in ((r["grid_id"], r["neighbour_id"])
                                                                    for r in neighbours)]
     if neighbours:
-        from ..models.org import grid_neighbours
-
         with engine.begin() as conn:
             conn.execute(insert(grid_neighbours), neighbours)
 
-    members, links = [], []
-    staff_of: dict[int, list[dict]] = {}
+    members: list[Row] = []
+    links: list[Row] = []
+    staff_of: dict[int, list[Row]] = {}
 
-    def member(cid: int, userid: str, roles: list[str], partner: int | None = None) -> dict:
+    def member(cid: int, userid: str, roles: list[str], partner: int | None = None) -> Row:
         row = {"id": len(members) + 1, "community_id": cid, "name": _name(rnd), "userid": userid,
                "phone": f"139{rnd.randrange(10 ** 8):08d}", "roles": roles, "partner_id": partner,
                "on_duty": True, "active": True, "created_at": t0, "updated_at": t0}
@@ -140,15 +164,18 @@ def generate(engine: Engine, spec: Spec, tz: str, now: datetime | None = None) -
             staff_of[g["id"]].append(lead)
     w.put(Member, [dict(m, partner_id=None) for m in members])     # partners point forward: set them after
     with engine.begin() as conn:
-        conn.execute(Member.__table__.update().where(Member.__table__.c.id == bindparam("mid"))
+        conn.execute(update(Member).where(Member.id == bindparam("mid"))
                      .values(partner_id=bindparam("pid")),
                      [{"mid": m["id"], "pid": m["partner_id"]} for m in members if m["partner_id"]])
     w.put(MemberGrid, [dict(r, id=k + 1) for k, r in enumerate(links)])
 
     # -- households, representatives, group memberships -------------------------------------------
-    households, identities, bindings, stays = [], [], [], []
+    households: list[Row] = []
+    identities: list[Row] = []
+    bindings: list[Row] = []
+    stays: list[Row] = []
     reps_of: dict[int, list[tuple[str, int]]] = {}     # grid -> [(user id, household id)] of bound, in-group people
-    homes_of: dict[int, list[dict]] = {}
+    homes_of: dict[int, list[Row]] = {}
 
     def identity(user_id: str, name: str | None) -> int:
         identities.append({"id": len(identities) + 1, "platform": PLATFORM, "user_id": user_id,
@@ -213,16 +240,17 @@ def generate(engine: Engine, spec: Spec, tz: str, now: datetime | None = None) -
     w.put(ChatMembership, stays)
 
     # -- tickets with their histories -----------------------------------------------------------------
-    from .tickets import Policy
-
     policy = Policy.load(None, zone)
-    cats, weights = zip(*CATEGORY_WEIGHTS.items())
-    tickets, events, reporters, seqs = [], [], [], {}
+    cats, weights = zip(*CATEGORY_WEIGHTS.items(), strict=True)
+    tickets: list[Row] = []
+    events: list[Row] = []
+    reporters: list[Row] = []
+    seqs: dict[str, int] = {}
     code_of = {c["id"]: c["code"] for c in communities}
     for g in leaves:
         rate = rnd.uniform(0.5, 2.0)                        # this grid's tickets per day
         staff = staff_of[g["id"]]
-        reps = reps_of.get(g["id"]) or [(f"syn-x{g['id']}", None)]
+        reps: list[tuple[str, int | None]] = [*reps_of.get(g["id"], [])] or [(f"syn-x{g['id']}", None)]
         for day in range(spec.days):
             for _ in range(_poisson(rnd, rate)):
                 created = start + timedelta(days=day, seconds=rnd.randint(7 * 3600, 22 * 3600) - 8 * 3600)
@@ -236,7 +264,10 @@ def generate(engine: Engine, spec: Spec, tz: str, now: datetime | None = None) -
     w.put(TicketSequence, [{"prefix": p, "last": n} for p, n in seqs.items()])
 
     # -- work: patrols, visits, logs; coverage snapshots ---------------------------------------------------
-    patrols, visits, logs, snaps = [], [], [], []
+    patrols: list[Row] = []
+    visits: list[Row] = []
+    logs: list[Row] = []
+    snaps: list[Row] = []
     for g in leaves:
         homes = [h for h in homes_of.get(g["id"], []) if h["status"] == "active"]
         for m in staff_of[g["id"]][:2]:
@@ -314,7 +345,8 @@ def _ticket(rnd: random.Random, policy: Any, zone: ZoneInfo, g: dict, staff: lis
           "unit": str(rnd.randint(1, 3)), "room": None, "summary": summary, "description": summary,
           "contact_phone": None, "reporter_platform": PLATFORM, "reporter_id": uid, "reporter_name": None,
           "chat_id": f"syn-chat-{g['id']}", "household_id": hid, "assignee_id": worker["id"], "reporters": 1,
-          "merged_into_id": None, "escalation_level": 0, "escalated_for": None, "handover_due": None, "rating_due": None,
+          "merged_into_id": None, "escalation_level": 0, "escalated_for": None, "handover_due": None,
+          "rating_due": None,
           "response_due": created + limits.response, "resolution_due": None, "verify_due": None,
           "rating": None, "reopen_count": 0, "created_at": created, "updated_at": created, "accepted_at": None,
           "dispatched_at": None, "resolved_at": None, "closed_at": None}
@@ -398,6 +430,8 @@ class _Writer:
         json_cols = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
         with self.engine.begin() as conn:
             raw = conn.connection.driver_connection
+            if raw is None:  # pragma: no cover - an open connection has its driver's
+                raise RuntimeError("no DBAPI connection to COPY into")
             with raw.cursor().copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row([json.dumps(row[c], ensure_ascii=False) if c in json_cols else row[c]

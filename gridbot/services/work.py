@@ -7,25 +7,30 @@ the name of a template under `work.` in templates.yaml; OutOfScope is the refusa
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ..models import Grid, Household, InboundMessage, Member, MemberGrid
-from ..models.household import HOUSEHOLD_TAGS, KEY_HOUSEHOLD_TAGS
-from ..models.work import Leave, Patrol, Visit, WorkLog
 from ..errors import Refusal
-from ..texts import t
-from . import audit
-from .people import find_member, subtree_ids
-from .people import on_leave as active_leave
-from ..places import place_text
-from ..understanding import parse_address, understand
+from ..messages import Reply
+from ..models import Grid, Household, InboundMessage, Member, MemberGrid, OutboxMessage, Ticket
+from ..models.household import HOUSEHOLD_TAGS, KEY_HOUSEHOLD_TAGS
+from ..models.tickets import OPEN_STATUSES
+from ..models.work import Leave, Patrol, Visit, WorkLog
 from ..periods import add_months, day_start, local_day, quarter_start
+from ..places import place_text
+from ..schedule.parse import to_int
+from ..texts import t
+from ..understanding import parse_address, understand
+from . import audit, outbox, tickets
+from .people import find_member as find_member  # re-exported: one member lookup for tickets and work
+from .people import on_leave as active_leave
+from .people import subtree_ids
 
 OPEN_PATROL_MAX = timedelta(hours=12)      # a patrol not ended within this is treated as forgotten, not open
 RECENT_LOCATION = timedelta(minutes=10)    # a location reported this recently can back a 签到 without one
@@ -85,14 +90,14 @@ def pick_grid(session: Session, *, community_id: int | None, own_grid_ids: Itera
             raise OutOfScope("grid_out_of_scope", "grid", grid.code, grid=grid.name)
         return grid
     if chat_grid_id is not None:
-        grid = session.get(Grid, chat_grid_id)
+        grid = session.get_one(Grid, chat_grid_id)  # a chat's grid is a foreign key: it exists
         if chat_grid_id not in scope:      # in another grid's group: not theirs to act in
-            raise OutOfScope("grid_out_of_scope", "grid", grid.code, grid=grid.name)  # type: ignore[union-attr]
-        return grid  # type: ignore[return-value]
+            raise OutOfScope("grid_out_of_scope", "grid", grid.code, grid=grid.name)
+        return grid
     own = work_grids(session, own_grid_ids)
     if len(own) == 1:
         return own[0]
-    choices = work_grids(session, scope) if not own else own
+    choices = own or work_grids(session, scope)
     raise WorkError("which_grid", choices="、".join(f"{g.code} {g.name}" for g in choices[:12]),
                     example=choices[0].code if choices else "HY-01")
 
@@ -302,8 +307,6 @@ def visit_for_ticket(session: Session, *, member_id: int, scope_grid_ids: Iterab
     if not visit.follow_up:
         raise WorkError("visit_no_follow_up", id=visit.id)
     if visit.ticket_id is not None:  # people know a ticket by its number (XF-20261102-0001), not its row id
-        from ..models import Ticket
-
         number = session.scalar(select(Ticket.number).where(Ticket.id == visit.ticket_id))
         raise WorkError("visit_already_ticket", id=visit.id, ticket=number or visit.ticket_id)
     return visit
@@ -321,8 +324,6 @@ def ticket_for_visit(session: Session, policy: Any, visit: Visit, *, platform: s
     The member reports on the household's behalf; category and urgency come from the understanding of the
     need (an assistance request when it reads as none).
     """
-    from . import tickets   # here: the ticket service may come to use this module's member lookups (no import loop)
-
     need = visit.follow_up or ""
     read = understand(need)
     household = visit.household
@@ -437,10 +438,8 @@ def parse_until(text: str, today: date) -> tuple[date, str] | None:
         except ValueError:
             return None
     else:
-        from ..schedule.parse import to_int  # "三天", "两天", "十天": members write numbers in Chinese
-
         try:
-            days = to_int(m.group("n"))
+            days = to_int(m.group("n"))  # "三天", "两天", "十天": members write numbers in Chinese
         except (KeyError, ValueError):
             return None
         if days < 1:
@@ -475,9 +474,6 @@ def request_leave(session: Session, *, member: Member, now: datetime, last_day: 
 
 def open_ticket_numbers(session: Session, member_id: int) -> list[str]:
     """Tickets still on the member's desk (not yet resolved): a leave should hand them over, not strand them."""
-    from ..models import Ticket
-    from ..models.tickets import OPEN_STATUSES
-
     return list(session.scalars(select(Ticket.number).where(Ticket.assignee_id == member_id,
                                                             Ticket.status.in_(OPEN_STATUSES))
                                 .order_by(Ticket.created_at, Ticket.id)))
@@ -506,10 +502,11 @@ def duty_roster(session: Session, grid_id: int, now: datetime) -> list[DutyEntry
         .order_by(Member.id)))
     entries = {m.id: DutyEntry(m, active_leave(session, m.id, now)) for m in members}
     for entry in list(entries.values()):
-        if entry.leave is not None and entry.leave.partner is not None:
-            cover = entries.get(entry.leave.partner_id)  # type: ignore[arg-type]
+        partner = entry.leave.partner if entry.leave is not None else None
+        if partner is not None:
+            cover = entries.get(partner.id)
             if cover is None:
-                cover = entries.setdefault(entry.leave.partner_id, DutyEntry(entry.leave.partner))  # type: ignore
+                cover = entries[partner.id] = DutyEntry(partner)
             cover.covering_for.append(entry.member)
     return list(entries.values())
 
@@ -567,10 +564,7 @@ def due_visits(session: Session, *, grid_ids: Iterable[int], now: datetime, tz: 
         start, prev_start = (q_start, prev_q_start) if is_key else (y_start, prev_y_start)
         if seen is not None and seen >= start:
             continue
-        if seen is not None:
-            overdue = seen < prev_start
-        else:
-            overdue = h.created_at is None or h.created_at < prev_start
+        overdue = seen < prev_start if seen is not None else h.created_at < prev_start
         due.append(DueVisit(h, is_key, overdue, seen))
     ref = _building_number(near_building) if near_building else None
 
@@ -642,10 +636,6 @@ def send_due_visit_lists(session: Session, *, now: datetime, tz: ZoneInfo,
     Written to the outbox in this transaction with an idempotency key, so a job run twice sends nothing twice.
     Returns the outbox ids written (for the caller to schedule after commit).
     """
-    from ..messages import Reply
-    from ..models import OutboxMessage
-    from . import outbox
-
     query = select(Member).where(Member.active.is_(True)).options(selectinload(Member.grid_links))
     if community_id is not None:
         query = query.where(Member.community_id == community_id)

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
@@ -44,26 +45,26 @@ class ApiError(Exception):
 
 
 @bp.errorhandler(ApiError)
-def _api_error(err: ApiError):  # noqa: ANN202
+def _api_error(err: ApiError) -> ResponseReturnValue:
     return error_response(err.code, err.status, err.detail)
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(err: HTTPException):  # noqa: ANN202
+def _http_error(err: HTTPException) -> ResponseReturnValue:
     code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
         err.code or 400, "bad_request")
     return error_response(code, err.code, detail=err.description or "")
 
 
 @bp.app_errorhandler(405)
-def _method_not_allowed(err: HTTPException):  # noqa: ANN202
+def _method_not_allowed(err: HTTPException) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         return error_response("method_not_allowed", 405)
     return err
 
 
 @bp.errorhandler(Refusal)
-def _refused(err: Refusal):  # noqa: ANN202
+def _refused(err: Refusal) -> ResponseReturnValue:
     """A rule said no: the template key (stable, for programs) and the Chinese text (for people)."""
     resp = jsonify(error={"code": "refused", "key": err.key, "message": err.render(gridbot_app().settings.tz)})
     resp.status_code = 409
@@ -71,7 +72,7 @@ def _refused(err: Refusal):  # noqa: ANN202
 
 
 @bp.errorhandler(Exception)
-def _crash(err: Exception):  # noqa: ANN202
+def _crash(err: Exception) -> ResponseReturnValue:
     error_id = log_unexpected(logging.getLogger(__name__), err, f"API {request.method} {request.path}")
     resp = jsonify(error={"code": "internal", "id": error_id, "message": t("console.api.internal", detail=error_id)})
     resp.status_code = 500
@@ -158,7 +159,7 @@ def ticket_json(p: Principal, tk: Any, grid_code: str, assignee: str | None) -> 
 
 
 @bp.get("/tickets")
-def tickets_list():  # noqa: ANN201
+def tickets_list():
     p = need_casework()
     page, per_page = _page()
     args = {k: (request.args.get(k) or "").strip() for k in ("grid", "category", "status", "urgency", "assignee")}
@@ -200,14 +201,14 @@ def _detail(p: Principal, tk: Any) -> dict[str, Any]:
 
 
 @bp.get("/tickets/<number>")
-def ticket_get(number: str):  # noqa: ANN201
+def ticket_get(number: str) -> ResponseReturnValue:
     p = need_casework()
     with gridbot_app().session() as s:
         return jsonify(_detail(p, _load(s, p, number)))
 
 
 @bp.post("/tickets/<number>/transition")
-def ticket_transition(number: str):  # noqa: ANN201
+def ticket_transition(number: str) -> ResponseReturnValue:
     """{"action": accept|reject|dispatch|start|resolve|verify|verify_failed|close|reopen|transfer|escalate,
     "note": "...", "to": "<userid>"} — the same service call as the chat command."""
     p = need_casework()
@@ -237,7 +238,7 @@ def ticket_transition(number: str):  # noqa: ANN201
 
 # -- grids, coverage, digests ------------------------------------------------------------------------------------
 @bp.get("/grids")
-def grids():  # noqa: ANN201
+def grids():
     """The grids of the token's scope (services.grids.grid_overview, the same overview as `gridbot grids list`)."""
     p = need_casework()
     with gridbot_app().session() as s:
@@ -247,7 +248,7 @@ def grids():  # noqa: ANN201
 
 
 @bp.get("/coverage")
-def coverage():  # noqa: ANN201
+def coverage():
     p = need_casework()
     code = (request.args.get("grid") or "").strip()
     app = gridbot_app()
@@ -285,7 +286,7 @@ def digest_for(p: Principal, day: date, code: str = "") -> dict[str, Any]:
 
 
 @bp.get("/digests")
-def digests():  # noqa: ANN201
+def digests():
     """The morning digest (as sent in chat) for the token's scope: the community for a secretary, one's grids else."""
     p = need_casework()
     app = gridbot_app()
@@ -304,5 +305,5 @@ def digests():  # noqa: ANN201
 
 
 @bp.get("/openapi.json")
-def openapi():  # noqa: ANN201
+def openapi():
     return jsonify(document(request.host_url.rstrip("/")))

@@ -177,10 +177,10 @@ def current_principal() -> Principal | None:
 
 
 def signed_in() -> Principal:
-    """The signed-in person of a view behind @requires (which already sent anyone else to the sign-in page)."""
+    """The signed-in person, in a view behind requires(...): like it, anyone else is sent to sign in."""
     principal = current_principal()
-    if principal is None:   # only a view without @requires gets here: treat it as not allowed
-        abort(401)
+    if principal is None:
+        abort(redirect(url_for("auth.login", next=request.full_path.rstrip("?"))))
     return principal
 
 

@@ -12,7 +12,8 @@ ERROR_STATUS = {"unauthorized": 401, "forbidden": 403, "not_found": 404, "method
 
 
 def error_response(code: str, status: int | None = None, detail: str = "") -> Response:
-    message = t(f"console.api.{code}", detail=detail) if "{detail}" in t(f"console.api.{code}") else t(f"console.api.{code}")
+    template = t(f"console.api.{code}")
+    message = t(f"console.api.{code}", detail=detail) if "{detail}" in template else template
     resp = jsonify(error={"code": code, "message": message})
     resp.status_code = status or ERROR_STATUS.get(code, 400)
     if resp.status_code == 401:

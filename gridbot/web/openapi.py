@@ -109,7 +109,7 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-SECURED = [{"bearer": []}]
+SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 PAGE_PARAMS = [
     _param("page", "页码，从 1 开始", {"type": "integer", "minimum": 1, "maximum": 1000000, "default": 1}),
     _param("per_page", "每页条数", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
@@ -147,7 +147,8 @@ PATHS: dict[str, Any] = {
         "security": SECURED, "parameters": [NUMBER],
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/Transition"}}}},
-        "responses": {"200": _ok("TicketDetail", "办理后的工单"), "409": _error("当前状态不能这样办理 (invalid_transition)"),
+        "responses": {"200": _ok("TicketDetail", "办理后的工单"),
+                      "409": _error("当前状态不能这样办理 (invalid_transition)"),
                       **{k: ERRORS[k] for k in ("400", "401", "403", "404")}},
     }},
     "/grids": {"get": {
@@ -188,8 +189,9 @@ def document(server: str = "") -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "gridbot API", "version": VERSION,
-                 "description": "网格化管理群机器人的数据接口。令牌在管理台“API 令牌”页或 `gridbot account token` 生成，"
-                                "权限与所属账号相同（角色与网格范围）。错误格式：{\"error\": {\"code\", \"message\"}}。"},
+                 "description": "网格化管理群机器人的数据接口。令牌在管理台“API 令牌”页或 "
+                                "`gridbot account token` 生成，权限与所属账号相同（角色与网格范围）。"
+                                "错误格式：{\"error\": {\"code\", \"message\"}}。"},
         "servers": [{"url": f"{server}/api/v1"}],
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": {

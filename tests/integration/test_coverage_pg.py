@@ -16,7 +16,7 @@ from ..unit.test_coverage import scenario
 pytestmark = pytest.mark.postgres
 
 
-def _report(bot):  # noqa: ANN001, ANN202
+def _report(bot):
     with bot.app.session() as s:
         return coverage.compute(s, bot.app.clock.now()).by_code()
 
@@ -54,7 +54,10 @@ def test_constant_statement_count_on_postgres(pg_bot):
 
     def statements() -> int:
         seen: list[str] = []
-        listener = lambda _c, _cur, stmt, *_a: seen.append(stmt)  # noqa: E731
+
+        def listener(_c, _cur, stmt, *_a):
+            seen.append(stmt)
+
         event.listen(pg_bot.app.engine, "before_cursor_execute", listener)
         try:
             with pg_bot.app.session() as s:

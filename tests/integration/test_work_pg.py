@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from gridbot.models import Household
 from gridbot.models.work import Leave, Patrol, Visit, WorkLog
-from gridbot.services import work
 from gridbot.periods import parse_period
+from gridbot.services import work
 from gridbot.services.compliance import compliance
 from tests.unit.test_compliance import Seeder, at
 

@@ -38,7 +38,7 @@ def test_operation_conforms_and_never_fails(operations, world, label):
 
     @given(case=operation.as_strategy())
     @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    def run(case):  # noqa: ANN001, ANN202
+    def run(case):
         for role in ("secretary", "member"):
             case.call_and_validate(headers=world.api(role))
 

@@ -8,14 +8,14 @@ from gridbot.models import AuditLog, ChatIdentity, Household, HouseholdBinding
 from ..membership_helpers import join
 
 
-def household(bot, building, unit, room, grid="HY-01"):  # noqa: ANN001, ANN201
+def household(bot, building, unit, room, grid="HY-01"):
     with bot.app.session() as s:
         return s.scalar(select(Household).where(Household.grid_id == bot.world.grids[grid],
                                                 Household.building == building, Household.unit == unit,
                                                 Household.room == room))
 
 
-def bindings_of(bot, user_id):  # noqa: ANN001, ANN201
+def bindings_of(bot, user_id):
     """(address, status, end_reason) of every binding of this person, oldest first."""
     with bot.app.session() as s:
         rows = s.execute(select(Household.building, Household.unit, Household.room, HouseholdBinding.status,
@@ -32,7 +32,7 @@ def number_in(text: str) -> int:
     return int(re.search(r"登记号 (\d+)", text).group(1))
 
 
-def register(bot, user, address, chat="HY-01"):  # noqa: ANN001, ANN201
+def register(bot, user, address, chat="HY-01"):
     join(bot, user, chat, name=f"居民{user}")
     replies = bot.send(f"登记 {address}", as_=user, chat=chat, name=f"居民{user}")
     return replies, number_in(replies[0].text)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from gridbot.models import AuditLog, Ticket
 
 
-def count_tickets(bot) -> int:  # noqa: ANN001
+def count_tickets(bot) -> int:
     with bot.app.session() as s:
         return s.scalar(select(func.count()).select_from(Ticket))
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from gridbot.models import Household, Ticket
-from gridbot.services import work
 from gridbot.periods import parse_period
+from gridbot.services import work
 from gridbot.services.compliance import compliance
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -19,7 +19,7 @@ SH = ZoneInfo("Asia/Shanghai")
 
 def at(month, day, hour=10, minute=0, year=2026):
     """A local (Asia/Shanghai) time as aware UTC, as the services take it."""
-    return datetime(year, month, day, hour, minute, tzinfo=SH).astimezone(timezone.utc)
+    return datetime(year, month, day, hour, minute, tzinfo=SH).astimezone(UTC)
 
 
 class Seeder:

@@ -23,7 +23,7 @@ def env(tmp_path):
     return env
 
 
-def _flask(env):  # noqa: ANN001, ANN202
+def _flask(env):
     from gridbot.bootstrap import build
     from gridbot.config import Settings
     from gridbot.web import create_app

@@ -63,13 +63,13 @@ def world(db_templates, tmp_path_factory):
 
 
 def _rules():
-    from gridbot.bootstrap import build
-    from gridbot.config import Settings
-    from gridbot.web import create_app
-
     # the URL map only (no database is touched)
     import tempfile
     from pathlib import Path
+
+    from gridbot.bootstrap import build
+    from gridbot.config import Settings
+    from gridbot.web import create_app
 
     tmp = Path(tempfile.mkdtemp())
     app = build(Settings.from_env({"GRIDBOT_DATABASE_URL": f"sqlite:///{tmp / 'x.db'}",
@@ -96,7 +96,7 @@ def test_every_view_says_who_may_open_it():
             assert getattr(view, "_access", None), f"{endpoint}: mark it with @requires(...)"
 
 
-def _url(world, rule: str) -> str:  # noqa: ANN001
+def _url(world, rule: str) -> str:
     values = {"<number>": world.tickets["HY-01"], "<fmt>": "xlsx", "<int:binding_id>": str(world.ids["binding"]),
               "<int:reminder_id>": str(world.ids["reminder"]), "<int:ann_id>": str(world.ids["announcement"]),
               "<int:account_id>": str(world.ids["account"]), "<int:token_id>": str(world.ids["token"]),
@@ -107,7 +107,7 @@ def _url(world, rule: str) -> str:  # noqa: ANN001
     return rule
 
 
-def _refusals(world) -> int:  # noqa: ANN001
+def _refusals(world) -> int:
     from sqlalchemy import func, select
 
     from gridbot.models import AuditLog

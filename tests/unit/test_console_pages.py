@@ -13,10 +13,18 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import event, func, select
 
-from gridbot.models import (Announcement, AuditLog, Household, HouseholdBinding, Member, MemberGrid, OutboxMessage,
-                            Reminder, Ticket)
+from gridbot.models import (
+    Announcement,
+    AuditLog,
+    Household,
+    HouseholdBinding,
+    Member,
+    MemberGrid,
+    OutboxMessage,
+    Reminder,
+    Ticket,
+)
 from gridbot.web.auth import create_account
-
 from tests.console_helpers import PASSWORD, build_world, csrf_of, login, report_ticket
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
@@ -28,7 +36,7 @@ def world(request):
     return build_world(request.getfixturevalue("bot" if request.param == "sqlite" else "pg_bot"))
 
 
-def post(client, url: str, data: dict, page: str = "/console/tokens", **kw):  # noqa: ANN001, ANN201
+def post(client, url: str, data: dict, page: str = "/console/tokens", **kw):
     token = csrf_of(client.get(page).get_data(as_text=True))
     return client.post(url, data={**data, "csrf_token": token}, **kw)
 
@@ -37,11 +45,12 @@ def numbers_on(html: str) -> list[str]:
     return re.findall(r'/console/tickets/([A-Z]+-\d{8}-\d{4})"', html)
 
 
-def building_leader(world) -> object:  # noqa: ANN001
+def building_leader(world) -> object:
     """陈楼栋长: a 楼栋长 of HY-01 (a contact, not a handler): sees the grid, phones masked."""
     app = world.app
     with app.session() as s, s.begin():
-        m = Member(community_id=world.bot.world.community_id, name="陈楼栋长", userid="bl_chen", roles=["building_leader"])
+        m = Member(community_id=world.bot.world.community_id, name="陈楼栋长", userid="bl_chen",
+                   roles=["building_leader"])
         s.add(m)
         s.flush()
         s.add(MemberGrid(member_id=m.id, grid_id=world.bot.world.grids["HY-01"]))
@@ -85,7 +94,7 @@ def test_a_ticket_walked_through_its_life_cycle_from_the_console(world):
     assert "13812345678" in page and "楼道灯" in page          # the member of the grid sees the phone
     assert 'data-action="accept"' in page and 'data-action="close"' not in page
 
-    def act(action, **data):  # noqa: ANN001, ANN202
+    def act(action, **data):
         resp = post(client, f"{url}/action", {"action": action, **data}, page=url, follow_redirects=True)
         assert resp.status_code == 200
         return resp.get_data(as_text=True)
@@ -182,11 +191,11 @@ def test_reminder_and_announcement_created_and_cancelled(world):
     assert post(world.client("member"), "/console/announcements", {"text": "x", "grids": "HY-03"}).status_code == 403
 
 
-# -- roster import, outbox, accounts -------------------------------------------------------------------------------------
+# -- roster import, outbox, accounts -------------------------------------------------------------------------------
 def test_roster_import_reports_errors_and_imports_a_good_file(world):
     client = world.client("operator")
     households = (EXAMPLES / "住户.csv").read_text(encoding="utf-8-sig") + "NOPE-9,1,1,101,张三,,独居老人\n"
-    files = [(open(EXAMPLES / name, "rb"), name) for name in ("网格.csv", "成员.csv")]
+    files = [(io.BytesIO((EXAMPLES / name).read_bytes()), name) for name in ("网格.csv", "成员.csv")]
     files.append((io.BytesIO(households.encode("utf-8-sig")), "住户.csv"))
     resp = post(client, "/console/roster", {"file": files}, content_type="multipart/form-data")
     for fh, _ in files:
@@ -254,7 +263,7 @@ def test_accounts_by_secretary_and_operator(world):
     assert "密码至少 8 位" in resp.get_data(as_text=True)
 
 
-# -- exports ------------------------------------------------------------------------------------------------------------
+# -- exports -------------------------------------------------------------------------------------------------------
 def test_exports_follow_filters_scope_and_are_audited(world):
     client = world.client("member")
     resp = client.get("/console/export/tickets.xlsx?status=open")
@@ -273,11 +282,11 @@ def test_exports_follow_filters_scope_and_are_audited(world):
     assert [(r.entity_type, r.detail["rows"]) for r in rows] == [("tickets", 1), ("households", 1)]
 
 
-# -- speed: pages do a fixed number of queries, whatever the number of rows ------------------------------------------------
-def _queries(world, client, url: str) -> int:  # noqa: ANN001
+# -- speed: pages do a fixed number of queries, whatever the number of rows ----------------------------------------
+def _queries(world, client, url: str) -> int:
     count = 0
 
-    def on(*_a):  # noqa: ANN002, ANN202
+    def on(*_a):
         nonlocal count
         count += 1
 
@@ -333,7 +342,7 @@ def test_a_large_roster_upload_is_not_refused_for_its_size(world):
     rows = "".join(f"XF-01,{100 + i // 40},1,{i % 40 + 101},住户{i},,\n" for i in range(3000))
     households = "网格编码,楼栋,单元,室,户主姓名,联系电话,标签\n" + rows
     assert len(households.encode()) > 64 * 1024
-    files = [(open(EXAMPLES / name, "rb"), name) for name in ("网格.csv", "成员.csv")]
+    files = [(io.BytesIO((EXAMPLES / name).read_bytes()), name) for name in ("网格.csv", "成员.csv")]
     files.append((io.BytesIO(households.encode("utf-8-sig")), "住户.csv"))
     # the county's operator: the example roster is another community's (XF), out of 和园's secretary's reach
     resp = post(world.client("operator"), "/console/roster", {"file": files, "dry_run": "1"},

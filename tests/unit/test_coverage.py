@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import event
 
@@ -30,16 +30,16 @@ from gridbot.services import coverage
 from ..membership_helpers import join, leave
 
 
-def _number(replies) -> int:  # noqa: ANN001
+def _number(replies) -> int:
     return int(re.search(r"登记号 (\d+)", replies[0].text).group(1))
 
 
-def registers(bot, user, address, grid):  # noqa: ANN001, ANN201
+def registers(bot, user, address, grid):
     join(bot, user, grid, name=f"居民{user[-1].upper()}")
     return _number(bot.send(f"登记 {address}", as_=user, chat=grid))
 
 
-def scenario(bot) -> None:  # noqa: ANN001
+def scenario(bot) -> None:
     join(bot, "mem_zhao", "HY-01", name="赵网格员")
     bot.say(f"确认 {registers(bot, 'res_a', '1栋1单元101', 'HY-01')}", as_="mem_zhao", private=True)
     bot.say(f"确认 {registers(bot, 'res_b', '1栋1单元102', 'HY-01')}", as_="mem_zhao", private=True)
@@ -56,7 +56,7 @@ def scenario(bot) -> None:  # noqa: ANN001
     bot.say("迁出 5栋1单元101", as_="mem_zhou", private=True)
 
 
-def figures(bot) -> dict[str, tuple[int, int]]:  # noqa: ANN001
+def figures(bot) -> dict[str, tuple[int, int]]:
     with bot.app.session() as s:
         report = coverage.compute(s, bot.app.clock.now())
     return {g.code: (g.covered, g.households) for g in report.grids}
@@ -148,7 +148,10 @@ def test_statement_count_does_not_depend_on_household_count(bot):
 
     def count_statements() -> int:
         seen = []
-        listener = lambda *a, **k: seen.append(1)  # noqa: E731
+
+        def listener(*a, **k):
+            seen.append(1)
+
         event.listen(bot.app.engine, "before_cursor_execute", listener)
         try:
             with bot.app.session() as s:
@@ -267,7 +270,7 @@ def test_snapshot_job_runs_for_the_current_app(bot):
 
 
 # -- the CLI contract ---------------------------------------------------------------------------------
-def _cli(bot, *args):  # noqa: ANN001, ANN202
+def _cli(bot, *args):
     from click.testing import CliRunner
 
     from gridbot.cli import main
@@ -326,7 +329,7 @@ def test_uncovered_list_shows_who_was_already_invited_on_a_visit(bot):
 
 
 # -- end to end: WeCom membership events, registration, confirmation ------------------------------------
-def _event(bot, change: str, user_id: str, grid: str = "HY-01") -> None:  # noqa: ANN001
+def _event(bot, change: str, user_id: str, grid: str = "HY-01") -> None:
     """A change_external_chat event as the WeCom adapter hands it to the pipeline."""
     import uuid
 
@@ -340,7 +343,7 @@ def _event(bot, change: str, user_id: str, grid: str = "HY-01") -> None:  # noqa
                                             "UpdateDetail": change, "MemChangeList": {"Item": user_id}}))
 
 
-def _wecom_says(bot, text: str, user_id: str, grid: str | None = "HY-01"):  # noqa: ANN001, ANN202
+def _wecom_says(bot, text: str, user_id: str, grid: str | None = "HY-01"):
     import uuid
 
     from gridbot.messages import Inbound

@@ -24,9 +24,9 @@ from sqlalchemy import select
 from gridbot.bootstrap import set_current
 from gridbot.cli import main
 from gridbot.models import OutboxMessage, Ticket
+from gridbot.senders.wecom import MARKDOWN_LIMIT
 from gridbot.services import coverage, digest, work
 from gridbot.services.roster import bind_resident
-from gridbot.senders.wecom import MARKDOWN_LIMIT
 
 from .test_tickets import report
 
@@ -329,7 +329,7 @@ def test_cli_unknown_community_is_one_clear_line(bot, monkeypatch):
 
 
 # -- the chart -------------------------------------------------------------------------------------------
-def _glyph_pixels(text: str, family: str):  # noqa: ANN202
+def _glyph_pixels(text: str, family: str):
     """`text` drawn alone with `family` on an Agg canvas, as an RGBA array."""
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg

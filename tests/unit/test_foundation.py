@@ -81,7 +81,7 @@ def test_behind_nginx_the_callers_address_and_scheme_are_seen(make_app, sqlite_u
     flask_app = create_app(gridbot=make_app(sqlite_url, env={"GRIDBOT_PROXY_HOPS": "1"}))
 
     @flask_app.get("/_whoami")
-    def whoami():  # noqa: ANN202
+    def whoami():
         return f"{request.remote_addr} {request.scheme}"
 
     body = flask_app.test_client().get("/_whoami", headers={"X-Forwarded-For": "203.0.113.9",
@@ -90,7 +90,7 @@ def test_behind_nginx_the_callers_address_and_scheme_are_seen(make_app, sqlite_u
     direct = create_app(gridbot=make_app(sqlite_url))
 
     @direct.get("/_whoami")
-    def whoami2():  # noqa: ANN202
+    def whoami2():
         return f"{request.remote_addr} {request.scheme}"
 
     assert direct.test_client().get("/_whoami", headers={"X-Forwarded-For": "203.0.113.9"}).text == "127.0.0.1 http"

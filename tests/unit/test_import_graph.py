@@ -192,6 +192,9 @@ def test_relative_imports_resolve_to_submodules_or_to_the_package():
     node = ast.parse("from ..models import Ticket").body[0]
     assert isinstance(node, ast.ImportFrom)
     assert _resolve("gridbot.services.work", node) == ["gridbot.models"]
+    node = ast.parse("from ...models import Ticket").body[0]     # in a package's __init__: one more level
+    assert isinstance(node, ast.ImportFrom)
+    assert _resolve("gridbot.services.tickets", node) == ["gridbot.models"]
     node = ast.parse("from .base import Base").body[0]
     assert isinstance(node, ast.ImportFrom)
     assert _resolve("gridbot.models", node) == ["gridbot.models.base"]

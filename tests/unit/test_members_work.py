@@ -1,7 +1,7 @@
 """Members' duties through the bot, as people use them: 签到/签退, 走访/转工单, 日志/审核, 值班/请假, 待走访."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -9,8 +9,8 @@ from sqlalchemy import select
 from gridbot.messages import Inbound, Location
 from gridbot.models import AuditLog, Household
 from gridbot.models.work import Leave, Patrol, Visit, WorkLog
-from gridbot.services import work
 from gridbot.pipeline.process import handle_now
+from gridbot.services import work
 
 
 def rows(bot, model, *where):
@@ -327,9 +327,9 @@ def test_leave_until_friday_hands_over_to_partner(bot, clock):
     assert "钱网格员（兼职网格员，代赵网格员值班）" in duty
     with bot.app.session() as s:
         assert work.covering_member(s, bot.world.members["mem_zhao"], clock.now()).userid == "mem_qian"
-    clock.set(datetime(2026, 11, 6, 15, 59, tzinfo=timezone.utc))     # Friday 23:59 local: still away
+    clock.set(datetime(2026, 11, 6, 15, 59, tzinfo=UTC))     # Friday 23:59 local: still away
     assert "请假至" in bot.said("值班", as_="mem_qian", chat="HY-01")
-    clock.set(datetime(2026, 11, 6, 16, 0, tzinfo=timezone.utc))      # Saturday 00:00 local: back
+    clock.set(datetime(2026, 11, 6, 16, 0, tzinfo=UTC))      # Saturday 00:00 local: back
     assert "请假至" not in bot.said("值班", as_="mem_qian", chat="HY-01")
 
 
@@ -408,9 +408,9 @@ def test_due_visits_go_privately_nearest_first_and_shrink_after_visits(bot, cloc
 
 
 def test_key_household_visited_last_quarter_is_due_again_but_not_overdue(bot, clock):
-    clock.set(datetime(2026, 9, 20, 2, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 9, 20, 2, tzinfo=UTC))
     bot.say("走访 1栋1单元101 身体好", as_="mem_zhao", private=True)
-    clock.set(datetime(2026, 11, 2, 2, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 11, 2, 2, tzinfo=UTC))
     listing = bot.said("待走访", as_="mem_zhao", private=True)
     line = next(x for x in listing.splitlines() if "1栋1单元101" in x)
     assert "上次 9月20日" in line and "逾期" not in line

@@ -142,7 +142,7 @@ def test_workbook_opens_and_prints_like_a_secretarys(bot, october, tmp_path):
     assert "2026-10-01 至 2026-10-31" in ws["A2"].value
     headers = [c.value for c in ws[3]]
     assert headers[:4] == ["姓名", "账号", "角色", "负责网格"] and headers[-2:] == ["得分", "等次"]
-    rows = {r[1]: dict(zip(headers, r)) for r in ws.iter_rows(min_row=4, values_only=True) if r[1]}
+    rows = {r[1]: dict(zip(headers, r, strict=True)) for r in ws.iter_rows(min_row=4, values_only=True) if r[1]}
     zhao, zhou = rows["mem_zhao"], rows["mem_zhou"]
     assert (zhao["姓名"], zhao["角色"], zhao["负责网格"]) == ("赵网格员", "专职网格员", "第一网格")
     assert (zhao["巡查次数"], zhao["巡查达标（网格·月）"], zhao["重点户走访（已访/应访）"]) == (1, "1/1", "1/1")
@@ -164,7 +164,7 @@ def test_csv_has_a_bom_and_the_same_figures(bot, october):
     assert raw.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0][0] == "姓名" and rows[0][-1] == "等次"
-    by_id = {r[1]: dict(zip(rows[0], r)) for r in rows[1:]}
+    by_id = {r[1]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
     assert by_id["mem_zhao"]["按期办结率"] == "100%" and by_id["mem_zhao"]["网格覆盖率"] == "50%"
     assert by_id["mem_zhou"]["等次"] == "优秀" and by_id["mem_zhou"]["满意率"] == ""
 

@@ -2,15 +2,15 @@
 GRIDBOT_TIMEZONE), bad arguments as the reason plus the command's usage and example."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from gridbot.errors import Refusal
 from gridbot.router import EVERYONE, Command
 from gridbot.texts import t
 
 
-def _refuse(ctx, args):  # noqa: ANN001, ANN202
-    raise Refusal("work.patrol_already_open", grid="第一网格", since=datetime(2026, 11, 2, 1, 30, tzinfo=timezone.utc))
+def _refuse(ctx, args):
+    raise Refusal("work.patrol_already_open", grid="第一网格", since=datetime(2026, 11, 2, 1, 30, tzinfo=UTC))
 
 
 def test_a_refusal_from_a_handler_is_said_with_local_times(bot):

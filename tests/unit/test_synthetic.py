@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import re
-
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -11,14 +10,14 @@ from sqlalchemy import func, select
 
 from gridbot.cli import main
 from gridbot.models import Grid, Member, Ticket, TicketEvent, TicketSequence
-from gridbot.services import coverage, synthetic, tickets as tickets_svc
-from gridbot.messages import Inbound
+from gridbot.services import coverage, synthetic
+from gridbot.services import tickets as tickets_svc
 
-END = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
+END = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 SPEC = synthetic.Spec(grids=6, households=1200, days=20, communities=2, seed=5, end=END)
 
 
-def _fingerprint(app) -> tuple:  # noqa: ANN001
+def _fingerprint(app) -> tuple:
     with app.session() as s:
         return (s.execute(select(Ticket.number, Ticket.category, Ticket.urgency, Ticket.status, Ticket.rating)
                           .order_by(Ticket.id)).all(),

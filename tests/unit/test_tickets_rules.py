@@ -12,7 +12,6 @@ from gridbot.models import Ticket
 from gridbot.services import people, tickets, work
 from gridbot.services.grids import grid_overview
 from gridbot.services.people import resolve_speaker
-
 from tests.console_helpers import build_world, report_ticket
 
 NUMBER = re.compile(r"[A-Z]+-\d{8}-\d{4}")

@@ -74,7 +74,8 @@ def test_overdue_ticket_is_reminded_then_escalated_up_the_ladder(bot, clock):
     assert "总网格长" in top and "物业服务企业" in top
     clock.advance(minutes=600)
     assert sweep(bot)["escalations"] == []       # the top of the ladder
-    steps = [(e.action, e.detail.get("level")) for e in ticket(bot, number).events if e.action in ("remind", "escalate")]
+    steps = [(e.action, e.detail.get("level")) for e in ticket(bot, number).events
+             if e.action in ("remind", "escalate")]
     assert steps == [("remind", 1), ("escalate", 2), ("escalate", 3), ("escalate", 4)]
     assert "已升级到：总网格长" in bot.said(f"工单 {number}", as_="lead_li", private=True)
 
@@ -200,5 +201,6 @@ def test_sweep_does_not_undo_a_manual_escalation(bot, clock):
     assert sweep(bot)["escalations"] == []
     clock.advance(minutes=120)
     assert sweep(bot)["escalations"] == [{"number": number, "level": 3}]
-    steps = [(e.action, e.detail.get("level")) for e in ticket(bot, number).events if e.action in ("remind", "escalate")]
+    steps = [(e.action, e.detail.get("level")) for e in ticket(bot, number).events
+             if e.action in ("remind", "escalate")]
     assert steps == [("escalate", 2), ("escalate", 3)]

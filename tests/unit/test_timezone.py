@@ -2,14 +2,13 @@
 Berlin (UTC+1 in November), not in Asia/Shanghai (UTC+8), for work logs, compliance figures and reminders."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
 from gridbot.models import OutboxMessage, Reminder
 from gridbot.schedule.scheduler import tick
-
 from tests.factories import Bot
 
 
@@ -21,7 +20,7 @@ def berlin(make_app, sqlite_url):
 
 
 def utc(month, day, hour, minute=0):
-    return datetime(2026, month, day, hour, minute, tzinfo=timezone.utc)
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_a_work_log_falls_on_the_local_day(berlin, clock):

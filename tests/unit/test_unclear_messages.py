@@ -9,7 +9,7 @@ from gridbot.models import AuditLog, OutboxMessage, Ticket
 UNSEEN_ELDER = "对门老太太平时每天都下楼溜达 这都第四天了没见着 喊门也没人应 不会出啥事吧"
 
 
-def _private_notes(bot) -> list[tuple[str, str]]:  # noqa: ANN001
+def _private_notes(bot) -> list[tuple[str, str]]:
     """(userid, text) of every private message the bot wrote to a person."""
     with bot.app.session() as s:
         rows = s.scalars(select(OutboxMessage).where(OutboxMessage.target_type == "user")
@@ -17,7 +17,7 @@ def _private_notes(bot) -> list[tuple[str, str]]:  # noqa: ANN001
     return [(r.target, r.content["text"]) for r in rows]
 
 
-def _tickets(bot) -> int:  # noqa: ANN001
+def _tickets(bot) -> int:
     with bot.app.session() as s:
         return s.scalar(select(func.count()).select_from(Ticket))
 

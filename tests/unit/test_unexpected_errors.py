@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from gridbot.errors import Refusal
 from gridbot.web.console import community
-
 from tests.console_helpers import build_world
 
 ID = re.compile(r"错误编号\s*([0-9a-f]{8})")

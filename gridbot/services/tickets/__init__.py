@@ -19,18 +19,75 @@ person who acted is composed by the caller (handlers/tickets.py, the console, th
 from __future__ import annotations
 
 from ..people import find_member, on_leave
-from .actions import (RATING_WORDS, accept, awaiting_rating, close, dispatch, escalate, mark_duplicate, parse_rating,
-                      raise_to, rate, reject, reopen, resolve, run_action, start, transfer, verify, verify_failed_note)
-from .assignment import (WORKER_ROLES, available, community_role, grid_leaders, ladder_targets, pick_assignee,
-                         responsible_members)
+from .actions import (
+                      RATING_WORDS,
+                      accept,
+                      awaiting_rating,
+                      close,
+                      dispatch,
+                      escalate,
+                      mark_duplicate,
+                      parse_rating,
+                      raise_to,
+                      rate,
+                      reject,
+                      reopen,
+                      resolve,
+                      run_action,
+                      start,
+                      transfer,
+                      verify,
+                      verify_failed_note,
+)
+from .assignment import (
+                      WORKER_ROLES,
+                      available,
+                      community_role,
+                      grid_leaders,
+                      ladder_targets,
+                      pick_assignee,
+                      responsible_members,
+)
 from .duplicates import problem_words
 from .errors import TicketError
-from .lifecycle import (ACTIONS, COMMAND_FOR, FINISHED, FORWARD, LADDER, TOP_LEVEL, TRANSITIONS, VIA,
-                        allowed_actions, next_steps, path_to, refusal)
-from .names import (actor_name, building_text, category_codes, category_name, fmt_time, minutes_text, phone_line,
-                    rating_name, status_name)
-from .queries import (PSEUDO_STATUSES, URGENCIES, OutOfScope, assigned_to, find_ticket, list_tickets,
-                      load_by_number, member_names, ticket_query, tickets_of, timeline)
+from .lifecycle import (
+                      ACTIONS,
+                      COMMAND_FOR,
+                      FINISHED,
+                      FORWARD,
+                      LADDER,
+                      TOP_LEVEL,
+                      TRANSITIONS,
+                      VIA,
+                      allowed_actions,
+                      next_steps,
+                      path_to,
+                      refusal,
+)
+from .names import (
+                      actor_name,
+                      building_text,
+                      category_codes,
+                      category_name,
+                      fmt_time,
+                      minutes_text,
+                      phone_line,
+                      rating_name,
+                      status_name,
+)
+from .queries import (
+                      PSEUDO_STATUSES,
+                      URGENCIES,
+                      OutOfScope,
+                      assigned_to,
+                      find_ticket,
+                      list_tickets,
+                      load_by_number,
+                      member_names,
+                      ticket_query,
+                      tickets_of,
+                      timeline,
+)
 from .reporting import NewRequest, ReportResult, as_written, forward_unclear, next_number, report
 from .sla import NORMAL, URGENT, Limits, Policy, overdue, overdue_clause, policy_for
 from .sweep import SweepResult, sweep

@@ -3,8 +3,8 @@ hears at each level of the escalation ladder. Who is on leave and how a member i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session

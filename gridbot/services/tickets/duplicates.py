@@ -3,8 +3,8 @@ report of the same problem (they join it). Problem words come from config/catego
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -3,8 +3,9 @@ they reported from, @-mentioned), urgent alerts. Rows are written in the caller'
 sender when it commits (db.hand_over_after_commit); nothing here is a reply to the current message."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -61,7 +62,7 @@ def new_ticket_text(ticket: Ticket, policy: Policy, limits: Limits) -> str:
     """The assignee's notice of a new ticket (with the contact phone: it goes privately)."""
     return t("tickets.notify.new_urgent" if ticket.urgency == URGENT else "tickets.notify.new",
              number=ticket.number, category=category_name(ticket.category), place=ticket.place or "-",
-             summary=ticket.summary, grid=ticket.grid.name if ticket.grid else "",
+             summary=ticket.summary, grid=ticket.grid.name,
              due=fmt_time(ticket.response_due, policy.tz), response=minutes_text(limits.response),
              phone_line=phone_line(ticket))
 
@@ -82,7 +83,7 @@ def urgent_alerts(session: Session, ticket: Ticket, now: datetime, platform: str
              place=ticket.place or "-", summary=ticket.summary,
              assignee=ticket.assignee.name if ticket.assignee else t("tickets.nobody"))
     replies = [Reply(text, to_user=m.userid, urgent=True) for m in people.values()]
-    grid = session.get(Grid, ticket.grid_id)
+    grid = session.get_one(Grid, ticket.grid_id)
     neighbour_ids = [g.id for g in grid.neighbours]
     if neighbour_ids:
         chats = session.scalars(select(GridChat).where(GridChat.grid_id.in_(neighbour_ids)).order_by(GridChat.id))

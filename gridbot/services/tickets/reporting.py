@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -220,7 +220,7 @@ def forward_unclear(session: Session, policy: Policy, *, grid_id: int | None, ho
     member, _why = pick_assignee(session, grid_id, None, now)
     if member is None:
         return None
-    grid = session.get(Grid, grid_id)
+    grid = session.get_one(Grid, grid_id)
     where = t("tickets.unclear.in_group", grid=grid.name) if chat_id else t("tickets.unclear.in_private")
     body = t("tickets.unclear.member", who=name or t("tickets.unclear.someone"), where=where,
              text=mask_text(text)[:300])

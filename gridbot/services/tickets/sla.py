@@ -62,7 +62,7 @@ class Policy:
     tz: ZoneInfo
 
     @classmethod
-    def load(cls, config_dir: Path | None, tz: str | ZoneInfo) -> "Policy":
+    def load(cls, config_dir: Path | None, tz: str | ZoneInfo) -> Policy:
         data = load_yaml(Path(config_dir or DEFAULT_CONFIG_DIR), "sla.yaml") or {}
         policy = cls(data=data, tz=ZoneInfo(tz) if isinstance(tz, str) else tz)
         for urgency in (URGENT, NORMAL):      # fail at start-up, not on the first ticket

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -92,7 +92,7 @@ def _partner_due(ticket: Ticket) -> datetime | None:
 
 def _aware(dt: datetime) -> datetime:
     """SQLite hands back naive datetimes; they are UTC."""
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
 def _handover(session: Session, policy: Policy, ticket: Ticket, now: datetime) -> bool:

@@ -10,14 +10,14 @@ import logging
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, NoReturn
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-
 from werkzeug.exceptions import HTTPException
 
 from ...clock import local
@@ -29,7 +29,7 @@ from ...services.scope import Scope
 from ...services.tickets import category_name, rating_name, status_name
 from ...texts import t
 from .. import gridbot_app
-from ..auth import Principal, check_csrf, current_principal
+from ..auth import Principal, check_csrf, current_principal, signed_in
 from ..json_errors import error_response
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -93,6 +93,21 @@ def phone_for(p: Principal, grid_id: int | None, phone: str | None) -> str:
     return shown_phone(phone, p.sees_phone(grid_id))
 
 
+class Caseworker(NamedTuple):
+    """The member behind a principal that may do casework (Principal.can_casework needs a member)."""
+
+    member_id: int
+    community_id: int
+    userid: str
+
+
+def caseworker(p: Principal) -> Caseworker:
+    """The member fields of a casework principal; 403 for anyone else (auth.requires("casework") let none in)."""
+    if p.member_id is None or p.community_id is None or p.userid is None:
+        abort(403)
+    return Caseworker(p.member_id, p.community_id, p.userid)
+
+
 def render(template: str, **ctx: Any) -> str:
     return render_template(f"console/{template}", me=current_principal(), **ctx)
 
@@ -136,7 +151,7 @@ def _pct_filter(value: float | None) -> str:
 
 
 @bp.app_errorhandler(403)
-def _forbidden(err: Any):  # noqa: ANN202
+def _forbidden(err: Any) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         return error_response("forbidden", 403)
     if request.path.startswith("/console"):
@@ -146,7 +161,7 @@ def _forbidden(err: Any):  # noqa: ANN202
 
 
 @bp.app_errorhandler(404)
-def _not_found(err: Any):  # noqa: ANN202
+def _not_found(err: Any) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         return error_response("not_found", 404)
     if request.path.startswith("/console"):
@@ -156,7 +171,7 @@ def _not_found(err: Any):  # noqa: ANN202
 
 
 @bp.app_errorhandler(400)
-def _bad_request(err: Any):  # noqa: ANN202
+def _bad_request(err: Any) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         return error_response("bad_request", 400, detail=getattr(err, "description", ""))
     if request.path.startswith("/console"):
@@ -166,7 +181,7 @@ def _bad_request(err: Any):  # noqa: ANN202
 
 
 @bp.app_errorhandler(Refusal)
-def _refused(err: Refusal):  # noqa: ANN202
+def _refused(err: Refusal) -> ResponseReturnValue:
     """A rule said no outside a view's own handling: the person reads why, on the page they came from."""
     if not request.path.startswith("/console"):
         raise err
@@ -176,7 +191,7 @@ def _refused(err: Refusal):  # noqa: ANN202
 
 
 @bp.app_errorhandler(Exception)
-def _unexpected(err: Exception):  # noqa: ANN202
+def _unexpected(err: Exception) -> ResponseReturnValue:
     """A bug on a console page: logged once under an id; the person gets a short page with that id (500)."""
     if isinstance(err, HTTPException):
         return err
@@ -195,7 +210,7 @@ def _unexpected(err: Exception):  # noqa: ANN202
 
 
 @bp.app_errorhandler(413)
-def _too_large(err: Any):  # noqa: ANN202
+def _too_large(err: Any) -> Any:
     """An upload over its limit is refused before it is read, in words the clerk understands."""
     if request.path.startswith("/console"):
         return render_template("console/error.html", me=current_principal(), code=413,
@@ -203,7 +218,7 @@ def _too_large(err: Any):  # noqa: ANN202
     return err
 
 
-def not_found() -> None:
+def not_found() -> NoReturn:
     abort(404)
 
 

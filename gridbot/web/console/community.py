@@ -2,15 +2,28 @@
 reminders and announcements. Every list is narrowed to the person's grids; changes call the chat's services."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from flask import flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import String, case, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ... import periods
-from ...models import Announcement, Grid, Household, Member, MemberGrid, Reminder, HOUSEHOLD_TAGS
+from ...models import (
+    HOUSEHOLD_TAGS,
+    Announcement,
+    Grid,
+    Household,
+    HouseholdBinding,
+    Member,
+    MemberGrid,
+    Reminder,
+    Ticket,
+)
+from ...models.work import Leave, Patrol, Visit, WorkLog
+from ...schedule.parse import ScheduleError, parse
 from ...services import announcements as ann_svc
 from ...services import bindings as bindings_svc
 from ...services import coverage as coverage_svc
@@ -19,8 +32,8 @@ from ...services.audit import record
 from ...services.scope import Scope
 from ...texts import t
 from .. import gridbot_app
-from ..auth import Principal, current_principal, forbid, requires
-from . import bp, not_found, page_args, paginate, phone_for, render, scope_grids
+from ..auth import Principal, forbid, requires
+from . import bp, caseworker, not_found, page_args, paginate, phone_for, render, scope_grids, signed_in
 
 HOUSEHOLD_STATUSES = ("active", "moved_out", "vacant")
 
@@ -60,7 +73,7 @@ def household_query(session: Session, p: Principal, args: Any) -> tuple[Any, dic
         query = query.where(Household.status == filters["status"])
     else:
         filters["status"] = ""
-    covered = coverage_svc._covered_households(set(p.scope_grid_ids))  # noqa: SLF001 - the coverage rule, once
+    covered = coverage_svc._covered_households(set(p.scope_grid_ids))  # the coverage rule, once
     if filters["covered"] == "yes":
         query = query.where(Household.id.in_(covered))
     elif filters["covered"] == "no":
@@ -72,8 +85,8 @@ def household_query(session: Session, p: Principal, args: Any) -> tuple[Any, dic
 
 @bp.get("/households")
 @requires("casework")
-def households():  # noqa: ANN201
-    p = current_principal()
+def households() -> str:
+    p = signed_in()
     app = gridbot_app()
     page, per_page = page_args()
     with app.session() as s:
@@ -88,8 +101,8 @@ def households():  # noqa: ANN201
 
 @bp.get("/coverage")
 @requires("casework")
-def coverage():  # noqa: ANN201
-    p = current_principal()
+def coverage() -> str:
+    p = signed_in()
     app = gridbot_app()
     now = app.clock.now()
     with app.session() as s:
@@ -107,14 +120,12 @@ def coverage():  # noqa: ANN201
 
 @bp.post("/bindings/<int:binding_id>/decide")
 @requires("casework")
-def binding_decide(binding_id: int):  # noqa: ANN201
+def binding_decide(binding_id: int) -> ResponseReturnValue:
     """确认 / 驳回 a pending registration, as the chat's 确认/驳回 commands do (same service, same scope check)."""
-    p = current_principal()
+    p = signed_in()
     app = gridbot_app()
     approve = request.form.get("decision") == "approve"
     with app.session() as s:
-        from ...models import HouseholdBinding
-
         binding = s.get(HouseholdBinding, binding_id)
         if binding is None:
             not_found()
@@ -136,15 +147,10 @@ def member_figures(session: Session, member_ids: list[int], period: Any, tz: Any
     """履职 figures for many members over a period, in five grouped queries (compliance.compliance computes the
     full report per member — quarter and year visits, grid-months — which takes minutes for a large community;
     `gridbot report evaluation` keeps that one)."""
-    from datetime import datetime as dt, time as dtime
-
-    from ...models import Ticket
-    from ...models.work import Patrol, Visit, WorkLog
-
     if not member_ids:
         return {}
-    start = dt.combine(period.start, dtime(0), tzinfo=tz)
-    end = dt.combine(period.end, dtime(0), tzinfo=tz)
+    start = datetime.combine(period.start, time(0), tzinfo=tz)
+    end = datetime.combine(period.end, time(0), tzinfo=tz)
     out: dict[int, dict[str, int]] = {i: {"patrols": 0, "patrol_grids": 0, "visits": 0, "households_visited": 0,
                                           "log_days": 0, "tickets_handled": 0, "tickets_on_time": 0,
                                           "days": (period.end - period.start).days} for i in member_ids}
@@ -173,8 +179,8 @@ def member_figures(session: Session, member_ids: list[int], period: Any, tz: Any
 
 @bp.get("/members")
 @requires("casework")
-def members():  # noqa: ANN201
-    p = current_principal()
+def members() -> str:
+    p = signed_in()
     app = gridbot_app()
     now = app.clock.now()
     tz = app.settings.tz
@@ -190,8 +196,6 @@ def members():  # noqa: ANN201
             select(Member).where(Member.id.in_(linked), Member.active.is_(True))
             .options(selectinload(Member.grid_links).selectinload(MemberGrid.grid), selectinload(Member.partner))
             .order_by(Member.name)))
-        from ...models.work import Leave
-
         leaves = {lv.member_id: lv for lv in s.scalars(select(Leave).where(
             Leave.member_id.in_([m.id for m in in_scope]), Leave.cancelled_at.is_(None),
             Leave.starts_at <= now, Leave.ends_at > now))}   # one query, not work.duty_roster per grid
@@ -212,10 +216,9 @@ def members():  # noqa: ANN201
 # -- reminders and announcements ------------------------------------------------------------------------------------
 @bp.route("/reminders", methods=["GET", "POST"])
 @requires("casework")
-def reminders():  # noqa: ANN201
-    from ...schedule.parse import ScheduleError, parse
-
-    p = current_principal()
+def reminders() -> ResponseReturnValue:
+    p = signed_in()
+    me = caseworker(p)
     app = gridbot_app()
     now = app.clock.now()
     if request.method == "POST":
@@ -237,7 +240,7 @@ def reminders():  # noqa: ANN201
                     if grid is None:
                         not_found()
                     kw = {"target_type": "grids", "grid_ids": [grid.id]}
-                reminders_svc.create_reminder(s, community_id=p.community_id, owner_member_id=p.member_id,
+                reminders_svc.create_reminder(s, community_id=me.community_id, owner_member_id=p.member_id,
                                               created_by=p.actor, schedule=schedule, text=text, now=now, **kw)
                 flash(t("console.flash.reminder_created"))
             except ScheduleError as err:
@@ -246,15 +249,15 @@ def reminders():  # noqa: ANN201
                 flash(err.text, "error")
         return redirect(url_for("console.reminders"))
     with app.session() as s:
-        rows = reminders_svc.visible_reminders(s, p.member_id, set(p.scope_grid_ids))
+        rows = reminders_svc.visible_reminders(s, me.member_id, set(p.scope_grid_ids))
         if p.is_leader:   # leaders also see every reminder to a grid in their area
             more = s.scalars(select(Reminder).where(Reminder.active.is_(True), Reminder.kind == "user",
                                                     Reminder.target_type == "grids",
-                                                    Reminder.community_id == p.community_id))
+                                                    Reminder.community_id == me.community_id))
             seen = {r.id for r in rows}
             rows += [r for r in more if r.id not in seen and {int(g) for g in r.grid_ids} <= set(p.scope_grid_ids)]
         listed = [{"r": r, "target": reminders_svc.describe_target(s, r, p.member_id)} for r in rows]
-        anns = list(s.scalars(select(Announcement).where(Announcement.community_id == p.community_id)
+        anns = list(s.scalars(select(Announcement).where(Announcement.community_id == me.community_id)
                               .order_by(Announcement.id.desc()).limit(50)))
         anns = [a for a in anns if a.scope == "community" and p.is_secretary
                 or {int(g) for g in a.grid_ids} & set(p.scope_grid_ids) or a.author_member_id == p.member_id]
@@ -266,8 +269,8 @@ def reminders():  # noqa: ANN201
 
 @bp.post("/reminders/<int:reminder_id>/cancel")
 @requires("casework")
-def reminder_cancel(reminder_id: int):  # noqa: ANN201
-    p = current_principal()
+def reminder_cancel(reminder_id: int) -> ResponseReturnValue:
+    p = signed_in()
     app = gridbot_app()
     with app.session() as s:
         reminder = s.get(Reminder, reminder_id)
@@ -292,8 +295,9 @@ def reminder_cancel(reminder_id: int):  # noqa: ANN201
 
 @bp.post("/announcements")
 @requires("casework")
-def announcement_create():  # noqa: ANN201
-    p = current_principal()
+def announcement_create() -> ResponseReturnValue:
+    p = signed_in()
+    me = caseworker(p)
     app = gridbot_app()
     now = app.clock.now()
     text = request.form.get("text", "").strip()[:1000]
@@ -321,8 +325,8 @@ def announcement_create():  # noqa: ANN201
                 flash(t("schedule.announcement.need_grid"), "error")
                 return redirect(url_for("console.reminders"))
             scope = "grid" if len(grid_ids) == 1 else "grids"
-        _, rows = ann_svc.create(s, community_id=p.community_id, author_member_id=p.member_id,
-                                 author_userid=p.userid, author_name=p.name, actor=p.actor, scope=scope,
+        _, rows = ann_svc.create(s, community_id=me.community_id, author_member_id=me.member_id,
+                                 author_userid=me.userid, author_name=p.name, actor=p.actor, scope=scope,
                                  grid_ids=grid_ids, text=text, mention_all=mention_all, send_at=send_at, now=now)
     flash(t("console.flash.announcement_created"))
     return redirect(url_for("console.reminders"))
@@ -330,9 +334,9 @@ def announcement_create():  # noqa: ANN201
 
 @bp.post("/announcements/<int:ann_id>/cancel")
 @requires("casework")
-def announcement_cancel(ann_id: int):  # noqa: ANN201
+def announcement_cancel(ann_id: int) -> ResponseReturnValue:
     """A scheduled announcement not yet sent is cancelled by its author, or a leader over all its grids."""
-    p = current_principal()
+    p = signed_in()
     app = gridbot_app()
     with app.session() as s, s.begin():
         ann = s.get(Announcement, ann_id)

@@ -3,31 +3,34 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from flask import redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
+from ...bootstrap import Gridbot
 from ...clock import local
-from ...models import Ticket
+from ...models import Grid, Ticket
 from ...models.tickets import OPEN_STATUSES
 from ...services import coverage as coverage_svc
 from ...services import digest as digest_svc
 from ...services import metrics as metrics_svc
 from ...services.tickets import overdue_clause
 from .. import gridbot_app
-from ..auth import current_principal, forbid, requires
-from . import bp, not_found, render, scope_grids
+from ..auth import Principal, forbid, requires
+from . import bp, not_found, render, scope_grids, signed_in
 
 PERIODS = (7, 30, 90)
 CACHE_SECONDS = 60      # the figures of one scope and period are computed at most once a minute per process
-_cache: dict[tuple, tuple[float, dict]] = {}
+_cache: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}
 
 
 @bp.get("/")
 @requires("login")
-def home():  # noqa: ANN201
-    p = current_principal()
+def home() -> ResponseReturnValue:
+    p = signed_in()
     if p.can_casework:
         return redirect(url_for("console.dashboard"))
     return redirect(url_for("console.outbox"))
@@ -35,8 +38,8 @@ def home():  # noqa: ANN201
 
 @bp.get("/dashboard")
 @requires("casework")
-def dashboard():  # noqa: ANN201
-    p = current_principal()
+def dashboard() -> str:
+    p = signed_in()
     app = gridbot_app()
     now = app.clock.now()
     days = request.args.get("days", 7, type=int)
@@ -53,12 +56,12 @@ def dashboard():  # noqa: ANN201
     return render("dashboard.html", days=days, periods=PERIODS, **figures)
 
 
-def _figures(app, p, now, days: int) -> dict:  # noqa: ANN001
+def _figures(app: Gridbot, p: Principal, now: datetime, days: int) -> dict[str, Any]:
     since = now - timedelta(days=days)
     ids = list(p.scope_grid_ids)
     with app.session() as s:
         grids = scope_grids(s, p)
-        facts = metrics_svc._facts(s, since, now, grid_ids=ids)  # noqa: SLF001 - the same facts the digest uses
+        facts = metrics_svc._facts(s, since, now, grid_ids=ids)  # the same facts the digest uses
         rates = metrics_svc.summarize(f for _, f in facts)
         in_scope = Ticket.grid_id.in_(ids)
         open_by_status = dict(s.execute(select(Ticket.status, func.count()).where(
@@ -84,9 +87,9 @@ def _figures(app, p, now, days: int) -> dict:  # noqa: ANN001
 
 @bp.get("/digest")
 @requires("casework")
-def digest():  # noqa: ANN201
+def digest() -> str:
     """今日简报: the same digest the secretary and grid leaders receive in WeCom each morning, for one's scope."""
-    p = current_principal()
+    p = signed_in()
     app = gridbot_app()
     today = local(app.clock.now(), app.settings.timezone).date()
     try:
@@ -106,9 +109,10 @@ def digest():  # noqa: ANN201
         not_found()
     except PermissionError:
         forbid("grid outside scope", "grid", code)
-    return render("digest.html", d=d, markdown=digest_svc.render_markdown(d), day=day, grids=scope_grids_of(p), code=code)
+    return render("digest.html", d=d, markdown=digest_svc.render_markdown(d), day=day, grids=scope_grids_of(p),
+                  code=code)
 
 
-def scope_grids_of(p):  # noqa: ANN001, ANN201
+def scope_grids_of(p: Principal) -> list[Grid]:
     with gridbot_app().session() as s:
         return scope_grids(s, p)

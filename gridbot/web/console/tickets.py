@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,8 +16,8 @@ from ...models.tickets import STATUSES
 from ...services import tickets as svc
 from ...texts import t
 from .. import gridbot_app
-from ..auth import Principal, current_principal, forbid, requires
-from . import bp, not_found, page_args, paginate, phone_for, render, scope_grids
+from ..auth import Principal, forbid, requires
+from . import bp, not_found, page_args, paginate, phone_for, render, scope_grids, signed_in
 
 
 def ticket_query(session: Session, p: Principal, args: Any, now: datetime) -> tuple[Any, dict[str, Any]]:
@@ -37,8 +38,8 @@ def scope_members(session: Session, p: Principal) -> list[Member]:
 
 @bp.get("/tickets")
 @requires("casework")
-def tickets():  # noqa: ANN201
-    p = current_principal()
+def tickets() -> str:
+    p = signed_in()
     app = gridbot_app()
     page, per_page = page_args()
     with app.session() as s:
@@ -63,8 +64,8 @@ def load_ticket(session: Session, p: Principal, number: str) -> Ticket:
 
 @bp.get("/tickets/<number>")
 @requires("casework")
-def ticket_detail(number: str):  # noqa: ANN201
-    p = current_principal()
+def ticket_detail(number: str) -> str:
+    p = signed_in()
     app = gridbot_app()
     with app.session() as s:
         ticket = load_ticket(s, p, number)
@@ -82,8 +83,8 @@ def ticket_detail(number: str):  # noqa: ANN201
 
 @bp.post("/tickets/<number>/action")
 @requires("casework")
-def ticket_action(number: str):  # noqa: ANN201
-    p = current_principal()
+def ticket_action(number: str) -> ResponseReturnValue:
+    p = signed_in()
     app = gridbot_app()
     action = request.form.get("action", "")
     note = request.form.get("note", "").strip()[:500]
