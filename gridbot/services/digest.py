@@ -106,8 +106,8 @@ def grids_scope(session: Session, grid_ids: Iterable[int]) -> Scope:
     leaves = work_grids(session, roots)
     if not leaves:
         raise DigestError("refusal.no_grids")
-    community = session.get(Community, leaves[0].community_id)
-    return Scope("grid", community.id, community.code, community.name,  # type: ignore[union-attr]
+    community = session.get_one(Community, leaves[0].community_id)   # a grid's community exists (foreign key)
+    return Scope("grid", community.id, community.code, community.name,
                  "、".join(g.name for g in leaves), "+".join(g.code for g in leaves), [g.id for g in leaves],
                  subtree_ids(session, roots))
 

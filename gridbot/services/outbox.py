@@ -25,7 +25,7 @@ def target_for(inbound: Inbound | None, reply: Reply) -> tuple[str, str]:
     if inbound is None:
         raise ValueError("a reply with no inbound message must name to_user or to_chat")
     if inbound.is_group:
-        return "chat", inbound.chat_id  # type: ignore[return-value]
+        return "chat", inbound.chat_id  # type: ignore[return-value]  # is_group means chat_id is set
     return "user", inbound.sender_id
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..models import ChatIdentity, Grid, GridChat, HouseholdBinding, Member
 from ..models.org import LEADER_ROLES, ROLE_CHIEF, ROLE_OPERATOR, ROLE_SECRETARY
 from ..models.work import Leave
+from .scope import Scope
 
 
 class NotAMember(RuntimeError):
@@ -60,8 +61,6 @@ class Speaker:
         return f"{'member' if self.is_member else 'resident'}:{self.user_id}"
 
     def can_act_in(self, grid_id: int | None) -> bool:
-        from .scope import Scope
-
         return Scope.casework(self).has_grid(grid_id)
 
 

@@ -46,7 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None, gridbot: Gridbot | Non
     app.extensions["gridbot"] = gridbot
     if gridbot.settings.proxy_hops:
         hops = gridbot.settings.proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # werkzeug's documented way to wrap
     app.url_map.converters["int"] = IdConverter   # <int:...> ids beyond the INTEGER columns are 404, not 500
     for module_path, attr in BLUEPRINTS:
         app.register_blueprint(getattr(importlib.import_module(module_path), attr))

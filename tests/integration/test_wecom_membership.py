@@ -53,7 +53,8 @@ def test_membership_events_open_and_close_stays(app, app_signer, fake):
     assert event("update", NOW + 10, "add_member", ["wmResA", "wmResB"]) == 200  # WeCom's retry: same event
     assert event("update", NOW + 20, "del_member", ["wmResB"]) == 200
     s = stays(app, "chat-hy-01")
-    at = lambda t: datetime.fromtimestamp(t, UTC)  # noqa: E731
+    def at(t: int) -> datetime:
+        return datetime.fromtimestamp(t, UTC)
     assert s["wmOwner"] == (at(NOW - 60), None, "sync")
     assert s["wmResA"] == (at(NOW + 10), None, "event")
     assert s["wmResB"] == (at(NOW + 10), at(NOW + 20), "event")

@@ -14,8 +14,6 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {"gridbot": ROOT / "gridbot", "gridbot.handlers": ROOT / "handlers"}
 
@@ -215,8 +213,6 @@ def test_type_checking_imports_are_not_edges_and_function_imports_are():
 
 # --- the rules ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="the loops are broken by the pipeline and tickets work; until the merge of "
-                                      "issue 14")
 def test_no_import_loops_in_the_package():
     imports = _imports()
     cycles = _cycles(_graph(imports))
@@ -258,8 +254,6 @@ def test_reasons_are_words_not_directives(tmp_path):
     assert _reasons(sample) == {2: "the CLI starts faster", 3: "loop with c"}
 
 
-@pytest.mark.xfail(strict=True, reason="the restructuring moves or explains the late imports; until the merge of "
-                                      "issue 14")
 def test_every_import_inside_a_function_says_why():
     missing = _unexplained_function_imports()
     assert not missing, ("an import inside a function needs a reason in a comment on its line or the line above "

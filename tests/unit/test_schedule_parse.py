@@ -217,10 +217,10 @@ def test_cli_contract_error():
 
 
 # -- properties over many dates ----------------------------------------------------------------------------
-from datetime import timedelta  # noqa: E402
+from datetime import timedelta  # noqa: E402 - the fuzz tests below need hypothesis only from here on
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402 - the fuzz tests below need hypothesis only from here on
+from hypothesis import strategies as st  # noqa: E402 - the fuzz tests below need hypothesis only from here on
 
 NOWS = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2032, 12, 31)).map(
     lambda d: d.replace(tzinfo=SH))

@@ -10,8 +10,6 @@ import re
 import tokenize
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 AREAS = ("gridbot", "handlers", "tests", "bench", "deploy", "migrations", "config")
 SUPPRESSION = re.compile(r"#\s*(noqa\b(:\s*[A-Z]+[0-9]+(\s*,\s*[A-Z]+[0-9]+)*)?|type:\s*ignore\b(\[[^\]]*\])?)", re.I)
@@ -39,8 +37,6 @@ def test_a_reason_is_words_beside_the_directive():
                                  (5, "# noqa: F401, PLC0415  # noqa: E501")]
 
 
-@pytest.mark.xfail(strict=True, reason="the restructuring removes or explains the bare ones; until the merge of "
-                                      "issue 14")
 def test_every_suppression_says_why():
     missing = [f"{path.relative_to(ROOT)}:{line}: {comment}"
                for area in AREAS for path in sorted((ROOT / area).rglob("*.py"))

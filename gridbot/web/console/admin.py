@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from flask import flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -26,12 +27,22 @@ from ...services.roster import (
 from ...services.scope import Scope
 from ...texts import t
 from .. import gridbot_app
-from ..auth import create_account, create_token, current_principal, forbid, requires, revoke_token, set_password
-from . import bp, page_args, paginate, render
+from ..auth import (
+    Principal,
+    create_account,
+    create_token,
+    current_principal,
+    forbid,
+    requires,
+    revoke_token,
+    set_password,
+    signed_in,
+)
+from .base import bp, not_found, page_args, paginate, render
 
 
 # -- accounts ----------------------------------------------------------------------------------------------
-def _account_visible(p, account: ConsoleAccount) -> bool:
+def _account_visible(p: Principal, account: ConsoleAccount) -> bool:
     """An operator manages every account; a secretary those of their own community's members whose roles are not
     above their own (never an operator's: that would hand them the county)."""
     if p.is_operator:
@@ -44,7 +55,7 @@ def _account_visible(p, account: ConsoleAccount) -> bool:
 @bp.route("/accounts", methods=["GET", "POST"])
 @requires("configure")
 def accounts():
-    p = current_principal()
+    p = signed_in()
     app = gridbot_app()
     if request.method == "POST":
         username = request.form.get("username", "")
@@ -81,16 +92,14 @@ def accounts():
 
 @bp.post("/accounts/<int:account_id>/password")
 @requires("configure")
-def account_password(account_id: int):
-    p = current_principal()
+def account_password(account_id: int) -> ResponseReturnValue:
+    p = signed_in()
     app = gridbot_app()
     with app.session() as s:
         try:
             with s.begin():
                 account = s.get(ConsoleAccount, account_id)
                 if account is None:
-                    from . import not_found
-
                     not_found()
                 if not _account_visible(p, account):
                     forbid("account of another community", "console_account", account_id)
@@ -107,12 +116,12 @@ def account_password(account_id: int):
 @requires("login")
 def tokens():
     """Everyone manages their own tokens (a token acts with its account's role and grids); operators see all."""
-    p = current_principal()
+    p = signed_in()
     app = gridbot_app()
     secret = None
     if request.method == "POST":   # the secret is in this response only: never in the session cookie (a flash)
         with app.session() as s, s.begin():
-            account = s.get(ConsoleAccount, p.account_id)
+            account = s.get_one(ConsoleAccount, p.account_id)   # the signed-in account exists
             _, secret = create_token(s, account, request.form.get("name", ""), actor=p.actor, now=app.clock.now())
     with app.session() as s:
         q = select(ApiToken).options(selectinload(ApiToken.account)).order_by(ApiToken.id.desc())
@@ -126,14 +135,12 @@ def tokens():
 
 @bp.post("/tokens/<int:token_id>/revoke")
 @requires("login")
-def token_revoke(token_id: int):
-    p = current_principal()
+def token_revoke(token_id: int) -> ResponseReturnValue:
+    p = signed_in()
     app = gridbot_app()
     with app.session() as s, s.begin():
         token = s.get(ApiToken, token_id)
         if token is None:
-            from . import not_found
-
             not_found()
         if token.account_id != p.account_id and not p.is_operator:
             forbid("token of another account", "api_token", token_id)
@@ -147,21 +154,21 @@ def token_revoke(token_id: int):
 @requires("configure")
 def roster_import():
     """Upload a roster (xlsx or csv): every row is validated first; with any bad row nothing is written."""
-    p = current_principal()
+    p = signed_in()
     app = gridbot_app()
     result = error = None
     dry_run = False
     if request.method == "POST":
         uploads = [f for f in request.files.getlist("file") if f and f.filename]
         dry_run = bool(request.form.get("dry_run"))
-        names = [_roster_name(f.filename) for f in uploads]
+        names = [_roster_name(f.filename or "") for f in uploads]
         if not uploads or None in names:
             error = t("console.errors.no_file")
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 paths = []
                 for upload, name in zip(uploads, names, strict=True):
-                    path = Path(tmp) / name
+                    path = Path(tmp) / str(name)
                     upload.save(path)
                     paths.append(path)
                 try:
@@ -220,12 +227,10 @@ def outbox():
 
 @bp.post("/outbox/<int:outbox_id>/retry")
 @requires("configure")
-def outbox_retry(outbox_id: int):
-    p = current_principal()
+def outbox_retry(outbox_id: int) -> ResponseReturnValue:
+    p = signed_in()
     with gridbot_app().session() as s:      # another community's row is not there for this person
         if s.scalar(Scope.of(p).outbox(select(OutboxMessage.id)).where(OutboxMessage.id == outbox_id)) is None:
-            from . import not_found
-
             not_found()
     if outbox_svc.retry_dead(gridbot_app(), outbox_id, p.actor):
         flash(t("console.flash.retried", id=outbox_id))

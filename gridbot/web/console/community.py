@@ -32,8 +32,8 @@ from ...services.audit import record
 from ...services.scope import Scope
 from ...texts import t
 from .. import gridbot_app
-from ..auth import Principal, forbid, requires
-from . import bp, caseworker, not_found, page_args, paginate, phone_for, render, scope_grids, signed_in
+from ..auth import Principal, forbid, requires, signed_in
+from .base import bp, caseworker, not_found, page_args, paginate, phone_for, render, scope_grids
 
 HOUSEHOLD_STATUSES = ("active", "moved_out", "vacant")
 

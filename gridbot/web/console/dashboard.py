@@ -19,8 +19,8 @@ from ...services import digest as digest_svc
 from ...services import metrics as metrics_svc
 from ...services.tickets import overdue_clause
 from .. import gridbot_app
-from ..auth import Principal, forbid, requires
-from . import bp, not_found, render, scope_grids, signed_in
+from ..auth import Principal, forbid, requires, signed_in
+from .base import bp, not_found, render, scope_grids
 
 PERIODS = (7, 30, 90)
 CACHE_SECONDS = 60      # the figures of one scope and period are computed at most once a minute per process

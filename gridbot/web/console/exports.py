@@ -17,8 +17,8 @@ from ...services.tickets import category_name, status_name
 from ...spreadsheet import csv_row, xlsx_row
 from ...texts import t
 from .. import gridbot_app
-from ..auth import audit_event, current_principal, requires
-from . import bp, not_found, phone_for
+from ..auth import audit_event, requires, signed_in
+from .base import bp, not_found, phone_for
 from .community import household_query
 from .tickets import ticket_query
 
@@ -72,10 +72,10 @@ def _send(rows: Iterable[list[Any]], header: list[str], fmt: str, name: str) -> 
 
 @bp.get("/export/tickets.<fmt>")
 @requires("casework")
-def export_tickets(fmt: str):
+def export_tickets(fmt: str) -> Response:
     if fmt not in ("xlsx", "csv"):
         not_found()
-    p = current_principal()
+    p = signed_in()
     app = gridbot_app()
     tz = app.settings.timezone
     with app.session() as s:
@@ -95,10 +95,10 @@ def export_tickets(fmt: str):
 
 @bp.get("/export/households.<fmt>")
 @requires("casework")
-def export_households(fmt: str):
+def export_households(fmt: str) -> Response:
     if fmt not in ("xlsx", "csv"):
         not_found()
-    p = current_principal()
+    p = signed_in()
     app = gridbot_app()
     status_names = {"active": "在住", "moved_out": "已迁出", "vacant": "空置"}
     with app.session() as s:

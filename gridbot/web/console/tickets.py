@@ -16,8 +16,8 @@ from ...models.tickets import STATUSES
 from ...services import tickets as svc
 from ...texts import t
 from .. import gridbot_app
-from ..auth import Principal, forbid, requires
-from . import bp, not_found, page_args, paginate, phone_for, render, scope_grids, signed_in
+from ..auth import Principal, forbid, requires, signed_in
+from .base import bp, not_found, page_args, paginate, phone_for, render, scope_grids
 
 
 def ticket_query(session: Session, p: Principal, args: Any, now: datetime) -> tuple[Any, dict[str, Any]]:
