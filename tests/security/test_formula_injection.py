@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from gridbot.models import Household, Member, Ticket
+from gridbot.periods import parse_period
 from gridbot.services import reports
 from gridbot.spreadsheet import csv_cell
 from tests.console_helpers import build_world
@@ -80,7 +81,7 @@ def test_evaluation_workbook_and_csv_keep_a_member_name_as_text(bot, tmp_path, c
     with bot.app.session() as s, s.begin():
         s.scalar(select(Member).where(Member.userid == "mem_zhao")).name = FORMULA
     with bot.app.session() as s:
-        data = reports.evaluation(s, "HY", reports.parse_period("2026-10"), bot.app.settings.tz)
+        data = reports.evaluation(s, "HY", parse_period("2026-10"), bot.app.settings.tz)
     path = tmp_path / "e.xlsx"
     reports.evaluation_xlsx(data, path, clock.now())
     ws = load_workbook(path).active

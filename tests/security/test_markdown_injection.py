@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from gridbot.markdown import md_text
 from gridbot.messages import Inbound, Reply
 from gridbot.models import GridChat, Member, Ticket
+from gridbot.pipeline import delivery
 from gridbot.services import digest, outbox
 from tests.console_helpers import build_world
 from tests.factories import seed_world
@@ -75,7 +76,7 @@ def test_a_plain_reply_through_the_ai_bots_markdown_only_channel_stays_text(make
     with app.session() as s, s.begin():
         (row,) = outbox.write_replies(s, inbound, [Reply(f"工单 HY-1：{LINK}\n## 假标题")], now=app.clock.now())
         row_id = row.id
-    outbox.deliver(app, row_id)   # (already handed over after the commit when jobs run in-process: "skipped")
+    delivery.deliver(app, row_id)   # (already handed over after the commit when jobs run in-process: "skipped")
     (post,) = fake.sent("/aibot/response/m1")
     content = post.body["markdown"]["content"]
     assert content == "工单 HY-1：［请登录核实］（https://evil.example/login）\n＃＃ 假标题"
