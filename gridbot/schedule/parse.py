@@ -1,9 +1,11 @@
-"""Chinese schedule text -> an RFC 5545 RRULE (recurring) or one instant (one-off), in Asia/Shanghai.
+"""Chinese schedule text -> an RFC 5545 RRULE (recurring) or one instant (one-off), in the zone people live in
+(GRIDBOT_TIMEZONE, passed in by the caller).
 
 People write "每月第一周周二 9:00 安全检查日", "工作日每天17:00", "明天下午3点开会", "下周五". parse() finds the
 schedule words anywhere in the text, returns the rule (or the instant) and the rest of the text (the message).
 Recurrence is evaluated by python-dateutil; RFC 5545 semantics apply, so a month without a 31st, a fifth
-Friday or a 29 February simply has no occurrence. Asia/Shanghai has no DST, so local wall-clock rules are exact.
+Friday or a 29 February simply has no occurrence. Rules are local wall-clock times (China has no DST; in a zone
+with DST a 9:00 rule stays at 9:00 local).
 
 The rule string is the RRULE value without DTSTART ("FREQ=MONTHLY;BYDAY=1TU;BYHOUR=9;BYMINUTE=0"); the anchor
 (dtstart) only matters for INTERVAL > 1 and is kept beside it (Reminder.dtstart).
