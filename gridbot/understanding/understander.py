@@ -14,13 +14,9 @@ from pathlib import Path
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # CPython's (3.11+) regex parser: private, no stub
 from typing import Any
 
-import jieba
-
 from ..config import ConfigError, load_yaml
 from ..privacy import mask_text
 from .address import Address, find_address
-
-jieba.setLogLevel(logging.WARNING)  # jieba logs "Building prefix dict…" at INFO on first use
 
 CATEGORY_CODES = ("repair", "sanitation", "fire_hazard", "security", "dispute", "noise", "construction",
                   "parking", "assistance", "health", "consultation", "other")
@@ -213,6 +209,11 @@ class Understander:
         except re.error as exc:
             raise ConfigError(f"categories.yaml: urgent_when_immediate.pattern 正则表达式错误: {exc}") from None
 
+        # jieba is imported by the first Understander, not with the package: web processes import the services
+        # (which import this) but never segment a message, and jieba alone costs each of them about 20 MB
+        import jieba  # noqa: PLC0415 - see the comment above
+
+        jieba.setLogLevel(logging.WARNING)  # jieba logs "Building prefix dict…" at INFO on first use
         self.tokenizer = jieba.Tokenizer()
         words = set(self.keyword_index) | set(self.request_words) | set(self.chatter_words) | set(self.urgent_words)
         words |= {str(w) for w in (config.get("extra_words") or [])}
