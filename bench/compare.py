@@ -12,6 +12,7 @@ exactly its own code (gunicorn, workers, the CLI). Prints a table of both sides 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -22,7 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "bench" / "README.md"
 START, END = "<!-- bench:compare:start -->", "<!-- bench:compare:end -->"
 
 # Runs one part of bench/run.py inside a checkout and prints its result as JSON on the last line.
@@ -91,13 +91,13 @@ def table(runs: dict[str, dict[str, list[dict]]], old: str, new: str, command: s
 
 
 def write(section: str) -> None:
-    text = README.read_text(encoding="utf-8")
-    block = f"{START}\n{section}\n{END}"
-    if START in text and END in text:
-        text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text += f"\n## Before and after: `bench/compare.py`\n\n{block}\n"
-    README.write_text(text, encoding="utf-8")
+    """Into bench/README.md between the compare markers (bench/run.py's helper, so both tables are kept alike)."""
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    assert spec is not None and spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    run.put_between_markers(section, START, END,
+                            lambda text, block: f"{text}\n## Before and after: `bench/compare.py`\n\n{block}\n")
 
 
 def git_label(tree: Path) -> str:

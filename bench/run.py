@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -480,16 +481,24 @@ def table(r: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def write(section: str) -> None:
+def put_between_markers(section: str, start: str, end: str, place_new: Callable[[str, str], str]) -> None:
+    """Replace what stands between the markers in bench/README.md; the first time, place_new(text, block) puts it."""
     text = README.read_text(encoding="utf-8")
-    block = f"{START}\n{section}\n{END}"
-    if START in text and END in text:
-        text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
+    block = f"{start}\n{section}\n{end}"
+    if start in text and end in text:
+        text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
     else:
-        head, _, rest = text.partition("\n## ")
-        text = (f"{head}\n## Summary: `make bench`\n\nOne command runs the suite (`bench/run.py`); the sections below "
-                f"have the detail of each benchmark.\n\n{block}\n\n## {rest}")
+        text = place_new(text, block)
     README.write_text(text, encoding="utf-8")
+
+
+def write(section: str) -> None:
+    def first_time(text: str, block: str) -> str:
+        head, _, rest = text.partition("\n## ")
+        return (f"{head}\n## Summary: `make bench`\n\nOne command runs the suite (`bench/run.py`); the sections below "
+                f"have the detail of each benchmark.\n\n{block}\n\n## {rest}")
+
+    put_between_markers(section, START, END, first_time)
 
 
 def main() -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -55,6 +57,17 @@ def stop(proc: subprocess.Popen) -> str:
     return proc.stdout.read()
 
 
+def start_wait_stop(tmp_path: Path) -> str:
+    """The demo started, answering HTTP, stopped: what it printed."""
+    port = free_port()
+    proc = start_demo(tmp_path, port)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", proc)
+    finally:
+        output = stop(proc)
+    return output
+
+
 def post_json(url: str, payload: dict) -> dict:
     req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
@@ -84,12 +97,7 @@ def test_demo_starts_answers_http_and_talks(tmp_path):
 @pytest.mark.slow
 def test_demo_starts_fresh_each_time(tmp_path):
     for _ in range(2):
-        port = free_port()
-        proc = start_demo(tmp_path, port)
-        try:
-            wait_for(f"http://127.0.0.1:{port}/healthz", proc)
-        finally:
-            output = stop(proc)
+        output = start_wait_stop(tmp_path)
         assert "住户 300 户" in output      # a re-used database would have imported 0 new households
 
 
@@ -105,15 +113,7 @@ def test_demo_on_a_busy_port_says_so_in_one_line(tmp_path):
 @pytest.mark.slow
 def test_what_the_demo_prints_is_true_the_grid_count_and_the_hint_that_works_as_typed(tmp_path):
     """A newcomer reads the start-up text: it agrees with `gridbot demo --help`, and its hint runs as printed."""
-    import re
-    import shlex
-
-    port = free_port()
-    proc = start_demo(tmp_path, port)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/healthz", proc)
-    finally:
-        output = stop(proc)
+    output = start_wait_stop(tmp_path)
     helptext = subprocess.run([str(GRIDBOT), "demo", "--help"], capture_output=True, text=True, check=True).stdout
     promised = re.search(r"(\d+) 个网格", helptext)
     printed = re.search(r"网格 (\d+) 个", output)
