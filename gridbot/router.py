@@ -128,12 +128,6 @@ class UsageError(Refusal):
         self.detail = key is not None
 
 
-def said(err: Exception) -> str:
-    """What an error says to a person: a Refusal's text, or the message of an older error that carries one
-    (the schedule parser's)."""
-    return err.text if isinstance(err, Refusal) else str(err)
-
-
 class NotACommand(Exception):
     """Raised by a handler that finds the message is a sentence, not its command ("帮助：老人摔倒了"): the
     router goes on to the next rules as if no command had matched. Raise it before touching the session."""

@@ -9,7 +9,7 @@ import re
 from datetime import datetime
 
 from gridbot.messages import Reply
-from gridbot.router import LEADERS, STAFF, Command, Context, Router, UsageError, said
+from gridbot.router import LEADERS, STAFF, Command, Context, Router, UsageError
 from gridbot.schedule.parse import ScheduleError, parse
 from gridbot.services import announcements as service
 from gridbot.services.reminders import fmt_when
@@ -58,7 +58,7 @@ def split_schedule(text: str, now: datetime, tz: str) -> tuple[datetime | None, 
         try:
             parse(tokens[0] if tokens else "", now, tz)
         except ScheduleError as err:  # the parser's own words already say what it did not understand
-            raise UsageError("schedule.announcement.unreadable", detail=said(err)) from None
+            raise UsageError("schedule.announcement.unreadable", detail=err.text) from None
         raise UsageError("schedule.announcement.bad_time", detail=tokens[0])
     m = _PUBLISH.match(text)
     if m:

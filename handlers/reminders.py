@@ -6,7 +6,7 @@ import unicodedata
 
 from gridbot.handlers.numbers import parse_id
 from gridbot.messages import Reply
-from gridbot.router import STAFF, Command, Context, Router, UsageError, said
+from gridbot.router import STAFF, Command, Context, Router, UsageError
 from gridbot.schedule.config import load_config
 from gridbot.schedule.parse import ScheduleError, parse
 from gridbot.services import reminders as service
@@ -62,7 +62,7 @@ def set_reminder(ctx: Context, args: str) -> list[Reply]:
     try:
         schedule = parse(rest, ctx.now, tz)
     except ScheduleError as err:
-        raise UsageError("schedule.reminder.bad_time", detail=said(err)) from None
+        raise UsageError("schedule.reminder.bad_time", detail=err.text) from None
     if not schedule.text:
         raise UsageError("schedule.reminder.need_text")
     text = _as_written(rest, schedule.text)

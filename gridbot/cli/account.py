@@ -32,9 +32,7 @@ def create(username: str, member_userid: str | None, operator: bool, password: s
         with app.session() as s, s.begin():
             create_account(s, username=username, password=_password(password), member_userid=member_userid,
                            operator=operator, actor="cli", now=app.clock.now())
-    except ValueError as err:
-        fail(str(err))
-    finally:
+    finally:   # a Refusal (name taken, password too short) is said by the CLI group
         app.close()
     click.echo(f"账号 {username} 已创建")
 
@@ -56,9 +54,7 @@ def reset_password(username: str, password: str | None) -> None:
             if acc is None:
                 fail(f"找不到账号 {username} (no such account)")
             set_password(s, acc, _password(password), actor="cli", now=app.clock.now())
-    except ValueError as err:
-        fail(str(err))
-    finally:
+    finally:   # a Refusal (name taken, password too short) is said by the CLI group
         app.close()
     click.echo(f"账号 {username} 的密码已重置")
 

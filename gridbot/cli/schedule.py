@@ -32,7 +32,7 @@ def parse_cmd(text: str, as_json: bool, now: str | None, count: int) -> None:
     try:
         s = parse(text, when, settings.timezone)
     except ScheduleError as err:
-        fail(f"看不懂的时间 (cannot read schedule): {err}")
+        fail(f"看不懂的时间 (cannot read schedule): {err.text}")
     nxt = [d.isoformat() for d in s.next(when, count=count)]
     if as_json:
         echo_json({"rrule": s.rrule, "next": nxt})

@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..errors import Refusal
 from ..models import Member
 from ..models.console import ApiToken, ConsoleAccount, LoginFailure
 from ..models.org import LEADER_ROLES, ROLE_CHIEF, ROLE_OPERATOR, ROLE_SECRETARY
@@ -265,10 +266,10 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=PASSWORD_METHOD)
 
 
-def password_problem(password: str) -> str | None:
+def check_password(password: str) -> None:
+    """Refuse a password too short to keep a community's data safe."""
     if len(password) < MIN_PASSWORD:
-        return t("console.errors.password_short", n=MIN_PASSWORD)
-    return None
+        raise Refusal("console.errors.password_short", n=MIN_PASSWORD)
 
 
 def locked_until(session: Session, username: str, now: datetime, *, besides: int | None = None) -> datetime | None:
@@ -475,22 +476,20 @@ def create_account(s: Session, *, username: str, password: str | None, member_us
                    now: datetime) -> ConsoleAccount:
     username = username.strip()
     if not username or len(username) > 64:
-        raise ValueError(t("console.errors.username"))
+        raise Refusal("console.errors.username")
     if s.scalar(select(ConsoleAccount.id).where(ConsoleAccount.username == username)):
-        raise ValueError(t("console.errors.username_taken", username=username))
+        raise Refusal("console.errors.username_taken", username=username)
     member = None
     if member_userid:
         member = s.scalar(select(Member).where(Member.userid == member_userid))
         if member is None:
-            raise ValueError(t("console.errors.no_member", userid=member_userid))
+            raise Refusal("console.errors.no_member", userid=member_userid)
         if s.scalar(select(ConsoleAccount.id).where(ConsoleAccount.member_id == member.id)):
-            raise ValueError(t("console.errors.member_has_account", userid=member_userid))
+            raise Refusal("console.errors.member_has_account", userid=member_userid)
     elif not operator:
-        raise ValueError(t("console.errors.member_or_operator"))
+        raise Refusal("console.errors.member_or_operator")
     if password is not None:
-        problem = password_problem(password)
-        if problem:
-            raise ValueError(problem)
+        check_password(password)
     account = ConsoleAccount(username=username, password_hash=hash_password(password) if password else None,
                              member_id=member.id if member else None, is_operator=operator,
                              display_name=display_name or (member.name if member else username), created_at=now)
@@ -502,9 +501,7 @@ def create_account(s: Session, *, username: str, password: str | None, member_us
 
 
 def set_password(s: Session, account: ConsoleAccount, password: str, *, actor: str, now: datetime) -> None:
-    problem = password_problem(password)
-    if problem:
-        raise ValueError(problem)
+    check_password(password)
     account.password_hash = hash_password(password)
     s.execute(delete(LoginFailure).where(LoginFailure.username == account.username))
     s.flush()

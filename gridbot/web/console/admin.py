@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from ...errors import Refusal
 from ...models import Member, OutboxMessage
 from ...models.console import ApiToken, ConsoleAccount
 from ...pipeline import delivery as outbox_svc
@@ -77,8 +78,8 @@ def accounts():
                     create_account(s, username=username, password=password, member_userid=member_userid,
                                    operator=operator, actor=p.actor, now=app.clock.now())
                 flash(t("console.flash.account_created", username=username.strip()))
-            except ValueError as err:
-                flash(str(err), "error")
+            except Refusal as err:
+                flash(err.text, "error")
         return redirect(url_for("console.accounts"))
     with app.session() as s:
         rows = [a for a in s.scalars(select(ConsoleAccount).options(selectinload(ConsoleAccount.member))
@@ -106,8 +107,8 @@ def account_password(account_id: int) -> ResponseReturnValue:
                 set_password(s, account, request.form.get("password", ""), actor=p.actor, now=app.clock.now())
                 username = account.username
             flash(t("console.flash.password_reset", username=username))
-        except ValueError as err:
-            flash(str(err), "error")
+        except Refusal as err:
+            flash(err.text, "error")
     return redirect(url_for("console.accounts"))
 
 

@@ -244,7 +244,7 @@ def reminders() -> ResponseReturnValue:
                                               created_by=p.actor, schedule=schedule, text=text, now=now, **kw)
                 flash(t("console.flash.reminder_created"))
             except ScheduleError as err:
-                flash(t("schedule.reminder.bad_time", detail=str(err)), "error")
+                flash(t("schedule.reminder.bad_time", detail=err.text), "error")
             except reminders_svc.ReminderError as err:
                 flash(err.text, "error")
         return redirect(url_for("console.reminders"))
