@@ -24,7 +24,10 @@ def start_embedded_scheduler(app: Gridbot) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
-    """启动 Web 服务（回调、控制台；GRIDBOT_SIMULATOR=1 时另有聊天模拟器）。生产环境用 gunicorn 'gridbot.web:create_app()'。"""
+    """启动 Web 服务（回调、控制台；GRIDBOT_SIMULATOR=1 时另有聊天模拟器）。
+
+    生产环境用 gunicorn 'gridbot.web:create_app()'。
+    """
     from ..web import create_app  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     load_settings()
