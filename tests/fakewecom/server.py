@@ -119,17 +119,29 @@ class FakeWeCom:
         with self._lock:
             self.user_sends.setdefault(f"{agentid}:{touser}", []).extend([time.time() - seconds_ago] * count)
 
+    def new_day(self) -> None:
+        """A new day for the customer groups' mass-send caps."""
+        with self._lock:
+            self.template_counts.clear()
+
+    def mass_sent_by_hand(self, chat_id: str) -> None:
+        """A member mass-sent to a customer group from the client today: it counts toward the group's cap."""
+        with self._lock:
+            key = f"{chat_id}:{time.strftime('%Y-%m-%d')}"
+            self.template_counts[key] = self.template_counts.get(key, 0) + 1
+
     def _limits(self, path: str, args: dict[str, str], body: dict[str, Any]) -> dict[str, Any] | None:
         """WeCom's refusals on the send endpoints, or None. Sources: doc numbers of
         developer.work.weixin.qq.com/document/path/N; errcodes marked unverified are the fake's best guess."""
         msgtype = body.get("msgtype")
         content = str((body.get(msgtype) or {}).get("content", "")) if isinstance(msgtype, str) else ""
         size = len(content.encode())
-        if path in ("/cgi-bin/message/send", "/cgi-bin/appchat/send") and msgtype in ("text", "markdown"):
-            if size > 2048:   # doc 90236 / 90248: <= 2,048 bytes; 45002 "content size out of limit" (seen in the wild)
-                return {"errcode": 45002, "errmsg": "content size out of limit"}
+        # doc 90236 / 90248: <= 2,048 bytes; 45002 "content size out of limit" (seen in the wild)
+        if path in ("/cgi-bin/message/send", "/cgi-bin/appchat/send") and msgtype in ("text", "markdown") \
+                and size > 2048:
+            return {"errcode": 45002, "errmsg": "content size out of limit"}
         if path == "/cgi-bin/webhook/send":
-            limit = 4096 if msgtype == "markdown" else 2048   # doc 91770: markdown 4,096 (mentions included), text 2,048
+            limit = 4096 if msgtype == "markdown" else 2048   # doc 91770: markdown (mentions included), text
             if msgtype in ("text", "markdown") and size > limit:   # 40058: seen for markdown; for text unverified
                 return {"errcode": 40058, "errmsg": f"{msgtype}.content exceed max length {limit}"}
             now = time.time()
