@@ -152,6 +152,8 @@ class FakeWeCom:
             text = str((body.get("text") or {}).get("content", ""))
             if len(text.encode()) > 4000:   # doc 92135: text <= 4,000 bytes; errcode unverified
                 return {"errcode": 45002, "errmsg": "content size out of limit"}
+        # The real path is /cgi-bin/aibot/response?response_code= (doc 101138, fake.response_url()); the old
+        # /aibot/response/<code> is kept, under the same rules, only until the other parts' tests are merged.
         if path == "/cgi-bin/aibot/response" or path.startswith("/aibot/response/"):
             code = args.get("response_code") or path.rsplit("/", 1)[-1]
             issued = self.response_codes.setdefault(code, time.time())   # an old-style test url: issued now
