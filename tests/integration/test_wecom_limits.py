@@ -273,3 +273,32 @@ def test_a_group_in_fail_list_is_shown_to_the_member(app, fake):
     (notice,) = fake.sent("/cgi-bin/message/send")
     assert notice.body["touser"] == "lead_li"
     assert "燃气安全检查" in notice.body["text"]["content"] and "未能" in notice.body["text"]["content"]
+
+
+def test_a_template_that_failed_to_reach_wecom_gives_its_daily_slot_back(app, fake, clock):
+    oid = announce(app, "周三下午社区议事会")
+    fake.fail_next, fake.fail_only = 1, "add_msg_template"     # WeCom answered 502: no task was created
+    assert delivery.deliver(app, oid) == "pending"
+    clock.advance(seconds=delivery.BACKOFF_SECONDS[0])
+    assert delivery.deliver(app, oid) == "sent"
+    (tpl,) = fake.sent("/cgi-bin/externalcontact/add_msg_template")   # the retry went as a mass send, once
+    assert tpl.body["text"]["content"] == "周三下午社区议事会" and "handed_to" not in row(app, oid).content
+
+
+def test_a_row_written_before_the_arrival_was_recorded_counts_the_hour_from_the_inbound_log(app, fake, clock):
+    from gridbot.models import InboundMessage
+
+    with app.session() as s, s.begin():
+        log_row = InboundMessage(platform="wecom_aibot", dedupe_key="aibot:old-1", chat_id="chat-hy-01",
+                                 sender_id="mem_zhao", received_at=clock.now() - timedelta(minutes=59))
+        s.add(log_row)
+        s.flush()
+        inbound_id = log_row.id
+    (oid,) = write(app, Reply("旧行的答复"), inbound=aibot(app, fake, "r8"))
+    with app.session() as s, s.begin():   # as an older version wrote it: no arrival on the row
+        r = s.get(OutboxMessage, oid)
+        r.inbound_id = inbound_id
+        r.content = {k: v for k, v in r.content.items() if k != "response_url_at"}
+    clock.advance(minutes=2)
+    assert delivery.deliver(app, oid) == "sent"
+    assert fake.replies("r8") == [] and "expired" in row(app, oid).content["response_url_fallback"]
