@@ -6,12 +6,15 @@
   (media/upload, <= 10 MB) and send the media_id.
 - AppMessageSender: message/send to a staff member, with WeCom's duplicate check so a retried row is not doubled.
 - AppChatSender: appchat/send to an internal group the app created.
-- AIBotSender: the AI bot's one-use response_url; a second reply (or an expired url) falls back to the chat.
+- AIBotSender: the AI bot's one-use response_url, valid an hour from the callback's arrival; when it cannot be
+  used (expired, used, refused, too long) the reply goes by the next channel: the chat's own, or the member's app
+  message; only when there is none is the row dead, with the reason.
 - TemplateSender: externalcontact/add_msg_template for external (customer) groups; a staff member must confirm
-  in the client, so the person who asked is told so.
+  in the client, so the person who asked is told so; over the group's daily cap, or in WeCom's fail_list, the
+  member gets the text to post by hand.
 
-Long texts are split on line boundaries at WeCom's byte limits; parts already sent are remembered on the row,
-so a retry after a failure in the middle does not repeat them.
+Long texts are split on line boundaries at WeCom's byte limits (LIMITS); parts already sent are remembered on the
+row, so a retry after a failure in the middle does not repeat them.
 """
 from __future__ import annotations
 
@@ -28,10 +31,11 @@ from sqlalchemy.orm import Session
 from ..app import Gridbot
 from ..markdown import md_plain
 from ..messages import Inbound, Reply
-from ..models import GridChat, OutboxMessage
+from ..models import GridChat, InboundMessage, OutboxMessage
+from ..periods import local_day
 from ..texts import t
 from ..wecom.client import AmbiguousFailure, WeComClient
-from ..wecom.ratelimit import APPCHAT_PER_MINUTE, ROBOT_PER_MINUTE, USER_PER_MINUTE, RateLimiter
+from ..wecom.ratelimit import APPCHAT_WINDOWS, ROBOT_WINDOWS, USER_WINDOWS, RateLimiter
 from . import PermanentFailure, Sender, TemporaryFailure
 
 # services.outbox.write_replies, handed in by bootstrap: a sender writes to the outbox without importing services.
@@ -39,10 +43,28 @@ WriteReplies = Callable[[Session, "Inbound | None", Iterable[Reply], datetime, "
 
 log = logging.getLogger(__name__)
 
-TEXT_LIMIT = 2048            # bytes: robot text, app text, appchat text
-MARKDOWN_LIMIT = 4096        # bytes: robot / app markdown
-RESPONSE_URL_LIMIT = 20480   # bytes: AI bot markdown reply
-RESPONSE_URL_TTL = timedelta(hours=1)
+# WeCom's byte limits per (channel, kind) of one message's content (UTF-8), doc numbers as in WECOM.md "Sending"
+# (developer.work.weixin.qq.com/document/path/N). Over them WeCom refuses the whole message (45002 for message/send
+# and appchat, 40058 for a robot), so a longer text is split at line ends and sent in parts.
+LIMITS: dict[tuple[str, str], int] = {
+    ("message/send", "text"): 2048,         # doc 90236: text and markdown content <= 2,048 bytes
+    ("message/send", "markdown"): 2048,
+    ("appchat", "text"): 2048,              # doc 90248: the same 2,048 bytes
+    ("appchat", "markdown"): 2048,
+    ("robot", "text"): 2048,                # doc 91770: robot text <= 2,048 bytes
+    ("robot", "markdown"): 4096,            # doc 91770: robot markdown <= 4,096 bytes, the <@userid> mentions included
+    ("response_url", "markdown"): 20480,    # doc 101138: the AI bot's response_url, markdown <= 20,480 bytes
+    ("add_msg_template", "text"): 4000,     # doc 92135: a mass-send template's text <= 4,000 bytes
+}
+TEXT_LIMIT = LIMITS["robot", "text"]
+MARKDOWN_LIMIT = LIMITS["robot", "markdown"]           # the longest markdown a group sees in one message (digest)
+RESPONSE_URL_LIMIT = LIMITS["response_url", "markdown"]
+TEMPLATE_LIMIT = LIMITS["add_msg_template", "text"]
+RESPONSE_URL_TTL = timedelta(hours=1)   # doc 101138: one use, valid one hour from the callback
+# doc 92135 (2025-11): a customer group receives at most as many mass sends a month as the month has days; an admin
+# may change it to 7 a week or 1 a day. One a local day is inside all three rules, so that is what we send;
+# mass sends a member makes by hand count too (we cannot see them): fail_list remains WeCom's final word.
+GROUP_TEMPLATE_PER_DAY = 1
 DUPLICATE_CHECK_SECONDS = 4 * 3600   # message/send: the same content to the same user within this is sent once
 ROBOT_IMAGE_LIMIT = 2 * 1024 * 1024    # bytes before base64: a group robot's image
 MEDIA_IMAGE_LIMIT = 10 * 1024 * 1024   # bytes: media/upload type=image (for app messages and appchats)
@@ -83,6 +105,7 @@ class Channels:
         self.write_replies = write_replies
         self.limiter = RateLimiter(app.redis, app.settings.redis_prefix)
         self.used_response_urls: set[str] = set()
+        self.template_counts: dict[str, int] = {}   # a customer group's mass sends of a day, when there is no Redis
 
     def resolve(self, row: OutboxMessage) -> Sender:
         """The sender for one outbox row, by platform, target type and what the chat offers."""
@@ -91,9 +114,7 @@ class Channels:
             return app.senders.get(row.platform, app.default_sender)
         try:
             if (row.content or {}).get("response_url") and row.platform == "wecom_aibot":
-                if row.target_type == "chat":
-                    return AIBotSender(self, lambda: chat_sender(self, row))
-                return AIBotSender(self, lambda: AppMessageSender(self))
+                return AIBotSender(self, lambda: after_response_url(self, row))
             if row.target_type == "user":
                 if not app.settings.wecom.api_enabled:
                     raise PermanentFailure("app messages need GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET")
@@ -109,6 +130,13 @@ class _Base:
         self.app = channels.app
         self.client = client or channels.app.wecom_client
         self.limiter = limiter or channels.limiter
+
+    def _remember(self, row: OutboxMessage, **values: object) -> None:
+        """Put values into the row's content, in its own transaction (a later failure keeps them)."""
+        content = dict(row.content or {}, **values)
+        row.content = content
+        with self.app.session() as session, session.begin():
+            session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(content=content))
 
     def _send_parts(self, row: OutboxMessage, parts: list[str], send_one: Callable[[str, bool], None]) -> None:
         """Send the parts not yet sent; after each, remember progress on the row (its own transaction)."""
@@ -172,8 +200,25 @@ class _ImageMixin:
         return media_id
 
 
+def _mention_suffix(mentions: list[str]) -> str:
+    return "\n" + " ".join(f"<@{m}>" for m in mentions) if mentions else ""
+
+
 def _mention_markdown(text: str, mentions: list[str]) -> str:
-    return text + ("\n" + " ".join(f"<@{m}>" for m in mentions) if mentions else "")
+    return text + _mention_suffix(mentions)
+
+
+def robot_parts(text: str, mentions: list[str], markdown: bool) -> list[str]:
+    """A robot message's parts. Markdown counts the `<@userid>` suffix of the first part in WeCom's 4,096 bytes,
+    so every part leaves room for it; text mentions travel in `mentioned_list`, outside the content."""
+    if not markdown:
+        return split_text(text, LIMITS["robot", "text"])
+    limit = LIMITS["robot", "markdown"]
+    room = limit - len(_mention_suffix(mentions).encode())
+    if room < limit // 4:
+        raise PermanentFailure(f"{len(mentions)} mentions take {limit - room} of the robot markdown's {limit} "
+                               "bytes: mention fewer people")
+    return split_text(text, room)
 
 
 class RobotSender(_Base):
@@ -190,15 +235,15 @@ class RobotSender(_Base):
         rate_name = "robot:" + hashlib.sha1(self.robot_key.encode()).hexdigest()[:16]
         if kind == "image":
             data, _name = image_bytes(self.app, content, ROBOT_IMAGE_LIMIT, "a group robot image")
-            self.limiter.check(rate_name, ROBOT_PER_MINUTE)
+            self.limiter.check_all(rate_name, ROBOT_WINDOWS)
             self.client.webhook(self.robot_key, {"msgtype": "image", "image": {
                 "base64": base64.b64encode(data).decode(), "md5": hashlib.md5(data).hexdigest()}})
             return
         markdown = kind == "markdown"
-        parts = split_text(content.get("text", ""), MARKDOWN_LIMIT if markdown else TEXT_LIMIT)
+        parts = robot_parts(content.get("text", ""), mentions, markdown)
 
         def one(part: str, first: bool) -> None:
-            self.limiter.check(rate_name, ROBOT_PER_MINUTE)
+            self.limiter.check_all(rate_name, ROBOT_WINDOWS)
             if markdown:
                 body = {"msgtype": "markdown", "markdown": {"content": _mention_markdown(part, mentions if first
                                                                                          else [])}}
@@ -210,33 +255,38 @@ class RobotSender(_Base):
 
 
 class AppMessageSender(_ImageMixin, _Base):
-    """message/send to one staff member (target is the userid)."""
+    """message/send to one staff member (the row's target, or `to`)."""
+
+    def __init__(self, channels: Channels, to: str | None = None):
+        super().__init__(channels)
+        self.to = to
 
     def send(self, row: OutboxMessage) -> None:
         content = row.content or {}
+        touser = self.to or row.target
         markdown = content.get("kind") == "markdown"
         agent = self.app.settings.wecom.agent_id
         if not agent:
             raise PermanentFailure("app message needs GRIDBOT_WECOM_AGENT_ID")
         if content.get("kind") == "image":
             media_id = self._media_id(row, "an app message image")
-            self.limiter.check(f"user:{row.target}", USER_PER_MINUTE)
+            self.limiter.check_all(f"user:{agent}:{touser}", USER_WINDOWS)
             try:
                 self.client.call("/cgi-bin/message/send", {
-                    "touser": row.target, "msgtype": "image", "agentid": int(agent), "image": {"media_id": media_id},
+                    "touser": touser, "msgtype": "image", "agentid": int(agent), "image": {"media_id": media_id},
                     "enable_duplicate_check": 1, "duplicate_check_interval": DUPLICATE_CHECK_SECONDS,
                 })
             except AmbiguousFailure as exc:  # same media_id on the retry: WeCom's duplicate check keeps it single
                 raise TemporaryFailure(str(exc)) from None
             return
-        parts = split_text(content.get("text", ""), MARKDOWN_LIMIT if markdown else TEXT_LIMIT)
+        parts = split_text(content.get("text", ""), LIMITS["message/send", "markdown" if markdown else "text"])
 
         def one(part: str, _first: bool) -> None:
-            self.limiter.check(f"user:{row.target}", USER_PER_MINUTE)
+            self.limiter.check_all(f"user:{agent}:{touser}", USER_WINDOWS)
             msg_type = "markdown" if markdown else "text"
             try:
                 self.client.call("/cgi-bin/message/send", {
-                    "touser": row.target, "msgtype": msg_type, "agentid": int(agent), msg_type: {"content": part},
+                    "touser": touser, "msgtype": msg_type, "agentid": int(agent), msg_type: {"content": part},
                     "enable_duplicate_check": 1, "duplicate_check_interval": DUPLICATE_CHECK_SECONDS,
                 })
             except AmbiguousFailure as exc:  # WeCom's duplicate check makes a re-send safe
@@ -253,14 +303,14 @@ class AppChatSender(_ImageMixin, _Base):
         markdown = content.get("kind") == "markdown"
         if content.get("kind") == "image":
             media_id = self._media_id(row, "an appchat image")
-            self.limiter.check(f"appchat:{row.target}", APPCHAT_PER_MINUTE)
+            self.limiter.check_all(f"appchat:{row.target}", APPCHAT_WINDOWS)
             self.client.call("/cgi-bin/appchat/send", {"chatid": row.target, "msgtype": "image",
                                                        "image": {"media_id": media_id}, "safe": 0})
             return
-        parts = split_text(content.get("text", ""), MARKDOWN_LIMIT if markdown else TEXT_LIMIT)
+        parts = split_text(content.get("text", ""), LIMITS["appchat", "markdown" if markdown else "text"])
 
         def one(part: str, _first: bool) -> None:
-            self.limiter.check(f"appchat:{row.target}", APPCHAT_PER_MINUTE)
+            self.limiter.check_all(f"appchat:{row.target}", APPCHAT_WINDOWS)
             msg_type = "markdown" if markdown else "text"
             self.client.call("/cgi-bin/appchat/send", {"chatid": row.target, "msgtype": msg_type,
                                                        msg_type: {"content": part}, "safe": 0})
@@ -269,7 +319,9 @@ class AppChatSender(_ImageMixin, _Base):
 
 
 class AIBotSender(_Base):
-    """The AI bot's response_url: one use, valid an hour. Otherwise the reply goes by the chat's own channel."""
+    """The AI bot's response_url: one use, valid an hour from the callback's arrival (doc 101138). When it cannot
+    be used (expired, already used, refused by WeCom, or the reply too long for one use) the reply goes by the
+    next channel (`fallback`) instead of dying; the row records why (content.response_url_fallback)."""
 
     def __init__(self, channels: Channels, fallback: Callable[[], Sender]):
         super().__init__(channels)
@@ -285,26 +337,103 @@ class AIBotSender(_Base):
         used.add(key)
         return True
 
+    def _arrival(self, row: OutboxMessage) -> datetime:
+        """When the callback that brought the url arrived: written on the row with the reply; for an older row,
+        the inbound log's received_at; at worst the row's own creation (never later than the arrival's hour)."""
+        at = (row.content or {}).get("response_url_at")
+        if at:
+            return datetime.fromisoformat(at)
+        if row.inbound_id is not None:
+            with self.app.session() as session:
+                received = session.scalar(select(InboundMessage.received_at)
+                                          .where(InboundMessage.id == row.inbound_id))
+            if received is not None:
+                return received
+        return row.created_at
+
     def send(self, row: OutboxMessage) -> None:
         content = row.content or {}
-        url = content["response_url"]
-        fresh = self.app.clock.now() - row.created_at < RESPONSE_URL_TTL
-        if not (fresh and (content.get("response_url_claimed") or self._first_use(url))):
+        if content.get("response_url_fallback"):    # decided on an earlier try: keep to the channel chosen then
             return self.fallback().send(row)
-        if not content.get("response_url_claimed"):
-            content = dict(content, response_url_claimed=True)
-            row.content = content
-            with self.app.session() as session, session.begin():
-                session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(content=content))
+        url = content["response_url"]
         body = content.get("text", "")
         if content.get("kind") != "markdown":   # plain text (what residents wrote in it too) must stay text
             body = md_plain(body)
-        text = split_text(_mention_markdown(body, list(content.get("mentions") or [])), RESPONSE_URL_LIMIT)[0]
-        self.client.post_url(url, {"msgtype": "markdown", "markdown": {"content": text}})
+        text = _mention_markdown(body, list(content.get("mentions") or []))
+        reason = None
+        if self.app.clock.now() - self._arrival(row) >= RESPONSE_URL_TTL:
+            reason = "response_url expired (valid one hour from the callback)"
+        elif len(text.encode()) > RESPONSE_URL_LIMIT:
+            reason = f"reply is {len(text.encode())} bytes, a response_url takes {RESPONSE_URL_LIMIT} in one use"
+        elif not content.get("response_url_claimed"):
+            if self._first_use(url):
+                self._remember(row, response_url_claimed=True)
+            else:
+                reason = "response_url already used (one use)"
+        if reason is None:
+            try:
+                self.client.post_url(url, {"msgtype": "markdown", "markdown": {"content": text}})
+                return None
+            except PermanentFailure as err:   # WeCom refused the url itself: the next channel can still say it
+                reason = f"response_url refused: {err}"
+        self._remember(row, response_url_fallback=reason)
+        log.info("outbox %s: %s; sending by the next channel", row.id, reason)
+        return self.fallback().send(row)
+
+
+class _Chain:
+    """The channels after a response_url, tried in order: one that cannot be built, or refuses the row before
+    sending any part of it, hands over to the next; the last one's refusal is the row's dead reason."""
+
+    def __init__(self, factories: list[tuple[str, Callable[[], Sender]]]):
+        self.factories = factories
+
+    def send(self, row: OutboxMessage) -> None:
+        reasons: list[str] = []
+        for index, (name, factory) in enumerate(self.factories):
+            start = (row.content or {}).get("parts_sent")
+            try:
+                return factory().send(row)
+            except PermanentFailure as err:
+                reasons.append(f"{name}: {err}")
+                if index == len(self.factories) - 1 or (row.content or {}).get("parts_sent") != start:
+                    raise PermanentFailure("no channel could take this reply after the response_url: "
+                                           + "; ".join(reasons)) from None
+                log.info("outbox %s: %s refused (%s); trying the next channel", row.id, name, err)
+        raise PermanentFailure("no channel after the response_url")
+
+
+class _AppMessageTo:
+    """An app message to `userid` rather than the row's target (a group's reply read by the member who asked)."""
+
+    def __init__(self, channels: Channels, userid: str):
+        self.channels = channels
+        self.userid = userid
+
+    def send(self, row: OutboxMessage) -> None:
+        if not self.channels.app.settings.wecom.api_enabled:
+            raise PermanentFailure("app messages need GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET")
+        AppMessageSender(self.channels, to=self.userid).send(row)
+
+
+def after_response_url(channels: Channels, row: OutboxMessage) -> Sender:
+    """Where a reply goes when its response_url cannot be used: a group's reply by the chat's own channel, then
+    privately to the member who asked; a 1:1 reply by the member's app message."""
+    if row.target_type == "user":
+        return _Chain([("app message", lambda: _AppMessageTo(channels, row.target))])
+    chain: list[tuple[str, Callable[[], Sender]]] = [("the chat's channel", lambda: chat_sender(channels, row))]
+    asker = (row.content or {}).get("asker")
+    if asker:
+        chain.append((f"an app message to {asker}", lambda: _AppMessageTo(channels, asker)))
+    return _Chain(chain)
 
 
 class TemplateSender(_Base):
-    """add_msg_template to an external group: WeCom asks `sender` (a staff member) to confirm in the client."""
+    """add_msg_template to a customer group (doc 92135): WeCom asks `sender` (a staff member, the group's owner)
+    to confirm in the client. Text <= 4,000 bytes: a longer one is refused (one announcement sent as several mass
+    sends would need several confirmations and use up the group's cap), and the member is told. Over the group's
+    daily cap, or when WeCom lists the group in `fail_list`, the member gets the text to post by hand: an
+    announcement (water off tomorrow morning) is worth less a day late, and a member can always post in the group."""
 
     def send(self, row: OutboxMessage) -> None:
         content = row.content or {}
@@ -312,20 +441,84 @@ class TemplateSender(_Base):
         if not staff:
             raise PermanentFailure("a customer-group announcement needs content.sender (the staff member who "
                                    "will confirm it)")
-        self.client.call("/cgi-bin/externalcontact/add_msg_template", {
-            "chat_type": "group", "sender": staff, "chat_id_list": [row.target],
-            "text": {"content": split_text(content.get("text", ""), MARKDOWN_LIMIT)[0]},
-        })
+        members = list(dict.fromkeys(m for m in (content.get("requested_by"), staff) if m))
+        text = content.get("text", "")
+        group = _chat_name(self.app, row.target)
+        size = len(text.encode())
+        if size > TEMPLATE_LIMIT:
+            self._tell(row, members, "too-long", t("wecom.template_too_long", group=group, size=size,
+                                                   limit=TEMPLATE_LIMIT))
+            raise PermanentFailure(f"the announcement is {size} bytes; add_msg_template takes at most "
+                                   f"{TEMPLATE_LIMIT} (doc 92135): shorten it and send it again")
+        if "template_msgid" not in content:    # a retry after WeCom took the task must not create a second one
+            day = local_day(self.app.clock.now(), self.app.settings.tz).isoformat()
+            if not self._take_slot(row.target, day):
+                self._remember(row, handed_to=members, template_over_cap=day)
+                self._tell(row, members, "over-cap", t("wecom.template_over_cap", group=group, text=text))
+                return
+            try:
+                result = self.client.call("/cgi-bin/externalcontact/add_msg_template", {
+                    "chat_type": "group", "sender": staff, "chat_id_list": [row.target],
+                    "text": {"content": text},
+                })
+            except AmbiguousFailure:
+                raise   # WeCom may have the task: the slot stays taken
+            except (TemporaryFailure, PermanentFailure):
+                self._give_back(row.target, day)
+                raise
+            self._remember(row, template_msgid=str(result.get("msgid") or ""),
+                           fail_list=list(result.get("fail_list") or []))
+            content = row.content or {}
+        if row.target in (content.get("fail_list") or []):
+            # fail_list (doc 92135): the customers / groups WeCom will not send this task to (over their cap, the
+            # group dismissed, the sender no longer its owner): the member posts it by hand.
+            self._remember(row, handed_to=members)
+            self._tell(row, members, "not-reached", t("wecom.template_not_reached", group=group, text=text))
+            return
         requester = content.get("requested_by")
         if requester:
-            with self.app.session() as session, session.begin():
-                exists = session.scalar(select(OutboxMessage.id).where(
-                    OutboxMessage.idempotency_key == f"template-confirm-{row.id}"))
+            self._tell(row, [requester], "confirm", t("wecom.template_needs_confirmation"))
+
+    def _slot_key(self, chat_id: str, day: str) -> str:
+        return f"{self.app.settings.redis_prefix}wecom:template:{hashlib.sha1(chat_id.encode()).hexdigest()[:16]}:{day}"
+
+    def _take_slot(self, chat_id: str, day: str) -> bool:
+        """One of the group's mass sends of the local day, counted atomically (Redis INCR; in-process without)."""
+        key = self._slot_key(chat_id, day)
+        if self.app.redis is not None:
+            count = int(self.app.redis.incr(key))
+            self.app.redis.expire(key, 3 * 86400)
+            if count > GROUP_TEMPLATE_PER_DAY:
+                self.app.redis.decr(key)
+                return False
+            return True
+        counts = self.channels.template_counts
+        if counts.get(key, 0) >= GROUP_TEMPLATE_PER_DAY:
+            return False
+        counts[key] = counts.get(key, 0) + 1
+        return True
+
+    def _give_back(self, chat_id: str, day: str) -> None:
+        key = self._slot_key(chat_id, day)
+        if self.app.redis is not None:
+            self.app.redis.decr(key)
+        else:
+            self.channels.template_counts[key] = max(self.channels.template_counts.get(key, 1) - 1, 0)
+
+    def _tell(self, row: OutboxMessage, members: list[str], what: str, text: str) -> None:
+        """A notice to members by app message, written once per row and kind (goes out once this commits)."""
+        with self.app.session() as session, session.begin():
+            for member in members:
+                key = f"template-confirm-{row.id}" if what == "confirm" else f"template-{what}-{row.id}-{member}"
+                exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
                 if exists is None:   # goes out once this commits (db.hand_over_after_commit)
-                    self.channels.write_replies(session, None, [Reply(t("wecom.template_needs_confirmation"),
-                                                                      to_user=requester,
-                                                                      idempotency_key=f"template-confirm-{row.id}")],
+                    self.channels.write_replies(session, None, [Reply(text, to_user=member, idempotency_key=key)],
                                                 self.app.clock.now(), "wecom_app")
+
+
+def _chat_name(app: Gridbot, chat_id: str) -> str:
+    with app.session() as session:
+        return session.scalar(select(GridChat.name).where(GridChat.chat_id == chat_id)) or chat_id
 
 
 def _robot_key(app: Gridbot, chat_id: str) -> str | None:

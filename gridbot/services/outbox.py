@@ -37,7 +37,10 @@ def write_replies(session: Session, inbound: Inbound | None, replies: Iterable[R
         content = {"kind": "markdown" if reply.markdown else "text", "text": reply.text,
                    "mentions": list(reply.mentions)}
         if inbound is not None and inbound.response_url and not (reply.to_user or reply.to_chat):
-            content["response_url"] = inbound.response_url
+            # valid one hour from the callback's arrival (not from this row); if it cannot be used, a group's
+            # reply can still reach the member who asked
+            content.update(response_url=inbound.response_url, asker=inbound.sender_id,
+                           response_url_at=(inbound.at or now).isoformat())
         row = OutboxMessage(
             platform=platform or (inbound.platform if inbound else "wecom_app"),
             target_type=target_type, target=target, content=content, urgent=reply.urgent,

@@ -1,7 +1,9 @@
 """A sliding-window rate limiter shared by every worker through Redis (in-process without Redis).
 
-WeCom silently drops app messages over the per-member limit and refuses robot messages over 20/min, so we
+WeCom silently drops app messages over the per-member limits and refuses robot messages over 20/min, so we
 hold back instead: acquire() says how long to wait, and the outbox reschedules the row for then.
+A name may have several windows (30 a minute AND 1,000 an hour): a slot is taken in all of them or in none,
+so a send refused by the hour never uses up a minute slot (one Lua script in Redis; one lock in-process).
 """
 from __future__ import annotations
 
@@ -9,25 +11,44 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from typing import Any
 
 from ..senders import TemporaryFailure
 
-ROBOT_PER_MINUTE = 20        # group robot webhook: 20 messages / minute / robot (doc 91770)
-USER_PER_MINUTE = 30         # app message to one member: doc 90236 says 30/min; WECOM.md quotes 200 — take the lower
-APPCHAT_PER_MINUTE = 20      # appchat: conservative, like a robot
+Windows = Sequence[tuple[int, float]]   # (limit, window in seconds), all of which must have room
 
-# KEYS[1] zset of send times; ARGV: now (ms), window (ms), limit, member. Returns ms to wait (0 = go).
+# The limits are WeCom's own (WECOM.md "Sending"; doc numbers developer.work.weixin.qq.com/document/path/N).
+ROBOT_PER_MINUTE = 20        # group robot webhook: 20 messages / minute / robot (doc 91770)
+USER_PER_MINUTE = 30         # app message (message/send) to one member, per app: 30 a minute ... (doc 90236, 90312)
+USER_PER_HOUR = 1000         # ... and 1,000 an hour; over either, WeCom answers ok and silently drops the message
+APPCHAT_PER_MINUTE = 200     # appchat/send: each member receives at most 200 a minute (doc 90248), excess dropped
+ROBOT_WINDOWS: Windows = ((ROBOT_PER_MINUTE, 60.0),)
+USER_WINDOWS: Windows = ((USER_PER_MINUTE, 60.0), (USER_PER_HOUR, 3600.0))
+APPCHAT_WINDOWS: Windows = ((APPCHAT_PER_MINUTE, 60.0),)
+
+# KEYS: one zset of send times per window; ARGV: now (ms), member, then (window ms, limit) per key.
+# Every window is trimmed and counted first; only when all have room is the send recorded in all of them.
+# Returns the ms to wait (0 = go): the longest wait among the full windows.
 _LUA = """
-local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-if redis.call('ZCARD', key) < limit then
-  redis.call('ZADD', key, now, ARGV[4])
-  redis.call('PEXPIRE', key, window)
-  return 0
+local now, member = tonumber(ARGV[1]), ARGV[2]
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local window, limit = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= limit then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    wait = math.max(wait, 1, tonumber(oldest[2]) + window - now)
+  end
 end
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
+if wait > 0 then
+  return wait
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, tonumber(ARGV[1 + 2 * i]))
+end
+return 0
 """
 
 
@@ -51,26 +72,46 @@ class RateLimiter:
             return sec * 1000 + usec // 1000
         return int(time.time() * 1000)
 
-    def acquire(self, name: str, limit: int, window: float = 60.0) -> float:
-        """Take one slot of `name`; returns 0.0 if taken, else the seconds until a slot frees (nothing taken)."""
-        window_ms = int(window * 1000)
+    def key(self, name: str, window: float) -> str:
+        """The Redis key of one window of `name` (tests fill it to stand for earlier sends)."""
+        return f"{self.prefix}wecom:rate:{name}:{int(window)}s"
+
+    def acquire_all(self, name: str, windows: Windows) -> float:
+        """Take one slot of `name` in every window; 0.0 if taken, else the seconds until all have room (nothing
+        taken in any of them)."""
         now = self._now_ms()
         if self._script is not None:
-            wait_ms = self._script(keys=[f"{self.prefix}wecom:rate:{name}"],
-                                   args=[now, window_ms, limit, f"{now}-{uuid.uuid4().hex[:8]}"])
+            args: list[Any] = [now, f"{now}-{uuid.uuid4().hex[:8]}"]
+            for limit, window in windows:
+                args += [int(window * 1000), limit]
+            wait_ms = self._script(keys=[self.key(name, window) for _limit, window in windows], args=args)
             return int(wait_ms) / 1000.0
         with self._lock:
-            q = self._local[name]
-            while q and q[0] <= now - window_ms:
-                q.popleft()
-            if len(q) < limit:
-                q.append(now)
-                return 0.0
-            return max(1, q[0] + window_ms - now) / 1000.0
+            wait = 0
+            for limit, window in windows:
+                q = self._local[f"{name}:{int(window)}s"]
+                window_ms = int(window * 1000)
+                while q and q[0] <= now - window_ms:
+                    q.popleft()
+                if len(q) >= limit:
+                    wait = max(wait, 1, int(q[0] + window_ms - now))
+            if wait:
+                return wait / 1000.0
+            for _limit, window in windows:
+                self._local[f"{name}:{int(window)}s"].append(now)
+            return 0.0
+
+    def acquire(self, name: str, limit: int, window: float = 60.0) -> float:
+        """One window: acquire_all(name, [(limit, window)])."""
+        return self.acquire_all(name, ((limit, window),))
+
+    def check_all(self, name: str, windows: Windows) -> None:
+        """acquire_all(), raising RateLimited(retry_after) when a window is full."""
+        wait = self.acquire_all(name, windows)
+        if wait > 0:
+            spelled = " and ".join(f"{limit}/{int(window)}s" for limit, window in windows)
+            raise RateLimited(f"rate limit {spelled} reached for {name.split(':')[0]}", retry_after=wait)
 
     def check(self, name: str, limit: int, window: float = 60.0) -> None:
-        """acquire(), raising RateLimited(retry_after) when the slot is not free."""
-        wait = self.acquire(name, limit, window)
-        if wait > 0:
-            raise RateLimited(f"rate limit {limit}/{int(window)}s reached for {name.split(':')[0]}",
-                              retry_after=wait)
+        """check_all() with one window."""
+        self.check_all(name, ((limit, window),))

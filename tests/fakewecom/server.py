@@ -4,6 +4,11 @@ Implements gettoken, media/upload (multipart; the bytes are kept by media_id), m
 (text, markdown, image by a known media_id), webhook/send, externalcontact/groupchat/list and get,
 externalcontact/add_msg_template and an AI bot response_url. It records every request it received and can be
 told to fail (5xx), time out, rate-limit (errcode 45009) or revoke the tokens it issued (42001).
+
+It refuses what WeCom refuses on the send endpoints (`_limits`, `_dropped`): contents over the byte limits, a robot
+over 20 a minute, a response_url used twice or after its hour, a customer group's mass sends over the daily cap (in
+`fail_list`); and, like WeCom, it answers ok to app messages over 30 a minute or 1,000 an hour per member and
+silently does not deliver them (`dropped()` shows them to a test).
 """
 from __future__ import annotations
 
@@ -43,6 +48,13 @@ class FakeWeCom:
     media: dict[str, dict[str, Any]] = field(default_factory=dict)  # media_id -> {type, filename, data}
     fail_only: str = ""           # when set, fail_next counts only calls to paths ending with this
     url: str = ""
+    # send limits (see _limits / _dropped)
+    user_sends: dict[str, list[float]] = field(default_factory=dict)   # "agentid:touser" -> delivery times
+    robot_sends: dict[str, list[float]] = field(default_factory=dict)  # robot key -> delivery times
+    template_per_day: int = 1     # mass sends a customer group receives a day (doc 92135: the admin's strictest rule)
+    template_counts: dict[str, int] = field(default_factory=dict)     # "chat_id:YYYY-MM-DD" -> mass sends
+    response_codes: dict[str, float] = field(default_factory=dict)    # response_code -> when it was issued
+    used_response_codes: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -81,6 +93,103 @@ class FakeWeCom:
             out.append(self.media[image["media_id"]]["data"] if "media_id" in image
                        else base64.b64decode(image["base64"]))
         return out
+
+    # -- send limits: control and inspection ------------------------------------------------------
+    def response_url(self, code: str) -> str:
+        """A response_url as the AI bot's callback carries it (doc 101138), issued now: valid one hour, one use."""
+        with self._lock:
+            self.response_codes[code] = time.time()
+        return f"{self.url}/cgi-bin/aibot/response?response_code={code}"
+
+    def age_response_url(self, code: str, seconds: float) -> None:
+        """Make a response_url `seconds` older (WeCom's hour runs on its own clock)."""
+        with self._lock:
+            self.response_codes[code] -= seconds
+
+    def replies(self, code: str) -> list[Received]:
+        """What reached the chat through one response_url."""
+        return [r for r in self.sent("/cgi-bin/aibot/response") if r.args.get("response_code") == code]
+
+    def dropped(self, path_suffix: str = "/cgi-bin/message/send") -> list[Received]:
+        """Sends WeCom answered ok but never delivered (over a member's per-minute or per-hour limit)."""
+        return [r for r in self.received if r.path.endswith(path_suffix) and r.args.get("_dropped") == "1"]
+
+    def preload_user_sends(self, touser: str, count: int, seconds_ago: float, agentid: int = 1000002) -> None:
+        """Stand for `count` app messages delivered to `touser` `seconds_ago` (to reach the hour limit quickly)."""
+        with self._lock:
+            self.user_sends.setdefault(f"{agentid}:{touser}", []).extend([time.time() - seconds_ago] * count)
+
+    def new_day(self) -> None:
+        """A new day for the customer groups' mass-send caps."""
+        with self._lock:
+            self.template_counts.clear()
+
+    def mass_sent_by_hand(self, chat_id: str) -> None:
+        """A member mass-sent to a customer group from the client today: it counts toward the group's cap."""
+        with self._lock:
+            key = f"{chat_id}:{time.strftime('%Y-%m-%d')}"
+            self.template_counts[key] = self.template_counts.get(key, 0) + 1
+
+    def _limits(self, path: str, args: dict[str, str], body: dict[str, Any]) -> dict[str, Any] | None:
+        """WeCom's refusals on the send endpoints, or None. Sources: doc numbers of
+        developer.work.weixin.qq.com/document/path/N; errcodes marked unverified are the fake's best guess."""
+        msgtype = body.get("msgtype")
+        content = str((body.get(msgtype) or {}).get("content", "")) if isinstance(msgtype, str) else ""
+        size = len(content.encode())
+        # doc 90236 / 90248: <= 2,048 bytes; 45002 "content size out of limit" (seen in the wild)
+        if path in ("/cgi-bin/message/send", "/cgi-bin/appchat/send") and msgtype in ("text", "markdown") \
+                and size > 2048:
+            return {"errcode": 45002, "errmsg": "content size out of limit"}
+        if path == "/cgi-bin/webhook/send":
+            limit = 4096 if msgtype == "markdown" else 2048   # doc 91770: markdown (mentions included), text
+            if msgtype in ("text", "markdown") and size > limit:   # 40058: seen for markdown; for text unverified
+                return {"errcode": 40058, "errmsg": f"{msgtype}.content exceed max length {limit}"}
+            now = time.time()
+            sends = [at for at in self.robot_sends.get(args.get("key", ""), []) if at > now - 60]
+            if len(sends) >= 20:   # doc 91770: 20 messages a minute per robot; errcode unverified
+                return {"errcode": 45009, "errmsg": "api freq out of limit"}
+        if path == "/cgi-bin/externalcontact/add_msg_template":
+            text = str((body.get("text") or {}).get("content", ""))
+            if len(text.encode()) > 4000:   # doc 92135: text <= 4,000 bytes; errcode unverified
+                return {"errcode": 45002, "errmsg": "content size out of limit"}
+        # The real path is /cgi-bin/aibot/response?response_code= (doc 101138, fake.response_url()); the old
+        # /aibot/response/<code> is kept, under the same rules, only until the other parts' tests are merged.
+        if path == "/cgi-bin/aibot/response" or path.startswith("/aibot/response/"):
+            code = args.get("response_code") or path.rsplit("/", 1)[-1]
+            issued = self.response_codes.setdefault(code, time.time())   # an old-style test url: issued now
+            if code in self.used_response_codes or time.time() - issued >= 3600:
+                # doc 101138: one use, valid one hour; the errcode is unverified
+                return {"errcode": 40029, "errmsg": "invalid response_code (used or expired)"}
+            if size > 20480:   # doc 101138: markdown <= 20,480 bytes; errcode unverified
+                return {"errcode": 40058, "errmsg": "markdown.content exceed max length 20480"}
+        return None
+
+    def _dropped(self, path: str, args: dict[str, str], body: dict[str, Any], result: dict[str, Any]) -> bool:
+        """After an ok answer: record the delivery against the limits; True when WeCom would silently drop it
+        (message/send over 30 a minute or 1,000 an hour per member per app: doc 90236, 90312)."""
+        now = time.time()
+        if path == "/cgi-bin/message/send":
+            for user in str(body.get("touser", "")).split("|"):
+                sends = self.user_sends.setdefault(f"{body.get('agentid')}:{user}", [])
+                if len([at for at in sends if at > now - 60]) >= 30 or len([at for at in sends
+                                                                             if at > now - 3600]) >= 1000:
+                    return True
+                sends.append(now)
+        if path == "/cgi-bin/webhook/send":
+            self.robot_sends.setdefault(args.get("key", ""), []).append(now)
+        if path == "/cgi-bin/aibot/response" or path.startswith("/aibot/response/"):
+            self.used_response_codes.add(args.get("response_code") or path.rsplit("/", 1)[-1])
+        if path == "/cgi-bin/externalcontact/add_msg_template":
+            day = time.strftime("%Y-%m-%d", time.localtime(now))
+            fail = []
+            for chat in body.get("chat_id_list") or []:
+                key = f"{chat}:{day}"
+                if self.template_counts.get(key, 0) >= self.template_per_day:
+                    fail.append(chat)   # doc 92135: over its cap a group receives no more mass sends
+                else:
+                    self.template_counts[key] = self.template_counts.get(key, 0) + 1
+            result["fail_list"] = fail
+        return False
 
     # -- the server -----------------------------------------------------------------------------
     def _wsgi(self, environ, start_response):
@@ -123,7 +232,8 @@ class FakeWeCom:
             hold = self.hold_after_record
         if fail:
             return Response("bad gateway", status=502)
-        needs_token = path.startswith("/cgi-bin/") and not path.startswith("/cgi-bin/webhook/")
+        needs_token = (path.startswith("/cgi-bin/") and not path.startswith("/cgi-bin/webhook/")
+                       and path != "/cgi-bin/aibot/response")   # a response_url carries its own code
         if needs_token and args.get("access_token") not in self.tokens:
             return self._json({"errcode": 42001, "errmsg": "access_token expired"})
         if limited:
@@ -134,9 +244,10 @@ class FakeWeCom:
             if path == "/cgi-bin/media/upload":
                 result = self._upload(body, upload)
             else:
-                result = self._route(path, {**body, "_code": args.get("code", "")} if "code" in args else body)
+                result = self._limits(path, args, body) or self._route(
+                    path, {**body, "_code": args.get("code", "")} if "code" in args else body)
             if result.get("errcode") == 0 and not result.pop("_duplicate", False):
-                record.args["_ok"] = "1"
+                record.args["_dropped" if self._dropped(path, args, body, result) else "_ok"] = "1"
         if slow:  # delivered, but the answer comes too late for the client
             time.sleep(self.timeout_seconds)
         return self._json(result)
@@ -167,7 +278,7 @@ class FakeWeCom:
             return {**ok, "_duplicate": bool(same)}
         if path in ("/cgi-bin/message/send", "/cgi-bin/appchat/send", "/cgi-bin/webhook/send"):
             return ok
-        if path.startswith("/aibot/response/"):
+        if path == "/cgi-bin/aibot/response" or path.startswith("/aibot/response/"):
             return ok
         if path == "/cgi-bin/auth/getuserinfo":   # web authorization: GET ?code=, a code is good once
             userid = self.oauth_codes.pop(body.get("_code", ""), None)

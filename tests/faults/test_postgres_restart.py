@@ -37,7 +37,7 @@ def test_postgres_restart_fails_cleanly_then_recovers_alone(make_app, own_pg, fa
 
     def post(i: int, attempt: int = 0) -> int:
         msg = aibot_message(f"pg{i}", f"resident_{i}", "@网格小助手 你好", chatid="chat-hy-01",
-                            response_url=f"{fake.url}/aibot/response/pg{i}")
+                            response_url=fake.response_url(f"pg{i}"))
         query, body = signer.json_post(msg, NOW + attempt, nonce=f"n{i}-{attempt}")
         return client.post(f"/wecom/aibot?{query}", data=body).status_code
 
@@ -57,4 +57,4 @@ def test_postgres_restart_fails_cleanly_then_recovers_alone(make_app, own_pg, fa
         inbound = dict(s.execute(select(InboundMessage.status, func.count()).group_by(InboundMessage.status)).all())
         out = dict(s.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
     assert inbound == {"done": 3} and out == {"sent": 3}
-    assert [len(fake.sent(f"/aibot/response/pg{i}")) for i in range(3)] == [1, 1, 1]
+    assert [len(fake.replies(f"pg{i}")) for i in range(3)] == [1, 1, 1]

@@ -108,7 +108,7 @@ def test_a_text_message_to_the_app_is_stored_processed_and_answered_by_app_messa
 def test_a_delivery_repeated_three_times_is_processed_once_and_answered_once(client, world_app, aibot_signer,
                                                                             fake):
     msg = aibot_message("msg-abc-1", "resident_a", "@网格小助手 你好", chatid="chat-hy-01",
-                        response_url=f"{fake.url}/aibot/response/1")
+                        response_url=fake.response_url("1"))
     statuses = []
     for attempt in range(3):  # WeCom's retries: same message, newly signed each time
         query, body = aibot_signer.json_post(msg, NOW + attempt, nonce=f"n{attempt}")
@@ -118,7 +118,7 @@ def test_a_delivery_repeated_three_times_is_processed_once_and_answered_once(cli
     with world_app.session() as s:
         rows = s.scalars(select(OutboxMessage)).all()
     assert len(rows) == 1 and rows[0].status == "sent"
-    posts = fake.sent("/aibot/response/1")
+    posts = fake.replies("1")
     assert len(posts) == 1
     assert posts[0].body["msgtype"] == "markdown" and posts[0].body["markdown"]["content"] == rows[0].content["text"]
 
@@ -173,7 +173,7 @@ def test_a_replayed_request_is_refused_and_stored_once(client, world_app, app_si
 
 def test_an_unknown_chat_is_recorded_and_a_grid_leader_binds_it(client, world_app, aibot_signer, fake):
     def say(msgid: str, user: str, text: str) -> int:
-        msg = aibot_message(msgid, user, text, chatid="chat-new-7", response_url=f"{fake.url}/aibot/response/{msgid}")
+        msg = aibot_message(msgid, user, text, chatid="chat-new-7", response_url=fake.response_url(f"{msgid}"))
         query, body = aibot_signer.json_post(msg, NOW)
         return client.post(f"/wecom/aibot?{query}", data=body).status_code
 
@@ -181,11 +181,11 @@ def test_an_unknown_chat_is_recorded_and_a_grid_leader_binds_it(client, world_ap
     with world_app.session() as s:
         assert s.scalar(select(UnknownChat.chat_id)) == "chat-new-7"
     assert say("u2", "mem_zhao", "@网格小助手 绑定本群 HY-01") == 200  # a plain member may not
-    assert "没有使用" in fake.sent("/aibot/response/u2")[0].body["markdown"]["content"]
+    assert "没有使用" in fake.replies("u2")[0].body["markdown"]["content"]
     assert say("u3", "lead_li", "@网格小助手 绑定本群 HY-03") == 200   # not lead_li's grid
-    assert "不在您负责" in fake.sent("/aibot/response/u3")[0].body["markdown"]["content"]
+    assert "不在您负责" in fake.replies("u3")[0].body["markdown"]["content"]
     assert say("u4", "lead_li", "@网格小助手 绑定本群 hy-02") == 200
-    assert "第二网格" in fake.sent("/aibot/response/u4")[0].body["markdown"]["content"]
+    assert "第二网格" in fake.replies("u4")[0].body["markdown"]["content"]
     with world_app.session() as s:
         chat = s.scalar(select(GridChat).where(GridChat.chat_id == "chat-new-7"))
         assert chat is not None and chat.bound_by == "member:lead_li"
@@ -220,7 +220,7 @@ def test_on_rq_a_repeated_delivery_is_processed_and_answered_once_and_a_byte_ide
         seed_world(s)
     client = create_app(gridbot=app).test_client()
     msg = aibot_message("rq-1", "resident_a", "@网格小助手 你好", chatid="chat-hy-01",
-                        response_url=f"{fake.url}/aibot/response/rq-1")
+                        response_url=fake.response_url("rq-1"))
     first = aibot_signer.json_post(msg, NOW, nonce="a")
     assert client.post(f"/wecom/aibot?{first[0]}", data=first[1]).status_code == 200
     again = aibot_signer.json_post(msg, NOW + 1, nonce="b")
@@ -232,4 +232,4 @@ def test_on_rq_a_repeated_delivery_is_processed_and_answered_once_and_a_byte_ide
         replies = s.scalars(select(OutboxMessage)).all()
     assert (row.status, row.attempts) == ("done", 1)  # the retry's extra job found it done
     assert len(replies) == 1 and replies[0].status == "sent"
-    assert len(fake.sent("/aibot/response/rq-1")) == 1
+    assert len(fake.replies("rq-1")) == 1

@@ -64,12 +64,12 @@ def test_an_aibot_reply_uses_response_url_once_then_falls_back_to_the_group_robo
         seed_world(s)
         s.execute(update(GridChat).where(GridChat.chat_id == "chat-hy-01").values(robot_key="rk"))
     inbound = Inbound(platform="wecom_aibot", sender_id="resident_a", text="你好", chat_id="chat-hy-01",
-                      msg_id="x1", response_url=f"{fake.url}/aibot/response/x1", at=app.clock.now())
+                      msg_id="x1", response_url=fake.response_url("x1"), at=app.clock.now())
     with app.session() as s, s.begin():
         ids = [r.id for r in outbox.write_replies(s, inbound, [Reply("第一条"), Reply("第二条")],
                                                   now=app.clock.now())]
     assert [delivery.deliver(app, i) for i in ids] == ["sent", "sent"]
-    assert [p.body["markdown"]["content"] for p in fake.sent("/aibot/response/x1")] == ["第一条"]
+    assert [p.body["markdown"]["content"] for p in fake.replies("x1")] == ["第一条"]
     assert [p.body["text"]["content"] for p in fake.sent("/cgi-bin/webhook/send")] == ["第二条"]
 
 

@@ -44,7 +44,7 @@ def test_thirty_messages_each_delivered_three_times_at_once_are_processed_and_an
     deliveries = []
     for i in range(30):
         msg = aibot_message(f"burst-{i}", f"resident_{i}", "@网格小助手 你好", chatid="chat-hy-01",
-                            response_url=f"{fake.url}/aibot/response/{i}")
+                            response_url=fake.response_url(f"{i}"))
         for attempt in range(3):   # WeCom's retries: the same message, signed anew each time
             deliveries.append(signer.json_post(msg, NOW + attempt, nonce=f"b{i}-{attempt}"))
     deliveries.append(deliveries[0])   # and one byte-identical replay of a delivery
@@ -75,7 +75,7 @@ def test_thirty_messages_each_delivered_three_times_at_once_are_processed_and_an
         assert dict(s.execute(select(InboundMessage.status, func.count()).group_by(InboundMessage.status)).all()) == {
             "done": 30}
         assert s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")) == 30
-    assert [len(fake.sent(f"/aibot/response/{i}")) for i in range(30)] == [1] * 30
+    assert [len(fake.replies(f"{i}")) for i in range(30)] == [1] * 30
 
 
 def test_one_bad_row_in_a_batch_costs_only_its_own_request(make_app, pg_url, wecom_env, redis_conn):

@@ -92,7 +92,7 @@ def test_oversized_bodies_are_refused_before_reading(client, world_app, app_sign
 def test_replayed_callbacks_are_stored_and_answered_once(client, world_app, app_signer, aibot_signer, fake):
     q1, b1 = app_signer.xml_post(text_xml("mem_zhao", "帮助", "31", NOW), NOW)
     q2, b2 = aibot_signer.json_post(aibot_message("r2", "resident_a", "@网格小助手 你好", chatid="chat-hy-01",
-                                                  response_url=f"{fake.url}/aibot/response/r2"), NOW)
+                                                  response_url=fake.response_url("r2")), NOW)
     statuses = [client.post(f"/wecom/callback?{q1}", data=b1).status_code,
                 client.post(f"/wecom/aibot?{q2}", data=b2).status_code]
     for _ in range(200):
@@ -100,7 +100,7 @@ def test_replayed_callbacks_are_stored_and_answered_once(client, world_app, app_
         statuses.append(client.post(f"/wecom/aibot?{q2}", data=b2).status_code)
     assert statuses[:2] == [200, 200] and set(statuses[2:]) == {409}
     assert count(world_app, InboundMessage) == 2
-    assert len(fake.sent("/aibot/response/r2")) == 1
+    assert len(fake.replies("r2")) == 1
 
 
 def test_a_flood_from_one_sender_opens_a_handful_of_tickets_not_a_thousand(bot):

@@ -56,7 +56,7 @@ texts = [f"@网格小助手 3栋2单元101楼道灯坏了，电话{phone}",
          f"@网格小助手 我的手机号 {phone[:3]} {phone[3:7]} {phone[7:]} 有人摔倒了 1栋"]
 for i, text in enumerate(texts):
     q, b = aibot.json_post(aibot_message(f"p{i}", f"resident_{i}", text, chatid="chat-hy-01",
-                                         response_url=f"{fake.url}/aibot/response/p{i}"), now, nonce=f"n{i}")
+                                         response_url=fake.response_url(f"p{i}")), now, nonce=f"n{i}")
     assert client.post(f"/wecom/aibot?{q}", data=b).status_code == 200
 fake.fail_next = 1
 q, b = appcb.xml_post(text_xml("mem_zhao", f"我的工单", "77001", now), now, nonce="m1")

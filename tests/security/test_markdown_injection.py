@@ -72,11 +72,11 @@ def test_a_plain_reply_through_the_ai_bots_markdown_only_channel_stays_text(make
         seed_world(s)
         s.execute(update(GridChat).where(GridChat.chat_id == "chat-hy-01").values(robot_key="rk"))
     inbound = Inbound(platform="wecom_aibot", sender_id="resident_a", text="我的工单", chat_id="chat-hy-01",
-                      msg_id="m1", response_url=f"{fake.url}/aibot/response/m1", at=app.clock.now())
+                      msg_id="m1", response_url=fake.response_url("m1"), at=app.clock.now())
     with app.session() as s, s.begin():
         (row,) = outbox.write_replies(s, inbound, [Reply(f"工单 HY-1：{LINK}\n## 假标题")], now=app.clock.now())
         row_id = row.id
     delivery.deliver(app, row_id)   # (already handed over after the commit when jobs run in-process: "skipped")
-    (post,) = fake.sent("/aibot/response/m1")
+    (post,) = fake.replies("m1")
     content = post.body["markdown"]["content"]
     assert content == "工单 HY-1：［请登录核实］（https://evil.example/login）\n＃＃ 假标题"
