@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from ..messages import Inbound
+from ..privacy import mask_text
 
 log = logging.getLogger(__name__)
 
@@ -89,5 +90,6 @@ def skipped(arrival: Arrival, route: str, kind: str) -> Arrival:
         if first:
             _said.add((route, kind))
     if first:
-        log.warning("wecom %s: messages of type %r are stored but not handled (logged once)", route, kind[:64])
+        log.warning("wecom %s: messages of type %r are stored but not handled (logged once)", route,
+                    mask_text(kind[:64]))
     return arrival

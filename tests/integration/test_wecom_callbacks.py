@@ -149,12 +149,14 @@ def _bad_requests(app_signer, aibot_signer, fake):
         "deep JSON list": ("/wecom/aibot", aq, b"[" * (60 * 1024), 400),   # json.loads: RecursionError
         "deep JSON object": ("/wecom/aibot", aq, b'{"a":' * 10000 + b"1" + b"}" * 10000, 400),
         "JSON not an object": ("/wecom/aibot", aq, b'"encrypt"', 400),
+        "deep XML": ("/wecom/callback", q, b"<xml>" + b"<a>" * 8000 + b"</a>" * 8000 + b"</xml>", 400),
     }
 
 
 @pytest.mark.parametrize("case", ["bad signature", "wrong corp id", "stale timestamp", "malformed XML",
                                   "entity-laden XML", "missing query", "malformed JSON", "garbage ciphertext",
-                                  "oversized body", "deep JSON list", "deep JSON object", "JSON not an object"])
+                                  "oversized body", "deep JSON list", "deep JSON object", "JSON not an object",
+                                  "deep XML"])
 def test_bad_input_is_refused_with_a_4xx_an_operator_log_line_and_nothing_stored(
         case, client, world_app, app_signer, aibot_signer, fake, caplog):
     path, query, body, status = _bad_requests(app_signer, aibot_signer, fake)[case]
@@ -198,7 +200,11 @@ def test_an_unknown_chat_is_recorded_and_a_grid_leader_binds_it(client, world_ap
         chat = s.scalar(select(GridChat).where(GridChat.chat_id == "chat-new-7"))
         assert chat is not None and chat.bound_by == "member:lead_li"
         assert s.scalar(select(func.count()).select_from(UnknownChat)) == 0
-    assert say("u5", "resident_a", "@网格小助手 你好") == 200
+    assert say("u5", "resident_a", "@网格小助手 你好") == 200   # bound now: processed and answered
+    with world_app.session() as s:
+        statuses = dict(s.execute(select(InboundMessage.dedupe_key, InboundMessage.status)).all())
+    assert statuses["wecom_aibot:msg:u5"] == "done" and statuses["wecom_aibot:msg:u1"] == "unbound"
+    assert fake.sent("/aibot/response/u5") and not fake.sent("/aibot/response/u1")
 
 
 def test_a_route_without_settings_answers_404(make_app, pg_url, app_signer):
