@@ -5,7 +5,7 @@ processed. A group message from a chat bound to no grid is stored 'unbound' (not
 command, and the chat is recorded so a leader can bind it; a type the bot does not handle arrives 'skipped', a payload
 it cannot read 'unreadable' (gridbot/adapters). A new message is stored and queued; a known one (WeCom's retry, newly
 signed) is queued again (processing is idempotent); the same signed request again (a retry may carry the same
-signature, timestamp and nonce) is stored nowhere new and not queued again: the seen-signature store spares that job.
+signature, timestamp and nonce) is neither stored nor queued again: the seen-signature store spares that job.
 Stored is what the platform needs: when Redis fails after the row is written the message stays 'received' and the
 recovery sweep (dispatch.requeue_received) queues it.
 
@@ -129,7 +129,6 @@ class Receiver:
         inbound = arrival.inbound
         unbound = (arrival.status == "received" and inbound.is_group and storable(inbound.chat_id)
                    and not self.bound.known_or_binding(inbound))   # an unstorable chat id: stored 'unreadable'
-
         if unbound:
             arrival.status, arrival.error = UNBOUND, "chat bound to no grid: a leader binds it with " + BIND_COMMAND
         if self.keep(arrival) and unbound:
