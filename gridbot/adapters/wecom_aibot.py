@@ -92,6 +92,8 @@ def _decode(msg: dict[str, Any], now: datetime, bot_name: str | None) -> Inbound
     kind = msg.get("msgtype")
     if kind in ("stream", "event"):
         return None
+    if not isinstance(kind, str) or not kind:
+        raise Unreadable("AI bot message without a msgtype string")
     sender = as_id(_obj(msg, "from").get("userid"), "from.userid")
     msgid = as_id(msg.get("msgid"), "msgid")
     if not sender or not msgid:
@@ -104,7 +106,7 @@ def _decode(msg: dict[str, Any], now: datetime, bot_name: str | None) -> Inbound
                                 chat_type="group" if group else "single", msg_id=msgid, mentioned=True, at=now,
                                 response_url=as_id(msg.get("response_url"), "response_url"))
     if kind not in HANDLED:
-        return Inbound(**base, kind=as_text(kind, "msgtype")[:32] or "none")
+        return Inbound(**base, kind=kind[:32])
     text, image = _text_of(msg)
     if text:
         text = strip_mention(text, bot_name) if group else text.strip()
@@ -120,7 +122,8 @@ def _decode(msg: dict[str, Any], now: datetime, bot_name: str | None) -> Inbound
 def read(crypto: CallbackCrypto, query: SignedQuery, body: bytes, now: datetime,
          bot_name: str | None = None) -> Arrival | None:
     """One POST to /wecom/aibot: time window, signature, decryption, then decode; None for a callback that carries
-    no message (a stream refresh, an event). Raises CallbackRejected."""
+    no message (a stream refresh, an event). Raises CallbackRejected only before the payload is open: once signed
+    and decrypted it is WeCom's, stored whatever it holds (skipped, unreadable)."""
     plaintext = crypto.open_json(body, query.msg_signature, query.timestamp, query.nonce, now.timestamp())
     key, ttl = f"aibot:{query.msg_signature}", 2 * crypto.max_skew
     try:
