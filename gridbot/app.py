@@ -32,7 +32,8 @@ class Receiver(Protocol):
     """How this process makes a callback durable (gridbot/pipeline/receive.py): bootstrap picks one per app."""
 
     def receive(self, arrival: Arrival) -> None:
-        """Store the message under its dedupe key and queue its processing; raises pipeline.receive's errors."""
+        """Store the message under its dedupe key (whatever its status) and queue it if it is to be processed;
+        raises only when storing failed (pipeline.receive.Unavailable, a database or Redis error)."""
 
     def recover(self) -> None:
         """The recovery sweep's guard: wake whatever may hold stored messages back (a lost dispatcher)."""

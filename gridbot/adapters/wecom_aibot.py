@@ -2,18 +2,20 @@
 
 Group @-mentions and 1:1 chats; text, mixed (text + images) and quote. The leading @-mention of the bot
 is stripped; `response_url` is kept so the reply can go back through it. Stream-refresh and other event
-callbacks return None: they carry no message to store.
+callbacks return None: they carry no message to store. Other msgtypes (file, video, ...) are stored and skipped;
+a payload of an odd shape (`from` a string, `mixed` items that are not objects, ...) is stored unreadable.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import datetime
 from typing import Any
 
 from ..messages import Inbound
-from . import Arrival
-from .wecom_crypto import CallbackCrypto, CallbackRejected, SignedQuery
+from . import Arrival, Unreadable, as_id, as_text, skipped, unreadable
+from .wecom_crypto import CallbackCrypto, SignedQuery
 
 PLATFORM = "wecom_aibot"
 _LEADING_MENTION = re.compile(r"^\s*@\S+[\s\u2005\u00a0]*")
@@ -27,60 +29,108 @@ def strip_mention(text: str, bot_name: str | None = None) -> str:
     return _LEADING_MENTION.sub("", text, count=1).strip()
 
 
+HANDLED = frozenset({"text", "image", "mixed", "voice"})   # msgtypes the bot reads; others are stored, skipped
+
+
+def _obj(msg: dict[str, Any], key: str) -> dict[str, Any]:
+    """msg[key] as an object: absent is {}, any other shape makes the message unreadable."""
+    value = msg.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Unreadable(f"{key} is a {type(value).__name__}, not an object")
+    return value
+
+
 def _text_of(msg: dict[str, Any]) -> tuple[str, str | None]:
-    """(text, first image url) of a text / mixed / image message."""
+    """(text, first image url) of a text / mixed / image message. Raises Unreadable for an odd shape."""
     kind = msg.get("msgtype")
     if kind == "text":
-        return str((msg.get("text") or {}).get("content") or ""), None
+        return as_text(_obj(msg, "text").get("content"), "text.content"), None
     if kind == "image":
-        return "", (msg.get("image") or {}).get("url")
+        return "", as_id(_obj(msg, "image").get("url"), "image.url")
     if kind == "mixed":
         parts, image = [], None
-        for item in (msg.get("mixed") or {}).get("msg_item") or []:
+        items = _obj(msg, "mixed").get("msg_item") or []
+        if not isinstance(items, list):
+            raise Unreadable("mixed.msg_item is not a list")
+        for item in items:
+            if not isinstance(item, dict):
+                raise Unreadable("a mixed.msg_item is not an object")
             if item.get("msgtype") == "text":
-                parts.append(str((item.get("text") or {}).get("content") or ""))
+                parts.append(as_text(_obj(item, "text").get("content"), "mixed text.content"))
             elif item.get("msgtype") == "image" and image is None:
-                image = (item.get("image") or {}).get("url")
+                image = as_id(_obj(item, "image").get("url"), "mixed image.url")
         return "\n".join(p for p in parts if p), image
     return "", None
 
 
 def decode(plaintext: str, now: datetime, bot_name: str | None = None) -> Inbound | None:
+    """The decrypted JSON -> Inbound (kind = its msgtype when the bot does not handle it); None for a stream refresh
+    or an event. Raises Unreadable when the payload is not a message we can read (it is signed: it is kept)."""
     try:
         msg = json.loads(plaintext)
+    except RecursionError:
+        raise Unreadable("decrypted AI bot payload nested too deep") from None
     except ValueError:
-        raise CallbackRejected(400, "decrypted AI bot payload is not JSON") from None
+        raise Unreadable("decrypted AI bot payload is not JSON") from None
     if not isinstance(msg, dict):
-        raise CallbackRejected(400, "decrypted AI bot payload is not a JSON object")
+        raise Unreadable("decrypted AI bot payload is not a JSON object")
+    try:
+        return _decode(msg, now, bot_name)
+    except Unreadable as err:   # keep what identifies it: its msgid dedupes WeCom's redelivery
+        with contextlib.suppress(Unreadable):
+            err.msg_id = as_id(msg.get("msgid"), "msgid")
+        with contextlib.suppress(Unreadable):
+            err.sender = as_id(_obj(msg, "from").get("userid"), "from.userid")
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:  # a shape not foreseen above
+        raise Unreadable(f"AI bot payload of an unexpected shape ({type(exc).__name__})") from None
+
+
+def _decode(msg: dict[str, Any], now: datetime, bot_name: str | None) -> Inbound | None:
     kind = msg.get("msgtype")
     if kind in ("stream", "event"):
         return None
-    sender = (msg.get("from") or {}).get("userid")
-    msgid = msg.get("msgid")
-    if not sender or not msgid or kind not in ("text", "image", "mixed", "voice", "file"):
-        raise CallbackRejected(400, f"AI bot message without from.userid/msgid or of unknown type {kind!r}")
-    text, image = _text_of(msg)
+    if not isinstance(kind, str) or not kind:
+        raise Unreadable("AI bot message without a msgtype string")
+    sender = as_id(_obj(msg, "from").get("userid"), "from.userid")
+    msgid = as_id(msg.get("msgid"), "msgid")
+    if not sender or not msgid:
+        raise Unreadable("AI bot message without from.userid or msgid")
     group = msg.get("chattype") == "group"
-    if group and not msg.get("chatid"):
-        raise CallbackRejected(400, "AI bot group message without chatid")
+    chat_id = as_id(msg.get("chatid"), "chatid")
+    if group and not chat_id:
+        raise Unreadable("AI bot group message without chatid")
+    base: dict[str, Any] = dict(platform=PLATFORM, sender_id=sender, chat_id=chat_id if group else None,
+                                chat_type="group" if group else "single", msg_id=msgid, mentioned=True, at=now,
+                                response_url=as_id(msg.get("response_url"), "response_url"))
+    if kind not in HANDLED:
+        return Inbound(**base, kind=kind[:32])
+    text, image = _text_of(msg)
     if text:
         text = strip_mention(text, bot_name) if group else text.strip()
     quote = msg.get("quote")
     data: dict[str, Any] = {}
     if isinstance(quote, dict):
-        data["quote"] = _text_of(quote)[0]
-    return Inbound(platform=PLATFORM, sender_id=str(sender), text=text,
-                   chat_id=str(msg["chatid"]) if group else None, chat_type="group" if group else "single",
-                   msg_id=str(msgid), mentioned=True, kind="text" if text or not image else "image",
-                   image_url=image, response_url=msg.get("response_url"), event_data=data, at=now)
+        with contextlib.suppress(Unreadable):   # a quote we cannot read costs the quote, not the message
+            data["quote"] = _text_of(quote)[0]
+    return Inbound(**base, text=text, kind="text" if text or not image else "image", image_url=image,
+                   event_data=data)
 
 
 def read(crypto: CallbackCrypto, query: SignedQuery, body: bytes, now: datetime,
          bot_name: str | None = None) -> Arrival | None:
     """One POST to /wecom/aibot: time window, signature, decryption, then decode; None for a callback that carries
-    no message (a stream refresh, an event). Raises CallbackRejected."""
+    no message (a stream refresh, an event). Raises CallbackRejected only before the payload is open: once signed
+    and decrypted it is WeCom's, stored whatever it holds (skipped, unreadable)."""
     plaintext = crypto.open_json(body, query.msg_signature, query.timestamp, query.nonce, now.timestamp())
-    inbound = decode(plaintext, now, bot_name)
+    key, ttl = f"aibot:{query.msg_signature}", 2 * crypto.max_skew
+    try:
+        inbound = decode(plaintext, now, bot_name)
+    except Unreadable as err:
+        return unreadable(PLATFORM, plaintext, err, key, ttl, now)
     if inbound is None:
         return None
-    return Arrival(inbound, plaintext, f"aibot:{query.msg_signature}", 2 * crypto.max_skew)
+    arrival = Arrival(inbound, plaintext, key, ttl)
+    return arrival if inbound.kind in ("text", "image") else skipped(arrival, "aibot", inbound.kind)

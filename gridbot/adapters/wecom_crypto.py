@@ -19,6 +19,8 @@ from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
+_MAX_OUTER_BRACKETS = 8   # the outer JSON body has one; base64 has none
+
 
 class CallbackRejected(Exception):
     """A callback we refuse. `status` is the HTTP answer; `reason` a short English phrase for the log."""
@@ -100,9 +102,14 @@ class CallbackCrypto:
 
     def open_json(self, body: bytes, msg_signature: str, timestamp: str, nonce: str,
                   now: float | None = None) -> str:
+        # Unsigned until proven otherwise: look at its shape before parsing it. WeCom's body is one flat object,
+        # {"encrypt": "<base64>"}; a deep `[[[[...` or `{"a":{"a":...` is refused without a parse (json.loads would
+        # recurse to a RecursionError, a 500).
+        if not body.lstrip().startswith(b"{") or body.count(b"{") + body.count(b"[") > _MAX_OUTER_BRACKETS:
+            raise CallbackRejected(400, "JSON body is not a flat object")
         try:
             outer = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise CallbackRejected(400, "malformed JSON body") from None
         if not isinstance(outer, dict):
             raise CallbackRejected(400, "JSON body is not an object")

@@ -23,7 +23,8 @@ class InboundMessage(Base):
     kind: Mapped[str] = mapped_column(String(32), default="text")
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)   # the neutral Inbound as a dict
     raw: Mapped[str | None] = mapped_column(Text)                   # the decrypted body, for audit and replay
-    status: Mapped[str] = mapped_column(String(16), default="received", index=True)  # received|done|failed
+    # received|done|failed; unbound|skipped|unreadable: kept (audit, dedupe), never processed (pipeline/store.py)
+    status: Mapped[str] = mapped_column(String(16), default="received", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -43,15 +43,16 @@ from ..adapters import Arrival
 from ..clock import Clock
 from ..queue import JobQueue
 from .dispatch import DISPATCH_FLAG_SECONDS, dispatch_flag_key, pending_key, queue_dispatcher
-from .receive import BoundChats, Receiver, Replayed, Unavailable
-from .store import insert_params, insert_sql, row_values
+from .receive import BoundChats, Receiver, Unavailable
+from .store import NOT_PROCESSED, insert_params, insert_sql, quarantine, row_values
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64          # rows per INSERT; a process rarely has more requests in hand than its threads
 WAIT_SECONDS = 4.0      # a request waits this long for its batch (nginx gives up at 4 s; WeCom at 5 s)
 
-NEW, RETRY, REPLAY = "new", "retry", "replay"   # outcomes: stored now / stored before, queued again / refused
+# outcomes: stored now / stored before, queued again / the same signed request again, not queued again
+NEW, RETRY, REPLAY = "new", "retry", "replay"
 
 CONNECT_TIMEOUT_SECONDS = 3
 STATEMENT_TIMEOUT_MS = 3000
@@ -135,10 +136,9 @@ class Intake(Receiver):
         self.messages = 0
         os.register_at_fork(after_in_child=functools.partial(_forget_parent, weakref.ref(self)))
 
-    def keep(self, arrival: Arrival) -> None:
-        values = row_values(arrival.inbound, arrival.raw, self.clock.now())
-        if self.submit(values, arrival.replay_key, arrival.replay_ttl)[1] == REPLAY:
-            raise Replayed(arrival.replay_key)
+    def keep(self, arrival: Arrival) -> bool:
+        values = row_values(arrival.inbound, arrival.raw, self.clock.now(), arrival.status, arrival.error)
+        return self.submit(values, arrival.replay_key, arrival.replay_ttl)[1] == NEW
 
     def recover(self) -> None:
         """Ids left on the pending list get a dispatcher (one may have been lost with its worker)."""
@@ -225,7 +225,8 @@ class Intake(Receiver):
             for item in batch:
                 if item.outcome == NEW:   # stored: answer now; only a retry waits for the replay check in Redis
                     item.done.set()
-            self._enqueue([item for item in batch if item.outcome is not None])
+            self._enqueue([item for item in batch if item.outcome is not None
+                           and item.values["status"] not in NOT_PROCESSED])
         except BaseException as exc:  # whatever happens, no request may wait for nothing
             log.exception("intake: batch of %d failed", len(batch))
             for item in batch:
@@ -248,18 +249,38 @@ class Intake(Receiver):
             for item in batch:
                 item.error = IntakeUnavailable(type(exc).__name__)
             return
-        except psycopg.Error:
-            # One bad row must not cost the others their 200: store them one by one, each with its own error.
+        except (psycopg.Error, ValueError) as exc:
+            # One bad row must not cost the others their 200 (a lone surrogate is a UnicodeEncodeError before the
+            # INSERT is sent, a NUL a DataError): store them one by one; a row refused alone is stored quarantined.
             self._close_connection()
+            log.warning("intake: batch of %d refused (%s), storing its rows one by one", len(batch),
+                        type(exc).__name__)
             for item in batch:
-                try:
-                    self._store([item])
-                except psycopg.Error as exc:
-                    self._close_connection()
-                    item.error = IntakeUnavailable(type(exc).__name__) if isinstance(
-                        exc, _CONNECTION_ERRORS) else exc
+                self._store_alone(item)
         self.batches += 1
         self.messages += sum(1 for item in batch if item.outcome is not None)
+
+    def _store_alone(self, item: _Pending) -> None:
+        """One row of a refused batch: as it is, else escaped and marked unreadable (it was signed: WeCom sent it),
+        else its request gets the error."""
+        try:
+            self._store([item])
+            return
+        except _CONNECTION_ERRORS as exc:
+            self._close_connection()
+            item.error = IntakeUnavailable(type(exc).__name__)
+            return
+        except (psycopg.Error, ValueError) as exc:
+            self._close_connection()
+            reason = f"refused by the database ({type(exc).__name__}): stored escaped"
+            log.error("intake: one callback %s", reason)
+            item.values = quarantine(item.values, reason)
+            item.params = insert_params(item.values)
+        try:
+            self._store([item])
+        except (psycopg.Error, ValueError) as exc:
+            self._close_connection()
+            item.error = IntakeUnavailable(type(exc).__name__) if isinstance(exc, _CONNECTION_ERRORS) else exc
 
     def _store_retrying(self, batch: list[_Pending]) -> None:
         """A connection kept open may have died with a PostgreSQL restart: then try once on a new one."""

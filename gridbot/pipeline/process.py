@@ -26,7 +26,7 @@ from ..services.outbox import replies_for_inbound, write_replies
 from ..services.people import Speaker, grid_for_chat, resolve_speaker
 from ..texts import t
 from .receive import note_unknown_chat
-from .store import row_values, store
+from .store import NOT_PROCESSED, row_values, store
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def process(app: Gridbot, inbound_id: int) -> list[int]:
             if row is None:
                 log.warning("inbound %s does not exist", inbound_id)
                 return []
-            if row.status == "done":
+            if row.status == "done" or row.status in NOT_PROCESSED:   # unbound, skipped, unreadable: kept, not run
                 return []
             inbound = _inbound_of(row)
             if inbound.chat_id and inbound.is_group and grid_for_chat(session, inbound.chat_id) is None:

@@ -1,9 +1,13 @@
 """Receive: make a callback durable under its dedupe key and queue its processing, in milliseconds.
 
-A group message from a chat bound to no grid is refused (UnboundChat) unless it is the bind command, and the chat
-is recorded. A new message is stored and queued; a known one (WeCom's retry, newly signed) is fine and queued
-again; the same signed request twice is a replay (Replayed). Stored is what the platform needs: when Redis fails
-after the row is written the message stays 'received' and the recovery sweep (dispatch.requeue_received) queues it.
+Every signed callback is accepted (the web answers 200; WECOM.md "Timing and retries"): its row says whether it is
+processed. A group message from a chat bound to no grid is stored 'unbound' (not processed) unless it is the bind
+command, and the chat is recorded so a leader can bind it; a type the bot does not handle arrives 'skipped', a payload
+it cannot read 'unreadable' (gridbot/adapters). A new message is stored and queued; a known one (WeCom's retry, newly
+signed) is queued again (processing is idempotent); the same signed request again (a retry may carry the same
+signature, timestamp and nonce) is neither stored nor queued again: the seen-signature store spares that job.
+Stored is what the platform needs: when Redis fails after the row is written the message stays 'received' and the
+recovery sweep (dispatch.requeue_received) queues it.
 
 Three strategies, one picked per app by bootstrap.build: the intake's group commit (intake.py: PostgreSQL + RQ,
 production), RQReceiver (RQ without the intake: job and replay key in one Redis trip), LocalReceiver (in-process
@@ -30,7 +34,7 @@ from ..messages import Inbound
 from ..models import GridChat, UnknownChat
 from ..queue import JobQueue, RQQueue
 from ..router import normalize
-from .store import row_values, store
+from .store import NOT_PROCESSED, UNBOUND, row_values, storable, store
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +42,14 @@ BIND_COMMAND = "绑定本群"
 BOUND_CACHE_SECONDS = 60.0
 
 
-class Replayed(Exception):
-    """The same signed request was accepted before: refused (the web answers 409)."""
-
-
-class UnboundChat(Exception):
-    """A group message from a chat bound to no grid, and not the bind command (the web answers 404)."""
-
-
 class Unavailable(Exception):
     """The database refused or did not answer in time (the web answers 503 so the platform retries)."""
 
 
 class SeenSignatures:
-    """The replay store: signatures already accepted, kept for the timestamp window, so a byte-identical replay is
-    refused. In Redis (shared by all workers) when there is one; otherwise in this process."""
+    """Signatures already accepted, kept for the timestamp window, so a byte-identical repeat (answered 200 like any
+    delivery) does not queue the message again. In Redis (shared by all workers) when there is one; otherwise in
+    this process."""
 
     def __init__(self, redis: Redis | None, prefix: str) -> None:
         self.redis = redis
@@ -75,7 +72,8 @@ class SeenSignatures:
 
 class BoundChats:
     """Which group chats are bound to a grid. A bound chat is remembered for BOUND_CACHE_SECONDS (bindings are
-    added, rarely removed), saving a query per message; an unbound one is recorded (UnknownChat) for the console."""
+    added, rarely removed), saving a query per message; an unbound one is recorded (UnknownChat) for the console
+    by note()."""
 
     def __init__(self, engine: Engine, sessions: sessionmaker[Session], clock: Clock) -> None:
         self.engine = engine
@@ -84,7 +82,7 @@ class BoundChats:
         self._until: dict[str, float] = {}   # chat id -> until when this process takes it as bound without asking
 
     def known_or_binding(self, inbound: Inbound) -> bool:
-        """True if the group is bound to a grid, or the message is the bind command; else record the chat."""
+        """True if the group is bound to a grid, or the message is the bind command."""
         now = time.monotonic()
         chat_id = inbound.chat_id or ""
         if self._until.get(chat_id, 0) > now:
@@ -96,14 +94,15 @@ class BoundChats:
                 self._until.clear()
             self._until[chat_id] = now + BOUND_CACHE_SECONDS
             return True
-        if normalize(inbound.text).lstrip("/").startswith(BIND_COMMAND):
-            return True
+        return normalize(inbound.text).lstrip("/").startswith(BIND_COMMAND)
+
+    def note(self, inbound: Inbound) -> None:
+        """Record (or count) a message from a chat bound to no grid, so a leader can bind it."""
         try:
             with self.sessions() as session, session.begin():
                 note_unknown_chat(session, inbound, self.clock.now())
         except IntegrityError:  # two first messages at once: the other request recorded it
             pass
-        return False
 
 
 def note_unknown_chat(session: Session, inbound: Inbound, now: datetime) -> None:
@@ -125,11 +124,18 @@ class Receiver:
         self.bound = bound
 
     def receive(self, arrival: Arrival) -> None:
-        if arrival.inbound.is_group and not self.bound.known_or_binding(arrival.inbound):
-            raise UnboundChat(arrival.inbound.chat_id)
-        self.keep(arrival)
+        """Store the arrival (once, whatever its status) and queue it if it is to be processed. A message from an
+        unbound group is stored 'unbound' and its chat recorded the first time the message is seen."""
+        inbound = arrival.inbound
+        unbound = (arrival.status == "received" and inbound.is_group and storable(inbound.chat_id)
+                   and not self.bound.known_or_binding(inbound))   # an unstorable chat id: stored 'unreadable'
+        if unbound:
+            arrival.status, arrival.error = UNBOUND, "chat bound to no grid: a leader binds it with " + BIND_COMMAND
+        if self.keep(arrival) and unbound:
+            self.bound.note(inbound)
 
-    def keep(self, arrival: Arrival) -> None:
+    def keep(self, arrival: Arrival) -> bool:
+        """Store the arrival and queue it if its row is to be processed; True if the row is new."""
         raise NotImplementedError
 
     def recover(self) -> None:
@@ -153,8 +159,11 @@ class LocalReceiver(Receiver):
         self.queue = queue
         self.seen = seen
 
-    def keep(self, arrival: Arrival) -> None:
-        inbound_id, created = store(self.engine, row_values(arrival.inbound, arrival.raw, self.clock.now()))
+    def keep(self, arrival: Arrival) -> bool:
+        values = row_values(arrival.inbound, arrival.raw, self.clock.now(), arrival.status, arrival.error)
+        inbound_id, created = store(self.engine, values)
+        if values["status"] in NOT_PROCESSED:   # stored for the record and the dedupe; nothing to process
+            return created
         try:
             if created:
                 self.queue_new(inbound_id, arrival)
@@ -165,6 +174,7 @@ class LocalReceiver(Receiver):
             # (gridbot.jobs.requeue_received_inbound, `gridbot inbound requeue`) queues it once Redis is back.
             log.error("wecom: Redis unavailable, inbound %s stored and left for the recovery sweep: %s", inbound_id,
                       type(exc).__name__)
+        return created
 
     def queue_new(self, inbound_id: int, arrival: Arrival) -> None:
         self.seen.first_time(arrival.replay_key, arrival.replay_ttl)
@@ -172,7 +182,7 @@ class LocalReceiver(Receiver):
 
     def queue_again(self, inbound_id: int, arrival: Arrival) -> None:
         if not self.seen.first_time(arrival.replay_key, arrival.replay_ttl):
-            raise Replayed(arrival.replay_key)
+            return   # this very request was accepted and queued before: answered 200, nothing more to do
         # WeCom's retry: maybe our first answer failed after storing but before enqueuing. Enqueue again;
         # processing is idempotent (a message already done is skipped), so nothing is processed twice.
         self.queue.enqueue("gridbot.jobs.process_inbound", inbound_id, queue="inbound",

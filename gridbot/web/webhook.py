@@ -2,9 +2,14 @@
 
 Each view is "adapter -> receive": the route's adapter (gridbot/adapters) checks size, timestamp window and
 signature (constant time), decrypts and decodes to an Inbound; the app's receiver (gridbot/pipeline/receive.py)
-stores it under its dedupe key and queues processing; the view answers 200, all in milliseconds. Every bad request
-gets a 4xx and one log line an operator can act on (route, reason, client address; never the message text or user
-ids). A route whose settings are missing answers 404.
+stores it under its dedupe key and queues processing; the view answers 200, all in milliseconds.
+
+WeCom counts every non-200 as a failed delivery (WECOM.md "Timing and retries"), so every correctly signed and
+decryptable callback is answered 200: a duplicate (even byte for byte: a retry may carry the same signature), a
+message from a chat bound to no grid (stored 'unbound', the chat recorded), a type the bot does not handle (stored
+'skipped'), a payload it cannot read (stored raw, 'unreadable'). A 4xx only for a bad signature, failed decryption,
+a timestamp outside the window, an oversized or malformed body, each with one log line an operator can act on
+(route, reason, client address; never the message text or user ids). A route whose settings are missing answers 404.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..adapters import Arrival, wecom_aibot, wecom_app
 from ..adapters.wecom_crypto import CallbackCrypto, CallbackRejected, SignedQuery, signed_query, url_check
-from ..pipeline.receive import BIND_COMMAND, Replayed, Unavailable, UnboundChat
+from ..pipeline.receive import Unavailable
 from . import gridbot_app
 
 log = logging.getLogger(__name__)
@@ -74,11 +79,6 @@ def _handle(route: str, read: Read) -> Response:
             gb.receiver.receive(arrival)
     except CallbackRejected as err:
         return _refuse(route, err)
-    except UnboundChat:
-        return _refuse(route, CallbackRejected(404, f"message from unbound chat on {route}: a grid leader can "
-                                                    f"bind it by sending '{BIND_COMMAND} <网格编码>' in that group"))
-    except Replayed:
-        return _refuse(route, CallbackRejected(409, "replayed request (same signature already accepted)"))
     except (OperationalError, RedisError, Unavailable) as exc:
         log.error("wecom %s: database or Redis unavailable, answering 503 so WeCom retries: %s", route,
                   type(exc).__name__)

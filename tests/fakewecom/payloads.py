@@ -50,8 +50,11 @@ class Signer:
                 f"</Encrypt><AgentID><![CDATA[1000002]]></AgentID></xml>").encode()
         return self.query(encrypt, timestamp, nonce), body
 
-    def json_post(self, message: dict, timestamp: int, nonce: str | None = None) -> tuple[str, bytes]:
-        encrypt = wecom_encrypt(self.aes_key, json.dumps(message, ensure_ascii=False), self.receive_id)
+    def json_post(self, message: dict, timestamp: int, nonce: str | None = None,
+                  ascii: bool = False) -> tuple[str, bytes]:
+        """(query string, body) of an AI-bot POST; ascii=True sends non-ASCII as JSON escapes (a lone surrogate can
+        only travel that way)."""
+        encrypt = wecom_encrypt(self.aes_key, json.dumps(message, ensure_ascii=ascii), self.receive_id)
         return self.query(encrypt, timestamp, nonce), json.dumps({"encrypt": encrypt}).encode()
 
     def url_check(self, echo_plain: str, timestamp: int) -> tuple[str, str]:

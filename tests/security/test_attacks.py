@@ -3,7 +3,8 @@
 - XML entity attacks (billion laughs, an external entity), signed as WeCom would sign them: refused, nothing read
   from disk, nothing stored.
 - Oversized bodies (5 MiB on each route): 413, nothing stored.
-- Replays: one accepted callback replayed 200 times on each route: stored once, answered once.
+- Replays: one accepted callback replayed 200 times on each route: each answered 200 (WeCom's retry may be byte
+  for byte the same), stored once, processed and answered once.
 - A flood: one resident sends 1,000 problem reports to a group in a minute: at most FLOOD_LIMIT reach the router
   (a handful of tickets, not a thousand), one Chinese "slow down" reply, every message still stored.
 - SQL injection and XSS in chat text reach the simulator feed and the console's ticket pages as inert, escaped text;
@@ -71,14 +72,18 @@ def test_entity_attacks_in_the_outer_xml_are_refused(client, world_app, app_sign
 
 @pytest.mark.parametrize("entity", ['<!ENTITY e SYSTEM "file:///etc/passwd">', '<!ENTITY e "&#x41;&#x41;">'])
 def test_entity_attacks_inside_the_encrypted_message_are_not_expanded(client, world_app, app_signer, entity):
+    """Signed: WeCom's (or someone holding our token and key), so answered 200 and kept raw, 'unreadable'; never
+    expanded, never processed."""
     inner = (f'<?xml version="1.0"?><!DOCTYPE xml [{entity}]><xml><ToUserName>x</ToUserName>'
              f"<FromUserName>mem_zhao</FromUserName><CreateTime>{NOW}</CreateTime><MsgType>text</MsgType>"
              f"<Content>&e;</Content><MsgId>42</MsgId></xml>")
     query, body = signed_outer(app_signer, "<xml><Encrypt><![CDATA[ENCRYPT]]></Encrypt></xml>", inner, "n2")
     resp = client.post(f"/wecom/callback?{query}", data=body)
-    assert resp.status_code == 400
+    assert resp.status_code == 200
     with world_app.session() as s:
-        texts = [json.dumps(p, ensure_ascii=False) for p in s.scalars(select(InboundMessage.payload))]
+        rows = s.scalars(select(InboundMessage)).all()
+        texts = [json.dumps(r.payload, ensure_ascii=False) + (r.raw or "") for r in rows]
+    assert [r.status for r in rows] == ["unreadable"] and "entit" in rows[0].error
     assert not any("root:" in x or "AA" in x for x in texts)
 
 
@@ -89,7 +94,8 @@ def test_oversized_bodies_are_refused_before_reading(client, world_app, app_sign
     assert resp.status_code == 413 and count(world_app, InboundMessage) == 0
 
 
-def test_replayed_callbacks_are_stored_and_answered_once(client, world_app, app_signer, aibot_signer, fake):
+def test_replayed_callbacks_are_answered_200_and_stored_and_answered_once(client, world_app, app_signer, aibot_signer,
+                                                                          fake):
     q1, b1 = app_signer.xml_post(text_xml("mem_zhao", "帮助", "31", NOW), NOW)
     q2, b2 = aibot_signer.json_post(aibot_message("r2", "resident_a", "@网格小助手 你好", chatid="chat-hy-01",
                                                   response_url=fake.response_url("r2")), NOW)
@@ -98,7 +104,7 @@ def test_replayed_callbacks_are_stored_and_answered_once(client, world_app, app_
     for _ in range(200):
         statuses.append(client.post(f"/wecom/callback?{q1}", data=b1).status_code)
         statuses.append(client.post(f"/wecom/aibot?{q2}", data=b2).status_code)
-    assert statuses[:2] == [200, 200] and set(statuses[2:]) == {409}
+    assert set(statuses) == {200}
     assert count(world_app, InboundMessage) == 2
     assert len(fake.replies("r2")) == 1
 

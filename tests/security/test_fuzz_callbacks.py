@@ -3,6 +3,9 @@
 12,000 generated requests in all: 5,000 free-form against /wecom/callback, 5,000 against /wecom/aibot (any method,
 query, headers and body), and 2,000 validly signed requests with one field mutated. Asserted for every one: no 5xx;
 and after all of them, nothing was stored or processed (no inbound rows, no outbox rows) — none had a valid signature.
+
+Then, on an app of its own, 400 correctly signed AI-bot and app payloads of any shape (any JSON value in any field,
+NULs and lone surrogates in strings, odd XML): every one answered 200 (it was signed: WeCom sent it) and stored.
 """
 from __future__ import annotations
 
@@ -138,3 +141,63 @@ def test_nothing_was_stored_and_the_count_is_reached(target):
     total = sum(SEEN.values())
     assert total >= 10_000, SEEN
     assert stored(app) == (0, 0), "a request without a valid signature was stored or processed"
+
+
+SIGNED = 400
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False),
+              st.text(max_size=12),
+              st.sampled_from(["\x00", "a\ud800", "\udfff", "@网格小助手 你好", "text", "mixed"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=8)
+aibot_fields = st.fixed_dictionaries(
+    {}, optional={"msgid": json_values, "from": st.one_of(json_values, st.fixed_dictionaries({"userid": json_values})),
+                  "msgtype": st.one_of(st.sampled_from(["text", "mixed", "image", "voice", "file", "stream", "event"]),
+                                       json_values),
+                  "chattype": st.sampled_from(["group", "single", 3]), "chatid": json_values,
+                  "text": st.one_of(json_values, st.fixed_dictionaries({"content": json_values})),
+                  "mixed": st.one_of(json_values, st.fixed_dictionaries({"msg_item": json_values})),
+                  "quote": json_values, "response_url": json_values})
+# a valid message with one field of any shape, or any mixture of fields
+aibot_messages = st.one_of(
+    aibot_fields,
+    st.builds(lambda key, value, group: {**aibot_message("m", "resident_a", "@网格小助手 你好",
+                                                         chatid="chat-hy-01" if group else None), key: value},
+              st.sampled_from(["msgid", "from", "msgtype", "chatid", "text", "response_url", "mixed", "quote"]),
+              json_values, st.booleans()))
+xml_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+xml_fields = st.dictionaries(st.sampled_from(["FromUserName", "MsgType", "MsgId", "CreateTime", "Content", "Event",
+                                              "Location_X", "Location_Y", "PicUrl", "ChatId"]),
+                             st.one_of(xml_text, st.just("<a>1</a><a>2</a>"),
+                                       st.sampled_from(["text", "event", "location", "LOCATION"])),
+                             max_size=8)
+
+
+@pytest.fixture
+def signed_target(make_app, sqlite_url, wecom_env):
+    app = make_app(sqlite_url, env=wecom_env)
+    with app.session() as s, s.begin():
+        seed_world(s)
+    v = vectors()
+    return app, create_app(gridbot=app).test_client(), Signer(v["token"], v["encoding_aes_key"], v["corp_id"]), \
+        Signer(AIBOT_TOKEN, AIBOT_KEY, "")
+
+
+def _xml(fields: dict) -> str:
+    from xml.sax.saxutils import escape
+
+    return "<xml>" + "".join(f"<{k}>{v if v.startswith('<a>') else escape(v)}</{k}>" for k, v in fields.items()) + \
+        "</xml>"
+
+
+@settings(FUZZ, max_examples=SIGNED)
+@given(route=st.sampled_from(["/wecom/callback", "/wecom/aibot"]), msg=aibot_messages, fields=xml_fields,
+       n=st.integers(0, 10**9))
+def test_signed_payloads_of_any_shape_are_answered_200_and_stored(signed_target, route, msg, fields, n):
+    app, client, app_signer, aibot_signer = signed_target
+    if route == "/wecom/aibot":
+        query, body = aibot_signer.json_post(msg, NOW, nonce=f"s{n}", ascii=True)
+    else:
+        query, body = app_signer.xml_post(_xml(fields), NOW, nonce=f"s{n}")
+    status = client.post(f"{route}?{query}", data=body).status_code
+    assert status == 200
