@@ -1,8 +1,11 @@
 """AI bot (智能机器人) callback (JSON): a decrypted message -> the neutral Inbound.
 
-Group @-mentions and 1:1 chats; text, mixed (text + images) and quote. The leading @-mention of the bot
-is stripped; `response_url` is kept so the reply can go back through it. Stream-refresh and other event
-callbacks return None: they carry no message to store.
+Group @-mentions and 1:1 chats; text, mixed (text + images) and quote; in 1:1 chats also image and voice
+(doc 100719: "用户单聊中向智能机器人发送图片消息 / 语音消息"). The leading @-mention of the bot is stripped;
+`response_url` is kept so the reply can go back through it. A voice message's `voice.content` (WeCom's own
+transcript) is its text, kind "voice". Every image url (an image message's, each image of a mixed one) goes to
+event_data["images"]: encrypted files valid five minutes, fetched by pipeline/media.py when the message is processed.
+Stream-refresh and other event callbacks return None: they carry no message to store.
 """
 from __future__ import annotations
 
@@ -28,10 +31,13 @@ def strip_mention(text: str, bot_name: str | None = None) -> str:
 
 
 def _text_of(msg: dict[str, Any]) -> tuple[str, str | None]:
-    """(text, first image url) of a text / mixed / image message."""
+    """(text, first image url) of a text / voice / mixed / image message."""
     kind = msg.get("msgtype")
     if kind == "text":
         return str((msg.get("text") or {}).get("content") or ""), None
+    if kind == "voice":   # doc 100719, 语音: {"voice": {"content": "<the transcript>"}}
+        voice = msg.get("voice")
+        return (str(voice.get("content") or "") if isinstance(voice, dict) else ""), None
     if kind == "image":
         return "", (msg.get("image") or {}).get("url")
     if kind == "mixed":
@@ -43,6 +49,25 @@ def _text_of(msg: dict[str, Any]) -> tuple[str, str | None]:
                 image = (item.get("image") or {}).get("url")
         return "\n".join(p for p in parts if p), image
     return "", None
+
+
+def image_urls(msg: dict[str, Any]) -> list[str]:
+    """Every image url of an image or mixed message, in order (doc 100719: image.url, mixed.msg_item[].image.url)."""
+    if msg.get("msgtype") == "image":
+        items: list[Any] = [msg]
+    elif msg.get("msgtype") == "mixed":
+        mixed = msg.get("mixed")
+        found = mixed.get("msg_item") if isinstance(mixed, dict) else None
+        items = found if isinstance(found, list) else []
+    else:
+        return []
+    urls = []
+    for item in items:
+        image = item.get("image") if isinstance(item, dict) and item.get("msgtype") == "image" else None
+        url = image.get("url") if isinstance(image, dict) else None
+        if isinstance(url, str) and url:
+            urls.append(url)
+    return urls
 
 
 def decode(plaintext: str, now: datetime, bot_name: str | None = None) -> Inbound | None:
@@ -69,9 +94,13 @@ def decode(plaintext: str, now: datetime, bot_name: str | None = None) -> Inboun
     data: dict[str, Any] = {}
     if isinstance(quote, dict):
         data["quote"] = _text_of(quote)[0]
+    images = image_urls(msg)
+    if images:
+        data["images"] = images
+    kind = "voice" if msg.get("msgtype") == "voice" else "text" if text or not image else "image"
     return Inbound(platform=PLATFORM, sender_id=str(sender), text=text,
                    chat_id=str(msg["chatid"]) if group else None, chat_type="group" if group else "single",
-                   msg_id=str(msgid), mentioned=True, kind="text" if text or not image else "image",
+                   msg_id=str(msgid), mentioned=True, kind=kind,
                    image_url=image, response_url=msg.get("response_url"), event_data=data, at=now)
 
 

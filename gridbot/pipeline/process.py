@@ -25,6 +25,7 @@ from ..router import Context
 from ..services.outbox import replies_for_inbound, write_replies
 from ..services.people import Speaker, grid_for_chat, resolve_speaker
 from ..texts import t
+from .media import fetch_evidence
 from .receive import note_unknown_chat
 from .store import row_values, store
 
@@ -43,9 +44,11 @@ def is_transient(exc: BaseException) -> bool:
 def process(app: Gridbot, inbound_id: int) -> list[int]:
     """Route the message and write its replies to the outbox, in one transaction. Idempotent.
 
-    Returns the ids of the outbox rows written (empty if the message was already processed).
+    Returns the ids of the outbox rows written (empty if the message was already processed). The message's
+    pictures (the AI bot's image urls, valid five minutes) are fetched first, outside the transaction (media.py).
     """
     try:
+        _fetch_pictures(app, inbound_id)
         with app.session() as session, session.begin():
             row = session.scalar(
                 select(InboundMessage).where(InboundMessage.id == inbound_id).with_for_update()
@@ -75,6 +78,17 @@ def process(app: Gridbot, inbound_id: int) -> list[int]:
             raise
         return _apologise(app, inbound_id, exc)
     return ids
+
+
+def _fetch_pictures(app: Gridbot, inbound_id: int) -> None:
+    """The message's pictures, before it is routed. A bug there costs the pictures, never the message; an outage
+    is raised like any other (the job is retried, and pictures already kept are skipped)."""
+    try:
+        fetch_evidence(app, inbound_id)
+    except Exception as exc:   # a picture never fails its message: logged once with an id, routed anyway
+        if is_transient(exc):
+            raise
+        log_unexpected(log, exc, f"inbound {inbound_id} pictures")
 
 
 def _inbound_of(row: InboundMessage) -> Inbound:

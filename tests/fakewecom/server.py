@@ -4,6 +4,7 @@ Implements gettoken, media/upload (multipart; the bytes are kept by media_id), m
 (text, markdown, image by a known media_id), webhook/send, externalcontact/groupchat/list and get,
 externalcontact/add_msg_template and an AI bot response_url. It records every request it received and can be
 told to fail (5xx), time out, rate-limit (errcode 45009) or revoke the tokens it issued (42001).
+It also serves the AI bot's encrypted pictures (`aibot_image`, GET /aibot/media/<id>), valid five minutes.
 """
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -43,6 +46,9 @@ class FakeWeCom:
     media: dict[str, dict[str, Any]] = field(default_factory=dict)  # media_id -> {type, filename, data}
     fail_only: str = ""           # when set, fail_next counts only calls to paths ending with this
     url: str = ""
+    # -- the AI bot's pictures (see "AI bot media" below) --
+    aibot_files: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {data (encrypted), expires}
+    now: Callable[[], float] = time.time    # the fake's clock for url expiry: tests point it at their FrozenClock
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -85,6 +91,8 @@ class FakeWeCom:
     # -- the server -----------------------------------------------------------------------------
     def _wsgi(self, environ, start_response):
         request = Request(environ)
+        if request.path.startswith("/aibot/media/"):
+            return self._aibot_media(request)(environ, start_response)
         upload = None
         if request.mimetype == "multipart/form-data":  # media/upload: the file is kept aside, its name recorded
             part = request.files.get("media")
@@ -187,3 +195,38 @@ class FakeWeCom:
                 return {"errcode": 701008, "errmsg": "chat not found"}
             return {**ok, "group_chat": chat}
         return {"errcode": 404, "errmsg": f"fake WeCom has no {path}"}
+
+    # -- AI bot media -----------------------------------------------------------------------------
+    # Doc 100719 (接收消息, 结构体说明 › 图片): an image or mixed message carries `image.url`, a download url valid five
+    # minutes, of a file encrypted like the callback body (doc 101033): AES-256-CBC, key = base64(EncodingAESKey+"="),
+    # IV = key[:16], PKCS#7 padding. What WeCom answers for an expired url is not documented (unverified): here 403,
+    # so a client must take any non-200 as "not kept".
+    AIBOT_MEDIA_LIFETIME = 300
+
+    def aibot_image(self, data: bytes, aes_key43: str, lifetime: float | None = None) -> str:
+        """Encrypt `data` as WeCom does and serve it; returns the url an AI bot message would carry."""
+        key = base64.b64decode(aes_key43 + "=")
+        pad = 32 - len(data) % 32
+        raw = data + bytes([pad]) * pad
+        enc = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+        media_id = uuid.uuid4().hex
+        with self._lock:
+            self.aibot_files[media_id] = {
+                "data": enc.update(raw) + enc.finalize(),
+                "expires": self.now() + (self.AIBOT_MEDIA_LIFETIME if lifetime is None else lifetime)}
+        return f"{self.url}/aibot/media/{media_id}"
+
+    def media_downloads(self) -> list[Received]:
+        return [r for r in self.received if r.path.startswith("/aibot/media/")]
+
+    def _aibot_media(self, request: Request) -> Response:
+        with self._lock:
+            self.received.append(Received(request.path, dict(request.args), {}))
+            file = self.aibot_files.get(request.path.rsplit("/", 1)[-1])
+            if request.method != "GET":
+                return Response("method not allowed", status=405)
+            if file is None:
+                return Response("not found", status=404)
+            if self.now() > file["expires"]:
+                return Response("url expired", status=403)
+            return Response(file["data"], status=200, mimetype="application/octet-stream")
