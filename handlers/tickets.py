@@ -233,21 +233,26 @@ def _report(ctx: Context, u: Any) -> list[Reply]:
     except TicketError as err:
         return [Reply(err.text)]
     text = ack_text(result, _policy(ctx), private=not inbound.is_group)
-    pictures = _attach_pictures(ctx, result.ticket)
-    if pictures:
-        text += "\n" + t("tickets.evidence.received", n=pictures)
+    stored, lost = _attach_pictures(ctx, result.ticket)
+    if stored:
+        text += "\n" + t("tickets.evidence.received", n=stored)
+    elif lost:
+        text += "\n" + t("tickets.evidence.lost")
     urgent = result.ticket.urgency == tickets.URGENT
     return [Reply(text, mentions=[ctx.speaker.user_id] if inbound.is_group else [], urgent=urgent)]
 
 
 # -- pictures (the AI bot's image and mixed messages): kept as the ticket's evidence, never shown in a group --------
-def _attach_pictures(ctx: Context, ticket: Ticket) -> int:
-    """This message's pictures, and those the person sent just before it in this chat, go with the ticket."""
+def _attach_pictures(ctx: Context, ticket: Ticket) -> tuple[int, int]:
+    """This message's pictures, and those the person sent just before it in this chat, go with the ticket.
+    Returns (kept, lost): the resident hears "已收到照片", or that a picture must be sent again."""
     inbound = ctx.inbound
     rows = evidence.of_inbound(ctx.session, inbound.inbound_id) if inbound.inbound_id else []
     rows += evidence.loose_before(ctx.session, inbound.sender_id, inbound.chat_id if inbound.is_group else None,
                                   ctx.now)
-    return evidence.attach(ctx.session, ticket, list({r.id: r for r in rows}.values()), _actor(ctx), ctx.now)
+    rows = list({r.id: r for r in rows if r.ticket_id is None}.values())
+    stored = evidence.attach(ctx.session, ticket, rows, _actor(ctx), ctx.now)
+    return stored, len(rows) - stored
 
 
 def _actor(ctx: Context) -> str:

@@ -232,6 +232,7 @@ def test_an_expired_url_still_makes_the_ticket_records_the_failure_and_logs_it_o
     with caplog.at_level(logging.WARNING, logger="gridbot.pipeline.media"):
         process.process(app, inbound_id)
         process.process(app, inbound_id)                       # a retry: nothing fetched or logged again
+    assert "照片没能保存" in replies_to(app, "late-1")[0]         # the resident is asked to send it again
     lines = [r for r in caplog.records if r.name == "gridbot.pipeline.media"]
     assert len(lines) == 1 and "HTTP 403" in lines[0].getMessage() and "360 s" in lines[0].getMessage()
     with app.session() as s:
