@@ -84,11 +84,17 @@ def fetch(url: str, aes_key43: str, timeout: float) -> tuple[bytes, str, str]:
     return data, kind[0], kind[1]
 
 
+def picture_urls(payload: dict | None) -> list[str]:
+    """The image urls the adapter kept in a stored message's payload (event_data["images"])."""
+    urls = ((payload or {}).get("event_data") or {}).get("images")
+    return [u for u in urls if isinstance(u, str)] if isinstance(urls, list) else []
+
+
 def fetch_evidence(app: Gridbot, inbound_id: int) -> int:
     """Keep the pictures of one stored message (those not yet recorded); returns how many rows were written.
 
     Reads the row's payload (one query by primary key), downloads outside any transaction, then records each
-    picture in its own short transaction. A message without pictures costs that one query.
+    picture in its own short transaction. process() calls it only for a message that has pictures.
     """
     with app.session() as session:
         found = session.execute(select(InboundMessage.payload, InboundMessage.received_at, InboundMessage.status)
@@ -96,14 +102,14 @@ def fetch_evidence(app: Gridbot, inbound_id: int) -> int:
         if found is None or found.status == "done":
             return 0
         payload = found.payload or {}
-        urls = (payload.get("event_data") or {}).get("images") or []
-        if not urls or not isinstance(urls, list):
+        urls = picture_urls(payload)
+        if not urls:
             return 0
         done = evidence.positions_done(session, inbound_id)
     key = app.settings.wecom.aibot_aes_key
     written = 0
     for position, url in enumerate(urls):
-        if position in done or not isinstance(url, str):
+        if position in done:
             continue
         try:
             if not key:

@@ -268,3 +268,20 @@ def test_the_console_shows_the_pictures_to_the_ticket_grid_scope_only(world_app,
     assert signed_in(web, "zhou").get(f"/console/evidence/{row.id}").status_code == 403   # 周: HY-03 only
     assert web.test_client().get(f"/console/evidence/{row.id}").status_code in (302, 401)   # signed out
     assert secretary.get("/console/evidence/999999").status_code == 404
+
+
+def test_a_bug_while_fetching_pictures_costs_the_pictures_not_the_message(world_app, web, aibot_signer, fake,
+                                                                          monkeypatch, caplog):
+    def broken(*_a, **_k):
+        raise RuntimeError("a bug in the picture code")
+
+    monkeypatch.setattr(media, "fetch", broken)
+    url = fake.aibot_image(png(), AIBOT_KEY)
+    msg = aibot("bug-1", "res_e", "mixed", mixed("@网格小助手 1栋1单元电梯坏了", [url]), chatid="chat-hy-01")
+    with caplog.at_level(logging.ERROR):
+        assert post(web, aibot_signer, msg) == 200
+    (reply,) = replies_to(world_app, "bug-1")
+    assert NUMBER.search(reply)                                   # the ticket is made all the same
+    assert [r for r in caplog.records if "pictures" in r.getMessage()]    # logged once, with an id
+    with world_app.session() as s:
+        assert s.scalar(select(InboundMessage.status)) == "done"
