@@ -38,7 +38,12 @@ _CHUNK = 64 * 1024
 
 
 class MediaError(Exception):
-    """A picture that could not be kept; the message is an operator-readable reason (no url: it is a credential)."""
+    """A picture that could not be kept; the message is an operator-readable reason (no url: it is a credential).
+    `retry`: a time-out, a lost connection or a 5xx, worth one more try while the url lives."""
+
+    def __init__(self, reason: str, retry: bool = False):
+        super().__init__(reason)
+        self.retry = retry
 
 
 def decrypt(data: bytes, aes_key43: str) -> bytes:
@@ -59,7 +64,7 @@ def download(url: str, timeout: float, limit: int = MAX_BYTES + 32) -> bytes:
     try:
         with requests.get(url, stream=True, timeout=timeout, allow_redirects=False) as resp:
             if resp.status_code != 200:
-                raise MediaError(f"HTTP {resp.status_code} from the image url")
+                raise MediaError(f"HTTP {resp.status_code} from the image url", retry=resp.status_code >= 500)
             length = resp.headers.get("Content-Length")
             if length and length.isdigit() and int(length) > limit:
                 raise MediaError(f"file of {int(length)} bytes, over the {MAX_BYTES // (1024 * 1024)} MB limit")
@@ -70,7 +75,7 @@ def download(url: str, timeout: float, limit: int = MAX_BYTES + 32) -> bytes:
                     raise MediaError(f"file over the {MAX_BYTES // (1024 * 1024)} MB limit")
             return bytes(body)
     except requests.RequestException as exc:
-        raise MediaError(f"download failed ({type(exc).__name__})") from None
+        raise MediaError(f"download failed ({type(exc).__name__})", retry=True) from None
 
 
 def fetch(url: str, aes_key43: str, timeout: float) -> tuple[bytes, str, str]:
@@ -114,7 +119,7 @@ def fetch_evidence(app: Gridbot, inbound_id: int) -> int:
         try:
             if not key:
                 raise MediaError("GRIDBOT_AIBOT_AES_KEY is not set: the AI bot's pictures cannot be decrypted")
-            data, mime, ext = fetch(url, key, app.settings.wecom.api_timeout)
+            data, mime, ext = _fetch_twice(url, key, app, found.received_at)
         except MediaError as err:
             reason = _with_age(str(err), found.received_at, app.clock.now())
             log.warning("inbound %s: picture %d not kept: %s", inbound_id, position + 1, reason)
@@ -122,6 +127,17 @@ def fetch_evidence(app: Gridbot, inbound_id: int) -> int:
             continue
         written += _record(app, inbound_id, position, payload, data=data, mime=mime, ext=ext)
     return written
+
+
+def _fetch_twice(url: str, key: str, app: Gridbot, received_at: datetime) -> tuple[bytes, str, str]:
+    """fetch(), tried once more after a time-out, a lost connection or a 5xx while the url is still valid."""
+    try:
+        return fetch(url, key, app.settings.wecom.api_timeout)
+    except MediaError as err:
+        if not err.retry or (app.clock.now() - received_at).total_seconds() > URL_LIFETIME_SECONDS:
+            raise
+        log.info("picture download failed (%s), trying once more", err)
+        return fetch(url, key, app.settings.wecom.api_timeout)
 
 
 def _with_age(reason: str, received_at: datetime, now: datetime) -> str:

@@ -229,4 +229,7 @@ class FakeWeCom:
                 return Response("not found", status=404)
             if self.now() > file["expires"]:
                 return Response("url expired", status=403)
+            if self.fail_next > 0 and request.path.endswith(self.fail_only or "/"):   # a hiccup of the file server
+                self.fail_next -= 1
+                return Response("bad gateway", status=502)
             return Response(file["data"], status=200, mimetype="application/octet-stream")

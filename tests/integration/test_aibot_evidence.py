@@ -285,3 +285,15 @@ def test_a_bug_while_fetching_pictures_costs_the_pictures_not_the_message(world_
     assert [r for r in caplog.records if "pictures" in r.getMessage()]    # logged once, with an id
     with world_app.session() as s:
         assert s.scalar(select(InboundMessage.status)) == "done"
+
+
+def test_a_5xx_from_the_file_server_is_tried_once_more_while_the_url_lives(world_app, web, aibot_signer, fake):
+    picture = png(6)
+    url = fake.aibot_image(picture, AIBOT_KEY)
+    fake.fail_only, fake.fail_next = url.rsplit("/", 1)[-1], 1
+    msg = aibot("retry-1", "res_f", "mixed", mixed("@网格小助手 2栋2单元102 水管爆了", [url]), chatid="chat-hy-01")
+    assert post(web, aibot_signer, msg) == 200
+    number = NUMBER.search(replies_to(world_app, "retry-1")[0]).group(0)
+    (row,) = evidence_of(world_app, number)
+    assert row.status == "stored" and (world_app.settings.instance_dir / row.path).read_bytes() == picture
+    assert len(fake.media_downloads()) == 2
