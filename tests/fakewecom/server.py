@@ -48,7 +48,7 @@ class FakeWeCom:
     url: str = ""
     # -- the AI bot's pictures (see "AI bot media" below) --
     aibot_files: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {data (encrypted), expires}
-    now: Callable[[], float] = time.time    # the fake's clock for url expiry: tests point it at their FrozenClock
+    media_clock: Callable[[], float] = time.time   # the pictures' clock (url expiry): tests point it at a FrozenClock
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -213,7 +213,7 @@ class FakeWeCom:
         with self._lock:
             self.aibot_files[media_id] = {
                 "data": enc.update(raw) + enc.finalize(),
-                "expires": self.now() + (self.AIBOT_MEDIA_LIFETIME if lifetime is None else lifetime)}
+                "expires": self.media_clock() + (self.AIBOT_MEDIA_LIFETIME if lifetime is None else lifetime)}
         return f"{self.url}/aibot/media/{media_id}"
 
     def media_downloads(self) -> list[Received]:
@@ -227,7 +227,7 @@ class FakeWeCom:
                 return Response("method not allowed", status=405)
             if file is None:
                 return Response("not found", status=404)
-            if self.now() > file["expires"]:
+            if self.media_clock() > file["expires"]:
                 return Response("url expired", status=403)
             if self.fail_next > 0 and request.path.endswith(self.fail_only or "/"):   # a hiccup of the file server
                 self.fail_next -= 1

@@ -97,7 +97,7 @@ def test_decrypting_a_picture_checks_padding_and_that_it_is_an_image(fake):
 # -- end to end, on PostgreSQL + Redis, and SQLite ---------------------------------------------------------------
 @pytest.fixture(params=["postgresql", "sqlite"])
 def world_app(request, make_app, wecom_env, fake, clock):
-    fake.now = lambda: clock.now().timestamp()      # the pictures' five minutes run on the test's clock
+    fake.media_clock = lambda: clock.now().timestamp()      # the pictures' five minutes run on the test's clock
     url = request.getfixturevalue("pg_url" if request.param == "postgresql" else "sqlite_url")
     app = make_app(url, env=wecom_env)
     with app.session() as s, s.begin():
@@ -218,7 +218,7 @@ def test_a_photo_right_after_a_report_joins_that_ticket(world_app, web, aibot_si
 
 def test_an_expired_url_still_makes_the_ticket_records_the_failure_and_logs_it_once(
         make_app, pg_url, wecom_env, fake, clock, aibot_signer, caplog):
-    fake.now = lambda: clock.now().timestamp()
+    fake.media_clock = lambda: clock.now().timestamp()
     app = make_app(pg_url, sync_jobs=False, env=wecom_env)      # stored now, processed later (a backlog)
     with app.session() as s, s.begin():
         seed_world(s)
