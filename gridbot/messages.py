@@ -14,12 +14,16 @@ class Location:
     precision: float | None = None
 
 
+TEXT_KINDS = ("text", "voice")
+
+
 @dataclass
 class Inbound:
     """One message or event, whatever route it came by.
 
     chat_id is None for 1:1 messages. `mentioned` is True when the bot was @-mentioned (the mention is
-    already stripped from `text`). `kind` is text | image | location | event. For events, `event` holds the
+    already stripped from `text`). `kind` is text | voice | image | location | event
+    (voice: `text` is the platform's transcript). For events, `event` holds the
     event name and `event_data` its fields.
     """
 
@@ -39,6 +43,12 @@ class Inbound:
     response_url: str | None = None
     at: datetime | None = None
     inbound_id: int | None = None
+
+    @property
+    def is_text(self) -> bool:
+        """Words to read: typed, or spoken and transcribed by the platform (kind voice, the AI bot's
+        voice.content). Commands, requests and the fallback read both alike."""
+        return self.kind in TEXT_KINDS
 
     @property
     def is_group(self) -> bool:

@@ -182,7 +182,7 @@ class Router:
 
     # -- matching -------------------------------------------------------------------------------
     def match_command(self, ctx: Context) -> CommandMatch | None:
-        if ctx.inbound.kind != "text":
+        if not ctx.inbound.is_text:
             return None
         match = self.parse_command(ctx.inbound.text)
         if match and match.args and not ctx.speaker.is_member and not match.command.allowed(ctx.speaker):
@@ -195,7 +195,7 @@ class Router:
     def refusal(self, ctx: Context) -> list[Reply] | None:
         """For the fallback: "确认 12" from a resident that nothing else took is a members' command, refused
         as run_command would; a sentence that merely starts with a command word ("走访的人什么时候来") is not."""
-        if ctx.inbound.kind != "text":
+        if not ctx.inbound.is_text:
             return None
         match = self.parse_command(ctx.inbound.text)
         if match is None or match.glued or match.command.allowed(ctx.speaker):

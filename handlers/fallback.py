@@ -19,7 +19,7 @@ _GREETING = re.compile(r"^(大家|各位)?(你好|您好|早上好|上午好|中
 
 def _anything_addressed_to_us(ctx: Context) -> bool:
     # A bare "@网格小助手" arrives as empty text once the mention is stripped: it still deserves an answer.
-    if ctx.inbound.kind != "text":
+    if not ctx.inbound.is_text:
         return False
     if ctx.inbound.is_group:
         return ctx.inbound.mentioned

@@ -13,7 +13,7 @@ from typing import Any
 from gridbot.messages import Reply
 from gridbot.models import Ticket
 from gridbot.router import EVERYONE, STAFF, Command, Context, Router, UsageError
-from gridbot.services import tickets
+from gridbot.services import evidence, tickets
 from gridbot.services.tickets import NewRequest, Policy, ReportResult, TicketError
 from gridbot.services.tickets.names import building_text, category_name, fmt_time, minutes_text, status_name
 from gridbot.texts import t
@@ -144,14 +144,15 @@ def _request(ctx: Context, u: Any, **fields: Any) -> NewRequest:
         chat_id=inbound.chat_id if inbound.is_group else None,
         grid_id=ctx.speaker.chat_grid_id if inbound.is_group else None, category=u.category, urgency=u.urgency,
         building=getattr(loc, "building", None), unit=getattr(loc, "unit", None), room=getattr(loc, "room", None),
-        phones=tuple(u.phones or ()), summary=u.summary, household_ids=frozenset(ctx.speaker.household_ids))
+        phones=tuple(u.phones or ()), summary=u.summary, household_ids=frozenset(ctx.speaker.household_ids),
+        via="voice" if inbound.kind == "voice" else "text")
     values.update(fields)
     return NewRequest(**values)
 
 
 # -- the two rules --------------------------------------------------------------------------------------
 def _rating_check(ctx: Context) -> tuple[str, str] | None:
-    if ctx.inbound.kind != "text" or ctx.speaker.is_member:
+    if not ctx.inbound.is_text or ctx.speaker.is_member:
         return None
     return tickets.parse_rating(ctx.text)
 
@@ -175,7 +176,7 @@ def _rate(ctx: Context, match: tuple[str, str]) -> list[Reply]:
 def _request_check(ctx: Context) -> Any:
     """A resident's message that gridbot.understanding calls a request. Members' messages never are."""
     inbound = ctx.inbound
-    if inbound.kind != "text" or ctx.speaker.is_member or not ctx.text:
+    if not inbound.is_text or ctx.speaker.is_member or not ctx.text:
         return None
     if inbound.is_group and ctx.speaker.chat_grid_id is None:
         return None
@@ -232,8 +233,51 @@ def _report(ctx: Context, u: Any) -> list[Reply]:
     except TicketError as err:
         return [Reply(err.text)]
     text = ack_text(result, _policy(ctx), private=not inbound.is_group)
+    stored, lost = _attach_pictures(ctx, result.ticket)
+    if stored:
+        text += "\n" + t("tickets.evidence.received", n=stored)
+    elif lost:
+        text += "\n" + t("tickets.evidence.lost")
     urgent = result.ticket.urgency == tickets.URGENT
     return [Reply(text, mentions=[ctx.speaker.user_id] if inbound.is_group else [], urgent=urgent)]
+
+
+# -- pictures (the AI bot's image and mixed messages): kept as the ticket's evidence, never shown in a group --------
+def _attach_pictures(ctx: Context, ticket: Ticket) -> tuple[int, int]:
+    """This message's pictures, and those the person sent just before it in this chat, go with the ticket.
+    Returns (kept, lost): the resident hears "已收到照片", or that a picture must be sent again."""
+    inbound = ctx.inbound
+    rows = evidence.of_inbound(ctx.session, inbound.inbound_id) if inbound.inbound_id else []
+    rows += evidence.loose_before(ctx.session, inbound.sender_id, inbound.chat_id if inbound.is_group else None,
+                                  ctx.now)
+    rows = list({r.id: r for r in rows if r.ticket_id is None}.values())
+    stored = evidence.attach(ctx.session, ticket, rows, _actor(ctx), ctx.now)
+    return stored, len(rows) - stored
+
+
+def _actor(ctx: Context) -> str:
+    return f"{'member' if ctx.speaker.is_member else 'resident'}:{ctx.speaker.user_id}"
+
+
+def _photo_check(ctx: Context) -> list[Any] | None:
+    """A message of pictures only (no words): its evidence rows, to join the person's report of a moment ago."""
+    inbound = ctx.inbound
+    if inbound.kind != "image" or not inbound.event_data.get("images") or not inbound.inbound_id:
+        return None
+    return evidence.of_inbound(ctx.session, inbound.inbound_id)
+
+
+def _photo_run(ctx: Context, rows: list[Any]) -> list[Reply]:
+    inbound = ctx.inbound
+    chat = inbound.chat_id if inbound.is_group else None
+    ticket = evidence.recent_ticket(ctx.session, ctx.speaker.user_id, chat, ctx.now)
+    stored = sum(1 for r in rows if r.status == "stored")
+    if ticket is None:      # kept loose: a report within the next minutes takes it along
+        return [Reply(t("tickets.evidence.kept" if stored else "tickets.evidence.lost"))]
+    stored = evidence.attach(ctx.session, ticket, rows, _actor(ctx), ctx.now)
+    if not stored:
+        return [Reply(t("tickets.evidence.lost"))]
+    return [Reply(t("tickets.evidence.attached", n=stored, number=ticket.number))]
 
 
 # -- member commands ---------------------------------------------------------------------------------------
@@ -412,4 +456,5 @@ def register(router: Router) -> None:
     router.command(Command("反馈", feedback_command, roles=EVERYONE, group="tickets"))
     router.command(Command("我的工单", mine_command, roles=EVERYONE, group="tickets"))
     router.rule("ticket_rating", _rating_check, _rating_run)
+    router.rule("ticket_photo", _photo_check, _photo_run)
     router.rule("resident_request", _request_check, _request_run)

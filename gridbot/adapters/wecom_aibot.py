@@ -1,9 +1,13 @@
 """AI bot (智能机器人) callback (JSON): a decrypted message -> the neutral Inbound.
 
-Group @-mentions and 1:1 chats; text, mixed (text + images) and quote. The leading @-mention of the bot
-is stripped; `response_url` is kept so the reply can go back through it. Stream-refresh and other event
-callbacks return None: they carry no message to store. Other msgtypes (file, video, ...) are stored and skipped;
-a payload of an odd shape (`from` a string, `mixed` items that are not objects, ...) is stored unreadable.
+Group @-mentions and 1:1 chats; text, mixed (text + images) and quote; in 1:1 chats also image and voice
+(doc 100719: "用户单聊中向智能机器人发送图片消息 / 语音消息"). The leading @-mention of the bot is stripped;
+`response_url` is kept so the reply can go back through it. A voice message's `voice.content` (WeCom's own
+transcript) is its text, kind "voice". Every image url (an image message's, each image of a mixed one) goes to
+event_data["images"]: encrypted files valid five minutes, fetched by pipeline/media.py when the message is processed.
+Stream-refresh and other event callbacks return None: they carry no message to store. Other msgtypes (file, video,
+...) are stored and skipped; a payload of an odd shape (`from` a string, `mixed` items that are not objects, ...) is
+stored unreadable.
 """
 from __future__ import annotations
 
@@ -43,10 +47,12 @@ def _obj(msg: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _text_of(msg: dict[str, Any]) -> tuple[str, str | None]:
-    """(text, first image url) of a text / mixed / image message. Raises Unreadable for an odd shape."""
+    """(text, first image url) of a text / voice / mixed / image message. Raises Unreadable for an odd shape."""
     kind = msg.get("msgtype")
     if kind == "text":
         return as_text(_obj(msg, "text").get("content"), "text.content"), None
+    if kind == "voice":   # doc 100719, 语音: {"voice": {"content": "<the transcript>"}}
+        return as_text(_obj(msg, "voice").get("content"), "voice.content"), None
     if kind == "image":
         return "", as_id(_obj(msg, "image").get("url"), "image.url")
     if kind == "mixed":
@@ -63,6 +69,25 @@ def _text_of(msg: dict[str, Any]) -> tuple[str, str | None]:
                 image = as_id(_obj(item, "image").get("url"), "mixed image.url")
         return "\n".join(p for p in parts if p), image
     return "", None
+
+
+def image_urls(msg: dict[str, Any]) -> list[str]:
+    """Every image url of an image or mixed message, in order (doc 100719: image.url, mixed.msg_item[].image.url)."""
+    if msg.get("msgtype") == "image":
+        items: list[Any] = [msg]
+    elif msg.get("msgtype") == "mixed":
+        mixed = msg.get("mixed")
+        found = mixed.get("msg_item") if isinstance(mixed, dict) else None
+        items = found if isinstance(found, list) else []
+    else:
+        return []
+    urls = []
+    for item in items:
+        image = item.get("image") if isinstance(item, dict) and item.get("msgtype") == "image" else None
+        url = image.get("url") if isinstance(image, dict) else None
+        if isinstance(url, str) and url:
+            urls.append(url)
+    return urls
 
 
 def decode(plaintext: str, now: datetime, bot_name: str | None = None) -> Inbound | None:
@@ -115,8 +140,11 @@ def _decode(msg: dict[str, Any], now: datetime, bot_name: str | None) -> Inbound
     if isinstance(quote, dict):
         with contextlib.suppress(Unreadable):   # a quote we cannot read costs the quote, not the message
             data["quote"] = _text_of(quote)[0]
-    return Inbound(**base, text=text, kind="text" if text or not image else "image", image_url=image,
-                   event_data=data)
+    images = image_urls(msg)
+    if images:
+        data["images"] = images
+    kind = "voice" if msg.get("msgtype") == "voice" else "text" if text or not image else "image"
+    return Inbound(**base, text=text, kind=kind, image_url=image, event_data=data)
 
 
 def read(crypto: CallbackCrypto, query: SignedQuery, body: bytes, now: datetime,
@@ -133,4 +161,4 @@ def read(crypto: CallbackCrypto, query: SignedQuery, body: bytes, now: datetime,
     if inbound is None:
         return None
     arrival = Arrival(inbound, plaintext, key, ttl)
-    return arrival if inbound.kind in ("text", "image") else skipped(arrival, "aibot", inbound.kind)
+    return arrival if inbound.kind in ("text", "image", "voice") else skipped(arrival, "aibot", inbound.kind)

@@ -7,7 +7,7 @@ from .household import HOUSEHOLD_TAGS, KEY_HOUSEHOLD_TAGS, ChatIdentity, ChatMem
 from .messaging import InboundMessage, OutboxMessage
 from .org import LEADER_ROLES, ROLES, Community, Grid, GridChat, Member, MemberGrid, UnknownChat, grid_neighbours
 from .scheduling import Announcement, Occurrence, Reminder, SchedulerJob
-from .tickets import Ticket, TicketEvent, TicketReporter, TicketSequence
+from .tickets import Ticket, TicketEvent, TicketEvidence, TicketReporter, TicketSequence
 from .work import Leave, Patrol, Visit, WorkLog
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "HouseholdBinding", "HOUSEHOLD_TAGS", "KEY_HOUSEHOLD_TAGS", "InboundMessage", "OutboxMessage",
     "Community", "Grid", "GridChat", "LEADER_ROLES", "Member", "MemberGrid", "ROLES", "UnknownChat",
     "grid_neighbours", "ApiToken", "ConsoleAccount", "LoginFailure", "CoverageSnapshot", "Announcement",
-    "Occurrence", "Reminder", "SchedulerJob", "Ticket", "TicketEvent", "TicketReporter", "TicketSequence",
+    "Occurrence", "Reminder", "SchedulerJob", "Ticket", "TicketEvent", "TicketEvidence", "TicketReporter",
+    "TicketSequence",
     "Leave", "Patrol", "Visit", "WorkLog",
 ]

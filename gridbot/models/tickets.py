@@ -129,3 +129,35 @@ class TicketSequence(Base):
 
     prefix: Mapped[str] = mapped_column(String(48), primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+EVIDENCE_STATUSES = ("stored", "failed")
+
+
+class TicketEvidence(Base):
+    """A picture a person sent with a report (the AI bot's image or mixed message), kept as evidence.
+
+    One row per image of an inbound message (`position` in the message), written when the message is processed:
+    `stored` with the decrypted file under the instance dir (`path` relative to it, named by its SHA-256, so the
+    same picture twice is one file), or `failed` with the reason (url expired, HTTP error, not an image).
+    `ticket_id` is set when the message becomes (or joins) a ticket, or when a photo follows a report. Shown in the
+    console to people whose scope covers the ticket's grid; never sent to a group.
+    """
+
+    __tablename__ = "ticket_evidence"
+    __table_args__ = (UniqueConstraint("inbound_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    inbound_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="stored")     # EVIDENCE_STATUSES
+    path: Mapped[str | None] = mapped_column(String(255))                 # relative to the instance dir
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    mime: Mapped[str | None] = mapped_column(String(32))
+    size: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16), default="aibot")
+    error: Mapped[str | None] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(String(128))                    # the sender's userid on that platform
+    chat_id: Mapped[str | None] = mapped_column(String(128))              # None: a 1:1 chat
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

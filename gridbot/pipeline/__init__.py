@@ -5,8 +5,8 @@ Stages, in order:
    one of three strategies per app, picked by bootstrap (the intake, RQ, in-process).
 2. intake (intake.py): PostgreSQL + RQ: the callbacks a web process has in hand share one INSERT and one Redis trip.
 3. dispatch (dispatch.py): the ids the intake pushed become processing jobs; the recovery sweep requeues lost ones.
-4. process (process.py): one message, once: speaker, router, replies written to the outbox in the same transaction;
-   an unexpected error is logged with an id and the person told it.
+4. process (process.py): one message, once (its pictures fetched first, media.py): speaker, router, replies
+   written to the outbox in the same transaction; an unexpected error is logged with an id and the person told it.
 5. delivery (delivery.py): each outbox row sent exactly once: claim, send, retry with backoff, sweep the stuck.
 
 store.py holds the inbound row and its one INSERT, shared by every way of storing.

@@ -25,6 +25,7 @@ from ..router import Context
 from ..services.outbox import replies_for_inbound, write_replies
 from ..services.people import Speaker, grid_for_chat, resolve_speaker
 from ..texts import t
+from .media import fetch_evidence, picture_urls
 from .receive import note_unknown_chat
 from .store import NOT_PROCESSED, row_values, store
 
@@ -40,10 +41,16 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
-def process(app: Gridbot, inbound_id: int) -> list[int]:
+class _PicturesFirst(Exception):
+    """Raised in process()'s transaction for a message whose pictures are not fetched yet: nothing is changed."""
+
+
+def process(app: Gridbot, inbound_id: int, pictures_fetched: bool = False) -> list[int]:
     """Route the message and write its replies to the outbox, in one transaction. Idempotent.
 
-    Returns the ids of the outbox rows written (empty if the message was already processed).
+    Returns the ids of the outbox rows written (empty if the message was already processed). A message with
+    pictures (the AI bot's image urls, valid five minutes) has them fetched first, outside the transaction and
+    its row lock (media.py), then is routed; a message without costs nothing more.
     """
     try:
         with app.session() as session, session.begin():
@@ -55,6 +62,8 @@ def process(app: Gridbot, inbound_id: int) -> list[int]:
                 return []
             if row.status == "done" or row.status in NOT_PROCESSED:   # unbound, skipped, unreadable: kept, not run
                 return []
+            if not pictures_fetched and picture_urls(row.payload):
+                raise _PicturesFirst
             inbound = _inbound_of(row)
             if inbound.chat_id and inbound.is_group and grid_for_chat(session, inbound.chat_id) is None:
                 note_unknown_chat(session, inbound, app.clock.now())
@@ -69,12 +78,26 @@ def process(app: Gridbot, inbound_id: int) -> list[int]:
             row.processed_at = app.clock.now()
             row.error = None
         ids = [r.id for r in rows]
+    except _PicturesFirst:
+        _fetch_pictures(app, inbound_id)
+        return process(app, inbound_id, pictures_fetched=True)
     except Exception as exc:
         if isinstance(exc, Refusal) or is_transient(exc):
             _mark_failed(app, inbound_id, mask_text(repr(exc))[:2000])
             raise
         return _apologise(app, inbound_id, exc)
     return ids
+
+
+def _fetch_pictures(app: Gridbot, inbound_id: int) -> None:
+    """The message's pictures, before it is routed. A bug there costs the pictures, never the message; an outage
+    is raised like any other (the job is retried, and pictures already kept are skipped)."""
+    try:
+        fetch_evidence(app, inbound_id)
+    except Exception as exc:   # a picture never fails its message: logged once with an id, routed anyway
+        if is_transient(exc):
+            raise
+        log_unexpected(log, exc, f"inbound {inbound_id} pictures")
 
 
 def _inbound_of(row: InboundMessage) -> Inbound:

@@ -9,6 +9,7 @@ It refuses what WeCom refuses on the send endpoints (`_limits`, `_dropped`): con
 over 20 a minute, a response_url used twice or after its hour, a customer group's mass sends over the daily cap (in
 `fail_list`); and, like WeCom, it answers ok to app messages over 30 a minute or 1,000 an hour per member and
 silently does not deliver them (`dropped()` shows them to a test).
+It also serves the AI bot's encrypted pictures (`aibot_image`, GET /aibot/media/<id>), valid five minutes.
 """
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -55,6 +58,9 @@ class FakeWeCom:
     template_counts: dict[str, int] = field(default_factory=dict)     # "chat_id:YYYY-MM-DD" -> mass sends
     response_codes: dict[str, float] = field(default_factory=dict)    # response_code -> when it was issued
     used_response_codes: set[str] = field(default_factory=set)
+    # -- the AI bot's pictures (see "AI bot media" below) --
+    aibot_files: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {data (encrypted), expires}
+    media_clock: Callable[[], float] = time.time   # the pictures' clock (url expiry): tests point it at a FrozenClock
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -194,6 +200,8 @@ class FakeWeCom:
     # -- the server -----------------------------------------------------------------------------
     def _wsgi(self, environ, start_response):
         request = Request(environ)
+        if request.path.startswith("/aibot/media/"):
+            return self._aibot_media(request)(environ, start_response)
         upload = None
         if request.mimetype == "multipart/form-data":  # media/upload: the file is kept aside, its name recorded
             part = request.files.get("media")
@@ -298,3 +306,41 @@ class FakeWeCom:
                 return {"errcode": 701008, "errmsg": "chat not found"}
             return {**ok, "group_chat": chat}
         return {"errcode": 404, "errmsg": f"fake WeCom has no {path}"}
+
+    # -- AI bot media -----------------------------------------------------------------------------
+    # Doc 100719 (接收消息, 结构体说明 › 图片): an image or mixed message carries `image.url`, a download url valid five
+    # minutes, of a file encrypted like the callback body (doc 101033): AES-256-CBC, key = base64(EncodingAESKey+"="),
+    # IV = key[:16], PKCS#7 padding. What WeCom answers for an expired url is not documented (unverified): here 403,
+    # so a client must take any non-200 as "not kept".
+    AIBOT_MEDIA_LIFETIME = 300
+
+    def aibot_image(self, data: bytes, aes_key43: str, lifetime: float | None = None) -> str:
+        """Encrypt `data` as WeCom does and serve it; returns the url an AI bot message would carry."""
+        key = base64.b64decode(aes_key43 + "=")
+        pad = 32 - len(data) % 32
+        raw = data + bytes([pad]) * pad
+        enc = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+        media_id = uuid.uuid4().hex
+        with self._lock:
+            self.aibot_files[media_id] = {
+                "data": enc.update(raw) + enc.finalize(),
+                "expires": self.media_clock() + (self.AIBOT_MEDIA_LIFETIME if lifetime is None else lifetime)}
+        return f"{self.url}/aibot/media/{media_id}"
+
+    def media_downloads(self) -> list[Received]:
+        return [r for r in self.received if r.path.startswith("/aibot/media/")]
+
+    def _aibot_media(self, request: Request) -> Response:
+        with self._lock:
+            self.received.append(Received(request.path, dict(request.args), {}))
+            file = self.aibot_files.get(request.path.rsplit("/", 1)[-1])
+            if request.method != "GET":
+                return Response("method not allowed", status=405)
+            if file is None:
+                return Response("not found", status=404)
+            if self.media_clock() > file["expires"]:
+                return Response("url expired", status=403)
+            if self.fail_next > 0 and request.path.endswith(self.fail_only or "/"):   # a hiccup of the file server
+                self.fail_next -= 1
+                return Response("bad gateway", status=502)
+            return Response(file["data"], status=200, mimetype="application/octet-stream")

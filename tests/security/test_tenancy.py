@@ -50,6 +50,7 @@ def requests_for(o: dict[str, Any]) -> dict[str, list[tuple[str, str, Any]]]:
         "console.tickets": [("GET", "/console/tickets?per_page=200", None),
                             ("GET", "/console/tickets?grid=QS-01", None), ("GET", f"/console/tickets?q={n}", None)],
         "console.ticket_detail": [("GET", f"/console/tickets/{n}", None)],
+        "console.ticket_evidence": [("GET", f"/console/evidence/{o['evidence']}", None)],
         "console.ticket_action": [("POST", f"/console/tickets/{n}/action", {"action": a, "note": "x", "to": "mem_zhao"})
                                   for a in ("accept", "start", "resolve", "close", "reassign", "escalate", "reopen",
                                             "note")],
@@ -124,7 +125,27 @@ def two(db_templates, tmp_path_factory):
         s.add(row)
         s.flush()
         ids["outbox"] = row.id
+        ids["evidence"] = _other_evidence(s, app, other.ticket)
     return world, other, ids
+
+
+def _other_evidence(s, app, number: str) -> int:
+    """A picture on 青山's ticket (as the AI bot's pictures are kept): its file holds a 青山 secret."""
+    from gridbot.models import InboundMessage, TicketEvidence
+
+    inbound = InboundMessage(platform="wecom_aibot", dedupe_key="wecom_aibot:msg:qs-photo", sender_id="res_qs",
+                             payload={}, status="done")
+    s.add(inbound)
+    s.flush()
+    path = app.settings.instance_dir / "evidence" / "2026" / "11" / ("0" * 64 + ".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + SECRETS[0].encode())
+    row = TicketEvidence(ticket_id=s.scalar(select(Ticket.id).where(Ticket.number == number)), inbound_id=inbound.id,
+                         position=0, status="stored", path=str(path.relative_to(app.settings.instance_dir)),
+                         sha256="0" * 64, mime="image/png", size=path.stat().st_size, added_by="res_qs")
+    s.add(row)
+    s.flush()
+    return row.id
 
 
 def other_rows(app, other) -> list[tuple]:

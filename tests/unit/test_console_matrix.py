@@ -29,6 +29,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "console.tickets": CASEWORK,
     "console.ticket_detail": HY01,
     "console.ticket_action": HY01,
+    "console.ticket_evidence": HY01,                       # a picture kept with the HY-01 ticket
     "console.households": CASEWORK,
     "console.coverage": CASEWORK,
     "console.binding_decide": HY01,
@@ -59,7 +60,32 @@ EXPECTED: dict[str, set[str] | str] = {
 
 @pytest.fixture(scope="module")
 def world(db_templates, tmp_path_factory):
-    return module_world(db_templates, tmp_path_factory.mktemp("matrix"))
+    world = module_world(db_templates, tmp_path_factory.mktemp("matrix"))
+    world.ids["evidence"] = _picture_on(world, world.tickets["HY-01"])
+    return world
+
+
+def _picture_on(world, number: str) -> int:
+    """A picture kept with a ticket, as the AI bot's pictures are (gridbot/pipeline/media.py)."""
+    from sqlalchemy import select
+
+    from gridbot.models import InboundMessage, Ticket, TicketEvidence
+
+    app = world.app
+    path = app.settings.instance_dir / "evidence" / "2026" / "11" / ("a" * 64 + ".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    with app.session() as s, s.begin():
+        inbound = InboundMessage(platform="wecom_aibot", dedupe_key="wecom_aibot:msg:matrix-photo", sender_id="res_a",
+                                 payload={}, status="done")
+        s.add(inbound)
+        s.flush()
+        row = TicketEvidence(ticket_id=s.scalar(select(Ticket.id).where(Ticket.number == number)),
+                             inbound_id=inbound.id, position=0, status="stored", path="evidence/2026/11/" + path.name,
+                             sha256="a" * 64, mime="image/png", size=40, added_by="res_a")
+        s.add(row)
+        s.flush()
+        return row.id
 
 
 def _rules():
@@ -100,7 +126,7 @@ def _url(world, rule: str) -> str:
     values = {"<number>": world.tickets["HY-01"], "<fmt>": "xlsx", "<int:binding_id>": str(world.ids["binding"]),
               "<int:reminder_id>": str(world.ids["reminder"]), "<int:ann_id>": str(world.ids["announcement"]),
               "<int:account_id>": str(world.ids["account"]), "<int:token_id>": str(world.ids["token"]),
-              "<int:outbox_id>": "999999"}
+              "<int:outbox_id>": "999999", "<int:evidence_id>": str(world.ids["evidence"])}
     for key, value in values.items():
         rule = rule.replace(key, value)
     assert "<" not in rule, f"no sample value for {rule}"

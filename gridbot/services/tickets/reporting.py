@@ -49,6 +49,7 @@ class NewRequest:
     summary: str = ""
     household_ids: frozenset[int] = frozenset()
     actor: str | None = None
+    via: str = "text"               # "voice": the words are the platform's transcript (the console says 语音转文字)
 
 
 @dataclass
@@ -136,8 +137,11 @@ def report(session: Session, policy: Policy, request: NewRequest, now: datetime)
                                                 chat_id=request.chat_id, text=masked, joined_at=now))
     session.add(ticket)
     session.flush()
+    detail = {"category": category, "urgency": urgency}
+    if request.via != "text":
+        detail["via"] = request.via
     session.add(TicketEvent(ticket=ticket, at=now, actor=actor, action="report", from_status=None,
-                            to_status="reported", note=masked, detail={"category": category, "urgency": urgency}))
+                            to_status="reported", note=masked, detail=detail))
     audit.record(session, actor, "ticket.report", "ticket", ticket.number,
                  {"category": category, "urgency": urgency, "grid_id": grid_id}, at=now)
     if assignee is not None:

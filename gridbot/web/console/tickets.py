@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import flash, redirect, request, url_for
+from flask import Response, flash, redirect, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ...models import Member, MemberGrid, Ticket
+from ...models import Member, MemberGrid, Ticket, TicketEvidence
 from ...models.tickets import STATUSES
+from ...services import evidence
 from ...services import tickets as svc
 from ...texts import t
 from .. import gridbot_app
@@ -76,9 +77,37 @@ def ticket_detail(number: str) -> str:
         actions = svc.allowed_actions(p.speaker(), ticket)
         phone = phone_for(p, ticket.grid_id, ticket.contact_phone)
         late = svc.overdue(ticket, app.clock.now())
+        pictures = evidence.of_ticket(s, ticket.id)
+        by_voice = any(ev.action == "report" and (ev.detail or {}).get("via") == "voice" for ev in ticket.events)
         return render("ticket.html", ticket=ticket, timeline=timeline, actions=actions, members=members,
                       phone=phone, late=late, needs={a: svc.ACTIONS[a][1] for a in actions},
-                      next_steps=svc.next_steps(ticket))
+                      next_steps=svc.next_steps(ticket), pictures=pictures, by_voice=by_voice, t=t)
+
+
+@bp.get("/evidence/<int:evidence_id>")
+@requires("casework")
+def ticket_evidence(evidence_id: int) -> Response:
+    """A ticket's picture, to people whose scope covers the ticket's grid (404 unknown, 403 audited outside)."""
+    p = signed_in()
+    app = gridbot_app()
+    with app.session() as s:
+        row = s.get(TicketEvidence, evidence_id)
+        if row is None or row.ticket_id is None or row.status != "stored" or not row.path:
+            not_found()
+        ticket = s.get(Ticket, row.ticket_id)
+        if ticket is None:  # pragma: no cover - the foreign key cascades
+            not_found()
+        if not p.in_scope(ticket.grid_id):
+            forbid("evidence outside scope", "ticket", ticket.number)
+        rel, mime = row.path, row.mime
+    root = (app.settings.instance_dir / evidence.EVIDENCE_DIR).resolve()
+    path = (app.settings.instance_dir / rel).resolve()
+    if not path.is_relative_to(root) or not path.is_file() or mime not in evidence.MIMES:
+        not_found()
+    resp = send_file(path, mimetype=mime, conditional=True, max_age=0)
+    resp.headers["Cache-Control"] = "private, no-store"    # a resident's picture: no shared cache keeps it
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
 
 
 @bp.post("/tickets/<number>/action")
