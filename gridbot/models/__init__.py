@@ -4,7 +4,7 @@ from .base import Base, UTCDateTime, utcnow
 from .console import ApiToken, ConsoleAccount, LoginFailure
 from .coverage import CoverageSnapshot
 from .household import HOUSEHOLD_TAGS, KEY_HOUSEHOLD_TAGS, ChatIdentity, ChatMembership, Household, HouseholdBinding
-from .messaging import InboundMessage, OutboxMessage
+from .messaging import ChannelFault, InboundMessage, OutboxMessage
 from .org import LEADER_ROLES, ROLES, Community, Grid, GridChat, Member, MemberGrid, UnknownChat, grid_neighbours
 from .scheduling import Announcement, Occurrence, Reminder, SchedulerJob
 from .tickets import Ticket, TicketEvent, TicketReporter, TicketSequence
@@ -17,4 +17,5 @@ __all__ = [
     "grid_neighbours", "ApiToken", "ConsoleAccount", "LoginFailure", "CoverageSnapshot", "Announcement",
     "Occurrence", "Reminder", "SchedulerJob", "Ticket", "TicketEvent", "TicketReporter", "TicketSequence",
     "Leave", "Patrol", "Visit", "WorkLog",
+    "ChannelFault",
 ]

@@ -1,7 +1,8 @@
 """Senders deliver outbox rows to a platform. One interface, several real implementations.
 
-A sender's send(row) either returns normally (delivered), raises TemporaryFailure (try again later)
-or PermanentFailure (no point retrying: the row goes dead at once). Any other exception counts as temporary.
+A sender's send(row) either returns normally (delivered), raises TemporaryFailure (try again later),
+PermanentFailure (no point retrying: the row goes dead at once) or ConfigurationFault (the whole channel is
+misconfigured: the row waits with the others until an operator fixes it). Any other exception counts as temporary.
 """
 from __future__ import annotations
 
@@ -20,6 +21,20 @@ class TemporaryFailure(Exception):
 
 class PermanentFailure(Exception):
     """The message can never be delivered as it is (bad target, rejected content)."""
+
+
+class ConfigurationFault(PermanentFailure):
+    """The channel itself is misconfigured (a wrong secret, an IP the platform does not trust, an API the app may
+    not call): every row sent by it would fail the same way. The channel stops, one alert is raised, and its rows
+    wait, not dead, until a probe succeeds (pipeline/delivery.py). A PermanentFailure to callers that know no
+    better (a roster sync, a CLI check)."""
+
+    def __init__(self, channel: str, errcode: int, fix: str, ip: str | None = None):
+        super().__init__(f"{channel}: errcode {errcode}: {fix}")
+        self.channel = channel
+        self.errcode = errcode
+        self.fix = fix
+        self.ip = ip
 
 
 class Sender(Protocol):

@@ -30,7 +30,7 @@ from ..markdown import md_plain
 from ..messages import Inbound, Reply
 from ..models import GridChat, OutboxMessage
 from ..texts import t
-from ..wecom.client import AmbiguousFailure, WeComClient
+from ..wecom.client import APP_CHANNEL, AmbiguousFailure, WeComClient, robot_channel
 from ..wecom.ratelimit import APPCHAT_PER_MINUTE, ROBOT_PER_MINUTE, USER_PER_MINUTE, RateLimiter
 from . import PermanentFailure, Sender, TemporaryFailure
 
@@ -104,6 +104,11 @@ class Channels:
 
 
 class _Base:
+    # the channels a send depends on (a ConfigurationFault on any of them holds the row: pipeline/delivery.py),
+    # and whether WeCom itself drops a re-send of the same content (then a send of unknown outcome is re-sent)
+    fault_channels: tuple[str, ...] = ()
+    dedupe_window: timedelta | None = None
+
     def __init__(self, channels: Channels, client: WeComClient | None = None, limiter: RateLimiter | None = None):
         self.channels = channels
         self.app = channels.app
@@ -182,6 +187,7 @@ class RobotSender(_Base):
     def __init__(self, channels: Channels, robot_key: str):
         super().__init__(channels)
         self.robot_key = robot_key
+        self.fault_channels = (robot_channel(robot_key),)
 
     def send(self, row: OutboxMessage) -> None:
         content = row.content or {}
@@ -211,6 +217,10 @@ class RobotSender(_Base):
 
 class AppMessageSender(_ImageMixin, _Base):
     """message/send to one staff member (target is the userid)."""
+
+    fault_channels = (APP_CHANNEL,)
+    # enable_duplicate_check: the same content to the same member within the interval goes once (a margin kept)
+    dedupe_window = timedelta(seconds=DUPLICATE_CHECK_SECONDS) - timedelta(minutes=10)
 
     def send(self, row: OutboxMessage) -> None:
         content = row.content or {}
@@ -248,6 +258,8 @@ class AppMessageSender(_ImageMixin, _Base):
 class AppChatSender(_ImageMixin, _Base):
     """appchat/send to an internal group the app created (target is the chatid)."""
 
+    fault_channels = (APP_CHANNEL, "appchat")
+
     def send(self, row: OutboxMessage) -> None:
         content = row.content or {}
         markdown = content.get("kind") == "markdown"
@@ -270,6 +282,8 @@ class AppChatSender(_ImageMixin, _Base):
 
 class AIBotSender(_Base):
     """The AI bot's response_url: one use, valid an hour. Otherwise the reply goes by the chat's own channel."""
+
+    fault_channels = ("aibot",)
 
     def __init__(self, channels: Channels, fallback: Callable[[], Sender]):
         super().__init__(channels)
@@ -305,6 +319,8 @@ class AIBotSender(_Base):
 
 class TemplateSender(_Base):
     """add_msg_template to an external group: WeCom asks `sender` (a staff member) to confirm in the client."""
+
+    fault_channels = (APP_CHANNEL, "externalcontact")
 
     def send(self, row: OutboxMessage) -> None:
         content = row.content or {}
