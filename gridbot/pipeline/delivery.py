@@ -67,7 +67,9 @@ def deliver(app: Gridbot, outbox_id: int) -> str:
     if row is None:
         return "skipped"
     sender = app.sender_for(row)
-    channels = tuple(getattr(sender, "fault_channels", ()))
+    # the sender's channels, and the one the row was held for: an AI bot reply whose response_url expired goes by
+    # its group's robot, and waits (and probes, and clears) with that robot's other rows
+    channels = tuple(dict.fromkeys([*getattr(sender, "fault_channels", ()), *([row.channel] if row.channel else [])]))
     now = app.clock.now()
     faulted = False
     if channels:

@@ -230,3 +230,52 @@ def test_already_delivered_dismisses_an_unknown_row_audited(app, fake, clock):
         assert s.scalar(select(func.count()).select_from(AuditLog).where(
             AuditLog.action == "outbox.confirm_delivered", AuditLog.entity_id == str(oid))) == 1
     assert len(fake.sent("/cgi-bin/webhook/send")) == 1      # nothing sent again
+
+
+def test_an_aibot_reply_falling_back_to_a_stopped_robot_waits_with_the_robot_and_goes_when_it_works(app, fake, clock):
+    from gridbot.messages import Inbound
+
+    inbound = Inbound(platform="wecom_aibot", sender_id="resident_a", text="你好", chat_id="chat-hy-01",
+                      msg_id="fb1", response_url=f"{fake.url}/aibot/response/fb1", at=app.clock.now())
+    with app.session() as s, s.begin():
+        first, second = (r.id for r in outbox.write_replies(s, inbound, [Reply("第一条"), Reply("第二条")],
+                                                           now=app.clock.now()))
+    assert delivery.deliver(app, first) == "sent"                  # by the response_url (one use)
+    fake.errcode_next, fake.errcode_only = [93000, 93000], "/webhook/send"
+    assert delivery.deliver(app, second) == "pending"              # the fallback robot's key is gone
+    (fault,) = faults(app)
+    assert fault.channel.startswith("robot:") and rows(app)[1].channel == fault.channel
+    clock.advance(channel_faults.PROBE_EVERY)
+    assert delivery.probe_faults(app) == 1 and delivery.deliver(app, second) == "pending"   # still gone
+    assert faults(app)[0].occurrences == 2
+    clock.advance(channel_faults.PROBE_EVERY)                      # the robot is back
+    assert delivery.probe_faults(app) == 1 and delivery.deliver(app, second) == "sent"
+    assert faults(app)[0].cleared_at is not None
+    assert [p.body["text"]["content"] for p in fake.sent("/cgi-bin/webhook/send")] == ["第二条"]
+
+
+def test_the_client_says_which_channel_is_misconfigured_and_how_to_fix_it(fake):
+    from gridbot.senders import ConfigurationFault, PermanentFailure
+    from gridbot.wecom.client import WeComClient, calling_ip
+
+    client = WeComClient(fake.url, fake.corp_id, fake.secret)
+    fake.trusted_ips = {"198.51.100.7"}
+    with pytest.raises(ConfigurationFault) as err:
+        client.call("/cgi-bin/message/send", {"touser": "a", "msgtype": "text", "text": {"content": "1"}})
+    assert (err.value.channel, err.value.errcode, err.value.ip) == ("wecom_app", 60020, "127.0.0.1")
+    fake.trusted_ips = None
+    fake.errcode_next = [48002, 48002, 301002, 40078]
+    with pytest.raises(ConfigurationFault) as err:
+        client.call("/cgi-bin/externalcontact/add_msg_template", {})
+    assert err.value.channel == "externalcontact" and "可调用应用" in err.value.fix
+    with pytest.raises(ConfigurationFault) as err:
+        client.call("/cgi-bin/appchat/send", {})
+    assert err.value.channel == "appchat"
+    with pytest.raises(ConfigurationFault) as err:      # app-wide whatever the API
+        client.call("/cgi-bin/appchat/send", {})
+    assert err.value.channel == "wecom_app" and "GRIDBOT_WECOM_AGENT_ID" in err.value.fix
+    with pytest.raises(PermanentFailure) as err:        # about this message, not the channel
+        client.call("/cgi-bin/message/send", {})
+    assert not isinstance(err.value, ConfigurationFault)
+    assert calling_ip("not allow to access from your ip, hint: [x], from ip: 10.1.2.3, more info at https://") \
+        == "10.1.2.3"
