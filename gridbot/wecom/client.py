@@ -164,6 +164,8 @@ class WeComClient:
         data = self._http("GET", "/cgi-bin/gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret})
         if data.get("errcode"):
             code = int(data["errcode"])
+            if code == SYSTEM_BUSY:
+                raise SystemBusy(f"gettoken: system busy (errcode {code})", retry_after=30)
             if code in BUSY_ERRCODES or code in RATE_ERRCODES:
                 raise TemporaryFailure(f"gettoken: errcode {code}", retry_after=30)
             fault = config_fault(APP_CHANNEL, "gettoken", code, str(data.get("errmsg") or ""))
