@@ -3,6 +3,10 @@
 A sender's send(row) either returns normally (delivered), raises TemporaryFailure (try again later),
 PermanentFailure (no point retrying: the row goes dead at once) or ConfigurationFault (the whole channel is
 misconfigured: the row waits with the others until an operator fixes it). Any other exception counts as temporary.
+
+Two optional attributes tell pipeline/delivery.py more: `fault_channels` (the channels a send depends on: a row
+waits while any of them is stopped) and `dedupe_window` (a timedelta when the platform itself drops a re-send of
+the same content within it: then a send of unknown outcome is sent again instead of waiting for a person).
 """
 from __future__ import annotations
 
