@@ -160,7 +160,7 @@ def test_a_worker_killed_mid_send_leaves_no_app_message_unknown_and_lists_the_gr
         user_texts = sorted(r.content["text"] for r in written if r.target_type == "user")
     proc_env = {**os.environ, **env, "GRIDBOT_DATABASE_URL": pg_url, "GRIDBOT_INSTANCE_DIR": str(tmp_path / "w")}
     log = tmp_path / "worker.log"
-    fake.hold_after_record = 0.4      # WeCom has each message a while before the worker hears back
+    fake.hold_after_record = 0.6      # WeCom has each message a while before the worker hears back
 
     for path in ("/cgi-bin/message/send", "/cgi-bin/webhook/send"):
         worker = start_worker(proc_env, log, "--queue", "outbound", "--burst")
