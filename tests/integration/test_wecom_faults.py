@@ -232,26 +232,20 @@ def test_already_delivered_dismisses_an_unknown_row_audited(app, fake, clock):
     assert len(fake.sent("/cgi-bin/webhook/send")) == 1      # nothing sent again
 
 
-def test_an_aibot_reply_falling_back_to_a_stopped_robot_waits_with_the_robot_and_goes_when_it_works(app, fake, clock):
-    from gridbot.messages import Inbound
-
-    inbound = Inbound(platform="wecom_aibot", sender_id="resident_a", text="你好", chat_id="chat-hy-01",
-                      msg_id="fb1", response_url=f"{fake.url}/aibot/response/fb1", at=app.clock.now())
-    with app.session() as s, s.begin():
-        first, second = (r.id for r in outbox.write_replies(s, inbound, [Reply("第一条"), Reply("第二条")],
-                                                           now=app.clock.now()))
-    assert delivery.deliver(app, first) == "sent"                  # by the response_url (one use)
+def test_a_stopped_robot_is_probed_until_its_key_works_again_then_its_posts_go_once(app, fake, clock):
+    ids = write(app, *[Reply(f"群通知{i}", to_chat="chat-hy-01") for i in range(5)])
     fake.errcode_next, fake.errcode_only = [93000, 93000], "/webhook/send"
-    assert delivery.deliver(app, second) == "pending"              # the fallback robot's key is gone
+    assert [delivery.deliver(app, oid) for oid in ids] == ["pending"] * 5
     (fault,) = faults(app)
-    assert fault.channel.startswith("robot:") and rows(app)[1].channel == fault.channel
+    assert all(r.channel == fault.channel for r in rows(app))
     clock.advance(channel_faults.PROBE_EVERY)
-    assert delivery.probe_faults(app) == 1 and delivery.deliver(app, second) == "pending"   # still gone
-    assert faults(app)[0].occurrences == 2
-    clock.advance(channel_faults.PROBE_EVERY)                      # the robot is back
-    assert delivery.probe_faults(app) == 1 and delivery.deliver(app, second) == "sent"
+    assert delivery.probe_faults(app) == 1 and delivery.deliver(app, ids[0]) == "pending"   # still refused
+    assert faults(app)[0].occurrences == 2 and faults(app)[0].cleared_at is None
+    assert probe_and_deliver_all(app, clock) == ["sent"] * 5                                 # the key works again
     assert faults(app)[0].cleared_at is not None
-    assert [p.body["text"]["content"] for p in fake.sent("/cgi-bin/webhook/send")] == ["第二条"]
+    assert sorted(p.body["text"]["content"] for p in fake.sent("/cgi-bin/webhook/send")) == [
+        f"群通知{i}" for i in range(5)]
+    assert len([r for r in fake.received if r.path == "/cgi-bin/webhook/send"]) == 7   # 5 posts and 2 refusals
 
 
 def test_the_client_says_which_channel_is_misconfigured_and_how_to_fix_it(fake):
