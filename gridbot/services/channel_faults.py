@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,11 +43,17 @@ def fix_text(fault: ChannelFault) -> str:
     return t("channel_faults.fix.other", errcode=fault.errcode, message=fault.message)
 
 
-def banner(fault: ChannelFault, timezone: str) -> str:
+def held_count(session: Session, channel: str) -> int:
+    """How many messages wait for the channel."""
+    return session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.status == "pending", OutboxMessage.channel == channel)) or 0
+
+
+def banner(session: Session, fault: ChannelFault, timezone: str) -> str:
     """The console's line about one stopped channel."""
     return t("channel_faults.banner", channel=channel_name(fault.channel), errcode=fault.errcode,
              since=local(fault.first_seen, timezone).strftime("%m-%d %H:%M"), n=fault.occurrences,
-             fix=fix_text(fault))
+             fix=fix_text(fault), held=held_count(session, fault.channel))
 
 
 def digest_line(fault: ChannelFault) -> str:

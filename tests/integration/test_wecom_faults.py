@@ -108,6 +108,7 @@ def test_60020_on_a_burst_is_one_alarm_with_the_ip_and_the_fixed_probe_delivers_
     page = signed_in(app, "wang").get("/console/tickets").get_data(as_text=True)
     banners = re.findall(r'<div class="flash error channel-fault"[^>]*>([^<]*)</div>', page)
     assert len(banners) == 1 and "127.0.0.1" in banners[0] and "企业可信IP" in banners[0]
+    assert "50 条待发消息在排队" in banners[0]
     assert "channel-fault" not in signed_in(app, "zhao").get("/console/tickets").get_data(as_text=True)
     with app.session() as s:
         d = digest.build(s, community="HY", day=date(2026, 11, 2), tz=app.settings.tz, console_base_url="http://x")

@@ -123,7 +123,7 @@ def _channel_fault_banners() -> list[str]:
     configure: secretaries and operators), so one wrong setting is one visible alarm on every page."""
     app = gridbot_app()
     with app.session() as session:
-        return [channel_faults.banner(f, app.settings.timezone) for f in channel_faults.active(session)]
+        return [channel_faults.banner(session, f, app.settings.timezone) for f in channel_faults.active(session)]
 
 
 @bp.app_template_filter("local")
