@@ -71,8 +71,10 @@ def scheduler_tick() -> str:
 
 
 def release_held_outbox() -> int:
-    """Outbox rows whose not_before has come (quiet hours over, or their writer died before enqueuing them)."""
-    return release_held(current())
+    """Outbox rows whose not_before has come (quiet hours over, or their writer died before enqueuing them), and
+    for each channel stopped by a configuration fault whose probe is due, its oldest held row (the probe)."""
+    app = current()
+    return release_held(app) + delivery.probe_faults(app)
 
 
 def sweep_tickets(now: str | None = None, app: Gridbot | None = None) -> dict[str, Any]:

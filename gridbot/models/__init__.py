@@ -4,7 +4,7 @@ from .base import Base, UTCDateTime, utcnow
 from .console import ApiToken, ConsoleAccount, LoginFailure
 from .coverage import CoverageSnapshot
 from .household import HOUSEHOLD_TAGS, KEY_HOUSEHOLD_TAGS, ChatIdentity, ChatMembership, Household, HouseholdBinding
-from .messaging import InboundMessage, OutboxMessage
+from .messaging import ChannelFault, InboundMessage, OutboxMessage
 from .org import LEADER_ROLES, ROLES, Community, Grid, GridChat, Member, MemberGrid, UnknownChat, grid_neighbours
 from .scheduling import Announcement, Occurrence, Reminder, SchedulerJob
 from .tickets import Ticket, TicketEvent, TicketEvidence, TicketReporter, TicketSequence
@@ -18,4 +18,5 @@ __all__ = [
     "Occurrence", "Reminder", "SchedulerJob", "Ticket", "TicketEvent", "TicketEvidence", "TicketReporter",
     "TicketSequence",
     "Leave", "Patrol", "Visit", "WorkLog",
+    "ChannelFault",
 ]

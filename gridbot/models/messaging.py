@@ -55,3 +55,28 @@ class OutboxMessage(Base):
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # the channel a configuration fault holds it for (see ChannelFault): released at once when the fault clears
+    channel: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class ChannelFault(Base):
+    """A sending channel stopped by a configuration fault (a wrong secret, an IP WeCom does not trust, an API the
+    app may not call): one row per channel, reopened when it happens again. While `cleared_at` is empty the
+    channel's rows wait (pending, no try counted) and one of them probes WeCom at `probe_at`; the first success
+    clears it and releases them.
+
+    channel: "wecom_app" (the app's token and message/send), "appchat", "externalcontact", "robot:<hash>", "aibot".
+    """
+
+    __tablename__ = "channel_faults"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64), unique=True)
+    errcode: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)                 # for operators: what to fix (a setting, an IP)
+    ip: Mapped[str | None] = mapped_column(String(64))         # 60020: the calling IP to add to the trusted IPs
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    probe_at: Mapped[datetime | None]                          # when one held row tries WeCom again
+    cleared_at: Mapped[datetime | None]

@@ -34,9 +34,9 @@ from ..messages import Inbound, Reply
 from ..models import GridChat, InboundMessage, OutboxMessage
 from ..periods import local_day
 from ..texts import t
-from ..wecom.client import AmbiguousFailure, WeComClient
+from ..wecom.client import APP_CHANNEL, AmbiguousFailure, WeComClient, robot_channel
 from ..wecom.ratelimit import APPCHAT_WINDOWS, ROBOT_WINDOWS, USER_WINDOWS, RateLimiter
-from . import PermanentFailure, Sender, TemporaryFailure
+from . import ConfigurationFault, PermanentFailure, Sender, TemporaryFailure
 
 # services.outbox.write_replies, handed in by bootstrap: a sender writes to the outbox without importing services.
 WriteReplies = Callable[[Session, "Inbound | None", Iterable[Reply], datetime, "str | None"], list[OutboxMessage]]
@@ -125,6 +125,11 @@ class Channels:
 
 
 class _Base:
+    # the channels a send depends on (a ConfigurationFault on any of them holds the row: pipeline/delivery.py),
+    # and whether WeCom itself drops a re-send of the same content (then a send of unknown outcome is re-sent)
+    fault_channels: tuple[str, ...] = ()
+    dedupe_window: timedelta | None = None
+
     def __init__(self, channels: Channels, client: WeComClient | None = None, limiter: RateLimiter | None = None):
         self.channels = channels
         self.app = channels.app
@@ -227,6 +232,7 @@ class RobotSender(_Base):
     def __init__(self, channels: Channels, robot_key: str):
         super().__init__(channels)
         self.robot_key = robot_key
+        self.fault_channels = (robot_channel(robot_key),)
 
     def send(self, row: OutboxMessage) -> None:
         content = row.content or {}
@@ -260,6 +266,10 @@ class AppMessageSender(_ImageMixin, _Base):
     def __init__(self, channels: Channels, to: str | None = None):
         super().__init__(channels)
         self.to = to
+
+    fault_channels = (APP_CHANNEL,)
+    # enable_duplicate_check: the same content to the same member within the interval goes once (a margin kept)
+    dedupe_window = timedelta(seconds=DUPLICATE_CHECK_SECONDS) - timedelta(minutes=10)
 
     def send(self, row: OutboxMessage) -> None:
         content = row.content or {}
@@ -298,6 +308,8 @@ class AppMessageSender(_ImageMixin, _Base):
 class AppChatSender(_ImageMixin, _Base):
     """appchat/send to an internal group the app created (target is the chatid)."""
 
+    fault_channels = (APP_CHANNEL, "appchat")
+
     def send(self, row: OutboxMessage) -> None:
         content = row.content or {}
         markdown = content.get("kind") == "markdown"
@@ -322,6 +334,8 @@ class AIBotSender(_Base):
     """The AI bot's response_url: one use, valid an hour from the callback's arrival (doc 101138). When it cannot
     be used (expired, already used, refused by WeCom, or the reply too long for one use) the reply goes by the
     next channel (`fallback`) instead of dying; the row records why (content.response_url_fallback)."""
+
+    fault_channels = ("aibot",)
 
     def __init__(self, channels: Channels, fallback: Callable[[], Sender]):
         super().__init__(channels)
@@ -390,13 +404,18 @@ class _Chain:
 
     def send(self, row: OutboxMessage) -> None:
         reasons: list[str] = []
+        fault: ConfigurationFault | None = None
         for index, (name, factory) in enumerate(self.factories):
             start = (row.content or {}).get("parts_sent")
             try:
                 return factory().send(row)
             except PermanentFailure as err:
                 reasons.append(f"{name}: {err}")
+                if isinstance(err, ConfigurationFault) and fault is None:
+                    fault = err
                 if index == len(self.factories) - 1 or (row.content or {}).get("parts_sent") != start:
+                    if fault is not None:   # a channel is misconfigured: the row waits for it (pipeline/delivery)
+                        raise fault from None
                     raise PermanentFailure("no channel could take this reply after the response_url: "
                                            + "; ".join(reasons)) from None
                 log.info("outbox %s: %s refused (%s); trying the next channel", row.id, name, err)
@@ -434,6 +453,8 @@ class TemplateSender(_Base):
     sends would need several confirmations and use up the group's cap), and the member is told. Over the group's
     daily cap, or when WeCom lists the group in `fail_list`, the member gets the text to post by hand: an
     announcement (water off tomorrow morning) is worth less a day late, and a member can always post in the group."""
+
+    fault_channels = (APP_CHANNEL, "externalcontact")
 
     def send(self, row: OutboxMessage) -> None:
         content = row.content or {}

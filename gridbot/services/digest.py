@@ -58,7 +58,7 @@ from ..models.tickets import ACTIVE_STATUSES
 from ..periods import add_months, day_start, quarter_start
 from ..senders.wecom import MARKDOWN_LIMIT, split_text
 from ..texts import t
-from . import bindings, metrics, outbox
+from . import bindings, channel_faults, metrics, outbox
 from . import tickets as ticket_service
 from .charts import FontMissing, digest_chart
 from .people import subtree_ids
@@ -252,6 +252,9 @@ class CommunityData:
             self.chats[gid].append(chat_id)
         userids = [m.userid for m in self.members.values()]
         chat_ids = [c for cs in self.chats.values() for c in cs]
+        # 10. sending channels stopped by a configuration fault (one line each, for the secretaries)
+        self.faults = [{"channel": f.channel, "errcode": f.errcode, "since": f.first_seen.isoformat(),
+                        "line": channel_faults.digest_line(f)} for f in channel_faults.active(session)]
         self.dead = session.execute(
             select(OutboxMessage.id, OutboxMessage.target_type, OutboxMessage.target, OutboxMessage.status)
             .where(OutboxMessage.status.in_(("dead", "unknown")),
@@ -487,6 +490,8 @@ def build_from(data: CommunityData, scope: Scope, console_base_url: str) -> dict
                              "oldest": [{"number": p.number, "grid": p.grid_code, "address": p.address,
                                          "days": (w.cutoff - p.requested_at).days} for p in pending[:LIST_LIMIT]]},
         "dead_outbox": {"count": len(dead), "ids": [d.id for d in dead]},
+        # what secretaries must have fixed (a wrong secret, an untrusted IP): grid leaders cannot fix it
+        "channel_faults": data.faults if scope.kind == "community" else [],
         "series": _series(data, ids),
         "console_url": link,
     }
@@ -498,7 +503,7 @@ def is_quiet(d: dict[str, Any]) -> bool:
     """Nothing happened and nothing waits: no tickets in or out, none overdue, nobody behind, nothing pending."""
     tk, cov = d["tickets"], d["coverage"]["total"]
     return not (tk["new"] or tk["closed"] or tk["overdue"] or d["behind"] or d["pending_bindings"]["count"]
-                or d["dead_outbox"]["count"] or cov["gained"] or cov["lost"])
+                or d["dead_outbox"]["count"] or d.get("channel_faults") or cov["gained"] or cov["lost"])
 
 
 def build(session: Session, *, community: str, day: date, tz: ZoneInfo, console_base_url: str,
@@ -643,6 +648,7 @@ def render_markdown(d: dict[str, Any]) -> str:
                            number=p["number"]))
     if d["dead_outbox"]["count"]:
         lines.append(t("digest.dead", n=d["dead_outbox"]["count"], days=DEAD_DAYS))
+    lines += [f["line"] for f in d.get("channel_faults") or []]
     lines.append(t("digest.link", url=d["console_url"]))
     return "\n".join(lines)
 

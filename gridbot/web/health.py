@@ -1,9 +1,12 @@
-"""/healthz (the process is up) and /readyz (its database and Redis answer)."""
+"""/healthz (the process is up) and /readyz (its database and Redis answer; a sending channel stopped by a
+configuration fault is reported as "degraded" with what to fix, still 200: the web keeps taking callbacks and
+the messages wait, so taking this instance out of the load balancer would help nobody)."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
+from ..services import channel_faults
 from . import gridbot_app
 
 bp = Blueprint("health", __name__)
@@ -30,5 +33,17 @@ def readyz():
             checks["redis"] = "ok"
         except Exception as exc:  # noqa: BLE001 - any failure means not ready; the probe says which
             checks["redis"] = f"error: {type(exc).__name__}"
-    ok = all(v == "ok" for v in checks.values())
-    return jsonify(status="ok" if ok else "unavailable", checks=checks), (200 if ok else 503)
+    ok = all(v == "ok" for v in checks.values())   # database and Redis: a stopped channel is not "down"
+    faults: list[dict[str, object]] = []
+    if checks["database"] == "ok":
+        try:
+            with app.session() as session:
+                faults = [{"channel": f.channel, "errcode": f.errcode, "fix": f.message, "ip": f.ip,
+                           "since": f.first_seen.isoformat(), "occurrences": f.occurrences}
+                          for f in channel_faults.active(session)]
+            checks["wecom"] = ("ok" if not faults else "degraded: " + "; ".join(
+                f"{f['channel']} stopped by errcode {f['errcode']}: {f['fix']}" for f in faults))
+        except Exception as exc:  # noqa: BLE001 - e.g. the schema not migrated yet: say so, keep the probe answering
+            checks["wecom"] = f"unknown: {type(exc).__name__} (run gridbot db upgrade)"
+    status = "unavailable" if not ok else ("degraded" if faults else "ok")
+    return jsonify(status=status, checks=checks, faults=faults), (200 if ok else 503)

@@ -21,7 +21,7 @@ from prometheus_client import (
 )
 from sqlalchemy import func, select
 
-from ..models import OutboxMessage, Ticket
+from ..models import ChannelFault, OutboxMessage, Ticket
 from ..models.tickets import STATUSES
 from . import gridbot_app
 
@@ -38,6 +38,9 @@ QUEUE_DEPTH = Gauge("gridbot_queue_depth", "Jobs waiting per queue", ["queue"], 
 OUTBOX = Gauge("gridbot_outbox_backlog", "Outbox messages by status (sent messages are not counted)", ["status"],
                registry=REGISTRY, multiprocess_mode="livemax")
 TICKETS = Gauge("gridbot_tickets", "Tickets by status", ["status"], registry=REGISTRY, multiprocess_mode="livemax")
+CHANNEL_FAULT = Gauge("gridbot_channel_fault", "1 while a sending channel is stopped by a configuration fault "
+                      "(its messages wait; /readyz says what to fix)", ["channel", "errcode"], registry=REGISTRY,
+                      multiprocess_mode="livemax")
 
 
 @bp.before_app_request
@@ -79,6 +82,8 @@ def _refresh_gauges() -> None:
         backlog = dict(s.execute(select(OutboxMessage.status, func.count())
                                  .where(OutboxMessage.status != "sent").group_by(OutboxMessage.status)).all())
         tickets = dict(s.execute(select(Ticket.status, func.count()).group_by(Ticket.status)).all())
+        faults = s.execute(select(ChannelFault.channel, ChannelFault.errcode)
+                           .where(ChannelFault.cleared_at.is_(None))).all()
     OUTBOX.clear()
     for status in ("pending", "sending", "dead", "unknown"):
         OUTBOX.labels(status).set(backlog.pop(status, 0))
@@ -87,6 +92,9 @@ def _refresh_gauges() -> None:
     TICKETS.clear()
     for status in STATUSES:
         TICKETS.labels(status).set(tickets.get(status, 0))
+    CHANNEL_FAULT.clear()
+    for channel, errcode in faults:
+        CHANNEL_FAULT.labels(channel, str(errcode)).set(1)
 
 
 @bp.get("/metrics")

@@ -50,6 +50,11 @@ class FakeWeCom:
     oauth_codes: dict[str, str] = field(default_factory=dict)  # web-login code -> userid (auth/getuserinfo)
     media: dict[str, dict[str, Any]] = field(default_factory=dict)  # media_id -> {type, filename, data}
     fail_only: str = ""           # when set, fail_next counts only calls to paths ending with this
+    # configuration faults (issue 15 point 7): an untrusted calling IP, errcodes told in advance
+    trusted_ips: set[str] | None = None   # when set, API calls from any other IP get 60020 (gettoken still works)
+    errcode_next: list[int] = field(default_factory=list)   # answer these errcodes, one per call, in order
+    errcode_only: str = ""        # when set, errcode_next counts only calls to paths ending with this
+    lose_next: int = 0            # the next n calls time out and are NOT delivered (sleep timeout_seconds, then 504)
     url: str = ""
     # send limits (see _limits / _dropped)
     user_sends: dict[str, list[float]] = field(default_factory=dict)   # "agentid:touser" -> delivery times
@@ -202,6 +207,9 @@ class FakeWeCom:
         request = Request(environ)
         if request.path.startswith("/aibot/media/"):
             return self._aibot_media(request)(environ, start_response)
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused(environ, start_response)
         upload = None
         if request.mimetype == "multipart/form-data":  # media/upload: the file is kept aside, its name recorded
             part = request.files.get("media")
@@ -215,6 +223,44 @@ class FakeWeCom:
                 body = {"_raw": request.get_data(as_text=True)}
         response = self._answer(request.path, dict(request.args), body, upload)
         return response(environ, start_response)
+
+    # -- configuration faults and told errcodes -------------------------------------------------------
+    ERRMSGS = {  # WeCom's errmsg texts (global error codes, doc 90313); "from ip" as WeCom appends it
+        -1: "system busy", 40001: "invalid credential", 48002: "api forbidden",
+        60020: "not allow to access from your ip", 301002: "not allow operate another agent with this accesstoken.",
+        93000: "invalid webhook url",
+    }
+
+    def _refuse(self, request: Request) -> Response | None:
+        """60020 for an API call from an IP not in trusted_ips (apps created after 2022-06-20 must list them;
+        gettoken is not checked), or the next told errcode. The request is recorded, not delivered."""
+        path = request.path
+        if path == "/cgi-bin/gettoken":
+            return None
+        code = None
+        with self._lock:
+            lose, self.lose_next = self.lose_next > 0, max(self.lose_next - 1, 0)
+            if lose:
+                self.received.append(Received(path, dict(request.args), {"_lost": True}))
+        if lose:
+            time.sleep(self.timeout_seconds)
+            return Response("gateway timeout", status=504)
+        with self._lock:
+            needs_ip = path.startswith("/cgi-bin/") and not path.startswith("/cgi-bin/webhook/")
+            if needs_ip and self.trusted_ips is not None and request.remote_addr not in self.trusted_ips:
+                code = 60020
+            elif self.errcode_next and (not self.errcode_only or path.endswith(self.errcode_only)):
+                code = self.errcode_next.pop(0)
+            if code is None:
+                return None
+            try:
+                body = json.loads(request.get_data() or b"{}")
+            except ValueError:
+                body = {}
+            self.received.append(Received(path, dict(request.args), body))
+        errmsg = (f"{self.ERRMSGS.get(code, 'error')}, hint: [{uuid.uuid4().hex[:24]}], from ip: "
+                  f"{request.remote_addr}, more info at https://open.work.weixin.qq.com/devtool/query?e={code}")
+        return self._json({"errcode": code, "errmsg": errmsg})
 
     def _json(self, data: dict[str, Any], status: int = 200) -> Response:
         return Response(json.dumps(data, ensure_ascii=False), status=status, mimetype="application/json")

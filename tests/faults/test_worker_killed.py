@@ -130,3 +130,72 @@ def test_worker_killed_mid_job_is_retried_without_duplicates(mode, make_app, pg_
     assert len(fake.replies("kill-1")) == 1                 # one reply in the group
     notices = fake.sent("/cgi-bin/message/send")
     assert len(notices) == 1 and tickets[0].number in notices[0].body["text"]["content"]
+
+
+def test_a_worker_killed_mid_send_leaves_no_app_message_unknown_and_lists_the_group_post(make_app, pg_url, own_redis,
+                                                                                        fake, clock, tmp_path):
+    """Issue 15 point 8 (in a kill test one reply of 3,700 stayed `unknown` and reached nobody): a real worker
+    draining the outbound queue is SIGKILLed twice, once while WeCom holds an app message's answer, once while it
+    holds a group robot's. Afterwards no message/send row stays `unknown`: it is sent again and WeCom's duplicate
+    check shows it once; the robot post, which nobody can dedupe, is listed for a person on the console."""
+    from sqlalchemy import update
+
+    from gridbot.messages import Reply
+    from gridbot.models import GridChat
+    from gridbot.pipeline import delivery
+    from gridbot.services import outbox
+    from gridbot.web.auth import create_account
+    from tests.console_helpers import login
+
+    env = wecom_env(fake, own_redis.url, "faults-kill-send")
+    app = make_app(pg_url, sync_jobs=False, env=env)
+    members = ("mem_zhao", "mem_qian", "mem_sun", "mem_zhou", "lead_li")
+    with app.session() as s, s.begin():
+        seed_world(s)
+        s.execute(update(GridChat).where(GridChat.chat_id == "chat-hy-01").values(robot_key="robot-key-kill"))
+        create_account(s, username="wang", password="faults-test-pw", member_userid="sec_wang", now=app.clock.now())
+        replies = []
+        for i in range(40):   # 30 app messages to members, 10 posts to the group, interleaved
+            replies.append(Reply(f"群公告{i}", to_chat="chat-hy-01") if i % 4 == 3
+                           else Reply(f"工单提醒{i}", to_user=members[i % len(members)]))
+        written = outbox.write_replies(s, None, replies, now=app.clock.now(), platform="wecom_app")
+        user_texts = sorted(r.content["text"] for r in written if r.target_type == "user")
+    proc_env = {**os.environ, **env, "GRIDBOT_DATABASE_URL": pg_url, "GRIDBOT_INSTANCE_DIR": str(tmp_path / "w")}
+    log = tmp_path / "worker.log"
+    fake.hold_after_record = 0.6      # WeCom has each message a while before the worker hears back
+
+    for path in ("/cgi-bin/message/send", "/cgi-bin/webhook/send"):
+        worker = start_worker(proc_env, log, "--queue", "outbound", "--burst")
+        try:
+            deadline = time.monotonic() + 60
+            seen = len(fake.received)
+            while True:   # kill while a send of this kind is in flight (recorded, not yet answered)
+                assert time.monotonic() < deadline and worker.poll() is None, log.read_text()[-3000:]
+                if len(fake.received) > seen + 2 and fake.received[-1].path == path:
+                    break
+                time.sleep(0.01)
+            kill_tree(worker.pid)
+            worker.wait()
+        finally:
+            kill_tree(worker.pid)
+    fake.hold_after_record = 0
+    time.sleep(0.5)                    # the fake finishes the answers nobody waits for
+
+    with app.session() as s:
+        stuck = s.scalars(select(OutboxMessage).where(OutboxMessage.status == "sending")).all()
+    assert sorted(r.target_type for r in stuck) == ["chat", "user"]
+    clock.advance(minutes=11)
+    assert delivery.sweep_stuck(app) == 2
+    again = start_worker(proc_env, log, "--queue", "outbound", "--burst")
+    assert again.wait(timeout=120) == 0, log.read_text()[-3000:]
+    with app.session() as s:
+        left = [(r.target_type, r.status) for r in s.scalars(select(OutboxMessage).where(
+            OutboxMessage.status != "sent"))]
+    assert left == [("chat", "unknown")]                     # no app message in limbo; the group post is listed
+    delivered = sorted(r.body["text"]["content"] for r in fake.sent("/cgi-bin/message/send"))
+    assert delivered == user_texts                           # every member got each message exactly once
+
+    client = create_app(gridbot=app).test_client()
+    login(client, "wang", "faults-test-pw")
+    page = client.get("/console/outbox").get_data(as_text=True)
+    assert page.count(">已确认送达</button>") == 1 and "群公告" in page

@@ -72,6 +72,7 @@ def requests_for(o: dict[str, Any]) -> dict[str, list[tuple[str, str, Any]]]:
         "console.roster_import": [("GET", "/console/roster", None), ("UPLOAD", "/console/roster", None)],
         "console.outbox": [("GET", "/console/outbox?per_page=200", None)],
         "console.outbox_retry": [("POST", f"/console/outbox/{o['outbox']}/retry", {})],
+        "console.outbox_confirm": [("POST", f"/console/outbox/{o['outbox']}/confirm", {})],
         "console.accounts": [("GET", "/console/accounts", None),
                              ("POST", "/console/accounts", {"username": "cross", "member": "qs_mem",
                                                             "password": "cross-pass-1"})],

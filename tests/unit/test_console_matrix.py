@@ -43,6 +43,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "console.roster_import": CONFIGURE,
     "console.outbox": CONFIGURE,
     "console.outbox_retry": CONFIGURE,
+    "console.outbox_confirm": CONFIGURE,
     "console.accounts": CONFIGURE,
     "console.account_password": CONFIGURE,
     "console.tokens": EVERYONE,

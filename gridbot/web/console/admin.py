@@ -238,3 +238,18 @@ def outbox_retry(outbox_id: int) -> ResponseReturnValue:
     else:
         flash(t("console.flash.retry_failed", id=outbox_id), "error")
     return redirect(url_for("console.outbox"))
+
+
+@bp.post("/outbox/<int:outbox_id>/confirm")
+@requires("configure")
+def outbox_confirm(outbox_id: int) -> ResponseReturnValue:
+    """已确认送达: a person checked the chat and the message of unknown outcome is there; it leaves the list."""
+    p = signed_in()
+    with gridbot_app().session() as s:      # another community's row is not there for this person
+        if s.scalar(Scope.of(p).outbox(select(OutboxMessage.id)).where(OutboxMessage.id == outbox_id)) is None:
+            not_found()
+    if outbox_svc.confirm_delivered(gridbot_app(), outbox_id, p.actor):
+        flash(t("console.flash.confirmed", id=outbox_id))
+    else:
+        flash(t("console.flash.confirm_failed", id=outbox_id), "error")
+    return redirect(url_for("console.outbox"))

@@ -20,6 +20,7 @@ from ...clock import local
 from ...errors import Refusal, log_unexpected
 from ...models import Grid
 from ...privacy import shown_phone
+from ...services import channel_faults
 from ...services.roster import MAX_FILE_BYTES
 from ...services.scope import Scope
 from ...services.tickets import category_name, rating_name, status_name
@@ -114,6 +115,15 @@ def _jinja_names(state: Any) -> None:
     state.app.jinja_env.globals.update(
         status_name=status_name, category_name=category_name, rating_name=rating_name,
         urgency_name=lambda u: t(f"tickets.urgency.{u}"), action_name=lambda a: t(f"tickets.actions.{a}"))
+    state.app.jinja_env.globals.update(channel_fault_banners=_channel_fault_banners)
+
+
+def _channel_fault_banners() -> list[str]:
+    """One line per sending channel stopped by a configuration fault (base.html shows them to the people who
+    configure: secretaries and operators), so one wrong setting is one visible alarm on every page."""
+    app = gridbot_app()
+    with app.session() as session:
+        return [channel_faults.banner(session, f, app.settings.timezone) for f in channel_faults.active(session)]
 
 
 @bp.app_template_filter("local")
