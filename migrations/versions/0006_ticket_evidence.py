@@ -1,7 +1,7 @@
 """ticket_evidence: pictures sent to the AI bot, downloaded, decrypted and kept as a ticket's evidence
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alembic import op
 import gridbot.models.base
 
 revision = "0006"
-down_revision = "0003"   # the coordinator re-chains the migrations of issue 15 at merge
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
