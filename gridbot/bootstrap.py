@@ -23,6 +23,7 @@ from .handlers import MODULES
 from .models import OutboxMessage
 from .pipeline import delivery
 from .pipeline.intake import Intake
+from .pipeline.journal import Journal
 from .pipeline.receive import BoundChats, LocalReceiver, RQReceiver, SeenSignatures
 from .queue import InProcessQueue, JobQueue, RQQueue
 from .router import build_router
@@ -90,6 +91,8 @@ def build(settings: Settings, *, clock: Clock | None = None, queue: JobQueue | N
             queue = in_process
     elif isinstance(queue, InProcessQueue):
         on_close.append(queue.stop)
+    journal = Journal(settings.journal_path, engine, queue, clock)
+    on_close.insert(0, journal.close)   # before an in-process queue stops: a drain pass may still queue jobs
     wc = settings.wecom
     app = Gridbot(settings=settings, engine=engine, session=sessions, queue=queue,
                   router=build_router(handler_modules or default_handler_modules()), clock=clock,
@@ -97,7 +100,8 @@ def build(settings: Settings, *, clock: Clock | None = None, queue: JobQueue | N
                   wecom_client=WeComClient(wc.api_base, wc.corp_id, wc.secret, redis_conn, settings.redis_prefix,
                                            timeout=wc.api_timeout),
                   redis=redis_conn, callback_crypto=_callback_crypto(settings), on_close=on_close,
-                  ticket_policy=Policy.load(settings.config_dir, settings.timezone))   # sla.yaml checked at start-up
+                  ticket_policy=Policy.load(settings.config_dir, settings.timezone),   # sla.yaml checked at start-up
+                  journal=journal)
     app.senders["console"] = LocalSender()
     wecom.wire(app, write_replies)   # WeCom senders when WeCom is configured; the local sender otherwise
     hand_over_after_commit(app.session, OutboxMessage, lambda rows: delivery.hand_over(app.queue, rows))

@@ -49,7 +49,7 @@ from .store import insert_params, insert_sql, row_values
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64          # rows per INSERT; a process rarely has more requests in hand than its threads
-WAIT_SECONDS = 4.0      # a request waits this long for its batch (nginx gives up at 4 s; WeCom at 5 s)
+WAIT_SECONDS = 3.0      # a request waits this long for its batch, then is journaled (WeCom gives up at 5 s)
 
 NEW, RETRY, REPLAY = "new", "retry", "replay"   # outcomes: stored now / stored before, queued again / refused
 
@@ -60,7 +60,7 @@ _CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 class IntakeUnavailable(Unavailable):
-    """The database refused or did not answer in time: the webhook answers 503 so WeCom retries."""
+    """The database refused or did not answer in time: the webhook keeps the callback in the journal (200)."""
 
 
 class _Done:
@@ -205,12 +205,12 @@ class Intake(Receiver):
 
     @staticmethod
     def _still_wanted(batch: list[_Pending]) -> list[_Pending]:
-        """Drop what waited longer than its request (answered 503, WeCom will retry): after a stall, store the
+        """Drop what waited longer than its request (kept in the journal instead): after a stall, store the
         callbacks still being waited for, not a backlog nobody waits for."""
         now = time.monotonic()
         wanted = [item for item in batch if not item.deadline or item.deadline > now]
         if len(wanted) < len(batch):
-            log.warning("intake: %d callback(s) given up by their requests before storing (WeCom retries them)",
+            log.warning("intake: %d callback(s) given up by their requests before storing (journaled instead)",
                         len(batch) - len(wanted))
         return wanted
 
@@ -243,7 +243,7 @@ class Intake(Receiver):
             self._store_retrying(batch)
         except _CONNECTION_ERRORS as exc:
             self._close_connection()
-            log.error("intake: database unavailable, %d callback(s) answered 503: %s", len(batch),
+            log.error("intake: database unavailable, %d callback(s) go to the journal: %s", len(batch),
                       type(exc).__name__)
             for item in batch:
                 item.error = IntakeUnavailable(type(exc).__name__)
@@ -277,7 +277,7 @@ class Intake(Receiver):
         one cursor on it kept for every batch (a fifth less client CPU per INSERT than a cursor each time)."""
         if self._cur is None:
             url = self.database_url.set(drivername="postgresql")
-            # A stalled server or network fails the batch (503, WeCom retries) instead of holding the requests.
+            # A stalled server or network fails the batch (journaled, 200) instead of holding the requests.
             conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
                                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
                                    options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",

@@ -47,7 +47,7 @@ class UnboundChat(Exception):
 
 
 class Unavailable(Exception):
-    """The database refused or did not answer in time (the web answers 503 so the platform retries)."""
+    """The database refused or did not answer in time (the web keeps the callback in the journal, answers 200)."""
 
 
 class SeenSignatures:

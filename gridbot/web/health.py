@@ -1,4 +1,4 @@
-"""/healthz (the process is up) and /readyz (its database and Redis answer)."""
+"""/healthz (the process is up) and /readyz (its database and Redis answer; the callback journal's backlog)."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
@@ -31,4 +31,9 @@ def readyz():
         except Exception as exc:  # noqa: BLE001 - any failure means not ready; the probe says which
             checks["redis"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    return jsonify(status="ok" if ok else "unavailable", checks=checks), (200 if ok else 503)
+    body: dict[str, object] = {"status": "ok" if ok else "unavailable", "checks": checks}
+    backlog = app.journal.backlog() if app.journal is not None else 0
+    if backlog:   # not a readiness failure by itself: callbacks are kept and answered, just not yet stored
+        body["journal"] = {"backlog": backlog,
+                           "detail": f"journal: {backlog} callbacks kept, will be stored when the database is back"}
+    return jsonify(body), (200 if ok else 503)

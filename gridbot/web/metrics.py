@@ -20,6 +20,7 @@ from prometheus_client import (
     multiprocess,
 )
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from ..models import OutboxMessage, Ticket
 from ..models.tickets import STATUSES
@@ -38,6 +39,9 @@ QUEUE_DEPTH = Gauge("gridbot_queue_depth", "Jobs waiting per queue", ["queue"], 
 OUTBOX = Gauge("gridbot_outbox_backlog", "Outbox messages by status (sent messages are not counted)", ["status"],
                registry=REGISTRY, multiprocess_mode="livemax")
 TICKETS = Gauge("gridbot_tickets", "Tickets by status", ["status"], registry=REGISTRY, multiprocess_mode="livemax")
+JOURNAL = Gauge("gridbot_inbound_journal_backlog",
+                "Callbacks kept in the local journal (database down), not yet stored", registry=REGISTRY,
+                multiprocess_mode="livemax")
 
 
 @bp.before_app_request
@@ -65,6 +69,7 @@ _children: dict[tuple[str, str, int], tuple] = {}   # few: routes x methods x st
 
 def _refresh_gauges() -> None:
     app = gridbot_app()
+    JOURNAL.set(app.journal.backlog() if app.journal is not None else 0)   # first: read from disk, not the database
     try:
         depth = app.queue.depth()
         pending = app.receiver.pending()
@@ -75,10 +80,13 @@ def _refresh_gauges() -> None:
     QUEUE_DEPTH.clear()
     for name, n in depth.items():
         QUEUE_DEPTH.labels(name).set(n)
-    with app.session() as s:
-        backlog = dict(s.execute(select(OutboxMessage.status, func.count())
-                                 .where(OutboxMessage.status != "sent").group_by(OutboxMessage.status)).all())
-        tickets = dict(s.execute(select(Ticket.status, func.count()).group_by(Ticket.status)).all())
+    try:
+        with app.session() as s:
+            backlog = dict(s.execute(select(OutboxMessage.status, func.count())
+                                     .where(OutboxMessage.status != "sent").group_by(OutboxMessage.status)).all())
+            tickets = dict(s.execute(select(Ticket.status, func.count()).group_by(Ticket.status)).all())
+    except OperationalError:   # the database is down: the scrape still answers, with the journal's backlog
+        return
     OUTBOX.clear()
     for status in ("pending", "sending", "dead", "unknown"):
         OUTBOX.labels(status).set(backlog.pop(status, 0))

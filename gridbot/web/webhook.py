@@ -4,7 +4,8 @@ Each view is "adapter -> receive": the route's adapter (gridbot/adapters) checks
 signature (constant time), decrypts and decodes to an Inbound; the app's receiver (gridbot/pipeline/receive.py)
 stores it under its dedupe key and queues processing; the view answers 200, all in milliseconds. Every bad request
 gets a 4xx and one log line an operator can act on (route, reason, client address; never the message text or user
-ids). A route whose settings are missing answers 404.
+ids). A route whose settings are missing answers 404. When the database is down or too slow the callback is kept in
+the local journal (gridbot/pipeline/journal.py) and answered 200; 503 only when the journal cannot be written either.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..adapters import Arrival, wecom_aibot, wecom_app
 from ..adapters.wecom_crypto import CallbackCrypto, CallbackRejected, SignedQuery, signed_query, url_check
+from ..app import Gridbot
 from ..pipeline.receive import BIND_COMMAND, Replayed, Unavailable, UnboundChat
 from . import gridbot_app
 
@@ -64,6 +66,7 @@ def _handle(route: str, read: Read) -> Response:
     crypto = gb.callback_crypto.get(route)
     if crypto is None:
         return Response("", status=404)
+    arrival: Arrival | None = None
     try:
         query = signed_query(request.args)
         now = gb.clock.now()
@@ -80,10 +83,23 @@ def _handle(route: str, read: Read) -> Response:
     except Replayed:
         return _refuse(route, CallbackRejected(409, "replayed request (same signature already accepted)"))
     except (OperationalError, RedisError, Unavailable) as exc:
-        log.error("wecom %s: database or Redis unavailable, answering 503 so WeCom retries: %s", route,
-                  type(exc).__name__)
-        return Response("", status=503)
+        return _keep_in_journal(gb, route, arrival, exc)
     return Response("", status=200)
+
+
+def _keep_in_journal(gb: Gridbot, route: str, arrival: Arrival | None, exc: BaseException) -> Response:
+    """The database (or Redis before the row was stored) failed: keep the signed callback in the local journal and
+    answer 200, since WeCom may never retry a non-200 (doc 90930). 503 only when even the journal fails."""
+    if arrival is not None and gb.journal is not None:
+        try:
+            gb.journal.keep(route, arrival)
+            return Response("", status=200)
+        except OSError as err:
+            log.error("wecom %s: database unavailable (%s) and the journal failed too, answering 503: %s "
+                      "(check the disk of GRIDBOT_JOURNAL_DIR)", route, type(exc).__name__, err)
+            return Response("", status=503)
+    log.error("wecom %s: database or Redis unavailable, answering 503: %s", route, type(exc).__name__)
+    return Response("", status=503)
 
 
 @bp.route("/wecom/callback", methods=["GET", "POST"])
