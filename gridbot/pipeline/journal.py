@@ -165,10 +165,10 @@ class Journal:
         self._records += 1
 
     def _open_segment(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)   # messages are personal data: ours only
         self._seq += 1
         path = self.directory / f"{self._start_ns:020d}-{os.getpid()}-{self._seq:06d}{SUFFIX}"
-        f = open(path, "ab")  # noqa: SIM115 - held open (and flock'd) for as long as this process writes it
+        f = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             _fsync_dir(self.directory)   # the new name itself survives a crash
@@ -294,8 +294,8 @@ class Journal:
 
     def _set_aside(self, path: Path, record: dict[str, Any], exc: BaseException) -> None:
         rejected = self.directory / "rejected"
-        rejected.mkdir(exist_ok=True)
-        with open(rejected / path.name, "ab") as f:
+        rejected.mkdir(mode=0o700, exist_ok=True)
+        with os.fdopen(os.open(rejected / path.name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as f:
             f.write(encode(record))
             f.flush()
             os.fsync(f.fileno())

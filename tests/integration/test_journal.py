@@ -28,7 +28,7 @@ NOW = int(T0.timestamp())
 def arrival(i: int, text: str = "帮助") -> Arrival:
     inbound = Inbound(platform="wecom_aibot", sender_id=f"resident_{i}", text=text, chat_type="single",
                       msg_id=f"journal-{i}", at=T0)
-    return Arrival(inbound, raw='{"msgid": "journal-%d"}' % i, replay_key=f"sig-{i}", replay_ttl=600)
+    return Arrival(inbound, raw=f'{{"msgid": "journal-{i}"}}', replay_key=f"sig-{i}", replay_ttl=600)
 
 
 def quiet(journal: Journal) -> Journal:
@@ -49,6 +49,7 @@ def test_kept_callbacks_are_read_back_whole_and_a_torn_last_line_is_skipped(app)
     for i in range(3):
         journal.keep("aibot", arrival(i, text="帮助\n第二行"))   # a newline in a message stays inside its record
     [segment] = journal.segments()
+    assert segment.stat().st_mode & 0o077 == 0   # personal data: readable by this service's user only
     with open(segment, "ab") as f:   # a crash in the middle of the next write (never answered 200)
         f.write(b'J1 120 0badc0de {"route":"aibot","row":{"dedupe_')
     records, bad = read_records(segment.read_bytes())
