@@ -180,3 +180,20 @@ def test_a_drainer_thread_starts_with_the_first_callback_kept_and_stops_once_all
         journal._stop.wait(0.05)
     assert journal._thread is None and journal.backlog() == 0
     assert counts(app)[0] == {"done": 1}
+
+
+def test_gridbot_inbound_drain_journal_stores_what_a_process_that_is_gone_left(make_app, sqlite_url, tmp_path):
+    from click.testing import CliRunner
+
+    from gridbot.cli import main
+
+    app = make_app(sqlite_url)
+    journal = quiet(app.journal)
+    for i in range(2):
+        journal.keep("aibot", arrival(i))
+    journal.close()   # the process that kept them is gone (its segment lock with it)
+    env = {"GRIDBOT_DATABASE_URL": sqlite_url, "GRIDBOT_INSTANCE_DIR": str(tmp_path / "instance")}
+    result = CliRunner(env=env).invoke(main, ["inbound", "drain-journal"])
+    assert result.exit_code == 0, result.output
+    assert "日志中的回调已入库 2 条，此前已入库 0 条" in result.output
+    assert counts(app)[0] == {"done": 2} and journal.backlog() == 0
