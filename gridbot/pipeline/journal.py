@@ -124,6 +124,7 @@ class Journal:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._kept_since_drained = 0
+        self._counted: dict[str, tuple[int, int]] = {}   # segment name -> (bytes, lines) at the last backlog()
 
     # -- writing ---------------------------------------------------------------------------------------------
 
@@ -193,11 +194,24 @@ class Journal:
             return []
 
     def backlog(self) -> int:
-        """Records on this disk not yet drained (every process's segments; a torn line counts until removed)."""
-        n = 0
+        """Records on this disk not yet drained (every process's segments, whole lines). Asked by every /readyz and
+        /metrics: a segment only grows, so only the bytes added since the last count are read."""
+        n, counted = 0, {}
         for path in self.segments():
-            with contextlib.suppress(OSError):
-                n += path.read_bytes().count(b"\n")
+            try:
+                size = path.stat().st_size
+                known_size, known_lines = self._counted.get(path.name, (0, 0))
+                if size < known_size:   # not the file we counted (never happens: names are not reused)
+                    known_size, known_lines = 0, 0
+                if size > known_size:
+                    with open(path, "rb") as f:
+                        f.seek(known_size)
+                        known_lines += f.read(size - known_size).count(b"\n")
+                counted[path.name] = (size, known_lines)
+                n += known_lines
+            except OSError:   # drained and removed meanwhile
+                continue
+        self._counted = counted
         return n
 
     def start(self) -> None:

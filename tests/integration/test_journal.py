@@ -197,3 +197,61 @@ def test_gridbot_inbound_drain_journal_stores_what_a_process_that_is_gone_left(m
     assert result.exit_code == 0, result.output
     assert "日志中的回调已入库 2 条，此前已入库 0 条" in result.output
     assert counts(app)[0] == {"done": 2} and journal.backlog() == 0
+
+
+def test_a_stalled_database_costs_no_callback_more_than_wecoms_5_seconds_and_none_is_stored_twice(
+        make_app, pg_url, wecom_env, redis_conn, fake):
+    """The inbound table locked (a stalled database, not a down one) while callbacks keep arriving on the intake
+    path: each is answered 200 in under 5 s, journaled when its batch cannot commit in time; once the lock goes the
+    journal drains and each message has one row, whether its late batch or the journal stored it."""
+    import threading
+    import time
+
+    from sqlalchemy import create_engine, text
+
+    from tests.factories import seed_world
+
+    app = make_app(pg_url, sync_jobs=False, env=wecom_env)
+    journal = quiet(app.journal)
+    with app.session() as s, s.begin():
+        seed_world(s)
+    flask_app = create_app(gridbot=app)
+    signer = Signer(AIBOT_TOKEN, AIBOT_KEY, "")
+
+    def post(i: int) -> tuple[int, float]:
+        msg = aibot_message(f"stall-{i}", f"resident_{i}", "@网格小助手 你好", chatid="chat-hy-01")
+        query, body = signer.json_post(msg, NOW, nonce=f"stall-{i}")
+        t0 = time.monotonic()
+        status = flask_app.test_client().post(f"/wecom/aibot?{query}", data=body).status_code
+        return status, time.monotonic() - t0
+
+    assert post(0)[0] == 200   # connected, the chat known to be bound
+    locker = create_engine(pg_url).connect()
+    tx = locker.begin()
+    locker.execute(text("LOCK TABLE inbound_messages IN EXCLUSIVE MODE"))
+    answers: dict[int, tuple[int, float]] = {}
+
+    def send(first: int) -> None:
+        for i in range(first, first + 16, 4):
+            answers[i] = post(i)
+            time.sleep(0.1)
+
+    threads = [threading.Thread(target=send, args=(k,)) for k in range(1, 5)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        tx.rollback()
+        locker.close()
+    assert sorted(answers) == list(range(1, 17))
+    assert {status for status, _ in answers.values()} == {200}
+    slowest = max(latency for _, latency in answers.values())
+    print(f"\nstalled database: slowest answer {slowest:.2f} s, {journal.backlog()} of 16 journaled")
+    assert slowest < 5.0, f"slowest answer {slowest:.2f} s"
+    assert journal.backlog() > 0
+    journal.drain()
+    with app.session() as s:
+        keys = s.scalars(select(InboundMessage.dedupe_key)).all()
+    assert sorted(keys) == sorted(f"wecom_aibot:msg:stall-{i}" for i in range(17))

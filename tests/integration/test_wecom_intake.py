@@ -152,7 +152,7 @@ def test_ids_left_pending_by_a_lost_dispatcher_are_taken_up_by_the_sweep(
 def test_requests_stuck_behind_a_slow_insert_give_up_cleanly_and_the_next_callbacks_are_stored(
         make_app, pg_url, wecom_env, redis_conn):
     """The first request writes (it leads); the ones arriving meanwhile wait to be taken along. A table lock makes
-    its INSERT hang: those that wait longer than their limit answer 503 (WeCom retries them) and are not stored
+    its INSERT hang: those that wait longer than their limit give up (the webhook journals them) and are not stored
     late; those still waiting when the INSERT returns are stored by the next leader; nothing is left stuck."""
     from sqlalchemy import create_engine, text
 
