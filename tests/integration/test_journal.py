@@ -199,11 +199,11 @@ def test_gridbot_inbound_drain_journal_stores_what_a_process_that_is_gone_left(m
     assert counts(app)[0] == {"done": 2} and journal.backlog() == 0
 
 
-def test_a_stalled_database_costs_no_callback_more_than_wecoms_5_seconds_and_none_is_stored_twice(
+def test_a_stalled_database_costs_no_callback_more_than_4_seconds_and_none_is_stored_twice(
         make_app, pg_url, wecom_env, redis_conn, fake):
     """The inbound table locked (a stalled database, not a down one) while callbacks keep arriving on the intake
-    path: each is answered 200 in under 5 s, journaled when its batch cannot commit in time; once the lock goes the
-    journal drains and each message has one row, whether its late batch or the journal stored it."""
+    path: each is answered 200 in under 4 s (nginx's limit; WeCom's is 5 s), journaled when its batch cannot commit
+    in time; once the lock goes the journal drains and each message has one row, whichever stored it."""
     import threading
     import time
 
@@ -249,7 +249,7 @@ def test_a_stalled_database_costs_no_callback_more_than_wecoms_5_seconds_and_non
     assert {status for status, _ in answers.values()} == {200}
     slowest = max(latency for _, latency in answers.values())
     print(f"\nstalled database: slowest answer {slowest:.2f} s, {journal.backlog()} of 16 journaled")
-    assert slowest < 5.0, f"slowest answer {slowest:.2f} s"
+    assert slowest < 4.0, f"slowest answer {slowest:.2f} s"   # nginx gives up at 4 s, WeCom at 5 s
     assert journal.backlog() > 0
     journal.drain()
     with app.session() as s:
