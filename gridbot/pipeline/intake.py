@@ -133,6 +133,7 @@ class Intake(Receiver):
         self._cur: psycopg.Cursor | None = None   # kept on the intake's own connection (cursor.connection)
         self._push: Any = None   # the registered _PUSH_SCRIPT
         self._redis_resting_until = 0.0   # after a Redis failure, leave Redis alone for a moment (see _enqueue)
+        self._database_failing = False    # the last batch failed for the database: said once, not per batch
         self.batches = 0     # for the benchmark: messages / batches is the mean batch size
         self.messages = 0
         os.register_at_fork(after_in_child=functools.partial(_forget_parent, weakref.ref(self)))
@@ -245,8 +246,10 @@ class Intake(Receiver):
             self._store_retrying(batch)
         except _CONNECTION_ERRORS as exc:
             self._close_connection()
-            log.error("intake: database unavailable, %d callback(s) go to the journal: %s", len(batch),
-                      type(exc).__name__)
+            if not self._database_failing:   # once per outage, not once per batch
+                self._database_failing = True
+                log.error("intake: database unavailable, callbacks go to the journal until it answers: %s",
+                          type(exc).__name__)
             for item in batch:
                 item.error = IntakeUnavailable(type(exc).__name__)
             return
@@ -260,6 +263,9 @@ class Intake(Receiver):
                     self._close_connection()
                     item.error = IntakeUnavailable(type(exc).__name__) if isinstance(
                         exc, _CONNECTION_ERRORS) else exc
+        if self._database_failing:
+            self._database_failing = False
+            log.warning("intake: database answering again")
         self.batches += 1
         self.messages += sum(1 for item in batch if item.outcome is not None)
 

@@ -9,6 +9,7 @@ threads. Lost: nothing (inbound rows = messages, all done; each reply sent once 
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -37,7 +38,8 @@ WECOM_DEADLINE = 5.0       # WeCom waits 5 s for the answer (WECOM.md, "Timing a
 
 
 def test_postgres_down_for_a_minute_mid_burst_every_callback_answered_200_and_processed_once(
-        make_app, own_pg, fake, wecom_env, redis_conn):
+        make_app, own_pg, fake, wecom_env, redis_conn, caplog):
+    caplog.set_level(logging.INFO)
     admin = create_engine(own_pg.url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text("DROP DATABASE IF EXISTS burst_test"))
@@ -104,6 +106,10 @@ def test_postgres_down_for_a_minute_mid_burst_every_callback_answered_200_and_pr
     assert kept_while_down > 150   # most of the burst arrived while the database was down
     print(f"\n{MESSAGES} callbacks: slowest answer {slowest:.3f} s, {kept_while_down} kept in the journal, "
           f"all stored {drained_in:.1f} s after PostgreSQL was back")
+
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("gridbot")]
+    assert len([m for m in said if "database unavailable" in m]) <= 2   # the journal's and the intake's, once each
+    assert len([m for m in said if m.startswith("journal drained")]) == 1
 
     set_current(app)
     SimpleWorker(list(app.queue.queues.values()), connection=redis_conn).work(burst=True)
