@@ -287,7 +287,7 @@ class Journal:
                         result.left += len(records) - i
                         log.info("journal: database gone again, %s kept for the next pass", path.name)
                         return
-                    self._set_aside(path, record, exc)
+                    self._set_aside(path, i, record, exc)
                     result.rejected += 1
             path.unlink()
             _fsync_dir(self.directory)
@@ -306,15 +306,16 @@ class Journal:
             log.error("journal: inbound %s stored, not queued (the recovery sweep will): %s", inbound_id,
                       type(exc).__name__)
 
-    def _set_aside(self, path: Path, record: dict[str, Any], exc: BaseException) -> None:
+    def _set_aside(self, path: Path, index: int, record: dict[str, Any], exc: BaseException) -> None:
         rejected = self.directory / "rejected"
         rejected.mkdir(mode=0o700, exist_ok=True)
         with os.fdopen(os.open(rejected / path.name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as f:
             f.write(encode(record))
             f.flush()
             os.fsync(f.fileno())
-        log.error("journal: callback %s refused by the database (%s), set aside in %s", record["row"].get(
-            "dedupe_key"), type(exc).__name__, rejected / path.name)
+        # Where it is, not what it is: a dedupe key may hold a user id, and logs never do.
+        log.error("journal: record %d of %s refused by the database (%s), set aside in %s", index + 1, path.name,
+                  type(exc).__name__, rejected / path.name)
 
     def close(self) -> None:
         self._stop.set()
