@@ -45,6 +45,19 @@ class Receiver(Protocol):
         """Let a write in progress finish and let go of connections."""
 
 
+class Journal(Protocol):
+    """Where a callback is kept when the database cannot take it (gridbot/pipeline/journal.py)."""
+
+    def keep(self, route: str, arrival: Arrival) -> None:
+        """Append and fsync the callback; raises OSError when it cannot be kept."""
+
+    def backlog(self) -> int:
+        """Callbacks kept and not yet stored in the database."""
+
+    def start(self) -> None:
+        """Drain, in the background, what a previous process left."""
+
+
 @dataclass
 class Gridbot:
     settings: Settings
@@ -62,6 +75,7 @@ class Gridbot:
     sender_resolver: Callable[[OutboxMessage], Sender] | None = None   # WeCom picks by target too (senders/wecom)
     on_close: list[Callable[[], None]] = field(default_factory=list)
     ticket_policy: Policy | None = None    # config/sla.yaml, read once by bootstrap (services.tickets.policy_for)
+    journal: Journal | None = None         # callbacks kept while the database is down (pipeline/journal.py)
 
     def sender_for(self, row: OutboxMessage) -> Sender:
         """The sender for an outbox row: by platform, unless a resolver (WeCom) decides by target too."""

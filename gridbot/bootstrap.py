@@ -23,6 +23,7 @@ from .handlers import MODULES
 from .models import OutboxMessage
 from .pipeline import delivery
 from .pipeline.intake import Intake
+from .pipeline.journal import Journal
 from .pipeline.receive import BoundChats, LocalReceiver, RQReceiver, SeenSignatures
 from .queue import InProcessQueue, JobQueue, RQQueue
 from .router import build_router
@@ -90,25 +91,28 @@ def build(settings: Settings, *, clock: Clock | None = None, queue: JobQueue | N
             queue = in_process
     elif isinstance(queue, InProcessQueue):
         on_close.append(queue.stop)
+    bound = BoundChats(engine, sessions, clock)
+    journal = Journal(settings.journal_path, engine, queue, clock, bound)
+    on_close.insert(0, journal.close)   # before an in-process queue stops: a drain pass may still queue jobs
     wc = settings.wecom
     app = Gridbot(settings=settings, engine=engine, session=sessions, queue=queue,
                   router=build_router(handler_modules or default_handler_modules()), clock=clock,
-                  receiver=_receiver(settings, engine, sessions, clock, queue, redis_conn),
+                  receiver=_receiver(settings, engine, bound, clock, queue, redis_conn),
                   wecom_client=WeComClient(wc.api_base, wc.corp_id, wc.secret, redis_conn, settings.redis_prefix,
                                            timeout=wc.api_timeout),
                   redis=redis_conn, callback_crypto=_callback_crypto(settings), on_close=on_close,
-                  ticket_policy=Policy.load(settings.config_dir, settings.timezone))   # sla.yaml checked at start-up
+                  ticket_policy=Policy.load(settings.config_dir, settings.timezone),   # sla.yaml checked at start-up
+                  journal=journal)
     app.senders["console"] = LocalSender()
     wecom.wire(app, write_replies)   # WeCom senders when WeCom is configured; the local sender otherwise
     hand_over_after_commit(app.session, OutboxMessage, lambda rows: delivery.hand_over(app.queue, rows))
     return app
 
 
-def _receiver(settings: Settings, engine: Engine, sessions: sessionmaker[Session], clock: Clock, queue: JobQueue,
+def _receiver(settings: Settings, engine: Engine, bound: BoundChats, clock: Clock, queue: JobQueue,
               redis_conn: redis.Redis | None) -> Receiver:
     """How this app makes a callback durable: the intake's group commit on PostgreSQL + RQ (it connects with the
     first callback, in the process that takes it); one row and one job per callback otherwise."""
-    bound = BoundChats(engine, sessions, clock)
     if isinstance(queue, RQQueue):
         if engine.dialect.name == "postgresql":
             return Intake(bound, engine.url, redis_conn or queue.redis, settings.redis_prefix, queue, clock)

@@ -93,6 +93,11 @@ class Settings:
     proxy_hops: int = 0                   # reverse proxies in front (nginx = 1): trust their X-Forwarded-*
     simulator: bool = False               # the chat simulator (speak as anyone, read every outbox row): demo only
     wecom: WeComSettings = field(default_factory=WeComSettings)
+    journal_dir: Path | None = None       # callbacks kept while the database is down (default <instance_dir>/journal)
+
+    @property
+    def journal_path(self) -> Path:
+        return self.journal_dir or self.instance_dir / "journal"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -165,6 +170,7 @@ class Settings:
             proxy_hops=_int(env, "GRIDBOT_PROXY_HOPS", 0),
             simulator=_flag(env, "GRIDBOT_SIMULATOR"),
             wecom=wecom,
+            journal_dir=Path(env.get("GRIDBOT_JOURNAL_DIR") or (instance_dir / "journal")),
         )
 
 

@@ -10,6 +10,8 @@ Stages, in order:
 5. delivery (delivery.py): each outbox row sent exactly once: claim, send, retry with backoff, sweep the stuck.
 
 store.py holds the inbound row and its one INSERT, shared by every way of storing.
+journal.py keeps a signed callback the database cannot take (down or stalled) in an fsync'd local file, so the
+webhook still answers 200, and stores it with that INSERT once the database is back.
 Writing replies to the outbox (services/outbox.py) stays a service: domain services write notices there too.
 
 Each route's adapter (payload -> the neutral Inbound, gridbot/adapters):

@@ -49,19 +49,21 @@ from .store import NOT_PROCESSED, insert_params, insert_sql, quarantine, row_val
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64          # rows per INSERT; a process rarely has more requests in hand than its threads
-WAIT_SECONDS = 4.0      # a request waits this long for its batch (nginx gives up at 4 s; WeCom at 5 s)
+# A stalled database costs a request at most its wait plus one INSERT (when it is made leader late) or connect,
+# then it is journaled: 1.5 + 1.5 s, under nginx's 4 s and WeCom's 5 s (tests/integration/test_journal.py, stall).
+WAIT_SECONDS = 1.5      # a request waits this long for its batch, then is journaled
 
 # outcomes: stored now / stored before, queued again / the same signed request again, not queued again
 NEW, RETRY, REPLAY = "new", "retry", "replay"
 
-CONNECT_TIMEOUT_SECONDS = 3
-STATEMENT_TIMEOUT_MS = 3000
+CONNECT_TIMEOUT_SECONDS = 2   # libpq's smallest
+STATEMENT_TIMEOUT_MS = 1500   # a batch INSERT takes milliseconds; one this slow is a stalled database
 REDIS_REST_SECONDS = 5
 _CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 class IntakeUnavailable(Unavailable):
-    """The database refused or did not answer in time: the webhook answers 503 so WeCom retries."""
+    """The database refused or did not answer in time: the webhook keeps the callback in the journal (200)."""
 
 
 class _Done:
@@ -132,6 +134,7 @@ class Intake(Receiver):
         self._cur: psycopg.Cursor | None = None   # kept on the intake's own connection (cursor.connection)
         self._push: Any = None   # the registered _PUSH_SCRIPT
         self._redis_resting_until = 0.0   # after a Redis failure, leave Redis alone for a moment (see _enqueue)
+        self._database_failing = False    # the last batch failed for the database: said once, not per batch
         self.batches = 0     # for the benchmark: messages / batches is the mean batch size
         self.messages = 0
         os.register_at_fork(after_in_child=functools.partial(_forget_parent, weakref.ref(self)))
@@ -205,12 +208,12 @@ class Intake(Receiver):
 
     @staticmethod
     def _still_wanted(batch: list[_Pending]) -> list[_Pending]:
-        """Drop what waited longer than its request (answered 503, WeCom will retry): after a stall, store the
+        """Drop what waited longer than its request (kept in the journal instead): after a stall, store the
         callbacks still being waited for, not a backlog nobody waits for."""
         now = time.monotonic()
         wanted = [item for item in batch if not item.deadline or item.deadline > now]
         if len(wanted) < len(batch):
-            log.warning("intake: %d callback(s) given up by their requests before storing (WeCom retries them)",
+            log.warning("intake: %d callback(s) given up by their requests before storing (journaled instead)",
                         len(batch) - len(wanted))
         return wanted
 
@@ -244,8 +247,10 @@ class Intake(Receiver):
             self._store_retrying(batch)
         except _CONNECTION_ERRORS as exc:
             self._close_connection()
-            log.error("intake: database unavailable, %d callback(s) answered 503: %s", len(batch),
-                      type(exc).__name__)
+            if not self._database_failing:   # once per outage, not once per batch
+                self._database_failing = True
+                log.error("intake: database unavailable, callbacks go to the journal until it answers: %s",
+                          type(exc).__name__)
             for item in batch:
                 item.error = IntakeUnavailable(type(exc).__name__)
             return
@@ -257,6 +262,9 @@ class Intake(Receiver):
                         type(exc).__name__)
             for item in batch:
                 self._store_alone(item)
+        if self._database_failing:
+            self._database_failing = False
+            log.warning("intake: database answering again")
         self.batches += 1
         self.messages += sum(1 for item in batch if item.outcome is not None)
 
@@ -283,12 +291,13 @@ class Intake(Receiver):
             item.error = IntakeUnavailable(type(exc).__name__) if isinstance(exc, _CONNECTION_ERRORS) else exc
 
     def _store_retrying(self, batch: list[_Pending]) -> None:
-        """A connection kept open may have died with a PostgreSQL restart: then try once on a new one."""
+        """A connection kept open may have died with a PostgreSQL restart: then try once on a new one. Not after
+        a statement timeout: the database is slow, not gone, and a second try would outlast WeCom's deadline."""
         reused = self._cur is not None
         try:
             self._store(batch)
-        except _CONNECTION_ERRORS:
-            if not reused:
+        except _CONNECTION_ERRORS as exc:
+            if not reused or isinstance(exc, psycopg.errors.QueryCanceled):
                 raise
             self._close_connection()
             self._store(batch)
@@ -298,7 +307,7 @@ class Intake(Receiver):
         one cursor on it kept for every batch (a fifth less client CPU per INSERT than a cursor each time)."""
         if self._cur is None:
             url = self.database_url.set(drivername="postgresql")
-            # A stalled server or network fails the batch (503, WeCom retries) instead of holding the requests.
+            # A stalled server or network fails the batch (journaled, 200) instead of holding the requests.
             conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
                                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
                                    options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",

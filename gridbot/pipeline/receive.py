@@ -43,7 +43,7 @@ BOUND_CACHE_SECONDS = 60.0
 
 
 class Unavailable(Exception):
-    """The database refused or did not answer in time (the web answers 503 so the platform retries)."""
+    """The database refused or did not answer in time (the web keeps the callback in the journal, answers 200)."""
 
 
 class SeenSignatures:

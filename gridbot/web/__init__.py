@@ -37,6 +37,8 @@ def create_app(test_config: dict[str, Any] | None = None, gridbot: Gridbot | Non
         configure_logging(settings.log_level)
         gridbot = build(settings)
     set_current(gridbot)
+    if gridbot.journal is not None:   # callbacks a previous process kept while the database was down
+        gridbot.journal.start()
     app = Flask(__name__)
     app.config.update(SECRET_KEY=gridbot.settings.secret_key,
                       MAX_CONTENT_LENGTH=gridbot.settings.max_body_bytes,

@@ -1,6 +1,7 @@
 """/healthz (the process is up) and /readyz (its database and Redis answer; a sending channel stopped by a
 configuration fault is reported as "degraded" with what to fix, still 200: the web keeps taking callbacks and
-the messages wait, so taking this instance out of the load balancer would help nobody)."""
+the messages wait, so taking this instance out of the load balancer would help nobody; the callback journal's
+backlog while the database cannot take callbacks)."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
@@ -46,4 +47,9 @@ def readyz():
         except Exception as exc:  # noqa: BLE001 - e.g. the schema not migrated yet: say so, keep the probe answering
             checks["wecom"] = f"unknown: {type(exc).__name__} (run gridbot db upgrade)"
     status = "unavailable" if not ok else ("degraded" if faults else "ok")
-    return jsonify(status=status, checks=checks, faults=faults), (200 if ok else 503)
+    body: dict[str, object] = {"status": status, "checks": checks, "faults": faults}
+    backlog = app.journal.backlog() if app.journal is not None else 0
+    if backlog:   # not a readiness failure by itself: callbacks are kept and answered, just not yet stored
+        body["journal"] = {"backlog": backlog,
+                           "detail": f"journal: {backlog} callbacks kept, will be stored when the database is back"}
+    return jsonify(body), (200 if ok else 503)

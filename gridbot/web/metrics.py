@@ -20,6 +20,7 @@ from prometheus_client import (
     multiprocess,
 )
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from ..models import ChannelFault, OutboxMessage, Ticket
 from ..models.tickets import STATUSES
@@ -41,6 +42,9 @@ TICKETS = Gauge("gridbot_tickets", "Tickets by status", ["status"], registry=REG
 CHANNEL_FAULT = Gauge("gridbot_channel_fault", "1 while a sending channel is stopped by a configuration fault "
                       "(its messages wait; /readyz says what to fix)", ["channel", "errcode"], registry=REGISTRY,
                       multiprocess_mode="livemax")
+JOURNAL = Gauge("gridbot_inbound_journal_backlog",
+                "Callbacks kept in the local journal (database down), not yet stored", registry=REGISTRY,
+                multiprocess_mode="livemax")
 
 
 @bp.before_app_request
@@ -68,6 +72,7 @@ _children: dict[tuple[str, str, int], tuple] = {}   # few: routes x methods x st
 
 def _refresh_gauges() -> None:
     app = gridbot_app()
+    JOURNAL.set(app.journal.backlog() if app.journal is not None else 0)   # first: read from disk, not the database
     try:
         depth = app.queue.depth()
         pending = app.receiver.pending()
@@ -78,12 +83,15 @@ def _refresh_gauges() -> None:
     QUEUE_DEPTH.clear()
     for name, n in depth.items():
         QUEUE_DEPTH.labels(name).set(n)
-    with app.session() as s:
-        backlog = dict(s.execute(select(OutboxMessage.status, func.count())
-                                 .where(OutboxMessage.status != "sent").group_by(OutboxMessage.status)).all())
-        tickets = dict(s.execute(select(Ticket.status, func.count()).group_by(Ticket.status)).all())
-        faults = s.execute(select(ChannelFault.channel, ChannelFault.errcode)
-                           .where(ChannelFault.cleared_at.is_(None))).all()
+    try:
+        with app.session() as s:
+            backlog = dict(s.execute(select(OutboxMessage.status, func.count())
+                                     .where(OutboxMessage.status != "sent").group_by(OutboxMessage.status)).all())
+            tickets = dict(s.execute(select(Ticket.status, func.count()).group_by(Ticket.status)).all())
+            faults = s.execute(select(ChannelFault.channel, ChannelFault.errcode)
+                               .where(ChannelFault.cleared_at.is_(None))).all()
+    except OperationalError:   # the database is down: the scrape still answers, with the journal's backlog
+        return
     OUTBOX.clear()
     for status in ("pending", "sending", "dead", "unknown"):
         OUTBOX.labels(status).set(backlog.pop(status, 0))

@@ -10,6 +10,8 @@ message from a chat bound to no grid (stored 'unbound', the chat recorded), a ty
 'skipped'), a payload it cannot read (stored raw, 'unreadable'). A 4xx only for a bad signature, failed decryption,
 a timestamp outside the window, an oversized or malformed body, each with one log line an operator can act on
 (route, reason, client address; never the message text or user ids). A route whose settings are missing answers 404.
+When the database is down or too slow the callback is kept in the local journal
+(gridbot/pipeline/journal.py) and answered 200; 503 only when the journal cannot be written either.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..adapters import Arrival, wecom_aibot, wecom_app
 from ..adapters.wecom_crypto import CallbackCrypto, CallbackRejected, SignedQuery, signed_query, url_check
+from ..app import Gridbot
 from ..pipeline.receive import Unavailable
 from . import gridbot_app
 
@@ -69,6 +72,7 @@ def _handle(route: str, read: Read) -> Response:
     crypto = gb.callback_crypto.get(route)
     if crypto is None:
         return Response("", status=404)
+    arrival: Arrival | None = None
     try:
         query = signed_query(request.args)
         now = gb.clock.now()
@@ -80,10 +84,23 @@ def _handle(route: str, read: Read) -> Response:
     except CallbackRejected as err:
         return _refuse(route, err)
     except (OperationalError, RedisError, Unavailable) as exc:
-        log.error("wecom %s: database or Redis unavailable, answering 503 so WeCom retries: %s", route,
-                  type(exc).__name__)
-        return Response("", status=503)
+        return _keep_in_journal(gb, route, arrival, exc)
     return Response("", status=200)
+
+
+def _keep_in_journal(gb: Gridbot, route: str, arrival: Arrival | None, exc: BaseException) -> Response:
+    """The database (or Redis before the row was stored) failed: keep the signed callback in the local journal and
+    answer 200, since WeCom may never retry a non-200 (doc 90930). 503 only when even the journal fails."""
+    if arrival is not None and gb.journal is not None:
+        try:
+            gb.journal.keep(route, arrival)
+            return Response("", status=200)
+        except OSError as err:
+            log.error("wecom %s: database unavailable (%s) and the journal failed too, answering 503: %s "
+                      "(check the disk of GRIDBOT_JOURNAL_DIR)", route, type(exc).__name__, err)
+            return Response("", status=503)
+    log.error("wecom %s: database or Redis unavailable, answering 503: %s", route, type(exc).__name__)
+    return Response("", status=503)
 
 
 @bp.route("/wecom/callback", methods=["GET", "POST"])
