@@ -12,7 +12,6 @@ from typing import Any
 
 import redis
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from .adapters.wecom_crypto import CallbackCrypto
 from .app import Gridbot, Receiver

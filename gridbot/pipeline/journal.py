@@ -39,8 +39,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 
 from ..adapters import Arrival
 from ..clock import Clock
-from ..queue import JobQueue
 from ..messages import Inbound
+from ..queue import JobQueue
 from .receive import BIND_COMMAND, BoundChats
 from .store import NOT_PROCESSED, UNBOUND, row_values, store
 
