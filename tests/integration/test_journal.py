@@ -259,3 +259,26 @@ def test_a_stalled_database_costs_no_callback_more_than_4_seconds_and_none_is_st
     with app.session() as s:
         keys = s.scalars(select(InboundMessage.dedupe_key)).all()
     assert sorted(keys) == sorted(f"wecom_aibot:msg:stall-{i}" for i in range(17))
+
+
+def test_kept_callbacks_keep_their_status_and_one_from_an_unbound_group_is_stored_unbound_when_drained(app):
+    """A callback kept while the database was down skipped the bound-chat check: it is made when drained. One from
+    a group bound to no grid is stored 'unbound' (its chat recorded for a leader), one already 'skipped' stays so:
+    neither is processed or answered."""
+    from gridbot.models import UnknownChat
+
+    journal = quiet(app.journal)
+    group = Inbound(platform="wecom_aibot", sender_id="resident_9", text="3栋漏水", chat_type="group",
+                    chat_id="chat-nobody-bound", msg_id="journal-unbound", at=T0)
+    journal.keep("aibot", Arrival(group, raw="{}", replay_key="sig-u", replay_ttl=600))
+    skipped = Arrival(Inbound(platform="wecom_aibot", sender_id="resident_8", kind="file", chat_type="single",
+                              msg_id="journal-file", at=T0), raw="{}", replay_key="sig-f", replay_ttl=600,
+                      status="skipped", error="file: not handled")
+    journal.keep("aibot", skipped)
+    journal.keep("aibot", arrival(1))
+    result = journal.drain()
+    assert (result.stored, result.left) == (3, 0)
+    inbound, replies = counts(app)
+    assert inbound == {"unbound": 1, "skipped": 1, "done": 1} and replies == 1
+    with app.session() as s:
+        assert s.scalars(select(UnknownChat.chat_id)).all() == ["chat-nobody-bound"]
