@@ -3,7 +3,8 @@
 Implements gettoken, media/upload (multipart; the bytes are kept by media_id), message/send and appchat/send
 (text, markdown, image by a known media_id), webhook/send, externalcontact/groupchat/list and get,
 externalcontact/add_msg_template and an AI bot response_url. It records every request it received and can be
-told to fail (5xx), time out, rate-limit (errcode 45009) or revoke the tokens it issued (42001).
+told to fail (5xx), time out, rate-limit (errcode 45009) or revoke the tokens it issued (42001), to refuse gettoken
+from an untrusted IP (60020) and an unfiltered groupchat/list of an app visible to more than 1,000 people (81017).
 """
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ class FakeWeCom:
     oauth_codes: dict[str, str] = field(default_factory=dict)  # web-login code -> userid (auth/getuserinfo)
     media: dict[str, dict[str, Any]] = field(default_factory=dict)  # media_id -> {type, filename, data}
     fail_only: str = ""           # when set, fail_next counts only calls to paths ending with this
+    visible_count: int = 0        # people the app is visible to: > 1000 makes an unfiltered groupchat/list fail
+    ip_untrusted: bool = False    # the caller's IP is not in the app's trusted IPs: gettoken answers 60020
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -103,6 +106,8 @@ class FakeWeCom:
         return Response(json.dumps(data, ensure_ascii=False), status=status, mimetype="application/json")
 
     def _answer(self, path: str, args: dict[str, str], body: dict[str, Any], upload: bytes | None = None) -> Response:
+        if path == "/cgi-bin/gettoken" and self.ip_untrusted:
+            return self._json(self._untrusted_ip())
         if path == "/cgi-bin/gettoken":
             with self._lock:
                 self.token_calls += 1
@@ -154,6 +159,24 @@ class FakeWeCom:
         return {"errcode": 0, "errmsg": "ok", "type": "image", "media_id": media_id,
                 "created_at": str(int(time.time()))}
 
+    def _untrusted_ip(self) -> dict[str, Any]:
+        """gettoken from an IP missing from the app's trusted IPs (apps created after 2022-06-20 must list them):
+        errcode 60020, the caller's address in errmsg as WeCom writes it (WECOM.md "Sending"; errcode 60020 in
+        developer.work.weixin.qq.com/devtool/query?e=60020)."""
+        return {"errcode": 60020, "errmsg": "not allow to access from your ip, hint: [1733300000_fake], "
+                "from ip: 127.0.0.1, more info at https://open.work.weixin.qq.com/devtool/query?e=60020"}
+
+    def _groupchat_list_refusal(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """groupchat/list as WeCom refuses it (doc 92120): without owner_filter when the app is visible to more than
+        1,000 people -> 81017; owner_filter.userid_list over 100 ids -> 40058 (invalid parameter; the doc states the
+        limit, the errcode is WeCom's generic one for a parameter out of range: unverified)."""
+        owners = ((body.get("owner_filter") or {}).get("userid_list")) or []
+        if not owners and self.visible_count > 1000:
+            return {"errcode": 81017, "errmsg": "the number of visible range exceeds the limit, use owner_filter"}
+        if len(owners) > 100:
+            return {"errcode": 40058, "errmsg": "invalid parameter: owner_filter.userid_list exceeds 100"}
+        return None
+
     def _route(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         ok = {"errcode": 0, "errmsg": "ok"}
         if (path in ("/cgi-bin/message/send", "/cgi-bin/appchat/send") and body.get("msgtype") == "image"
@@ -175,7 +198,11 @@ class FakeWeCom:
         if path == "/cgi-bin/externalcontact/add_msg_template":
             return {**ok, "fail_list": [], "msgid": "msg" + uuid.uuid4().hex[:8]}
         if path == "/cgi-bin/externalcontact/groupchat/list":
-            ids = sorted(self.groupchats)
+            refused = self._groupchat_list_refusal(body)
+            if refused:
+                return refused
+            owners = set((body.get("owner_filter") or {}).get("userid_list") or [])
+            ids = sorted(c for c, chat in self.groupchats.items() if not owners or chat.get("owner") in owners)
             start = int(body.get("cursor") or 0)
             limit = int(body.get("limit") or 100)
             page = ids[start:start + limit]
