@@ -234,6 +234,7 @@ CLI_CASES: dict[str, list[str] | None] = {
     "console": None,        # the same, interactively
     "wecom sync-roster": None,   # reads WeCom's member lists of the named chats into the database
     "seed synthetic": None,      # --grids is a number: makes a synthetic county for benchmarks and demos
+    "chat bind": None,           # the server's operator binds a chat to any grid, saying what it is (no output of data)
 }
 
 
