@@ -208,14 +208,16 @@ def sync_roster(sessions: Callable[[], Session], client: Any, now: Callable[[], 
     else:
         wanted = {c for c, kind in kinds.items() if kind in (CHAT_CUSTOMER_GROUP, CHAT_UNKNOWN)}
     results = []
+    if wanted:
+        client.token()   # a configuration fault (secret, trusted IP) stops the sync here, not as "not a customer group"
     for chat_id in sorted(wanted):
         try:
             data = client.call("/cgi-bin/externalcontact/groupchat/get", {"chat_id": chat_id, "need_name": 1})
         except PermanentFailure as err:
             if kinds.get(chat_id, CHAT_UNKNOWN) != CHAT_UNKNOWN:
                 raise
-            log.info("roster sync: %s is not a customer group the app can see (%s); its kind stays unknown",
-                     chat_id, err)
+            log.warning("roster sync: %s (bound, kind unknown) is not a customer group the app can see (%s): "
+                        "set its kind with `gridbot chat set-kind %s <kind>`", chat_id, err, chat_id)
             continue
         group = data.get("group_chat") or {}
         members = group.get("member_list") or []

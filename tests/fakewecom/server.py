@@ -111,8 +111,9 @@ class FakeWeCom:
         if path == "/cgi-bin/gettoken":
             with self._lock:
                 self.token_calls += 1
-                if args.get("corpid") != self.corp_id or args.get("corpsecret") != self.secret:
-                    return self._json({"errcode": 40001, "errmsg": "invalid credential"})
+                refused = self._credentials_refusal(args)
+                if refused:
+                    return self._json(refused)
                 token = uuid.uuid4().hex
                 self.tokens.add(token)
             return self._json({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200})
@@ -158,6 +159,15 @@ class FakeWeCom:
         self.media[media_id] = {"type": "image", "filename": body.get("_filename"), "data": data}
         return {"errcode": 0, "errmsg": "ok", "type": "image", "media_id": media_id,
                 "created_at": str(int(time.time()))}
+
+    def _credentials_refusal(self, args: dict[str, str]) -> dict[str, Any] | None:
+        """gettoken's answer to a wrong corp id (40013 invalid corpid) or a wrong secret (40001), as WeCom's global
+        error codes list them (developer.work.weixin.qq.com/document/path/90313)."""
+        if args.get("corpid") != self.corp_id:
+            return {"errcode": 40013, "errmsg": "invalid corpid"}
+        if args.get("corpsecret") != self.secret:
+            return {"errcode": 40001, "errmsg": "invalid credential"}
+        return None
 
     def _untrusted_ip(self) -> dict[str, Any]:
         """gettoken from an IP missing from the app's trusted IPs (apps created after 2022-06-20 must list them):

@@ -257,9 +257,22 @@ def test_wecom_check_names_the_secret_on_40001_and_lists_chats_of_unknown_kind(a
     assert data["ok"] is False and "chat-hy-03" in data["unknown_kind_chats"]
 
 
+def test_wecom_check_names_the_corp_id_on_40013(app, cli, monkeypatch):
+    set_all_kinds(app)
+    monkeypatch.setenv("GRIDBOT_WECOM_CORP_ID", "wwNotOurCorp")
+    result = cli("wecom", "check")
+    assert result.exit_code == 1 and "errcode 40013" in result.output and "GRIDBOT_WECOM_CORP_ID" in result.output
+
+
 def test_wecom_check_finds_a_malformed_aes_key(app, cli, monkeypatch):
     set_all_kinds(app)
     monkeypatch.setenv("GRIDBOT_AIBOT_AES_KEY", "!" * 43)   # 43 characters, but not base64
     result = cli("wecom", "check")
     assert result.exit_code == 1 and "GRIDBOT_AIBOT_AES_KEY: EncodingAESKey 不是合法的 base64" in result.output
     assert "ICP 备案" in result.output          # the checklist is printed all the same
+
+
+def test_roster_sync_with_a_wrong_secret_fails_loudly_instead_of_skipping_every_chat(app, cli, monkeypatch):
+    monkeypatch.setenv("GRIDBOT_WECOM_SECRET", "not-the-secret")
+    result = cli("wecom", "sync-roster")
+    assert result.exit_code == 1 and "40001" in result.output
