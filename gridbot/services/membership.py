@@ -130,10 +130,26 @@ def apply_chat_change(session: Session, data: dict[str, Any], at: datetime) -> C
                         chat_id, bound.mem_ver, last_ver)
         if cur_ver is not None:
             bound.mem_ver = cur_ver
+    else:
+        _note_customer_group(session, chat_id, at)
     result = _apply(session, chat_id, change_type, detail, members, at)
     if gap and result.change != "dismiss":
         result.gap = result.needs_sync = True
     return result
+
+
+def _note_customer_group(session: Session, chat_id: str, at: datetime) -> None:
+    """A customer group bound to no grid yet: listed (as a customer group) for an admin to bind, like a chat the bot
+    heard from; one it was listed as something else stays as the person said."""
+    known = session.scalar(select(UnknownChat).where(UnknownChat.chat_id == chat_id))
+    if known is None:
+        session.add(UnknownChat(platform="wecom_app", chat_id=chat_id, kind=CHAT_CUSTOMER_GROUP, first_seen=at,
+                                last_seen=at, messages=0))
+        session.flush()
+    else:
+        known.last_seen = at
+        if known.kind == CHAT_UNKNOWN:
+            known.kind = CHAT_CUSTOMER_GROUP
 
 
 def _apply(session: Session, chat_id: str, change_type: Any, detail: str, members: list[str],

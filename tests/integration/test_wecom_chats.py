@@ -276,3 +276,16 @@ def test_roster_sync_with_a_wrong_secret_fails_loudly_instead_of_skipping_every_
     monkeypatch.setenv("GRIDBOT_WECOM_SECRET", "not-the-secret")
     result = cli("wecom", "sync-roster")
     assert result.exit_code == 1 and "40001" in result.output
+
+
+def test_a_customer_group_not_bound_yet_is_listed_as_one_and_binding_keeps_the_kind(app, client, app_signer, cli):
+    query, body = app_signer.xml_post(chat_change_xml("wrResidents9", "update", NOW, "add_member", ["wmA"]), NOW)
+    assert client.post(f"/wecom/callback?{query}", data=body).status_code == 200
+    with app.session() as s:
+        assert s.scalar(select(UnknownChat.kind).where(UnknownChat.chat_id == "wrResidents9")) == "customer_group"
+    listed = json.loads(cli("chat", "list", "--json").output)
+    assert {"chat_id": "wrResidents9", "kind": "customer_group", "bound": False}.items() <= next(
+        c for c in listed if c["chat_id"] == "wrResidents9").items()
+    result = cli("chat", "bind", "wrResidents9", "HY-02", "--kind", "unknown")   # the kind already known is kept
+    assert result.exit_code == 0, result.output
+    assert kind_of(app, "wrResidents9") == "customer_group"
