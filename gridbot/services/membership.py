@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..errors import Refusal
-from ..models import ChatIdentity, ChatMembership, Grid, GridChat, UnknownChat
+from ..models import ChatIdentity, ChatMembership, Grid, GridChat, Member, UnknownChat
 from ..models.org import CHAT_CUSTOMER_GROUP, CHAT_KINDS, CHAT_ROBOT_GROUP, CHAT_UNKNOWN
 from ..senders import PermanentFailure
 from .audit import record
@@ -212,20 +212,30 @@ def sync_roster(sessions: Callable[[], Session], client: Any, now: Callable[[], 
     (WECOM.md "Membership"), and an owner-filtered list would only say which of our chats still exist, which
     groupchat/get says as well, and it has to be called per chat for the member list anyway. Chats known to be
     internal (AI bot, robot, app chat) are no customer groups and are skipped; one of unknown kind that
-    groupchat/get refuses is left as it is, one it answers is recorded as a customer group.
+    groupchat/get refuses is left as it is, one it answers is recorded as a customer group. A full sync also lists
+    the customer groups the roster's members own (groupchat/list with owner_filter, <= 100 owners a call), so a
+    customer group nobody has bound yet shows up for an admin to bind.
 
     The HTTP calls (through `client`, a WeCom client) happen outside any transaction, so this takes a session
     factory (`app.session`) rather than one session: each chat is reconciled in its own. `now` is the clock.
     """
     with sessions() as session:
         kinds = {chat_id: kind for chat_id, kind in session.execute(select(GridChat.chat_id, GridChat.kind))}
+        owners = list(session.scalars(select(Member.userid).where(Member.active.is_(True))))
     if chat_ids is not None:
         wanted = set(chat_ids)
     else:
         wanted = {c for c, kind in kinds.items() if kind in (CHAT_CUSTOMER_GROUP, CHAT_UNKNOWN)}
     results = []
-    if wanted:
+    if wanted or (chat_ids is None and owners):
         client.token()   # a configuration fault (secret, trusted IP) stops the sync here, not as "not a customer group"
+    if chat_ids is None and owners:
+        # The customer groups the roster's members own, found with owner filters (<= 100 ids a call, never
+        # unfiltered): one not bound yet is listed for an admin to bind, as a customer group.
+        owned = list_customer_groups(client, owners)
+        with sessions() as session, session.begin():
+            for chat_id in sorted(owned - set(kinds)):
+                _note_customer_group(session, chat_id, now())
     for chat_id in sorted(wanted):
         try:
             data = client.call("/cgi-bin/externalcontact/groupchat/get", {"chat_id": chat_id, "need_name": 1})

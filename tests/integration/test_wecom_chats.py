@@ -10,7 +10,15 @@ from sqlalchemy import func, select, update
 
 from gridbot.cli import main
 from gridbot.messages import Inbound, Reply
-from gridbot.models import ChatIdentity, ChatMembership, GridChat, InboundMessage, OutboxMessage, UnknownChat
+from gridbot.models import (
+    ChatIdentity,
+    ChatMembership,
+    GridChat,
+    InboundMessage,
+    Member,
+    OutboxMessage,
+    UnknownChat,
+)
 from gridbot.pipeline import delivery
 from gridbot.pipeline.store import dedupe_key
 from gridbot.services import membership, outbox
@@ -194,10 +202,18 @@ def test_roster_sync_of_an_app_visible_to_5000_people_never_hits_81017(app, cli,
         s.execute(update(GridChat).where(GridChat.chat_id == "chat-hy-01").values(kind="customer_group"))
     fake.groupchats = {"chat-hy-01": {"chat_id": "chat-hy-01", "member_version": "m7",
                                       "member_list": [{"userid": "wmA", "type": 2, "join_time": NOW}]}}
+    fake.groupchats["wrOwnedByZhao"] = {"chat_id": "wrOwnedByZhao", "owner": "mem_zhao", "member_list": []}
+    with app.session() as s, s.begin():   # a roster of 150 members: two owner-filtered pages, never an unfiltered one
+        community = s.scalar(select(Member.community_id).limit(1))
+        s.add_all([Member(community_id=community, name=f"成员{i}", userid=f"u{i:03d}") for i in range(150)])
     result = cli("wecom", "sync-roster")
     assert result.exit_code == 0, result.output
     assert "chat-hy-01: 新进 1" in result.output
-    assert [r for r in fake.received if r.path.endswith("/groupchat/list")] == []
+    lists = [r for r in fake.received if r.path.endswith("/groupchat/list")]
+    assert len(lists) == 2 and all(0 < len(r.body["owner_filter"]["userid_list"]) <= 100 for r in lists)
+    assert all(r.args.get("_ok") == "1" for r in lists)
+    with app.session() as s:   # a customer group a member owns and nobody bound: listed for binding
+        assert s.scalar(select(UnknownChat.kind).where(UnknownChat.chat_id == "wrOwnedByZhao")) == "customer_group"
     asked = {r.body["chat_id"] for r in fake.received if r.path.endswith("/groupchat/get")}
     assert "chat-hy-02" not in asked       # an internal group is no customer group: not asked
     with app.session() as s:

@@ -98,4 +98,6 @@ def test_sync_roster_asks_per_bound_chat_and_never_lists_unfiltered(app, fake):
     fake.groupchats["chat-hy-03"] = {"chat_id": "chat-hy-03", "member_list": [member("wmZ", NOW)]}
     results = membership.sync_roster(app.session, client_for(app), app.clock.now)
     assert [r.chat_id for r in results] == ["chat-hy-03"] and results[0].joined == 1
-    assert [r for r in fake.received if r.path.endswith("/groupchat/list")] == []
+    lists = [r for r in fake.received if r.path.endswith("/groupchat/list")]
+    assert lists and all(r.body.get("owner_filter", {}).get("userid_list") for r in lists)   # never unfiltered
+    assert all(r.args.get("_ok") == "1" for r in lists)
