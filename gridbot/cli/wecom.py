@@ -50,7 +50,16 @@ def check(as_json: bool) -> None:
     from ..models.org import CHAT_ROBOT_GROUP, CHAT_UNKNOWN  # noqa: PLC0415 - loaded when the command runs: --help stays quick
     from ..services.membership import list_chats  # noqa: PLC0415 - loaded when the command runs: --help stays quick
     from ..texts import t  # noqa: PLC0415 - loaded when the command runs: --help stays quick
-    from ..wecom.check import FAIL, MANUAL, OK, SKIP, Finding, check_gettoken, check_settings  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..wecom.check import (  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+        FAIL,
+        MANUAL,
+        OK,
+        SKIP,
+        Finding,
+        check_api_call,
+        check_gettoken,
+        check_settings,
+    )
 
     manual = [t(f"wecom_check.manual.{key}") for key in MANUAL]
     try:   # a setting the app cannot start with is a finding too, not a traceback
@@ -60,7 +69,11 @@ def check(as_json: bool) -> None:
         return
     app = build_app()
     wc = app.settings.wecom
-    findings = [check_gettoken(wc), *check_settings(wc)]
+    got_token, token = check_gettoken(wc)
+    findings = [got_token]
+    if token:   # gettoken is not held to the trusted IPs; an API call is
+        findings.append(check_api_call(wc, token))
+    findings += check_settings(wc)
     with app.session() as s:
         bound = [c for c in list_chats(s) if c.bound]
     robots = [c for c in bound if c.has_robot]

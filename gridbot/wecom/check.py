@@ -54,11 +54,12 @@ def token_problem(token: str) -> str | None:
     return None
 
 
-def check_gettoken(wc: WeComSettings, http: requests.Session | None = None) -> Finding:
-    """A fresh gettoken with the settings given (never the cached token: the point is to test the secret)."""
+def check_gettoken(wc: WeComSettings, http: requests.Session | None = None) -> tuple[Finding, str | None]:
+    """A fresh gettoken with the settings given (never the cached token: the point is to test the secret); the
+    finding and the token when there is one."""
     if not (wc.corp_id and wc.secret):
         return Finding("app", "gettoken", FAIL if (wc.corp_id or wc.secret or wc.agent_id) else SKIP,
-                       t("wecom_check.api_missing"))
+                       t("wecom_check.api_missing")), None
     try:
         resp = (http or requests.Session()).get(f"{wc.api_base}/cgi-bin/gettoken",
                                                 params={"corpid": wc.corp_id, "corpsecret": wc.secret},
@@ -66,19 +67,38 @@ def check_gettoken(wc: WeComSettings, http: requests.Session | None = None) -> F
         data = resp.json()
     except (requests.RequestException, ValueError) as exc:
         return Finding("app", "gettoken", FAIL, t("wecom_check.unreachable", base=wc.api_base,
-                                                  error=type(exc).__name__))
+                                                  error=type(exc).__name__)), None
+    if int(data.get("errcode") or 0) == 0 and data.get("access_token"):
+        return Finding("app", "gettoken", OK, t("wecom_check.token_ok")), str(data["access_token"])
+    return _refused("gettoken", data), None
+
+
+def check_api_call(wc: WeComSettings, token: str, http: requests.Session | None = None) -> Finding:
+    """One read-only API call with the token (get_api_domain_ip, doc 92520): gettoken is not held to the trusted
+    IPs, API calls are, so this is where 60020 shows."""
+    try:
+        resp = (http or requests.Session()).get(f"{wc.api_base}/cgi-bin/get_api_domain_ip",
+                                                params={"access_token": token}, timeout=wc.api_timeout)
+        data = resp.json()
+    except (requests.RequestException, ValueError) as exc:
+        return Finding("app", "api", FAIL, t("wecom_check.unreachable", base=wc.api_base, error=type(exc).__name__))
+    if int(data.get("errcode") or 0) == 0:
+        return Finding("app", "api", OK, t("wecom_check.api_ok"))
+    return _refused("api", data)
+
+
+def _refused(item: str, data: dict) -> Finding:
+    """A WeCom refusal as what to fix: the setting an errcode points at, or the IP to add for 60020."""
     code = int(data.get("errcode") or 0)
-    if code == 0 and data.get("access_token"):
-        return Finding("app", "gettoken", OK, t("wecom_check.token_ok"))
     errmsg = str(data.get("errmsg") or "")[:200]
     fix = TOKEN_FIXES.get(code)
     if fix == "ip":
         found = FROM_IP.search(errmsg)
-        return Finding("app", "gettoken", FAIL, t("wecom_check.fix_ip", errcode=code,
-                                                  ip=found.group(1) if found else t("wecom_check.ip_unknown")))
+        return Finding("app", item, FAIL, t("wecom_check.fix_ip", errcode=code,
+                                            ip=found.group(1) if found else t("wecom_check.ip_unknown")))
     if fix:
-        return Finding("app", "gettoken", FAIL, t(f"wecom_check.fix_{fix}", errcode=code, errmsg=errmsg))
-    return Finding("app", "gettoken", FAIL, t("wecom_check.fix_other", errcode=code, errmsg=errmsg))
+        return Finding("app", item, FAIL, t(f"wecom_check.fix_{fix}", errcode=code, errmsg=errmsg))
+    return Finding("app", item, FAIL, t("wecom_check.fix_other", errcode=code, errmsg=errmsg))
 
 
 def check_settings(wc: WeComSettings) -> list[Finding]:

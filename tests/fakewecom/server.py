@@ -3,7 +3,7 @@
 Implements gettoken, media/upload (multipart; the bytes are kept by media_id), message/send and appchat/send
 (text, markdown, image by a known media_id), webhook/send, externalcontact/groupchat/list and get,
 externalcontact/add_msg_template and an AI bot response_url. It records every request it received and can be
-told to fail (5xx), time out, rate-limit (errcode 45009) or revoke the tokens it issued (42001), to refuse gettoken
+told to fail (5xx), time out, rate-limit (errcode 45009) or revoke the tokens it issued (42001), to refuse API calls
 from an untrusted IP (60020) and an unfiltered groupchat/list of an app visible to more than 1,000 people (81017).
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ class FakeWeCom:
     media: dict[str, dict[str, Any]] = field(default_factory=dict)  # media_id -> {type, filename, data}
     fail_only: str = ""           # when set, fail_next counts only calls to paths ending with this
     visible_count: int = 0        # people the app is visible to: > 1000 makes an unfiltered groupchat/list fail
-    ip_untrusted: bool = False    # the caller's IP is not in the app's trusted IPs: gettoken answers 60020
+    trusted_ips: set[str] | None = None   # when set, API calls from any other IP get 60020 (gettoken still works)
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -88,6 +88,9 @@ class FakeWeCom:
     # -- the server -----------------------------------------------------------------------------
     def _wsgi(self, environ, start_response):
         request = Request(environ)
+        refused = self._untrusted_ip(request)
+        if refused is not None:
+            return refused(environ, start_response)
         upload = None
         if request.mimetype == "multipart/form-data":  # media/upload: the file is kept aside, its name recorded
             part = request.files.get("media")
@@ -106,8 +109,6 @@ class FakeWeCom:
         return Response(json.dumps(data, ensure_ascii=False), status=status, mimetype="application/json")
 
     def _answer(self, path: str, args: dict[str, str], body: dict[str, Any], upload: bytes | None = None) -> Response:
-        if path == "/cgi-bin/gettoken" and self.ip_untrusted:
-            return self._json(self._untrusted_ip())
         if path == "/cgi-bin/gettoken":
             with self._lock:
                 self.token_calls += 1
@@ -169,12 +170,18 @@ class FakeWeCom:
             return {"errcode": 40001, "errmsg": "invalid credential"}
         return None
 
-    def _untrusted_ip(self) -> dict[str, Any]:
-        """gettoken from an IP missing from the app's trusted IPs (apps created after 2022-06-20 must list them):
-        errcode 60020, the caller's address in errmsg as WeCom writes it (WECOM.md "Sending"; errcode 60020 in
-        developer.work.weixin.qq.com/devtool/query?e=60020)."""
-        return {"errcode": 60020, "errmsg": "not allow to access from your ip, hint: [1733300000_fake], "
-                "from ip: 127.0.0.1, more info at https://open.work.weixin.qq.com/devtool/query?e=60020"}
+    def _untrusted_ip(self, request: Request) -> Response | None:
+        """An API call (not gettoken, not a robot webhook) from an IP missing from the app's trusted IPs (apps created
+        after 2022-06-20 must list them): errcode 60020, the caller's address in errmsg as WeCom writes it (WECOM.md
+        "Sending"; developer.work.weixin.qq.com/devtool/query?e=60020)."""
+        path = request.path
+        if (self.trusted_ips is None or path == "/cgi-bin/gettoken" or not path.startswith("/cgi-bin/")
+                or path.startswith("/cgi-bin/webhook/") or request.remote_addr in self.trusted_ips):
+            return None
+        with self._lock:
+            self.received.append(Received(path, dict(request.args), {}))
+        return self._json({"errcode": 60020, "errmsg": "not allow to access from your ip, hint: [fake], from ip: "
+                           f"{request.remote_addr}, more info at https://open.work.weixin.qq.com/devtool/query?e=60020"})
 
     def _groupchat_list_refusal(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """groupchat/list as WeCom refuses it (doc 92120): without owner_filter when the app is visible to more than
@@ -207,6 +214,8 @@ class FakeWeCom:
             return {**ok, "userid": userid} if userid else {"errcode": 40029, "errmsg": "invalid code"}
         if path == "/cgi-bin/externalcontact/add_msg_template":
             return {**ok, "fail_list": [], "msgid": "msg" + uuid.uuid4().hex[:8]}
+        if path == "/cgi-bin/get_api_domain_ip":   # read-only: WeCom's API server IPs (doc 92520)
+            return {**ok, "ip_list": ["182.254.11.176", "182.254.78.66"]}
         if path == "/cgi-bin/externalcontact/groupchat/list":
             refused = self._groupchat_list_refusal(body)
             if refused:

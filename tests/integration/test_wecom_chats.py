@@ -249,6 +249,7 @@ def test_wecom_check_passes_and_prints_what_cannot_be_checked_from_inside(app, c
     result = cli("wecom", "check")
     assert result.exit_code == 0, result.output
     assert "获取 access_token 成功" in result.output and "AgentId 1000002" in result.output
+    assert "调用接口成功" in result.output
     assert "ICP 备案" in result.output and "企业可信IP" in result.output and "可调用应用" in result.output
     data = json.loads(cli("wecom", "check", "--json").output)
     assert data["ok"] is True and data["unknown_kind_chats"] == [] and len(data["manual"]) == 5
@@ -256,9 +257,10 @@ def test_wecom_check_passes_and_prints_what_cannot_be_checked_from_inside(app, c
 
 def test_wecom_check_prints_the_ip_to_add_on_60020(app, cli, fake):
     set_all_kinds(app)
-    fake.ip_untrusted = True
+    fake.trusted_ips = {"203.0.113.9"}          # gettoken still answers; API calls from 127.0.0.1 get 60020
     result = cli("wecom", "check")
     assert result.exit_code == 1
+    assert "获取 access_token 成功" in result.output
     assert "errcode 60020" in result.output and "企业可信IP" in result.output and "添加 127.0.0.1" in result.output
 
 
