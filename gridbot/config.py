@@ -5,6 +5,8 @@ ConfigError with one line naming the setting, which the CLI and create_app() pri
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -24,6 +26,14 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"   # the one place the default zone is named; 
 
 class ConfigError(Exception):
     """A setting is wrong or missing. The message names the setting in one line."""
+
+
+def _aes_key_decodes(key: str) -> bool:
+    """An EncodingAESKey is base64 of 32 bytes without its "=" (WECOM.md "Callback crypto")."""
+    try:
+        return len(base64.b64decode(key + "=", validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -153,6 +163,9 @@ class Settings:
         for name, key in (("GRIDBOT_WECOM_AES_KEY", wecom.aes_key), ("GRIDBOT_AIBOT_AES_KEY", wecom.aibot_aes_key)):
             if key is not None and len(key) != 43:
                 raise ConfigError(f"{name}: EncodingAESKey 应为 43 个字符 (got {len(key)})")
+            if key is not None and not _aes_key_decodes(key):   # else wechatpy fails later with a bare assert
+                raise ConfigError(f"{name}: EncodingAESKey 不是合法的 base64（解码后应为 32 字节），"
+                                  "请从企业微信回调配置页重新复制")
         return cls(
             database_url=database_url,
             redis_url=redis_url,

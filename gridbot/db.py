@@ -61,3 +61,23 @@ def hand_over_after_commit(factory: sessionmaker[Session], model: type, hand_ove
     def _forget(session: Session, previous_transaction: Any) -> None:
         if previous_transaction.parent is None:   # the whole transaction rolled back, not just a savepoint
             session.info.pop(key, None)
+
+
+def after_commit(session: Session, fn: Callable[[], None]) -> None:
+    """Run `fn` once the session's transaction commits, never if it rolls back: a job that reads what the
+    transaction writes must not start inside it (the in-process queue runs jobs at once; an RQ worker may be quick)."""
+    if not session.info.get("after_commit_listening"):
+        event.listen(session, "after_commit", _run_after_commit)
+        event.listen(session, "after_soft_rollback", _drop_after_commit)
+        session.info["after_commit_listening"] = True
+    session.info.setdefault("after_commit_fns", []).append(fn)
+
+
+def _run_after_commit(session: Session) -> None:
+    for fn in session.info.pop("after_commit_fns", []):
+        fn()
+
+
+def _drop_after_commit(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:   # the whole transaction rolled back, not just a savepoint
+        session.info.pop("after_commit_fns", None)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from gridbot.messages import Reply
+from gridbot.models.org import chat_kind_of_route
 from gridbot.router import LEADERS, Command, Context, Router, UsageError
 from gridbot.services import membership
 from gridbot.texts import t
@@ -19,7 +20,9 @@ def bind_here(ctx: Context, args: str) -> list[Reply]:
         return [Reply(t("wecom.bind.no_grid", code=code))]
     if not ctx.speaker.can_act_in(grid.id):
         return [Reply(t("wecom.bind.not_your_grid", code=grid.code))]
-    result = membership.bind_chat(ctx.session, chat_id, grid, ctx.speaker.actor, ctx.now)
+    # What the chat is, from the route the command came by (the AI bot is only ever in internal groups).
+    kind = chat_kind_of_route(ctx.inbound.platform, ctx.inbound.chat_type)
+    result = membership.bind_chat(ctx.session, chat_id, grid, ctx.speaker.actor, ctx.now, kind=kind)
     return [Reply(t(f"wecom.bind.{result.outcome}", grid=result.grid_name, code=result.grid_code))]
 
 

@@ -1,6 +1,7 @@
 """Events (not messages): membership changes and the like. Taken first, so no command or fallback sees them."""
 from __future__ import annotations
 
+from gridbot.db import after_commit
 from gridbot.messages import Reply
 from gridbot.router import Context, Router
 from gridbot.services import membership
@@ -15,9 +16,11 @@ def _on_event(ctx: Context, _match: object) -> list[Reply]:
     if inbound.event == "change_external_chat":
         change = membership.apply_chat_change(ctx.session, inbound.event_data, inbound.at or ctx.now)
         if change is not None and change.needs_sync:
-            # The event did not say who joined: ask WeCom for the member list (after this transaction).
-            ctx.app.queue.enqueue("gridbot.jobs.sync_chat_roster", change.chat_id, queue="scheduled",
-                                  job_id=f"sync-chat-{change.chat_id}-{int((inbound.at or ctx.now).timestamp())}")
+            # The event did not say who joined, or an event before it was lost (a member list version gap):
+            # ask WeCom for the member list (after this transaction).
+            job_id = f"sync-chat-{change.chat_id}-{int((inbound.at or ctx.now).timestamp())}"
+            after_commit(ctx.session, lambda: ctx.app.queue.enqueue(
+                "gridbot.jobs.sync_chat_roster", change.chat_id, queue="scheduled", job_id=job_id))
     # LOCATION and enter_agent are recorded in the inbound log; nothing to say back.
     return []
 

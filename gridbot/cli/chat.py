@@ -7,7 +7,7 @@ import click
 
 from ..clock import FrozenClock
 from ..messages import Inbound, Reply
-from .base import build_app, echo_json, load_settings, main, parse_when
+from .base import build_app, echo_json, fail, load_settings, main, parse_when
 
 
 def _inbound(chat: str | None, user: str, text: str, name: str | None) -> Inbound:
@@ -86,3 +86,73 @@ def console(chat: str | None, user: str) -> None:
             continue
         for reply in handle_now(app, _inbound(chat, user, line, None)):
             click.echo(_describe(reply, chat, user))
+
+
+# -- `gridbot chat ...`: what each chat is (its kind decides the channel a reply takes) ----------------------------
+@main.group("chat")
+def chat_group() -> None:
+    """群：查看群的类型，设置类型，从命令行绑定 (what a chat is decides how the bot can speak in it)."""
+
+
+def _kind_label(kind: str) -> str:
+    from ..texts import t  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+
+    return t(f"wecom.chat_kinds.{kind}")
+
+
+KIND_HELP = ("unknown | aibot_group (内部群·智能机器人) | robot_group (内部群·群机器人, 需 --robot-key) | app_chat "
+             "(应用创建的群) | customer_group (客户群) | single (单聊) | kf (微信客服)")
+
+
+@chat_group.command("list")
+@click.option("--unknown", "only_unknown", is_flag=True, help="只列出类型未知的群")
+@click.option("--json", "as_json", is_flag=True)
+def chat_list(only_unknown: bool, as_json: bool) -> None:
+    """列出已绑定的群和未绑定但发过消息的群，及其类型。"""
+    from ..services.membership import list_chats  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+
+    app = build_app()
+    with app.session() as s:
+        rows = list_chats(s, only_unknown_kind=only_unknown)
+    if as_json:
+        echo_json([vars(r) for r in rows])
+        return
+    for r in rows:
+        where = f"网格 {r.grid_code}" if r.bound else f"未绑定（{r.platform}，{r.messages} 条消息）"
+        robot = "，有群机器人" if r.has_robot else ""
+        click.echo(f"{r.chat_id}  {r.kind}（{_kind_label(r.kind)}）  {where}{robot}")
+    click.echo(f"共 {len(rows)} 个群")
+
+
+@chat_group.command("set-kind", help="设置群的类型（决定机器人怎样把话发进这个群）。KIND: " + KIND_HELP)
+@click.argument("chat_id")
+@click.argument("kind", metavar="KIND")
+@click.option("--robot-key", default=None, help="群机器人 webhook 的 key（robot_group 必填）")
+def chat_set_kind(chat_id: str, kind: str, robot_key: str | None) -> None:
+    from ..services.membership import set_chat_kind  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..texts import t  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+
+    app = build_app()
+    with app.session() as s, s.begin():
+        set_chat_kind(s, chat_id, kind, "cli", app.clock.now(), robot_key=robot_key)
+    click.echo(t("wecom.chat.kind_set", chat_id=chat_id, kind=kind, label=_kind_label(kind)))
+
+
+@chat_group.command("bind")
+@click.argument("chat_id")
+@click.argument("grid_code")
+@click.option("--kind", required=True, help=KIND_HELP)
+@click.option("--robot-key", default=None, help="群机器人 webhook 的 key")
+@click.option("--name", default=None, help="群名")
+def chat_bind(chat_id: str, grid_code: str, kind: str, robot_key: str | None, name: str | None) -> None:
+    """把群绑定到网格并写明群的类型（客户群等机器人进不去的群，只能这样绑定）。"""
+    from ..services.membership import bind_chat, find_grid  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..texts import t  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+
+    app = build_app()
+    with app.session() as s, s.begin():
+        grid = find_grid(s, grid_code)
+        if grid is None:
+            fail(t("wecom.bind.no_grid", code=grid_code))
+        result = bind_chat(s, chat_id, grid, "cli", app.clock.now(), name=name, kind=kind, robot_key=robot_key)
+    click.echo(t(f"wecom.bind.{result.outcome}", grid=result.grid_name, code=result.grid_code))

@@ -1,9 +1,14 @@
 """`gridbot wecom ...`: operator commands for the WeCom connection."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from .base import build_app, echo_json, fail, main
+
+if TYPE_CHECKING:
+    from ..wecom.check import Finding
 
 
 @main.group()
@@ -33,3 +38,76 @@ def sync_roster(chats: tuple[str, ...], as_json: bool) -> None:
     for r in results:
         click.echo(f"{r.chat_id}: 新进 {r.joined}，退出 {r.left}")
     click.echo(f"共 {len(results)} 个群")
+
+
+@wecom.command("check")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+def check(as_json: bool) -> None:
+    """检查企业微信接入：取 access_token（Secret、企业ID、可信IP）、各回调的 Token/EncodingAESKey、AgentId、
+    群机器人 key、类型未知的群；并列出无法从内部检查的事项（ICP 备案、可信IP、客户联系“可调用应用”）。
+    有问题时退出码为 1。"""
+    from ..config import ConfigError, Settings  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..models.org import CHAT_ROBOT_GROUP, CHAT_UNKNOWN  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..services.membership import list_chats  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..texts import t  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..wecom.check import (  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+        FAIL,
+        MANUAL,
+        OK,
+        SKIP,
+        Finding,
+        check_api_call,
+        check_gettoken,
+        check_settings,
+    )
+
+    manual = [t(f"wecom_check.manual.{key}") for key in MANUAL]
+    try:   # a setting the app cannot start with is a finding too, not a traceback
+        Settings.from_env()
+    except ConfigError as err:
+        _report([Finding("settings", "env", FAIL, t("wecom_check.config_error", error=str(err)))], manual, [], as_json)
+        return
+    app = build_app()
+    wc = app.settings.wecom
+    got_token, token = check_gettoken(wc)
+    findings = [got_token]
+    if token:   # gettoken is not held to the trusted IPs; an API call is
+        findings.append(check_api_call(wc, token))
+    findings += check_settings(wc)
+    with app.session() as s:
+        bound = [c for c in list_chats(s) if c.bound]
+    robots = [c for c in bound if c.has_robot]
+    findings.append(Finding("robots", "keys", OK if robots else SKIP,
+                            t("wecom_check.robots_ok", count=len(robots)) if robots else t("wecom_check.robots_none")))
+    findings += [Finding("robots", c.chat_id, FAIL, t("wecom_check.robot_missing", chat_id=c.chat_id, grid=c.grid_code))
+                 for c in bound if c.kind == CHAT_ROBOT_GROUP and not c.has_robot]
+    unknown = [c for c in bound if c.kind == CHAT_UNKNOWN]
+    findings += [Finding("chats", c.chat_id, FAIL, t("wecom_check.chat_unknown", chat_id=c.chat_id, grid=c.grid_code))
+                 for c in unknown]
+    if not unknown:
+        findings.append(Finding("chats", "kinds", OK, t("wecom_check.chats_ok")))
+    _report(findings, manual, [c.chat_id for c in unknown], as_json)
+
+
+def _report(findings: list[Finding], manual: list[str], unknown: list[str], as_json: bool) -> None:
+    """Print the findings and the manual checklist; exit 1 when something is wrong."""
+    from ..texts import t  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..wecom.check import FAIL, OK, SKIP  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+
+    counts = {status: sum(f.status == status for f in findings) for status in (OK, FAIL, SKIP)}
+    if as_json:
+        echo_json({"ok": counts[FAIL] == 0, "checks": [f.as_dict() for f in findings],
+                   "unknown_kind_chats": unknown, "manual": manual})
+    else:
+        click.echo(t("wecom_check.title"))
+        for f in findings:
+            mark = {OK: "✔", FAIL: "✘", SKIP: "–"}[f.status]
+            click.echo(f"{mark} [{t(f'wecom_check.routes.{f.route}')}] {f.message}")
+        click.echo("")
+        click.echo(t("wecom_check.manual_title"))
+        for line in manual:
+            click.echo(f"□ {line}")
+        click.echo("")
+        click.echo(t("wecom_check.summary_fail" if counts[FAIL] else "wecom_check.summary_ok", **counts))
+    if counts[FAIL]:
+        raise SystemExit(1)

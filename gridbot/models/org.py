@@ -21,6 +21,28 @@ ROLES = (ROLE_PART_TIME, ROLE_MEMBER, ROLE_BUILDING_LEADER, ROLE_GROUP_LEADER,
          ROLE_GRID_LEADER, ROLE_SECRETARY, ROLE_CHIEF, ROLE_OPERATOR)
 LEADER_ROLES = frozenset({ROLE_GRID_LEADER, ROLE_SECRETARY, ROLE_CHIEF})
 
+# What a chat is decides how the bot can speak into it (WECOM.md "How messages can reach the bot", "Sending").
+# Recorded when the chat is bound or synced, never guessed from its id: internal and customer groups both start "wr".
+CHAT_UNKNOWN = "unknown"
+CHAT_AIBOT_GROUP = "aibot_group"        # internal group where the AI bot is: response_url, else robot / app message
+CHAT_ROBOT_GROUP = "robot_group"        # internal group with a group robot (webhook key)
+CHAT_APP_CHAT = "app_chat"              # a group the app itself created: appchat/send
+CHAT_CUSTOMER_GROUP = "customer_group"  # 客户群 of residents: add_msg_template confirmed by a member, or by hand
+CHAT_SINGLE = "single"                  # 1:1 with a member
+CHAT_KF = "kf"                          # 微信客服 (issue 17)
+CHAT_KINDS = (CHAT_UNKNOWN, CHAT_AIBOT_GROUP, CHAT_ROBOT_GROUP, CHAT_APP_CHAT, CHAT_CUSTOMER_GROUP, CHAT_SINGLE,
+              CHAT_KF)
+
+
+def chat_kind_of_route(platform: str, chat_type: str | None) -> str:
+    """The kind a chat is known to be by the route a message came from: a group message from the AI bot is from an
+    internal group with the AI bot in it (the AI bot cannot be in a customer group). Anything else says nothing."""
+    if platform == "wecom_aibot" and chat_type == "group":
+        return CHAT_AIBOT_GROUP
+    if platform == "wecom_kf":
+        return CHAT_KF
+    return CHAT_UNKNOWN
+
 grid_neighbours = Table(
     "grid_neighbours",
     Base.metadata,
@@ -74,6 +96,8 @@ class GridChat(Base):
     chat_id: Mapped[str] = mapped_column(String(128), unique=True)
     name: Mapped[str | None] = mapped_column(String(128))
     robot_key: Mapped[str | None] = mapped_column(String(128))   # group robot webhook key, if the group has one
+    kind: Mapped[str] = mapped_column(String(32), default=CHAT_UNKNOWN, server_default=CHAT_UNKNOWN)  # CHAT_KINDS
+    mem_ver: Mapped[str | None] = mapped_column(String(64))   # CurMemVer of the last change_external_chat applied
     bound_by: Mapped[str | None] = mapped_column(String(128))
     bound_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -88,6 +112,7 @@ class UnknownChat(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(32))
     chat_id: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), default=CHAT_UNKNOWN, server_default=CHAT_UNKNOWN)  # CHAT_KINDS
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     messages: Mapped[int] = mapped_column(Integer, default=1)

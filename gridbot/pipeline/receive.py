@@ -32,6 +32,7 @@ from ..app import Gridbot
 from ..clock import Clock
 from ..messages import Inbound
 from ..models import GridChat, UnknownChat
+from ..models.org import chat_kind_of_route
 from ..queue import JobQueue, RQQueue
 from ..router import normalize
 from .store import NOT_PROCESSED, UNBOUND, row_values, storable, store
@@ -109,7 +110,8 @@ def note_unknown_chat(session: Session, inbound: Inbound, now: datetime) -> None
     """Record (or count) a message from a chat bound to no grid, so a leader can bind it."""
     known = session.scalar(select(UnknownChat).where(UnknownChat.chat_id == inbound.chat_id))
     if known is None:
-        session.add(UnknownChat(platform=inbound.platform, chat_id=inbound.chat_id, first_seen=now, last_seen=now))
+        session.add(UnknownChat(platform=inbound.platform, chat_id=inbound.chat_id, first_seen=now, last_seen=now,
+                                kind=chat_kind_of_route(inbound.platform, inbound.chat_type)))
         log.warning("message from unbound chat %s (platform %s): a grid leader can bind it with 绑定本群",
                     inbound.chat_id, inbound.platform)
     else:

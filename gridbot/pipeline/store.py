@@ -23,7 +23,11 @@ from ..models import InboundMessage
 
 
 def dedupe_key(inbound: Inbound) -> str:
-    """MsgId / msgid when the platform gives one; events by sender + time + event name."""
+    """MsgId / msgid when the platform gives one; events by their own keys, else by sender + time + event name."""
+    if inbound.kind == "event":
+        key = _event_key(inbound)
+        if key:
+            return key
     if inbound.msg_id:
         return f"{inbound.platform}:msg:{inbound.msg_id}"
     at = int(inbound.at.timestamp()) if inbound.at else 0
@@ -40,6 +44,17 @@ NOT_PROCESSED = frozenset({UNBOUND, SKIPPED, UNREADABLE})
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Column widths of inbound_messages (models/messaging.py): a longer value fails the INSERT on PostgreSQL.
 _WIDTHS = {"platform": 32, "dedupe_key": 255, "chat_id": 128, "sender_id": 128, "kind": 32}
+
+
+def _event_key(inbound: Inbound) -> str | None:
+    """change_external_chat: ChatId + CurMemVer where present (WECOM.md "Timing and retries"), so a redelivery with
+    another CreateTime is the same event; the change's name is kept in the key (it does not weaken the dedupe of a
+    retry, and two changes at one version, if WeCom ever sends them, stay two)."""
+    data = inbound.event_data or {}
+    if inbound.event == "change_external_chat" and data.get("ChatId") and data.get("CurMemVer"):
+        change = data.get("UpdateDetail") or data.get("ChangeType") or ""
+        return f"{inbound.platform}:evt:change_external_chat:{data['ChatId']}:{data['CurMemVer']}:{change}"
+    return None
 
 
 def row_values(inbound: Inbound, raw: str | None, now: datetime, status: str = "received",

@@ -12,6 +12,7 @@
 - TemplateSender: externalcontact/add_msg_template for external (customer) groups; a staff member must confirm
   in the client, so the person who asked is told so; over the group's daily cap, or in WeCom's fail_list, the
   member gets the text to post by hand.
+- chat_sender: a group's channel by what the chat is (GridChat.kind), never by its id's prefix.
 
 Long texts are split on line boundaries at WeCom's byte limits (LIMITS); parts already sent are remembered on the
 row, so a retry after a failure in the middle does not repeat them.
@@ -31,7 +32,17 @@ from sqlalchemy.orm import Session
 from ..app import Gridbot
 from ..markdown import md_plain
 from ..messages import Inbound, Reply
-from ..models import GridChat, InboundMessage, OutboxMessage
+from ..models import GridChat, InboundMessage, OutboxMessage, UnknownChat
+from ..models.org import (
+    CHAT_AIBOT_GROUP,
+    CHAT_APP_CHAT,
+    CHAT_CUSTOMER_GROUP,
+    CHAT_KF,
+    CHAT_KINDS,
+    CHAT_ROBOT_GROUP,
+    CHAT_SINGLE,
+    CHAT_UNKNOWN,
+)
 from ..periods import local_day
 from ..texts import t
 from ..wecom.client import APP_CHANNEL, AmbiguousFailure, WeComClient, robot_channel
@@ -542,22 +553,57 @@ def _chat_name(app: Gridbot, chat_id: str) -> str:
         return session.scalar(select(GridChat.name).where(GridChat.chat_id == chat_id)) or chat_id
 
 
-def _robot_key(app: Gridbot, chat_id: str) -> str | None:
+def _chat_facts(app: Gridbot, row: OutboxMessage) -> tuple[str, str | None, str | None]:
+    """(kind, robot key, the member the row answers) of the row's chat: the kind recorded on binding or sync
+    (GridChat, else UnknownChat), never guessed from the id (internal and customer group ids both start "wr")."""
     with app.session() as session:
-        return session.scalar(select(GridChat.robot_key).where(GridChat.chat_id == chat_id))
+        found = session.execute(select(GridChat.kind, GridChat.robot_key)
+                                .where(GridChat.chat_id == row.target)).first()
+        if found is not None:
+            kind, key = found[0], found[1]
+        else:
+            kind, key = session.scalar(select(UnknownChat.kind).where(UnknownChat.chat_id == row.target)), None
+        asker = None
+        if row.inbound_id is not None:
+            asker = session.scalar(select(InboundMessage.sender_id).where(InboundMessage.id == row.inbound_id))
+    return kind or CHAT_UNKNOWN, key, asker
 
 
 def chat_sender(channels: Channels, row: OutboxMessage) -> Sender:
-    """A group's channel: its robot webhook if it has one; add_msg_template for an external group; appchat."""
-    key = _robot_key(channels.app, row.target)
-    if key:
+    """A group's channel, by what the chat is (GridChat.kind; WECOM.md "Sending"):
+    a robot key -> that robot's webhook (a robot is only ever in an internal group); aibot_group without one -> an
+    app message to the member the reply answers (the AI bot's response_url is tried before this, by AIBotSender);
+    app_chat -> appchat/send; customer_group -> add_msg_template, which a member confirms. Unknown kind: a
+    PermanentFailure saying how to set it, so the row is dead with that reason rather than sent by a channel that
+    cannot reach the chat."""
+    kind, key, asker = _chat_facts(channels.app, row)
+    api = channels.app.settings.wecom.api_enabled
+    no_api = "; set GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET"
+    if key and kind in (CHAT_ROBOT_GROUP, CHAT_AIBOT_GROUP, CHAT_UNKNOWN):   # a robot is only in internal groups
         return RobotSender(channels, key)
-    if (row.content or {}).get("channel") == "group_template" or row.target.startswith("wr"):
+    if kind == CHAT_ROBOT_GROUP:
+        raise PermanentFailure(f"chat {row.target} is a robot_group without a robot key: "
+                               f"gridbot chat set-kind {row.target} robot_group --robot-key KEY")
+    if kind == CHAT_AIBOT_GROUP:
+        if asker and api:
+            return AppMessageSender(channels, to=asker)
+        raise PermanentFailure(f"chat {row.target} (aibot_group): the AI bot's response_url is used or expired and "
+                               "there is no other way in: give the group a robot key (gridbot chat set-kind "
+                               f"{row.target} aibot_group --robot-key KEY)" + ("" if api else no_api))
+    if kind == CHAT_APP_CHAT:
+        if not api:
+            raise PermanentFailure(f"chat {row.target} (app_chat) needs appchat/send{no_api}")
+        return AppChatSender(channels)
+    if kind == CHAT_CUSTOMER_GROUP:
+        if not api:
+            raise PermanentFailure(f"chat {row.target} (customer_group) needs add_msg_template{no_api}")
         return TemplateSender(channels)
-    if not channels.app.settings.wecom.api_enabled:
-        raise PermanentFailure("no channel to this group: give it a robot key (grid_chats.robot_key) or set "
-                               "GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET")
-    return AppChatSender(channels)
+    if kind in (CHAT_SINGLE, CHAT_KF):
+        raise PermanentFailure(f"chat {row.target} is of kind {kind}: the bot does not send to it as a group "
+                               "(a 1:1 reply goes to the member; 微信客服 comes with issue 17)")
+    raise PermanentFailure(f"chat {row.target} is of unknown kind, so no channel is known to reach it: set it with "
+                           f"`gridbot chat set-kind {row.target} <kind>` (kinds: {', '.join(CHAT_KINDS[1:])}) "
+                           "or on the console's chats page")
 
 
 class _Unsendable:

@@ -36,7 +36,7 @@ from ..models import (
     Member,
     MemberGrid,
 )
-from ..models.org import ROLES
+from ..models.org import CHAT_ROBOT_GROUP, CHAT_UNKNOWN, ROLES
 from ..places import place_text
 from ..texts import t
 from . import audit
@@ -775,10 +775,13 @@ def apply(session: Session, roster: Roster, actor: str, now: datetime,
             chat = have.get(chat_id)
             if chat is None:
                 grid.chats.append(GridChat(chat_id=chat_id, name=f"{spec.name}群", robot_key=spec.robot_key,
+                                           kind=CHAT_ROBOT_GROUP if spec.robot_key else CHAT_UNKNOWN,
                                            bound_by=actor, bound_at=now))
                 changed = True
             elif spec.robot_key and chat.robot_key != spec.robot_key:
                 chat.robot_key = spec.robot_key
+                if chat.kind == CHAT_UNKNOWN:   # a group with a robot is an internal group with a robot
+                    chat.kind = CHAT_ROBOT_GROUP
                 changed = True
         if changed and status[spec.code] == "unchanged":
             status[spec.code] = "updated"

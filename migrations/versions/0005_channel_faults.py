@@ -2,7 +2,7 @@
 row remembers the channel it is held for
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from alembic import op
 import gridbot.models.base
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

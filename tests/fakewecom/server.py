@@ -3,7 +3,8 @@
 Implements gettoken, media/upload (multipart; the bytes are kept by media_id), message/send and appchat/send
 (text, markdown, image by a known media_id), webhook/send, externalcontact/groupchat/list and get,
 externalcontact/add_msg_template and an AI bot response_url. It records every request it received and can be
-told to fail (5xx), time out, rate-limit (errcode 45009) or revoke the tokens it issued (42001).
+told to fail (5xx), time out, rate-limit (errcode 45009) or revoke the tokens it issued (42001), to refuse API calls
+from an untrusted IP (60020) and an unfiltered groupchat/list of an app visible to more than 1,000 people (81017).
 
 It refuses what WeCom refuses on the send endpoints (`_limits`, `_dropped`): contents over the byte limits, a robot
 over 20 a minute, a response_url used twice or after its hour, a customer group's mass sends over the daily cap (in
@@ -55,6 +56,7 @@ class FakeWeCom:
     errcode_next: list[int] = field(default_factory=list)   # answer these errcodes, one per call, in order
     errcode_only: str = ""        # when set, errcode_next counts only calls to paths ending with this
     lose_next: int = 0            # the next n calls time out and are NOT delivered (sleep timeout_seconds, then 504)
+    visible_count: int = 0        # people the app is visible to: > 1000 makes an unfiltered groupchat/list fail
     url: str = ""
     # send limits (see _limits / _dropped)
     user_sends: dict[str, list[float]] = field(default_factory=dict)   # "agentid:touser" -> delivery times
@@ -269,8 +271,9 @@ class FakeWeCom:
         if path == "/cgi-bin/gettoken":
             with self._lock:
                 self.token_calls += 1
-                if args.get("corpid") != self.corp_id or args.get("corpsecret") != self.secret:
-                    return self._json({"errcode": 40001, "errmsg": "invalid credential"})
+                refused = self._credentials_refusal(args)
+                if refused:
+                    return self._json(refused)
                 token = uuid.uuid4().hex
                 self.tokens.add(token)
             return self._json({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200})
@@ -319,6 +322,26 @@ class FakeWeCom:
         return {"errcode": 0, "errmsg": "ok", "type": "image", "media_id": media_id,
                 "created_at": str(int(time.time()))}
 
+    def _credentials_refusal(self, args: dict[str, str]) -> dict[str, Any] | None:
+        """gettoken's answer to a wrong corp id (40013 invalid corpid) or a wrong secret (40001), as WeCom's global
+        error codes list them (developer.work.weixin.qq.com/document/path/90313)."""
+        if args.get("corpid") != self.corp_id:
+            return {"errcode": 40013, "errmsg": "invalid corpid"}
+        if args.get("corpsecret") != self.secret:
+            return {"errcode": 40001, "errmsg": "invalid credential"}
+        return None
+
+    def _groupchat_list_refusal(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """groupchat/list as WeCom refuses it (doc 92120): without owner_filter when the app is visible to more than
+        1,000 people -> 81017; owner_filter.userid_list over 100 ids -> 40058 (invalid parameter; the doc states the
+        limit, the errcode is WeCom's generic one for a parameter out of range: unverified)."""
+        owners = ((body.get("owner_filter") or {}).get("userid_list")) or []
+        if not owners and self.visible_count > 1000:
+            return {"errcode": 81017, "errmsg": "the number of visible range exceeds the limit, use owner_filter"}
+        if len(owners) > 100:
+            return {"errcode": 40058, "errmsg": "invalid parameter: owner_filter.userid_list exceeds 100"}
+        return None
+
     def _route(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         ok = {"errcode": 0, "errmsg": "ok"}
         if (path in ("/cgi-bin/message/send", "/cgi-bin/appchat/send") and body.get("msgtype") == "image"
@@ -339,8 +362,14 @@ class FakeWeCom:
             return {**ok, "userid": userid} if userid else {"errcode": 40029, "errmsg": "invalid code"}
         if path == "/cgi-bin/externalcontact/add_msg_template":
             return {**ok, "fail_list": [], "msgid": "msg" + uuid.uuid4().hex[:8]}
+        if path == "/cgi-bin/get_api_domain_ip":   # read-only: WeCom's API server IPs (doc 92520)
+            return {**ok, "ip_list": ["182.254.11.176", "182.254.78.66"]}
         if path == "/cgi-bin/externalcontact/groupchat/list":
-            ids = sorted(self.groupchats)
+            refused = self._groupchat_list_refusal(body)
+            if refused:
+                return refused
+            owners = set((body.get("owner_filter") or {}).get("userid_list") or [])
+            ids = sorted(c for c, chat in self.groupchats.items() if not owners or chat.get("owner") in owners)
             start = int(body.get("cursor") or 0)
             limit = int(body.get("limit") or 100)
             page = ids[start:start + limit]

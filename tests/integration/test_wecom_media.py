@@ -108,7 +108,9 @@ def test_a_revoked_token_on_upload_is_fetched_again(app, fake):
 
 def test_an_image_to_an_app_chat_is_uploaded_and_sent_by_media_id(app, fake):
     png = png_file(app)
-    oid = write_image(app, {"path": "charts/test.png"}, to_chat="chat-hy-02")    # no robot key: appchat
+    with app.session() as s, s.begin():   # a group the app created: appchat/send
+        s.execute(update(GridChat).where(GridChat.chat_id == "chat-hy-02").values(kind="app_chat"))
+    oid = write_image(app, {"path": "charts/test.png"}, to_chat="chat-hy-02")
     assert delivery.deliver(app, oid) == "sent"
     assert fake.images_seen("/cgi-bin/appchat/send", to="chat-hy-02") == [png]
     assert fake.sent("/cgi-bin/webhook/send") == []

@@ -91,9 +91,13 @@ def test_sync_roster_reconciles_bound_groups_from_the_cli(app, fake, wecom_env, 
     assert again.exit_code == 0 and '"joined": 0, "left": 0' in again.output
 
 
-def test_sync_roster_pages_through_groupchat_list(app, fake):
+def test_sync_roster_asks_per_bound_chat_and_never_lists_unfiltered(app, fake):
+    """An app visible to 5,000 people: an unfiltered groupchat/list would fail with 81017; the sync never makes one."""
+    fake.visible_count = 5000
     fake.groupchats = {f"wrX{i:04d}": {"chat_id": f"wrX{i:04d}", "member_list": []} for i in range(1500)}
     fake.groupchats["chat-hy-03"] = {"chat_id": "chat-hy-03", "member_list": [member("wmZ", NOW)]}
     results = membership.sync_roster(app.session, client_for(app), app.clock.now)
     assert [r.chat_id for r in results] == ["chat-hy-03"] and results[0].joined == 1
-    assert len(fake.sent("/groupchat/list")) == 2
+    lists = [r for r in fake.received if r.path.endswith("/groupchat/list")]
+    assert lists and all(r.body.get("owner_filter", {}).get("userid_list") for r in lists)   # never unfiltered
+    assert all(r.args.get("_ok") == "1" for r in lists)

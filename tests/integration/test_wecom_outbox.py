@@ -73,6 +73,9 @@ def test_markdown_to_a_group_and_an_app_message_to_a_member(app, fake):
 
 
 def test_external_group_announcement_goes_as_a_template_and_the_requester_is_told_to_confirm(app, fake):
+    with app.session() as s, s.begin():   # bound as what it is: a customer group (never guessed from "wr")
+        s.add(GridChat(grid_id=s.scalar(select(GridChat.grid_id).where(GridChat.chat_id == "chat-hy-01")),
+                       chat_id="wrExternalGroup01", kind="customer_group"))
     with app.session() as s, s.begin():
         (r,) = outbox.write_replies(s, None, [Reply("本周六上午小区消杀", to_chat="wrExternalGroup01")],
                                     now=app.clock.now(), platform="wecom_app")

@@ -79,6 +79,8 @@ def requests_for(o: dict[str, Any]) -> dict[str, list[tuple[str, str, Any]]]:
         "console.account_password": [("POST", f"/console/accounts/{o['account']}/password",
                                       {"password": "taken-over-1"})],
         "console.tokens": [("GET", "/console/tokens", None)],
+        "console.chats": [("GET", "/console/chats", None)],
+        "console.chat_kind": [("POST", "/console/chats/chat-qs-01/kind", {"kind": "app_chat"})],
         "console.token_revoke": [("POST", f"/console/tokens/{o['token']}/revoke", {})],
         "api.tickets_list": [("API", "/api/v1/tickets", None), ("API", "/api/v1/tickets?grid=QS-01", None)],
         "api.ticket_get": [("API", f"/api/v1/tickets/{n}", None)],
@@ -256,6 +258,7 @@ CLI_CASES: dict[str, list[str] | None] = {
     "console": None,        # the same, interactively
     "wecom sync-roster": None,   # reads WeCom's member lists of the named chats into the database
     "seed synthetic": None,      # --grids is a number: makes a synthetic county for benchmarks and demos
+    "chat bind": None,           # the server's operator binds a chat to any grid, saying what it is (no output of data)
 }
 
 

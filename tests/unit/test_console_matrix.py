@@ -45,6 +45,8 @@ EXPECTED: dict[str, set[str] | str] = {
     "console.outbox_retry": CONFIGURE,
     "console.outbox_confirm": CONFIGURE,
     "console.accounts": CONFIGURE,
+    "console.chats": CONFIGURE,
+    "console.chat_kind": CONFIGURE,                        # chat-hy-01: the secretary's community; operators
     "console.account_password": CONFIGURE,
     "console.tokens": EVERYONE,
     "console.token_revoke": {"member", "operator"},        # the owner (赵网格员) and operators
@@ -127,7 +129,8 @@ def _url(world, rule: str) -> str:
     values = {"<number>": world.tickets["HY-01"], "<fmt>": "xlsx", "<int:binding_id>": str(world.ids["binding"]),
               "<int:reminder_id>": str(world.ids["reminder"]), "<int:ann_id>": str(world.ids["announcement"]),
               "<int:account_id>": str(world.ids["account"]), "<int:token_id>": str(world.ids["token"]),
-              "<int:outbox_id>": "999999", "<int:evidence_id>": str(world.ids["evidence"])}
+              "<int:outbox_id>": "999999", "<int:evidence_id>": str(world.ids["evidence"]),
+              "<chat_id>": "chat-hy-01"}
     for key, value in values.items():
         rule = rule.replace(key, value)
     assert "<" not in rule, f"no sample value for {rule}"

@@ -1,5 +1,5 @@
 """Configuration pages (operator, and the secretary for their community): accounts, API tokens, roster import,
-dead outbox messages with a retry button."""
+dead outbox messages with a retry button, chats and their kind."""
 from __future__ import annotations
 
 import tempfile
@@ -11,10 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ...errors import Refusal
-from ...models import Member, OutboxMessage
+from ...models import Grid, GridChat, Member, OutboxMessage
 from ...models.console import ApiToken, ConsoleAccount
+from ...models.org import CHAT_KINDS
 from ...pipeline import delivery as outbox_svc
 from ...privacy import mask_text
+from ...services.membership import list_chats, set_chat_kind
 from ...services.roster import (
     MAX_COLUMNS,
     MAX_FILE_BYTES,
@@ -253,3 +255,36 @@ def outbox_confirm(outbox_id: int) -> ResponseReturnValue:
     else:
         flash(t("console.flash.confirm_failed", id=outbox_id), "error")
     return redirect(url_for("console.outbox"))
+# -- chats: what each one is (its kind decides how the bot can speak in it) ---------------------------------------
+@bp.get("/chats")
+@requires("configure")
+def chats():
+    """Bound chats of the person's community with their kind; an operator sees all, and the chats heard from but
+    not bound yet."""
+    p = signed_in()
+    with gridbot_app().session() as s:
+        rows = list_chats(s, None if p.is_operator else Scope.of(p).community_ids)
+    kinds = [(k, t(f"wecom.chat_kinds.{k}")) for k in CHAT_KINDS]
+    return render("chats.html", rows=rows, kinds=kinds, kind_names=dict(kinds))
+
+
+@bp.post("/chats/<chat_id>/kind")
+@requires("configure")
+def chat_kind(chat_id: str) -> ResponseReturnValue:
+    """Set a chat's kind (and a robot group's webhook key): a chat of another community is not this person's; a
+    chat bound to no grid is an operator's."""
+    p = signed_in()
+    app = gridbot_app()
+    with app.session() as s, s.begin():
+        community = s.scalar(select(Grid.community_id).join(GridChat, GridChat.grid_id == Grid.id)
+                             .where(GridChat.chat_id == chat_id))
+        if not p.is_operator and not (community is not None and Scope.of(p).has_community(community)):
+            forbid("chat outside the community", "chat", chat_id)
+        kind = request.form.get("kind", "")
+        try:
+            set_chat_kind(s, chat_id, kind, p.actor, app.clock.now(),
+                          robot_key=request.form.get("robot_key", "").strip() or None)
+            flash(t("wecom.chat.kind_set", chat_id=chat_id, kind=kind, label=t(f"wecom.chat_kinds.{kind}")))
+        except Refusal as err:
+            flash(err.text, "error")
+    return redirect(url_for("console.chats"))
