@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select, update
 
 from gridbot.messages import Inbound, Reply
-from gridbot.models import GridChat, OutboxMessage
+from gridbot.models import GridChat, OutboxMessage, UnknownChat
+from gridbot.models.org import CHAT_AIBOT_GROUP, CHAT_APP_CHAT, CHAT_CUSTOMER_GROUP
 from gridbot.pipeline import delivery
 from gridbot.senders import PermanentFailure
 from gridbot.services import outbox
@@ -28,6 +29,9 @@ def app(make_app, db_url, wecom_env):
     with app.session() as s, s.begin():
         seed_world(s)
         s.execute(update(GridChat).where(GridChat.chat_id == "chat-hy-01").values(robot_key=ROBOT_KEY))
+        # what each chat is, as binding or a roster sync records it (the channel follows from it, never the id)
+        s.add_all([UnknownChat(platform="wecom_app", chat_id=GROUP, kind=CHAT_CUSTOMER_GROUP),
+                   UnknownChat(platform="wecom_app", chat_id="app-created-chat-1", kind=CHAT_APP_CHAT)])
     return app
 
 
@@ -222,6 +226,8 @@ def test_a_group_reply_with_no_group_channel_reaches_the_member_who_asked(app, f
 def test_with_no_channel_left_the_row_is_dead_with_every_reason(make_app, db_url, wecom_env, fake, clock):
     env = {k: v for k, v in wecom_env.items() if k not in ("GRIDBOT_WECOM_CORP_ID", "GRIDBOT_WECOM_SECRET")}
     app = make_app(db_url, sync_jobs=False, env=env)   # the AI bot only: no app messages, no appchat
+    with app.session() as s, s.begin():   # an internal group the AI bot heard from (recorded so), with no robot
+        s.add(UnknownChat(platform="wecom_aibot", chat_id="chat-no-robot", kind=CHAT_AIBOT_GROUP))
     (oid,) = write(app, Reply("答复"), inbound=aibot(app, fake, "r7", chat="chat-no-robot"))
     clock.advance(hours=2)
     assert delivery.deliver(app, oid) == "dead"
