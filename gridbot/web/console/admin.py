@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ...errors import Refusal
-from ...models import Grid, GridChat, Member, OutboxMessage
+from ...models import Grid, GridChat, Member, OutboxMessage, UnknownChat
 from ...models.console import ApiToken, ConsoleAccount
 from ...models.org import CHAT_KINDS
 from ...pipeline import delivery as outbox_svc
@@ -278,6 +278,8 @@ def chat_kind(chat_id: str) -> ResponseReturnValue:
     with app.session() as s, s.begin():
         community = s.scalar(select(Grid.community_id).join(GridChat, GridChat.grid_id == Grid.id)
                              .where(GridChat.chat_id == chat_id))
+        if community is None and s.scalar(select(UnknownChat.id).where(UnknownChat.chat_id == chat_id)) is None:
+            not_found()   # no such chat, bound or heard from
         if not p.is_operator and not (community is not None and Scope.of(p).has_community(community)):
             forbid("chat outside the community", "chat", chat_id)
         kind = request.form.get("kind", "")
