@@ -59,6 +59,8 @@ def decode(plaintext: str) -> Inbound:
 def _decode(fields: dict[str, Any]) -> Inbound:
     msg_type = as_text(fields.get("MsgType"), "MsgType")
     sender = as_id(fields.get("FromUserName"), "FromUserName")
+    if not sender and msg_type == "event" and fields.get("Event") == "kf_msg_or_event":
+        sender = "sys"   # doc 94670: the kf notification has ToUserName, Token and OpenKfId, no FromUserName
     if not msg_type or not sender:
         raise Unreadable("decrypted XML has no MsgType or FromUserName")
     base: dict[str, Any] = dict(platform=PLATFORM, sender_id=sender, chat_id=None, chat_type="single",

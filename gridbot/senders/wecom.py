@@ -124,11 +124,11 @@ class Channels:
     def resolve(self, row: OutboxMessage) -> Sender:
         """The sender for one outbox row, by platform, target type and what the chat offers."""
         app = self.app
-        if row.target_type == "user" and (row.platform == KF_PLATFORM or self._is_kf_resident(row.target)):
+        if row.target_type == "user" and self._is_kf_resident(row.target):
             # 微信客服: a resident who wrote to the kf account hears there, whatever channel the news came from
             return KfSender(app) if app.settings.wecom.api_enabled else _Unsendable(
                 PermanentFailure("微信客服 needs GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET"))
-        if row.platform not in ("wecom_app", "wecom_aibot"):
+        if row.platform not in ("wecom_app", "wecom_aibot", KF_PLATFORM):   # a kf row to a member: app message
             return app.senders.get(row.platform, app.default_sender)
         try:
             if (row.content or {}).get("response_url") and row.platform == "wecom_aibot":
