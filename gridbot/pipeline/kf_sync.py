@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -26,9 +27,11 @@ from sqlalchemy.orm import Session
 from ..adapters import Unreadable
 from ..adapters.wecom_kf import ORIGIN_RESIDENT, decode
 from ..app import Gridbot
-from ..messages import Inbound
+from ..errors import Refusal
+from ..messages import Inbound, Reply
 from ..models.kf import KfCursor
 from ..services import kf
+from .process import handle_now
 from .store import SKIPPED, UNREADABLE, insert_params, insert_sql, row_values
 
 log = logging.getLogger(__name__)
@@ -117,3 +120,35 @@ def _insert(session: Session, values: dict[str, Any], dialect: str) -> int | Non
     """The inbound INSERT (store.insert_sql: ON CONFLICT on the dedupe key) inside this transaction."""
     result = session.connection().exec_driver_sql(insert_sql(1, dialect), insert_params(values, dialect))
     return result.scalar()
+
+
+LOCAL_KFID = "local"   # the embedded kf account of the simulator and `gridbot say --kf` (no WeCom configured)
+
+
+def local_message(app: Gridbot, grid_code: str, userid: str, text: str, menu_id: str | None = None,
+                  name: str | None = None) -> list[Reply]:
+    """A resident's 微信客服 message without WeCom (the simulator, `gridbot say --kf`): as if they scanned the grid's
+    code and wrote, through the same session bookkeeping and pipeline a synced message takes. Returns the bot's
+    replies."""
+    now = app.clock.now()
+    with app.session() as session, session.begin():
+        row = kf.session_for(session, LOCAL_KFID, userid, now)
+        if kf.grid_by_scene(session, grid_code) is None:
+            raise KfLocalError(grid_code)
+        if row.scene != grid_code:
+            kf.entered(session, LOCAL_KFID, userid, grid_code, None, now)
+        _, released = kf.customer_wrote(session, LOCAL_KFID, userid, now)
+    for outbox_id in released:
+        app.queue.enqueue("gridbot.jobs.send_outbound", outbox_id, queue="outbound", retries=0)
+    data: dict[str, Any] = {"open_kfid": LOCAL_KFID, "origin": ORIGIN_RESIDENT}
+    if menu_id:
+        data["menu_id"] = menu_id
+    inbound = Inbound(platform=kf.PLATFORM, sender_id=userid, sender_name=name, text=text, chat_id=None,
+                      chat_type="single", msg_id=f"local-{uuid.uuid4().hex}", mentioned=True, event_data=data,
+                      at=now)
+    return handle_now(app, inbound)
+
+
+class KfLocalError(Refusal):
+    def __init__(self, grid_code: str):
+        super().__init__("kf.unknown_grid", code=grid_code)
