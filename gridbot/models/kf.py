@@ -54,3 +54,19 @@ class KfSession(Base):
     welcome_code: Mapped[str | None] = mapped_column(Text)
     welcome_code_at: Mapped[datetime | None]                          # valid 20 s from the event (doc 95122)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KfLink(Base):
+    """A grid's 微信客服 link (kf/add_contact_way with the grid's code as scene, doc 94665): members pin it in the
+    grid's group and print its QR code for notice boards; a resident who opens it arrives with scene_param = the
+    code, so the bot knows their grid."""
+
+    __tablename__ = "kf_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"), unique=True)
+    open_kfid: Mapped[str] = mapped_column(String(64))
+    scene: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

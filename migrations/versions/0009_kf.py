@@ -1,4 +1,4 @@
-"""kf_cursors and kf_sessions: 微信客服 (issue 17), the sync cursor per kf account and each resident's session
+"""kf_cursors, kf_sessions and kf_links: 微信客服 (issue 17), the sync cursor per kf account and each resident's session
 
 Revision ID: 0009
 Revises: 0006
@@ -49,9 +49,23 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_kf_sessions_external_userid"), "kf_sessions", ["external_userid"], unique=False)
     op.create_index(op.f("ix_kf_sessions_grid_id"), "kf_sessions", ["grid_id"], unique=False)
+    op.create_table(
+        "kf_links",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("grid_id", sa.Integer(), nullable=False),
+        sa.Column("open_kfid", sa.String(length=64), nullable=False),
+        sa.Column("scene", sa.String(length=32), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.String(length=128), nullable=False),
+        sa.Column("created_at", gridbot.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["grid_id"], ["grids.id"], ondelete="CASCADE", name=op.f("fk_kf_links_grid_id_grids")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_kf_links")),
+        sa.UniqueConstraint("grid_id", name=op.f("uq_kf_links_grid_id")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("kf_links")
     op.drop_index(op.f("ix_kf_sessions_grid_id"), table_name="kf_sessions")
     op.drop_index(op.f("ix_kf_sessions_external_userid"), table_name="kf_sessions")
     op.drop_table("kf_sessions")

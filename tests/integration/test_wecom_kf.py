@@ -242,3 +242,28 @@ def test_a_worker_killed_during_a_sync_loses_and_repeats_nothing(kf_app, fake, c
         assert s.scalar(select(KfCursor.cursor)) == "c5"
     answers = [r.body for r in fake.sent("/cgi-bin/kf/send_msg") if r.body.get("touser") == RESIDENT]
     assert len(answers) == 4, "each of the four messages answered once"
+
+
+def test_kf_links_makes_one_link_per_grid_with_its_code_as_scene_and_an_a4_sheet(kf_app, wecom_env, fake, tmp_path):
+    import io
+    import json
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from gridbot.cli import main
+    from gridbot.services.kf_links import A4
+
+    env = {**wecom_env, "GRIDBOT_DATABASE_URL": kf_app.settings.database_url,
+           "GRIDBOT_INSTANCE_DIR": str(tmp_path / "instance")}
+    result = CliRunner(env=env).invoke(main, ["wecom", "kf-links", "--open-kfid", KFID, "--json"])
+    assert result.exit_code == 0, result.output + result.stderr
+    done = {d["code"]: d for d in json.loads(result.stdout)}
+    assert {"HY-01", "HY-02", "HY-03", "XF-02"} <= set(done)
+    calls = [r.body for r in fake.sent("/cgi-bin/kf/add_contact_way")]
+    assert sorted(c["scene"] for c in calls) == sorted(done) and {c["open_kfid"] for c in calls} == {KFID}
+    assert done["XF-02"]["url"] == fake.kf_links["XF-02"]
+    with open(done["XF-02"]["sheet"], "rb") as f:
+        assert Image.open(io.BytesIO(f.read())).size == A4
+    again = CliRunner(env=env).invoke(main, ["wecom", "kf-links", "--open-kfid", KFID, "--grid", "XF-02"])
+    assert again.exit_code == 0 and len(fake.sent("/cgi-bin/kf/add_contact_way")) == len(calls)   # kept, not remade
