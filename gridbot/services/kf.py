@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..messages import Inbound, Reply
 from ..models import Grid, Member, MemberGrid, OutboxMessage, Ticket
-from ..models.kf import KF_SILENT_STATES, KF_STATE_BOT, KF_STATE_ENDED, KF_STATE_HUMAN, KfSession
+from ..models.kf import KF_SILENT_STATES, KF_STATE_ENDED, KF_STATE_HUMAN, KfSession
 from ..models.org import LEADER_ROLES
 from ..texts import t
 from . import outbox
@@ -188,11 +188,6 @@ def person_for(session: Session, grid_id: int | None, complaint: bool) -> Member
 def handed_over(session: Session, row: KfSession, servicer: str, actor: str, now: datetime) -> None:
     row.service_state, row.servicer = KF_STATE_HUMAN, servicer
     record(session, actor, "kf.trans", "kf_session", row.id, {"servicer": servicer}, at=now)
-
-
-def bot_state(row: KfSession) -> None:
-    if row.service_state not in KF_SILENT_STATES:
-        row.service_state = KF_STATE_BOT
 
 
 def speaker_in_session(session: Session, inbound: Inbound, speaker: Speaker) -> tuple[Speaker, bool]:
