@@ -267,3 +267,30 @@ def test_kf_links_makes_one_link_per_grid_with_its_code_as_scene_and_an_a4_sheet
         assert Image.open(io.BytesIO(f.read())).size == A4
     again = CliRunner(env=env).invoke(main, ["wecom", "kf-links", "--open-kfid", KFID, "--grid", "XF-02"])
     assert again.exit_code == 0 and len(fake.sent("/cgi-bin/kf/add_contact_way")) == len(calls)   # kept, not remade
+
+
+def test_two_syncs_of_one_kf_account_at_once_store_and_queue_each_message_once(
+        make_app, pg_url, wecom_env, fake, clock, monkeypatch):
+    """PostgreSQL: the cursor row's lock makes concurrent syncs (two callbacks, two workers) take turns."""
+    import threading
+
+    fake.kf_clock = lambda: clock.now().timestamp()
+    app = make_app(pg_url, env=wecom_env)
+    queued: list[tuple] = []
+    monkeypatch.setattr(app.queue, "enqueue", lambda *a, **k: queued.append(a))
+    fake.kf_page_size = 3
+    fake.hold_after_record = 0.1      # WeCom answers slowly: the two syncs overlap
+    for i in range(10):
+        fake.kf_write(KFID, f"wmR{i}", f"第{i}条")
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(kf_sync.sync(app, KFID))) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(results)[-1] > 0 and sum(results) == 10
+    ids = [a[1] for a in queued if a[0] == "gridbot.jobs.process_inbound"]
+    assert len(ids) == 10 == len(set(ids))
+    with app.session() as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 10
+        assert s.scalar(select(KfCursor.cursor)) == "c10"
