@@ -294,3 +294,12 @@ def test_two_syncs_of_one_kf_account_at_once_store_and_queue_each_message_once(
     with app.session() as s:
         assert s.scalar(select(func.count()).select_from(InboundMessage)) == 10
         assert s.scalar(select(KfCursor.cursor)) == "c10"
+
+
+def test_a_sync_whose_token_expired_reads_without_it(kf_app, fake, clock):
+    token = fake.kf_callback_token()
+    fake.kf_write(KFID, RESIDENT, "你好")
+    clock.advance(minutes=11)           # the job waited: the callback's token (10 minutes) is no longer good
+    assert kf_sync.sync(kf_app, KFID, token) == 1
+    bodies = [r.body for r in fake.received if r.path == "/cgi-bin/kf/sync_msg"]
+    assert bodies[0].get("token") == token and "token" not in bodies[-1]
