@@ -70,7 +70,7 @@ class KfSender:
                 raise PermanentFailure(f"no 微信客服 session with {row.target}")
             open_kfid = ks.open_kfid
             if not content.get("kf_sent"):
-                slot = kf.take_slot(session, ks, now, welcome=welcome)
+                slot = kf.take_slot(ks, now, welcome=welcome)
                 if welcome and not slot.allowed:
                     raise PermanentFailure(slot.reason)
                 if not slot.allowed:

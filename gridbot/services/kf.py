@@ -25,6 +25,7 @@ from .people import Speaker
 
 PLATFORM = "wecom_kf"
 WINDOW = timedelta(hours=48)       # doc 94677: sends allowed within 48 hours after the resident's last message
+WINDOW_MARGIN = timedelta(minutes=5)   # the send reaches WeCom a moment after we decide, and the clocks differ
 SENDS_PER_MESSAGE = 5              # doc 94677: at most 5 messages per message of the resident
 WELCOME_TTL = timedelta(seconds=20)   # doc 95122: welcome_code valid 20 seconds, usable once
 HELD = "held"                      # an outbox row waiting for the resident to write again
@@ -121,7 +122,7 @@ class Slot:
     welcome_code: str | None = None
 
 
-def take_slot(session: Session, row: KfSession, now: datetime, welcome: bool = False) -> Slot:
+def take_slot(row: KfSession, now: datetime, welcome: bool = False) -> Slot:
     """Count one send against the window (call under the session's row lock, commit before sending). A welcome
     whose code is still valid goes by send_msg_on_event and does not count; the code is used once."""
     if welcome:
@@ -131,7 +132,7 @@ def take_slot(session: Session, row: KfSession, now: datetime, welcome: bool = F
         return Slot(False, "welcome_code expired (valid 20 s, doc 95122)")
     if row.service_state in KF_SILENT_STATES:
         return Slot(False, "a person has this 微信客服 session: the bot waits until it ends")
-    if row.last_customer_msg_at is None or now - row.last_customer_msg_at > WINDOW:
+    if row.last_customer_msg_at is None or now - row.last_customer_msg_at > WINDOW - WINDOW_MARGIN:
         return Slot(False, "48 h since the resident's last message (doc 94677): waits until they write again")
     if row.sends_since_customer_msg >= SENDS_PER_MESSAGE:
         return Slot(False, "5 messages sent since the resident's last message (doc 94677): waits until they "

@@ -74,3 +74,21 @@ def test_decode_reads_what_the_bot_handles_and_skips_the_rest():
         decode(item("location", {"latitude": "north"}))
     with pytest.raises(Unreadable):
         decode({"msgtype": "text"})
+
+
+def test_the_window_closes_a_little_before_48_hours_and_counts_5_per_message():
+    from datetime import UTC, datetime, timedelta
+
+    from gridbot.models.kf import KfSession
+    from gridbot.services import kf
+
+    t0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+    row = KfSession(open_kfid="wkA", external_userid="wmR", last_customer_msg_at=t0, sends_since_customer_msg=0,
+                    service_state=0)
+    assert [kf.take_slot(row, t0).allowed for _ in range(6)] == [True] * 5 + [False]
+    row.sends_since_customer_msg = 0
+    assert kf.take_slot(row, t0 + timedelta(hours=47, minutes=50)).allowed
+    late = kf.take_slot(row, t0 + timedelta(hours=47, minutes=58))
+    assert not late.allowed and "48 h" in late.reason
+    row.service_state = 3
+    assert not kf.take_slot(row, t0).allowed   # a person has the session
