@@ -92,3 +92,14 @@ def test_the_window_closes_a_little_before_48_hours_and_counts_5_per_message():
     assert not late.allowed and "48 h" in late.reason
     row.service_state = 3
     assert not kf.take_slot(row, t0).allowed   # a person has the session
+
+
+def test_register_works_in_kf_and_the_session_learns_the_household(bot):
+    from gridbot.models import ChatIdentity, HouseholdBinding
+    from gridbot.models.kf import KfSession
+
+    said(bot, "登记 1栋1单元101", userid="wmKFreg")
+    with bot.app.session() as s:
+        assert s.scalar(select(KfSession.grid_id).where(KfSession.external_userid == "wmKFreg")) is not None
+        binding = s.scalar(select(HouseholdBinding).join(ChatIdentity).where(ChatIdentity.user_id == "wmKFreg"))
+        assert binding is not None and binding.status == "pending"   # a member of HY-01 confirms it
