@@ -94,7 +94,7 @@ def test_the_window_closes_a_little_before_48_hours_and_counts_5_per_message():
     assert not kf.take_slot(row, t0).allowed   # a person has the session
 
 
-def test_register_works_in_kf_and_the_session_learns_the_household(bot):
+def test_register_works_in_kf(bot):
     from gridbot.models import ChatIdentity, HouseholdBinding
     from gridbot.models.kf import KfSession
 
