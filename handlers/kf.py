@@ -43,5 +43,18 @@ def _run(ctx: Context, why: str) -> list[Reply]:
                   extra={"kf_trans": person.userid})]
 
 
+def _media_check(ctx: Context) -> str | None:
+    """A resident's picture, voice or location in 微信客服: no words to read (kf voice has no transcript)."""
+    inbound = ctx.inbound
+    if inbound.platform != kf.PLATFORM or ctx.speaker.is_member:
+        return None
+    return {"image": "media", "voice_media": "media", "location": "location"}.get(inbound.kind)
+
+
+def _media_run(ctx: Context, what: str) -> list[Reply]:
+    return [Reply(t(f"kf.{what}_words"))]
+
+
 def register(router: Router) -> None:
     router.rule("kf_person", _check, _run)
+    router.rule("kf_media", _media_check, _media_run)

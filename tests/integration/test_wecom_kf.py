@@ -303,3 +303,15 @@ def test_a_sync_whose_token_expired_reads_without_it(kf_app, fake, clock):
     assert kf_sync.sync(kf_app, KFID, token) == 1
     bodies = [r.body for r in fake.received if r.path == "/cgi-bin/kf/sync_msg"]
     assert bodies[0].get("token") == token and "token" not in bodies[-1]
+
+
+def test_a_picture_or_a_voice_in_kf_is_answered_with_what_to_write(client, kf_app, fake, app_signer, clock):
+    res = Resident(client, fake, app_signer, clock)
+    res.scan("XF-02")
+    fake.kf_write(KFID, RESIDENT, "", msgtype="voice", obj={"media_id": "VOICE1"})
+    res.notify()
+    assert "文字" in res.last_text()
+    fake.kf_write(KFID, RESIDENT, "", msgtype="location",
+                  obj={"latitude": 30.1, "longitude": 120.2, "name": "幸福小区", "address": "4栋"})
+    res.notify()
+    assert "位置" in res.last_text()
