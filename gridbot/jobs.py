@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .app import Gridbot
 from .bootstrap import current
-from .pipeline import delivery, dispatch, process
+from .pipeline import delivery, dispatch, kf_sync, process
 from .schedule.scheduler import release_held, tick
 from .services import coverage, digest, membership, tickets, work
 
@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 
 def process_inbound(inbound_id: int) -> list[int]:
     return process.process(current(), inbound_id)
+
+
+def sync_kf(open_kfid: str, token: str | None = None) -> int:
+    """微信客服: read the kf account's new messages with kf/sync_msg (pipeline/kf_sync.py), exactly once."""
+    return kf_sync.sync(current(), open_kfid, token)
 
 
 def dispatch_inbound() -> int:

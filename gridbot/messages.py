@@ -86,6 +86,10 @@ class Reply:
     urgent: bool = False
     not_before: datetime | None = None
     idempotency_key: str | None = None
+    # what only some channels can do, kept on the outbox row's content: "choices" [[id, words], ...] become a
+    # 微信客服 msgmenu (elsewhere the text already says what to answer); "kf_trans" hands a kf session to that member
+    # once this reply is sent (senders/kf.py)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.text

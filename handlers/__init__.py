@@ -6,6 +6,7 @@ matched as one rule (placed where the first command registers); `fallback` must 
 
 MODULES = [
     "gridbot.handlers.events",
+    "gridbot.handlers.kf",
     "gridbot.handlers.help",
     "gridbot.handlers.chats",
     "gridbot.handlers.coverage",

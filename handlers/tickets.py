@@ -14,6 +14,7 @@ from gridbot.messages import Reply
 from gridbot.models import Ticket
 from gridbot.router import EVERYONE, STAFF, Command, Context, Router, UsageError
 from gridbot.services import evidence, tickets
+from gridbot.services.kf import PLATFORM as KF_PLATFORM
 from gridbot.services.tickets import NewRequest, Policy, ReportResult, TicketError
 from gridbot.services.tickets.names import building_text, category_name, fmt_time, minutes_text, status_name
 from gridbot.texts import t
@@ -142,12 +143,18 @@ def _request(ctx: Context, u: Any, **fields: Any) -> NewRequest:
     values: dict[str, Any] = dict(
         platform=inbound.platform, user_id=ctx.speaker.user_id, name=inbound.sender_name, text=inbound.text,
         chat_id=inbound.chat_id if inbound.is_group else None,
-        grid_id=ctx.speaker.chat_grid_id if inbound.is_group else None, category=u.category, urgency=u.urgency,
+        grid_id=_chat_grid(ctx), category=u.category, urgency=u.urgency,
         building=getattr(loc, "building", None), unit=getattr(loc, "unit", None), room=getattr(loc, "room", None),
         phones=tuple(u.phones or ()), summary=u.summary, household_ids=frozenset(ctx.speaker.household_ids),
         via="voice" if inbound.kind == "voice" else "text")
     values.update(fields)
     return NewRequest(**values)
+
+
+def _chat_grid(ctx: Context) -> int | None:
+    """The grid a message came from: its group's, or the 微信客服 link's the resident came by (issue 17)."""
+    inbound = ctx.inbound
+    return ctx.speaker.chat_grid_id if inbound.is_group or inbound.platform == KF_PLATFORM else None
 
 
 # -- the two rules --------------------------------------------------------------------------------------
@@ -211,7 +218,7 @@ def _unclear(ctx: Context, u: Any) -> Unclear | None:
 def _forward_unclear(ctx: Context) -> list[Reply]:
     inbound = ctx.inbound
     member = tickets.forward_unclear(
-        ctx.session, _policy(ctx), grid_id=ctx.speaker.chat_grid_id if inbound.is_group else None,
+        ctx.session, _policy(ctx), grid_id=_chat_grid(ctx),
         household_ids=ctx.speaker.household_ids, user_id=ctx.speaker.user_id, name=inbound.sender_name,
         text=inbound.text.strip(), chat_id=inbound.chat_id if inbound.is_group else None, now=ctx.now,
         platform=inbound.platform)

@@ -2,6 +2,7 @@
 
 - wecom_app.py: the self-built app's callback (/wecom/callback, signed and encrypted XML)
 - wecom_aibot.py: the AI bot's callback (/wecom/aibot, signed and encrypted JSON)
+- wecom_kf.py: one item of 微信客服's kf/sync_msg (read after the app callback's kf_msg_or_event)
 - wecom_crypto.py: what both WeCom routes share (signature, time window, decryption, the signed query)
 
 An adapter's read() checks and opens one request and hands back an Arrival for gridbot/pipeline/receive.py.

@@ -1,7 +1,8 @@
 """Self-built app callback (XML): a decrypted message or event -> the neutral Inbound.
 
-Handles text, image, location and the events change_external_chat, LOCATION and enter_agent; any other MsgType or
-Event is stored with its fields and skipped (not processed), and a payload we cannot read is stored unreadable.
+Handles text, image, location and the events change_external_chat, LOCATION, enter_agent and kf_msg_or_event; any
+other MsgType or Event is stored with its fields and skipped (not processed), and a payload we cannot read is
+stored unreadable.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def _float(value: Any) -> float | None:
 
 # What the bot reads (handlers/events.py and the location handlers); other MsgTypes and Events are stored, skipped.
 HANDLED_TYPES = frozenset({"text", "image", "location", "event"})
-HANDLED_EVENTS = frozenset({"change_external_chat", "LOCATION", "enter_agent"})
+# kf_msg_or_event (微信客服, doc 94670): carries Token and OpenKfId; it queues a kf/sync_msg (pipeline/kf_sync.py)
+HANDLED_EVENTS = frozenset({"change_external_chat", "LOCATION", "enter_agent", "kf_msg_or_event"})
 
 
 def _at(fields: dict) -> datetime:
@@ -57,6 +59,8 @@ def decode(plaintext: str) -> Inbound:
 def _decode(fields: dict[str, Any]) -> Inbound:
     msg_type = as_text(fields.get("MsgType"), "MsgType")
     sender = as_id(fields.get("FromUserName"), "FromUserName")
+    if not sender and msg_type == "event" and fields.get("Event") == "kf_msg_or_event":
+        sender = "sys"   # doc 94670: the kf notification has ToUserName, Token and OpenKfId, no FromUserName
     if not msg_type or not sender:
         raise Unreadable("decrypted XML has no MsgType or FromUserName")
     base: dict[str, Any] = dict(platform=PLATFORM, sender_id=sender, chat_id=None, chat_type="single",

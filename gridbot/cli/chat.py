@@ -34,15 +34,24 @@ def _reply_json(reply: Reply) -> dict:
 @click.option("--name", default=None, help="说话人的昵称")
 @click.option("--now", "now", default=None, metavar="ISO-8601", help="假定的当前时间（演示与测试用）")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出回复")
+@click.option("--kf", "kf_grid", default=None, metavar="GRID_CODE",
+              help="以居民身份通过该网格的微信客服发消息（--as 填居民的 external_userid，如 wmXF02a）")
 @click.argument("text")
-def say(chat: str | None, user: str, name: str | None, now: str | None, as_json: bool, text: str) -> None:
+def say(chat: str | None, user: str, name: str | None, now: str | None, as_json: bool, kf_grid: str | None,
+        text: str) -> None:
     """发一条消息给机器人，打印它的回复。(One message in, the bot's replies out.)"""
+    from ..pipeline.kf_sync import local_message  # noqa: PLC0415 - loaded when the command runs: --help stays quick
     from ..pipeline.process import handle_now  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     settings = load_settings()
     when = parse_when(now, settings.tz)
     app = build_app(clock=FrozenClock(when) if when else None)
-    replies = handle_now(app, _inbound(chat, user, text, name))
+    if kf_grid and chat:
+        fail("--kf 与 --chat 不能同时使用：微信客服是居民与网格的单聊")
+    if kf_grid:
+        replies = local_message(app, kf_grid, user, text, name=name)
+    else:
+        replies = handle_now(app, _inbound(chat, user, text, name))
     if as_json:
         echo_json([_reply_json(r) for r in replies])
     else:

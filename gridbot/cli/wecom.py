@@ -111,3 +111,55 @@ def _report(findings: list[Finding], manual: list[str], unknown: list[str], as_j
         click.echo(t("wecom_check.summary_fail" if counts[FAIL] else "wecom_check.summary_ok", **counts))
     if counts[FAIL]:
         raise SystemExit(1)
+
+
+@wecom.command("kf-links")
+@click.option("--open-kfid", "open_kfid", required=True, metavar="OPEN_KFID", help="微信客服账号 ID（wk 开头）")
+@click.option("--grid", "codes", multiple=True, help="只为这些网格生成（网格编号）；默认所有二级及以下网格")
+@click.option("--renew", is_flag=True, help="已有链接的网格也重新生成")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), metavar="DIR",
+              help="A4 打印稿（PNG）保存目录，默认 <实例目录>/kf-links")
+@click.option("--json", "as_json", is_flag=True)
+def kf_links(open_kfid: str, codes: tuple[str, ...], renew: bool, out_dir: str | None, as_json: bool) -> None:
+    """为每个网格生成微信客服链接和二维码（kf/add_contact_way，场景值 = 网格编号），并生成 A4 打印稿。"""
+    from pathlib import Path  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+
+    from ..senders import PermanentFailure, TemporaryFailure  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..services import kf_links as links  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..texts import t  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..wecom.client import client_for  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+
+    app = build_app()
+    if not app.settings.wecom.api_enabled:
+        fail("企业微信接口未配置 (WeCom API not configured): set GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET")
+    out = Path(out_dir) if out_dir else Path(app.settings.instance_dir) / "kf-links"
+    out.mkdir(parents=True, exist_ok=True)
+    with app.session() as s:
+        rows = [r for r in links.grids_for_links(s) if not codes or r.code in codes]
+    missing = set(codes) - {r.code for r in rows}
+    if missing:
+        fail(f"没有这些网格 (unknown grids): {', '.join(sorted(missing))}")
+    done = []
+    for row in rows:
+        if not links.valid_scene(row.code):
+            click.echo(t("kf.links.bad_scene", code=row.code), err=True)
+            continue
+        if row.url is None or renew:
+            try:
+                answer = client_for(app).call("/cgi-bin/kf/add_contact_way", {"open_kfid": open_kfid,
+                                                                               "scene": row.code})
+            except (PermanentFailure, TemporaryFailure) as err:
+                fail(f"生成 {row.code} 的链接失败 (kf/add_contact_way failed): {err}", code=1)
+            row.url = str(answer.get("url") or "")
+            with app.session() as s, s.begin():
+                links.save_link(s, row.grid_id, open_kfid, row.code, row.url, "cli:kf-links", app.clock.now())
+        sheet = out / f"{row.code}.png"
+        try:
+            sheet.write_bytes(links.sheet_png(row))
+        except links.FontMissing as err:
+            fail(str(err), code=1)
+        done.append({"code": row.code, "name": row.name, "url": row.url, "sheet": str(sheet)})
+        if not as_json:
+            click.echo(t("kf.links.created", code=row.code, url=row.url) + f"  {sheet}")
+    if as_json:
+        echo_json(done)

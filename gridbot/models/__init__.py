@@ -4,6 +4,7 @@ from .base import Base, UTCDateTime, utcnow
 from .console import ApiToken, ConsoleAccount, LoginFailure
 from .coverage import CoverageSnapshot
 from .household import HOUSEHOLD_TAGS, KEY_HOUSEHOLD_TAGS, ChatIdentity, ChatMembership, Household, HouseholdBinding
+from .kf import KfCursor, KfLink, KfSession
 from .messaging import ChannelFault, InboundMessage, OutboxMessage
 from .org import LEADER_ROLES, ROLES, Community, Grid, GridChat, Member, MemberGrid, UnknownChat, grid_neighbours
 from .scheduling import Announcement, Occurrence, Reminder, SchedulerJob
@@ -19,4 +20,5 @@ __all__ = [
     "TicketSequence",
     "Leave", "Patrol", "Visit", "WorkLog",
     "ChannelFault",
+    "KfCursor", "KfLink", "KfSession",
 ]

@@ -17,6 +17,8 @@ Writing replies to the outbox (services/outbox.py) stays a service: domain servi
 Each route's adapter (payload -> the neutral Inbound, gridbot/adapters):
 - /wecom/callback (self-built app, XML): gridbot/adapters/wecom_app.py
 - /wecom/aibot (AI bot, JSON): gridbot/adapters/wecom_aibot.py
+- 微信客服: the app callback's kf_msg_or_event queues kf_sync.py, which reads kf/sync_msg (cursor committed with the
+  messages) and decodes each item with gridbot/adapters/wecom_kf.py
 - the console, `gridbot say`, the simulator build an Inbound themselves and call process.handle_now.
 The web views (gridbot/web/webhook.py) are "adapter -> app.receiver.receive" and nothing else.
 """

@@ -23,7 +23,7 @@ from ..app import Gridbot
 from ..models import ChannelFault, OutboxMessage
 from ..privacy import mask_text
 from ..queue import JobQueue
-from ..senders import ConfigurationFault, PermanentFailure, Sender
+from ..senders import ConfigurationFault, Held, PermanentFailure, Sender
 from ..services import channel_faults
 from ..services.audit import record
 
@@ -80,6 +80,9 @@ def deliver(app: Gridbot, outbox_id: int) -> str:
         sender.send(row)
     except ConfigurationFault as fault:
         return _stop_channel(app, row.id, fault, now)
+    except Held as held:   # the sender marked the row held (微信客服's window): released by the resident's message
+        log.info("outbox %s held: %s", row.id, held)
+        return "held"
     except PermanentFailure as exc:
         return _finish(app, row.id, "dead", str(exc))
     except Exception as exc:  # noqa: BLE001 - TemporaryFailure and anything unexpected: retry later

@@ -22,6 +22,7 @@ from ..models import InboundMessage
 from ..privacy import mask_text
 from ..queue import is_job_timeout
 from ..router import Context
+from ..services import kf
 from ..services.outbox import replies_for_inbound, write_replies
 from ..services.people import Speaker, grid_for_chat, resolve_speaker
 from ..texts import t
@@ -69,8 +70,13 @@ def process(app: Gridbot, inbound_id: int, pictures_fetched: bool = False) -> li
                 note_unknown_chat(session, inbound, app.clock.now())
             speaker = resolve_speaker(session, inbound.platform, inbound.sender_id, inbound.chat_id,
                                       inbound.sender_name)
+            silent = False
+            if inbound.platform == kf.PLATFORM:   # 微信客服: the grid of the link; silent while a person has it
+                speaker, silent = kf.speaker_in_session(session, inbound, speaker)
             ctx = Context(inbound=inbound, speaker=speaker, session=session, app=app)
             flooding = _flooding(session, row, speaker)
+            if flooding is None:
+                flooding = [] if silent else None
             replies = app.router.dispatch(ctx) if flooding is None else flooding
             rows = write_replies(session, inbound, replies, now=app.clock.now())
             row.status = "done"

@@ -54,6 +54,10 @@ def _event_key(inbound: Inbound) -> str | None:
     if inbound.event == "change_external_chat" and data.get("ChatId") and data.get("CurMemVer"):
         change = data.get("UpdateDetail") or data.get("ChangeType") or ""
         return f"{inbound.platform}:evt:change_external_chat:{data['ChatId']}:{data['CurMemVer']}:{change}"
+    if inbound.event == "kf_msg_or_event" and data.get("Token"):
+        # 微信客服 (doc 94670): each notification has its own Token; a redelivery carries the same one
+        digest = hashlib.sha256(str(data["Token"]).encode()).hexdigest()[:32]
+        return f"{inbound.platform}:evt:kf_msg_or_event:{str(data.get('OpenKfId') or '')[:64]}:{digest}"
     return None
 
 

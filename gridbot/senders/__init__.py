@@ -41,5 +41,10 @@ class ConfigurationFault(PermanentFailure):
         self.ip = ip
 
 
+class Held(Exception):
+    """The row may not be sent now and waits (status 'held') for an event that releases it; the sender has already
+    marked it (微信客服: the resident must write again, senders/kf.py). No try is counted."""
+
+
 class Sender(Protocol):
     def send(self, row: OutboxMessage) -> None: ...

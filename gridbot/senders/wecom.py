@@ -44,10 +44,13 @@ from ..models.org import (
     CHAT_UNKNOWN,
 )
 from ..periods import local_day
+from ..services.kf import PLATFORM as KF_PLATFORM
+from ..services.kf import is_kf_resident
 from ..texts import t
 from ..wecom.client import APP_CHANNEL, AmbiguousFailure, WeComClient, robot_channel
 from ..wecom.ratelimit import APPCHAT_WINDOWS, ROBOT_WINDOWS, USER_WINDOWS, RateLimiter
 from . import ConfigurationFault, PermanentFailure, Sender, TemporaryFailure
+from .kf import KfSender
 
 # services.outbox.write_replies, handed in by bootstrap: a sender writes to the outbox without importing services.
 WriteReplies = Callable[[Session, "Inbound | None", Iterable[Reply], datetime, "str | None"], list[OutboxMessage]]
@@ -121,7 +124,11 @@ class Channels:
     def resolve(self, row: OutboxMessage) -> Sender:
         """The sender for one outbox row, by platform, target type and what the chat offers."""
         app = self.app
-        if row.platform not in ("wecom_app", "wecom_aibot"):
+        if row.target_type == "user" and self._is_kf_resident(row.target):
+            # 微信客服: a resident who wrote to the kf account hears there, whatever channel the news came from
+            return KfSender(app) if app.settings.wecom.api_enabled else _Unsendable(
+                PermanentFailure("微信客服 needs GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET"))
+        if row.platform not in ("wecom_app", "wecom_aibot", KF_PLATFORM):   # a kf row to a member: app message
             return app.senders.get(row.platform, app.default_sender)
         try:
             if (row.content or {}).get("response_url") and row.platform == "wecom_aibot":
@@ -133,6 +140,11 @@ class Channels:
             return chat_sender(self, row)
         except PermanentFailure as err:
             return _Unsendable(err)
+
+
+    def _is_kf_resident(self, user_id: str) -> bool:
+        with self.app.session() as session:
+            return is_kf_resident(session, user_id)
 
 
 class _Base:
@@ -600,7 +612,7 @@ def chat_sender(channels: Channels, row: OutboxMessage) -> Sender:
         return TemplateSender(channels)
     if kind in (CHAT_SINGLE, CHAT_KF):
         raise PermanentFailure(f"chat {row.target} is of kind {kind}: the bot does not send to it as a group "
-                               "(a 1:1 reply goes to the member; 微信客服 comes with issue 17)")
+                               "(a 1:1 reply goes to the member; a 微信客服 reply to the resident)")
     raise PermanentFailure(f"chat {row.target} is of unknown kind, so no channel is known to reach it: set it with "
                            f"`gridbot chat set-kind {row.target} <kind>` (kinds: {', '.join(CHAT_KINDS[1:])}) "
                            "or on the console's chats page")

@@ -36,6 +36,8 @@ def write_replies(session: Session, inbound: Inbound | None, replies: Iterable[R
         target_type, target = target_for(inbound, reply)
         content = {"kind": "markdown" if reply.markdown else "text", "text": reply.text,
                    "mentions": list(reply.mentions)}
+        if reply.extra:
+            content.update(reply.extra)
         if inbound is not None and inbound.response_url and not (reply.to_user or reply.to_chat):
             # valid one hour from the callback's arrival (not from this row); if it cannot be used, a group's
             # reply can still reach the member who asked

@@ -20,9 +20,11 @@ from flask.sansio.app import App
 from sqlalchemy import and_, func, or_, select
 
 from ..config import load_yaml
+from ..errors import Refusal
 from ..ids import ID_MAX
 from ..messages import Inbound
 from ..models import OutboxMessage
+from ..pipeline.kf_sync import local_message
 from ..pipeline.process import handle_now
 from ..services.people import resolve_speaker
 from ..services.roster import directory
@@ -111,6 +113,16 @@ def say():
         return _error(t("simulator.err_long", limit=MAX_TEXT))
     name = data.get("name")
     app = gridbot_app()
+    kf_grid = str(data.get("kf") or "").strip()
+    if kf_grid:   # 微信客服 mode: a resident who scanned this grid's code writes privately (issue 17)
+        before = _last_outbox_id()
+        try:
+            local_message(app, kf_grid, user_id, text, name=str(name)[:64] if name else None)
+        except Refusal as err:
+            return _error(err.text)
+        rows, cursor = _due_after(before)
+        who = {"user_id": user_id, "name": name or user_id, "kind": "resident", "households": 0, "kf": kf_grid}
+        return jsonify(ok=True, speaker=who, replies=[_shown(r, None, user_id) for r in rows], cursor=cursor)
     inbound = Inbound(platform="console", sender_id=user_id, sender_name=str(name)[:64] if name else None,
                       text=text, chat_id=chat_id, chat_type="group" if chat_id else "single",
                       msg_id=f"sim-{uuid.uuid4().hex}", mentioned=bool(data.get("mentioned", True)))

@@ -68,6 +68,17 @@ class FakeWeCom:
     # -- the AI bot's pictures (see "AI bot media" below) --
     aibot_files: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {data (encrypted), expires}
     media_clock: Callable[[], float] = time.time   # the pictures' clock (url expiry): tests point it at a FrozenClock
+    # -- 微信客服 (kf, issue 17; see "微信客服" below) --
+    kf_clock: Callable[[], float] = time.time      # the 48 h window's and the welcome_code's clock
+    kf_messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)   # open_kfid -> msg_list, in order
+    kf_tokens: dict[str, float] = field(default_factory=dict)        # callback Token -> when issued (10 minutes)
+    kf_page_size: int = 1000                        # sync_msg answers at most this many a page (a test makes it 2)
+    kf_last_customer: dict[str, float] = field(default_factory=dict)  # "open_kfid:userid" -> their last message
+    kf_sends: dict[str, int] = field(default_factory=dict)            # "open_kfid:userid" -> sends since then
+    kf_refused: list[Received] = field(default_factory=list)          # send_msg calls WeCom refused (the window)
+    kf_welcome_codes: dict[str, float] = field(default_factory=dict)  # welcome_code -> when issued (20 s, once)
+    kf_states: dict[str, dict[str, Any]] = field(default_factory=dict)  # "open_kfid:userid" -> state, servicer
+    kf_links: dict[str, str] = field(default_factory=dict)            # scene -> url (add_contact_way)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -344,6 +355,8 @@ class FakeWeCom:
 
     def _route(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         ok = {"errcode": 0, "errmsg": "ok"}
+        if path.startswith("/cgi-bin/kf/"):
+            return self._kf_route(path, body)
         if (path in ("/cgi-bin/message/send", "/cgi-bin/appchat/send") and body.get("msgtype") == "image"
                 and (body.get("image") or {}).get("media_id") not in self.media):
             return {"errcode": 40007, "errmsg": "invalid media_id"}
@@ -419,3 +432,129 @@ class FakeWeCom:
                 self.fail_next -= 1
                 return Response("bad gateway", status=502)
             return Response(file["data"], status=200, mimetype="application/octet-stream")
+
+
+    # -- 微信客服 (kf) ------------------------------------------------------------------------------
+    # Doc 94665 add_contact_way: {open_kfid, scene <= 32 bytes of [0-9a-zA-Z_-]} -> {url}; the scene comes back as
+    # scene_param in enter_session. Doc 94670 sync_msg: {cursor, token, limit <= 1000, open_kfid} -> {next_cursor,
+    # has_more, msg_list}; the callback's token is valid 10 minutes. Doc 94677 send_msg: within 48 hours after the
+    # resident's last message, at most 5 per message of theirs; msgtype text (<= 2,048 bytes) or msgmenu. Doc 95122
+    # send_msg_on_event: the enter_session welcome_code, 20 seconds, once. Doc 94669 service_state get/trans.
+    # The errcodes WeCom gives for a send outside the window and for a used/expired welcome_code are not confirmed
+    # (unverified): the fake answers 95001 and 95002 (invalid code); gridbot never relies on them (it counts itself).
+    KF_WINDOW = 48 * 3600
+    KF_SENDS = 5
+    KF_WELCOME_TTL = 20
+    KF_TOKEN_TTL = 600
+
+    def kf_callback_token(self) -> str:
+        """A Token as the kf_msg_or_event callback carries it (valid 10 minutes for sync_msg)."""
+        token = "ENC" + uuid.uuid4().hex
+        with self._lock:
+            self.kf_tokens[token] = self.kf_clock()
+        return token
+
+    def _kf_add(self, open_kfid: str, item: dict[str, Any]) -> dict[str, Any]:
+        item = {"msgid": uuid.uuid4().hex, "open_kfid": open_kfid, "send_time": int(self.kf_clock()), **item}
+        with self._lock:
+            self.kf_messages.setdefault(open_kfid, []).append(item)
+        return item
+
+    def kf_enter(self, open_kfid: str, userid: str, scene_param: str) -> str:
+        """The resident opens the chat from a link (enter_session, origin 4): returns the welcome_code."""
+        code = "WC" + uuid.uuid4().hex
+        with self._lock:
+            self.kf_welcome_codes[code] = self.kf_clock()
+            self.kf_states.setdefault(f"{open_kfid}:{userid}", {"service_state": 0, "servicer_userid": ""})
+        self._kf_add(open_kfid, {"external_userid": userid, "origin": 4, "msgtype": "event", "event": {
+            "event_type": "enter_session", "open_kfid": open_kfid, "external_userid": userid, "scene": "grid",
+            "scene_param": scene_param, "welcome_code": code}})
+        return code
+
+    def kf_write(self, open_kfid: str, userid: str, text: str, menu_id: str | None = None,
+                 msgtype: str = "text", obj: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The resident writes (origin 3): the window opens again for 48 h and 5 sends."""
+        key = f"{open_kfid}:{userid}"
+        with self._lock:
+            self.kf_last_customer[key] = self.kf_clock()
+            self.kf_sends[key] = 0
+        body = obj if obj is not None else {"content": text, **({"menu_id": menu_id} if menu_id else {})}
+        return self._kf_add(open_kfid, {"external_userid": userid, "origin": 3, "msgtype": msgtype, msgtype: body})
+
+    def kf_end(self, open_kfid: str, userid: str) -> None:
+        """The person ends the session in WeCom (session_status_change change_type 3)."""
+        with self._lock:
+            self.kf_states[f"{open_kfid}:{userid}"] = {"service_state": 4, "servicer_userid": ""}
+        self._kf_add(open_kfid, {"external_userid": userid, "origin": 4, "msgtype": "event", "event": {
+            "event_type": "session_status_change", "open_kfid": open_kfid, "external_userid": userid,
+            "change_type": 3}})
+
+    def kf_delivered(self, userid: str) -> list[dict[str, Any]]:
+        """What the resident saw: the send_msg and send_msg_on_event calls WeCom accepted, to this resident."""
+        out = []
+        for r in self.received:
+            if r.args.get("_ok") != "1":
+                continue
+            to = r.body.get("touser") if r.path == "/cgi-bin/kf/send_msg" else r.body.get("_touser")
+            if r.path in ("/cgi-bin/kf/send_msg", "/cgi-bin/kf/send_msg_on_event") and to == userid:
+                out.append(r.body)
+        return out
+
+    def _kf_route(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        ok = {"errcode": 0, "errmsg": "ok"}
+        now = self.kf_clock()
+        if path == "/cgi-bin/kf/add_contact_way":
+            scene = str(body.get("scene") or "")
+            if len(scene.encode()) > 32 or any(not (c.isascii() and (c.isalnum() or c in "_-")) for c in scene):
+                return {"errcode": 40058, "errmsg": "invalid scene"}   # doc 94665: <= 32 bytes, [0-9a-zA-Z_-]
+            url = f"https://work.weixin.qq.com/kfid/kfc{uuid.uuid4().hex[:16]}?enc_scene={scene}"
+            self.kf_links[scene] = url
+            return {**ok, "url": url}
+        if path == "/cgi-bin/kf/sync_msg":
+            token = body.get("token")
+            if token is not None and now - self.kf_tokens.get(str(token), -1e18) > self.KF_TOKEN_TTL:
+                return {"errcode": 95007, "errmsg": "invalid msg token"}
+            limit = int(body.get("limit") or 1000)
+            if not 1 <= limit <= 1000:
+                return {"errcode": 40058, "errmsg": "invalid limit"}
+            items = self.kf_messages.get(str(body.get("open_kfid") or ""), [])
+            start = int(str(body.get("cursor") or "c0")[1:])
+            end = min(start + min(limit, self.kf_page_size), len(items))
+            return {**ok, "next_cursor": f"c{end}", "has_more": int(end < len(items)),
+                    "msg_list": items[start:end]}
+        if path == "/cgi-bin/kf/send_msg":
+            key = f"{body.get('open_kfid')}:{body.get('touser')}"
+            last = self.kf_last_customer.get(key)
+            if last is None or now - last > self.KF_WINDOW or self.kf_sends.get(key, 0) >= self.KF_SENDS:
+                self.kf_refused.append(Received(path, {}, body))
+                return {"errcode": 95001, "errmsg": "send msg out of limit (48 h / 5 messages)"}
+            if self.kf_states.get(key, {}).get("service_state") == 3:
+                self.kf_refused.append(Received(path, {}, body))
+                return {"errcode": 95001, "errmsg": "session is served by a person"}
+            if body.get("msgtype") not in ("text", "msgmenu", "image", "voice", "video", "file", "link", "location"):
+                return {"errcode": 40008, "errmsg": "invalid message type"}
+            if body.get("msgtype") == "text" and len(str((body.get("text") or {}).get("content", "")).encode()) > 2048:
+                return {"errcode": 45002, "errmsg": "content size out of limit"}
+            self.kf_sends[key] = self.kf_sends.get(key, 0) + 1
+            return {**ok, "msgid": uuid.uuid4().hex}
+        if path == "/cgi-bin/kf/send_msg_on_event":
+            code = str(body.get("code") or "")
+            issued = self.kf_welcome_codes.pop(code, None)
+            if issued is None or now - issued > self.KF_WELCOME_TTL:
+                return {"errcode": 95002, "errmsg": "invalid welcome code"}
+            for items in self.kf_messages.values():   # whom the code was for, so a test can read what they saw
+                for item in items:
+                    if (item.get("event") or {}).get("welcome_code") == code:
+                        body["_touser"] = item["external_userid"]
+            return {**ok, "msgid": uuid.uuid4().hex}
+        if path == "/cgi-bin/kf/service_state/get":
+            state = self.kf_states.get(f"{body.get('open_kfid')}:{body.get('external_userid')}",
+                                       {"service_state": 0, "servicer_userid": ""})
+            return {**ok, **state}
+        if path == "/cgi-bin/kf/service_state/trans":
+            if body.get("service_state") == 3 and not body.get("servicer_userid"):
+                return {"errcode": 95014, "errmsg": "servicer_userid required"}   # unverified errcode
+            self.kf_states[f"{body.get('open_kfid')}:{body.get('external_userid')}"] = {
+                "service_state": body.get("service_state"), "servicer_userid": body.get("servicer_userid") or ""}
+            return {**ok, "msg_code": uuid.uuid4().hex}
+        return {"errcode": 404, "errmsg": f"fake WeCom has no {path}"}

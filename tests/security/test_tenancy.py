@@ -80,6 +80,8 @@ def requests_for(o: dict[str, Any]) -> dict[str, list[tuple[str, str, Any]]]:
                                       {"password": "taken-over-1"})],
         "console.tokens": [("GET", "/console/tokens", None)],
         "console.chats": [("GET", "/console/chats", None)],
+        "console.kf_links_page": [("GET", "/console/kf-links", None)],
+        "console.kf_link_sheet": [("GET", "/console/kf-links/QS-01.png", None)],
         "console.chat_kind": [("POST", "/console/chats/chat-qs-01/kind", {"kind": "app_chat"})],
         "console.token_revoke": [("POST", f"/console/tokens/{o['token']}/revoke", {})],
         "api.tickets_list": [("API", "/api/v1/tickets", None), ("API", "/api/v1/tickets?grid=QS-01", None)],

@@ -153,8 +153,10 @@ def resolve(session: Session, policy: Policy, speaker: Speaker, ref: str, note: 
     ticket.rating = None
     for r in ticket.reporter_links:
         r.rating, r.rated_at = None, None
-    tell_reporters(session, ticket, "tickets.tell.resolved", now, platform, note=mask_text(note),
-                   days=int(policy.rating_window.total_seconds() // 86400))
+    # the rating question as tappable choices where the channel has them (微信客服 msgmenu, doc 94677)
+    choices = [[f"rate:{code}", rating_name(code)] for code in ("satisfied", "basic", "dissatisfied")]
+    tell_reporters(session, ticket, "tickets.tell.resolved", now, platform, extra={"choices": choices},
+                   note=mask_text(note), days=int(policy.rating_window.total_seconds() // 86400))
     return ticket
 
 

@@ -40,7 +40,7 @@ def notify(session: Session, members: Iterable[Member | None], text: str, now: d
 
 
 def tell_reporters(session: Session, ticket: Ticket, text_key: str, now: datetime, platform: str | None,
-                   **values: Any) -> int:
+                   extra: dict[str, Any] | None = None, **values: Any) -> int:
     """Everyone who reported it hears, in the group they reported from (@-mentioned), or privately."""
     by_chat: dict[str | None, list[str]] = {}
     for r in ticket.reporter_links:
@@ -51,9 +51,9 @@ def tell_reporters(session: Session, ticket: Ticket, text_key: str, now: datetim
     for chat_id, users in by_chat.items():
         text = t(text_key, **base)
         if chat_id:
-            replies.append(Reply(text, to_chat=chat_id, mentions=list(dict.fromkeys(users))))
+            replies.append(Reply(text, to_chat=chat_id, mentions=list(dict.fromkeys(users)), extra=dict(extra or {})))
         else:
-            replies += [Reply(text, to_user=u) for u in dict.fromkeys(users)]
+            replies += [Reply(text, to_user=u, extra=dict(extra or {})) for u in dict.fromkeys(users)]
     write(session, replies, now, platform or ticket.reporter_platform)
     return len(replies)
 

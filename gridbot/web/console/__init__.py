@@ -6,9 +6,9 @@ functions the chat handlers call. Lists are paginated on the server and filter o
 """
 from __future__ import annotations
 
-from . import admin, community, dashboard, exports, tickets
+from . import admin, community, dashboard, exports, kf, tickets
 from .base import bp
 
-PAGES = (admin, community, dashboard, exports, tickets)   # each registers its views on bp when imported
+PAGES = (admin, community, dashboard, exports, kf, tickets)   # each registers its views on bp when imported
 
 __all__ = ["PAGES", "bp"]
