@@ -8,6 +8,7 @@ from .messaging import ChannelFault, InboundMessage, OutboxMessage
 from .org import LEADER_ROLES, ROLES, Community, Grid, GridChat, Member, MemberGrid, UnknownChat, grid_neighbours
 from .scheduling import Announcement, Occurrence, Reminder, SchedulerJob
 from .tickets import Ticket, TicketEvent, TicketEvidence, TicketReporter, TicketSequence
+from .toolbar import ToolbarItem
 from .work import Leave, Patrol, Visit, WorkLog
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "TicketSequence",
     "Leave", "Patrol", "Visit", "WorkLog",
     "ChannelFault",
+    "ToolbarItem",
 ]

@@ -24,6 +24,7 @@ from ..queue import is_job_timeout
 from ..router import Context
 from ..services.outbox import replies_for_inbound, write_replies
 from ..services.people import Speaker, grid_for_chat, resolve_speaker
+from ..services.toolbar import match_posted
 from ..texts import t
 from .media import fetch_evidence, picture_urls
 from .receive import note_unknown_chat
@@ -69,6 +70,9 @@ def process(app: Gridbot, inbound_id: int, pictures_fetched: bool = False) -> li
                 note_unknown_chat(session, inbound, app.clock.now())
             speaker = resolve_speaker(session, inbound.platform, inbound.sender_id, inbound.chat_id,
                                       inbound.sender_name)
+            if speaker.is_member and inbound.is_group and inbound.chat_id and inbound.text:
+                # a member's message in a customer group may be a ready item posted (issue 16 point 7)
+                match_posted(session, inbound.chat_id, inbound.sender_id, inbound.text, inbound.at or app.clock.now())
             ctx = Context(inbound=inbound, speaker=speaker, session=session, app=app)
             flooding = _flooding(session, row, speaker)
             replies = app.router.dispatch(ctx) if flooding is None else flooding
