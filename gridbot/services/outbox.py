@@ -39,7 +39,7 @@ def write_replies(session: Session, inbound: Inbound | None, replies: Iterable[R
                   platform: str | None = None) -> list[OutboxMessage]:
     rows = []
     # a customer group's replies become ready items for a member to post (services/toolbar.py)
-    diverted = toolbar.divert(session, inbound, replies, now, lambda r: _chat_target(inbound, r))
+    diverted = toolbar.divert(session, inbound, replies, now, lambda r: _chat_target(inbound, r), platform)
     for index, reply in enumerate(diverted.replies):
         target_type, target = target_for(inbound, reply)
         content = {"kind": "markdown" if reply.markdown else "text", "text": reply.text,
@@ -50,7 +50,7 @@ def write_replies(session: Session, inbound: Inbound | None, replies: Iterable[R
             content.update(response_url=inbound.response_url, asker=inbound.sender_id,
                            response_url_at=(inbound.at or now).isoformat())
         row = OutboxMessage(
-            platform=platform or (inbound.platform if inbound else "wecom_app"),
+            platform=diverted.platform.get(index) or platform or (inbound.platform if inbound else "wecom_app"),
             target_type=target_type, target=target, content=content, urgent=reply.urgent,
             not_before=reply.not_before if reply.not_before is not None else quiet_hold(inbound, reply, now),
             idempotency_key=reply.idempotency_key,

@@ -50,6 +50,7 @@ class Diverted:
 
     replies: list[Reply] = field(default_factory=list)
     extra: dict[int, dict[str, Any]] = field(default_factory=dict)   # index in `replies` -> content to add
+    platform: dict[int, str] = field(default_factory=dict)          # index in `replies` -> the row's platform
     items: list[ToolbarItem] = field(default_factory=list)
 
 
@@ -124,12 +125,23 @@ def one_to_one(session: Session, chat: GridChat, reply: Reply, member: str | Non
                   else None)]
 
 
+# The chat archive is a way in, never a way out: a member's notice about a message it brought goes as an app message.
+NOTICE_PLATFORM = {"wecom_archive": "wecom_app"}
+
+
 def divert(session: Session, inbound: Inbound | None, replies: Iterable[Reply], now: datetime,
-           chat_of: Any) -> Diverted:
+           chat_of: Any, platform: str | None = None) -> Diverted:
     """Split a batch of replies: those for a customer group become ready items (and a private notice to the
     member with the text); group-wide notices stay outbox rows, sent as add_msg_template with the member who
     confirms; everything else is untouched. `chat_of(reply)` is the chat a reply targets (None: a person)."""
     out = Diverted()
+    source = platform or (inbound.platform if inbound is not None else None) or "wecom_app"
+    notice_platform = NOTICE_PLATFORM.get(source, source)
+
+    def private(reply: Reply) -> None:
+        out.platform[len(out.replies)] = notice_platform
+        out.replies.append(reply)
+
     for reply in replies:
         chat_id = chat_of(reply)
         chat = customer_group(session, chat_id)
@@ -142,11 +154,12 @@ def divert(session: Session, inbound: Inbound | None, replies: Iterable[Reply], 
         if inbound is not None and inbound.sender_id and _member_userid(session, inbound.sender_id) \
                 and inbound.chat_id == chat.chat_id:
             # a member's own message in the group (a command): the answer goes to them privately
-            out.replies.append(Reply(reply.text, markdown=reply.markdown, to_user=inbound.sender_id,
-                                     urgent=reply.urgent, idempotency_key=reply.idempotency_key))
+            private(Reply(reply.text, markdown=reply.markdown, to_user=inbound.sender_id, urgent=reply.urgent,
+                          idempotency_key=reply.idempotency_key))
             continue
         if is_private(reply.text):
-            out.replies += one_to_one(session, chat, reply, member, now)
+            for notice in one_to_one(session, chat, reply, member, now):
+                private(notice)
             continue
         if inbound is None and ticket is None:
             # a group-wide notice (announcement, reminder): add_msg_template, confirmed by the member
@@ -164,9 +177,8 @@ def divert(session: Session, inbound: Inbound | None, replies: Iterable[Reply], 
         session.flush()
         out.items.append(item)
         if member:
-            out.replies.append(Reply(t("toolbar.ready", group=chat.name or chat.chat_id, text=reply.text),
-                                     to_user=member, urgent=reply.urgent,
-                                     idempotency_key=f"toolbar-item:{item.id}"))
+            private(Reply(t("toolbar.ready", group=chat.name or chat.chat_id, text=reply.text), to_user=member,
+                          urgent=reply.urgent, idempotency_key=f"toolbar-item:{item.id}"))
     return out
 
 

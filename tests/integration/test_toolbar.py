@@ -115,3 +115,32 @@ def test_items_past_their_response_time_are_counted_as_waiting(cbot, clock):
 ])
 def test_the_match_rule(item, message, expected):
     assert toolbar.matches(item, message) is expected
+
+
+def test_the_archive_seeing_the_text_from_the_member_closes_the_item_and_a_residents_archived_request_is_told_by_app(
+        cbot):
+    from gridbot.archive import local
+    from gridbot.messages import Inbound
+    from gridbot.pipeline.receive import store_and_queue
+
+    app = cbot.app
+    # what the archive makes of a resident's request (the archive part also reads it without the @-mention)
+    store_and_queue(app, Inbound(platform="wecom_archive", sender_id="res_a", text="1栋2单元楼道灯坏了好几天了",
+                                 chat_id=cbot.chat("HY-01"), msg_id="archive-1", mentioned=True,
+                                 event_data={"sender_kind": "resident"}, at=app.clock.now()))
+    [item] = _items(app)
+    [told] = [r for r in _rows(app, target_type="user") if r.content["text"].startswith("已为")]
+    assert told.platform == "wecom_app"            # the archive is a way in only: the member hears by app message
+    local.post(app, cbot.chat("HY-01"), "mem_zhao", item.text)
+    [item] = _items(app)
+    assert (item.status, item.posted_by, item.how) == ("posted", "mem_zhao", "by_hand")
+
+
+def test_a_members_command_in_a_customer_group_is_answered_privately(cbot):
+    app = cbot.app
+    cbot.say("1栋2单元楼道灯坏了好几天了", as_="res_a")
+    with app.session() as s:
+        number = s.scalars(select(Ticket)).one().number
+    cbot.say(f"受理 {number}", as_="mem_zhao")
+    assert not _rows(app, target=cbot.chat("HY-01"))
+    assert any("已立案" in r.content["text"] for r in _rows(app, target="mem_zhao"))
