@@ -36,4 +36,5 @@ class ToolbarItem(Base):
     posted_at: Mapped[datetime | None]
     posted_by: Mapped[str | None] = mapped_column(String(128))
     how: Mapped[str | None] = mapped_column(String(16))                # HOW_TOOLBAR | HOW_BY_HAND
+    seen_at: Mapped[datetime | None]         # when the chat archive showed it in the group (the confirmation)
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))  # the message it answers

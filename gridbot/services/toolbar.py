@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..messages import Inbound, Reply
@@ -192,18 +192,28 @@ def mark_posted(session: Session, item: ToolbarItem, by: str, how: str, at: date
 
 
 def match_posted(session: Session, chat_id: str, sender_id: str, text: str, at: datetime) -> int:
-    """A member's message in a customer group: the ready items of that group whose text it carries are done
-    (how=by_hand: one the toolbar posted is already marked). Returns how many were closed."""
+    """A member's message in a customer group: the items of that group whose text it carries are done. A ready
+    one was posted by hand (how=by_hand); one the toolbar already marked posted is now seen in the group (seen_at,
+    the confirmation). Returns how many items the message matched."""
     if not text or customer_group(session, chat_id) is None or not _member_userid(session, sender_id):
         return 0
-    items = session.scalars(select(ToolbarItem).where(ToolbarItem.chat_id == chat_id,
-                                                      ToolbarItem.status == ITEM_READY)
-                            .order_by(ToolbarItem.id).with_for_update()).all()
+    items = session.scalars(select(ToolbarItem).where(
+        ToolbarItem.chat_id == chat_id,
+        or_(ToolbarItem.status == ITEM_READY, and_(ToolbarItem.status == ITEM_POSTED, ToolbarItem.seen_at.is_(None))))
+        .order_by(ToolbarItem.id).with_for_update()).all()
     done = 0
     for item in items:
-        if matches(item.text, text):
+        if not matches(item.text, text):
+            continue
+        if item.status == ITEM_READY:
             mark_posted(session, item, sender_id, HOW_BY_HAND, at)
-            done += 1
+        else:
+            record(session, f"member:{sender_id}", "toolbar.seen", "toolbar_item", item.id,
+                   {"chat_id": item.chat_id, "ticket_id": item.ticket_id}, at=at)
+        item.seen_at = at
+        done += 1
+        if item.how == HOW_TOOLBAR:
+            break   # one message posts one item: the toolbar sends each on its own
     return done
 
 

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("posted_at", gridbot.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("posted_by", sa.String(length=128), nullable=True),
         sa.Column("how", sa.String(length=16), nullable=True),
+        sa.Column("seen_at", gridbot.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("inbound_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["grid_id"], ["grids.id"], ondelete="CASCADE",
                                 name=op.f("fk_toolbar_items_grid_id_grids")),

@@ -36,6 +36,7 @@ NOT_COMMUNITY_DATA = {
     "simulator.index": "the demo's chat simulator: off in production (gridbot demo only)",
     "simulator.directory_json": "the demo's chat simulator", "simulator.say": "the demo's chat simulator",
     "simulator.outbox_after": "the demo's chat simulator",
+    "simulator.toolbar_items": "the demo's chat simulator", "simulator.toolbar_post": "the demo's chat simulator",
     "api.openapi": "the API's description",
 }
 
