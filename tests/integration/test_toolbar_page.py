@@ -1,0 +1,93 @@
+"""The chat toolbar page's server side (issue 16 point 6) against the fake WeCom: the page wants a sign-in (WeCom
+OAuth inside the client), agentConfig's parameters are signed with the app's agent_config ticket for the page's own
+URL, the items are the open group's in the member's grids, and "posted" marks the item (how=toolbar, audited)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, update
+
+from gridbot.models import AuditLog, GridChat, ToolbarItem
+from gridbot.models.org import CHAT_CUSTOMER_GROUP
+from gridbot.web import create_app
+from gridbot.web.auth import create_account
+from gridbot.wecom.jssdk import signature
+
+from ..console_helpers import login
+from ..factories import Bot
+
+PASSWORD = "toolbar-pass-1"
+
+
+@pytest.fixture
+def page(make_app, db_url, wecom_env, fake):
+    app = make_app(db_url, env=wecom_env)
+    bot = Bot(app)
+    bot.seed()
+    with app.session() as s, s.begin():
+        s.execute(update(GridChat).where(GridChat.chat_id.in_([bot.chat("HY-01"), bot.chat("HY-03")]))
+                  .values(kind=CHAT_CUSTOMER_GROUP))
+        for username, userid in (("zhao", "mem_zhao"), ("zhou", "mem_zhou")):
+            create_account(s, username=username, password=PASSWORD, member_userid=userid, now=app.clock.now())
+    bot.say("1栋2单元楼道灯坏了好几天了", as_="res_a", chat="HY-01")
+    bot.say("5栋楼下垃圾好几天没人清运了", as_="res_c", chat="HY-03")
+    return bot, create_app({"TESTING": True}, gridbot=app), fake
+
+
+def _client(flask, username):
+    client = flask.test_client()
+    login(client, username, PASSWORD)
+    return client
+
+
+def test_inside_wecom_an_anonymous_member_is_sent_to_wecom_sign_in(page):
+    _, flask, _ = page
+    res = flask.test_client().get("/toolbar/")
+    assert res.status_code == 302 and "/console/login/wecom" in res.headers["Location"]
+    assert "toolbar" in res.headers["Location"]                     # and back to the page afterwards
+
+
+def test_agent_config_is_signed_with_the_apps_ticket_for_the_page_url(page):
+    _, flask, fake = page
+    client = _client(flask, "zhao")
+    url = "http://localhost/toolbar/?from=chat"
+    cfg = client.get("/toolbar/config", query_string={"url": url + "#x"}).get_json()
+    [ticket] = fake.agent_tickets
+    assert cfg["ok"] and cfg["corpid"] == fake.corp_id and cfg["agentid"] == "1000002"
+    assert cfg["signature"] == signature(ticket, cfg["nonceStr"], cfg["timestamp"], url)
+    assert set(cfg["jsApiList"]) == {"getCurExternalChat", "sendChatMessage"}
+    client.get("/toolbar/config", query_string={"url": url})
+    assert fake.agent_ticket_calls == 1                              # cached
+    assert client.get("/toolbar/config", query_string={"url": "https://evil.example/x"}).status_code == 400
+
+
+def test_the_items_are_the_open_groups_in_the_members_grids_and_posting_marks_one(page):
+    bot, flask, _ = page
+    app = bot.app
+    client = _client(flask, "zhao")
+    data = client.get("/toolbar/items", query_string={"chat_id": bot.chat("HY-01")}).get_json()
+    [item] = data["items"]
+    assert "工单号" in item["text"] and data["group"]
+    assert client.get("/toolbar/items", query_string={"chat_id": bot.chat("HY-03")}).status_code == 403
+    assert client.post(f"/toolbar/items/{item['id']}/posted").status_code == 400          # no CSRF token
+    html = client.get("/toolbar/").get_data(as_text=True)
+    token = html.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    res = client.post(f"/toolbar/items/{item['id']}/posted", headers={"X-CSRF-Token": token})
+    assert res.status_code == 200 and res.get_json()["status"] == "posted"
+    with app.session() as s:
+        row = s.get_one(ToolbarItem, item["id"])
+        assert (row.how, row.posted_by, row.seen_at) == ("toolbar", "mem_zhao", None)
+        assert s.scalar(select(AuditLog.id).where(AuditLog.action == "toolbar.posted"))
+    # 周网格员 (HY-03) cannot mark HY-01's items
+    other = _client(flask, "zhou")
+    html = other.get("/toolbar/").get_data(as_text=True)
+    token = html.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    with app.session() as s:
+        hy03 = s.scalars(select(ToolbarItem).where(ToolbarItem.chat_id == bot.chat("HY-03"))).one()
+        hy01_ids = [i.id for i in s.scalars(select(ToolbarItem).where(ToolbarItem.chat_id == bot.chat("HY-01")))]
+    assert other.post(f"/toolbar/items/{hy01_ids[0]}/posted", headers={"X-CSRF-Token": token}).status_code == 404
+    assert other.post(f"/toolbar/items/{hy03.id}/posted", headers={"X-CSRF-Token": token}).status_code == 200
+    # the archive then shows 赵网格员's message in the group: the item is confirmed (seen_at), nothing else changes
+    bot.say(item["text"], as_="mem_zhao", chat="HY-01")
+    with app.session() as s:
+        row = s.get_one(ToolbarItem, item["id"])
+        assert (row.status, row.how, row.seen_at is not None) == ("posted", "toolbar", True)
