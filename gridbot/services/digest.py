@@ -58,7 +58,7 @@ from ..models.tickets import ACTIVE_STATUSES
 from ..periods import add_months, day_start, quarter_start
 from ..senders.wecom import MARKDOWN_LIMIT, split_text
 from ..texts import t
-from . import bindings, channel_faults, metrics, outbox
+from . import bindings, channel_faults, metrics, outbox, toolbar
 from . import tickets as ticket_service
 from .charts import FontMissing, digest_chart
 from .people import subtree_ids
@@ -494,6 +494,8 @@ def build_from(data: CommunityData, scope: Scope, console_base_url: str) -> dict
         "channel_faults": data.faults if scope.kind == "community" else [],
         "series": _series(data, ids),
         "console_url": link,
+        # customer groups' replies not posted within their response time, at the cut-off (待群内回复)
+        "toolbar_waiting": toolbar.waiting(data.session, ids, w.cutoff),
     }
     out["quiet"] = is_quiet(out)
     return out
@@ -503,7 +505,8 @@ def is_quiet(d: dict[str, Any]) -> bool:
     """Nothing happened and nothing waits: no tickets in or out, none overdue, nobody behind, nothing pending."""
     tk, cov = d["tickets"], d["coverage"]["total"]
     return not (tk["new"] or tk["closed"] or tk["overdue"] or d["behind"] or d["pending_bindings"]["count"]
-                or d["dead_outbox"]["count"] or d.get("channel_faults") or cov["gained"] or cov["lost"])
+                or d["dead_outbox"]["count"] or d.get("channel_faults") or cov["gained"] or cov["lost"]
+                or d.get("toolbar_waiting"))
 
 
 def build(session: Session, *, community: str, day: date, tz: ZoneInfo, console_base_url: str,
@@ -597,6 +600,8 @@ def render_markdown(d: dict[str, Any]) -> str:
     lines = [f"## {title}",
              t("digest.summary", covers=d["covers_label"], new=tk["new"], new_urgent=tk["new_urgent"],
                closed=tk["closed"], overdue=tk["overdue"], overdue_urgent=tk["overdue_urgent"])]
+    if d.get("toolbar_waiting"):
+        lines.append(t("toolbar.digest_waiting", n=d["toolbar_waiting"]))
     for key, heading in (("overdue", "digest.h_overdue"), ("new", "digest.h_new"), ("closed", "digest.h_closed")):
         items = tk[f"{key}_list"]
         if not items:

@@ -144,3 +144,27 @@ def test_a_members_command_in_a_customer_group_is_answered_privately(cbot):
     cbot.say(f"受理 {number}", as_="mem_zhao")
     assert not _rows(app, target=cbot.chat("HY-01"))
     assert any("已立案" in r.content["text"] for r in _rows(app, target="mem_zhao"))
+
+
+def test_the_digest_and_the_dashboard_say_how_many_replies_wait_to_be_posted(cbot, clock):
+    from gridbot.services import digest
+    from gridbot.web import create_app
+    from gridbot.web.auth import create_account
+
+    from ..console_helpers import login
+
+    app = cbot.app
+    cbot.say("1栋2单元楼道灯坏了好几天了", as_="res_a")
+    [item] = _items(app)
+    clock.advance(item.due_at - clock.now() + timedelta(days=1))     # the next morning, the reply never posted
+    with app.session() as s:
+        d = digest.build(s, community="HY", day=clock.now().date() + timedelta(days=1), tz=app.settings.tz,
+                         console_base_url="http://x")
+    assert d["toolbar_waiting"] == 1 and not d["quiet"]
+    assert "待群内回复 **1** 条" in digest.render_markdown(d)
+    with app.session() as s, s.begin():
+        create_account(s, username="zhao", password="toolbar-pass-1", member_userid="mem_zhao", now=clock.now())
+    client = create_app({"TESTING": True}, gridbot=app).test_client()
+    login(client, "zhao", "toolbar-pass-1")
+    html = client.get("/console/dashboard").get_data(as_text=True)
+    assert 'id="toolbar-waiting"' in html and "待群内回复" in html
