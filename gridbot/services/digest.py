@@ -51,6 +51,7 @@ from ..models import (
     Patrol,
     Ticket,
     TicketEvent,
+    ToolbarItem,
     Visit,
 )
 from ..models.household import KEY_HOUSEHOLD_TAGS
@@ -200,6 +201,15 @@ class CommunityData:
                                          Ticket.created_at < w.cutoff, TicketEvent.at < w.cutoff)
                                   .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)):
             self.events[ev.ticket_id].append(ev)
+        # 2b. customer groups' prepared replies of those tickets (metrics: the reporter is told when one is posted)
+        self.group_replies: dict[int, list[tuple[datetime, datetime | None]]] = defaultdict(list)
+        for tid, created, posted in session.execute(
+                select(ToolbarItem.ticket_id, ToolbarItem.created_at, ToolbarItem.posted_at)
+                .join(Ticket, Ticket.id == ToolbarItem.ticket_id)
+                .where(in_community, Ticket.created_at >= w.prev_start, Ticket.created_at < w.cutoff,
+                       ToolbarItem.status != "dismissed")):
+            if tid is not None:
+                self.group_replies[tid].append((created, posted))
         # 3. closures (结案) in the two weeks, whenever the ticket was reported
         self.closes = session.execute(select(*cols, TicketEvent.at.label("closed_at"))
                                       .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
@@ -359,7 +369,9 @@ def _rates(data: CommunityData, rows: list[Any], as_of: datetime) -> dict[str, A
             # dispatched only after `as_of`: its resolution clock had not started then
             row = SimpleNamespace(**{**row._mapping, "resolution_due": None})
         # a Row (or a copy) with the Ticket columns _one reads, not a Ticket
-        facts.append(metrics._one(row, events, as_of))  # type: ignore[arg-type]  # see the line above
+        replies = [(c, p if p is not None and p < as_of else None)
+                   for c, p in data.group_replies.get(row.id, []) if c < as_of]
+        facts.append(metrics._one(row, events, as_of, replies))  # type: ignore[arg-type]  # see the line above
     return metrics.summarize(facts)
 
 

@@ -168,3 +168,28 @@ def test_the_digest_and_the_dashboard_say_how_many_replies_wait_to_be_posted(cbo
     login(client, "zhao", "toolbar-pass-1")
     html = client.get("/console/dashboard").get_data(as_text=True)
     assert 'id="toolbar-waiting"' in html and "待群内回复" in html
+
+
+def test_a_ticket_accepted_in_time_whose_group_reply_is_posted_late_did_not_respond_in_time(cbot, clock):
+    """Point 7: in a customer group the reporter hears only what the member posts, so the prepared reply counts
+    against the response time (响应率), whatever the acceptance's own time."""
+    from gridbot.services import metrics
+
+    app = cbot.app
+    start = clock.now()
+    cbot.say("1栋2单元楼道灯坏了好几天了", as_="res_a")
+    with app.session() as s:
+        ticket = s.scalars(select(Ticket)).one()
+        number, due = ticket.number, ticket.response_due
+    cbot.say(f"受理 {number}", as_="mem_zhao")                     # accepted at once
+    with app.session() as s:
+        rates = metrics.ticket_metrics(s, since=start, until=due - timedelta(minutes=1))
+    assert rates["response_rate"] is None                       # the ack not posted, the limit not passed: not judged
+    clock.advance(due - clock.now() + timedelta(minutes=5))
+    ack = [i for i in _items(app) if i.kind == "ack"][0]
+    cbot.say(ack.text, as_="mem_zhao")                             # posted, but after the limit
+    with app.session() as s:
+        assert metrics.ticket_metrics(s, since=start, until=clock.now())["response_rate"] == 0
+        s.execute(update(ToolbarItem).where(ToolbarItem.ticket_id == ticket.id)
+                  .values(posted_at=due - timedelta(minutes=1)))
+        assert metrics.ticket_metrics(s, since=start, until=clock.now())["response_rate"] == 1
