@@ -91,3 +91,32 @@ def test_the_items_are_the_open_groups_in_the_members_grids_and_posting_marks_on
     with app.session() as s:
         row = s.get_one(ToolbarItem, item["id"])
         assert (row.status, row.how, row.seen_at is not None) == ("posted", "toolbar", True)
+
+
+def test_through_wecom_the_member_gets_the_text_by_app_message_and_a_notice_goes_as_a_mass_send(page):
+    """Points 7 and 8 with the real senders: the prepared reply reaches the member as an app message with the text
+    itself (nothing is sent to the customer group); an announcement to the group is an add_msg_template that the
+    grid's member confirms."""
+    from gridbot.messages import Inbound
+    from gridbot.pipeline.receive import store_and_queue
+    from gridbot.services import announcements
+
+    bot, _, fake = page
+    app = bot.app
+    inbound_id, _ = store_and_queue(app, Inbound(
+        platform="wecom_archive", sender_id="res_b", text="2栋门口的垃圾三天没人清运了", chat_id=bot.chat("HY-01"),
+        msg_id="archive-2", mentioned=True, event_data={"sender_kind": "resident"}, at=app.clock.now()))
+    assert not fake.sent("/cgi-bin/webhook/send") and not fake.sent("/cgi-bin/appchat/send")
+    assert not fake.sent("/cgi-bin/externalcontact/add_msg_template")
+    with app.session() as s:
+        item = s.scalars(select(ToolbarItem).where(ToolbarItem.inbound_id == inbound_id)).one()
+    told = [m for m in fake.sent("/cgi-bin/message/send") if m.body["touser"] == item.for_member]
+    assert any(item.text in m.body["text"]["content"] for m in told)
+    with app.session() as s, s.begin():
+        announcements.create(s, community_id=bot.world.community_id, author_member_id=None, author_userid="sec_wang",
+                             author_name="王书记", actor="member:sec_wang", scope="grid",
+                             grid_ids=[bot.world.grids["HY-01"]], text="周六上午停水", mention_all=False,
+                             send_at=None, now=app.clock.now())
+    (tpl,) = fake.sent("/cgi-bin/externalcontact/add_msg_template")
+    assert tpl.body["chat_id_list"] == [bot.chat("HY-01")] and tpl.body["sender"] == "mem_zhao"
+    assert "周六上午停水" in tpl.body["text"]["content"]
