@@ -33,7 +33,7 @@ class ToolbarItem(Base):
     status: Mapped[str] = mapped_column(String(16), default=ITEM_READY, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime]
-    posted_at: Mapped[datetime | None]
+    posted_at: Mapped[datetime | None]       # when it stopped waiting: posted, or dismissed
     posted_by: Mapped[str | None] = mapped_column(String(128))
     how: Mapped[str | None] = mapped_column(String(16))                # HOW_TOOLBAR | HOW_BY_HAND
     seen_at: Mapped[datetime | None]         # when the chat archive showed it in the group (the confirmation)

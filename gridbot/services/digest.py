@@ -206,8 +206,7 @@ class CommunityData:
         for tid, created, posted in session.execute(
                 select(ToolbarItem.ticket_id, ToolbarItem.created_at, ToolbarItem.posted_at)
                 .join(Ticket, Ticket.id == ToolbarItem.ticket_id)
-                .where(in_community, Ticket.created_at >= w.prev_start, Ticket.created_at < w.cutoff,
-                       ToolbarItem.status != "dismissed")):
+                .where(in_community, Ticket.created_at >= w.prev_start, Ticket.created_at < w.cutoff)):
             if tid is not None:
                 self.group_replies[tid].append((created, posted))
         # 3. closures (结案) in the two weeks, whenever the ticket was reported

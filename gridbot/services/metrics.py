@@ -129,7 +129,7 @@ def _facts(session: Session, since: datetime, until: datetime, community_id: int
     for chunk in range(0, len(ids), 1000):
         for ticket_id, created, posted in session.execute(
                 select(ToolbarItem.ticket_id, ToolbarItem.created_at, ToolbarItem.posted_at)
-                .where(ToolbarItem.ticket_id.in_(ids[chunk:chunk + 1000]), ToolbarItem.status != "dismissed")):
+                .where(ToolbarItem.ticket_id.in_(ids[chunk:chunk + 1000]))):
             if ticket_id is not None:
                 replies[ticket_id].append((created, posted))
     return [(tk, _one(tk, events[tk.id], until, replies.get(tk.id))) for tk in tickets]

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from ..messages import Inbound, Reply
 from ..models import GridChat, Member, MemberGrid, Ticket
 from ..models.org import CHAT_CUSTOMER_GROUP
-from ..models.toolbar import HOW_BY_HAND, HOW_TOOLBAR, ITEM_POSTED, ITEM_READY, ToolbarItem
+from ..models.toolbar import HOW_BY_HAND, HOW_TOOLBAR, ITEM_DISMISSED, ITEM_POSTED, ITEM_READY, ToolbarItem
 from ..privacy import mask_text
 from ..texts import t
 from .audit import record
@@ -226,6 +226,33 @@ def post_from_toolbar(session: Session, item_id: int, by: str, grid_ids: Iterabl
     if item.status == ITEM_READY:
         mark_posted(session, item, by, HOW_TOOLBAR, at)
     return item
+
+
+def dismiss(session: Session, item_id: int, by: str, grid_ids: Iterable[int], at: datetime) -> ToolbarItem | None:
+    """The member will not post it (answered otherwise, by voice or in person): it stops waiting. posted_at keeps
+    when, so metrics still count it against the ticket's response time when that came after the limit: dismissing
+    cannot turn a late response into a timely one. None: not theirs."""
+    item = session.scalar(select(ToolbarItem).where(ToolbarItem.id == item_id).with_for_update())
+    if item is None or item.grid_id not in set(grid_ids):
+        return None
+    if item.status == ITEM_READY:
+        item.status = ITEM_DISMISSED
+        item.posted_by = by
+        item.posted_at = at
+        record(session, f"member:{by}", "toolbar.dismissed", "toolbar_item", item.id,
+               {"chat_id": item.chat_id, "ticket_id": item.ticket_id}, at=at)
+    return item
+
+
+def dismiss_for_ticket(session: Session, ticket_id: int, actor: str, at: datetime) -> int:
+    """Hook for a ticket withdrawn (a recalled message, issue 16 point 5) or merged: its ready items stop waiting."""
+    items = session.scalars(select(ToolbarItem).where(ToolbarItem.ticket_id == ticket_id,
+                                                      ToolbarItem.status == ITEM_READY).with_for_update()).all()
+    for item in items:
+        item.status = ITEM_DISMISSED
+        item.posted_at = at
+        record(session, actor, "toolbar.dismissed", "toolbar_item", item.id, {"ticket_id": ticket_id}, at=at)
+    return len(items)
 
 
 def ready_for_chat(session: Session, chat_id: str, grid_ids: Iterable[int]) -> list[ToolbarItem]:

@@ -53,7 +53,8 @@ def _member() -> Principal:
 
 
 def _texts() -> dict[str, Any]:
-    keys = ("title", "no_group", "not_bound", "none", "send", "sent", "copy_hint", "send_failed")
+    keys = ("title", "no_group", "not_bound", "none", "send", "sent", "copy_hint", "send_failed", "dismiss",
+            "dismissed")
     return {k: t(f"toolbar.{k}", error="{error}") if k == "send_failed" else t(f"toolbar.{k}") for k in keys}
 
 
@@ -120,6 +121,22 @@ def posted(item_id: int) -> ResponseReturnValue:
     with app.session() as s, s.begin():
         item = toolbar.post_from_toolbar(s, item_id, principal.userid or principal.actor, principal.scope_grid_ids,
                                          app.clock.now())
+        status = item.status if item is not None else None
+    if status is None:
+        audit_event(principal.actor, "console.forbidden", "toolbar_item", item_id, reason="scope")
+        abort(404)
+    return jsonify(ok=True, status=status)
+
+
+@bp.post("/items/<int:item_id>/dismissed")
+@requires("public")
+def dismissed(item_id: int) -> ResponseReturnValue:
+    """The member will not post it (answered otherwise): it stops waiting, audited."""
+    principal = _member()
+    app = gridbot_app()
+    with app.session() as s, s.begin():
+        item = toolbar.dismiss(s, item_id, principal.userid or principal.actor, principal.scope_grid_ids,
+                               app.clock.now())
         status = item.status if item is not None else None
     if status is None:
         audit_event(principal.actor, "console.forbidden", "toolbar_item", item_id, reason="scope")

@@ -3,6 +3,8 @@ OAuth inside the client), agentConfig's parameters are signed with the app's age
 URL, the items are the open group's in the member's grids, and "posted" marks the item (how=toolbar, audited)."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select, update
 
@@ -120,3 +122,23 @@ def test_through_wecom_the_member_gets_the_text_by_app_message_and_a_notice_goes
     (tpl,) = fake.sent("/cgi-bin/externalcontact/add_msg_template")
     assert tpl.body["chat_id_list"] == [bot.chat("HY-01")] and tpl.body["sender"] == "mem_zhao"
     assert "周六上午停水" in tpl.body["text"]["content"]
+
+
+def test_a_member_may_dismiss_an_item_of_their_grid_and_it_stops_waiting(page, clock):
+    from gridbot.services import toolbar
+
+    bot, flask, _ = page
+    app = bot.app
+    client = _client(flask, "zhao")
+    html = client.get("/toolbar/").get_data(as_text=True)
+    token = html.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    [item] = client.get("/toolbar/items", query_string={"chat_id": bot.chat("HY-01")}).get_json()["items"]
+    with app.session() as s:
+        hy03 = s.scalars(select(ToolbarItem).where(ToolbarItem.chat_id == bot.chat("HY-03"))).one().id
+    assert client.post(f"/toolbar/items/{hy03}/dismissed", headers={"X-CSRF-Token": token}).status_code == 404
+    res = client.post(f"/toolbar/items/{item['id']}/dismissed", headers={"X-CSRF-Token": token})
+    assert res.status_code == 200 and res.get_json()["status"] == "dismissed"
+    assert client.get("/toolbar/items", query_string={"chat_id": bot.chat("HY-01")}).get_json()["items"] == []
+    with app.session() as s:
+        assert toolbar.waiting(s, None, clock.now() + timedelta(days=2)) == 1          # HY-03's only
+        assert s.scalar(select(AuditLog.id).where(AuditLog.action == "toolbar.dismissed"))

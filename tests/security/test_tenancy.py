@@ -88,6 +88,7 @@ def requests_for(o: dict[str, Any]) -> dict[str, list[tuple[str, str, Any]]]:
         "toolbar.config": [("GET", "/toolbar/config?url=http://localhost/toolbar/", None)],
         "toolbar.items": [("GET", "/toolbar/items?chat_id=chat-qs-01", None)],
         "toolbar.posted": [("POST", f"/toolbar/items/{o['toolbar_item']}/posted", {})],
+        "toolbar.dismissed": [("POST", f"/toolbar/items/{o['toolbar_item']}/dismissed", {})],
         "api.tickets_list": [("API", "/api/v1/tickets", None), ("API", "/api/v1/tickets?grid=QS-01", None)],
         "api.ticket_get": [("API", f"/api/v1/tickets/{n}", None)],
         "api.ticket_transition": [("APIPOST", f"/api/v1/tickets/{n}/transition", {"action": a, "note": "x"})
