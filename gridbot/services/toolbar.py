@@ -169,15 +169,16 @@ def divert(session: Session, inbound: Inbound | None, replies: Iterable[Reply], 
             continue
         due = ticket.response_due if ticket is not None and ticket.status in ("reported", "accepted") \
             else now + DEFAULT_DUE
+        text = reply.text   # posted as written (sendChatMessage text); group replies of tickets are plain text
         item = ToolbarItem(chat_id=chat.chat_id, grid_id=chat.grid_id, ticket_id=ticket.id if ticket else None,
-                           kind=_kind(inbound, ticket), text=reply.text, for_member=member,
+                           kind=_kind(inbound, ticket), text=text, for_member=member,
                            status=ITEM_READY, created_at=now, due_at=max(due, now),
                            inbound_id=inbound.inbound_id if inbound is not None else None)
         session.add(item)
         session.flush()
         out.items.append(item)
         if member:
-            private(Reply(t("toolbar.ready", group=chat.name or chat.chat_id, text=reply.text), to_user=member,
+            private(Reply(t("toolbar.ready", group=chat.name or chat.chat_id, text=text), to_user=member,
                           urgent=reply.urgent, idempotency_key=f"toolbar-item:{item.id}"))
     return out
 
