@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import click
 
 from ..clock import FrozenClock
 from ..messages import Inbound, Reply
 from .base import build_app, echo_json, fail, load_settings, main, parse_when
+
+if TYPE_CHECKING:
+    from ..app import Gridbot
 
 
 def _inbound(chat: str | None, user: str, text: str, name: str | None) -> Inbound:
@@ -66,7 +70,8 @@ def say(chat: str | None, user: str, name: str | None, now: str | None, as_json:
 def console(chat: str | None, user: str) -> None:
     """在终端里和机器人对话。(An interactive session in the terminal.)
 
-    Lines starting with ':' are console commands: ':as USERID', ':chat CHAT_ID', ':private', ':quit'.
+    Lines starting with ':' are console commands: ':as USERID', ':chat CHAT_ID', ':private', ':quit'; in a
+    customer group a member's chat toolbar: ':toolbar' lists the prepared replies, ':post N' posts reply N.
     """
     from ..pipeline.process import handle_now  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
@@ -93,8 +98,38 @@ def console(chat: str | None, user: str) -> None:
         if line == ":private":
             chat = None
             continue
+        if line == ":toolbar" or line.startswith(":post "):
+            _toolbar_line(app, line, chat, user)
+            continue
         for reply in handle_now(app, _inbound(chat, user, line, None)):
             click.echo(_describe(reply, chat, user))
+
+
+def _toolbar_line(app: Gridbot, line: str, chat: str | None, user: str) -> None:
+    """A customer group's chat toolbar in the terminal: the member's prepared replies for this group; posting one
+    puts it in the group as the archive will see it (archive.local.post), which closes it."""
+    from sqlalchemy import select  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+
+    from ..archive import local  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..models import Member  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..services import toolbar  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+
+    with app.session() as s:
+        member = s.scalar(select(Member).where(Member.userid == user))
+        grids = [link.grid_id for link in member.grid_links] if member is not None else []
+        items = [(i.id, i.text) for i in toolbar.ready_for_chat(s, chat, grids)] if chat else []
+    if line == ":toolbar":
+        for number, (_, text) in enumerate(items, 1):
+            click.echo(f"[{number}] {text}")
+        click.echo(f"共 {len(items)} 条待发送")
+        return
+    try:
+        _, text = items[int(line.split()[1]) - 1]
+    except (ValueError, IndexError):
+        click.echo("没有这一条，先用 :toolbar 查看")
+        return
+    local.post(app, chat or "", user, text)
+    click.echo(f"[群 {chat}] {user}：{text}")
 
 
 # -- `gridbot chat ...`: what each chat is (its kind decides the channel a reply takes) ----------------------------

@@ -59,6 +59,7 @@ def check(as_json: bool) -> None:
         check_api_call,
         check_gettoken,
         check_settings,
+        check_toolbar,
     )
 
     manual = [t(f"wecom_check.manual.{key}") for key in MANUAL]
@@ -73,6 +74,7 @@ def check(as_json: bool) -> None:
     findings = [got_token]
     if token:   # gettoken is not held to the trusted IPs; an API call is
         findings.append(check_api_call(wc, token))
+        findings.append(check_toolbar(wc, token, app_url(app.settings.console_base_url)))
     findings += check_settings(wc)
     with app.session() as s:
         bound = [c for c in list_chats(s) if c.bound]
@@ -87,6 +89,11 @@ def check(as_json: bool) -> None:
     if not unknown:
         findings.append(Finding("chats", "kinds", OK, t("wecom_check.chats_ok")))
     _report(findings, manual, [c.chat_id for c in unknown], as_json)
+
+
+def app_url(base: str) -> str:
+    """The chat toolbar page's address, to configure in the app's 聊天工具栏 (deploy/README.md)."""
+    return base.rstrip("/") + "/toolbar/"
 
 
 def _report(findings: list[Finding], manual: list[str], unknown: list[str], as_json: bool) -> None:

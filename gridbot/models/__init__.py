@@ -9,6 +9,7 @@ from .messaging import ChannelFault, InboundMessage, OutboxMessage
 from .org import LEADER_ROLES, ROLES, Community, Grid, GridChat, Member, MemberGrid, UnknownChat, grid_neighbours
 from .scheduling import Announcement, Occurrence, Reminder, SchedulerJob
 from .tickets import Ticket, TicketEvent, TicketEvidence, TicketReporter, TicketSequence
+from .toolbar import ToolbarItem
 from .work import Leave, Patrol, Visit, WorkLog
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "Leave", "Patrol", "Visit", "WorkLog",
     "ChannelFault",
     "KfCursor", "KfLink", "KfSession",
+    "ToolbarItem",
 ]

@@ -25,6 +25,7 @@ from ..router import Context
 from ..services import kf
 from ..services.outbox import replies_for_inbound, write_replies
 from ..services.people import Speaker, grid_for_chat, resolve_speaker
+from ..services.toolbar import match_posted
 from ..texts import t
 from .media import fetch_evidence, picture_urls
 from .receive import note_unknown_chat
@@ -73,6 +74,9 @@ def process(app: Gridbot, inbound_id: int, pictures_fetched: bool = False) -> li
             silent = False
             if inbound.platform == kf.PLATFORM:   # 微信客服: the grid of the link; silent while a person has it
                 speaker, silent = kf.speaker_in_session(session, inbound, speaker)
+            if speaker.is_member and inbound.is_group and inbound.chat_id and inbound.text:
+                # a member's message in a customer group may be a ready item posted (issue 16 point 7)
+                match_posted(session, inbound.chat_id, inbound.sender_id, inbound.text, inbound.at or app.clock.now())
             ctx = Context(inbound=inbound, speaker=speaker, session=session, app=app)
             flooding = _flooding(session, row, speaker)
             if flooding is None:

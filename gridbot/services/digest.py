@@ -51,6 +51,7 @@ from ..models import (
     Patrol,
     Ticket,
     TicketEvent,
+    ToolbarItem,
     Visit,
 )
 from ..models.household import KEY_HOUSEHOLD_TAGS
@@ -58,7 +59,7 @@ from ..models.tickets import ACTIVE_STATUSES
 from ..periods import add_months, day_start, quarter_start
 from ..senders.wecom import MARKDOWN_LIMIT, split_text
 from ..texts import t
-from . import bindings, channel_faults, metrics, outbox
+from . import bindings, channel_faults, metrics, outbox, toolbar
 from . import tickets as ticket_service
 from .charts import FontMissing, digest_chart
 from .people import subtree_ids
@@ -200,6 +201,14 @@ class CommunityData:
                                          Ticket.created_at < w.cutoff, TicketEvent.at < w.cutoff)
                                   .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)):
             self.events[ev.ticket_id].append(ev)
+        # 2b. customer groups' prepared replies of those tickets (metrics: the reporter is told when one is posted)
+        self.group_replies: dict[int, list[tuple[datetime, datetime | None]]] = defaultdict(list)
+        for tid, created, posted in session.execute(
+                select(ToolbarItem.ticket_id, ToolbarItem.created_at, ToolbarItem.posted_at)
+                .join(Ticket, Ticket.id == ToolbarItem.ticket_id)
+                .where(in_community, Ticket.created_at >= w.prev_start, Ticket.created_at < w.cutoff)):
+            if tid is not None:
+                self.group_replies[tid].append((created, posted))
         # 3. closures (结案) in the two weeks, whenever the ticket was reported
         self.closes = session.execute(select(*cols, TicketEvent.at.label("closed_at"))
                                       .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
@@ -359,7 +368,9 @@ def _rates(data: CommunityData, rows: list[Any], as_of: datetime) -> dict[str, A
             # dispatched only after `as_of`: its resolution clock had not started then
             row = SimpleNamespace(**{**row._mapping, "resolution_due": None})
         # a Row (or a copy) with the Ticket columns _one reads, not a Ticket
-        facts.append(metrics._one(row, events, as_of))  # type: ignore[arg-type]  # see the line above
+        replies = [(c, p if p is not None and p < as_of else None)
+                   for c, p in data.group_replies.get(row.id, []) if c < as_of]
+        facts.append(metrics._one(row, events, as_of, replies))  # type: ignore[arg-type]  # see the line above
     return metrics.summarize(facts)
 
 
@@ -494,6 +505,8 @@ def build_from(data: CommunityData, scope: Scope, console_base_url: str) -> dict
         "channel_faults": data.faults if scope.kind == "community" else [],
         "series": _series(data, ids),
         "console_url": link,
+        # customer groups' replies not posted within their response time, at the cut-off (待群内回复)
+        "toolbar_waiting": toolbar.waiting(data.session, ids, w.cutoff),
     }
     out["quiet"] = is_quiet(out)
     return out
@@ -503,7 +516,8 @@ def is_quiet(d: dict[str, Any]) -> bool:
     """Nothing happened and nothing waits: no tickets in or out, none overdue, nobody behind, nothing pending."""
     tk, cov = d["tickets"], d["coverage"]["total"]
     return not (tk["new"] or tk["closed"] or tk["overdue"] or d["behind"] or d["pending_bindings"]["count"]
-                or d["dead_outbox"]["count"] or d.get("channel_faults") or cov["gained"] or cov["lost"])
+                or d["dead_outbox"]["count"] or d.get("channel_faults") or cov["gained"] or cov["lost"]
+                or d.get("toolbar_waiting"))
 
 
 def build(session: Session, *, community: str, day: date, tz: ZoneInfo, console_base_url: str,
@@ -597,6 +611,8 @@ def render_markdown(d: dict[str, Any]) -> str:
     lines = [f"## {title}",
              t("digest.summary", covers=d["covers_label"], new=tk["new"], new_urgent=tk["new_urgent"],
                closed=tk["closed"], overdue=tk["overdue"], overdue_urgent=tk["overdue_urgent"])]
+    if d.get("toolbar_waiting"):
+        lines.append(t("toolbar.digest_waiting", n=d["toolbar_waiting"]))
     for key, heading in (("overdue", "digest.h_overdue"), ("new", "digest.h_new"), ("closed", "digest.h_closed")):
         items = tk[f"{key}_list"]
         if not items:

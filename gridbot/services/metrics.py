@@ -2,7 +2,9 @@
 
 For the tickets reported in [since, until) — per community, grid or member (the current assignee):
 - response rate 响应率: accepted (立案, the reporter told) by the response limit, of genuine tickets that were
-  accepted or whose limit had passed by `until` (a fresh ticket still inside its limit is not judged yet);
+  accepted or whose limit had passed by `until` (a fresh ticket still inside its limit is not judged yet); in a
+  customer group the reporter is told only when the member posts the prepared reply (ToolbarItem), so a ticket whose
+  group reply, prepared by the limit, was posted after it (or not yet, past it) did not respond on time;
 - resolution rate 解决率: resolved and not sent back since (by a 不满意 or a failed check), of genuine tickets
   resolved or past their resolution limit by `until`;
 - satisfaction rate 满意率: rated 满意 or 基本满意, of tickets whose rating is settled (an answer, or none in time);
@@ -21,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Grid, Member, Ticket, TicketEvent
+from ..models import Grid, Member, Ticket, TicketEvent, ToolbarItem
 
 SOLVED_STATUSES = ("resolved", "verified", "closed", "rated")
 
@@ -30,9 +32,24 @@ def _rate(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
 
-def _one(ticket: Ticket, events: list[TicketEvent], until: datetime) -> dict[str, bool]:
+def _group_reply_late(ticket: Ticket, replies: list[tuple[datetime, datetime | None]], until: datetime
+                      ) -> bool | None:
+    """Whether a customer group's prepared reply (created, posted) kept the ticket from responding in time: True
+    late, None not known yet (unposted, the limit not passed by `until`), False on time or none."""
+    due = ticket.response_due
+    mine = [(created, posted) for created, posted in replies if created <= due]
+    if any(posted is not None and posted > due for _, posted in mine):
+        return True
+    if any(posted is None for _, posted in mine):
+        return True if due <= until else None
+    return False
+
+
+def _one(ticket: Ticket, events: list[TicketEvent], until: datetime,
+         group_replies: list[tuple[datetime, datetime | None]] | None = None) -> dict[str, bool]:
     """The facts about one ticket that the rates count. A ticket still inside its limit at `until` is not judged
     yet: it counts in a rate's denominator only once it is done or its limit has passed."""
+    late_reply = _group_reply_late(ticket, group_replies or [], until)
     excluded = any(ev.to_status in ("rejected", "duplicate") for ev in events)
     accepts = [ev.at for ev in events if ev.action == "accept"]
     resolves = [ev.at for ev in events if ev.action == "resolve"]
@@ -49,9 +66,9 @@ def _one(ticket: Ticket, events: list[TicketEvent], until: datetime) -> dict[str
     resolution_due = ticket.resolution_due or ticket.response_due
     return {
         "excluded": excluded,
-        "response_judged": bool(accepts) or ticket.response_due <= until,
+        "response_judged": (bool(accepts) and late_reply is not None) or ticket.response_due <= until,
         "resolution_judged": bool(resolves) or resolution_due <= until,
-        "responded_on_time": bool(accepts) and accepts[0] <= ticket.response_due,
+        "responded_on_time": bool(accepts) and accepts[0] <= ticket.response_due and not late_reply,
         "solved": bool(resolves) and last_status in SOLVED_STATUSES,
         "ever_resolved": bool(resolves),
         "rating_settled": settled is not None,
@@ -108,7 +125,14 @@ def _facts(session: Session, since: datetime, until: datetime, community_id: int
         for ev in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id.in_(ids[chunk:chunk + 1000]))
                                   .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)):
             events[ev.ticket_id].append(ev)
-    return [(tk, _one(tk, events[tk.id], until)) for tk in tickets]
+    replies: dict[int, list[tuple[datetime, datetime | None]]] = defaultdict(list)
+    for chunk in range(0, len(ids), 1000):
+        for ticket_id, created, posted in session.execute(
+                select(ToolbarItem.ticket_id, ToolbarItem.created_at, ToolbarItem.posted_at)
+                .where(ToolbarItem.ticket_id.in_(ids[chunk:chunk + 1000]))):
+            if ticket_id is not None:
+                replies[ticket_id].append((created, posted))
+    return [(tk, _one(tk, events[tk.id], until, replies.get(tk.id))) for tk in tickets]
 
 
 def ticket_metrics(session: Session, *, since: datetime, until: datetime, community_id: int | None = None,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ..messages import Inbound, Reply
 from ..models import OutboxMessage
 from ..schedule.config import quiet_hold as _hold
+from . import toolbar
 
 
 def target_for(inbound: Inbound | None, reply: Reply) -> tuple[str, str]:
@@ -29,13 +30,20 @@ def target_for(inbound: Inbound | None, reply: Reply) -> tuple[str, str]:
     return "user", inbound.sender_id
 
 
+def _chat_target(inbound: Inbound | None, reply: Reply) -> str | None:
+    target_type, target = target_for(inbound, reply)
+    return target if target_type == "chat" else None
+
+
 def write_replies(session: Session, inbound: Inbound | None, replies: Iterable[Reply], now: datetime,
                   platform: str | None = None) -> list[OutboxMessage]:
     rows = []
-    for reply in replies:
+    # a customer group's replies become ready items for a member to post (services/toolbar.py)
+    diverted = toolbar.divert(session, inbound, replies, now, lambda r: _chat_target(inbound, r), platform)
+    for index, reply in enumerate(diverted.replies):
         target_type, target = target_for(inbound, reply)
         content = {"kind": "markdown" if reply.markdown else "text", "text": reply.text,
-                   "mentions": list(reply.mentions)}
+                   "mentions": list(reply.mentions), **diverted.extra.get(index, {})}
         if reply.extra:
             content.update(reply.extra)
         if inbound is not None and inbound.response_url and not (reply.to_user or reply.to_chat):
@@ -44,7 +52,7 @@ def write_replies(session: Session, inbound: Inbound | None, replies: Iterable[R
             content.update(response_url=inbound.response_url, asker=inbound.sender_id,
                            response_url_at=(inbound.at or now).isoformat())
         row = OutboxMessage(
-            platform=platform or (inbound.platform if inbound else "wecom_app"),
+            platform=diverted.platform.get(index) or platform or (inbound.platform if inbound else "wecom_app"),
             target_type=target_type, target=target, content=content, urgent=reply.urgent,
             not_before=reply.not_before if reply.not_before is not None else quiet_hold(inbound, reply, now),
             idempotency_key=reply.idempotency_key,

@@ -24,6 +24,7 @@ BLUEPRINTS = [
     ("gridbot.web.console", "bp"),       # the web console /console/
     ("gridbot.web.api", "bp"),           # the JSON API /api/v1/
     ("gridbot.web.metrics", "bp"),       # /metrics (Prometheus)
+    ("gridbot.web.toolbar", "bp"),       # the chat toolbar page /toolbar/ (customer groups, issue 16)
 ]
 
 

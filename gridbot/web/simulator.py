@@ -19,13 +19,17 @@ from flask.blueprints import BlueprintSetupState
 from flask.sansio.app import App
 from sqlalchemy import and_, func, or_, select
 
+from ..archive import local as local_archive
 from ..config import load_yaml
 from ..errors import Refusal
 from ..ids import ID_MAX
 from ..messages import Inbound
-from ..models import OutboxMessage
+from ..models import GridChat, Member, OutboxMessage, ToolbarItem
+from ..models.org import CHAT_CUSTOMER_GROUP
+from ..models.toolbar import ITEM_READY
 from ..pipeline.kf_sync import local_message
 from ..pipeline.process import handle_now
+from ..services import toolbar
 from ..services.people import resolve_speaker
 from ..services.roster import directory
 from ..texts import t
@@ -201,3 +205,54 @@ def _shown_text(content: dict) -> str:
     if content.get("kind") == "image":
         return t("simulator.image", name=content.get("filename") or content.get("path") or "")
     return content.get("text", "")
+
+
+# -- the chat toolbar of a customer group (issue 16 point 10) ------------------------------------------------------
+def _member_grids(session: Any, user_id: str) -> list[int] | None:
+    member = session.scalar(select(Member).where(Member.userid == user_id, Member.active.is_(True)))
+    return None if member is None else [link.grid_id for link in member.grid_links]
+
+
+@bp.get("/simulator/toolbar")
+def toolbar_items():
+    """What a member's chat toolbar shows in a customer group: the ready items of that group in their grids."""
+    chat_id = request.args.get("chat_id", "")[:128]
+    user_id = request.args.get("user_id", "")[:128]
+    with gridbot_app().session() as session:
+        chat = session.scalar(select(GridChat).where(GridChat.chat_id == chat_id))
+        grids = _member_grids(session, user_id)
+        if chat is None or chat.kind != CHAT_CUSTOMER_GROUP or grids is None:
+            return jsonify(ok=True, customer_group=bool(chat and chat.kind == CHAT_CUSTOMER_GROUP), items=[])
+        rows = toolbar.ready_for_chat(session, chat_id, grids)
+        return jsonify(ok=True, customer_group=True, items=[{"id": r.id, "kind": t(f"toolbar.kind.{r.kind}"),
+                                                              "text": r.text} for r in rows])
+
+
+@bp.post("/simulator/toolbar/post")
+def toolbar_post():
+    """The member taps 发送: the text goes into the group as the archive will see it (archive.local.post), and
+    the archive's copy closes the item. Returns the item's state and the new outbox rows."""
+    if not request.is_json:
+        return _error(t("simulator.err_json"), 415)
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return _error(t("simulator.err_json"))
+    user_id = str(data.get("user_id") or "")[:128]
+    try:
+        item_id = int(data.get("item_id") or 0)
+    except (TypeError, ValueError):
+        return _error(t("simulator.err_json"))
+    app = gridbot_app()
+    with app.session() as session:
+        item = session.get(ToolbarItem, item_id) if 0 < item_id <= ID_MAX else None
+        grids = _member_grids(session, user_id)
+        if item is None or grids is None or item.grid_id not in grids or item.status != ITEM_READY:
+            return _error(t("toolbar.none"), 404)
+        chat_id, text = item.chat_id, item.text
+    before = _last_outbox_id()
+    local_archive.post(app, chat_id, user_id, text)
+    with app.session() as session:
+        status = session.get_one(ToolbarItem, item_id).status
+    rows, cursor = _due_after(before)
+    return jsonify(ok=True, status=status, chat_id=chat_id, text=text,
+                   replies=[_shown(r, chat_id, user_id) for r in rows], cursor=cursor)

@@ -25,7 +25,7 @@ MANUAL = ("icp", "reachable", "trusted_ip", "customer_contact_app", "archive_sec
 
 @dataclass
 class Finding:
-    route: str      # app | app_callback | aibot | robots | chats
+    route: str      # app | app_callback | aibot | robots | chats | toolbar
     item: str
     status: str     # ok | fail | skip
     message: str
@@ -85,6 +85,23 @@ def check_api_call(wc: WeComSettings, token: str, http: requests.Session | None 
     if int(data.get("errcode") or 0) == 0:
         return Finding("app", "api", OK, t("wecom_check.api_ok"))
     return _refused("api", data)
+
+
+def check_toolbar(wc: WeComSettings, token: str, page_url: str, http: requests.Session | None = None) -> Finding:
+    """The chat toolbar page's JS-SDK ticket (ticket/get?type=agent_config, doc 90506): without it the page cannot
+    sign wx.agentConfig, and members cannot post prepared replies into customer groups with one tap."""
+    try:
+        resp = (http or requests.Session()).get(f"{wc.api_base}/cgi-bin/ticket/get",
+                                                params={"access_token": token, "type": "agent_config"},
+                                                timeout=wc.api_timeout)
+        data = resp.json()
+    except (requests.RequestException, ValueError) as exc:
+        return Finding("toolbar", "agent_ticket", FAIL,
+                       t("wecom_check.unreachable", base=wc.api_base, error=type(exc).__name__))
+    if int(data.get("errcode") or 0) == 0 and data.get("ticket"):
+        return Finding("toolbar", "agent_ticket", OK, t("wecom_check.toolbar_ok", url=page_url))
+    refused = _refused("agent_ticket", data)
+    return Finding("toolbar", "agent_ticket", FAIL, refused.message)
 
 
 def _refused(item: str, data: dict) -> Finding:

@@ -1,7 +1,7 @@
 """kf_cursors, kf_sessions and kf_links: 微信客服 (issue 17), the sync cursor per kf account and each resident's session
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alembic import op
 import gridbot.models.base
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -79,6 +79,9 @@ class FakeWeCom:
     kf_welcome_codes: dict[str, float] = field(default_factory=dict)  # welcome_code -> when issued (20 s, once)
     kf_states: dict[str, dict[str, Any]] = field(default_factory=dict)  # "open_kfid:userid" -> state, servicer
     kf_links: dict[str, str] = field(default_factory=dict)            # scene -> url (add_contact_way)
+    # -- the JS-SDK's app ticket (see "jsapi ticket" below) --
+    agent_tickets: dict[str, float] = field(default_factory=dict)   # ticket -> when it expires
+    agent_ticket_calls: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -309,7 +312,9 @@ class FakeWeCom:
         if hold:
             time.sleep(hold)
         with self._lock:
-            if path == "/cgi-bin/media/upload":
+            if path == "/cgi-bin/ticket/get":
+                result = self._agent_ticket(args)
+            elif path == "/cgi-bin/media/upload":
                 result = self._upload(body, upload)
             else:
                 result = self._limits(path, args, body) or self._route(
@@ -319,6 +324,22 @@ class FakeWeCom:
         if slow:  # delivered, but the answer comes too late for the client
             time.sleep(self.timeout_seconds)
         return self._json(result)
+
+    # -- jsapi ticket ---------------------------------------------------------------------------------
+    AGENT_TICKET_LIFETIME = 7200
+
+    def _agent_ticket(self, args: dict[str, str]) -> dict[str, Any]:
+        """ticket/get?type=agent_config (doc 90506 获取应用的jsapi_ticket): with a valid access_token (checked before
+        this), a ticket valid 7,200 s. Another `type` is refused (40058 invalid parameter: the errcode unverified)."""
+        if args.get("type") != "agent_config":
+            return {"errcode": 40058, "errmsg": "invalid parameter: type must be agent_config"}
+        self.agent_ticket_calls += 1
+        ticket = "kgt8ON7yVITDhtdwci0qe" + uuid.uuid4().hex
+        self.agent_tickets[ticket] = time.time() + self.AGENT_TICKET_LIFETIME
+        return {"errcode": 0, "errmsg": "ok", "ticket": ticket, "expires_in": self.AGENT_TICKET_LIFETIME}
+
+    def valid_agent_ticket(self, ticket: str) -> bool:
+        return self.agent_tickets.get(ticket, 0) > time.time()
 
     def _upload(self, body: dict[str, Any], data: bytes | None) -> dict[str, Any]:
         """media/upload as WeCom answers it: multipart field "media", type image <= 10 MB, at least 5 bytes."""

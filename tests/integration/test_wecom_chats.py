@@ -250,6 +250,7 @@ def test_wecom_check_passes_and_prints_what_cannot_be_checked_from_inside(app, c
     assert result.exit_code == 0, result.output
     assert "获取 access_token 成功" in result.output and "AgentId 1000002" in result.output
     assert "调用接口成功" in result.output
+    assert "聊天工具栏的 JS-SDK 票据获取成功" in result.output and "/toolbar/" in result.output   # issue 16
     assert "ICP 备案" in result.output and "企业可信IP" in result.output and "可调用应用" in result.output
     data = json.loads(cli("wecom", "check", "--json").output)
     assert data["ok"] is True and data["unknown_kind_chats"] == [] and len(data["manual"]) == 5

@@ -15,7 +15,8 @@ from gridbot.web import create_app
 from tests.factories import seed_world
 
 ROUTES = [("get", "/"), ("get", "/simulator/directory"), ("get", "/simulator/outbox?after=0"),
-          ("post", "/simulator/say")]
+          ("post", "/simulator/say"), ("get", "/simulator/toolbar?chat_id=c&user_id=u"),
+          ("post", "/simulator/toolbar/post")]
 
 
 def _statuses(client) -> list[int]:
@@ -36,7 +37,7 @@ def test_simulator_is_off_on_a_stack_without_callbacks_unless_enabled(make_app, 
     assert not app.settings.simulator
     with caplog.at_level(logging.WARNING, logger="gridbot.web.simulator"):
         client = create_app({"TESTING": True}, gridbot=app).test_client()
-    assert _statuses(client) == [404, 404, 404, 404]
+    assert _statuses(client) == [404] * len(ROUTES)
     assert not [r for r in caplog.records if r.name == "gridbot.web.simulator"]
 
 

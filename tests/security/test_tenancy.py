@@ -36,6 +36,7 @@ NOT_COMMUNITY_DATA = {
     "simulator.index": "the demo's chat simulator: off in production (gridbot demo only)",
     "simulator.directory_json": "the demo's chat simulator", "simulator.say": "the demo's chat simulator",
     "simulator.outbox_after": "the demo's chat simulator",
+    "simulator.toolbar_items": "the demo's chat simulator", "simulator.toolbar_post": "the demo's chat simulator",
     "api.openapi": "the API's description",
 }
 
@@ -84,6 +85,12 @@ def requests_for(o: dict[str, Any]) -> dict[str, list[tuple[str, str, Any]]]:
         "console.kf_link_sheet": [("GET", "/console/kf-links/QS-01.png", None)],
         "console.chat_kind": [("POST", "/console/chats/chat-qs-01/kind", {"kind": "app_chat"})],
         "console.token_revoke": [("POST", f"/console/tokens/{o['token']}/revoke", {})],
+        # the chat toolbar page (issue 16): 青山's customer group and its ready item, asked for by 和园's people
+        "toolbar.page": [("GET", "/toolbar/", None)],
+        "toolbar.config": [("GET", "/toolbar/config?url=http://localhost/toolbar/", None)],
+        "toolbar.items": [("GET", "/toolbar/items?chat_id=chat-qs-01", None)],
+        "toolbar.posted": [("POST", f"/toolbar/items/{o['toolbar_item']}/posted", {})],
+        "toolbar.dismissed": [("POST", f"/toolbar/items/{o['toolbar_item']}/dismissed", {})],
         "api.tickets_list": [("API", "/api/v1/tickets", None), ("API", "/api/v1/tickets?grid=QS-01", None)],
         "api.ticket_get": [("API", f"/api/v1/tickets/{n}", None)],
         "api.ticket_transition": [("APIPOST", f"/api/v1/tickets/{n}/transition", {"action": a, "note": "x"})
@@ -131,6 +138,7 @@ def two(db_templates, tmp_path_factory):
         s.flush()
         ids["outbox"] = row.id
         ids["evidence"] = _other_evidence(s, app, other.ticket)
+        ids["toolbar_item"] = _other_toolbar_item(s, other, now)
     return world, other, ids
 
 
@@ -151,6 +159,20 @@ def _other_evidence(s, app, number: str) -> int:
     s.add(row)
     s.flush()
     return row.id
+
+
+def _other_toolbar_item(s, other, now) -> int:
+    """青山's group as a customer group with a reply ready for its member to post (a 青山 secret in it)."""
+    from sqlalchemy import update
+
+    from gridbot.models import GridChat, ToolbarItem
+
+    s.execute(update(GridChat).where(GridChat.chat_id == "chat-qs-01").values(kind="customer_group"))
+    item = ToolbarItem(chat_id="chat-qs-01", grid_id=other.grids["QS-01"], kind="reply", text="青山住户甲，已收到",
+                       for_member="qs_mem", status="ready", created_at=now, due_at=now)
+    s.add(item)
+    s.flush()
+    return item.id
 
 
 def other_rows(app, other) -> list[tuple]:

@@ -149,3 +149,30 @@ def test_a_picture_row_shows_as_a_named_picture_not_an_empty_message():
     image = {"kind": "image", "path": "digests/XF/2026-11-29.png", "filename": "简报.png"}
     assert _shown_text(image) == "[图片] 简报.png"
     assert _shown_text({"kind": "text", "text": "你好"}) == "你好"
+
+
+def test_a_customer_groups_toolbar_shows_the_prepared_reply_and_sending_it_closes_the_item(demo):
+    """Issue 16 point 10: the member's chat toolbar in a customer group lists the prepared reply; 发送 puts it in
+    the group through the local archive, whose copy closes the item."""
+    from sqlalchemy import update
+
+    from gridbot.models import GridChat, ToolbarItem
+
+    app, client, _ = demo
+    with app.session() as s, s.begin():
+        s.execute(update(GridChat).where(GridChat.chat_id == "chat-xf-01").values(kind="customer_group"))
+    data = say(client, "1栋1单元楼道灯坏了好几天了", "res_li")
+    assert not [r for r in data["replies"] if r["where"] == "here"]       # the bot says nothing in the group itself
+    assert any(r["where"] == "private" and r["text"].startswith("已为") for r in data["replies"])
+    shown = client.get("/simulator/toolbar?chat_id=chat-xf-01&user_id=xf_zhang").get_json()
+    assert shown["customer_group"] and len(shown["items"]) == 1
+    item = shown["items"][0]
+    assert "工单号" in item["text"]
+    other = client.get("/simulator/toolbar?chat_id=chat-xf-01&user_id=res_li").get_json()
+    assert other["items"] == []                                          # a resident has no toolbar
+    res = client.post("/simulator/toolbar/post", json={"item_id": item["id"], "user_id": "xf_zhang"})
+    assert res.status_code == 200 and res.get_json()["status"] == "posted"
+    with app.session() as s:
+        row = s.get_one(ToolbarItem, item["id"])
+        assert (row.posted_by, row.seen_at is not None) == ("xf_zhang", True)
+    assert client.get("/simulator/toolbar?chat_id=chat-xf-01&user_id=xf_zhang").get_json()["items"] == []

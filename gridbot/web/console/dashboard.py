@@ -17,7 +17,9 @@ from ...models.tickets import OPEN_STATUSES
 from ...services import coverage as coverage_svc
 from ...services import digest as digest_svc
 from ...services import metrics as metrics_svc
+from ...services import toolbar as toolbar_svc
 from ...services.tickets import overdue_clause
+from ...texts import t
 from .. import gridbot_app
 from ..auth import Principal, forbid, requires, signed_in
 from .base import bp, not_found, render, scope_grids
@@ -79,10 +81,12 @@ def _figures(app: Gridbot, p: Principal, now: datetime, days: int) -> dict[str, 
         today = local(now, tz).date()
         trend = [(today - timedelta(days=i), per_day.get(today - timedelta(days=i), 0)) for i in range(13, -1, -1)]
         cov_trend = coverage_svc.trend(s, ids, today - timedelta(days=14)) if ids else []
+        toolbar_waiting = toolbar_svc.waiting(s, ids, now)   # customer groups' replies past due (待群内回复)
     peak = max([n for _, n in trend] + [1])
     return dict(rates=rates, open_by_status=open_by_status, open_total=sum(open_by_status.values()), overdue=overdue,
                 urgent_open=urgent_open, coverage=cov_rows, coverage_total=total, trend=trend, peak=peak,
-                cov_trend=cov_trend, grids=grids)
+                cov_trend=cov_trend, grids=grids, toolbar_waiting=toolbar_waiting,
+                toolbar_label=t("toolbar.dashboard_waiting"))
 
 
 @bp.get("/digest")
