@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from .app import Gridbot
+from .archive import pull as archive_pull
 from .bootstrap import current
 from .pipeline import delivery, dispatch, process
 from .schedule.scheduler import release_held, tick
@@ -29,6 +30,15 @@ def dispatch_inbound() -> int:
 def process_inbound_batch(inbound_ids: list[int]) -> int:
     """A chunk of the messages the webhook stored (pipeline/dispatch.py dispatches them)."""
     return process.process_batch(current(), inbound_ids)
+
+
+def pull_archive() -> int:
+    """The chat archive to its end (queued by its "new messages" event, the embedded archive, and every minute as
+    a backstop: the event comes at most every 15 s and can be missed). Returns the new rows; 0 when off or busy."""
+    app = current()
+    if app.archive is None:
+        return 0
+    return archive_pull.pull(app).stored
 
 
 def send_outbound(outbox_id: int) -> str:

@@ -13,5 +13,6 @@ MODULES = [
     "gridbot.handlers.tickets",
     "gridbot.handlers.reminders",
     "gridbot.handlers.announcements",
+    "gridbot.handlers.group_chat",
     "gridbot.handlers.fallback",
 ]

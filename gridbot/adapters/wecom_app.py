@@ -1,6 +1,7 @@
 """Self-built app callback (XML): a decrypted message or event -> the neutral Inbound.
 
-Handles text, image, location and the events change_external_chat, LOCATION and enter_agent; any other MsgType or
+Handles text, image, location and the events change_external_chat, LOCATION, enter_agent and msgaudit_notify (the
+chat archive's "new messages"); any other MsgType or
 Event is stored with its fields and skipped (not processed), and a payload we cannot read is stored unreadable.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _float(value: Any) -> float | None:
 
 # What the bot reads (handlers/events.py and the location handlers); other MsgTypes and Events are stored, skipped.
 HANDLED_TYPES = frozenset({"text", "image", "location", "event"})
-HANDLED_EVENTS = frozenset({"change_external_chat", "LOCATION", "enter_agent"})
+HANDLED_EVENTS = frozenset({"change_external_chat", "LOCATION", "enter_agent", "msgaudit_notify"})
 
 
 def _at(fields: dict) -> datetime:

@@ -1,4 +1,5 @@
 """All models, imported here so that Base.metadata knows every table (Alembic, create_all)."""
+from .archive import ArchiveConsent, ArchiveCursor, LocalArchiveMessage
 from .audit import AuditLog
 from .base import Base, UTCDateTime, utcnow
 from .console import ApiToken, ConsoleAccount, LoginFailure
@@ -19,4 +20,5 @@ __all__ = [
     "TicketSequence",
     "Leave", "Patrol", "Visit", "WorkLog",
     "ChannelFault",
+    "ArchiveConsent", "ArchiveCursor", "LocalArchiveMessage",
 ]

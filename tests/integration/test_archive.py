@@ -1,0 +1,249 @@
+"""The chat archive (issue 16 points 1-5): a resident's plain message in a customer group, put into the embedded
+archive, pulled, decrypted and turned into a ticket; exactly once; one puller at a time; key rotation; recall;
+consent; a member's answer in the group; the SDK missing. On SQLite and PostgreSQL (db_url)."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from gridbot.archive import local, pull
+from gridbot.archive.keys import new_key_file
+from gridbot.models import ArchiveConsent, ArchiveCursor, GridChat, InboundMessage, OutboxMessage, Ticket, UnknownChat
+from gridbot.models.org import CHAT_CUSTOMER_GROUP
+from tests.factories import Bot
+
+RESIDENT = "wmResidentA0001"
+OTHER = "wmResidentB0002"
+ROOM = "chat-hy-01"
+
+
+@pytest.fixture(scope="session")
+def archive_keys(tmp_path_factory):
+    """Two private keys (publickey_ver 1 and 2), made once: RSA key generation is slow."""
+    folder = tmp_path_factory.mktemp("archive-keys")
+    for ver in (1, 2):
+        new_key_file(folder / f"key{ver}.pem")
+    return f"1:{folder / 'key1.pem'},2:{folder / 'key2.pem'}"
+
+
+def archive_env(keys: str, **more: str) -> dict[str, str]:
+    return {"GRIDBOT_ARCHIVE_SOURCE": "local", "GRIDBOT_ARCHIVE_PRIVATE_KEYS": keys, **more}
+
+
+@pytest.fixture
+def grid(make_app, db_url, archive_keys):
+    """The demo-like community whose grid groups are customer groups fed by the embedded archive."""
+    app = make_app(db_url, env=archive_env(archive_keys))
+    bot = Bot(app)
+    bot.seed()
+    with app.session() as s, s.begin():
+        s.execute(update(GridChat).values(kind=CHAT_CUSTOMER_GROUP))
+    return bot
+
+
+def tickets_of(app, reporter=RESIDENT):
+    with app.session() as s:
+        return s.scalars(select(Ticket).where(Ticket.reporter_id == reporter).order_by(Ticket.id)).all()
+
+
+def rows(app):
+    with app.session() as s:
+        return s.scalars(select(InboundMessage).where(InboundMessage.platform == "wecom_archive")
+                         .order_by(InboundMessage.id)).all()
+
+
+def cursor(app):
+    with app.session() as s:
+        return s.scalar(select(ArchiveCursor).where(ArchiveCursor.source == "local"))
+
+
+def test_a_residents_plain_message_in_a_customer_group_becomes_a_ticket(grid):
+    app = grid.app
+    msgid = local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")   # no @: there is no bot to mention
+    assert msgid.endswith("_external")
+    [ticket] = tickets_of(app)
+    assert ticket.chat_id == ROOM and ticket.status == "reported" and ticket.category
+    [row] = rows(app)
+    assert row.status == "done" and row.payload["mentioned"] is False
+    assert row.payload["event_data"]["sender_kind"] == "resident"
+    assert row.dedupe_key == f"wecom_archive:msg:{msgid}"
+    # the acknowledgement is written for the group (the toolbar's part posts it through a member)
+    with app.session() as s:
+        outbox = s.scalars(select(OutboxMessage).where(OutboxMessage.inbound_id == row.id)).all()
+    assert [(o.target_type, o.target) for o in outbox][:1] == [("chat", ROOM)]
+    assert ticket.number in outbox[0].content["text"]
+    assert cursor(app).seq == 1 and cursor(app).pulled_at is not None
+
+
+def test_chatter_in_the_group_stays_chatter(grid):
+    app = grid.app
+    local.post(app, ROOM, RESIDENT, "哈哈，今天天气真好")
+    assert tickets_of(app) == []
+    [row] = rows(app)
+    assert row.status == "done"
+    with app.session() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)
+                        .where(OutboxMessage.inbound_id == row.id)) == 0
+
+
+def test_pulling_twice_and_a_crash_before_the_commit_store_each_message_once(grid, monkeypatch):
+    app = grid.app
+    archive = app.archive
+    for i in range(5):
+        archive.put(local.message(ROOM, RESIDENT, "text", {"content": f"闲聊 {i}"}, msgid=f"m{i}"))
+    # the first pull dies after fetching and decrypting, before its transaction commits
+    real = pull._insert
+
+    def crash(*a, **kw):
+        real(*a, **kw)
+        raise RuntimeError("killed between fetch and commit")
+
+    monkeypatch.setattr(pull, "_insert", crash)
+    with pytest.raises(RuntimeError):
+        pull.pull(app)
+    assert rows(app) == [] and cursor(app).seq == 0
+    monkeypatch.setattr(pull, "_insert", real)
+    first = pull.pull(app)
+    again = pull.pull(app)
+    assert (first.stored, again.stored, again.fetched) == (5, 0, 0)
+    assert [r.dedupe_key for r in rows(app)] == [f"wecom_archive:msg:m{i}_external" for i in range(5)]
+    # the cursor moved back (a lost commit) re-fetches, and the msgid dedupes
+    with app.session() as s, s.begin():
+        s.execute(update(ArchiveCursor).values(seq=2))
+    assert pull.pull(app).stored == 0 and len(rows(app)) == 5 and cursor(app).seq == 5
+
+
+def test_catch_up_reads_page_after_page(make_app, db_url, archive_keys):
+    app = make_app(db_url, env=archive_env(archive_keys, GRIDBOT_ARCHIVE_PULL_LIMIT="3"))
+    Bot(app).seed()
+    for i in range(10):
+        app.archive.put(local.message(ROOM, RESIDENT, "text", {"content": f"闲聊 {i}"}, msgid=f"c{i}"))
+    result = pull.pull(app)
+    assert (result.fetched, result.stored, result.pages, result.seq) == (10, 10, 4, 10)
+
+
+def test_two_pullers_at_once_one_skips(grid):
+    app = grid.app
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with pull.puller_lock(app) as lock:
+            assert lock is not None
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert held.wait(10)
+        assert pull.pull(app).busy
+    finally:
+        release.set()
+        t.join()
+    assert not pull.pull(app).busy
+
+
+def test_key_rotation_reads_both_versions(grid):
+    app = grid.app
+    app.archive.put(local.message(ROOM, RESIDENT, "text", {"content": "1栋2单元楼道灯坏了好几天了"}),
+                    publickey_ver=1)
+    app.archive.put(local.message(ROOM, OTHER, "text", {"content": "3栋门口的下水道堵了，污水漫出来了"}),
+                    publickey_ver=2)
+    assert pull.pull(app).stored == 2
+    assert len(tickets_of(app)) == 1 and len(tickets_of(app, OTHER)) == 1
+
+
+def test_a_version_without_its_key_is_kept_unreadable_and_named(grid, tmp_path, caplog):
+    app = grid.app
+    other = tmp_path / "other.pem"
+    new_key_file(other, bits=1024)
+    from gridbot.archive.keys import PrivateKeys
+
+    stranger = local.LocalArchive(app.engine, PrivateKeys.from_files([(3, other)]))
+    stranger.put(local.message(ROOM, RESIDENT, "text", {"content": "x"}, msgid="v3"))
+    pull.pull(app)
+    [row] = rows(app)
+    assert row.status == "unreadable" and "publickey_ver 3" in row.error
+    assert "-----BEGIN" not in caplog.text and "GRIDBOT_ARCHIVE_PRIVATE_KEYS" in caplog.text
+
+
+def test_recall_withdraws_the_ticket_it_alone_opened_and_tells_the_member(grid):
+    app = grid.app
+    msgid = local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")
+    [ticket] = tickets_of(app)
+    local.post(app, ROOM, RESIDENT, "", msgtype="revoke", body={"pre_msgid": msgid})
+    [ticket] = tickets_of(app)
+    assert ticket.status == "rejected"
+    with app.session() as s:
+        notes = s.scalars(select(OutboxMessage.content).where(OutboxMessage.target_type == "user")).all()
+    assert any(ticket.number in n["text"] and "撤回" in n["text"] for n in notes)
+
+
+def test_a_recall_after_the_ticket_was_accepted_changes_nothing(grid):
+    app = grid.app
+    msgid = local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")
+    [ticket] = tickets_of(app)
+    grid.say(f"受理 {ticket.number}", as_="mem_zhao")
+    local.post(app, ROOM, RESIDENT, "", msgtype="revoke", body={"pre_msgid": msgid})
+    assert tickets_of(app)[0].status == "accepted"
+
+
+def test_a_resident_who_declined_archiving_is_not_read(grid):
+    app = grid.app
+    local.post(app, ROOM, RESIDENT, "", msgtype="disagree", body={"userid": RESIDENT, "disagree_time": 1})
+    local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")
+    assert tickets_of(app) == []
+    declined = rows(app)[-1]
+    assert declined.status == "skipped" and "declined" in declined.error
+    assert "楼道灯" not in (declined.raw or "") and "楼道灯" not in str(declined.payload)
+    with app.session() as s:
+        assert s.scalar(select(ArchiveConsent.agreed).where(ArchiveConsent.external_userid == RESIDENT)) is False
+    local.post(app, ROOM, RESIDENT, "", msgtype="agree", body={"userid": RESIDENT, "agree_time": 2})
+    local.post(app, ROOM, RESIDENT, "2栋3单元楼道灯坏了好几天了")
+    assert len(tickets_of(app)) == 1
+
+
+def test_a_members_message_in_the_group_is_the_response(grid, clock):
+    app = grid.app
+    local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")
+    clock.set(clock.now() + timedelta(minutes=5))
+    local.post(app, ROOM, "mem_zhao", "收到，我下午过去看看")
+    [ticket] = tickets_of(app)
+    assert ticket.status == "accepted" and ticket.accepted_at == clock.now()
+    with app.session() as s:
+        private = s.scalars(select(OutboxMessage).where(OutboxMessage.target == "mem_zhao")).all()
+        to_group = s.scalars(select(OutboxMessage).where(OutboxMessage.target == ROOM)).all()
+    assert any(ticket.number in o.content["text"] and "响应" in o.content["text"] for o in private)
+    assert len(to_group) == 1   # only the acknowledgement of the resident's message: the member's reply adds none
+
+
+def test_a_members_command_in_the_group_is_answered_privately(grid):
+    app = grid.app
+    local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")
+    [ticket] = tickets_of(app)
+    local.post(app, ROOM, "mem_zhao", f"受理 {ticket.number}")
+    assert tickets_of(app)[0].status == "accepted"
+    with app.session() as s:
+        last = s.scalars(select(InboundMessage).where(InboundMessage.sender_id == "mem_zhao")).one()
+        answers = s.scalars(select(OutboxMessage).where(OutboxMessage.inbound_id == last.id)).all()
+    assert answers and all(o.target_type == "user" and o.target == "mem_zhao" for o in answers)
+
+
+def test_a_room_bound_to_no_grid_is_kept_unbound_and_recorded(grid):
+    app = grid.app
+    local.post(app, "wrUnboundRoom", RESIDENT, "1栋2单元楼道灯坏了好几天了")
+    [row] = rows(app)
+    assert row.status == "unbound" and tickets_of(app) == []
+    with app.session() as s:
+        assert s.scalar(select(UnknownChat.platform).where(UnknownChat.chat_id == "wrUnboundRoom")) == \
+            "wecom_archive"
+
+
+def test_one_to_one_chats_are_not_read(grid):
+    app = grid.app
+    app.archive.put(local.message(None, RESIDENT, "text", {"content": "私聊"}, msgid="p1"))
+    result = pull.pull(app)
+    assert result.fetched == 1 and result.stored == 0 and rows(app) == [] and cursor(app).seq == 1
