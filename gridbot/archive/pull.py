@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 ADVISORY_KEY = 0x67726964   # "grid": the puller's PostgreSQL advisory lock
 INSERT_CHUNK = 200          # rows per INSERT (11 parameters each: under SQLite's and PostgreSQL's limits)
 PROCESS_CHUNK = 50          # rows per processing job
+WARN_LAG = timedelta(hours=1)     # the secretary's digest warns past this
+ALARM_LAG = timedelta(days=1)     # the console and /readyz alarm past this (WeCom keeps messages five days)
 _local_locks: dict[str, threading.Lock] = {}
 
 

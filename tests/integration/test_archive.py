@@ -247,3 +247,81 @@ def test_one_to_one_chats_are_not_read(grid):
     app.archive.put(local.message(None, RESIDENT, "text", {"content": "私聊"}, msgid="p1"))
     result = pull.pull(app)
     assert result.fetched == 1 and result.stored == 0 and rows(app) == [] and cursor(app).seq == 1
+
+
+# -- the SDK missing, the lag ---------------------------------------------------------------------------------
+@pytest.fixture
+def cli(wecom_env, pg_url, tmp_path, monkeypatch, archive_keys):
+    """`gridbot ...` in this process, on PostgreSQL and the fake WeCom, with the archive read through the SDK."""
+    env = {**wecom_env, "GRIDBOT_DATABASE_URL": pg_url, "GRIDBOT_INSTANCE_DIR": str(tmp_path / "cli"),
+           "GRIDBOT_ARCHIVE_SOURCE": "sdk", "GRIDBOT_ARCHIVE_SECRET": "archive-secret",
+           "GRIDBOT_ARCHIVE_PRIVATE_KEYS": archive_keys}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    def run(*args: str):
+        from click.testing import CliRunner
+
+        from gridbot.cli import main
+        return CliRunner().invoke(main, list(args))
+    return run
+
+
+def test_without_the_sdk_gridbot_runs_and_wecom_check_says_why(make_app, pg_url, wecom_env, archive_keys, cli,
+                                                                 monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "pywecomarchive", None)   # not installed here
+    env = {**wecom_env, "GRIDBOT_ARCHIVE_SOURCE": "sdk", "GRIDBOT_ARCHIVE_SECRET": "s",
+           "GRIDBOT_ARCHIVE_PRIVATE_KEYS": archive_keys}
+    app = make_app(pg_url, env=env)
+    bot = Bot(app)
+    bot.seed()
+    assert app.archive is None and "pywecomarchive" in app.archive_problem
+    assert "已受理" in bot.said("1栋2单元楼道灯坏了好几天了", as_="res_a") or tickets_of(app, "res_a")
+    from gridbot.web import create_app
+
+    ready = create_app(gridbot=app).test_client().get("/readyz").get_json()
+    assert ready["archive"]["status"] == "broken" and "gridbot[archive]" in ready["archive"]["detail"]
+    result = cli("wecom", "check")
+    assert result.exit_code == 1
+    assert "会话内容存档读不了" in result.output and "pip install 'gridbot[archive]'" in result.output
+
+
+def test_an_sdk_that_does_not_load_on_this_machine_is_named(monkeypatch):
+    """The package is there but its libWeWorkFinanceSdk_C.so does not load (another OS or CPU)."""
+    import types
+
+    from gridbot.archive import sdk
+
+    class SdkError(Exception):
+        pass
+
+    def default_library():
+        raise SdkError("当前系统或架构不受本地 SDK 支持")
+
+    fake = types.ModuleType("pywecomarchive")
+    native = types.ModuleType("pywecomarchive._native")
+    native.default_library = default_library
+    errors = types.ModuleType("pywecomarchive.errors")
+    errors.SdkError = SdkError
+    for name, module in (("pywecomarchive", fake), ("pywecomarchive._native", native),
+                         ("pywecomarchive.errors", errors)):
+        monkeypatch.setitem(__import__("sys").modules, name, module)
+    problem = sdk.load_problem()
+    assert "libWeWorkFinanceSdk_C.so" in problem and "Linux x86_64/arm64" in problem
+
+
+def test_the_lag_is_a_gauge_and_readyz_alarms_past_a_day(grid, clock):
+    from gridbot.web import create_app
+
+    app = grid.app
+    client = create_app(gridbot=app).test_client()
+    assert client.get("/readyz").get_json()["archive"]["status"] == "not_pulled_yet"
+    pull.pull(app)
+    clock.set(clock.now() + timedelta(hours=2))
+    body = client.get("/readyz").get_json()
+    assert body["archive"] == {"status": "behind", "lag_seconds": 7200, "source": "local"}
+    assert body["status"] == "ok"
+    assert "gridbot_archive_lag_seconds 7200.0" in client.get("/metrics").get_data(as_text=True)
+    clock.set(clock.now() + timedelta(days=1))
+    body = client.get("/readyz").get_json()
+    assert body["archive"]["status"] == "alarm" and body["status"] == "degraded"
