@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..messages import ARCHIVE_PLATFORM, Inbound, Location
-from .local import EXTERNAL_PREFIXES
+from .port import EXTERNAL_PREFIXES
 
 PLATFORM = ARCHIVE_PLATFORM
 RECALL_EVENT = "archive_recall"

@@ -21,9 +21,7 @@ from ..app import Gridbot
 from ..models import LocalArchiveMessage
 from ..router import AppParts
 from .keys import PrivateKeys, seal
-from .port import ArchiveUnavailable, Record
-
-EXTERNAL_PREFIXES = ("wm", "wo")   # external contacts' ids (doc 92114); msgids from them end in "_external"
+from .port import EXTERNAL_PREFIXES, ArchiveUnavailable, Record
 
 
 def _cipher(key: str, iv: bytes) -> Cipher:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Protocol, TypedDict
 
 MAX_FETCH = 1000   # GetChatData's limit (doc 91774)
+EXTERNAL_PREFIXES = ("wm", "wo")   # external contacts' ids (doc 92114); msgids from them end in "_external"
 
 
 class Record(TypedDict):

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from ..app import Gridbot
 from ..messages import Inbound
-from ..models import ArchiveConsent, ArchiveCursor, GridChat
+from ..models import ArchiveConsent, ArchiveCursor, GridChat, Member
 from ..pipeline.receive import note_unknown_chat
 from ..pipeline.store import SKIPPED, UNBOUND, insert_params, insert_sql, row_values
 from .decode import CONSENT_TYPES, READ_KINDS, decode
@@ -197,10 +197,14 @@ def _classify(session: Session, rows: list[tuple[Inbound, str]], now: datetime) 
     rooms = {i.chat_id for i, _ in rows if i.chat_id}
     bound = set(session.scalars(select(GridChat.chat_id).where(GridChat.chat_id.in_(rooms)))) if rooms else set()
     senders = {i.sender_id for i, _ in rows}
+    members = set(session.scalars(select(Member.userid).where(Member.userid.in_(senders), Member.active.is_(True)))) \
+        if senders else set()
     declined = set(session.scalars(select(ArchiveConsent.external_userid).where(
         ArchiveConsent.external_userid.in_(senders), ArchiveConsent.agreed.is_(False)))) if senders else set()
     out = []
     for inbound, raw in rows:
+        if inbound.kind != "unreadable":   # a grid member is who the roster says (an external id never is)
+            inbound.event_data["sender_kind"] = "member" if inbound.sender_id in members else "resident"
         status, error = "received", None
         if inbound.kind == "unreadable":
             status, error = "unreadable", str(inbound.event_data.get("error"))

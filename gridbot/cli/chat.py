@@ -37,12 +37,16 @@ def _reply_json(reply: Reply) -> dict:
 @click.argument("text")
 def say(chat: str | None, user: str, name: str | None, now: str | None, as_json: bool, text: str) -> None:
     """发一条消息给机器人，打印它的回复。(One message in, the bot's replies out.)"""
+    from ..archive.simulate import plays_customer_group, say_in_group  # noqa: PLC0415 - loaded when the command runs: --help stays quick
     from ..pipeline.process import handle_now  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     settings = load_settings()
     when = parse_when(now, settings.tz)
     app = build_app(clock=FrozenClock(when) if when else None)
-    replies = handle_now(app, _inbound(chat, user, text, name))
+    if plays_customer_group(app, chat):   # a customer group: through the embedded chat archive (no @ needed)
+        replies = say_in_group(app, chat or "", user, text)[1]
+    else:
+        replies = handle_now(app, _inbound(chat, user, text, name))
     if as_json:
         echo_json([_reply_json(r) for r in replies])
     else:
@@ -59,6 +63,7 @@ def console(chat: str | None, user: str) -> None:
 
     Lines starting with ':' are console commands: ':as USERID', ':chat CHAT_ID', ':private', ':quit'.
     """
+    from ..archive.simulate import plays_customer_group, say_in_group  # noqa: PLC0415 - loaded when the command runs: --help stays quick
     from ..pipeline.process import handle_now  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
@@ -84,7 +89,11 @@ def console(chat: str | None, user: str) -> None:
         if line == ":private":
             chat = None
             continue
-        for reply in handle_now(app, _inbound(chat, user, line, None)):
+        if plays_customer_group(app, chat):   # a customer group: through the embedded chat archive
+            replies = say_in_group(app, chat or "", user, line)[1]
+        else:
+            replies = handle_now(app, _inbound(chat, user, line, None))
+        for reply in replies:
             click.echo(_describe(reply, chat, user))
 
 

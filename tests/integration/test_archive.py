@@ -325,3 +325,22 @@ def test_the_lag_is_a_gauge_and_readyz_alarms_past_a_day(grid, clock):
     clock.set(clock.now() + timedelta(days=1))
     body = client.get("/readyz").get_json()
     assert body["archive"]["status"] == "alarm" and body["status"] == "degraded"
+
+
+def test_gridbot_say_plays_a_resident_in_a_customer_group(make_app, sqlite_url, archive_keys, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gridbot.cli import main
+
+    app = make_app(sqlite_url, env=archive_env(archive_keys))
+    Bot(app).seed()
+    with app.session() as s, s.begin():
+        s.execute(update(GridChat).values(kind=CHAT_CUSTOMER_GROUP))
+    for key, value in {**archive_env(archive_keys), "GRIDBOT_DATABASE_URL": sqlite_url,
+                       "GRIDBOT_INSTANCE_DIR": str(tmp_path / "instance")}.items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(main, ["say", "--chat", ROOM, "--as", RESIDENT, "1栋2单元楼道灯坏了好几天了"])
+    assert result.exit_code == 0, result.output
+    [ticket] = tickets_of(app)
+    assert ticket.number in result.output
+    assert rows(app)[0].platform == "wecom_archive"
