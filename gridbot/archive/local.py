@@ -43,17 +43,26 @@ class LocalArchive:
         self.engine = engine
         self.keys = keys
 
-    def put(self, message: dict[str, Any], *, publickey_ver: int | None = None, media: bytes | None = None) -> int:
-        """Keep one message (its msgid is in it) as WeCom would; returns its seq."""
+    def sealed(self, message: dict[str, Any], publickey_ver: int | None = None,
+               media: bytes | None = None) -> dict[str, Any]:
+        """The row of one message, encrypted as WeCom does: a fresh random key per message."""
         ver = publickey_ver if publickey_ver is not None else self.keys.versions[-1]
         random_key = secrets.token_hex(16)
-        row = dict(msgid=message["msgid"], publickey_ver=ver,
-                   encrypt_random_key=seal(self.keys.public_key(ver), random_key),
-                   encrypt_chat_msg=encrypt(random_key, json.dumps(message, ensure_ascii=False)), media=media)
+        return dict(msgid=message["msgid"], publickey_ver=ver,
+                    encrypt_random_key=seal(self.keys.public_key(ver), random_key),
+                    encrypt_chat_msg=encrypt(random_key, json.dumps(message, ensure_ascii=False)), media=media)
+
+    def put(self, message: dict[str, Any], *, publickey_ver: int | None = None, media: bytes | None = None) -> int:
+        """Keep one message (its msgid is in it) as WeCom would; returns its seq."""
         with self.engine.begin() as conn:
-            seq = conn.execute(insert(LocalArchiveMessage).values(**row)
+            seq = conn.execute(insert(LocalArchiveMessage).values(**self.sealed(message, publickey_ver, media))
                                .returning(LocalArchiveMessage.seq)).scalar_one()
         return int(seq)
+
+    def put_many(self, messages: list[dict[str, Any]]) -> None:
+        """Many messages in one transaction, in order (tests and the benchmark fill a backlog this way)."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(LocalArchiveMessage), [self.sealed(m) for m in messages])
 
     def fetch(self, seq: int, limit: int) -> list[Record]:
         t = LocalArchiveMessage
