@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.run import drop_database, new_database  # noqa: E402
-from tests.fakewecom.payloads import Signer, aibot_message  # noqa: E402
+from bench.run import drop_database, new_database
+from tests.fakewecom.payloads import Signer, aibot_message
 
 COUNTY_MESSAGES = 1_500 * 200 * 5     # 1,500 groups x 200 messages a day x 5 days WeCom keeps = 1.5 million
 SDK_ROUND_TRIP = 0.2                  # ASSUMPTION: seconds per GetChatData page of 1,000 over the network
