@@ -344,3 +344,27 @@ def test_gridbot_say_plays_a_resident_in_a_customer_group(make_app, sqlite_url, 
     [ticket] = tickets_of(app)
     assert ticket.number in result.output
     assert rows(app)[0].platform == "wecom_archive"
+
+
+def test_the_archives_new_messages_event_on_the_app_callback_queues_a_pull(make_app, pg_url, wecom_env, archive_keys,
+                                                                          app_signer):
+    """产生会话回调事件 (msgaudit_notify) arrives on the app callback: answered 200, and a pull brings the new
+    messages in. Redelivered, it pulls nothing twice."""
+    from gridbot.web import create_app
+    from tests.conftest import T0
+
+    app = make_app(pg_url, env={**wecom_env, **archive_env(archive_keys)})
+    Bot(app).seed()
+    app.archive.put(local.message(ROOM, RESIDENT, "text", {"content": "1栋2单元楼道灯坏了好几天了"}))
+    now = int(T0.timestamp())
+    xml = ("<xml><ToUserName><![CDATA[ww1436e0e65a779aee]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+           f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+           "<Event><![CDATA[msgaudit_notify]]></Event><AgentID>2000004</AgentID></xml>")
+    client = create_app(gridbot=app).test_client()
+    for attempt in range(2):
+        query, body = app_signer.xml_post(xml, now + attempt)
+        assert client.post(f"/wecom/callback?{query}", data=body).status_code == 200
+    assert len(tickets_of(app)) == 1 and len(rows(app)) == 1
+    with app.session() as s:
+        event = s.scalar(select(InboundMessage).where(InboundMessage.platform == "wecom_app"))
+    assert event.kind == "event" and event.status == "done"
