@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..messages import ARCHIVE_PLATFORM, Inbound, Location
-from .port import EXTERNAL_PREFIXES
+from .port import ARCHIVE_REF, EXTERNAL_PREFIXES
 
 PLATFORM = ARCHIVE_PLATFORM
 RECALL_EVENT = "archive_recall"
@@ -64,18 +64,20 @@ def decode(msg: dict[str, Any]) -> Inbound | None:
         return Inbound(**base, kind="text", text=str(body.get("content") or ""), event_data=data)
     if msgtype == "mixed":
         text, files = _mixed(body)
-        if files:
-            data["sdkfileids"] = files
+        if files:   # kept as evidence before the message is routed (pipeline/media.py)
+            data["images"] = [ARCHIVE_REF + f for f in files]
         return Inbound(**base, kind="text", text=text, event_data=data)
     if msgtype in ("link", "weapp"):
         data["card"] = msgtype
         return Inbound(**base, kind="text", text=_text_of_card(body), event_data=data)
-    if msgtype in ("image", "voice"):
-        data["sdkfileids"] = [str(body.get("sdkfileid") or "")]
-        if msgtype == "voice":
-            data["play_length"] = body.get("play_length")
-        # voice: no transcript is promised (text stays empty); it is kept and shown as "语音，请收听"
-        return Inbound(**base, kind=msgtype, event_data=data)
+    if msgtype == "image":
+        data["images"] = [ARCHIVE_REF + str(body.get("sdkfileid") or "")]
+        return Inbound(**base, kind="image", event_data=data)
+    if msgtype == "voice":
+        # AMR, kept as evidence; no transcript is promised (text stays empty): members see "语音，请收听"
+        data["voices"] = [ARCHIVE_REF + str(body.get("sdkfileid") or "")]
+        data["play_length"] = body.get("play_length")
+        return Inbound(**base, kind="voice", event_data=data)
     if msgtype == "location":
         label = str(body.get("title") or body.get("address") or "") or None
         return Inbound(**base, kind="location", event_data=data,

@@ -111,6 +111,8 @@ def post(app: Gridbot, chat_id: str, sender_id: str, text: str, *, msgtype: str 
     if body is None:
         body = {"content": text} if msgtype == "text" else {}
     msg = message(chat_id, sender_id, msgtype, body, at_ms=int(app.clock.now().timestamp() * 1000))
+    if media is not None:   # the file is found by its sdkfileid: here, the message's own msgid
+        msg[msgtype] = {**body, "sdkfileid": msg["msgid"]}
     archive.put(msg, media=media)
     queue_pull(app)
     return str(msg["msgid"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Protocol, TypedDict
 
 MAX_FETCH = 1000   # GetChatData's limit (doc 91774)
+ARCHIVE_REF = "archive:"   # a file of the archive in a message's event_data: its sdkfileid (pipeline/media.py)
 EXTERNAL_PREFIXES = ("wm", "wo")   # external contacts' ids (doc 92114); msgids from them end in "_external"
 
 

@@ -368,3 +368,22 @@ def test_the_archives_new_messages_event_on_the_app_callback_queues_a_pull(make_
     with app.session() as s:
         event = s.scalar(select(InboundMessage).where(InboundMessage.platform == "wecom_app"))
     assert event.kind == "event" and event.status == "done"
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+AMR_VOICE = b"#!AMR\n" + b"\x3c" * 64
+
+
+def test_pictures_and_voice_from_the_group_are_kept_as_the_tickets_evidence(grid):
+    from gridbot.services import evidence
+
+    app = grid.app
+    local.post(app, ROOM, RESIDENT, "", msgtype="voice", body={"voice_size": 70, "play_length": 3}, media=AMR_VOICE)
+    local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")
+    local.post(app, ROOM, RESIDENT, "", msgtype="image", body={"md5sum": "x", "filesize": 72}, media=PNG)
+    [ticket] = tickets_of(app)
+    with app.session() as s:
+        kept = evidence.of_ticket(s, ticket.id)
+    assert [(e.mime, e.status, e.source) for e in kept] == [("audio/amr", "stored", "archive"),
+                                                           ("image/png", "stored", "archive")]
+    assert (app.settings.instance_dir / kept[1].path).read_bytes() == PNG
