@@ -327,6 +327,43 @@ def test_the_lag_is_a_gauge_and_readyz_alarms_past_a_day(grid, clock):
     assert body["archive"]["status"] == "alarm" and body["status"] == "degraded"
 
 
+def test_the_digest_warns_past_an_hour_and_the_console_alarms_past_a_day(grid, clock):
+    import re
+
+    from gridbot.services import digest
+    from gridbot.web import create_app
+    from gridbot.web.auth import create_account
+    from tests.console_helpers import login
+
+    app = grid.app
+    pull.pull(app)                                   # pulled to the end at T0
+    with app.session() as s, s.begin():
+        create_account(s, username="wang", password="archive-test-pw", member_userid="sec_wang", now=clock.now())
+        create_account(s, username="zhao", password="archive-test-pw", member_userid="mem_zhao", now=clock.now())
+
+    def digest_text(hours_later: int) -> str:
+        day = (clock.now() + timedelta(hours=hours_later)).astimezone(app.settings.tz).date()
+        with app.session() as s:
+            d = digest.build(s, community="HY", day=day, tz=app.settings.tz, console_base_url="http://x")
+        return digest.render_markdown(d)
+
+    assert "会话存档" not in digest_text(0)
+    assert re.search(r"会话存档已 \d+ 小时没有拉取", digest_text(48))   # the next days' digests: behind
+
+    def banners(user: str) -> list[str]:
+        client = create_app({"TESTING": True}, gridbot=app).test_client()
+        login(client, user, "archive-test-pw")
+        page = client.get("/console/tickets").get_data(as_text=True)
+        return re.findall(r'<div class="flash error archive-alarm"[^>]*>([^<]*)</div>', page)
+
+    clock.set(clock.now() + timedelta(hours=23))
+    assert banners("wang") == []
+    clock.set(clock.now() + timedelta(hours=2))
+    [line] = banners("wang")
+    assert "25 小时" in line and "5 天" in line
+    assert banners("zhao") == []                       # shown to those who configure
+
+
 def test_gridbot_say_plays_a_resident_in_a_customer_group(make_app, sqlite_url, archive_keys, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
