@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Ticket
+from ..messages import ARCHIVE_PLATFORM
+from ..models import ArchiveConsent, ChatIdentity, ChatMembership, GridChat, InboundMessage, Ticket
 from ..privacy import mask_text
 from ..texts import t
 from .people import Speaker
@@ -58,3 +59,25 @@ def withdraw_recalled(session: Session, sender_id: str, chat_id: str, recalled_t
     ticket.handover_due = None
     notify(session, [ticket.assignee], t("archive.recalled", number=ticket.number), now, platform, ticket)
     return ticket
+
+
+def declined_archiving(session: Session, grid_ids: set[int]) -> list[tuple[str, str]]:
+    """(chat_id, the resident's name or id) of the residents of these grids' groups who declined the archive's
+    consent notice: gridbot does not read them (the coverage page lists them, so a member can talk to them)."""
+    if not grid_ids:
+        return []
+    chats = select(GridChat.chat_id).where(GridChat.grid_id.in_(grid_ids))
+    declined = select(ArchiveConsent.external_userid).where(ArchiveConsent.agreed.is_(False))
+    members = session.execute(
+        select(ChatMembership.chat_id, ChatIdentity.user_id, ChatIdentity.display_name)
+        .join(ChatIdentity, ChatIdentity.id == ChatMembership.identity_id)
+        .where(ChatMembership.chat_id.in_(chats), ChatMembership.left_at.is_(None),
+               ChatIdentity.user_id.in_(declined))).all()
+    speakers = session.execute(
+        select(InboundMessage.chat_id, InboundMessage.sender_id).distinct()
+        .where(InboundMessage.platform == ARCHIVE_PLATFORM, InboundMessage.chat_id.in_(chats),
+               InboundMessage.sender_id.in_(declined))).all()
+    found = {(chat or "", user): name or user for chat, user, name in members}
+    for chat, user in speakers:
+        found.setdefault((chat or "", user or ""), user or "")
+    return sorted((chat, name) for (chat, _), name in found.items())

@@ -424,3 +424,20 @@ def test_pictures_and_voice_from_the_group_are_kept_as_the_tickets_evidence(grid
     assert [(e.mime, e.status, e.source) for e in kept] == [("audio/amr", "stored", "archive"),
                                                            ("image/png", "stored", "archive")]
     assert (app.settings.instance_dir / kept[1].path).read_bytes() == PNG
+
+
+def test_the_coverage_page_lists_the_residents_who_declined_archiving(grid, clock):
+    from gridbot.web import create_app
+    from gridbot.web.auth import create_account
+    from tests.console_helpers import login
+
+    app = grid.app
+    local.post(app, ROOM, RESIDENT, "", msgtype="disagree", body={"userid": RESIDENT, "disagree_time": 1})
+    local.post(app, ROOM, RESIDENT, "我不同意存档，但我家楼道灯坏了")
+    local.post(app, ROOM, OTHER, "今天天气真好")
+    with app.session() as s, s.begin():
+        create_account(s, username="zhao", password="archive-test-pw", member_userid="mem_zhao", now=clock.now())
+    client = create_app({"TESTING": True}, gridbot=app).test_client()
+    login(client, "zhao", "archive-test-pw")
+    page = client.get("/console/coverage").get_data(as_text=True)
+    assert "不同意会话存档的居民（1）" in page and RESIDENT in page and OTHER not in page
