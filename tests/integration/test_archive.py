@@ -424,6 +424,19 @@ def test_pictures_and_voice_from_the_group_are_kept_as_the_tickets_evidence(grid
     assert [(e.mime, e.status, e.source) for e in kept] == [("audio/amr", "stored", "archive"),
                                                            ("image/png", "stored", "archive")]
     assert (app.settings.instance_dir / kept[1].path).read_bytes() == PNG
+    # the member sees the voice as "语音，请收听" on the ticket's page, and can fetch it
+    from gridbot.web import create_app
+    from gridbot.web.auth import create_account
+    from tests.console_helpers import login
+
+    with app.session() as s, s.begin():
+        create_account(s, username="zhao", password="archive-test-pw", member_userid="mem_zhao", now=app.clock.now())
+    client = create_app({"TESTING": True}, gridbot=app).test_client()
+    login(client, "zhao", "archive-test-pw")
+    page = client.get(f"/console/tickets/{ticket.number}").get_data(as_text=True)
+    assert "语音，请收听（1）" in page
+    voice = client.get(f"/console/evidence/{kept[0].id}")
+    assert voice.status_code == 200 and voice.data == AMR_VOICE and voice.mimetype == "audio/amr"
 
 
 def test_the_coverage_page_lists_the_residents_who_declined_archiving(grid, clock):
