@@ -454,3 +454,33 @@ def test_the_coverage_page_lists_the_residents_who_declined_archiving(grid, cloc
     login(client, "zhao", "archive-test-pw")
     page = client.get("/console/coverage").get_data(as_text=True)
     assert "不同意会话存档的居民（1）" in page and RESIDENT in page and OTHER not in page
+
+
+def test_on_sqlite_with_redis_the_lock_is_in_redis_and_a_dead_holders_lock_expires(make_app, sqlite_url, archive_keys,
+                                                                                   redis_conn, redis_prefix):
+    from tests.conftest import REDIS_URL
+
+    app = make_app(sqlite_url, env=archive_env(archive_keys, GRIDBOT_REDIS_URL=REDIS_URL,
+                                               GRIDBOT_REDIS_PREFIX=redis_prefix + ":"))
+    Bot(app).seed()
+    app.archive.put(local.message(ROOM, RESIDENT, "text", {"content": "闲聊"}))
+    key = f"{redis_prefix}:archive:puller"
+    redis_conn.set(key, b"a-killed-puller", px=300)   # held by a process that died: expires by itself
+    assert pull.pull(app).busy
+    import time
+
+    time.sleep(0.4)
+    result = pull.pull(app)
+    assert not result.busy and result.stored == 1
+    assert redis_conn.get(key) is None                 # let go after the pull
+
+
+def test_link_and_mini_program_cards_are_chatter_unless_their_words_ask(grid):
+    app = grid.app
+    local.post(app, ROOM, RESIDENT, "", msgtype="link",
+               body={"title": "今日菜价", "description": "超市特价", "link_url": "https://example.invalid"})
+    local.post(app, ROOM, RESIDENT, "", msgtype="weapp", body={"title": "小区团购", "description": "水果"})
+    assert tickets_of(app) == []
+    local.post(app, ROOM, OTHER, "", msgtype="mixed", body={"item": [
+        {"type": "text", "content": '{"content": "3栋门口的下水道堵了，污水漫出来了"}'}]})
+    assert len(tickets_of(app, OTHER)) == 1
