@@ -484,3 +484,20 @@ def test_link_and_mini_program_cards_are_chatter_unless_their_words_ask(grid):
     local.post(app, ROOM, OTHER, "", msgtype="mixed", body={"item": [
         {"type": "text", "content": '{"content": "3栋门口的下水道堵了，污水漫出来了"}'}]})
     assert len(tickets_of(app, OTHER)) == 1
+
+
+def test_the_real_sdk_loads_here_and_its_errors_are_said(make_app, sqlite_url, archive_keys, caplog):
+    """Only where gridbot[archive] is installed (Linux x86_64/arm64): the native library loads; with WeCom out of
+    reach (no network in the tests) GetChatData's error comes back as a sentence, and the job logs it once."""
+    pytest.importorskip("pywecomarchive")
+    from gridbot.archive import sdk
+    from gridbot.jobs import pull_archive
+
+    assert sdk.load_problem() is None
+    app = make_app(sqlite_url, env={
+        "GRIDBOT_WECOM_CORP_ID": "ww1436e0e65a779aee", "GRIDBOT_ARCHIVE_SOURCE": "sdk",
+        "GRIDBOT_ARCHIVE_SECRET": "not-the-secret", "GRIDBOT_ARCHIVE_PRIVATE_KEYS": archive_keys,
+        "GRIDBOT_ARCHIVE_SDK_TIMEOUT": "1"})
+    assert isinstance(app.archive, sdk.SdkArchive) and app.archive_problem is None
+    assert pull_archive() == 0
+    assert any("GetChatData" in r.getMessage() and "错误码" in r.getMessage() for r in caplog.records)
