@@ -53,7 +53,7 @@ def run_puller(env: dict, slow: float) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def test_a_puller_killed_mid_catch_up_loses_and_repeats_nothing(make_app, pg_url, archive_keys, tmp_path):  # noqa: F811
+def test_a_puller_killed_mid_catch_up_loses_and_repeats_nothing(make_app, pg_url, archive_keys, tmp_path):  # noqa: F811 - the fixture imported above
     env_extra = archive_env(archive_keys, GRIDBOT_ARCHIVE_PULL_LIMIT=str(PAGE))
     app = make_app(pg_url, env=env_extra)
     with app.session() as s, s.begin():
