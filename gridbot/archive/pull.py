@@ -217,7 +217,10 @@ def _classify(session: Session, rows: list[tuple[Inbound, str]], now: datetime) 
             inbound.text, raw = "", ""
         elif inbound.chat_id not in bound:
             status, error = UNBOUND, "chat bound to no grid: bind it on the chats page"
-        values = row_values(inbound, raw or None, now, status, error)
+        # received_at = when it was written in the group (not when pulled): after a catch-up, a resident's day of
+        # messages must not look like a flood in one minute (process._flooding), nor an hour's wait like none.
+        written = min(inbound.at, now) if inbound.at is not None and inbound.at.timestamp() > 0 else now
+        values = row_values(inbound, raw or None, written, status, error)
         out.append((inbound, values))
     return out
 

@@ -501,3 +501,22 @@ def test_the_real_sdk_loads_here_and_its_errors_are_said(make_app, sqlite_url, a
     assert isinstance(app.archive, sdk.SdkArchive) and app.archive_problem is None
     assert pull_archive() == 0
     assert any("GetChatData" in r.getMessage() and "错误码" in r.getMessage() for r in caplog.records)
+
+
+def test_a_catch_up_is_not_a_flood_but_a_flood_in_the_group_still_is(grid, clock):
+    app = grid.app
+    start = int(clock.now().timestamp() * 1000) - 6 * 3600 * 1000    # written over the last six hours, pulled now
+    app.archive.put_many([local.message(ROOM, RESIDENT, "text", {"content": f"闲聊 {i}"}, at_ms=start + i * 600_000)
+                          for i in range(14)])
+    assert pull.pull(app).stored == 14
+    with app.session() as s:
+        said = s.scalars(select(OutboxMessage.content)).all()
+    assert not any("太快" in c["text"] for c in said)
+    assert rows(app)[0].received_at == clock.now() - timedelta(hours=6)
+    now = int(clock.now().timestamp() * 1000)
+    app.archive.put_many([local.message(ROOM, OTHER, "text", {"content": f"刷屏 {i}"}, at_ms=now - 30_000 + i * 1000)
+                          for i in range(12)])
+    pull.pull(app)
+    with app.session() as s:
+        flooded = s.scalars(select(OutboxMessage).where(OutboxMessage.target == ROOM)).all()
+    assert len(flooded) == 1 and "太快" in flooded[0].content["text"]   # once, after the tenth of that minute
