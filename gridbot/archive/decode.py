@@ -48,12 +48,21 @@ def _mixed(body: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def decode(msg: dict[str, Any]) -> Inbound | None:
-    """The Inbound of one group message (kind = its msgtype when the bot does not read it); None for a 1:1 chat
-    or a message without a sender (a switch of the member's client, action "switch")."""
+    """The Inbound of one group message (kind = its msgtype when the bot does not read it), or of a consent answer
+    (agree / disagree, wherever it comes); None for any other 1:1 message or one without a sender (action "switch",
+    the member's client switching)."""
     room, sender = msg.get("roomid") or None, str(msg.get("from") or "")
+    msgtype = str(msg.get("msgtype") or "")
+    if msgtype in CONSENT_TYPES and sender:   # a resident's answer to the consent notice comes in a 1:1 chat
+        found_body = msg.get(msgtype)
+        consent = found_body if isinstance(found_body, dict) else {}
+        return Inbound(platform=PLATFORM, sender_id=sender, chat_id=str(room) if room else None,
+                       chat_type="group" if room else "single", msg_id=str(msg.get("msgid")), mentioned=False,
+                       at=datetime.fromtimestamp(int(msg.get("msgtime") or 0) / 1000, UTC), kind="event",
+                       event=f"archive_{msgtype}",
+                       event_data={"sender_kind": sender_kind(sender), "userid": str(consent.get("userid") or sender)})
     if not room or not sender or msg.get("action") == "switch":
         return None
-    msgtype = str(msg.get("msgtype") or "")
     found = msg.get(msgtype)
     body: dict[str, Any] = found if isinstance(found, dict) else {}
     at = datetime.fromtimestamp(int(msg.get("msgtime") or 0) / 1000, UTC)
@@ -85,7 +94,4 @@ def decode(msg: dict[str, Any]) -> Inbound | None:
     if msgtype == "revoke":
         data["pre_msgid"] = str(body.get("pre_msgid") or "")
         return Inbound(**base, kind="event", event=RECALL_EVENT, event_data=data)
-    if msgtype in CONSENT_TYPES:
-        data["userid"] = str(body.get("userid") or sender)
-        return Inbound(**base, kind="event", event=f"archive_{msgtype}", event_data=data)
     return Inbound(**base, kind=msgtype[:32] or "unknown", event_data=data)

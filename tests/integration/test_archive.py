@@ -193,7 +193,9 @@ def test_a_recall_after_the_ticket_was_accepted_changes_nothing(grid):
 
 def test_a_resident_who_declined_archiving_is_not_read(grid):
     app = grid.app
-    local.post(app, ROOM, RESIDENT, "", msgtype="disagree", body={"userid": RESIDENT, "disagree_time": 1})
+    # the answer to the consent notice comes in the resident's 1:1 chat with a member (no roomid, doc 91774)
+    app.archive.put(local.message(None, RESIDENT, "disagree", {"userid": RESIDENT, "disagree_time": 1},
+                                  at_ms=int(app.clock.now().timestamp() * 1000)))
     local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")
     assert tickets_of(app) == []
     declined = rows(app)[-1]
