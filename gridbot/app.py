@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .adapters import Arrival
 from .adapters.wecom_crypto import CallbackCrypto
+from .archive.keys import PrivateKeys
+from .archive.port import Archive
 from .clock import Clock
 from .config import Settings
 from .models import OutboxMessage
@@ -76,6 +78,9 @@ class Gridbot:
     on_close: list[Callable[[], None]] = field(default_factory=list)
     ticket_policy: Policy | None = None    # config/sla.yaml, read once by bootstrap (services.tickets.policy_for)
     journal: Journal | None = None         # callbacks kept while the database is down (pipeline/journal.py)
+    archive: Archive | None = None         # the chat archive (gridbot/archive): WeCom's SDK or the embedded one
+    archive_keys: PrivateKeys | None = None
+    archive_problem: str | None = None     # why the archive is configured but not read (SDK missing, key file)
 
     def sender_for(self, row: OutboxMessage) -> Sender:
         """The sender for an outbox row: by platform, unless a resolver (WeCom) decides by target too."""

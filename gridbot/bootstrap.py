@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from .adapters.wecom_crypto import CallbackCrypto
 from .app import Gridbot, Receiver
+from .archive.wiring import open_archive
 from .clock import Clock
 from .config import Settings
 from .db import hand_over_after_commit, make_engine, make_sessionmaker
@@ -94,6 +95,7 @@ def build(settings: Settings, *, clock: Clock | None = None, queue: JobQueue | N
     journal = Journal(settings.journal_path, engine, queue, clock, bound)
     on_close.insert(0, journal.close)   # before an in-process queue stops: a drain pass may still queue jobs
     wc = settings.wecom
+    archive, archive_keys, archive_problem = open_archive(settings, engine)
     app = Gridbot(settings=settings, engine=engine, session=sessions, queue=queue,
                   router=build_router(handler_modules or default_handler_modules()), clock=clock,
                   receiver=_receiver(settings, engine, bound, clock, queue, redis_conn),
@@ -101,7 +103,7 @@ def build(settings: Settings, *, clock: Clock | None = None, queue: JobQueue | N
                                            timeout=wc.api_timeout),
                   redis=redis_conn, callback_crypto=_callback_crypto(settings), on_close=on_close,
                   ticket_policy=Policy.load(settings.config_dir, settings.timezone),   # sla.yaml checked at start-up
-                  journal=journal)
+                  journal=journal, archive=archive, archive_keys=archive_keys, archive_problem=archive_problem)
     app.senders["console"] = LocalSender()
     wecom.wire(app, write_replies)   # WeCom senders when WeCom is configured; the local sender otherwise
     hand_over_after_commit(app.session, OutboxMessage, lambda rows: delivery.hand_over(app.queue, rows))

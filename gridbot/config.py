@@ -86,6 +86,36 @@ class WeComSettings:
 
 
 @dataclass(frozen=True)
+class ArchiveSettings:
+    """The chat archive (会话内容存档). source: "sdk" (WeCom, through the native Finance SDK), "local" (the embedded
+    archive: demo, simulator, tests) or "off". private_keys: publickey_ver -> the PEM file of its RSA private key
+    (several at once while keys rotate); the files are read when the archive is opened, never logged."""
+
+    source: str = "off"
+    secret: str | None = None
+    private_keys: tuple[tuple[int, Path], ...] = ()
+    pull_limit: int = 1000                # messages a fetch asks for (the SDK's maximum is 1,000)
+    lock_seconds: int = 300               # the puller's lock expires after this if its process was killed
+    sdk_timeout: int = 10                 # seconds the SDK waits for WeCom
+
+    @property
+    def enabled(self) -> bool:
+        return self.source in ("sdk", "local")
+
+
+def _private_keys(raw: str) -> tuple[tuple[int, Path], ...]:
+    """"1:/etc/gridbot/archive1.pem,2:/etc/gridbot/archive2.pem" -> ((1, path), (2, path))."""
+    keys = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        ver, sep, path = part.partition(":")
+        if not sep or not ver.strip().isdigit() or not path.strip():
+            raise ConfigError(f"GRIDBOT_ARCHIVE_PRIVATE_KEYS: {part!r} 应为 版本号:私钥文件路径 "
+                              "(expected publickey_ver:/path/to/key.pem, comma-separated)")
+        keys.append((int(ver), Path(path.strip())))
+    return tuple(keys)
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     redis_url: str | None
@@ -104,6 +134,7 @@ class Settings:
     simulator: bool = False               # the chat simulator (speak as anyone, read every outbox row): demo only
     wecom: WeComSettings = field(default_factory=WeComSettings)
     journal_dir: Path | None = None       # callbacks kept while the database is down (default <instance_dir>/journal)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
     @property
     def journal_path(self) -> Path:
@@ -166,6 +197,20 @@ class Settings:
             if key is not None and not _aes_key_decodes(key):   # else wechatpy fails later with a bare assert
                 raise ConfigError(f"{name}: EncodingAESKey 不是合法的 base64（解码后应为 32 字节），"
                                   "请从企业微信回调配置页重新复制")
+        source = (env.get("GRIDBOT_ARCHIVE_SOURCE") or "off").strip().lower()
+        if source not in ("off", "sdk", "local"):
+            raise ConfigError(f"GRIDBOT_ARCHIVE_SOURCE={source!r}: 应为 off、sdk 或 local")
+        archive = ArchiveSettings(
+            source=source,
+            secret=env.get("GRIDBOT_ARCHIVE_SECRET") or None,
+            private_keys=_private_keys(env.get("GRIDBOT_ARCHIVE_PRIVATE_KEYS") or ""),
+            pull_limit=min(_int(env, "GRIDBOT_ARCHIVE_PULL_LIMIT", 1000, minimum=1), 1000),
+            lock_seconds=_int(env, "GRIDBOT_ARCHIVE_LOCK_SECONDS", 300, minimum=10),
+            sdk_timeout=_int(env, "GRIDBOT_ARCHIVE_SDK_TIMEOUT", 10, minimum=1),
+        )
+        if source == "sdk" and not (archive.secret and archive.private_keys and wecom.corp_id):
+            raise ConfigError("GRIDBOT_ARCHIVE_SOURCE=sdk: 还需设置 GRIDBOT_ARCHIVE_SECRET、"
+                              "GRIDBOT_ARCHIVE_PRIVATE_KEYS 和 GRIDBOT_WECOM_CORP_ID")
         return cls(
             database_url=database_url,
             redis_url=redis_url,
@@ -184,6 +229,7 @@ class Settings:
             simulator=_flag(env, "GRIDBOT_SIMULATOR"),
             wecom=wecom,
             journal_dir=Path(env.get("GRIDBOT_JOURNAL_DIR") or (instance_dir / "journal")),
+            archive=archive,
         )
 
 

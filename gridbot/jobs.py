@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from .app import Gridbot
+from .archive import pull as archive_pull
+from .archive.port import ArchiveUnavailable
 from .bootstrap import current
 from .pipeline import delivery, dispatch, kf_sync, process
 from .schedule.scheduler import release_held, tick
@@ -34,6 +36,19 @@ def dispatch_inbound() -> int:
 def process_inbound_batch(inbound_ids: list[int]) -> int:
     """A chunk of the messages the webhook stored (pipeline/dispatch.py dispatches them)."""
     return process.process_batch(current(), inbound_ids)
+
+
+def pull_archive() -> int:
+    """The chat archive to its end (queued by its "new messages" event, the embedded archive, and every minute as
+    a backstop: the event comes at most every 15 s and can be missed). Returns the new rows; 0 when off or busy."""
+    app = current()
+    if app.archive is None:
+        return 0
+    try:
+        return archive_pull.pull(app).stored
+    except ArchiveUnavailable as exc:   # WeCom refused or is unreachable: said once a minute, the lag alarms
+        log.error("archive: pull failed: %s", exc)
+        return 0
 
 
 def send_outbound(outbox_id: int) -> str:

@@ -15,6 +15,7 @@ class Location:
 
 
 TEXT_KINDS = ("text", "voice")
+ARCHIVE_PLATFORM = "wecom_archive"   # residents' customer-group messages, pulled from the chat archive
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Inbound:
     event name and `event_data` its fields.
     """
 
-    platform: str                       # "wecom_app" | "wecom_aibot" | "console"
+    platform: str                       # "wecom_app" | "wecom_aibot" | "wecom_archive" | "console"
     sender_id: str
     text: str = ""
     chat_id: str | None = None
@@ -53,6 +54,12 @@ class Inbound:
     @property
     def is_group(self) -> bool:
         return self.chat_id is not None and self.chat_type == "group"
+
+    @property
+    def addressed(self) -> bool:
+        """Meant for the bot: @-mentioned, 1:1, or read from the chat archive (a customer group has no bot to
+        mention: a resident's request in plain group talk is still a request; chatter stays chatter)."""
+        return self.mentioned or not self.is_group or self.platform == ARCHIVE_PLATFORM
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

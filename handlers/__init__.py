@@ -14,5 +14,6 @@ MODULES = [
     "gridbot.handlers.tickets",
     "gridbot.handlers.reminders",
     "gridbot.handlers.announcements",
+    "gridbot.handlers.group_chat",
     "gridbot.handlers.fallback",
 ]

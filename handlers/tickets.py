@@ -190,8 +190,9 @@ def _request_check(ctx: Context) -> Any:
     u = understand(ctx.text)
     if not u.is_request:
         return _unclear(ctx, u)
-    # In a group we answer when @-mentioned; an urgent message is taken even without the mention.
-    if inbound.is_group and not inbound.mentioned and u.urgency != tickets.URGENT:
+    # In a group we answer when @-mentioned (or read from the archive: Inbound.addressed); an urgent message is
+    # taken even without the mention.
+    if not inbound.addressed and u.urgency != tickets.URGENT:
         return None
     return u
 

@@ -1,8 +1,8 @@
 """Self-built app callback (XML): a decrypted message or event -> the neutral Inbound.
 
-Handles text, image, location and the events change_external_chat, LOCATION, enter_agent and kf_msg_or_event; any
-other MsgType or Event is stored with its fields and skipped (not processed), and a payload we cannot read is
-stored unreadable.
+Handles text, image, location and the events change_external_chat, LOCATION, enter_agent, kf_msg_or_event and
+msgaudit_notify (the chat archive's "new messages"); any other MsgType or Event is stored with its fields and skipped
+(not processed), and a payload we cannot read is stored unreadable.
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def _float(value: Any) -> float | None:
 # What the bot reads (handlers/events.py and the location handlers); other MsgTypes and Events are stored, skipped.
 HANDLED_TYPES = frozenset({"text", "image", "location", "event"})
 # kf_msg_or_event (微信客服, doc 94670): carries Token and OpenKfId; it queues a kf/sync_msg (pipeline/kf_sync.py)
-HANDLED_EVENTS = frozenset({"change_external_chat", "LOCATION", "enter_agent", "kf_msg_or_event"})
+HANDLED_EVENTS = frozenset({"change_external_chat", "LOCATION", "enter_agent", "kf_msg_or_event",
+                            "msgaudit_notify"})
 
 
 def _at(fields: dict) -> datetime:

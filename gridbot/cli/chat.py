@@ -44,6 +44,7 @@ def _reply_json(reply: Reply) -> dict:
 def say(chat: str | None, user: str, name: str | None, now: str | None, as_json: bool, kf_grid: str | None,
         text: str) -> None:
     """发一条消息给机器人，打印它的回复。(One message in, the bot's replies out.)"""
+    from ..archive.simulate import plays_customer_group, say_in_group  # noqa: PLC0415 - loaded when the command runs: --help stays quick
     from ..pipeline.kf_sync import local_message  # noqa: PLC0415 - loaded when the command runs: --help stays quick
     from ..pipeline.process import handle_now  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
@@ -54,6 +55,8 @@ def say(chat: str | None, user: str, name: str | None, now: str | None, as_json:
         fail("--kf 与 --chat 不能同时使用：微信客服是居民与网格的单聊")
     if kf_grid:
         replies = local_message(app, kf_grid, user, text, name=name)
+    elif plays_customer_group(app, chat):   # a customer group: through the embedded chat archive (no @ needed)
+        replies = say_in_group(app, chat or "", user, text)[1]
     else:
         replies = handle_now(app, _inbound(chat, user, text, name))
     if as_json:
@@ -73,6 +76,7 @@ def console(chat: str | None, user: str) -> None:
     Lines starting with ':' are console commands: ':as USERID', ':chat CHAT_ID', ':private', ':quit'; in a
     customer group a member's chat toolbar: ':toolbar' lists the prepared replies, ':post N' posts reply N.
     """
+    from ..archive.simulate import plays_customer_group, say_in_group  # noqa: PLC0415 - loaded when the command runs: --help stays quick
     from ..pipeline.process import handle_now  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     app = build_app()
@@ -101,7 +105,11 @@ def console(chat: str | None, user: str) -> None:
         if line == ":toolbar" or line.startswith(":post "):
             _toolbar_line(app, line, chat, user)
             continue
-        for reply in handle_now(app, _inbound(chat, user, line, None)):
+        if plays_customer_group(app, chat):   # a customer group: through the embedded chat archive
+            replies = say_in_group(app, chat or "", user, line)[1]
+        else:
+            replies = handle_now(app, _inbound(chat, user, line, None))
+        for reply in replies:
             click.echo(_describe(reply, chat, user))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 import threading
 import webbrowser
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,8 @@ from ..config import PROJECT_ROOT, Settings
 from .base import fail, load_settings, main
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ..app import Gridbot
     from ..services.roster import ImportResult
 
@@ -48,7 +51,9 @@ def build_demo(instance_dir: Path, roster: Path = DEMO_ROSTER) -> tuple[Settings
     instance_dir.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(str(db_path) + suffix).unlink(missing_ok=True)
-    settings = base.with_overrides(database_url=f"sqlite:///{db_path}", redis_url=None, instance_dir=instance_dir)
+    # The grid groups are customer groups of residents, read through the embedded chat archive (issue 16).
+    settings = base.with_overrides(database_url=f"sqlite:///{db_path}", redis_url=None, instance_dir=instance_dir,
+                                   archive=replace(base.archive, source="local", private_keys=()))
     migrate.upgrade(settings.database_url)
     app = build(settings, sync_jobs=True)
     try:
@@ -58,6 +63,7 @@ def build_demo(instance_dir: Path, roster: Path = DEMO_ROSTER) -> tuple[Settings
             result = import_roster(session, raw, "cli:demo", now)
             if result.errors:
                 raise RosterError(result.errors)
+            _customer_groups(session)
             for userid, name, grid, building, unit, room in DEMO_RESIDENTS:
                 bind_resident(session, "console", userid, name, grid, building, unit, room, actor="cli:demo", now=now)
             from ..web.auth import create_account  # noqa: PLC0415 - loaded when the command runs: --help stays quick
@@ -68,6 +74,16 @@ def build_demo(instance_dir: Path, roster: Path = DEMO_ROSTER) -> tuple[Settings
     finally:
         app.close()
     return settings, result
+
+
+def _customer_groups(session: Session) -> None:
+    """The demo's grid groups are customer groups (一网格一微信群: residents on personal WeChat)."""
+    from sqlalchemy import update  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+
+    from ..models import GridChat  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..models.org import CHAT_CUSTOMER_GROUP  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+
+    session.execute(update(GridChat).values(kind=CHAT_CUSTOMER_GROUP))
 
 
 def _own_command() -> str:
@@ -139,6 +155,10 @@ def demo(host: str, port: int, no_browser: bool) -> None:
     click.echo("在命令行里试试（另开一个终端）：")
     click.echo(f"  GRIDBOT_DATABASE_URL={settings.database_url} {_own_command()} say --chat chat-xf-01 "
                "--as xf_zhang 帮助")
+    click.echo("居民在客户群里说话（不用 @，经内置会话存档读到）：")
+    click.echo(f"  GRIDBOT_DATABASE_URL={settings.database_url} GRIDBOT_ARCHIVE_SOURCE=local "
+               f"GRIDBOT_INSTANCE_DIR={settings.instance_dir} {_own_command()} say --as res_li --chat chat-xf-01 "
+               "1栋1单元楼道灯坏了")
     click.echo(f"管理台：{url}console/ （演示账号，密码都是 {DEMO_PASSWORD}）")
     for username, _, who in DEMO_ACCOUNTS:
         click.echo(f"  {username:<6} {who}")

@@ -46,6 +46,7 @@ def check(as_json: bool) -> None:
     """检查企业微信接入：取 access_token（Secret、企业ID、可信IP）、各回调的 Token/EncodingAESKey、AgentId、
     群机器人 key、类型未知的群；并列出无法从内部检查的事项（ICP 备案、可信IP、客户联系“可调用应用”）。
     有问题时退出码为 1。"""
+    from ..archive.pull import lag  # noqa: PLC0415 - loaded when the command runs: --help stays quick
     from ..config import ConfigError, Settings  # noqa: PLC0415 - loaded when the command runs: --help stays quick
     from ..models.org import CHAT_ROBOT_GROUP, CHAT_UNKNOWN  # noqa: PLC0415 - loaded when the command runs: --help stays quick
     from ..services.membership import list_chats  # noqa: PLC0415 - loaded when the command runs: --help stays quick
@@ -57,6 +58,7 @@ def check(as_json: bool) -> None:
         SKIP,
         Finding,
         check_api_call,
+        check_archive,
         check_gettoken,
         check_settings,
         check_toolbar,
@@ -78,6 +80,10 @@ def check(as_json: bool) -> None:
     findings += check_settings(wc)
     with app.session() as s:
         bound = [c for c in list_chats(s) if c.bound]
+        behind = lag(s, app.archive.name, app.clock.now()) if app.archive is not None else None
+    findings.append(check_archive(app.settings.archive.source, app.archive_problem,
+                                  app.archive_keys.versions if app.archive_keys else [],
+                                  behind.total_seconds() if behind is not None else None))
     robots = [c for c in bound if c.has_robot]
     findings.append(Finding("robots", "keys", OK if robots else SKIP,
                             t("wecom_check.robots_ok", count=len(robots)) if robots else t("wecom_check.robots_none")))

@@ -1,4 +1,5 @@
 """All models, imported here so that Base.metadata knows every table (Alembic, create_all)."""
+from .archive import ArchiveConsent, ArchiveCursor, LocalArchiveMessage
 from .audit import AuditLog
 from .base import Base, UTCDateTime, utcnow
 from .console import ApiToken, ConsoleAccount, LoginFailure
@@ -23,4 +24,5 @@ __all__ = [
     "ChannelFault",
     "KfCursor", "KfLink", "KfSession",
     "ToolbarItem",
+    "ArchiveConsent", "ArchiveCursor", "LocalArchiveMessage",
 ]

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..app import Gridbot
+from ..archive.port import ARCHIVE_REF, ArchiveUnavailable
 from ..models import InboundMessage, TicketEvidence
 from ..services import evidence
 
@@ -90,9 +91,32 @@ def fetch(url: str, aes_key43: str, timeout: float) -> tuple[bytes, str, str]:
 
 
 def picture_urls(payload: dict | None) -> list[str]:
-    """The image urls the adapter kept in a stored message's payload (event_data["images"])."""
-    urls = ((payload or {}).get("event_data") or {}).get("images")
-    return [u for u in urls if isinstance(u, str)] if isinstance(urls, list) else []
+    """The image urls the adapter kept in a stored message's payload (event_data["images"]), then the chat
+    archive's voice messages (event_data["voices"]): "archive:<sdkfileid>" is fetched with the archive's media call."""
+    data = (payload or {}).get("event_data") or {}
+    urls = [*(data.get("images") or []), *(data.get("voices") or [])]
+    return [u for u in urls if isinstance(u, str)]
+
+
+AMR = (b"#!AMR\n", "audio/amr", "amr")   # the archive's voice messages (doc 91774 "语音": amr)
+
+
+def fetch_archived(app: Gridbot, ref: str) -> tuple[bytes, str, str]:
+    """(file, mime, extension) of a picture or voice message from the chat archive; MediaError otherwise."""
+    if app.archive is None:
+        raise MediaError(f"chat archive not read here ({app.archive_problem or 'GRIDBOT_ARCHIVE_SOURCE=off'})")
+    try:
+        data = app.archive.media(ref[len(ARCHIVE_REF):])
+    except ArchiveUnavailable as exc:
+        raise MediaError(str(exc), retry=True) from None
+    if len(data) > MAX_BYTES:
+        raise MediaError(f"file of {len(data)} bytes, over the {MAX_BYTES // (1024 * 1024)} MB limit")
+    if data.startswith(AMR[0]):
+        return data, AMR[1], AMR[2]
+    kind = evidence.sniff_image(data)
+    if kind is None:
+        raise MediaError("archived file is not a PNG, JPEG, GIF, WebP picture or an AMR voice message")
+    return data, kind[0], kind[1]
 
 
 def fetch_evidence(app: Gridbot, inbound_id: int) -> int:
@@ -117,9 +141,12 @@ def fetch_evidence(app: Gridbot, inbound_id: int) -> int:
         if position in done:
             continue
         try:
-            if not key:
+            if url.startswith(ARCHIVE_REF):
+                data, mime, ext = fetch_archived(app, url)
+            elif not key:
                 raise MediaError("GRIDBOT_AIBOT_AES_KEY is not set: the AI bot's pictures cannot be decrypted")
-            data, mime, ext = _fetch_twice(url, key, app, found.received_at)
+            else:
+                data, mime, ext = _fetch_twice(url, key, app, found.received_at)
         except MediaError as err:
             reason = _with_age(str(err), found.received_at, app.clock.now())
             log.warning("inbound %s: picture %d not kept: %s", inbound_id, position + 1, reason)
@@ -151,7 +178,8 @@ def _record(app: Gridbot, inbound_id: int, position: int, payload: dict, *, erro
             data: bytes | None = None, mime: str | None = None, ext: str | None = None) -> int:
     now = app.clock.now()
     chat_id = payload.get("chat_id") if payload.get("chat_type") == "group" else None
-    row = TicketEvidence(inbound_id=inbound_id, position=position, source="aibot", status="failed",
+    source = "archive" if payload.get("platform") == "wecom_archive" else "aibot"
+    row = TicketEvidence(inbound_id=inbound_id, position=position, source=source, status="failed",
                          added_by=str(payload.get("sender_id") or ""), chat_id=chat_id, created_at=now)
     try:
         with app.session() as session, session.begin():

@@ -8,6 +8,7 @@ not three retries of it. An outage (OperationalError, a lost connection) still f
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, timedelta
 
 from redis.exceptions import RedisError
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..app import Gridbot
 from ..errors import Refusal, log_unexpected
-from ..messages import Inbound, Reply
+from ..messages import ARCHIVE_PLATFORM, Inbound, Reply
 from ..models import InboundMessage
 from ..privacy import mask_text
 from ..queue import is_job_timeout
@@ -82,6 +83,8 @@ def process(app: Gridbot, inbound_id: int, pictures_fetched: bool = False) -> li
             if flooding is None:
                 flooding = [] if silent else None
             replies = app.router.dispatch(ctx) if flooding is None else flooding
+            if inbound.platform == ARCHIVE_PLATFORM and speaker.is_member:
+                replies = _privately(replies, inbound.sender_id)
             rows = write_replies(session, inbound, replies, now=app.clock.now())
             row.status = "done"
             row.attempts += 1
@@ -97,6 +100,12 @@ def process(app: Gridbot, inbound_id: int, pictures_fetched: bool = False) -> li
             raise
         return _apologise(app, inbound_id, exc)
     return ids
+
+
+def _privately(replies: list[Reply], user_id: str) -> list[Reply]:
+    """A member's command in a customer group (read from the archive) is answered to them privately: the bot has
+    no voice in that group, and the residents are not to read members' lists."""
+    return [r if r.to_user or r.to_chat else replace(r, to_user=user_id, mentions=[]) for r in replies]
 
 
 def _fetch_pictures(app: Gridbot, inbound_id: int) -> None:

@@ -41,6 +41,7 @@ from ..errors import Refusal
 from ..markdown import md_text as md
 from ..messages import Reply
 from ..models import (
+    ArchiveCursor,
     Community,
     CoverageSnapshot,
     Grid,
@@ -71,6 +72,7 @@ READER_ROLES = frozenset({"secretary", "chief"})               # they read the d
 LIST_LIMIT = 8            # tickets / members / registrations listed by name; the rest are counted
 PATROL_DAYS = 30          # "no patrol in 30 days" = behind on the monthly patrol
 DEAD_DAYS = 7
+ARCHIVE_WARN_LAG = timedelta(hours=1)   # the chat archive behind by more than this is said (issue 16 point 3)
 RATE_KEYS = ("response_rate", "resolution_rate", "satisfaction_rate", "on_time_closure_rate")
 WEEKDAYS = "一二三四五六日"
 
@@ -264,6 +266,10 @@ class CommunityData:
         # 10. sending channels stopped by a configuration fault (one line each, for the secretaries)
         self.faults = [{"channel": f.channel, "errcode": f.errcode, "since": f.first_seen.isoformat(),
                         "line": channel_faults.digest_line(f)} for f in channel_faults.active(session)]
+        # 11. the chat archive not pulled for over an hour before the cutoff (residents' group messages unread)
+        pulled = session.scalar(select(func.max(ArchiveCursor.pulled_at)))
+        self.archive_lag_hours = (int((w.cutoff - pulled).total_seconds() // 3600)
+                                  if pulled is not None and w.cutoff - pulled > ARCHIVE_WARN_LAG else None)
         self.dead = session.execute(
             select(OutboxMessage.id, OutboxMessage.target_type, OutboxMessage.target, OutboxMessage.status)
             .where(OutboxMessage.status.in_(("dead", "unknown")),
@@ -503,6 +509,7 @@ def build_from(data: CommunityData, scope: Scope, console_base_url: str) -> dict
         "dead_outbox": {"count": len(dead), "ids": [d.id for d in dead]},
         # what secretaries must have fixed (a wrong secret, an untrusted IP): grid leaders cannot fix it
         "channel_faults": data.faults if scope.kind == "community" else [],
+        "archive_lag_hours": data.archive_lag_hours if scope.kind == "community" else None,
         "series": _series(data, ids),
         "console_url": link,
         # customer groups' replies not posted within their response time, at the cut-off (待群内回复)
@@ -517,7 +524,7 @@ def is_quiet(d: dict[str, Any]) -> bool:
     tk, cov = d["tickets"], d["coverage"]["total"]
     return not (tk["new"] or tk["closed"] or tk["overdue"] or d["behind"] or d["pending_bindings"]["count"]
                 or d["dead_outbox"]["count"] or d.get("channel_faults") or cov["gained"] or cov["lost"]
-                or d.get("toolbar_waiting"))
+                or d.get("toolbar_waiting") or d.get("archive_lag_hours"))
 
 
 def build(session: Session, *, community: str, day: date, tz: ZoneInfo, console_base_url: str,
@@ -665,6 +672,8 @@ def render_markdown(d: dict[str, Any]) -> str:
     if d["dead_outbox"]["count"]:
         lines.append(t("digest.dead", n=d["dead_outbox"]["count"], days=DEAD_DAYS))
     lines += [f["line"] for f in d.get("channel_faults") or []]
+    if d.get("archive_lag_hours"):
+        lines.append(t("digest.archive_lag", hours=d["archive_lag_hours"]))
     lines.append(t("digest.link", url=d["console_url"]))
     return "\n".join(lines)
 

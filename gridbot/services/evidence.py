@@ -27,7 +27,7 @@ ATTACH_WINDOW = timedelta(minutes=10)     # a photo this soon after a report (or
 # Magic bytes of the pictures we keep: (prefix, mime, extension). Anything else is not an image to us.
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png", "png"), (b"\xff\xd8\xff", "image/jpeg", "jpg"),
                (b"GIF87a", "image/gif", "gif"), (b"GIF89a", "image/gif", "gif"))
-MIMES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+MIMES = {"image/png", "image/jpeg", "image/gif", "image/webp", "audio/amr"}   # audio/amr: the archive's voice
 
 
 def sniff_image(data: bytes) -> tuple[str, str] | None:

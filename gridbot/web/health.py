@@ -7,6 +7,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
+from ..app import Gridbot
+from ..archive.pull import ALARM_LAG, WARN_LAG
+from ..archive.pull import lag as archive_lag
 from ..services import channel_faults
 from . import gridbot_app
 
@@ -46,10 +49,32 @@ def readyz():
                 f"{f['channel']} stopped by errcode {f['errcode']}: {f['fix']}" for f in faults))
         except Exception as exc:  # noqa: BLE001 - e.g. the schema not migrated yet: say so, keep the probe answering
             checks["wecom"] = f"unknown: {type(exc).__name__} (run gridbot db upgrade)"
-    status = "unavailable" if not ok else ("degraded" if faults else "ok")
+    archive = _archive(app) if checks["database"] == "ok" else None
+    degraded = bool(faults) or (archive is not None and archive["status"] in ("alarm", "broken"))
+    status = "unavailable" if not ok else ("degraded" if degraded else "ok")
     body: dict[str, object] = {"status": status, "checks": checks, "faults": faults}
+    if archive is not None:
+        body["archive"] = archive
     backlog = app.journal.backlog() if app.journal is not None else 0
     if backlog:   # not a readiness failure by itself: callbacks are kept and answered, just not yet stored
         body["journal"] = {"backlog": backlog,
                            "detail": f"journal: {backlog} callbacks kept, will be stored when the database is back"}
     return jsonify(body), (200 if ok else 503)
+
+
+def _archive(app: Gridbot) -> dict[str, object] | None:
+    """The chat archive's state: how far behind (a day is an alarm: WeCom keeps five), or why it is not read."""
+    if not app.settings.archive.enabled:
+        return None
+    if app.archive is None:
+        return {"status": "broken", "detail": app.archive_problem}
+    try:
+        with app.session() as session:
+            behind = archive_lag(session, app.archive.name, app.clock.now())
+    except Exception as exc:  # noqa: BLE001 - e.g. the schema not migrated yet: say so, keep the probe answering
+        return {"status": "unknown", "detail": type(exc).__name__}
+    if behind is None:
+        return {"status": "not_pulled_yet", "lag_seconds": None}
+    seconds = int(behind.total_seconds())
+    state = "alarm" if behind > ALARM_LAG else ("behind" if behind > WARN_LAG else "ok")
+    return {"status": state, "lag_seconds": seconds, "source": app.archive.name}

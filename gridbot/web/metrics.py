@@ -22,6 +22,7 @@ from prometheus_client import (
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from ..archive.pull import lag as archive_lag
 from ..models import ChannelFault, OutboxMessage, Ticket
 from ..models.tickets import STATUSES
 from . import gridbot_app
@@ -45,6 +46,10 @@ CHANNEL_FAULT = Gauge("gridbot_channel_fault", "1 while a sending channel is sto
 JOURNAL = Gauge("gridbot_inbound_journal_backlog",
                 "Callbacks kept in the local journal (database down), not yet stored", registry=REGISTRY,
                 multiprocess_mode="livemax")
+
+ARCHIVE_LAG = Gauge("gridbot_archive_lag_seconds",
+                    "Seconds since the chat archive was last pulled to its end (WeCom keeps it five days)",
+                    registry=REGISTRY, multiprocess_mode="livemax")
 
 
 @bp.before_app_request
@@ -90,6 +95,7 @@ def _refresh_gauges() -> None:
             tickets = dict(s.execute(select(Ticket.status, func.count()).group_by(Ticket.status)).all())
             faults = s.execute(select(ChannelFault.channel, ChannelFault.errcode)
                                .where(ChannelFault.cleared_at.is_(None))).all()
+            behind = archive_lag(s, app.archive.name, app.clock.now()) if app.archive is not None else None
     except OperationalError:   # the database is down: the scrape still answers, with the journal's backlog
         return
     OUTBOX.clear()
@@ -100,6 +106,8 @@ def _refresh_gauges() -> None:
     TICKETS.clear()
     for status in STATUSES:
         TICKETS.labels(status).set(tickets.get(status, 0))
+    if behind is not None:
+        ARCHIVE_LAG.set(behind.total_seconds())
     CHANNEL_FAULT.clear()
     for channel, errcode in faults:
         CHANNEL_FAULT.labels(channel, str(errcode)).set(1)

@@ -20,6 +20,7 @@ from flask.sansio.app import App
 from sqlalchemy import and_, func, or_, select
 
 from ..archive import local as local_archive
+from ..archive.simulate import plays_customer_group, say_in_group
 from ..config import load_yaml
 from ..errors import Refusal
 from ..ids import ID_MAX
@@ -131,7 +132,10 @@ def say():
                       text=text, chat_id=chat_id, chat_type="group" if chat_id else "single",
                       msg_id=f"sim-{uuid.uuid4().hex}", mentioned=bool(data.get("mentioned", True)))
     before = _last_outbox_id()
-    handle_now(app, inbound)
+    if plays_customer_group(app, chat_id):   # a customer group: through the embedded chat archive (no @ needed)
+        say_in_group(app, chat_id or "", user_id, text)
+    else:
+        handle_now(app, inbound)
     with app.session() as session:
         speaker = resolve_speaker(session, "console", user_id, chat_id)
     # Everything the message caused: the answers, and notifications written with inbound_id None

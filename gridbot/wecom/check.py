@@ -147,3 +147,19 @@ def check_settings(wc: WeComSettings) -> list[Finding]:
         out.append(Finding(route, "callback", FAIL if problems else OK,
                            "；".join(problems) if problems else t(f"wecom_check.{route}_ok")))
     return out
+
+
+def check_archive(source: str, problem: str | None, versions: list[int], lag_seconds: float | None) -> Finding:
+    """The chat archive (customer groups' messages): off, not loading (and why: the SDK missing on this OS or CPU, a
+    key file), or read, with how far behind it is (WeCom keeps messages five days)."""
+    if source == "off":
+        return Finding("archive", "sdk", SKIP, t("wecom_check.archive_off"))
+    if problem:
+        return Finding("archive", "sdk", FAIL, t("wecom_check.archive_broken", problem=problem))
+    if lag_seconds is not None and lag_seconds > ALARM_LAG_SECONDS:
+        return Finding("archive", "lag", FAIL, t("wecom_check.archive_lag", hours=int(lag_seconds // 3600)))
+    return Finding("archive", "sdk", OK, t(f"wecom_check.archive_{source}_ok",
+                                            versions="、".join(str(v) for v in versions)))
+
+
+ALARM_LAG_SECONDS = 24 * 3600   # the console's alarm: WeCom keeps the archive five days

@@ -1,7 +1,7 @@
 """toolbar_items: replies for a customer group, ready for a member to post from the chat toolbar
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alembic import op
 import gridbot.models.base
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

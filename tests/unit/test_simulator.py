@@ -9,7 +9,7 @@ from sqlalchemy import select
 from gridbot.bootstrap import build, set_current
 from gridbot.cli.demo import build_demo
 from gridbot.clock import FrozenClock
-from gridbot.models import InboundMessage, OutboxMessage
+from gridbot.models import InboundMessage, OutboxMessage, Ticket
 from gridbot.services.roster import bind_resident
 from gridbot.web import create_app
 
@@ -57,20 +57,34 @@ def test_page_offers_the_grid_chats_and_the_people(demo):
 
 
 def test_talking_in_a_group_goes_through_the_real_pipeline(demo):
+    """The demo's grid groups are customer groups: a message there is read through the embedded chat archive, and a
+    member's command there is answered privately (the bot has no voice in a customer group)."""
     app, client, _ = demo
     data = say(client, "帮助", "xf_zhang")
     assert data["ok"] and data["speaker"]["kind"] == "member"
     here = [r for r in data["replies"] if r["where"] == "here"]
     elsewhere = [r for r in data["replies"] if r["where"] != "here"]
-    assert here and "私信" in here[0]["text"]                  # the members' list is not for the group
-    assert elsewhere and "张敏，您好" in elsewhere[0]["text"]
+    assert here == []                                          # nothing said into the residents' group
+    assert any("张敏，您好" in r["text"] for r in elsewhere)
     with app.session() as s:
         inbound = s.scalars(select(InboundMessage)).all()
         assert [(m.platform, m.chat_id, m.sender_id, m.status) for m in inbound] == [
-            ("console", "chat-xf-01", "xf_zhang", "done")]
+            ("wecom_archive", "chat-xf-01", "xf_zhang", "done")]
+        assert inbound[0].payload["event_data"]["sender_kind"] == "member"
         outbox = s.scalars(select(OutboxMessage)).all()
-        assert [(o.target_type, o.target, o.status) for o in outbox] == [
-            ("chat", "chat-xf-01", "sent"), ("user", "xf_zhang", "sent")]
+        assert {(o.target_type, o.target, o.status) for o in outbox} == {("user", "xf_zhang", "sent")}
+
+
+def test_a_residents_plain_message_in_a_demo_group_becomes_a_ticket_through_the_archive(demo):
+    app, client, _ = demo
+    data = say(client, "1栋1单元楼道灯坏了好几天了", "res_li")          # no @: there is no bot to mention
+    assert data["speaker"]["kind"] == "resident"
+    with app.session() as s:
+        [row] = s.scalars(select(InboundMessage)).all()
+        [ticket] = s.scalars(select(Ticket)).all()
+    assert row.platform == "wecom_archive" and row.payload["mentioned"] is False
+    assert ticket.reporter_id == "res_li" and ticket.chat_id == "chat-xf-01"
+    assert any(ticket.number in r["text"] for r in data["replies"])
 
 
 def test_a_bound_resident_is_known_as_the_household_representative(demo):

@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
+from ...archive.pull import ALARM_LAG
+from ...archive.pull import lag as archive_lag
 from ...clock import local
 from ...errors import Refusal, log_unexpected
 from ...models import Grid
@@ -116,6 +118,22 @@ def _jinja_names(state: Any) -> None:
         status_name=status_name, category_name=category_name, rating_name=rating_name,
         urgency_name=lambda u: t(f"tickets.urgency.{u}"), action_name=lambda a: t(f"tickets.actions.{a}"))
     state.app.jinja_env.globals.update(channel_fault_banners=_channel_fault_banners)
+    state.app.jinja_env.globals.update(archive_alarms=_archive_alarms)
+
+
+def _archive_alarms() -> list[str]:
+    """The chat archive not read, or behind by more than a day (WeCom keeps five): one alarm on every page for the
+    people who configure."""
+    app = gridbot_app()
+    if not app.settings.archive.enabled:
+        return []
+    if app.archive is None:
+        return [t("console.archive_broken", problem=app.archive_problem or "")]
+    with app.session() as session:
+        behind = archive_lag(session, app.archive.name, app.clock.now())
+    if behind is None or behind <= ALARM_LAG:
+        return []
+    return [t("console.archive_lag", hours=int(behind.total_seconds() // 3600))]
 
 
 def _channel_fault_banners() -> list[str]:

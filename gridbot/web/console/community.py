@@ -27,6 +27,7 @@ from ...schedule.parse import ScheduleError, parse
 from ...services import announcements as ann_svc
 from ...services import bindings as bindings_svc
 from ...services import coverage as coverage_svc
+from ...services import group_chat
 from ...services import reminders as reminders_svc
 from ...services.audit import record
 from ...services.scope import Scope
@@ -112,10 +113,12 @@ def coverage() -> str:
         pending = bindings_svc.pending(s, ids, now)
         invited = coverage_svc.invitations(s, ids) if grid is not None else {}
         grids = scope_grids(s, p)
+        declined = group_chat.declined_archiving(s, ids)
     rows = sorted(report.grids, key=lambda g: g.code)
     uncovered = sorted(rows[0].uncovered, key=coverage_svc.visit_order) if grid is not None and rows else []
     return render("coverage.html", rows=rows, total=report.total(), grid=grid, uncovered=uncovered,
-                  pending=pending, invited=invited, grids=grids, detail=rows[0] if grid is not None and rows else None)
+                  pending=pending, invited=invited, grids=grids, detail=rows[0] if grid is not None and rows else None,
+                  declined=declined)
 
 
 @bp.post("/bindings/<int:binding_id>/decide")
