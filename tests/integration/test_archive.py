@@ -11,7 +11,16 @@ from sqlalchemy import func, select, update
 
 from gridbot.archive import local, pull
 from gridbot.archive.keys import new_key_file
-from gridbot.models import ArchiveConsent, ArchiveCursor, GridChat, InboundMessage, OutboxMessage, Ticket, UnknownChat
+from gridbot.models import (
+    ArchiveConsent,
+    ArchiveCursor,
+    GridChat,
+    InboundMessage,
+    OutboxMessage,
+    Ticket,
+    ToolbarItem,
+    UnknownChat,
+)
 from gridbot.models.org import CHAT_CUSTOMER_GROUP
 from tests.factories import Bot
 
@@ -70,10 +79,13 @@ def test_a_residents_plain_message_in_a_customer_group_becomes_a_ticket(grid):
     assert row.status == "done" and row.payload["mentioned"] is False
     assert row.payload["event_data"]["sender_kind"] == "resident"
     assert row.dedupe_key == f"wecom_archive:msg:{msgid}"
-    # the acknowledgement is written for the group (the toolbar's part posts it through a member)
+    # the acknowledgement is prepared for the group (a ready item the member posts from the chat toolbar), and the
+    # member is told privately with the text itself: nothing goes to the customer group by itself
     with app.session() as s:
         outbox = s.scalars(select(OutboxMessage).where(OutboxMessage.inbound_id == row.id)).all()
-    assert [(o.target_type, o.target) for o in outbox][:1] == [("chat", ROOM)]
+        items = s.scalars(select(ToolbarItem).where(ToolbarItem.chat_id == ROOM)).all()
+    assert [(o.target_type, o.target) for o in outbox][:1] == [("user", "mem_zhao")]
+    assert [i.status for i in items] == ["ready"] and ticket.number in items[0].text
     assert ticket.number in outbox[0].content["text"]
     assert cursor(app).seq == 1 and cursor(app).pulled_at is not None
 
@@ -219,7 +231,9 @@ def test_a_members_message_in_the_group_is_the_response(grid, clock):
         private = s.scalars(select(OutboxMessage).where(OutboxMessage.target == "mem_zhao")).all()
         to_group = s.scalars(select(OutboxMessage).where(OutboxMessage.target == ROOM)).all()
     assert any(ticket.number in o.content["text"] and "响应" in o.content["text"] for o in private)
-    assert len(to_group) == 1   # only the acknowledgement of the resident's message: the member's reply adds none
+    with app.session() as s:
+        items = s.scalars(select(ToolbarItem).where(ToolbarItem.chat_id == ROOM)).all()
+    assert to_group == [] and len(items) == 1   # only the acknowledgement, prepared: the member's reply adds none
 
 
 def test_a_members_command_in_the_group_is_answered_privately(grid):
@@ -520,5 +534,5 @@ def test_a_catch_up_is_not_a_flood_but_a_flood_in_the_group_still_is(grid, clock
                           for i in range(12)])
     pull.pull(app)
     with app.session() as s:
-        flooded = s.scalars(select(OutboxMessage).where(OutboxMessage.target == ROOM)).all()
-    assert len(flooded) == 1 and "太快" in flooded[0].content["text"]   # once, after the tenth of that minute
+        flooded = s.scalars(select(ToolbarItem.text).where(ToolbarItem.chat_id == ROOM)).all()
+    assert len(flooded) == 1 and "太快" in flooded[0]   # once, after the tenth of that minute (for the member to post)

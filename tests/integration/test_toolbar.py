@@ -15,8 +15,10 @@ from ..factories import Bot
 
 
 @pytest.fixture
-def cbot(app):
-    """The test community with HY-01's group a customer group (residents on personal WeChat)."""
+def cbot(make_app, db_url):
+    """The test community with HY-01's group a customer group (residents on personal WeChat), heard through the
+    embedded chat archive."""
+    app = make_app(db_url, env={"GRIDBOT_ARCHIVE_SOURCE": "local"})
     bot = Bot(app)
     bot.seed()
     with app.session() as s, s.begin():

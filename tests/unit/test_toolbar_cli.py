@@ -16,7 +16,8 @@ DEMO_XLSX = Path(__file__).resolve().parents[2] / "config" / "examples" / "demo-
 
 def test_say_and_the_console_toolbar_in_a_customer_group(tmp_path):
     env = {"GRIDBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-           "GRIDBOT_INSTANCE_DIR": str(tmp_path / "instance"), "GRIDBOT_REDIS_URL": ""}
+           "GRIDBOT_INSTANCE_DIR": str(tmp_path / "instance"), "GRIDBOT_REDIS_URL": "",
+           "GRIDBOT_ARCHIVE_SOURCE": "local"}   # the customer group is heard through the embedded chat archive
     migrate.upgrade(env["GRIDBOT_DATABASE_URL"])
     run = CliRunner(env=env).invoke
     assert run(main, ["import", "roster", str(DEMO_XLSX)]).exit_code == 0
