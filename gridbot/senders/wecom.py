@@ -45,7 +45,7 @@ from ..models.org import (
 )
 from ..periods import local_day
 from ..services.kf import PLATFORM as KF_PLATFORM
-from ..services.kf import is_kf_resident
+from ..services.people import is_kf_resident
 from ..texts import t
 from ..wecom.client import APP_CHANNEL, AmbiguousFailure, WeComClient, robot_channel
 from ..wecom.ratelimit import APPCHAT_WINDOWS, ROBOT_WINDOWS, USER_WINDOWS, RateLimiter

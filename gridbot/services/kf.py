@@ -52,9 +52,6 @@ def latest_session(session: Session, external_userid: str, lock: bool = False) -
     return session.scalar(q.with_for_update() if lock else q)
 
 
-def is_kf_resident(session: Session, user_id: str) -> bool:
-    return session.scalar(select(KfSession.id).where(KfSession.external_userid == user_id).limit(1)) is not None
-
 
 def grid_by_scene(session: Session, scene: str | None) -> Grid | None:
     """The grid a link's scene names (kf-links uses the grid's code as scene)."""

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ..models import ChatIdentity, Grid, GridChat, HouseholdBinding, Member
+from ..models.kf import KfSession
 from ..models.org import LEADER_ROLES, ROLE_CHIEF, ROLE_OPERATOR, ROLE_SECRETARY
 from ..models.work import Leave
 from .scope import Scope
@@ -137,3 +138,8 @@ def resolve_speaker(session: Session, platform: str, user_id: str, chat_id: str 
         scope_grid_ids=frozenset(member_scope(session, member)),
         chat_grid_id=chat_grid.id if chat_grid else None, household_ids=household_ids,
     )
+
+
+def is_kf_resident(session: Session, user_id: str) -> bool:
+    """A resident who has written to the 微信客服 account: private replies to them go there (issue 17)."""
+    return session.scalar(select(KfSession.id).where(KfSession.external_userid == user_id).limit(1)) is not None

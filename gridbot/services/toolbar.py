@@ -31,6 +31,7 @@ from ..models.toolbar import HOW_BY_HAND, HOW_TOOLBAR, ITEM_DISMISSED, ITEM_POST
 from ..privacy import mask_text
 from ..texts import t
 from .audit import record
+from .people import is_kf_resident
 
 # A reply with no ticket behind it (a plain answer) is due this long after it was prepared.
 DEFAULT_DUE = timedelta(hours=1)
@@ -113,11 +114,16 @@ def _kind(inbound: Inbound | None, ticket: Ticket | None) -> str:
     return "progress"
 
 
-def one_to_one(session: Session, chat: GridChat, reply: Reply, member: str | None, now: datetime) -> list[Reply]:
-    """A reply that concerns one resident: the member is asked to follow up one to one.
-
-    Hook for 微信客服 (issue 17): when the resident has a kf session, the reply goes there instead; until then the
-    member gets the text privately (it is theirs to read: staff see phone numbers, groups never do)."""
+def one_to_one(session: Session, chat: GridChat, reply: Reply, member: str | None, now: datetime,
+               resident: str | None = None) -> list[Reply]:
+    """A reply that concerns one resident: when the resident has a 微信客服 session (issue 17), the reply goes to them
+    there (the outbox's resolver sends a person's row to a kf resident by kf/send_msg, within its 48 h / 5 rule);
+    otherwise the member gets the text privately and is asked to follow up one to one (it is theirs to read: staff
+    see phone numbers, groups never do)."""
+    if resident and is_kf_resident(session, resident):
+        return [Reply(reply.text, to_user=resident, urgent=reply.urgent,
+                      idempotency_key=f"kf-private:{reply.idempotency_key}"[:255] if reply.idempotency_key
+                      else None)]
     if member is None:
         return []
     return [Reply(t("toolbar.one_to_one", group=chat.name or chat.chat_id, text=reply.text), to_user=member,
@@ -158,7 +164,8 @@ def divert(session: Session, inbound: Inbound | None, replies: Iterable[Reply], 
                           idempotency_key=reply.idempotency_key))
             continue
         if is_private(reply.text):
-            for notice in one_to_one(session, chat, reply, member, now):
+            resident = inbound.sender_id if inbound is not None and inbound.chat_id == chat.chat_id else None
+            for notice in one_to_one(session, chat, reply, member, now, resident):
                 private(notice)
             continue
         if inbound is None and ticket is None:

@@ -84,6 +84,26 @@ def test_a_reply_with_a_phone_number_never_becomes_a_group_item(cbot):
     assert "一对一" in private.content["text"] and "13812345678" in private.content["text"]
 
 
+def test_a_private_reply_to_a_resident_who_uses_weixin_kefu_goes_there_not_to_the_group_nor_the_member(cbot):
+    """Issue 16 point 9: a reply that concerns one resident goes through 微信客服 when that resident has a session;
+    only without one is the member asked to follow up one to one."""
+    app = cbot.app
+    from gridbot.messages import Inbound, Reply
+    from gridbot.models.kf import KfSession
+    from gridbot.services.outbox import write_replies
+
+    room = cbot.chat("HY-01")
+    with app.session() as s, s.begin():
+        s.add(KfSession(open_kfid="wkCounty", external_userid="wm_res_kf", last_customer_msg_at=app.clock.now()))
+    asked = Inbound(platform="wecom_archive", sender_id="wm_res_kf", text="我的工单", chat_id=room, chat_type="group",
+                    msg_id="archive-kf-1", event_data={"sender_kind": "resident"}, at=app.clock.now())
+    with app.session() as s, s.begin():
+        write_replies(s, asked, [Reply("您登记的电话 13812345678 已更新", to_chat=room)], app.clock.now())
+    assert not _items(app) and not _rows(app, target=room)
+    [private] = _rows(app, target_type="user")
+    assert private.target == "wm_res_kf" and "13812345678" in private.content["text"]
+
+
 def test_a_notice_to_a_customer_group_stays_a_mass_send_with_the_member_who_confirms(cbot):
     app = cbot.app
     from gridbot.messages import Reply
