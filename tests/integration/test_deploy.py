@@ -185,7 +185,8 @@ def test_dockerfile_is_slim_pinned_non_root_and_copies_what_the_app_needs():
     assert re.search(r"(?m)^USER gridbot:gridbot$", final), "the final image must not run as root"
     assert not re.search(r"apt-get|build-essential|gcc", final), "no build tools in the final image"
     assert "pip install" not in final and "COPY --from=build /opt/gridbot /opt/gridbot" in final
-    assert '-e ".[deploy]"' in stages[0], "gunicorn comes from the project's pinned deploy extra"
+    assert '-e ".[deploy,archive]"' in stages[0], \
+        "gunicorn and the chat archive's SDK come from the project's pinned deploy and archive extras"
     # Every COPY source exists: config/ and migrations/ are found beside the package (PROJECT_ROOT), so they
     # must be in the image next to gridbot/ and handlers/.
     sources = [src for line in re.findall(r"(?m)^COPY (?!--from)(.+)$", stages[0]) for src in line.split()[:-1]]
