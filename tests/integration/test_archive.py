@@ -536,3 +536,65 @@ def test_a_catch_up_is_not_a_flood_but_a_flood_in_the_group_still_is(grid, clock
     with app.session() as s:
         flooded = s.scalars(select(ToolbarItem.text).where(ToolbarItem.chat_id == ROOM)).all()
     assert len(flooded) == 1 and "太快" in flooded[0]   # once, after the tenth of that minute (for the member to post)
+
+
+def test_a_ticket_answered_in_the_group_or_withdrawn_shows_its_timeline(grid, clock):
+    """The member's 工单 command (and the console's ticket page) names every step: a group answer and a recall too."""
+    app = grid.app
+    local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")
+    local.post(app, ROOM, "mem_zhao", "收到，我下午过去看看")
+    recalled = local.post(app, ROOM, OTHER, "2栋1单元电梯坏了，困了好久")
+    local.post(app, ROOM, OTHER, "", msgtype="revoke", body={"pre_msgid": recalled})
+    [answered], [withdrawn] = tickets_of(app), tickets_of(app, OTHER)
+    assert (answered.status, withdrawn.status) == ("accepted", "rejected")
+    answered_text = grid.said(f"工单 {answered.number}", as_="mem_zhao", private=True)
+    withdrawn_text = grid.said(f"工单 {withdrawn.number}", as_="mem_zhao", private=True)
+    assert "群内答复受理" in answered_text and "收到，我下午过去看看" in answered_text
+    assert "居民撤回" in withdrawn_text
+
+
+def test_a_recall_also_withdraws_the_prepared_acknowledgement(grid, clock):
+    """A withdrawn ticket's acknowledgement is not offered for posting, nor counted as 待群内回复."""
+    from gridbot.services import toolbar
+
+    app = grid.app
+    msgid = local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")
+    local.post(app, ROOM, RESIDENT, "", msgtype="revoke", body={"pre_msgid": msgid})
+    clock.set(clock.now() + timedelta(days=1))
+    with app.session() as s:
+        [item] = s.scalars(select(ToolbarItem).where(ToolbarItem.chat_id == ROOM)).all()
+        assert item.status == "dismissed"
+        assert toolbar.waiting(s, None, clock.now()) == 0
+
+
+def test_a_members_own_words_in_the_group_count_as_a_timely_response(grid, clock):
+    """Point 4: the member answering in the group is the response, in 响应率 and in 待群内回复 alike; the
+    acknowledgement they did not post stops waiting (they are told). Posting one ticket's acknowledgement answers
+    that ticket only: another resident's is still to post."""
+    from gridbot.services import toolbar
+    from gridbot.services.metrics import ticket_metrics
+
+    app = grid.app
+    start = clock.now()
+    local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")
+    clock.set(clock.now() + timedelta(minutes=5))
+    local.post(app, ROOM, "mem_zhao", "收到，我下午过去看看")
+    [ticket] = tickets_of(app)
+    assert ticket.status == "accepted"
+    with app.session() as s:
+        told = s.scalars(select(OutboxMessage.content).where(OutboxMessage.target == "mem_zhao")).all()
+    assert any("不用再发" in c["text"] for c in told)
+    local.post(app, ROOM, OTHER, "2栋1单元电梯坏了，困了好久")
+    local.post(app, ROOM, RESIDENT, "1栋1单元门口下水道堵了，味道很大")
+    [elevator], [drain] = tickets_of(app, OTHER), tickets_of(app)[1:]
+    with app.session() as s:
+        ack = s.scalar(select(ToolbarItem.text).where(ToolbarItem.ticket_id == elevator.id))
+    local.post(app, ROOM, "mem_zhao", ack)   # the elevator's acknowledgement, posted by hand
+    assert [tk.status for tk in (*tickets_of(app, OTHER), *tickets_of(app)[1:])] == ["accepted", "reported"]
+    clock.set(start + timedelta(days=1))
+    with app.session() as s:
+        assert toolbar.waiting(s, None, clock.now()) == 1          # the drain's, not the first two
+        [waiting] = s.scalars(select(ToolbarItem).where(ToolbarItem.status == "ready")).all()
+        assert waiting.ticket_id == drain.id
+        rates = ticket_metrics(s, since=start, until=clock.now())
+    assert rates["response_rate"] == pytest.approx(2 / 3, abs=1e-3)   # the drain was never answered
