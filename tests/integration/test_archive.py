@@ -598,3 +598,21 @@ def test_a_members_own_words_in_the_group_count_as_a_timely_response(grid, clock
         assert waiting.ticket_id == drain.id
         rates = ticket_metrics(s, since=start, until=clock.now())
     assert rates["response_rate"] == pytest.approx(2 / 3, abs=1e-3)   # the drain was never answered
+
+
+def test_a_group_the_ai_bot_hears_itself_is_not_read_twice(grid):
+    """An internal group with the AI bot also shows in the archive (a licensed member is in it): the bot's own
+    callback hears it, so the archive's copy is kept, not processed (no second ticket, no second command)."""
+    from gridbot.models.org import CHAT_AIBOT_GROUP
+
+    app = grid.app
+    room = grid.chat("HY-02")
+    with app.session() as s, s.begin():
+        s.execute(update(GridChat).where(GridChat.chat_id == room).values(kind=CHAT_AIBOT_GROUP))
+    local.post(app, room, "mem_sun", "3栋1单元电梯坏了，有人被困")
+    local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")   # a customer group's still is
+    with app.session() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket).where(Ticket.chat_id == room)) == 0
+    first, second = rows(app)
+    assert first.status == "skipped" and "AI bot" in first.error
+    assert second.status == "done" and len(tickets_of(app)) == 1
