@@ -616,3 +616,24 @@ def test_a_group_the_ai_bot_hears_itself_is_not_read_twice(grid):
     first, second = rows(app)
     assert first.status == "skipped" and "AI bot" in first.error
     assert second.status == "done" and len(tickets_of(app)) == 1
+
+
+def test_a_reply_only_for_one_resident_names_that_resident_to_the_member(grid):
+    """Point 9 without 微信客服: the member asked to follow up one to one is told with whom (their name in the
+    group, else their id), or they could not."""
+    from gridbot.messages import Inbound, Reply
+    from gridbot.models import ChatIdentity
+    from gridbot.services.outbox import write_replies
+
+    app = grid.app
+    with app.session() as s, s.begin():
+        s.add(ChatIdentity(platform="wecom", user_id=RESIDENT, display_name="张阿姨"))
+    for sender in (RESIDENT, OTHER):
+        asked = Inbound(platform="wecom_archive", sender_id=sender, chat_id=ROOM, chat_type="group", text="电话多少",
+                        msg_id=f"m-{sender}", event_data={"sender_kind": "resident"})
+        with app.session() as s, s.begin():
+            write_replies(s, asked, [Reply("请联系 13812345678", to_chat=ROOM)], app.clock.now())
+    with app.session() as s:
+        notes = [c["text"] for c in s.scalars(select(OutboxMessage.content).where(OutboxMessage.target == "mem_zhao"))]
+    assert len(notes) == 2 and all("一对一" in n and "13812345678" in n for n in notes)
+    assert "张阿姨" in notes[0] and OTHER in notes[1]
