@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ..app import Gridbot
 from ..messages import Inbound
 from ..models import ArchiveConsent, ArchiveCursor, GridChat, Member
+from ..models.org import CHAT_AIBOT_GROUP
 from ..pipeline.receive import note_unknown_chat
 from ..pipeline.store import SKIPPED, UNBOUND, insert_params, insert_sql, row_values
 from .decode import CONSENT_TYPES, READ_KINDS, decode
@@ -195,7 +196,9 @@ def _classify(session: Session, rows: list[tuple[Inbound, str]], now: datetime) 
             _consent(session, inbound.event_data.get("userid") or inbound.sender_id,
                      inbound.event == "archive_agree", inbound.at or now)
     rooms = {i.chat_id for i, _ in rows if i.chat_id}
-    bound = set(session.scalars(select(GridChat.chat_id).where(GridChat.chat_id.in_(rooms)))) if rooms else set()
+    kinds: dict[str, str] = {chat: kind for chat, kind in session.execute(
+        select(GridChat.chat_id, GridChat.kind).where(GridChat.chat_id.in_(rooms)))} if rooms else {}
+    bound = set(kinds)
     senders = {i.sender_id for i, _ in rows}
     members = set(session.scalars(select(Member.userid).where(Member.userid.in_(senders), Member.active.is_(True)))) \
         if senders else set()
@@ -217,6 +220,9 @@ def _classify(session: Session, rows: list[tuple[Inbound, str]], now: datetime) 
             inbound.text, raw = "", ""
         elif inbound.chat_id not in bound:
             status, error = UNBOUND, "chat bound to no grid: bind it on the chats page"
+        elif kinds.get(inbound.chat_id) == CHAT_AIBOT_GROUP:
+            # the AI bot hears this group itself (its callback): read twice, a request would be reported twice
+            status, error = SKIPPED, "archive: an AI bot's group is heard through the bot's callback"
         # received_at = when it was written in the group (not when pulled): after a catch-up, a resident's day of
         # messages must not look like a flood in one minute (process._flooding), nor an hour's wait like none.
         written = min(inbound.at, now) if inbound.at is not None and inbound.at.timestamp() > 0 else now

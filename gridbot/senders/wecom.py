@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from ..app import Gridbot
 from ..markdown import md_plain
-from ..messages import Inbound, Reply
+from ..messages import ARCHIVE_PLATFORM, Inbound, Reply
 from ..models import GridChat, InboundMessage, OutboxMessage, UnknownChat
 from ..models.org import (
     CHAT_AIBOT_GROUP,
@@ -128,7 +128,9 @@ class Channels:
             # 微信客服: a resident who wrote to the kf account hears there, whatever channel the news came from
             return KfSender(app) if app.settings.wecom.api_enabled else _Unsendable(
                 PermanentFailure("微信客服 needs GRIDBOT_WECOM_CORP_ID and GRIDBOT_WECOM_SECRET"))
-        if row.platform not in ("wecom_app", "wecom_aibot", KF_PLATFORM):   # a kf row to a member: app message
+        # a kf row to a member: app message; the chat archive is a way in only: a note about a message it brought
+        # (a new ticket, a recall) goes as the app's, like any other row of WeCom's
+        if row.platform not in ("wecom_app", "wecom_aibot", KF_PLATFORM, ARCHIVE_PLATFORM):
             return app.senders.get(row.platform, app.default_sender)
         try:
             if (row.content or {}).get("response_url") and row.platform == "wecom_aibot":

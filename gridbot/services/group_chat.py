@@ -4,7 +4,10 @@ response, and a resident recalling the message that alone opened a ticket withdr
 The response rule (issue 16 point 4): a grid member's message in the group (not a command) accepts, in their
 name, the tickets reported from that group in the last RESPONSE_WINDOW that nobody has accepted yet and that are
 theirs to act on (their scope). The residents already heard the member in the group, so nobody is told again;
-the ticket's timeline says "group_reply" (the member's words, masked), so a secretary can see what counted."""
+the ticket's timeline says "group_reply" (the member's words, masked), so a secretary can see what counted. A
+message that names ticket numbers (a posted acknowledgement) answers those only. The accepted tickets' prepared
+replies still waiting in the toolbar stop waiting (answered otherwise): the member was heard, so 待群内回复 and the
+response rate do not count them as unanswered."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -16,6 +19,7 @@ from ..messages import ARCHIVE_PLATFORM
 from ..models import ArchiveConsent, ChatIdentity, ChatMembership, GridChat, InboundMessage, Ticket
 from ..privacy import mask_text
 from ..texts import t
+from . import toolbar
 from .people import Speaker
 from .tickets.lifecycle import move
 from .tickets.notifications import notify
@@ -30,9 +34,10 @@ def member_replied(session: Session, speaker: Speaker, chat_id: str, text: str, 
     found = session.scalars(select(Ticket).where(
         Ticket.chat_id == chat_id, Ticket.status == "reported", Ticket.created_at <= at,
         Ticket.created_at >= at - RESPONSE_WINDOW).order_by(Ticket.id)).all()
+    named = set(toolbar.TICKET_NUMBER.findall(text))
     done = []
     for ticket in found:
-        if not speaker.can_act_in(ticket.grid_id):
+        if not speaker.can_act_in(ticket.grid_id) or (named and ticket.number not in named):
             continue
         move(session, ticket, "accepted", speaker.actor, "group_reply", at, member_id=speaker.member_id,
              note=mask_text(text)[:200])
@@ -40,6 +45,7 @@ def member_replied(session: Session, speaker: Speaker, chat_id: str, text: str, 
         ticket.handover_due = None
         if ticket.assignee_id is None:
             ticket.assignee_id = speaker.member_id
+        toolbar.dismiss_for_ticket(session, ticket.id, speaker.actor, at)
         done.append(ticket)
     return done
 
@@ -57,6 +63,7 @@ def withdraw_recalled(session: Session, sender_id: str, chat_id: str, recalled_t
     move(session, ticket, "rejected", f"resident:{sender_id}", "withdrawn", now, note=t("archive.recalled_note"))
     ticket.closed_at = now
     ticket.handover_due = None
+    toolbar.dismiss_for_ticket(session, ticket.id, f"resident:{sender_id}", now)   # nothing left to acknowledge
     notify(session, [ticket.assignee], t("archive.recalled", number=ticket.number), now, platform, ticket)
     return ticket
 

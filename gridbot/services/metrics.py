@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session
 from ..models import Grid, Member, Ticket, TicketEvent, ToolbarItem
 
 SOLVED_STATUSES = ("resolved", "verified", "closed", "rated")
+# 立案: a member's 受理, or their answer in a customer group (services/group_chat.member_replied, issue 16 point 4)
+ACCEPT_ACTIONS = ("accept", "group_reply")
 
 
 def _rate(num: int, den: int) -> float | None:
@@ -51,7 +53,7 @@ def _one(ticket: Ticket, events: list[TicketEvent], until: datetime,
     yet: it counts in a rate's denominator only once it is done or its limit has passed."""
     late_reply = _group_reply_late(ticket, group_replies or [], until)
     excluded = any(ev.to_status in ("rejected", "duplicate") for ev in events)
-    accepts = [ev.at for ev in events if ev.action == "accept"]
+    accepts = [ev.at for ev in events if ev.action in ACCEPT_ACTIONS]
     resolves = [ev.at for ev in events if ev.action == "resolve"]
     last_status = next((ev.to_status for ev in reversed(events) if ev.to_status != ev.from_status),
                        ticket.status)

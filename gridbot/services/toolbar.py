@@ -25,7 +25,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..messages import Inbound, Reply
-from ..models import GridChat, Member, MemberGrid, Ticket
+from ..models import ChatIdentity, GridChat, Member, MemberGrid, Ticket
 from ..models.org import CHAT_CUSTOMER_GROUP
 from ..models.toolbar import HOW_BY_HAND, HOW_TOOLBAR, ITEM_DISMISSED, ITEM_POSTED, ITEM_READY, ToolbarItem
 from ..privacy import mask_text
@@ -126,9 +126,19 @@ def one_to_one(session: Session, chat: GridChat, reply: Reply, member: str | Non
                       else None)]
     if member is None:
         return []
-    return [Reply(t("toolbar.one_to_one", group=chat.name or chat.chat_id, text=reply.text), to_user=member,
+    group = chat.name or chat.chat_id
+    text = t("toolbar.one_to_one_resident", group=group, who=_resident_name(session, resident), text=reply.text) \
+        if resident else t("toolbar.one_to_one", group=group, text=reply.text)
+    return [Reply(text, to_user=member,
                   idempotency_key=f"toolbar-private:{reply.idempotency_key}"[:255] if reply.idempotency_key
                   else None)]
+
+
+def _resident_name(session: Session, user_id: str) -> str:
+    """Whom the member is to contact: the resident's name in the group (any platform that knows it), else the id."""
+    name = session.scalar(select(ChatIdentity.display_name).where(
+        ChatIdentity.user_id == user_id, ChatIdentity.display_name.is_not(None)).order_by(ChatIdentity.id).limit(1))
+    return name or user_id
 
 
 # The chat archive is a way in, never a way out: a member's notice about a message it brought goes as an app message.

@@ -536,3 +536,104 @@ def test_a_catch_up_is_not_a_flood_but_a_flood_in_the_group_still_is(grid, clock
     with app.session() as s:
         flooded = s.scalars(select(ToolbarItem.text).where(ToolbarItem.chat_id == ROOM)).all()
     assert len(flooded) == 1 and "太快" in flooded[0]   # once, after the tenth of that minute (for the member to post)
+
+
+def test_a_ticket_answered_in_the_group_or_withdrawn_shows_its_timeline(grid, clock):
+    """The member's 工单 command (and the console's ticket page) names every step: a group answer and a recall too."""
+    app = grid.app
+    local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")
+    local.post(app, ROOM, "mem_zhao", "收到，我下午过去看看")
+    recalled = local.post(app, ROOM, OTHER, "2栋1单元电梯坏了，困了好久")
+    local.post(app, ROOM, OTHER, "", msgtype="revoke", body={"pre_msgid": recalled})
+    [answered], [withdrawn] = tickets_of(app), tickets_of(app, OTHER)
+    assert (answered.status, withdrawn.status) == ("accepted", "rejected")
+    answered_text = grid.said(f"工单 {answered.number}", as_="mem_zhao", private=True)
+    withdrawn_text = grid.said(f"工单 {withdrawn.number}", as_="mem_zhao", private=True)
+    assert "群内答复受理" in answered_text and "收到，我下午过去看看" in answered_text
+    assert "居民撤回" in withdrawn_text
+
+
+def test_a_recall_also_withdraws_the_prepared_acknowledgement(grid, clock):
+    """A withdrawn ticket's acknowledgement is not offered for posting, nor counted as 待群内回复."""
+    from gridbot.services import toolbar
+
+    app = grid.app
+    msgid = local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")
+    local.post(app, ROOM, RESIDENT, "", msgtype="revoke", body={"pre_msgid": msgid})
+    clock.set(clock.now() + timedelta(days=1))
+    with app.session() as s:
+        [item] = s.scalars(select(ToolbarItem).where(ToolbarItem.chat_id == ROOM)).all()
+        assert item.status == "dismissed"
+        assert toolbar.waiting(s, None, clock.now()) == 0
+
+
+def test_a_members_own_words_in_the_group_count_as_a_timely_response(grid, clock):
+    """Point 4: the member answering in the group is the response, in 响应率 and in 待群内回复 alike; the
+    acknowledgement they did not post stops waiting (they are told). Posting one ticket's acknowledgement answers
+    that ticket only: another resident's is still to post."""
+    from gridbot.services import toolbar
+    from gridbot.services.metrics import ticket_metrics
+
+    app = grid.app
+    start = clock.now()
+    local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")
+    clock.set(clock.now() + timedelta(minutes=5))
+    local.post(app, ROOM, "mem_zhao", "收到，我下午过去看看")
+    [ticket] = tickets_of(app)
+    assert ticket.status == "accepted"
+    with app.session() as s:
+        told = s.scalars(select(OutboxMessage.content).where(OutboxMessage.target == "mem_zhao")).all()
+    assert any("不用再发" in c["text"] for c in told)
+    local.post(app, ROOM, OTHER, "2栋1单元电梯坏了，困了好久")
+    local.post(app, ROOM, RESIDENT, "1栋1单元门口下水道堵了，味道很大")
+    [elevator], [drain] = tickets_of(app, OTHER), tickets_of(app)[1:]
+    with app.session() as s:
+        ack = s.scalar(select(ToolbarItem.text).where(ToolbarItem.ticket_id == elevator.id))
+    local.post(app, ROOM, "mem_zhao", ack)   # the elevator's acknowledgement, posted by hand
+    assert [tk.status for tk in (*tickets_of(app, OTHER), *tickets_of(app)[1:])] == ["accepted", "reported"]
+    clock.set(start + timedelta(days=1))
+    with app.session() as s:
+        assert toolbar.waiting(s, None, clock.now()) == 1          # the drain's, not the first two
+        [waiting] = s.scalars(select(ToolbarItem).where(ToolbarItem.status == "ready")).all()
+        assert waiting.ticket_id == drain.id
+        rates = ticket_metrics(s, since=start, until=clock.now())
+    assert rates["response_rate"] == pytest.approx(2 / 3, abs=1e-3)   # the drain was never answered
+
+
+def test_a_group_the_ai_bot_hears_itself_is_not_read_twice(grid):
+    """An internal group with the AI bot also shows in the archive (a licensed member is in it): the bot's own
+    callback hears it, so the archive's copy is kept, not processed (no second ticket, no second command)."""
+    from gridbot.models.org import CHAT_AIBOT_GROUP
+
+    app = grid.app
+    room = grid.chat("HY-02")
+    with app.session() as s, s.begin():
+        s.execute(update(GridChat).where(GridChat.chat_id == room).values(kind=CHAT_AIBOT_GROUP))
+    local.post(app, room, "mem_sun", "3栋1单元电梯坏了，有人被困")
+    local.post(app, ROOM, RESIDENT, "1栋2单元楼道灯坏了好几天了")   # a customer group's still is
+    with app.session() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket).where(Ticket.chat_id == room)) == 0
+    first, second = rows(app)
+    assert first.status == "skipped" and "AI bot" in first.error
+    assert second.status == "done" and len(tickets_of(app)) == 1
+
+
+def test_a_reply_only_for_one_resident_names_that_resident_to_the_member(grid):
+    """Point 9 without 微信客服: the member asked to follow up one to one is told with whom (their name in the
+    group, else their id), or they could not."""
+    from gridbot.messages import Inbound, Reply
+    from gridbot.models import ChatIdentity
+    from gridbot.services.outbox import write_replies
+
+    app = grid.app
+    with app.session() as s, s.begin():
+        s.add(ChatIdentity(platform="wecom", user_id=RESIDENT, display_name="张阿姨"))
+    for sender in (RESIDENT, OTHER):
+        asked = Inbound(platform="wecom_archive", sender_id=sender, chat_id=ROOM, chat_type="group", text="电话多少",
+                        msg_id=f"m-{sender}", event_data={"sender_kind": "resident"})
+        with app.session() as s, s.begin():
+            write_replies(s, asked, [Reply("请联系 13812345678", to_chat=ROOM)], app.clock.now())
+    with app.session() as s:
+        notes = [c["text"] for c in s.scalars(select(OutboxMessage.content).where(OutboxMessage.target == "mem_zhao"))]
+    assert len(notes) == 2 and all("一对一" in n and "13812345678" in n for n in notes)
+    assert "张阿姨" in notes[0] and OTHER in notes[1]

@@ -142,3 +142,24 @@ def test_a_member_may_dismiss_an_item_of_their_grid_and_it_stops_waiting(page, c
     with app.session() as s:
         assert toolbar.waiting(s, None, clock.now() + timedelta(days=2)) == 1          # HY-03's only
         assert s.scalar(select(AuditLog.id).where(AuditLog.action == "toolbar.dismissed"))
+
+
+def test_through_wecom_every_private_note_about_an_archived_message_reaches_the_member(page):
+    """The chat archive is a way in, never a way out: the new ticket's note (【新工单】), a recall's and a group
+    answer's reach the member by app message, not the local sender (a row of platform wecom_archive had no sender)."""
+    from gridbot.messages import Inbound
+    from gridbot.models import OutboxMessage, Ticket
+    from gridbot.pipeline.receive import store_and_queue
+
+    bot, _, fake = page
+    app = bot.app
+    store_and_queue(app, Inbound(
+        platform="wecom_archive", sender_id="wmResident0009", text="2栋门口的垃圾三天没人清运了",
+        chat_id=bot.chat("HY-01"), msg_id="archive-9_external", event_data={"sender_kind": "resident"},
+        at=app.clock.now()))
+    with app.session() as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.reporter_id == "wmResident0009")).one()
+        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.target == "mem_zhao")).all()
+    assert rows and all(r.status == "sent" for r in rows)
+    told = [m.body["text"]["content"] for m in fake.sent("/cgi-bin/message/send") if m.body["touser"] == "mem_zhao"]
+    assert any("【新工单】" in text and ticket.number in text for text in told)

@@ -28,7 +28,7 @@ def test_say_and_the_console_toolbar_in_a_customer_group(tmp_path):
     assert said.exit_code == 0, said.output
     replies = [r for r in said.output.split("\n\n") if r.strip()]
     assert replies and all(r.startswith("[私信 → ") for r in replies)     # nothing said in the group itself
-    ready = next(r for r in replies if "已为“幸福一网格居民群”群准备好回复" in r)
+    ready = next(r for r in replies if "已为群“幸福一网格居民群”准备好回复" in r)   # a name ending in 群: no “…群”群
     assert "工单号" in ready                                              # the text itself, to copy by hand
     member = ready.split("→ ", 1)[1].split("]", 1)[0]
     console = run(main, ["console", "--chat", "wrCustomer01", "--as", member],
