@@ -30,6 +30,7 @@ SENDS_PER_MESSAGE = 5              # doc 94677: at most 5 messages per message o
 WELCOME_TTL = timedelta(seconds=20)   # doc 95122: welcome_code valid 20 seconds, usable once
 HELD = "held"                      # an outbox row waiting for the resident to write again
 MAX_SCENE_BYTES = 32               # doc 94665 (kf/add_contact_way): scene <= 32 bytes, [0-9a-zA-Z_-]
+LOCAL_KFID = "local"   # the embedded kf account of the simulator and `gridbot say --kf` (no WeCom configured)
 
 
 def session_for(session: Session, open_kfid: str, external_userid: str, now: datetime,

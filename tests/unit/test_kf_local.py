@@ -77,3 +77,15 @@ def test_say_kf_plays_a_resident_who_scanned_the_grid_code(request):
     assert number in mine.output
     both = runner.invoke(main, ["say", "--kf", "XF-02", "--chat", "chat-xf-02", "--as", "wmCliXF02", "你好"])
     assert both.exit_code != 0
+
+
+def test_simulator_kf_to_person_silences_the_bot_in_that_session(demo):
+    """The embedded account has no WeCom to hand over on: 转人工 hands the session over at once, so the simulator
+    shows what a resident sees (the bot says it is handing over, then stays silent), not a bot that goes on."""
+    app, client = demo
+    told = say(client, "转人工", "wmPersonXF02", kf="XF-02")
+    assert told and "转接" in told[0]
+    assert say(client, "还在吗", "wmPersonXF02", kf="XF-02") == []
+    with app.session() as s:
+        row = s.scalar(select(KfSession).where(KfSession.external_userid == "wmPersonXF02"))
+        assert row.servicer and row.service_state == 3
