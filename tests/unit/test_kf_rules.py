@@ -112,3 +112,11 @@ def test_the_held_notice_states_wecoms_rule_not_a_daily_quota():
 
     notice = t("kf.held_notice", number="XF-20261205-0001")
     assert "今天" not in notice and "5 条" in notice and "48 小时" in notice
+
+
+def test_greeting_and_help_in_kf_do_not_ask_for_an_at_and_offer_a_person(bot):
+    """微信客服 is a private chat: "直接@我" reads wrong there, and 转人工 is learnt only from the bot.
+    (The 反馈 command's one-line summary in 帮助 still says "直接@我说明也一样": shared with the group.)"""
+    for text in ("你好", "帮助"):
+        answer = said(bot, text, userid="wmKFhelp01")
+        assert "直接@我说明情况" not in answer and "转人工" in answer, (text, answer)
