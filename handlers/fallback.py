@@ -5,6 +5,7 @@ import re
 
 from gridbot.messages import Reply
 from gridbot.router import Context, Router
+from gridbot.services import kf
 from gridbot.services.tickets import URGENT
 from gridbot.texts import t
 from gridbot.understanding import Understanding, understand
@@ -41,7 +42,8 @@ def _acknowledge(ctx: Context, _match: object) -> list[Reply]:
         # A group no grid owns: whatever was reported here reaches nobody, so do not ask for more detail.
         return [Reply(t("fallback.unbound_chat"))]
     if not ctx.text or _GREETING.match(ctx.text):
-        return [Reply(t("fallback.greeting"))]
+        # 微信客服 is a private chat: no @ there, and 转人工 is on offer
+        return [Reply(t("kf.welcome" if ctx.inbound.platform == kf.PLATFORM else "fallback.greeting"))]
     if _THANKS.match(ctx.text):
         return [Reply(t("fallback.thanks"))]
     if ctx.speaker.is_member:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from gridbot.config import ConfigError
 from gridbot.messages import Reply
 from gridbot.router import Command, Context, NotACommand, Router
+from gridbot.services import kf
 from gridbot.texts import t
 
 # Command names are at most four characters; a longer word, or one with a digit, after 帮助 is a sentence
@@ -61,7 +62,9 @@ def help_command(ctx: Context, args: str) -> list[Reply]:
         lines = [t("help.title_resident")]
         lines += [t("help.line", name=c.name, summary=_text(ctx, c, "summary"))
                   for c in router.visible_commands(speaker)]
-        lines += [t("help.footer_resident"), t("help.footer_rating")]
+        # 微信客服 is a private chat: no @ there, and 转人工 is on offer
+        footer = "kf.help_footer" if ctx.inbound.platform == kf.PLATFORM else "help.footer_resident"
+        lines += [t(footer), t("help.footer_rating")]
         return [Reply("\n".join(lines))]
     text = "\n".join([t("help.title_member", name=speaker.name), *_member_list(ctx), t("help.footer_member")])
     if ctx.inbound.is_group:  # forty lines of members' commands are not for the residents' group

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from gridbot.messages import Reply
+from gridbot.models.kf import KF_STATE_HUMAN
 from gridbot.router import Context, Router
 from gridbot.services import kf
 from gridbot.services.audit import record
@@ -38,6 +39,10 @@ def _run(ctx: Context, why: str) -> list[Reply]:
         return [Reply(t("kf.nobody"))]
     record(ctx.session, f"resident:{inbound.sender_id}", "kf.trans", "kf_session", row.id,
            {"servicer": person.userid, "why": why}, at=ctx.now)
+    if open_kfid == kf.LOCAL_KFID:
+        # the embedded account (simulator, `gridbot say --kf`) has no WeCom to call trans on: handed over now
+        # (audited just above)
+        row.service_state, row.servicer = KF_STATE_HUMAN, person.userid
     # the session goes to the person once this reply is sent (senders/kf.py): after it the bot may not speak
     return [Reply(t("kf.to_leader" if why == "complaint" else "kf.to_person", who=person.name),
                   extra={"kf_trans": person.userid})]

@@ -133,7 +133,7 @@ def _insert(session: Session, values: dict[str, Any], dialect: str) -> int | Non
     return result.scalar()
 
 
-LOCAL_KFID = "local"   # the embedded kf account of the simulator and `gridbot say --kf` (no WeCom configured)
+LOCAL_KFID = kf.LOCAL_KFID   # the embedded kf account of the simulator and `gridbot say --kf` (no WeCom configured)
 
 
 def local_message(app: Gridbot, grid_code: str, userid: str, text: str, menu_id: str | None = None,

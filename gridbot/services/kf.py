@@ -30,6 +30,7 @@ SENDS_PER_MESSAGE = 5              # doc 94677: at most 5 messages per message o
 WELCOME_TTL = timedelta(seconds=20)   # doc 95122: welcome_code valid 20 seconds, usable once
 HELD = "held"                      # an outbox row waiting for the resident to write again
 MAX_SCENE_BYTES = 32               # doc 94665 (kf/add_contact_way): scene <= 32 bytes, [0-9a-zA-Z_-]
+LOCAL_KFID = "local"   # the embedded kf account of the simulator and `gridbot say --kf` (no WeCom configured)
 
 
 def session_for(session: Session, open_kfid: str, external_userid: str, now: datetime,
@@ -147,6 +148,10 @@ def unrated_resolved(session: Session, external_userid: str) -> Ticket | None:
 def tell_member_held(session: Session, row_id: int, external_userid: str, now: datetime) -> bool:
     """A held message that matters (a resolved ticket waits for its rating): its member hears that the resident
     cannot be reached in 微信客服 until they write again. Once per outbox row."""
+    held = session.get(OutboxMessage, row_id)
+    choices = ((held.content or {}).get("choices") or []) if held is not None else []
+    if not any(str(cid).startswith("rate:") for cid, _words in choices):
+        return False   # not the rating question: the member is not told that it waits (it may have been delivered)
     ticket = unrated_resolved(session, external_userid)
     if ticket is None or ticket.assignee_id is None:
         return False

@@ -122,7 +122,9 @@ def say():
     if kf_grid:   # 微信客服 mode: a resident who scanned this grid's code writes privately (issue 17)
         before = _last_outbox_id()
         try:
-            local_message(app, kf_grid, user_id, text, name=str(name)[:64] if name else None)
+            # a tap on a menu item comes back as its words with the item's id, as kf/sync_msg gives it
+            menu_id = str(data.get("menu_id") or "")[:128] or None
+            local_message(app, kf_grid, user_id, text, menu_id=menu_id, name=str(name)[:64] if name else None)
         except Refusal as err:
             return _error(err.text)
         rows, cursor = _due_after(before)
@@ -201,7 +203,8 @@ def _shown(row: OutboxMessage, chat_id: str | None, user_id: str | None) -> dict
     content = row.content or {}
     return {"id": row.id, "where": where, "target_type": row.target_type, "to": row.target,
             "text": _shown_text(content), "markdown": content.get("kind") == "markdown",
-            "mentions": content.get("mentions") or [], "urgent": row.urgent}
+            "mentions": content.get("mentions") or [], "urgent": row.urgent,
+            "choices": content.get("choices") or []}   # 微信客服 shows these as a tappable menu (msgmenu)
 
 
 def _shown_text(content: dict) -> str:

@@ -315,3 +315,26 @@ def test_a_picture_or_a_voice_in_kf_is_answered_with_what_to_write(client, kf_ap
                   obj={"latitude": 30.1, "longitude": 120.2, "name": "幸福小区", "address": "4栋"})
     res.notify()
     assert "位置" in res.last_text()
+
+
+def test_a_held_notice_that_is_not_the_rating_question_is_not_told_to_the_member(
+        client, kf_app, fake, app_signer, clock):
+    """The rating question reached the resident; days later another notice waits for the window. The member must
+    not hear "评价邀请要等居民再次发消息" then: the invitation was delivered."""
+    res = Resident(client, fake, app_signer, clock)
+    res.scan("XF-02")
+    res.write("4栋2单元楼道灯坏了")
+    with kf_app.session() as s:
+        number = s.scalar(select(Ticket.number))
+    for i, command in enumerate((f"受理 {number}", f"处置 {number}", f"办结 {number} 灯已换好")):
+        member_says(client, app_signer, clock, "xf_huang", command, f"n{i}")
+    assert res.seen()[-1]["msgtype"] == "msgmenu"   # the rating question was delivered
+    clock.advance(hours=49)
+    with kf_app.session() as s, s.begin():
+        outbox.write_replies(s, None, [Reply("通知：明天停水", to_user=RESIDENT)], clock.now(), "wecom_kf")
+    with kf_app.session() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)
+                        .where(OutboxMessage.status == "held")) == 1
+    told = [r.body for r in fake.sent("/cgi-bin/message/send") if r.body.get("touser") == "xf_huang"]
+    assert not any("48 小时" in b.get("text", {}).get("content", "") for b in told)
+    assert fake.kf_refused == []

@@ -77,3 +77,34 @@ def test_say_kf_plays_a_resident_who_scanned_the_grid_code(request):
     assert number in mine.output
     both = runner.invoke(main, ["say", "--kf", "XF-02", "--chat", "chat-xf-02", "--as", "wmCliXF02", "你好"])
     assert both.exit_code != 0
+
+
+def test_simulator_kf_to_person_silences_the_bot_in_that_session(demo):
+    """The embedded account has no WeCom to hand over on: 转人工 hands the session over at once, so the simulator
+    shows what a resident sees (the bot says it is handing over, then stays silent), not a bot that goes on."""
+    app, client = demo
+    told = say(client, "转人工", "wmPersonXF02", kf="XF-02")
+    assert told and "转接" in told[0]
+    assert say(client, "还在吗", "wmPersonXF02", kf="XF-02") == []
+    with app.session() as s:
+        row = s.scalar(select(KfSession).where(KfSession.external_userid == "wmPersonXF02"))
+        assert row.servicer and row.service_state == 3
+
+
+def test_simulator_kf_mode_shows_the_rating_as_a_menu_and_a_tap_rates(demo):
+    """Done when: the resident taps 满意 on the menu. The simulator gives the rating's choices with the message, and
+    a tap (its words and the item's id, as kf/sync_msg gives it) rates the ticket."""
+    app, client = demo
+    number = NUMBER.search(" ".join(say(client, "6栋1单元电梯坏了", "wmTapXF02", kf="XF-02"))).group()
+    for command in (f"受理 {number}", f"处置 {number}"):
+        say(client, command, "xf_huang")
+    res = client.post("/simulator/say", json={"user_id": "xf_huang", "text": f"办结 {number} 电梯已修好"})
+    menus = [r["choices"] for r in res.get_json()["replies"] if r["to"] == "wmTapXF02" and r["choices"]]
+    assert menus and [words for _, words in menus[0]] == ["满意", "基本满意", "不满意"]
+    menu_id, words = menus[0][0]
+    res = client.post("/simulator/say", json={"kf": "XF-02", "user_id": "wmTapXF02", "text": words,
+                                              "menu_id": menu_id})
+    assert res.status_code == 200 and res.get_json()["ok"]
+    with app.session() as s:
+        assert s.scalar(select(Ticket.rating).where(Ticket.number == number)) == "satisfied"
+    assert "menu_id" in client.get("/").get_data(as_text=True), "the page sends a tap with the item's id"

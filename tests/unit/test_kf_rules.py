@@ -103,3 +103,20 @@ def test_register_works_in_kf(bot):
         assert s.scalar(select(KfSession.grid_id).where(KfSession.external_userid == "wmKFreg")) is not None
         binding = s.scalar(select(HouseholdBinding).join(ChatIdentity).where(ChatIdentity.user_id == "wmKFreg"))
         assert binding is not None and binding.status == "pending"   # a member of HY-01 confirms it
+
+
+def test_the_held_notice_states_wecoms_rule_not_a_daily_quota():
+    """Doc 94677: 5 messages per message of the resident, not per day; a member told "今天已发满" would wait for
+    tomorrow instead of asking the resident to write."""
+    from gridbot.texts import t
+
+    notice = t("kf.held_notice", number="XF-20261205-0001")
+    assert "今天" not in notice and "5 条" in notice and "48 小时" in notice
+
+
+def test_greeting_and_help_in_kf_do_not_ask_for_an_at_and_offer_a_person(bot):
+    """微信客服 is a private chat: "直接@我" reads wrong there, and 转人工 is learnt only from the bot.
+    (The 反馈 command's one-line summary in 帮助 still says "直接@我说明也一样": shared with the group.)"""
+    for text in ("你好", "帮助"):
+        answer = said(bot, text, userid="wmKFhelp01")
+        assert "直接@我说明情况" not in answer and "转人工" in answer, (text, answer)
