@@ -47,6 +47,8 @@ EXPECTED: dict[str, set[str] | str] = {
     "console.accounts": CONFIGURE,
     "console.chats": CONFIGURE,
     "console.chat_kind": CONFIGURE,                        # chat-hy-01: the secretary's community; operators
+    "console.kf_links_page": CONFIGURE,                    # 微信客服 links and QR codes of the person's grids
+    "console.kf_link_sheet": CONFIGURE,                    # HY-01's printable sheet (404 until a link is made)
     "console.account_password": CONFIGURE,
     "console.tokens": EVERYONE,
     "console.token_revoke": {"member", "operator"},        # the owner (赵网格员) and operators
@@ -130,7 +132,7 @@ def _url(world, rule: str) -> str:
               "<int:reminder_id>": str(world.ids["reminder"]), "<int:ann_id>": str(world.ids["announcement"]),
               "<int:account_id>": str(world.ids["account"]), "<int:token_id>": str(world.ids["token"]),
               "<int:outbox_id>": "999999", "<int:evidence_id>": str(world.ids["evidence"]),
-              "<chat_id>": "chat-hy-01"}
+              "<chat_id>": "chat-hy-01", "<code>": "HY-01"}
     for key, value in values.items():
         rule = rule.replace(key, value)
     assert "<" not in rule, f"no sample value for {rule}"
