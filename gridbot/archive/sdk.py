@@ -8,6 +8,7 @@ import ctypes
 import json
 import logging
 import platform
+import sys
 from typing import Any
 
 from .port import ArchiveUnavailable, Record
@@ -17,6 +18,13 @@ log = logging.getLogger(__name__)
 INSTALL_HINT = "pip install 'gridbot[archive]'（仅 Linux x86_64/arm64、Windows x64）"
 
 
+# C++ extensions whose runtime clashes with the SDK's when they are loaded first: loading libWeWorkFinanceSdk_C.so
+# after kiwisolver (matplotlib's, for the digest's chart) aborts the process ("free(): invalid pointer"); loaded
+# before them, both work. bootstrap opens the archive when the app is built, before any chart is drawn; a process
+# that loaded them already gets this sentence instead of an abort (tests/integration/test_archive.py).
+CLASHING_MODULES = ("kiwisolver", "kiwisolver._cext")
+
+
 def load_problem() -> str | None:
     """Why the SDK cannot be used on this machine, or None if its library loads."""
     try:
@@ -24,6 +32,10 @@ def load_problem() -> str | None:
         from pywecomarchive.errors import SdkError  # noqa: PLC0415 - optional extra, as above
     except ImportError:
         return f"未安装会话存档 SDK 包 pywecomarchive：{INSTALL_HINT}"
+    clashing = [name for name in CLASHING_MODULES if name in sys.modules]
+    if clashing:
+        return (f"会话存档 SDK 须在 {clashing[0]}（matplotlib 绘图）之前载入，否则进程崩溃：本进程已先载入它，"
+                "请重启进程（gridbot 在启动时即载入 SDK）")
     try:
         ctypes.CDLL(str(default_library()))
     except (SdkError, OSError) as exc:

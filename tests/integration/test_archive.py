@@ -3,8 +3,13 @@ archive, pulled, decrypted and turned into a ticket; exactly once; one puller at
 consent; a member's answer in the group; the SDK missing. On SQLite and PostgreSQL (db_url)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -322,6 +327,7 @@ def test_an_sdk_that_does_not_load_on_this_machine_is_named(monkeypatch):
     for name, module in (("pywecomarchive", fake), ("pywecomarchive._native", native),
                          ("pywecomarchive.errors", errors)):
         monkeypatch.setitem(__import__("sys").modules, name, module)
+    monkeypatch.setattr(sdk, "CLASHING_MODULES", ())   # whatever this test process loaded before
     problem = sdk.load_problem()
     assert "libWeWorkFinanceSdk_C.so" in problem and "Linux x86_64/arm64" in problem
 
@@ -502,21 +508,55 @@ def test_link_and_mini_program_cards_are_chatter_unless_their_words_ask(grid):
     assert len(tickets_of(app, OTHER)) == 1
 
 
-def test_the_real_sdk_loads_here_and_its_errors_are_said(make_app, sqlite_url, archive_keys, caplog):
-    """Only where gridbot[archive] is installed (Linux x86_64/arm64): the native library loads; with WeCom out of
-    reach (no network in the tests) GetChatData's error comes back as a sentence, and the job logs it once."""
-    pytest.importorskip("pywecomarchive")
-    from gridbot.archive import sdk
-    from gridbot.jobs import pull_archive
+def _fresh_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`code` in a new interpreter: what a process loaded before decides whether the SDK's library can load."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})}, cwd=Path(__file__).resolve().parents[2])
 
-    assert sdk.load_problem() is None
-    app = make_app(sqlite_url, env={
-        "GRIDBOT_WECOM_CORP_ID": "ww1436e0e65a779aee", "GRIDBOT_ARCHIVE_SOURCE": "sdk",
-        "GRIDBOT_ARCHIVE_SECRET": "not-the-secret", "GRIDBOT_ARCHIVE_PRIVATE_KEYS": archive_keys,
-        "GRIDBOT_ARCHIVE_SDK_TIMEOUT": "1"})
-    assert isinstance(app.archive, sdk.SdkArchive) and app.archive_problem is None
-    assert pull_archive() == 0
-    assert any("GetChatData" in r.getMessage() and "错误码" in r.getMessage() for r in caplog.records)
+
+def test_the_real_sdk_loads_here_and_its_errors_are_said(sqlite_url, archive_keys, tmp_path):
+    """Only where gridbot[archive] is installed (Linux x86_64/arm64): the native library loads in a gridbot process;
+    with WeCom out of reach (no network in the tests) GetChatData's error comes back as a sentence, logged once; and
+    the digest's chart (matplotlib) is drawn after it in the same process."""
+    pytest.importorskip("pywecomarchive")
+    from gridbot import migrate
+
+    migrate.upgrade(sqlite_url)
+    done = _fresh_python("""
+        import logging
+        import os
+        from gridbot.bootstrap import build, run_as
+        from gridbot.config import Settings
+        from gridbot.archive import sdk
+        from gridbot.jobs import pull_archive
+        records = []
+        logging.getLogger().addHandler(type("H", (logging.Handler,), {"emit": lambda self, r: records.append(r)})())
+        app = build(Settings.from_env(dict(os.environ)), sync_jobs=True)
+        assert isinstance(app.archive, sdk.SdkArchive) and app.archive_problem is None, app.archive_problem
+        assert run_as(app, pull_archive) == 0
+        said = [r.getMessage() for r in records if "GetChatData" in r.getMessage()]
+        assert len(said) == 1 and "错误码" in said[0], said
+        import matplotlib.pyplot as plt
+        fig = plt.figure(); fig.text(0.1, 0.1, "x"); fig.savefig(os.environ["OUT"])
+        print("ok")
+        """, env={"GRIDBOT_DATABASE_URL": sqlite_url, "GRIDBOT_INSTANCE_DIR": str(tmp_path), "GRIDBOT_REDIS_URL": "",
+                  "GRIDBOT_WECOM_CORP_ID": "ww1436e0e65a779aee", "GRIDBOT_ARCHIVE_SOURCE": "sdk",
+                  "GRIDBOT_ARCHIVE_SECRET": "not-the-secret", "GRIDBOT_ARCHIVE_PRIVATE_KEYS": archive_keys,
+                  "GRIDBOT_ARCHIVE_SDK_TIMEOUT": "1", "OUT": str(tmp_path / "chart.png")})
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+def test_a_process_that_loaded_matplotlib_first_is_told_not_aborted():
+    """Loading the SDK's library after kiwisolver (matplotlib's C++ part) aborts the process ("free(): invalid
+    pointer", seen in the full test run): such a process gets a sentence that says so instead."""
+    pytest.importorskip("pywecomarchive")
+    done = _fresh_python("""
+        import kiwisolver
+        from gridbot.archive import sdk
+        print(sdk.load_problem())
+        """)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "matplotlib" in done.stdout and "重启" in done.stdout
 
 
 def test_a_catch_up_is_not_a_flood_but_a_flood_in_the_group_still_is(grid, clock):
