@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ from sqlalchemy import select
 
 from ..clock import local
 from ..errors import log_unexpected
-from ..models import GridChat
+from ..models import GridChat, ToolbarItem
 from ..models.org import CHAT_CUSTOMER_GROUP
 from ..services import toolbar
 from ..texts import t
@@ -112,33 +113,28 @@ def items():
         return jsonify(ok=True, group=t("toolbar.heading", group=chat.name or chat.chat_id), items=shown)
 
 
-@bp.post("/items/<int:item_id>/posted")
-@requires("public")
-def posted(item_id: int) -> ResponseReturnValue:
-    """sendChatMessage succeeded: the item is posted (how=toolbar), audited."""
+def _item_action(item_id: int, act: Callable[..., ToolbarItem | None]) -> ResponseReturnValue:
+    """A member's action on a ready item of their grids (audited); another grid's item is not there for them."""
     principal = _member()
     app = gridbot_app()
     with app.session() as s, s.begin():
-        item = toolbar.post_from_toolbar(s, item_id, principal.userid or principal.actor, principal.scope_grid_ids,
-                                         app.clock.now())
+        item = act(s, item_id, principal.userid or principal.actor, principal.scope_grid_ids, app.clock.now())
         status = item.status if item is not None else None
     if status is None:
         audit_event(principal.actor, "console.forbidden", "toolbar_item", item_id, reason="scope")
         abort(404)
     return jsonify(ok=True, status=status)
+
+
+@bp.post("/items/<int:item_id>/posted")
+@requires("public")
+def posted(item_id: int) -> ResponseReturnValue:
+    """sendChatMessage succeeded: the item is posted (how=toolbar), audited."""
+    return _item_action(item_id, toolbar.post_from_toolbar)
 
 
 @bp.post("/items/<int:item_id>/dismissed")
 @requires("public")
 def dismissed(item_id: int) -> ResponseReturnValue:
     """The member will not post it (answered otherwise): it stops waiting, audited."""
-    principal = _member()
-    app = gridbot_app()
-    with app.session() as s, s.begin():
-        item = toolbar.dismiss(s, item_id, principal.userid or principal.actor, principal.scope_grid_ids,
-                               app.clock.now())
-        status = item.status if item is not None else None
-    if status is None:
-        audit_event(principal.actor, "console.forbidden", "toolbar_item", item_id, reason="scope")
-        abort(404)
-    return jsonify(ok=True, status=status)
+    return _item_action(item_id, toolbar.dismiss)

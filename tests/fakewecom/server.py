@@ -179,11 +179,10 @@ class FakeWeCom:
             text = str((body.get("text") or {}).get("content", ""))
             if len(text.encode()) > 4000:   # doc 92135: text <= 4,000 bytes; errcode unverified
                 return {"errcode": 45002, "errmsg": "content size out of limit"}
-        # The real path is /cgi-bin/aibot/response?response_code= (doc 101138, fake.response_url()); the old
-        # /aibot/response/<code> is kept, under the same rules, only until the other parts' tests are merged.
-        if path == "/cgi-bin/aibot/response" or path.startswith("/aibot/response/"):
-            code = args.get("response_code") or path.rsplit("/", 1)[-1]
-            issued = self.response_codes.setdefault(code, time.time())   # an old-style test url: issued now
+        # The real path is /cgi-bin/aibot/response?response_code= (doc 101138, fake.response_url()).
+        if path == "/cgi-bin/aibot/response":
+            code = args.get("response_code") or ""
+            issued = self.response_codes.get(code, 0.0)   # a code the fake never issued is refused like an old one
             if code in self.used_response_codes or time.time() - issued >= 3600:
                 # doc 101138: one use, valid one hour; the errcode is unverified
                 return {"errcode": 40029, "errmsg": "invalid response_code (used or expired)"}
@@ -204,8 +203,8 @@ class FakeWeCom:
                 sends.append(now)
         if path == "/cgi-bin/webhook/send":
             self.robot_sends.setdefault(args.get("key", ""), []).append(now)
-        if path == "/cgi-bin/aibot/response" or path.startswith("/aibot/response/"):
-            self.used_response_codes.add(args.get("response_code") or path.rsplit("/", 1)[-1])
+        if path == "/cgi-bin/aibot/response":
+            self.used_response_codes.add(args.get("response_code") or "")
         if path == "/cgi-bin/externalcontact/add_msg_template":
             day = time.strftime("%Y-%m-%d", time.localtime(now))
             fail = []
@@ -389,7 +388,7 @@ class FakeWeCom:
             return {**ok, "_duplicate": bool(same)}
         if path in ("/cgi-bin/message/send", "/cgi-bin/appchat/send", "/cgi-bin/webhook/send"):
             return ok
-        if path == "/cgi-bin/aibot/response" or path.startswith("/aibot/response/"):
+        if path == "/cgi-bin/aibot/response":
             return ok
         if path == "/cgi-bin/auth/getuserinfo":   # web authorization: GET ?code=, a code is good once
             userid = self.oauth_codes.pop(body.get("_code", ""), None)

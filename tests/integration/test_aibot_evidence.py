@@ -165,7 +165,7 @@ def test_a_mixed_message_with_two_pictures_brings_both_to_the_ticket_and_none_to
     pictures = [png(1), png(2)]
     urls = [fake.aibot_image(p, AIBOT_KEY) for p in pictures]
     msg = aibot("mixed-1", "res_b", "mixed", mixed("@网格小助手 1栋1单元楼道漏水了，地上全是水", urls),
-                chatid="chat-hy-01", response_url=f"{fake.url}/aibot/response/mixed-1")
+                chatid="chat-hy-01", response_url=fake.response_url("mixed-1"))
     assert post(web, aibot_signer, msg) == 200
     (reply,) = replies_to(world_app, "mixed-1")
     number = NUMBER.search(reply).group(0)

@@ -76,7 +76,7 @@ def kind_of(app, chat_id: str) -> str | None:
 def test_a_wr_group_bound_through_the_ai_bot_is_an_internal_group_and_never_gets_a_template(app, client, aibot_signer,
                                                                                            fake):
     def say(msgid: str, user: str, text: str) -> int:
-        msg = aibot_message(msgid, user, text, chatid="wrInternal07", response_url=f"{fake.url}/aibot/response/{msgid}")
+        msg = aibot_message(msgid, user, text, chatid="wrInternal07", response_url=fake.response_url(msgid))
         query, body = aibot_signer.json_post(msg, NOW)
         return client.post(f"/wecom/aibot?{query}", data=body).status_code
 

@@ -3,6 +3,7 @@ dead outbox messages with a retry button, chats and their kind."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import flash, redirect, request, url_for
@@ -10,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from ...app import Gridbot
 from ...errors import Refusal
 from ...models import Grid, GridChat, Member, OutboxMessage, UnknownChat
 from ...models.console import ApiToken, ConsoleAccount
@@ -228,33 +230,33 @@ def outbox():
     return render("outbox.html", page=result, rows=rows)
 
 
+def _outbox_action(outbox_id: int, act: Callable[[Gridbot, int, str], bool], done: str,
+                   failed: str) -> ResponseReturnValue:
+    """One person's action on an outbox row of their community (another community's row is not there for them)."""
+    p = signed_in()
+    with gridbot_app().session() as s:
+        if s.scalar(Scope.of(p).outbox(select(OutboxMessage.id)).where(OutboxMessage.id == outbox_id)) is None:
+            not_found()
+    if act(gridbot_app(), outbox_id, p.actor):
+        flash(t(f"console.flash.{done}", id=outbox_id))
+    else:
+        flash(t(f"console.flash.{failed}", id=outbox_id), "error")
+    return redirect(url_for("console.outbox"))
+
+
 @bp.post("/outbox/<int:outbox_id>/retry")
 @requires("configure")
 def outbox_retry(outbox_id: int) -> ResponseReturnValue:
-    p = signed_in()
-    with gridbot_app().session() as s:      # another community's row is not there for this person
-        if s.scalar(Scope.of(p).outbox(select(OutboxMessage.id)).where(OutboxMessage.id == outbox_id)) is None:
-            not_found()
-    if outbox_svc.retry_dead(gridbot_app(), outbox_id, p.actor):
-        flash(t("console.flash.retried", id=outbox_id))
-    else:
-        flash(t("console.flash.retry_failed", id=outbox_id), "error")
-    return redirect(url_for("console.outbox"))
+    return _outbox_action(outbox_id, outbox_svc.retry_dead, "retried", "retry_failed")
 
 
 @bp.post("/outbox/<int:outbox_id>/confirm")
 @requires("configure")
 def outbox_confirm(outbox_id: int) -> ResponseReturnValue:
     """已确认送达: a person checked the chat and the message of unknown outcome is there; it leaves the list."""
-    p = signed_in()
-    with gridbot_app().session() as s:      # another community's row is not there for this person
-        if s.scalar(Scope.of(p).outbox(select(OutboxMessage.id)).where(OutboxMessage.id == outbox_id)) is None:
-            not_found()
-    if outbox_svc.confirm_delivered(gridbot_app(), outbox_id, p.actor):
-        flash(t("console.flash.confirmed", id=outbox_id))
-    else:
-        flash(t("console.flash.confirm_failed", id=outbox_id), "error")
-    return redirect(url_for("console.outbox"))
+    return _outbox_action(outbox_id, outbox_svc.confirm_delivered, "confirmed", "confirm_failed")
+
+
 # -- chats: what each one is (its kind decides how the bot can speak in it) ---------------------------------------
 @bp.get("/chats")
 @requires("configure")
