@@ -161,7 +161,7 @@ class Budget:
         if redis is not None and cfg.shared == "redis":
             try:
                 return self._take_redis(redis, prefix, windows)
-            except Exception as exc:  # Redis down or slow: count in this process instead
+            except Exception as exc:  # noqa: BLE001 - Redis down or slow: count in this process instead
                 log.warning("llm budget: Redis unavailable (%s); counting per process", exc.__class__.__name__)
         with self._lock:
             over = [w for w in windows if self._counts.get(f"{w[0]}:{w[1]}", 0) >= w[2]]
@@ -306,7 +306,7 @@ def second_opinion(settings: Settings, text: str, u: Understanding, now: datetim
     except LlmFailure as exc:
         log.warning("llm: 大模型未给出可用回答，按原结果处理 (%s) [%s]", exc, excerpt(text))
         return u
-    except Exception as exc:  # a bug here must not cost the message its handling
+    except Exception as exc:  # noqa: BLE001 - a bug here must not cost the message its handling
         log.error("llm: 询问大模型时出错，按原结果处理 (%s) [%s]", exc.__class__.__name__, excerpt(text))
         return u
     out = merge(u, answer, is_unsure(u, cfg))

@@ -35,7 +35,7 @@ class FakeLLM:
             def log_message(self, *args: Any) -> None:   # quiet
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 status, payload = fake._answer(self.path, self.headers.get("Authorization"), raw)

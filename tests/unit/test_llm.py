@@ -216,7 +216,8 @@ def test_the_packaged_prompt_names_every_category_code():
 def test_a_resident_message_becomes_an_urgent_ticket_in_the_worker(make_app, sqlite_url, fake):
     """Through the whole chat path: the hook in handlers/tickets.py asks the model while the worker processes it.
     Without the model this message is forwarded to a member as unclear (tests/unit/test_unclear_messages.py)."""
-    fake.answers[UNSEEN_ELDER] = {"is_request": True, "urgent": True, "category": "assistance", "reason": "独居老人多日未见"}
+    fake.answers[UNSEEN_ELDER] = {"is_request": True, "urgent": True, "category": "assistance",
+                                  "reason": "独居老人多日未见"}
     app = make_app(sqlite_url, env={"GRIDBOT_LLM_BASE_URL": fake.base_url, "GRIDBOT_LLM_API_KEY": "test-key",
                                     "GRIDBOT_LLM_MODEL": "qwen-test"})
     bot = Bot(app)
