@@ -7,10 +7,9 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrulebase, rrulestr
-
 from .. import texts
 from ..config import DEFAULT_TIMEZONE, ConfigError, load_yaml
+from .parse import Recurrence, recurrence
 
 LATE_POLICIES = ("send_late_once", "skip")
 AUDIENCES = ("members", "leaders", "grid_chats")
@@ -56,10 +55,10 @@ class Cadence:
     def _anchor(self) -> datetime:
         return self.anchor.replace(tzinfo=ZoneInfo(self.tz))
 
-    def _rule(self) -> rrulebase:
+    def _rule(self) -> Recurrence:
         if self.rrule is None:
             raise ValueError("a cadence needs an rrule or an interval")
-        return rrulestr(self.rrule, dtstart=self._anchor())
+        return recurrence(self.rrule, self._anchor(), self.tz)
 
     def after(self, t: datetime) -> datetime | None:
         """The first occurrence strictly after t."""
@@ -118,8 +117,8 @@ def _hhmm(value: object, where: str) -> time:
 
 
 def _check_rrule(rule: str, where: str) -> str:
-    try:
-        rrulestr(rule, dtstart=datetime(2026, 1, 1))
+    try:   # an RRULE, or gridbot's X-WORKDAY extension (gridbot/schedule/parse.py)
+        recurrence(rule, datetime(2026, 1, 1, tzinfo=ZoneInfo(DEFAULT_TIMEZONE)), DEFAULT_TIMEZONE)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"schedules.yaml {where}: RRULE 无效 (invalid RRULE {rule!r}: {err})") from None
     return rule
