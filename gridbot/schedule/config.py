@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from .. import texts
 from ..config import DEFAULT_TIMEZONE, ConfigError, load_yaml
-from .parse import Recurrence, recurrence
+from .parse import OFFICE_VALUE, Recurrence, recurrence
 
 LATE_POLICIES = ("send_late_once", "skip")
 AUDIENCES = ("members", "leaders", "grid_chats")
@@ -138,6 +138,10 @@ def parse_config(data: dict, timezone: str = DEFAULT_TIMEZONE) -> SchedulerConfi
     quiet_raw = data.get("quiet_hours") or {}
     quiet = QuietHours(_hhmm(quiet_raw.get("start", "22:00"), "quiet_hours.start"),
                        _hhmm(quiet_raw.get("end", "07:00"), "quiet_hours.end"), tz)
+    for word, value in (data.get("office_words") or {}).items():   # resolved by parse.office_times
+        if not OFFICE_VALUE.match(str(value).strip()):
+            raise ConfigError(f"schedules.yaml office_words.{word}={value!r}: "
+                              "应为 HH:MM、start、end、start-30 或 end+15")
     duty = []
     for key, raw in (data.get("duty") or {}).items():
         where = f"duty.{key}"

@@ -238,17 +238,23 @@ class _Text:
         self.start: date | None = None     # "从11月10日起": the day a recurrence counts from
 
     def search(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
-        for m in pattern.finditer(self.s):
-            if any(m.start() < e and s < m.end() for s, e in self.used):
+        """The first match that reads no part already read (retried right after that part: "每周二四点" has the
+        weekday 二 read, and then 四点) and cuts no guarded word."""
+        pos = 0
+        while pos <= len(self.s):
+            m = pattern.search(self.s, pos)
+            if m is None:
+                return None
+            clash = [e for s, e in self.used if m.start() < e and s < m.end()]
+            if clash:
+                pos = max(max(clash), m.start() + 1)
                 continue
             # a guarded word is taken whole or not at all
             if any(m.start() < e and s < m.end() and not (m.start() <= s and e <= m.end()) for s, e in self.guarded):
+                pos = m.start() + 1
                 continue
             return m
         return None
-
-    def untake(self, m: re.Match[str]) -> None:
-        self.used.remove((m.start(), m.end()))
 
     def take(self, m: re.Match[str]) -> None:
         self.used.append((m.start(), m.end()))
@@ -634,7 +640,7 @@ def _start_day(m: re.Match[str], now: datetime) -> date:
 
 
 OFFICE_WORDS = {"上班前": "start-30", "上班时": "start", "下班前": "end-30", "下班时": "end"}
-_OFFICE_VALUE = re.compile(
+OFFICE_VALUE = re.compile(
     r"^(?:(?P<base>start|end)(?:\s*(?P<sign>[+-])\s*(?P<min>\d{1,3}))?|(?P<h>\d{1,2}):(?P<m>\d{2}))$")
 
 
@@ -649,7 +655,7 @@ def office_times(config_dir: Path | None, tz: str) -> dict[str, time]:
     cal = calendar_for(folder, tz)
     out: dict[str, time] = {}
     for word, value in raw.items():
-        m = _OFFICE_VALUE.match(str(value).strip())
+        m = OFFICE_VALUE.match(str(value).strip())
         if m is None:
             raise ConfigError(f"schedules.yaml office_words.{word}={value!r}: "
                               "应为 HH:MM、start、end、start-30 或 end+15")
@@ -692,10 +698,8 @@ def parse(text: str, now: datetime, tz: str = DEFAULT_TZ, config_dir: Path | Non
         tx.take(start)
         tx.start = _start_day(start, local_now)
     recurrence = _recurrence(tx)
-    if start is not None and recurrence is None:   # "从明天开始…" with nothing recurring: read it as a one-off
-        tx.untake(start)
-        tx.start = None
-        start = None
+    if start is not None and recurrence is None:   # "从明天开始 打扫": from then on, how often?
+        raise ScheduleError("start_alone", raw=_cut(start.group(0).strip()))
     at = _time_of_day(tx)
     office = None
     if at is None:

@@ -44,6 +44,18 @@ def test_several_weekdays_in_one_phrase(text, rule, expected, rest):
     assert s.rrule == rule and _fmt(s.next(MON)) == expected and s.text == rest
 
 
+def test_a_time_glued_to_the_weekdays_is_still_read():
+    s = parse("每周二四点 开会", MON)          # 二 is the weekday, 四点 the time (not Tuesday and Thursday)
+    assert s.rrule == "FREQ=WEEKLY;BYDAY=TU;BYHOUR=4;BYMINUTE=0" and s.text == "开会"
+
+
+def test_a_broken_office_word_in_schedules_yaml_is_refused_at_load():
+    from gridbot.config import ConfigError
+
+    with pytest.raises(ConfigError, match="office_words.下班前"):
+        parse_config({"office_words": {"下班前": "5pm"}})
+
+
 def test_the_last_working_day_of_the_month_follows_chinas_calendar():
     s = parse("每月最后一个工作日 下午4点 交月报", datetime(2026, 1, 5, 9, 0, tzinfo=SH))
     assert s.rrule == "FREQ=MONTHLY;X-WORKDAY=-1;BYHOUR=16;BYMINUTE=0" and s.text == "交月报"
@@ -172,6 +184,7 @@ def test_a_reminder_keeps_the_words_of_its_text(bot):
     ("从某一天起每3天 消杀", "某一天"),
     ("每月第30个工作日", "第30个工作日"),
     ("从13月1日起每两周", "13月1日"),
+    ("从明天开始 打扫", "从明天开始"),                  # from then on, but how often?
 ])
 def test_unreadable_pieces_are_named_in_chinese(text, named):
     with pytest.raises(ScheduleError) as err:
