@@ -142,7 +142,7 @@ class Settings:
     journal_dir: Path | None = None       # callbacks kept while the database is down (default <instance_dir>/journal)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     llm_base_url: str | None = None       # an OpenAI-compatible endpoint (…/v1): asked about unsure messages
-    llm_api_key: str | None = None        # its Bearer key (config/llm.yaml: which messages, timeout, budget)
+    llm_api_key: str | None = field(default=None, repr=False)   # its Bearer key (never in a repr or a log)
     llm_model: str | None = None          # the model name it serves (qwen2.5-72b-instruct, deepseek-chat, …)
 
     @property
