@@ -172,9 +172,9 @@ class Budget:
             else:
                 for kind, key, _limit, _ttl in windows:
                     self._counts[f"{kind}:{key}"] = self._counts.get(f"{kind}:{key}", 0) + 1
-                if len(self._counts) > 16:   # old windows
-                    for old in sorted(self._counts)[:-8]:
-                        del self._counts[old]
+                current = {f"{kind}:{key}" for kind, key, _limit, _ttl in windows}
+                for old in [k for k in self._counts if k not in current]:   # past hours and days
+                    del self._counts[old]
                 return True
         if first:
             _say_over(kind, limit)

@@ -48,7 +48,7 @@ def fake():
         yield server
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def understander():
     return Understander.from_config_dir(DEFAULT_CONFIG_DIR)
 
