@@ -226,3 +226,13 @@ def test_a_resident_message_becomes_an_urgent_ticket_in_the_worker(make_app, sql
     with app.session() as s:
         tickets = s.scalars(select(Ticket)).all()
     assert len(tickets) == 1 and tickets[0].urgency == "urgent"
+
+
+def test_the_day_budget_holds_across_hours(tmp_path, fake, understander, caplog):
+    fake.answers[SITUATION] = RAISE
+    settings = _settings(tmp_path, fake, budget={"per_hour": 50, "per_day": 2, "shared": "process"})
+    u = _normal(understander, SITUATION)
+    with caplog.at_level(logging.WARNING, logger="gridbot.understanding.llm"):
+        raised = [llm.second_opinion(settings, SITUATION, u, NOW.replace(hour=h)).is_urgent for h in (9, 10, 11, 12)]
+    assert raised == [True, True, False, False] and len(fake.calls) == 2
+    assert caplog.text.count("budget per day exhausted") == 1
