@@ -115,6 +115,12 @@ def _private_keys(raw: str) -> tuple[tuple[int, Path], ...]:
     return tuple(keys)
 
 
+def _llm_url(url: str | None) -> str | None:
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"GRIDBOT_LLM_BASE_URL={url!r}: 应以 http:// 或 https:// 开头 (e.g. http://10.0.0.5:8000/v1)")
+    return url.rstrip("/") if url else None
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -135,6 +141,9 @@ class Settings:
     wecom: WeComSettings = field(default_factory=WeComSettings)
     journal_dir: Path | None = None       # callbacks kept while the database is down (default <instance_dir>/journal)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    llm_base_url: str | None = None       # an OpenAI-compatible endpoint (…/v1): asked about unsure messages
+    llm_api_key: str | None = field(default=None, repr=False)   # its Bearer key (never in a repr or a log)
+    llm_model: str | None = None          # the model name it serves (qwen2.5-72b-instruct, deepseek-chat, …)
 
     @property
     def journal_path(self) -> Path:
@@ -230,6 +239,9 @@ class Settings:
             wecom=wecom,
             journal_dir=Path(env.get("GRIDBOT_JOURNAL_DIR") or (instance_dir / "journal")),
             archive=archive,
+            llm_base_url=_llm_url(env.get("GRIDBOT_LLM_BASE_URL") or None),
+            llm_api_key=env.get("GRIDBOT_LLM_API_KEY") or None,
+            llm_model=env.get("GRIDBOT_LLM_MODEL") or None,
         )
 
 

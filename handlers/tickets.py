@@ -18,7 +18,7 @@ from gridbot.services.kf import PLATFORM as KF_PLATFORM
 from gridbot.services.tickets import NewRequest, Policy, ReportResult, TicketError
 from gridbot.services.tickets.names import building_text, category_name, fmt_time, minutes_text, status_name
 from gridbot.texts import t
-from gridbot.understanding import understand
+from gridbot.understanding import llm, understand
 
 
 def _policy(ctx: Context) -> tickets.Policy:
@@ -188,6 +188,8 @@ def _request_check(ctx: Context) -> Any:
     if inbound.is_group and ctx.speaker.chat_grid_id is None:
         return None
     u = understand(ctx.text)
+    # The optional large model's second opinion (config/llm.yaml): raises only; a no-op when not configured.
+    u = llm.second_opinion(ctx.app.settings, ctx.text, u, ctx.now, ctx.app.redis)
     if not u.is_request:
         return _unclear(ctx, u)
     # In a group we answer when @-mentioned (or read from the archive: Inbound.addressed); an urgent message is

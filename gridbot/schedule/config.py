@@ -7,10 +7,9 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrulebase, rrulestr
-
 from .. import texts
 from ..config import DEFAULT_TIMEZONE, ConfigError, load_yaml
+from .parse import OFFICE_VALUE, Recurrence, recurrence
 
 LATE_POLICIES = ("send_late_once", "skip")
 AUDIENCES = ("members", "leaders", "grid_chats")
@@ -56,10 +55,10 @@ class Cadence:
     def _anchor(self) -> datetime:
         return self.anchor.replace(tzinfo=ZoneInfo(self.tz))
 
-    def _rule(self) -> rrulebase:
+    def _rule(self) -> Recurrence:
         if self.rrule is None:
             raise ValueError("a cadence needs an rrule or an interval")
-        return rrulestr(self.rrule, dtstart=self._anchor())
+        return recurrence(self.rrule, self._anchor(), self.tz)
 
     def after(self, t: datetime) -> datetime | None:
         """The first occurrence strictly after t."""
@@ -118,8 +117,8 @@ def _hhmm(value: object, where: str) -> time:
 
 
 def _check_rrule(rule: str, where: str) -> str:
-    try:
-        rrulestr(rule, dtstart=datetime(2026, 1, 1))
+    try:   # an RRULE, or gridbot's X-WORKDAY extension (gridbot/schedule/parse.py)
+        recurrence(rule, datetime(2026, 1, 1, tzinfo=ZoneInfo(DEFAULT_TIMEZONE)), DEFAULT_TIMEZONE)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"schedules.yaml {where}: RRULE 无效 (invalid RRULE {rule!r}: {err})") from None
     return rule
@@ -139,6 +138,10 @@ def parse_config(data: dict, timezone: str = DEFAULT_TIMEZONE) -> SchedulerConfi
     quiet_raw = data.get("quiet_hours") or {}
     quiet = QuietHours(_hhmm(quiet_raw.get("start", "22:00"), "quiet_hours.start"),
                        _hhmm(quiet_raw.get("end", "07:00"), "quiet_hours.end"), tz)
+    for word, value in (data.get("office_words") or {}).items():   # resolved by parse.office_times
+        if not OFFICE_VALUE.match(str(value).strip()):
+            raise ConfigError(f"schedules.yaml office_words.{word}={value!r}: "
+                              "应为 HH:MM、start、end、start-30 或 end+15")
     duty = []
     for key, raw in (data.get("duty") or {}).items():
         where = f"duty.{key}"

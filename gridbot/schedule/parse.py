@@ -8,7 +8,20 @@ Friday or a 29 February simply has no occurrence. Rules are local wall-clock tim
 with DST a 9:00 rule stays at 9:00 local).
 
 The rule string is the RRULE value without DTSTART ("FREQ=MONTHLY;BYDAY=1TU;BYHOUR=9;BYMINUTE=0"); the anchor
-(dtstart) only matters for INTERVAL > 1 and is kept beside it (Reminder.dtstart).
+(dtstart) only matters for INTERVAL > 1 and is kept beside it (Reminder.dtstart). "从11月10日起每两周周二" and
+"从12月1日开始每3天" set the anchor to that day (00:00 local), so the weeks or days are counted from it.
+
+One rule an RRULE cannot say: the working days of China's calendar (holidays and 调休 from gridbot.workcal). For
+"每月最后一个工作日" / "每月第一个工作日" the rule is written in RRULE syntax with a gridbot extension part,
+"FREQ=MONTHLY;X-WORKDAY=-1;BYHOUR=17;BYMINUTE=0" (X-WORKDAY=n: the n-th working day of the month, -1 the last;
+INTERVAL allowed). recurrence() expands both kinds (dateutil for plain RRULEs, the working calendar of
+config/calendar.yaml for X-WORKDAY), and every consumer (next_occurrences, the scheduler's catch-up, the
+schedules.yaml cadences) goes through it.
+
+Office-hour words (上班前, 上班时, 下班前, 下班时) are times from config/calendar.yaml's office hours and
+config/schedules.yaml `office_words` ("start-30" = 30 minutes before office_hours.start). Without a date, a one-off
+"下班前" is the next working day's. A schedule word inside a longer word is not a schedule word ("工作日志" holds no
+"工作日": WORD_GUARD).
 Text without any schedule in it, or with a piece that is not a real date or time, raises ScheduleError (a Refusal:
 a templates.yaml key under schedule.parse and the piece not understood), and nothing else, whatever the text
 (tests/security/test_fuzz_input.py keeps it so).
@@ -16,17 +29,22 @@ a templates.yaml key under schedule.parse and the piece not understood), and not
 from __future__ import annotations
 
 import calendar
+import contextlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrulestr
 
-from ..config import DEFAULT_TIMEZONE
+from .. import texts
+from ..config import DEFAULT_TIMEZONE, ConfigError, load_yaml
 from ..errors import Refusal
+from ..workcal import calendar_for
 
 DEFAULT_TZ = DEFAULT_TIMEZONE   # callers pass Settings.timezone
 DEFAULT_TIME = time(9, 0)   # "每月1号", "下周五": no time said -> 09:00
@@ -111,10 +129,10 @@ class Schedule:
 
 
 def next_occurrences(rule: str, dtstart: datetime, after: datetime, count: int = 3,
-                     tz: str = DEFAULT_TZ) -> list[datetime]:
+                     tz: str = DEFAULT_TZ, config_dir: Path | None = None) -> list[datetime]:
     """The next `count` occurrences strictly after `after`, aware in `tz`."""
     zone = ZoneInfo(tz)
-    rr = rrulestr(rule, dtstart=dtstart.astimezone(zone).replace(second=0, microsecond=0))
+    rr = recurrence(rule, dtstart, tz, config_dir)
     out: list[datetime] = []
     cursor = after.astimezone(zone)
     for _ in range(count):
@@ -126,18 +144,116 @@ def next_occurrences(rule: str, dtstart: datetime, after: datetime, count: int =
     return out
 
 
+class Recurrence(Protocol):
+    def after(self, dt: datetime, inc: bool = False) -> datetime | None: ...
+    def before(self, dt: datetime, inc: bool = False) -> datetime | None: ...
+
+
+def _rule_parts(rule: str) -> dict[str, str]:
+    parts: dict[str, str] = {}
+    for piece in rule.split(";"):
+        key, sep, value = piece.partition("=")
+        if not sep:
+            raise ValueError(f"rule part {piece!r} is not KEY=VALUE")
+        parts[key.strip().upper()] = value.strip()
+    return parts
+
+
+class WorkdayRule:
+    """The n-th working day (China's calendar, config/calendar.yaml) of every INTERVAL-th month from dtstart's month,
+    at BYHOUR:BYMINUTE: "FREQ=MONTHLY;X-WORKDAY=-1;BYHOUR=17;BYMINUTE=0". dateutil's after/before, for it."""
+
+    HORIZON = 1200   # months searched either way (a hundred years: no real rule needs more)
+
+    def __init__(self, parts: dict[str, str], dtstart: datetime, tz: str, config_dir: Path | None) -> None:
+        if parts.get("FREQ") != "MONTHLY" or set(parts) - {"FREQ", "X-WORKDAY", "INTERVAL", "BYHOUR", "BYMINUTE"}:
+            raise ValueError("X-WORKDAY needs FREQ=MONTHLY and allows only INTERVAL, BYHOUR, BYMINUTE beside it")
+        self.n = int(parts["X-WORKDAY"])
+        self.interval = int(parts.get("INTERVAL", "1"))
+        self.at = time(int(parts.get("BYHOUR", "9")), int(parts.get("BYMINUTE", "0")))
+        if not (1 <= abs(self.n) <= 23 and 1 <= self.interval <= 120):
+            raise ValueError("X-WORKDAY must be 1..23 or -1..-23 and INTERVAL 1..120")
+        self.zone = ZoneInfo(tz)
+        self.dtstart = dtstart.astimezone(self.zone).replace(second=0, microsecond=0)
+        self.cal = calendar_for(config_dir or texts.config_dir(), tz)
+
+    def _in_month(self, index: int) -> datetime | None:
+        """The occurrence in the month `index` months after dtstart's month (None if it has too few working days)."""
+        year, month = divmod(self.dtstart.year * 12 + self.dtstart.month - 1 + index, 12)
+        days = calendar.monthrange(year, month + 1)[1]
+        work = [d for d in (date(year, month + 1, k) for k in range(1, days + 1)) if self.cal.is_workday(d)]
+        if len(work) < abs(self.n):
+            return None
+        when = datetime.combine(work[self.n - 1 if self.n > 0 else self.n], self.at, self.zone)
+        return when if when >= self.dtstart else None
+
+    def _index(self, dt: datetime) -> int:
+        local = dt.astimezone(self.zone)
+        return (local.year * 12 + local.month) - (self.dtstart.year * 12 + self.dtstart.month)
+
+    def after(self, dt: datetime, inc: bool = False) -> datetime | None:
+        first = max(0, self._index(dt) - 1)
+        first -= first % self.interval
+        for index in range(first, first + self.HORIZON, self.interval):
+            when = self._in_month(index)
+            if when is not None and (when > dt or (inc and when == dt)):
+                return when
+        return None
+
+    def before(self, dt: datetime, inc: bool = False) -> datetime | None:
+        last = self._index(dt) + 1
+        if last < 0:
+            return None
+        last -= last % self.interval
+        for index in range(last, max(-1, last - self.HORIZON), -self.interval):
+            when = self._in_month(index)
+            if when is not None and (when < dt or (inc and when == dt)):
+                return when
+        return None
+
+
+def recurrence(rule: str, dtstart: datetime, tz: str = DEFAULT_TZ, config_dir: Path | None = None) -> Recurrence:
+    """The occurrences of a stored rule: dateutil for an RRULE, WorkdayRule for the X-WORKDAY extension.
+    Raises ValueError for a rule that is neither."""
+    if "X-WORKDAY" in rule.upper():
+        return WorkdayRule(_rule_parts(rule), dtstart, tz, config_dir)
+    zone = ZoneInfo(tz)
+    rr: Recurrence = rrulestr(rule, dtstart=dtstart.astimezone(zone).replace(second=0, microsecond=0))
+    return rr
+
+
 # -- the pieces ------------------------------------------------------------------------------------------
+# Longer words that hold a schedule word without being one: a match that cuts into one of them is not taken
+# ("每天写工作日志" is every day, and the reminder text keeps "写工作日志").
+WORD_GUARD = re.compile(r"工作日(?:志|记|报|程|常|历)|日常|天天向上|周末版|上班时间|下班时间")
+
+
 class _Text:
     """The normalised text with the spans already read, so later patterns skip them."""
 
     def __init__(self, raw: str) -> None:
         self.s = unicodedata.normalize("NFKC", raw or "").strip()
         self.used: list[tuple[int, int]] = []
+        self.guarded = [(m.start(), m.end()) for m in WORD_GUARD.finditer(self.s)]
+        self.start: date | None = None     # "从11月10日起": the day a recurrence counts from
 
     def search(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
-        for m in pattern.finditer(self.s):
-            if not any(m.start() < e and s < m.end() for s, e in self.used):
-                return m
+        """The first match that reads no part already read (retried right after that part: "每周二四点" has the
+        weekday 二 read, and then 四点) and cuts no guarded word."""
+        pos = 0
+        while pos <= len(self.s):
+            m = pattern.search(self.s, pos)
+            if m is None:
+                return None
+            clash = [e for s, e in self.used if m.start() < e and s < m.end()]
+            if clash:
+                pos = max(max(clash), m.start() + 1)
+                continue
+            # a guarded word is taken whole or not at all
+            if any(m.start() < e and s < m.end() and not (m.start() <= s and e <= m.end()) for s, e in self.guarded):
+                pos = m.start() + 1
+                continue
+            return m
         return None
 
     def take(self, m: re.Match[str]) -> None:
@@ -172,8 +288,9 @@ QUARTER_RE = re.compile(
 YEAR_RE = re.compile(r"每年(?:的)?\s*(?P<mo>" + NUM + r")\s*月\s*(?P<d>" + NUM + r")\s*[号日]?")
 HALF_MONTH_RE = re.compile(r"(?:每)?半(?:个)?月")
 MONTH_RE = re.compile(
-    r"每(?:隔|逢)?(?P<n>" + NUM + r")?个?月(?:的)?\s*"
-    r"(?:(?P<nth>第(?P<k>" + NUM + r")(?:个|周|週)(?:的)?\s*" + WD_PREFIX + r"?(?P<wd>[" + WD_CHARS + r"]))"
+    r"每(?:隔|逢)?(?P<n>" + NUM + r")?个?月(?:的)?\s*月?"
+    r"(?:(?P<workday>(?:(?:最后|倒数第)(?P<kwl>" + NUM + r")?个?|第(?P<kw>" + NUM + r")个?)工作日)"
+    r"|(?P<nth>第(?P<k>" + NUM + r")(?:个|周|週)(?:的)?\s*" + WD_PREFIX + r"?(?P<wd>[" + WD_CHARS + r"]))"
     r"|(?P<lastwd>(?:最后一个|最后一周|最后1个|倒数第一个)(?:的)?\s*" + WD_PREFIX + r"?(?P<wd2>[" + WD_CHARS + r"]))"
     r"|(?P<last>最后一天|底|末)"
     r"|(?P<fromend>倒数第(?P<k2>" + NUM + r")天)"
@@ -183,12 +300,12 @@ MONTH_RE = re.compile(
 WEEKLY_RE = re.compile(
     r"(?:每(?:隔|逢)?(?P<n>" + NUM + r")?个?|(?P<alt>隔))" + WD_PREFIX + r"(?:的)?\s*"
     r"(?P<days>" + WD_PREFIX + r"?[" + WD_CHARS + r"](?:\s*(?:[、,和及与]|到|至|-|~)\s*" + WD_PREFIX + r"?[" + WD_CHARS
-    + r"])*)?"
+    + r"]|[一二三四五六日天](?!\s*[点時时:]))*)?"   # 每周二四 / 每周一三五: weekdays glued, not 每周二四点
 )
 WORKDAY_RE = re.compile(
     r"(?:每个?)?(?:工作日|(?:周|星期)一(?:到|至|-|~)(?:周|星期)?五)(?:的)?(?:每天)?|每天\(工作日\)"
 )
-WEEKEND_RE = re.compile(r"每?个?周末")
+WEEKEND_RE = re.compile(r"每?个?周末(?:的)?(?:两天)?")
 DAILY_RE = re.compile(r"(?:每(?:隔)?(?P<n>" + NUM + r")天|每天|每日|天天|每(?=[早晚]))")
 HOURLY_RE = re.compile(r"每(?:隔)?(?P<n>" + NUM + r")?个?小时")
 
@@ -203,6 +320,9 @@ REL_MONTH_RE = re.compile(
 DAY_ONLY_RE = re.compile(r"(?<![月\d])(?P<d>\d{1,2}|[一二三四五六七八九十]{1,3})\s*号")
 REL_DAY_RE = re.compile(r"大后天|后天|今天|今日|今(?=[早晚])|明天|明日|明(?=[早晚])")
 REL_WEEK_RE = re.compile(r"(?P<which>下下|下个?|本|这个?|)" + WD_PREFIX + r"(?P<wd>[" + WD_CHARS + r"])")
+MONTH_END_RE = re.compile(r"(?P<which>本|这个?|下个?)?月(?P<what>底|末)(?:最后一天)?")
+START_RE = re.compile(r"(?:从|自)\s*(?P<when>[^,，。;；从自]{2,20}?)\s*(?:起|开始|算起)")
+OFFICE_RE = re.compile(r"(?P<word>上班前|上班时|下班前|下班时)")
 AFTER_RE = re.compile(
     r"(?P<n>" + NUM + r"|半)\s*(?:个)?\s*(?P<unit>天|小时|钟头|分钟|星期|周)\s*(?:以|之)?后"
 )
@@ -328,6 +448,12 @@ def _recurrence(tx: _Text) -> tuple[str, list[str]] | None:
         if "隔" in m.group(0)[:2]:
             n += 1
         head = "FREQ=MONTHLY" + (f";INTERVAL={n}" if n > 1 else "")
+        if m.group("workday"):   # not an RRULE: China's working days (X-WORKDAY, see the module)
+            last = -(to_int(m.group("kwl")) if m.group("kwl") else 1)
+            k = to_int(m.group("kw")) if m.group("kw") else last
+            if not 1 <= abs(k) <= 23:
+                raise ScheduleError("nth_workday", raw=_cut(m.group(0).strip()))
+            return f"{head};X-WORKDAY={k}", notes
         if m.group("nth"):
             k = to_int(m.group("k"))
             if not 1 <= k <= 5:
@@ -373,6 +499,8 @@ def _recurrence(tx: _Text) -> tuple[str, list[str]] | None:
             if "隔" in m.group(0)[:2]:
                 n += 1
         head = "FREQ=WEEKLY" + (f";INTERVAL={n}" if n > 1 else "")
+        if not m.group("days") and tx.start is not None:   # 从11月10日起每两周: the start's weekday
+            return f"{head};BYDAY={RRULE_DAYS[tx.start.weekday()]}", notes
         if not m.group("days"):
             follow = tx.s[m.end():m.end() + 4].strip()
             if follow:
@@ -453,6 +581,15 @@ def _one_off_date(tx: _Text, now: datetime, at: time | None) -> tuple[date | Non
         if not 1 <= d <= last_day:
             raise ScheduleError("month_short", raw=_cut(m.group(0)), month=first.month, days=last_day)
         return first.replace(day=d), None
+    m = tx.search(MONTH_END_RE)
+    if m:   # 月底 / 月末 / 下个月底: the month's last day (this month's, or the next one's if it is gone)
+        tx.take(m)
+        add = 1 if (m.group("which") or "").startswith("下") else 0
+        for extra in range(2):
+            first = today.replace(day=1) + relativedelta(months=add + extra)
+            candidate = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+            if m.group("which") or datetime.combine(candidate, at or DEFAULT_TIME, now.tzinfo) > now:
+                return candidate, None
     m = tx.search(REL_DAY_RE)
     if m:
         tx.take(m)
@@ -488,8 +625,67 @@ def _one_off_date(tx: _Text, now: datetime, at: time | None) -> tuple[date | Non
     return None, None
 
 
-def parse(text: str, now: datetime, tz: str = DEFAULT_TZ) -> Schedule:
-    """Read the schedule in `text` as of `now` (aware). Raises ScheduleError naming what it could not read."""
+def _start_day(m: re.Match[str], now: datetime) -> date:
+    """The day of "从11月10日起" / "从下周三开始": a recurrence counts from it. A date without a year is the nearest
+    one (11月10日 read in December is last November's)."""
+    raw = m.group("when")
+    sub = _Text(raw)
+    day, _exact = _one_off_date(sub, now, None)
+    if day is None or sub.rest():
+        raise ScheduleError("bad_start", raw=_cut(raw.strip()))
+    if day > now.date() + timedelta(days=183) and not re.search(r"\d{4}|年", raw):
+        with contextlib.suppress(ValueError):   # 29 February: keep the next one
+            day = day.replace(year=day.year - 1)
+    return day
+
+
+OFFICE_WORDS = {"上班前": "start-30", "上班时": "start", "下班前": "end-30", "下班时": "end"}
+OFFICE_VALUE = re.compile(
+    r"^(?:(?P<base>start|end)(?:\s*(?P<sign>[+-])\s*(?P<min>\d{1,3}))?|(?P<h>\d{1,2}):(?P<m>\d{2}))$")
+
+
+def office_times(config_dir: Path | None, tz: str) -> dict[str, time]:
+    """The office-hour words' times: config/schedules.yaml `office_words` (default OFFICE_WORDS), each "HH:MM" or
+    start/end of config/calendar.yaml office_hours, with minutes before (-) or after (+)."""
+    folder = Path(config_dir or texts.config_dir())
+    raw: dict[str, object] = dict(OFFICE_WORDS)
+    if (folder / "schedules.yaml").is_file():
+        data = load_yaml(folder, "schedules.yaml") or {}
+        raw.update((data.get("office_words") or {}) if isinstance(data, dict) else {})
+    cal = calendar_for(folder, tz)
+    out: dict[str, time] = {}
+    for word, value in raw.items():
+        m = OFFICE_VALUE.match(str(value).strip())
+        if m is None:
+            raise ConfigError(f"schedules.yaml office_words.{word}={value!r}: "
+                              "应为 HH:MM、start、end、start-30 或 end+15")
+        if m.group("h") is not None:
+            hour, minute = int(m.group("h")), int(m.group("m"))
+            if not (hour < 24 and minute < 60):
+                raise ConfigError(f"schedules.yaml office_words.{word}={value!r}: 不是有效的时间")
+            out[str(word)] = time(hour, minute)
+            continue
+        base = cal.office_start if m.group("base") == "start" else cal.office_end
+        shift = int(m.group("min") or 0) * (-1 if m.group("sign") == "-" else 1)
+        minutes = base.hour * 60 + base.minute + shift
+        if not 0 <= minutes < 24 * 60:
+            raise ConfigError(f"schedules.yaml office_words.{word}={value!r}: 超出了当天")
+        out[str(word)] = time(minutes // 60, minutes % 60)
+    return out
+
+
+def _office_time(tx: _Text, tz: str, config_dir: Path | None) -> time | None:
+    """上班前 / 下班前 …: the time config/schedules.yaml office_words gives it (from calendar.yaml office_hours)."""
+    m = tx.search(OFFICE_RE)
+    if m is None:
+        return None
+    tx.take(m)
+    return office_times(config_dir, tz)[m.group("word")]
+
+
+def parse(text: str, now: datetime, tz: str = DEFAULT_TZ, config_dir: Path | None = None) -> Schedule:
+    """Read the schedule in `text` as of `now` (aware). Raises ScheduleError naming what it could not read.
+    `config_dir` (default: the app's) gives the working calendar and the office-hour words."""
     if now.tzinfo is None:
         raise ValueError("parse() needs an aware `now`")
     zone = ZoneInfo(tz)
@@ -497,11 +693,22 @@ def parse(text: str, now: datetime, tz: str = DEFAULT_TZ) -> Schedule:
     tx = _Text(text)
     if not tx.s:
         raise ScheduleError("empty")
+    start = tx.search(START_RE)
+    if start is not None:
+        tx.take(start)
+        tx.start = _start_day(start, local_now)
     recurrence = _recurrence(tx)
+    if start is not None and recurrence is None:   # "从明天开始 打扫": from then on, how often?
+        raise ScheduleError("start_alone", raw=_cut(start.group(0).strip()))
     at = _time_of_day(tx)
+    office = None
+    if at is None:
+        at = office = _office_time(tx, tz, config_dir)
     dtstart = local_now.replace(second=0, microsecond=0)
     if recurrence is not None:
         rule, notes = recurrence
+        if tx.start is not None:
+            dtstart = datetime.combine(tx.start, time(0, 0), zone)
         if at is None and "hourly" not in notes:
             at = _period_only(tx)
             if at is not None:
@@ -525,6 +732,12 @@ def parse(text: str, now: datetime, tz: str = DEFAULT_TZ) -> Schedule:
         when = exact
     elif day is not None:
         when = datetime.combine(day, at or DEFAULT_TIME, zone)
+    elif office is not None:  # "下班前" alone: the next working day's, today's if still ahead
+        cal = calendar_for(config_dir or texts.config_dir(), tz)
+        for ahead in range(60):
+            when = datetime.combine(local_now.date() + timedelta(days=ahead), office, zone)
+            if when > local_now and cal.is_workday(when.date()):
+                break
     elif at is not None:  # a time alone: today if still ahead, else tomorrow
         when = datetime.combine(local_now.date(), at, zone)
         if when <= local_now:

@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrulestr
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -42,7 +41,7 @@ from ..services import outbox
 from ..services import reminders as rem_service
 from ..texts import t
 from .config import SchedulerConfig, SystemJob, load_config
-from .parse import next_occurrences
+from .parse import next_occurrences, recurrence
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +135,7 @@ def _reminder_due_list(r: Reminder, now: datetime, cfg: SchedulerConfig) -> list
         cursor = nxt[0]
     if len(out) == cfg.max_catch_up:  # a very long outage: make sure the latest one is the real latest
         zone = ZoneInfo(cfg.timezone)
-        rr = rrulestr(r.rrule, dtstart=r.dtstart.astimezone(zone).replace(second=0, microsecond=0))
-        last = rr.before(now.astimezone(zone), inc=True)
+        last = recurrence(r.rrule, r.dtstart, cfg.timezone).before(now.astimezone(zone), inc=True)
         if last is not None and last.astimezone(UTC) > out[-1]:
             out.append(last.astimezone(UTC))
     return [d.astimezone(UTC) for d in out]

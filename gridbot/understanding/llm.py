@@ -1,0 +1,315 @@
+"""An optional large model's second opinion on a resident's message (config/llm.yaml).
+
+Many county governments run a private large model behind an OpenAI-compatible endpoint (Qwen, DeepSeek, …). With
+GRIDBOT_LLM_BASE_URL set (and GRIDBOT_LLM_API_KEY, GRIDBOT_LLM_MODEL), the worker that processes a resident's message
+asks it about the messages the understanding is unsure of (or all non-urgent ones, as configured):
+
+    u = second_opinion(settings, text, understand(text), now, redis)
+
+The request is `POST {base_url}/chat/completions` with `response_format: {type: json_schema, strict: true}` and the
+schema ANSWER_SCHEMA; the answer is validated here again (a model that ignores the schema is garbage, not an
+answer). The answer can only add to the understanding:
+
+- `urgent: true`  -> the message becomes an urgent request (the rules' category kept, else the model's);
+- `is_request: true` on an unsure non-request -> a normal request (category: the model's, else "other").
+
+It never lowers anything: an urgent message is not even asked, and a "not a request" answer changes nothing. When
+the model is not configured, disabled, over budget, slow (timeout_seconds), failing (HTTP error, connection refused)
+or answers garbage, the understanding is returned unchanged, and the operator log says precisely why — with at most
+a masked excerpt of the resident's text (gridbot.privacy.mask_text), never the text itself.
+
+The budget (calls per clock hour and per day, local time) is counted in Redis across all workers when
+`budget.shared: redis` and Redis is there, else per process. Over budget is logged once per window.
+The urgent path never depends on the model: the rules and the learned model decide first, and the model is asked
+after, in the worker, with a short timeout.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ..config import ConfigError, Settings, load_yaml
+from ..privacy import mask_text
+from .understander import CATEGORY_CODES, Understanding
+
+log = logging.getLogger(__name__)
+
+EXCERPT_CHARS = 8   # how much of a resident's text an operator log line may show, masked
+
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["is_request", "urgent", "category", "reason"],
+    "properties": {
+        "is_request": {"type": "boolean"},
+        "urgent": {"type": "boolean"},
+        "category": {"type": ["string", "null"], "enum": [*CATEGORY_CODES, None]},
+        "reason": {"type": "string"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    is_request: bool
+    urgent: bool
+    category: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class LlmConfig:
+    """config/llm.yaml read."""
+
+    enabled: bool = False
+    ask: str = "unsure"            # unsure | all
+    min_chars: int = 8
+    max_chatter: float = 0.0
+    timeout: float = 4.0
+    max_tokens: int = 200
+    temperature: float = 0.0
+    per_hour: int = 120
+    per_day: int = 1000
+    shared: str = "redis"          # redis | process
+    prompt: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LlmConfig:
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ConfigError("llm.yaml: 应为映射 (must be a mapping)")
+        unsure = data.get("unsure") or {}
+        budget = data.get("budget") or {}
+        try:
+            cfg = cls(enabled=bool(data.get("enabled", True)), ask=str(data.get("ask", "unsure")),
+                      min_chars=int(unsure.get("min_chars", 8)), max_chatter=float(unsure.get("max_chatter", 0)),
+                      timeout=float(data.get("timeout_seconds", 4)), max_tokens=int(data.get("max_tokens", 200)),
+                      temperature=float(data.get("temperature", 0)), per_hour=int(budget.get("per_hour", 120)),
+                      per_day=int(budget.get("per_day", 1000)), shared=str(budget.get("shared", "redis")),
+                      prompt=str(data.get("prompt") or "").strip())
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"llm.yaml: 数值格式错误 (a number is not a number: {exc})") from None
+        if cfg.ask not in ("unsure", "all"):
+            raise ConfigError(f"llm.yaml: ask 应为 unsure 或 all，收到 {cfg.ask!r}")
+        if cfg.shared not in ("redis", "process"):
+            raise ConfigError(f"llm.yaml: budget.shared 应为 redis 或 process，收到 {cfg.shared!r}")
+        if not 0 < cfg.timeout <= 60:
+            raise ConfigError(f"llm.yaml: timeout_seconds 应在 0 到 60 之间，收到 {cfg.timeout}")
+        if cfg.per_hour < 0 or cfg.per_day < 0:
+            raise ConfigError("llm.yaml: budget.per_hour / per_day 不能为负数")
+        if cfg.enabled and not cfg.prompt:
+            raise ConfigError("llm.yaml: 缺少 prompt (the system prompt)")
+        return cfg
+
+
+def load_llm_config(config_dir: Path) -> LlmConfig:
+    """config/llm.yaml of `config_dir`; a missing file means no model (disabled)."""
+    if not (Path(config_dir) / "llm.yaml").is_file():
+        return LlmConfig(enabled=False)
+    return LlmConfig.from_dict(load_yaml(Path(config_dir), "llm.yaml"))
+
+
+def excerpt(text: str) -> str:
+    """The most of a resident's text an operator log shows: a few characters, phone and ID numbers masked."""
+    masked = mask_text(text or "")
+    return masked if len(masked) <= EXCERPT_CHARS else masked[:EXCERPT_CHARS] + "…"
+
+
+def is_unsure(u: Understanding, cfg: LlmConfig) -> bool:
+    """Whether the understanding is unsure of `u` (see config/llm.yaml `unsure`). Urgent is never unsure."""
+    if u.is_urgent:
+        return False
+    if getattr(u, "unsure", False) is True:     # the learned model's own middle band, when it says so
+        return True
+    scores = u.scores or {}
+    if not u.is_request:
+        return scores.get("chatter", 0.0) <= cfg.max_chatter
+    return u.category in (None, "other") or scores.get("urgent", 0.0) > 0
+
+
+def should_ask(u: Understanding, text: str, cfg: LlmConfig) -> bool:
+    if not cfg.enabled or u.is_urgent or len(text.replace(" ", "")) < cfg.min_chars:
+        return False
+    return cfg.ask == "all" or is_unsure(u, cfg)
+
+
+# -- the budget ---------------------------------------------------------------------------------------------------
+class Budget:
+    """Calls per clock hour and per day. take() says whether one more call fits, and counts it if so."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._said: set[str] = set()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+            self._said.clear()
+
+    def take(self, now: datetime, cfg: LlmConfig, redis: Any = None, prefix: str = "gridbot:") -> bool:
+        windows = (("hour", now.strftime("%Y%m%d%H"), cfg.per_hour, 2 * 3600),
+                   ("day", now.strftime("%Y%m%d"), cfg.per_day, 2 * 86400))
+        if redis is not None and cfg.shared == "redis":
+            try:
+                return self._take_redis(redis, prefix, windows)
+            except Exception as exc:  # noqa: BLE001 - Redis down or slow: count in this process instead
+                log.warning("llm budget: Redis unavailable (%s); counting per process", exc.__class__.__name__)
+        with self._lock:
+            over = [w for w in windows if self._counts.get(f"{w[0]}:{w[1]}", 0) >= w[2]]
+            if over:
+                kind, key, limit, _ = over[0]
+                first = f"{kind}:{key}" not in self._said
+                self._said.add(f"{kind}:{key}")
+            else:
+                for kind, key, _limit, _ttl in windows:
+                    self._counts[f"{kind}:{key}"] = self._counts.get(f"{kind}:{key}", 0) + 1
+                current = {f"{kind}:{key}" for kind, key, _limit, _ttl in windows}
+                for old in [k for k in self._counts if k not in current]:   # past hours and days
+                    del self._counts[old]
+                return True
+        if first:
+            _say_over(kind, limit)
+        return False
+
+    @staticmethod
+    def _take_redis(redis: Any, prefix: str, windows: tuple) -> bool:
+        pipe = redis.pipeline()
+        for kind, key, _limit, ttl in windows:
+            pipe.incr(f"{prefix}llm:budget:{kind}:{key}")
+            pipe.expire(f"{prefix}llm:budget:{kind}:{key}", ttl)
+        counts = pipe.execute()[::2]
+        for (kind, key, limit, ttl), count in zip(windows, counts, strict=True):
+            if int(count) > limit:
+                if redis.set(f"{prefix}llm:budget:{kind}:{key}:said", 1, nx=True, ex=ttl):
+                    _say_over(kind, limit)
+                return False
+        return True
+
+
+def _say_over(kind: str, limit: int) -> None:
+    window = "本小时" if kind == "hour" else "今天"
+    log.warning("llm: %s的调用额度 (%d 次) 已用完，其后的消息不再询问大模型，按规则与模型的结果处理 "
+                "(budget per %s exhausted; raise budget.per_%s in config/llm.yaml if needed)",
+                window, limit, kind, kind)
+
+
+BUDGET = Budget()
+
+
+# -- the call -----------------------------------------------------------------------------------------------------
+class LlmFailure(Exception):
+    """Why the model gave no usable answer (for the operator log; holds no resident text)."""
+
+
+def request_body(model: str, text: str, cfg: LlmConfig) -> dict[str, Any]:
+    return {
+        "model": model,
+        "messages": [{"role": "system", "content": cfg.prompt}, {"role": "user", "content": text}],
+        "temperature": cfg.temperature,
+        "max_tokens": cfg.max_tokens,
+        "response_format": {"type": "json_schema",
+                            "json_schema": {"name": "gridbot_message", "strict": True, "schema": ANSWER_SCHEMA}},
+    }
+
+
+def parse_answer(content: Any) -> Answer:
+    """The model's message content -> Answer, or LlmFailure naming what is wrong with it."""
+    if not isinstance(content, str):
+        raise LlmFailure("answer content is not a string")
+    raw = content.strip()
+    if raw.startswith("```"):          # some servers wrap JSON in a code fence despite the schema
+        raw = raw.strip("`").removeprefix("json").strip()
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise LlmFailure(f"answer is not JSON ({len(content)} characters)") from None
+    if not isinstance(data, dict):
+        raise LlmFailure(f"answer is a JSON {type(data).__name__}, not an object")
+    keys = set(ANSWER_SCHEMA["required"])
+    if set(data) != keys:
+        raise LlmFailure(f"answer keys {sorted(map(str, data))} are not {sorted(keys)}")
+    if not isinstance(data["is_request"], bool) or not isinstance(data["urgent"], bool):
+        raise LlmFailure("is_request / urgent are not booleans")
+    if data["category"] is not None and data["category"] not in CATEGORY_CODES:
+        raise LlmFailure(f"category {str(data['category'])[:20]!r} is not a category code")
+    if not isinstance(data["reason"], str):
+        raise LlmFailure("reason is not a string")
+    return Answer(is_request=data["is_request"], urgent=data["urgent"], category=data["category"],
+                  reason=data["reason"][:200])
+
+
+def ask(settings: Settings, text: str, cfg: LlmConfig) -> Answer:
+    """One call to the endpoint. Raises LlmFailure for anything but a valid answer."""
+    url = str(settings.llm_base_url).rstrip("/") + "/chat/completions"
+    headers = {"Content-Type": "application/json"}
+    if settings.llm_api_key:
+        headers["Authorization"] = f"Bearer {settings.llm_api_key}"
+    try:
+        resp = requests.post(url, json=request_body(settings.llm_model or "", text, cfg), headers=headers,
+                             timeout=(cfg.timeout, cfg.timeout))
+    except requests.Timeout:
+        raise LlmFailure(f"no answer within {cfg.timeout:g}s (timeout_seconds)") from None
+    except requests.RequestException as exc:
+        raise LlmFailure(f"cannot reach {url} ({exc.__class__.__name__})") from None
+    if resp.status_code != 200:
+        raise LlmFailure(f"HTTP {resp.status_code} from {url}")
+    try:
+        body = resp.json()
+        content = body["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise LlmFailure("the response is not an OpenAI chat completion (choices[0].message.content)") from None
+    return parse_answer(content)
+
+
+def merge(u: Understanding, answer: Answer, unsure: bool) -> Understanding:
+    """The understanding with the model's answer added: raise only, never lower."""
+    if u.is_urgent:
+        return u
+    category = u.category if u.category not in (None, "other") else (answer.category or u.category or "other")
+    scores = {**(u.scores or {}), "llm": 1.0}
+    if answer.urgent:
+        return replace(u, is_request=True, urgency="urgent", category=category, scores=scores)
+    if answer.is_request and not u.is_request and unsure:
+        return replace(u, is_request=True, category=answer.category or "other", scores=scores)
+    return u
+
+
+def enabled(settings: Settings) -> bool:
+    return bool(getattr(settings, "llm_base_url", None))
+
+
+def second_opinion(settings: Settings, text: str, u: Understanding, now: datetime, redis: Any = None) -> Understanding:
+    """`u`, raised by the large model's answer where it says more (see the module). Never raises, never lowers."""
+    if not enabled(settings):
+        return u
+    try:
+        cfg = load_llm_config(settings.config_dir)
+    except ConfigError as exc:
+        log.error("llm: config/llm.yaml 有误，不询问大模型: %s", exc)
+        return u
+    if not should_ask(u, text, cfg):
+        return u
+    local = now.astimezone(settings.tz)
+    if not BUDGET.take(local, cfg, redis, settings.redis_prefix):
+        return u
+    try:
+        answer = ask(settings, text, cfg)
+    except LlmFailure as exc:
+        log.warning("llm: 大模型未给出可用回答，按原结果处理 (%s) [%s]", exc, excerpt(text))
+        return u
+    except Exception as exc:  # noqa: BLE001 - a bug here must not cost the message its handling
+        log.error("llm: 询问大模型时出错，按原结果处理 (%s) [%s]", exc.__class__.__name__, excerpt(text))
+        return u
+    out = merge(u, answer, is_unsure(u, cfg))
+    if out is not u:
+        log.info("llm: 大模型将消息%s [%s]", "提为紧急" if out.is_urgent else "认定为诉求", excerpt(text))
+    return out

@@ -1,0 +1,238 @@
+"""The optional large model (config/llm.yaml), against a fake OpenAI-compatible endpoint on loopback.
+
+What a grid would notice: an emergency told as a situation is raised to urgent when the model says so; an urgent catch
+of the rules is never silenced; a slow, failing or garbage-speaking model, an exhausted budget, or no model at all
+leave the understanding exactly as it was (and the operator log says why, without the resident's text).
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from gridbot.config import DEFAULT_CONFIG_DIR, ConfigError, Settings
+from gridbot.models import Ticket
+from gridbot.understanding import Understander, llm
+from tests.factories import Bot
+from tests.fakellm import FakeLLM
+
+SH = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 2, 10, 0, tzinfo=SH)
+# A fall told as a situation, no alarm word: what the model is there for.
+SITUATION = "我爸在卫生间坐地上起不来了 喊他也只是哼哼 家里就我一个人 手机13812345678"
+CHATTER = "谢谢网格员辛苦了 大家早上好"
+URGENT_TEXT = "3栋2单元楼道里着火了 好大的烟 快来人"
+RAISE = {"is_request": True, "urgent": True, "category": "health", "reason": "老人摔倒无法起身"}
+UNSEEN_ELDER = "对门老太太平时每天都下楼溜达 这都第四天了没见着 喊门也没人应 不会出啥事吧"
+SILENCE = {"is_request": False, "urgent": False, "category": None, "reason": "不是诉求"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_budget():
+    llm.BUDGET.reset()
+    yield
+    llm.BUDGET.reset()
+
+
+@pytest.fixture
+def fake():
+    with FakeLLM() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def understander():
+    return Understander.from_config_dir(DEFAULT_CONFIG_DIR)
+
+
+def _settings(tmp_path: Path, fake: FakeLLM | None, **llm_yaml) -> Settings:
+    cfg = tmp_path / "config"
+    if not cfg.exists():
+        shutil.copytree(DEFAULT_CONFIG_DIR, cfg)
+    data = yaml.safe_load((cfg / "llm.yaml").read_text(encoding="utf-8"))
+    for key, value in llm_yaml.items():
+        if isinstance(value, dict):
+            data.setdefault(key, {}).update(value)
+        else:
+            data[key] = value
+    (cfg / "llm.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    env = {"GRIDBOT_CONFIG_DIR": str(cfg), "GRIDBOT_INSTANCE_DIR": str(tmp_path / "instance")}
+    if fake is not None:
+        env.update(GRIDBOT_LLM_BASE_URL=fake.base_url, GRIDBOT_LLM_API_KEY="test-key", GRIDBOT_LLM_MODEL="qwen-test")
+    return Settings.from_env(env)
+
+
+def _normal(understander, text):
+    """The rules' understanding, made a non-request if the rules caught it (the test is about the model)."""
+    u = understander.understand(text)
+    if u.is_urgent or u.is_request:
+        u = replace(u, is_request=False, urgency="normal", category=None, scores={**u.scores, "chatter": 0.0})
+    return u
+
+
+def test_the_model_raises_a_situation_to_urgent(tmp_path, fake, understander):
+    fake.answers[SITUATION] = RAISE
+    u = _normal(understander, SITUATION)
+    out = llm.second_opinion(_settings(tmp_path, fake), SITUATION, u, NOW)
+    assert out.is_request and out.is_urgent and out.category == "health"
+    sent = fake.calls[0]
+    assert sent["model"] == "qwen-test"
+    assert sent["messages"][1]["content"] == SITUATION
+    assert "紧急" in sent["messages"][0]["content"]                       # the prompt from config/llm.yaml
+    assert sent["response_format"]["json_schema"]["strict"] is True
+
+
+def test_a_model_request_answer_makes_an_unsure_message_a_normal_request(tmp_path, fake, understander):
+    text = "单元门口那个井盖松了 踩上去咣当咣当的"
+    fake.answers[text] = {"is_request": True, "urgent": False, "category": "repair", "reason": "井盖松动"}
+    out = llm.second_opinion(_settings(tmp_path, fake), text, _normal(understander, text), NOW)
+    assert out.is_request and not out.is_urgent and out.category == "repair"
+
+
+def test_the_model_cannot_silence_an_urgent_catch(tmp_path, fake, understander):
+    fake.answers[URGENT_TEXT] = SILENCE
+    u = understander.understand(URGENT_TEXT)
+    assert u.is_urgent                                                    # the rules' catch
+    settings = _settings(tmp_path, fake, ask="all")
+    out = llm.second_opinion(settings, URGENT_TEXT, u, NOW)
+    assert out == u and out.is_urgent
+    assert fake.calls == []                                               # an urgent message is not even asked
+    # and were the answer merged anyway, it could not lower anything
+    assert llm.merge(u, llm.Answer(False, False, None, "不是"), unsure=True) is u
+
+
+def test_a_not_a_request_answer_lowers_nothing(tmp_path, fake, understander):
+    text = "5号楼2单元电梯坏了 一直停在8楼不动"
+    u = understander.understand(text)
+    assert u.is_request
+    fake.answers[text] = SILENCE
+    out = llm.second_opinion(_settings(tmp_path, fake, ask="all"), text, u, NOW)
+    assert out.is_request and out.category == u.category and len(fake.calls) == 1
+
+
+def test_timeout_leaves_it_unchanged_and_quickly(tmp_path, fake, understander, caplog):
+    fake.mode, fake.slow_seconds = "slow", 3
+    fake.answers[SITUATION] = RAISE
+    u = _normal(understander, SITUATION)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="gridbot.understanding.llm"):
+        out = llm.second_opinion(_settings(tmp_path, fake, timeout_seconds=0.3), SITUATION, u, NOW)
+    assert time.monotonic() - started < 2
+    assert out == u and not out.is_urgent
+    assert "no answer within 0.3s" in caplog.text
+
+
+@pytest.mark.parametrize("mode,said", [("error", "HTTP 500"), ("garbage", "not JSON"), ("not_schema", "answer keys")])
+def test_failures_and_garbage_leave_it_unchanged(tmp_path, fake, understander, caplog, mode, said):
+    fake.mode = mode
+    u = _normal(understander, SITUATION)
+    with caplog.at_level(logging.WARNING, logger="gridbot.understanding.llm"):
+        out = llm.second_opinion(_settings(tmp_path, fake), SITUATION, u, NOW)
+    assert out == u
+    assert said in caplog.text
+    # the operator log holds a masked excerpt at most: no phone number, not the message
+    assert "13812345678" not in caplog.text and SITUATION not in caplog.text
+
+
+def test_an_unreachable_endpoint_leaves_it_unchanged(tmp_path, understander, caplog):
+    with FakeLLM() as gone:
+        url = gone.base_url
+    settings = _settings(tmp_path, None).with_overrides(llm_base_url=url, llm_model="m")
+    u = _normal(understander, SITUATION)
+    with caplog.at_level(logging.WARNING, logger="gridbot.understanding.llm"):
+        assert llm.second_opinion(settings, SITUATION, u, NOW) == u
+    assert "cannot reach" in caplog.text
+
+
+def test_budget_exhausted_leaves_it_unchanged_and_is_said_once(tmp_path, fake, understander, caplog):
+    fake.answers[SITUATION] = RAISE
+    settings = _settings(tmp_path, fake, budget={"per_hour": 2, "per_day": 100, "shared": "process"})
+    u = _normal(understander, SITUATION)
+    with caplog.at_level(logging.WARNING, logger="gridbot.understanding.llm"):
+        results = [llm.second_opinion(settings, SITUATION, u, NOW) for _ in range(4)]
+    assert [r.is_urgent for r in results] == [True, True, False, False]
+    assert len(fake.calls) == 2
+    assert caplog.text.count("budget per hour exhausted") == 1
+    # the next hour has a budget again
+    later = llm.second_opinion(settings, SITUATION, u, NOW.replace(hour=11))
+    assert later.is_urgent and len(fake.calls) == 3
+
+
+def test_budget_is_shared_through_redis(tmp_path, fake, understander, redis_conn, redis_prefix):
+    settings = _settings(tmp_path, fake, budget={"per_hour": 1, "per_day": 100, "shared": "redis"})
+    settings = settings.with_overrides(redis_prefix=f"{redis_prefix}:")
+    fake.answers[SITUATION] = RAISE
+    u = _normal(understander, SITUATION)
+    assert llm.second_opinion(settings, SITUATION, u, NOW, redis_conn).is_urgent
+    llm.BUDGET.reset()                       # another worker process: its own memory, the same Redis
+    assert not llm.second_opinion(settings, SITUATION, u, NOW, redis_conn).is_urgent
+    assert len(fake.calls) == 1
+
+
+def test_disabled_means_no_call(tmp_path, fake, understander):
+    u = _normal(understander, SITUATION)
+    fake.answers[SITUATION] = RAISE
+    assert llm.second_opinion(_settings(tmp_path, None), SITUATION, u, NOW) == u           # no GRIDBOT_LLM_BASE_URL
+    assert llm.second_opinion(_settings(tmp_path, fake, enabled=False), SITUATION, u, NOW) == u   # llm.yaml off
+    assert fake.calls == []
+
+
+def test_only_unsure_messages_are_asked_unless_configured(tmp_path, fake, understander):
+    chatter = understander.understand(CHATTER)
+    assert not chatter.is_request and chatter.scores["chatter"] > 0
+    assert llm.second_opinion(_settings(tmp_path, fake), CHATTER, chatter, NOW) == chatter
+    assert fake.calls == []
+    llm.second_opinion(_settings(tmp_path, fake, ask="all"), CHATTER, chatter, NOW)
+    assert len(fake.calls) == 1
+    assert llm.second_opinion(_settings(tmp_path, fake), "收到 好的", chatter, NOW) == chatter   # too short
+    assert len(fake.calls) == 1
+
+
+def test_a_broken_llm_yaml_is_refused_with_its_reason():
+    with pytest.raises(ConfigError, match="ask"):
+        llm.LlmConfig.from_dict({"ask": "sometimes", "prompt": "x"})
+    with pytest.raises(ConfigError, match="timeout_seconds"):
+        llm.LlmConfig.from_dict({"timeout_seconds": 0, "prompt": "x"})
+    with pytest.raises(ConfigError, match="GRIDBOT_LLM_BASE_URL"):
+        Settings.from_env({"GRIDBOT_LLM_BASE_URL": "10.0.0.5:8000"})
+
+
+def test_the_packaged_prompt_names_every_category_code():
+    cfg = llm.load_llm_config(DEFAULT_CONFIG_DIR)
+    from gridbot.understanding import CATEGORY_CODES
+
+    assert all(code in cfg.prompt for code in CATEGORY_CODES)
+    assert cfg.ask == "unsure" and cfg.timeout <= 10
+
+
+def test_a_resident_message_becomes_an_urgent_ticket_in_the_worker(make_app, sqlite_url, fake):
+    """Through the whole chat path: the hook in handlers/tickets.py asks the model while the worker processes it.
+    Without the model this message is forwarded to a member as unclear (tests/unit/test_unclear_messages.py)."""
+    fake.answers[UNSEEN_ELDER] = {"is_request": True, "urgent": True, "category": "assistance",
+                                  "reason": "独居老人多日未见"}
+    app = make_app(sqlite_url, env={"GRIDBOT_LLM_BASE_URL": fake.base_url, "GRIDBOT_LLM_API_KEY": "test-key",
+                                    "GRIDBOT_LLM_MODEL": "qwen-test"})
+    bot = Bot(app)
+    bot.seed()
+    bot.send(UNSEEN_ELDER, as_="resident_a", chat="HY-01")
+    with app.session() as s:
+        tickets = s.scalars(select(Ticket)).all()
+    assert len(tickets) == 1 and tickets[0].urgency == "urgent"
+
+
+def test_the_day_budget_holds_across_hours(tmp_path, fake, understander, caplog):
+    fake.answers[SITUATION] = RAISE
+    settings = _settings(tmp_path, fake, budget={"per_hour": 50, "per_day": 2, "shared": "process"})
+    u = _normal(understander, SITUATION)
+    with caplog.at_level(logging.WARNING, logger="gridbot.understanding.llm"):
+        raised = [llm.second_opinion(settings, SITUATION, u, NOW.replace(hour=h)).is_urgent for h in (9, 10, 11, 12)]
+    assert raised == [True, True, False, False] and len(fake.calls) == 2
+    assert caplog.text.count("budget per day exhausted") == 1
