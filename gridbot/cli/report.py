@@ -9,6 +9,7 @@ from .. import periods
 from ..config import ConfigError
 from ..errors import Refusal
 from ..texts import t
+from ..workcal import calendar_for
 from .base import build_app, echo_json, fail, main
 
 
@@ -46,7 +47,8 @@ def evaluation_command(community: str, period: str, out: Path, csv_path: Path | 
     with app.session() as session:
         try:
             data = reports.evaluation(session, community, chosen, app.settings.tz, rules,
-                                      today=app.clock.now().astimezone(app.settings.tz).date())
+                                      today=app.clock.now().astimezone(app.settings.tz).date(),
+                                      calendar=calendar_for(app.settings.config_dir, app.settings.tz))
         except Refusal as err:
             fail(f"找不到 (not found): {err.text}")
     now = app.clock.now().astimezone(app.settings.tz)
@@ -76,7 +78,8 @@ def logs_command(community: str, period: str | None, as_json: bool) -> None:
         fail(f"统计期格式不对 (bad --period): {err.text}")
     with app.session() as session:
         try:
-            data = reports.log_summary(session, community, chosen)
+            data = reports.log_summary(session, community, chosen,
+                                       calendar=calendar_for(app.settings.config_dir, app.settings.tz))
         except Refusal as err:
             fail(f"找不到 (not found): {err.text}")
     if as_json:
