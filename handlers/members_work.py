@@ -22,6 +22,7 @@ from gridbot.privacy import mask_text
 from gridbot.router import LEADERS, STAFF, Command, Context, Router, UsageError
 from gridbot.services import audit, compliance, tickets, work
 from gridbot.texts import t
+from gridbot.workcal import calendar_for
 
 WEEKDAY_NAMES = "一二三四五六日"
 LOG_LINE_CHARS = 60
@@ -406,7 +407,8 @@ def figures(ctx: Context, args: str) -> list[Reply]:
     sp = ctx.speaker
     lines = compliance.for_speaker(ctx.session, community_id=sp.staff_community_id,
                                    scope_grid_ids=set(sp.scope_grid_ids), member_id=sp.staff_member_id,
-                                   period=period, tz=_tz(ctx))
+                                   period=period, tz=_tz(ctx), today=_today(ctx),
+                                   calendar=calendar_for(ctx.app.settings.config_dir, _tz(ctx)))
     return _privately(ctx, "\n".join(lines))
 
 

@@ -8,7 +8,8 @@ the quarter has come. Periods are local calendar days (the configured zone, pass
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -191,10 +192,14 @@ def report_lines(data: dict[str, Any], grid_codes: set[str] | None = None,
 
 
 def for_speaker(session: Session, *, community_id: int, scope_grid_ids: set[int], member_id: int,
-                period: Period, tz: ZoneInfo) -> list[str]:
-    """The 履职 report a leader may see: the grids in their scope and the members working in them."""
+                period: Period, tz: ZoneInfo, calendar: WorkCalendar | None = None,
+                today: date | None = None) -> list[str]:
+    """The 履职 report a leader may see: the grids in their scope and the members working in them.
+    A period still running on `today` counts log days due up to and including today."""
     community = session.get_one(Community, community_id)    # the speaker's own community
-    data = compliance(session, community.code, period, tz)
+    if today is not None and period.end > today + timedelta(days=1) > period.start:
+        period = replace(period, end=today + timedelta(days=1))
+    data = compliance(session, community.code, period, tz, calendar)
     codes = set(session.scalars(select(Grid.code).where(Grid.id.in_(scope_grid_ids))))
     users = set()
     for member in session.scalars(select(Member).where(Member.community_id == community_id)

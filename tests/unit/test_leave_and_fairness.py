@@ -317,3 +317,15 @@ def test_compliance_takes_now_like_say(dbot):
     bad = _cli(bot, "compliance", "--community", "HY", "--period", "本月", "--now", "20/11")
     assert bad.exit_code != 0 and "ISO-8601" in bad.output
 
+
+
+def test_figures_command_counts_log_days_due_so_far_less_leave(bot, clock):
+    for day in (2, 3):
+        clock.set(local(11, day, 17))
+        bot.say("日志 巡查", as_="mem_zhao", private=True)
+    clock.set(local(11, 5, 9))
+    bot.say("请假 明天", as_="mem_zhao", private=True)              # Thursday 5th and Friday 6th away
+    clock.set(local(11, 6, 10))
+    text = bot.said("履职 本月", as_="lead_li", private=True)
+    zhao = next(line for line in text.splitlines() if "赵网格员" in line)
+    assert "日志 2/3 天" in zhao            # due: Mon 2, Tue 3, Wed 4 (not the leave, not the rest of the month)
