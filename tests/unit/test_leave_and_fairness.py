@@ -329,3 +329,15 @@ def test_figures_command_counts_log_days_due_so_far_less_leave(bot, clock):
     text = bot.said("履职 本月", as_="lead_li", private=True)
     zhao = next(line for line in text.splitlines() if "赵网格员" in line)
     assert "日志 2/3 天" in zhao            # due: Mon 2, Tue 3, Wed 4 (not the leave, not the rest of the month)
+
+
+def test_members_not_at_work_get_no_digest_and_no_registration_notices(bot):
+    from gridbot.services import bindings, digest
+
+    with bot.app.session() as s, s.begin():
+        s.get(Member, bot.world.members["lead_li"]).on_duty = False        # 在岗：否
+        s.get(Member, bot.world.members["mem_zhao"]).on_duty = False
+        readers = {m.userid for m, _ in digest.readers(s, bot.world.community_id)}
+        told = bindings.grid_member_userids(s, bot.world.grids["HY-01"])
+    assert "lead_li" not in readers and "sec_wang" in readers
+    assert told == ["mem_qian"]
