@@ -60,7 +60,8 @@ def evaluation_command(community: str, period: str, out: Path, csv_path: Path | 
     for row in data["members"]:
         counts[row["grade"]] = counts.get(row["grade"], 0) + 1
     summary = "，".join(f"{t(f'reports.evaluation.grades.{g}')} {counts[g]} 人" for g in reports.GRADES if g in counts)
-    click.echo(f"已生成 {out} 和 {csv_path}：{len(data['members'])} 人（{summary or '无'}）", err=as_json)
+    away = f"；未在岗 {len(data['inactive'])} 人另列，不参加考核" if data.get("inactive") else ""
+    click.echo(f"已生成 {out} 和 {csv_path}：{len(data['members'])} 人（{summary or '无'}）{away}", err=as_json)
 
 
 @report.command("logs")

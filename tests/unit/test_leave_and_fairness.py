@@ -341,3 +341,14 @@ def test_members_not_at_work_get_no_digest_and_no_registration_notices(bot):
         told = bindings.grid_member_userids(s, bot.world.grids["HY-01"])
     assert "lead_li" not in readers and "sec_wang" in readers
     assert told == ["mem_qian"]
+
+
+def test_cli_evaluation_names_the_inactive_and_the_first_month(dbot, tmp_path):
+    bot = dbot
+    _join(bot, "mem_new", "吴网格员", "HY-02", local(11, 25, 10))
+    with bot.app.session() as s, s.begin():
+        s.get(Member, bot.world.members["mem_qian"]).on_duty = False
+    out = tmp_path / "hy-2026-11.xlsx"
+    result = _cli(bot, "report", "evaluation", "--community", "HY", "--period", "2026-11", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "数据不足（首月） 1 人" in result.output and "未在岗 1 人另列" in result.output
