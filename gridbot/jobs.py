@@ -115,6 +115,16 @@ def send_due_visit_lists(now: str | None = None) -> int:
     return len(ids)
 
 
+def end_leaves(now: str | None = None, app: Gridbot | None = None) -> int:
+    """Leaves whose last day is over: the handed-over tickets and reminders still with the partner go back to the
+    member, who is told privately (idempotent: a leave is handed back once)."""
+    app = app or current()
+    when = datetime.fromisoformat(now) if now else app.clock.now()
+    with app.session() as session, session.begin():
+        ended = work.end_leaves(session, now=when)
+    return len(ended)
+
+
 def send_daily_digests(date_iso: str | None = None, app: Gridbot | None = None) -> int:
     """The morning digests (每日简报): each community's to its secretaries, each grid leader's for their grids,
     privately. Idempotent per reader and date (outbox idempotency keys): a second run, a second worker or a late

@@ -22,6 +22,7 @@ from gridbot.privacy import mask_text
 from gridbot.router import LEADERS, STAFF, Command, Context, Router, UsageError
 from gridbot.services import audit, compliance, tickets, work
 from gridbot.texts import t
+from gridbot.workcal import calendar_for
 
 WEEKDAY_NAMES = "一二三四五六日"
 LOG_LINE_CHARS = 60
@@ -343,21 +344,22 @@ def leave(ctx: Context, args: str) -> list[Reply]:
     member = work.get_member(ctx.session, ctx.speaker.staff_member_id)
     record = work.request_leave(ctx.session, member=member, now=ctx.now, last_day=last_day, actor=ctx.speaker.actor,
                                 reason=reason or None, tz=_tz(ctx))
-    pending = work.open_ticket_numbers(ctx.session, member.id)
-    numbers = "、".join(pending[:5]) + ("…" if len(pending) > 5 else "")
-    if record.partner is None:
+    if record.partner is None:  # nobody covers: the tickets stay, the grid leader arranges it
+        pending = work.open_ticket_numbers(ctx.session, member.id)
+        numbers = "、".join(pending[:5]) + ("…" if len(pending) > 5 else "")
         text = t("work.leave_done_no_partner", start=_short_day(today), until=_day(last_day))
         if pending:
             text += t("work.leave_open_tickets_leader", count=len(pending), numbers=numbers)
         return [Reply(text)]
+    moved = work.handed_over(ctx.session, record)   # the open tickets went to the partner with the leave
     grids = "、".join(g.name for g in member.grids)
     text = t("work.leave_done", start=_short_day(today), until=_day(last_day), partner=record.partner.name)
     notice = t("work.leave_notice", name=member.name, until=_day(last_day), grids=grids,
                reason=t("work.leave_reason", reason=reason) if reason else "")
-    if pending:  # open tickets stay with whoever holds them: name them so they are handed over
-        text += t("work.leave_open_tickets", count=len(pending), numbers=numbers, first=pending[0],
-                  partner=record.partner.name)
-        notice += t("work.leave_open_tickets_notice", name=member.name, count=len(pending), numbers=numbers)
+    if moved:
+        numbers = "、".join(moved)
+        text += t("work.leave_tickets_moved", count=len(moved), numbers=numbers, partner=record.partner.name)
+        notice += t("work.leave_tickets_moved_notice", name=member.name, count=len(moved), numbers=numbers)
     return [Reply(text), Reply(notice, to_user=record.partner.userid)]
 
 
@@ -365,9 +367,17 @@ def leave(ctx: Context, args: str) -> list[Reply]:
 def end_leave(ctx: Context, args: str) -> list[Reply]:
     record = work.cancel_leave(ctx.session, member_id=ctx.speaker.staff_member_id, now=ctx.now,
                                actor=ctx.speaker.actor)
-    replies = [Reply(t("work.leave_ended"))]
+    back = work.returned(ctx.session, record)
+    text = t("work.leave_ended")
+    if back:
+        text += t("work.leave_tickets_back", count=len(back), numbers="、".join(back))
+    replies = [Reply(text)]
     if record.partner is not None:
-        replies.append(Reply(t("work.leave_ended_notice", name=ctx.speaker.name), to_user=record.partner.userid))
+        notice = t("work.leave_ended_notice", name=ctx.speaker.name)
+        if back:
+            notice += t("work.leave_tickets_back_notice", name=ctx.speaker.name, count=len(back),
+                        numbers="、".join(back))
+        replies.append(Reply(notice, to_user=record.partner.userid))
     return replies
 
 
@@ -397,7 +407,8 @@ def figures(ctx: Context, args: str) -> list[Reply]:
     sp = ctx.speaker
     lines = compliance.for_speaker(ctx.session, community_id=sp.staff_community_id,
                                    scope_grid_ids=set(sp.scope_grid_ids), member_id=sp.staff_member_id,
-                                   period=period, tz=_tz(ctx))
+                                   period=period, tz=_tz(ctx), today=_today(ctx),
+                                   calendar=calendar_for(ctx.app.settings.config_dir, _tz(ctx)))
     return _privately(ctx, "\n".join(lines))
 
 

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from gridbot.messages import Inbound, Reply
 from gridbot.models import Community, Grid, GridChat, Household, Member, MemberGrid
+
+ON_ROSTER_SINCE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -56,7 +59,8 @@ def seed_world(session) -> World:
         ("mem_zhou", "周网格员", ["member"], ["HY-03"]),
     ]
     for userid, name, roles, codes in people:
-        m = Member(community_id=c.id, name=name, userid=userid, phone="13900000000", roles=roles)
+        m = Member(community_id=c.id, name=name, userid=userid, phone="13900000000", roles=roles,
+                   created_at=ON_ROSTER_SINCE)     # on the roster before every month played (考核 counts from it)
         session.add(m)
         session.flush()
         for code in codes:

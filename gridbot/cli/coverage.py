@@ -11,25 +11,38 @@ and have no active or pending binding to any household (the people to prompt to 
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import click
 
+from ..clock import FrozenClock
 from ..errors import Refusal
-from .base import build_app, echo_json, fail, main
+from .base import build_app, echo_json, fail, load_settings, main, parse_when
+
+if TYPE_CHECKING:
+    from ..bootstrap import Gridbot
+
+
+def app_at(now: str | None) -> Gridbot:
+    """The app, on a frozen clock at `--now` (the same ISO-8601 form as `gridbot say --now`) when given."""
+    when = parse_when(now, load_settings().tz)
+    return build_app(clock=FrozenClock(when) if when else None)
 
 
 @main.group(invoke_without_command=True)
 @click.option("--grid", "grids", multiple=True, metavar="CODE", help="只看这些网格（可重复）")
 @click.option("--community", metavar="CODE", help="只看这个社区的网格")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（每个网格一个对象）")
+@click.option("--now", "now", default=None, metavar="ISO-8601", help="假定的当前时间（演示与测试用）")
 @click.pass_context
-def coverage(ctx: click.Context, grids: tuple[str, ...], community: str | None, as_json: bool) -> None:
+def coverage(ctx: click.Context, grids: tuple[str, ...], community: str | None, as_json: bool,
+             now: str | None) -> None:
     """“一户一代表”进群覆盖率。(Household representative coverage per grid.)"""
     if ctx.invoked_subcommand is not None:
         return
     from ..services import coverage as svc  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
-    app = build_app()
+    app = app_at(now)
     with app.session() as session:
         try:
             ids = svc.grid_ids_for(session, grids, community)
@@ -55,7 +68,8 @@ def coverage(ctx: click.Context, grids: tuple[str, ...], community: str | None, 
 @coverage.command("snapshot")
 @click.option("--date", "day", metavar="YYYY-MM-DD", help="快照日期（默认今天，按 GRIDBOT_TIMEZONE）")
 @click.option("--json", "as_json", is_flag=True)
-def snapshot(day: str | None, as_json: bool) -> None:
+@click.option("--now", "now", default=None, metavar="ISO-8601", help="假定的当前时间（演示与测试用）")
+def snapshot(day: str | None, as_json: bool, now: str | None) -> None:
     """记录今天（或指定日期）每个网格的覆盖率快照；同一天再运行会更新。"""
     from ..services import coverage as svc  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
@@ -63,7 +77,7 @@ def snapshot(day: str | None, as_json: bool) -> None:
         when = date.fromisoformat(day) if day else None
     except ValueError:
         fail(f"日期格式不对 (expected YYYY-MM-DD): {day!r}")
-    app = build_app()
+    app = app_at(now)
     with app.session() as session, session.begin():
         snaps = svc.take_snapshots(session, app.clock.now(), when, app.settings.tz)
         rows = [{"grid_id": s.grid_id, "day": s.day.isoformat(), "households": s.households, "covered": s.covered,

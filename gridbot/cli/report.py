@@ -9,6 +9,7 @@ from .. import periods
 from ..config import ConfigError
 from ..errors import Refusal
 from ..texts import t
+from ..workcal import calendar_for
 from .base import build_app, echo_json, fail, main
 
 
@@ -46,7 +47,8 @@ def evaluation_command(community: str, period: str, out: Path, csv_path: Path | 
     with app.session() as session:
         try:
             data = reports.evaluation(session, community, chosen, app.settings.tz, rules,
-                                      today=app.clock.now().astimezone(app.settings.tz).date())
+                                      today=app.clock.now().astimezone(app.settings.tz).date(),
+                                      calendar=calendar_for(app.settings.config_dir, app.settings.tz))
         except Refusal as err:
             fail(f"找不到 (not found): {err.text}")
     now = app.clock.now().astimezone(app.settings.tz)
@@ -58,7 +60,8 @@ def evaluation_command(community: str, period: str, out: Path, csv_path: Path | 
     for row in data["members"]:
         counts[row["grade"]] = counts.get(row["grade"], 0) + 1
     summary = "，".join(f"{t(f'reports.evaluation.grades.{g}')} {counts[g]} 人" for g in reports.GRADES if g in counts)
-    click.echo(f"已生成 {out} 和 {csv_path}：{len(data['members'])} 人（{summary or '无'}）", err=as_json)
+    away = f"；未在岗 {len(data['inactive'])} 人另列，不参加考核" if data.get("inactive") else ""
+    click.echo(f"已生成 {out} 和 {csv_path}：{len(data['members'])} 人（{summary or '无'}）{away}", err=as_json)
 
 
 @report.command("logs")
@@ -76,7 +79,8 @@ def logs_command(community: str, period: str | None, as_json: bool) -> None:
         fail(f"统计期格式不对 (bad --period): {err.text}")
     with app.session() as session:
         try:
-            data = reports.log_summary(session, community, chosen)
+            data = reports.log_summary(session, community, chosen,
+                                       calendar=calendar_for(app.settings.config_dir, app.settings.tz))
         except Refusal as err:
             fail(f"找不到 (not found): {err.text}")
     if as_json:

@@ -144,7 +144,8 @@ def find_household(session: Session, address: AddressParts, grid_ids: Iterable[i
 def grid_member_userids(session: Session, grid_id: int) -> list[str]:
     """Who should hear about a registration: the grid's own members; its leaders only if it has no one else."""
     rows = session.execute(select(Member.userid, Member.roles).join(MemberGrid).where(
-        MemberGrid.grid_id == grid_id, Member.active.is_(True)).order_by(Member.id)).all()
+        MemberGrid.grid_id == grid_id, Member.active.is_(True), Member.on_duty.is_(True))  # 在岗=否: nothing
+        .order_by(Member.id)).all()
     workers = [uid for uid, roles in rows if not set(roles or []) & LEADER_ROLES]
     return workers or [uid for uid, _ in rows]
 

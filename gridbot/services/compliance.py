@@ -8,7 +8,8 @@ the quarter has come. Periods are local calendar days (the configured zone, pass
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,9 +20,10 @@ from ..errors import Refusal
 from ..models import Community, Grid, Household, Member, Ticket
 from ..models.household import KEY_HOUSEHOLD_TAGS
 from ..models.work import Patrol, Visit, WorkLog
-from ..periods import Period, day_start, quarter_start
+from ..periods import Period, add_months, day_start, local_day, quarter_start
 from ..texts import t
-from .work import member_buildings, work_grids
+from ..workcal import WorkCalendar, calendar_for
+from .work import leave_days, member_buildings, work_grids
 
 
 def _is_key(household: Household) -> bool:
@@ -32,8 +34,26 @@ def _month_key(at: datetime, tz: ZoneInfo) -> str:
     return at.astimezone(tz).strftime("%Y-%m")
 
 
-def compliance(session: Session, community_code: str, period: Period, tz: ZoneInfo) -> dict[str, Any]:
-    """Figures for every grid and every active member of a community over `period`. Plain data (JSON-ready)."""
+def member_since(session: Session, member: Member, tz: ZoneInfo) -> date:
+    """The local day a member was on the roster: the day their row was made, or the day of their first recorded
+    duty if that is earlier (a roster imported after the work began)."""
+    firsts = [member.created_at,
+              session.scalar(select(func.min(Patrol.started_at)).where(Patrol.member_id == member.id)),
+              session.scalar(select(func.min(Visit.at)).where(Visit.member_id == member.id))]
+    days = [local_day(at, tz) for at in firsts if at is not None]
+    first_log = session.scalar(select(func.min(WorkLog.day)).where(WorkLog.member_id == member.id))
+    if first_log is not None:
+        days.append(first_log)
+    return min(days)
+
+
+def compliance(session: Session, community_code: str, period: Period, tz: ZoneInfo,
+               calendar: WorkCalendar | None = None) -> dict[str, Any]:
+    """Figures for every grid and every active member of a community over `period`. Plain data (JSON-ready).
+
+    A member's log days are due on the working days (config/calendar.yaml, with 调休) since they were on the
+    roster, less their leave days; patrols are due in the months since then."""
+    cal = calendar or calendar_for(None, tz)
     community = session.scalar(select(Community).where(Community.code == community_code))
     if community is None:
         raise Refusal("refusal.no_community", code=community_code)
@@ -90,6 +110,11 @@ def compliance(session: Session, community_code: str, period: Period, tz: ZoneIn
 
     member_rows = []
     for member in members:
+        since = member_since(session, member, tz)
+        first_day = max(period.start, since)
+        away = leave_days(session, member.id, first_day, period.end, cal) if first_day < period.end else set()
+        due_days = [d for d in cal.workdays(first_day, period.end) if d not in away]
+        on_roster = {m.strftime("%Y-%m") for m in period.months() if add_months(m, 1) > since}
         own = [g.id for g in work_grids(session, [link.grid_id for link in member.grid_links])]
         narrowed = member_buildings(session, member.id)
         area = [h for h in households if h.grid_id in own
@@ -99,7 +124,7 @@ def compliance(session: Session, community_code: str, period: Period, tz: ZoneIn
         by_grid = {code_of[gid]: {m: 0 for m in months} for gid in patrolled}
         for p in mine:
             by_grid[code_of[p.grid_id]][_month_key(p.started_at, tz)] += 1
-        required = [(code_of[gid], m) for gid in own for m in months]
+        required = [(code_of[gid], m) for gid in own for m in months if m in on_roster]
         my_visits = [v for v in visits if v.member_id == member.id]
         logs = list(session.execute(
             select(WorkLog.day, func.count(), func.count(WorkLog.reviewed_at))
@@ -116,6 +141,9 @@ def compliance(session: Session, community_code: str, period: Period, tz: ZoneIn
             "visits": sum(1 for v in my_visits if v.at >= start),
             "households_visited": len({v.household_id for v in my_visits if v.at >= start}),
             **household_figures(area, my_visits),
+            "since": since.isoformat(), "on_duty": member.on_duty,
+            "workdays_due": len(due_days), "leave_days": len({d for d in away if cal.is_workday(d)}),
+            "missing_log_days": [d.isoformat() for d in due_days if d not in {day for day, _, _ in logs}],
             "log_days": len(logs), "log_entries": sum(n for _, n, _ in logs),
             "log_entries_reviewed": sum(r for _, _, r in logs),
             "days": (period.end - period.start).days,
@@ -157,17 +185,21 @@ def report_lines(data: dict[str, Any], grid_codes: set[str] | None = None,
                        hours=round(m["patrol_minutes"] / 60, 1), visits=m["visits"],
                        key_ratio=_ratio(m["key_visited_quarter"], m["key_households"]),
                        year=_ratio(m["households_visited_year"], m["households"]),
-                       logs=_ratio(m["log_days"], m["days"]), reviewed=m["log_entries_reviewed"],
+                       logs=_ratio(m["log_days"], m["workdays_due"]), reviewed=m["log_entries_reviewed"],
                        tickets=_ratio(m["tickets_on_time"], m["tickets_handled"])))
     lines.append(t("work.compliance.footer", quarter=data["quarter_from"], year=data["year_from"]))
     return lines
 
 
 def for_speaker(session: Session, *, community_id: int, scope_grid_ids: set[int], member_id: int,
-                period: Period, tz: ZoneInfo) -> list[str]:
-    """The 履职 report a leader may see: the grids in their scope and the members working in them."""
+                period: Period, tz: ZoneInfo, calendar: WorkCalendar | None = None,
+                today: date | None = None) -> list[str]:
+    """The 履职 report a leader may see: the grids in their scope and the members working in them.
+    A period still running on `today` counts log days due up to and including today."""
     community = session.get_one(Community, community_id)    # the speaker's own community
-    data = compliance(session, community.code, period, tz)
+    if today is not None and period.end > today + timedelta(days=1) > period.start:
+        period = replace(period, end=today + timedelta(days=1))
+    data = compliance(session, community.code, period, tz, calendar)
     codes = set(session.scalars(select(Grid.code).where(Grid.id.in_(scope_grid_ids))))
     users = set()
     for member in session.scalars(select(Member).where(Member.community_id == community_id)

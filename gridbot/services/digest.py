@@ -131,7 +131,8 @@ def readers(session: Session, community_id: int) -> list[tuple[Member, Scope | N
     """Who gets which digest: secretaries the community's (scope None), other grid leaders their own grids'."""
     out: list[tuple[Member, Scope | None]] = []
     grid_ids = set(session.scalars(select(Grid.id).where(Grid.community_id == community_id)))
-    for member in session.scalars(select(Member).where(Member.community_id == community_id, Member.active.is_(True))
+    for member in session.scalars(select(Member).where(Member.community_id == community_id, Member.active.is_(True),
+                                                       Member.on_duty.is_(True))     # 在岗=否: no digest
                                   .options(selectinload(Member.grid_links)).order_by(Member.id)):
         roles = set(member.roles or [])
         if "secretary" in roles:

@@ -149,7 +149,7 @@ def targets(session: Session, reminder: Reminder) -> list[Target]:
     """Where one occurrence goes, resolved now (a member who left, a chat bound since)."""
     if reminder.target_type == "member":
         m = session.get(Member, reminder.target_member_id) if reminder.target_member_id else None
-        return [Target("user", m.userid)] if m is not None and m.active else []
+        return [Target("user", m.userid)] if m is not None and m.active and m.on_duty else []  # 在岗=否: nothing
     if reminder.target_type in ("grids", "community", "grid_chats"):
         q = select(GridChat.chat_id).join(Grid).order_by(Grid.code, GridChat.chat_id)
         if reminder.target_type == "grids":
@@ -158,7 +158,8 @@ def targets(session: Session, reminder: Reminder) -> list[Target]:
             q = q.where(Grid.community_id == reminder.community_id)
         return [Target("chat", c) for c in session.scalars(q)]
     members = session.scalars(select(Member).where(Member.community_id == reminder.community_id,
-                                                   Member.active.is_(True)).order_by(Member.id)).all()
+                                                   Member.active.is_(True), Member.on_duty.is_(True))
+                              .order_by(Member.id)).all()      # a member marked 不在岗 gets no duty rhythms
     if reminder.target_type == "leaders":
         members = [m for m in members if set(m.roles or []) & LEADER_ROLES]
     return [Target("user", m.userid) for m in members if m.roles]

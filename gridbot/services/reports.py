@@ -24,12 +24,14 @@ from ..models import Community, CoverageSnapshot, Grid, Member, WorkLog
 from ..periods import Period, day_start
 from ..spreadsheet import as_text, csv_row
 from ..texts import t
+from ..workcal import WorkCalendar, calendar_for
 from . import compliance, metrics
 from .roster import ROLE_LABELS
+from .work import leave_days as work_leave_days
 from .work import work_grids
 
 COMPONENTS = ("patrols", "key_visits", "all_visits", "log_days", "on_time", "satisfaction", "coverage")
-GRADES = ("excellent", "qualified", "basic", "unqualified")
+GRADES = ("excellent", "qualified", "basic", "unqualified", "insufficient_first", "insufficient")
 
 
 # -- config --------------------------------------------------------------------------------------------
@@ -39,6 +41,8 @@ class EvaluationRules:
     thresholds: dict[str, float]          # excellent / qualified / basic -> minimum score
     roles: frozenset[str]
     patrol_roles: frozenset[str]
+    min_workdays: int = 10                # fewer working days measured -> 数据不足, not graded
+    min_components: int = 2               # fewer components with something to measure -> 数据不足
 
     @classmethod
     def load(cls, config_dir: Path | None = None) -> EvaluationRules:
@@ -52,8 +56,15 @@ class EvaluationRules:
         if set(grades) != {"excellent", "qualified", "basic"} or not (
                 grades["excellent"] >= grades["qualified"] >= grades["basic"]):
             raise ConfigError("evaluation.yaml grades: 须有 excellent >= qualified >= basic 三个分数线")
+        minimum = data.get("minimum") or {}
+        try:
+            min_workdays, min_components = int(minimum.get("workdays", 10)), int(minimum.get("components", 2))
+        except (TypeError, ValueError):
+            raise ConfigError("evaluation.yaml minimum: workdays 与 components 须为整数") from None
+        if min_workdays < 0 or not 0 <= min_components <= len(COMPONENTS):
+            raise ConfigError(f"evaluation.yaml minimum: workdays >= 0，0 <= components <= {len(COMPONENTS)}")
         return cls(weights, grades, frozenset(data.get("roles") or ("member", "part_time", "grid_leader")),
-                   frozenset(data.get("patrol_roles") or ("member", "grid_leader")))
+                   frozenset(data.get("patrol_roles") or ("member", "grid_leader")), min_workdays, min_components)
 
     def grade(self, score: float | None) -> str:
         if score is None:
@@ -62,10 +73,6 @@ class EvaluationRules:
             if score >= self.thresholds[key] - 1e-9:
                 return key
         return "unqualified"
-
-
-def _workdays(start: date, end: date) -> int:
-    return sum(1 for n in range((end - start).days) if (start + timedelta(days=n)).weekday() < 5)
 
 
 # -- evaluation -----------------------------------------------------------------------------------------
@@ -87,34 +94,49 @@ def _coverage_of(session: Session, grid_codes: list[str], last_day: date) -> dic
 
 
 def evaluation(session: Session, community_code: str, period: Period, tz: ZoneInfo,
-               rules: EvaluationRules | None = None, today: date | None = None) -> dict[str, Any]:
+               rules: EvaluationRules | None = None, today: date | None = None,
+               calendar: WorkCalendar | None = None) -> dict[str, Any]:
     """Per member: the figures, each component (0-1), the score (0-100) and the grade. Plain data.
     A period still running on `today` is evaluated up to and including today (work days not yet come are not
-    counted as missed)."""
+    counted as missed).
+
+    Fair to people who were not there: a member is measured from the day they were on the roster, on working
+    days (config/calendar.yaml, with 调休) less their leave; a member with too little to measure (fewer working
+    days or components than evaluation.yaml `minimum`) is marked 数据不足 (首月 when they joined in the period),
+    not graded; members not at work (在岗=否, or taken off the roster during the period) are listed apart under
+    "inactive", not graded 0."""
     rules = rules or EvaluationRules.load()
+    cal = calendar or calendar_for(None, tz)
     if today is not None and period.end > today + timedelta(days=1) > period.start:
         period = Period(period.start, today + timedelta(days=1), period.label)
-    data = compliance.compliance(session, community_code, period, tz)   # refuses an unknown community
+    data = compliance.compliance(session, community_code, period, tz, cal)   # refuses an unknown community
     community = session.scalars(select(Community).where(Community.code == community_code)).one()
     since, until = day_start(period.start, tz), day_start(period.end, tz)
     sat = {r["member"]: r for r in metrics.metrics_by(session, "member", since=since, until=until,
                                                        community_id=community.id)}
     codes = sorted({c for m in data["members"] for c in m["grids"]})
     cov = _coverage_of(session, codes, period.last_day)
-    year_start = date(period.last_day.year, 1, 1)
-    year_share = ((period.last_day - year_start).days + 1) / ((date(year_start.year + 1, 1, 1) - year_start).days)
-    workdays = _workdays(period.start, period.end)
+    year_end = date(period.last_day.year + 1, 1, 1)
     grid_names = dict(session.execute(select(Grid.code, Grid.name).where(Grid.code.in_(codes or [""]))).all())
 
-    rows = []
+    rows, inactive = [], []
     for m in data["members"]:
         roles = set(m["roles"])
         if not roles & rules.roles or roles & {"secretary", "chief"}:
+            continue
+        joined = date.fromisoformat(m["since"])
+        if joined >= period.end:               # not yet on the roster in this period
+            continue
+        if not m["on_duty"]:
+            inactive.append(_inactive_row(m, grid_names, "off_duty"))
             continue
         s = sat.get(m["userid"]) or {}
         covered = sum(cov.get(c, (0, 0))[0] for c in m["grids"])
         households = sum(cov.get(c, (0, 0))[1] for c in m["grids"])
         all_share = _ratio(m["households_visited_year"], m["households"])
+        year_start = max(date(period.last_day.year, 1, 1), joined)   # the yearly round counts from joining
+        year_share = ((period.last_day - year_start).days + 1) / (year_end - year_start).days
+        workdays = m["workdays_due"]
         comp = {
             "patrols": (_ratio(m["grid_months_patrolled"], m["grid_months_required"])
                         if roles & rules.patrol_roles else None),
@@ -128,24 +150,55 @@ def evaluation(session: Session, community_code: str, period: Period, tz: ZoneIn
         weighed = [(rules.weights.get(k, 0.0), v) for k, v in comp.items() if v is not None]
         total = sum(w for w, _ in weighed)
         score = round(100 * sum(w * v for w, v in weighed) / total, 1) if total else None
+        measured = sum(1 for v in comp.values() if v is not None)
+        if workdays < rules.min_workdays or measured < rules.min_components:
+            grade = "insufficient_first" if joined > period.start else "insufficient"
+        else:
+            grade = rules.grade(score)
         rows.append({
             "userid": m["userid"], "name": m["name"], "roles": m["roles"], "grids": m["grids"],
-            "grid_names": [grid_names.get(c, c) for c in m["grids"]],
+            "grid_names": [grid_names.get(c, c) for c in m["grids"]], "since": m["since"],
             "patrols": m["patrols"], "grid_months_patrolled": m["grid_months_patrolled"],
             "grid_months_required": m["grid_months_required"],
             "visits": m["visits"], "key_visited": m["key_visited_quarter"], "key_households": m["key_households"],
             "households_visited_year": m["households_visited_year"], "households": m["households"],
-            "log_days": m["log_days"], "workdays": workdays,
+            "log_days": m["log_days"], "workdays": workdays, "leave_days": m["leave_days"],
             "tickets_handled": m["tickets_handled"], "tickets_on_time": m["tickets_on_time"],
             "on_time_rate": comp["on_time"], "satisfaction_rate": comp["satisfaction"],
             "rated": s.get("rated", 0), "coverage": comp["coverage"], "covered": covered,
             "coverage_households": households,
-            "components": comp, "score": score, "grade": rules.grade(score),
+            "components": comp, "score": score, "grade": grade,
         })
-    rows.sort(key=lambda r: (-(r["score"] or 0), r["userid"]))
+    inactive += _left_the_roster(session, community.id, period, tz, rules, grid_names)
+    rows.sort(key=lambda r: (r["grade"].startswith("insufficient"), -(r["score"] or 0), r["userid"]))
     return {"community": data["community"], "community_name": data["community_name"], "period": period.label,
             "from": data["from"], "until": data["until"], "weights": rules.weights,
-            "thresholds": rules.thresholds, "members": rows}
+            "thresholds": rules.thresholds, "members": rows,
+            "inactive": sorted(inactive, key=lambda r: r["userid"])}
+
+
+def _inactive_row(m: dict[str, Any], grid_names: dict[str, str], why: str) -> dict[str, Any]:
+    return {"userid": m["userid"], "name": m["name"], "roles": m["roles"], "grids": m["grids"],
+            "grid_names": [grid_names.get(c, c) for c in m["grids"]], "why": why}
+
+
+def _left_the_roster(session: Session, community_id: int, period: Period, tz: ZoneInfo, rules: EvaluationRules,
+                     grid_names: dict[str, str]) -> list[dict[str, Any]]:
+    """Members taken off the roster (active false) who were on it during the period: listed, not graded."""
+    start, end = day_start(period.start, tz), day_start(period.end, tz)
+    out = []
+    for member in session.scalars(select(Member).where(Member.community_id == community_id,
+                                                       Member.active.is_(False), Member.created_at < end,
+                                                       Member.updated_at >= start)
+                                  .options(selectinload(Member.grid_links)).order_by(Member.id)):
+        roles = set(member.roles or [])
+        if not roles & rules.roles or roles & {"secretary", "chief"}:
+            continue
+        codes = [g.code for g in work_grids(session, [link.grid_id for link in member.grid_links])]
+        out.append(_inactive_row({"userid": member.userid, "name": member.name, "roles": list(member.roles or []),
+                                  "grids": codes}, {**grid_names, **{g: g for g in codes if g not in grid_names}},
+                                 "left"))
+    return out
 
 
 _COLUMNS = (  # (header key, width, value)
@@ -190,7 +243,23 @@ def evaluation_csv(report: dict[str, Any]) -> bytes:
                 value = "" if value is None else f"{round(value * 100, 1):g}%"
             cells.append("" if value is None else value)
         writer.writerow(csv_row(cells))
+    if report.get("inactive"):       # members not at work: listed apart, not graded
+        writer.writerow([])
+        writer.writerow(csv_row([t("reports.evaluation.inactive_sheet")]))
+        writer.writerow(csv_row(_inactive_headers()))
+        for row in report["inactive"]:
+            writer.writerow(csv_row(_inactive_cells(row)))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _inactive_headers() -> list[str]:
+    return [t(f"reports.evaluation.headers.{key}") for key in ("name", "userid", "roles", "grids")] + [
+        t("reports.evaluation.inactive_why_header")]
+
+
+def _inactive_cells(row: dict[str, Any]) -> list[Any]:
+    return [row["name"], row["userid"], "、".join(ROLE_LABELS.get(x, x) for x in row["roles"]),
+            "、".join(row["grid_names"]), t(f"reports.evaluation.inactive_why.{row['why']}")]
 
 
 def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> None:
@@ -251,13 +320,33 @@ def evaluation_xlsx(report: dict[str, Any], path: Path, generated: datetime) -> 
     ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     ws.print_options.horizontalCentered = True
     ws.page_margins.left = ws.page_margins.right = 0.4
+    if report.get("inactive"):      # 未在岗: a sheet of their own, not graded
+        away = wb.create_sheet(t("reports.evaluation.inactive_sheet"))
+        away["A1"] = t("reports.evaluation.inactive_title", community=report["community_name"],
+                       period=report["period"])
+        away["A1"].font = Font(size=14, bold=True)
+        for col, header in enumerate(_inactive_headers(), start=1):
+            cell = as_text(away.cell(row=2, column=col, value=header))
+            cell.font = Font(bold=True)
+            cell.fill = PatternFill("solid", fgColor="DDEBF7")
+            cell.border = border
+            away.column_dimensions[get_column_letter(col)].width = (10, 12, 12, 16, 24)[col - 1]
+        for r, row in enumerate(report["inactive"], start=3):
+            for col, value in enumerate(_inactive_cells(row), start=1):
+                as_text(away.cell(row=r, column=col, value=value)).border = border
+        away.freeze_panes = "A3"
     wb.save(path)
 
 
 # -- work-log summaries -------------------------------------------------------------------------------
 def log_summary(session: Session, community_code: str, period: Period,
-                entries_per_member: int = 12) -> dict[str, Any]:
-    """Each staff member's work logs over a week or a month, for the secretary's review (审核)."""
+                entries_per_member: int = 12, calendar: WorkCalendar | None = None,
+                tz: ZoneInfo | None = None) -> dict[str, Any]:
+    """Each staff member's work logs over a week or a month, for the secretary's review (审核).
+    Missing days are the working days (config/calendar.yaml, with 调休) since the member was on the roster on
+    which they were not on leave and wrote nothing."""
+    zone = tz or (calendar.tz if calendar is not None else ZoneInfo("Asia/Shanghai"))
+    cal = calendar or calendar_for(None, zone)
     community = session.scalar(select(Community).where(Community.code == community_code))
     if community is None:
         raise Refusal("refusal.no_community", code=community_code)
@@ -269,8 +358,7 @@ def log_summary(session: Session, community_code: str, period: Period,
                                                        WorkLog.day >= period.start, WorkLog.day < period.end)
                                  .order_by(WorkLog.day, WorkLog.at, WorkLog.id)):
         logs.setdefault(entry.member_id, []).append(entry)
-    workdays = [period.start + timedelta(days=n) for n in range((period.end - period.start).days)
-                if (period.start + timedelta(days=n)).weekday() < 5]
+    workdays = cal.workdays(period.start, period.end)
     rows: list[dict[str, Any]] = []
     for m in members:
         roles = set(m.roles or [])
@@ -279,11 +367,15 @@ def log_summary(session: Session, community_code: str, period: Period,
             continue
         mine = logs.get(m.id, [])
         days = sorted({e.day for e in mine})
+        joined = compliance.member_since(session, m, cal.tz)
+        away = work_leave_days(session, m.id, max(period.start, joined), period.end, cal)
+        due = [d for d in workdays if d >= joined and d not in away]
         rows.append({
             "userid": m.userid, "name": m.name,
             "grids": [g.name for g in work_grids(session, [link.grid_id for link in m.grid_links])],
             "days": len(days), "entries": len(mine), "reviewed": sum(1 for e in mine if e.reviewed_at),
-            "missing_workdays": [d.isoformat() for d in workdays if d not in set(days)],
+            "missing_workdays": [d.isoformat() for d in due if d not in set(days)],
+            "leave_days": len([d for d in workdays if d in away]),
             "log": [{"day": e.day.isoformat(), "text": e.text, "reviewed": e.reviewed_at is not None}
                     for e in mine[:entries_per_member]],
             "more": max(0, len(mine) - entries_per_member),

@@ -13,12 +13,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..errors import Refusal
 from ..messages import Reply
-from ..models import Grid, Household, InboundMessage, Member, MemberGrid, OutboxMessage, Ticket
+from ..models import AuditLog, Grid, Household, InboundMessage, Member, MemberGrid, OutboxMessage, Reminder, Ticket
 from ..models.household import HOUSEHOLD_TAGS, KEY_HOUSEHOLD_TAGS
 from ..models.tickets import OPEN_STATUSES
 from ..models.work import Leave, Patrol, Visit, WorkLog
@@ -27,10 +27,12 @@ from ..places import place_text
 from ..schedule.parse import to_int
 from ..texts import t
 from ..understanding import parse_address, understand
+from ..workcal import WorkCalendar
 from . import audit, outbox, tickets
 from .people import find_member as find_member  # re-exported: one member lookup for tickets and work
 from .people import on_leave as active_leave
 from .people import subtree_ids
+from .tickets import lifecycle
 
 OPEN_PATROL_MAX = timedelta(hours=12)      # a patrol not ended within this is treated as forgotten, not open
 RECENT_LOCATION = timedelta(minutes=10)    # a location reported this recently can back a 签到 without one
@@ -207,16 +209,47 @@ def read_visit_notes(note: str) -> VisitNotes:
             found.tags.append(_TAG_WORDS[word])
     found.tags = [t for t in HOUSEHOLD_TAGS if t in found.tags]
     needs = []
-    for clause in _CLAUSE_SPLIT.split(note):
+    clauses = [c for c in _CLAUSE_SPLIT.split(note) if c]
+    for n, clause in enumerate(clauses):
         match = _FOLLOW_UP_RE.search(clause)
         if not match or clause[max(0, match.start() - 1):match.start()] in ("不", "没", "无"):
             continue
         need = clause[match.start():].strip()
-        if len(need) > len(match.group(0)):
-            needs.append(need)
+        if len(need) <= len(match.group(0)):
+            continue
+        if _lacks_object(need[len(match.group(0)):]) and n > 0 and _TAG_ONLY_RE.fullmatch(clauses[n - 1]) is None:
+            need = f"{clauses[n - 1]}，{need}"     # "降压药快吃完了，需要代买": what is needed is in the clause before
+        needs.append(need)
     found.follow_up = "；".join(needs) or None
     found.invited = bool(_INVITED_RE.search(note))
     return found
+
+
+# A need that names only the help ("需要代买", "需要帮忙") says what it is about in the clause before it.
+_BARE_HELP = frozenset({"代买", "代购", "代取", "代领", "代办", "代缴", "帮忙", "帮助", "协助", "处理", "解决", "办理",
+                        "买", "购买", "跑腿", "送", "送来", "帮买", "帮他买", "帮她买", "帮忙买", "帮忙办", "联系",
+                        "上门", "看看", "维修", "修理", "修"})
+_TAG_ONLY_RE = re.compile("|".join(sorted(map(re.escape, _TAG_WORDS), key=len, reverse=True)) + r"|.{0,1}")
+_RUNNING_OUT_RE = re.compile(r"^(?:家里|他家|她家|老人的?|老人家的?)?(?P<thing>[\u4e00-\u9fff]{1,8}?)"
+                             r"(?:快|已经|已|都|也)?(?:吃完|用完|没了|没有了|不够|坏了|坏|用光|吃光|快没|断了)")
+
+
+def _lacks_object(rest: str) -> bool:
+    return rest.strip() in _BARE_HELP
+
+
+def need_summary(follow_up: str) -> str:
+    """A ticket's summary for a visit's need: "代买降压药" for "降压药快吃完了，需要代买"; the need itself otherwise."""
+    first = follow_up.split("；")[0]
+    clauses = first.split("，")
+    if len(clauses) == 2:
+        match = _FOLLOW_UP_RE.search(clauses[1])
+        thing = _RUNNING_OUT_RE.match(clauses[0])
+        if match and thing:
+            verb = clauses[1][match.end():].strip()
+            if verb in _BARE_HELP and verb.startswith(("代", "帮", "买", "购")):
+                return f"{verb}{thing.group('thing')}"
+    return follow_up
 
 
 def split_address(text: str) -> tuple[Any, str]:
@@ -332,7 +365,7 @@ def ticket_for_visit(session: Session, policy: Any, visit: Visit, *, platform: s
         text=f"{household.address} 走访发现：{need}",
         category=read.category if read.is_request and read.category else "assistance",
         urgency=read.urgency, building=household.building, unit=household.unit or None, room=household.room,
-        summary=need)
+        summary=need_summary(need))
     ticket = tickets.report(session, policy, request, now).ticket
     link_ticket(session, visit, ticket.id, actor=actor, now=now)
     return ticket
@@ -450,7 +483,10 @@ def parse_until(text: str, today: date) -> tuple[date, str] | None:
 
 def request_leave(session: Session, *, member: Member, now: datetime, last_day: date, actor: str,
                   reason: str | None = None, tz: ZoneInfo) -> Leave:
-    """Away from now until the end of last_day (local); the A/B partner covers. A new leave replaces an old one."""
+    """Away from now until the end of last_day (local); the A/B partner covers. A new leave replaces an old one.
+
+    The member's open tickets and personal reminders go to the partner for the time (`hand_over`); what is still
+    open comes back when the leave ends (销假, or the `end_leaves` job once its last day is over)."""
     if last_day < local_day(now, tz):
         raise WorkError("leave_in_past", day=last_day)
     if last_day > local_day(now, tz) + timedelta(days=90):
@@ -458,6 +494,7 @@ def request_leave(session: Session, *, member: Member, now: datetime, last_day: 
     current = active_leave(session, member.id, now)
     if current is not None:
         current.cancelled_at = now
+        hand_back(session, current, actor=actor, now=now)
     partner = member.partner  # a partner marked 不在岗 in the roster cannot cover: the grid leader must arrange it
     if partner is not None and not (partner.active and partner.on_duty):
         partner = None
@@ -469,7 +506,133 @@ def request_leave(session: Session, *, member: Member, now: datetime, last_day: 
     session.flush()
     audit.record(session, actor, "leave.start", "member", member.id,
                  {"until": last_day.isoformat(), "partner_id": leave.partner_id, "reason": reason}, at=now)
+    hand_over(session, leave, actor=actor, now=now)
     return leave
+
+
+# What a leave handed over is kept in its audit record ("leave.handover", entity "leave" <id>: the ticket ids and
+# the reminder ids with the fields moved); "leave.handback" marks it returned. Only what is still the partner's
+# when the leave ends comes back: a ticket the partner resolved or passed on stays where it is.
+HANDOVER, HANDBACK = "leave.handover", "leave.handback"
+
+
+def hand_over(session: Session, leave: Leave, *, actor: str, now: datetime) -> list[Ticket]:
+    """The member's open tickets and the personal reminders they own or receive go to the covering partner.
+    Each ticket records the move (event "leave_handover", with the actor). Nothing moves without a partner."""
+    partner = leave.partner
+    if partner is None:
+        return []
+    member = leave.member
+    moved = list(session.scalars(select(Ticket).where(Ticket.assignee_id == member.id,
+                                                      Ticket.status.in_(OPEN_STATUSES))
+                                 .order_by(Ticket.created_at, Ticket.id)))
+    for ticket in moved:
+        lifecycle.event(session, ticket, actor, "leave_handover", now, member_id=partner.id,
+                        note=t("work.leave_handover_event", name=member.name, partner=partner.name),
+                        detail={"leave_id": leave.id, "from": member.userid, "to": partner.userid})
+        ticket.assignee = partner
+    reminders: list[list[Any]] = []
+    for reminder in session.scalars(select(Reminder).where(
+            Reminder.active.is_(True), Reminder.kind == "user",
+            or_(Reminder.owner_member_id == member.id, Reminder.target_member_id == member.id))
+            .order_by(Reminder.id)):
+        fields: list[str] = []
+        if reminder.owner_member_id == member.id:
+            reminder.owner_member_id, fields = partner.id, [*fields, "owner"]
+        if reminder.target_member_id == member.id:
+            reminder.target_member_id, fields = partner.id, [*fields, "target"]
+        reminders.append([reminder.id, fields])
+    audit.record(session, actor, HANDOVER, "leave", leave.id,
+                 {"member_id": member.id, "partner_id": partner.id, "tickets": [tk.id for tk in moved],
+                  "reminders": reminders}, at=now)
+    return moved
+
+
+def _handover_of(session: Session, leave_id: int) -> dict[str, Any] | None:
+    row = session.scalar(select(AuditLog).where(AuditLog.action == HANDOVER, AuditLog.entity_type == "leave",
+                                                AuditLog.entity_id == str(leave_id)).limit(1))
+    return None if row is None else dict(row.detail or {})
+
+
+def hand_back(session: Session, leave: Leave, *, actor: str, now: datetime) -> list[Ticket]:
+    """The end of a leave: what the partner still holds of the handed-over work returns to the member.
+    Returns the tickets returned. Idempotent (marked by a "leave.handback" audit record)."""
+    done = session.scalar(select(AuditLog.id).where(AuditLog.action == HANDBACK, AuditLog.entity_type == "leave",
+                                                    AuditLog.entity_id == str(leave.id)).limit(1))
+    record = _handover_of(session, leave.id)
+    if record is None or done is not None:
+        return []
+    member, partner_id = leave.member, record["partner_id"]
+    back = []
+    if record["tickets"]:
+        for ticket in session.scalars(select(Ticket).where(Ticket.id.in_(record["tickets"]))
+                                      .order_by(Ticket.created_at, Ticket.id)):
+            if ticket.assignee_id != partner_id or ticket.status not in OPEN_STATUSES:
+                continue
+            lifecycle.event(session, ticket, actor, "leave_handback", now, member_id=member.id,
+                            note=t("work.leave_handback_event", name=member.name),
+                            detail={"leave_id": leave.id, "from": ticket.assignee.userid if ticket.assignee else None,
+                                    "to": member.userid})
+            ticket.assignee = member
+            back.append(ticket)
+    for reminder_id, fields in record["reminders"]:
+        reminder = session.get(Reminder, reminder_id)
+        if reminder is None or not reminder.active:
+            continue
+        if "owner" in fields and reminder.owner_member_id == partner_id:
+            reminder.owner_member_id = member.id
+        if "target" in fields and reminder.target_member_id == partner_id:
+            reminder.target_member_id = member.id
+    audit.record(session, actor, HANDBACK, "leave", leave.id, {"tickets": [tk.id for tk in back]}, at=now)
+    return back
+
+
+def end_leaves(session: Session, *, now: datetime, platform: str | None = None) -> list[tuple[Leave, list[Ticket]]]:
+    """The job that notices leaves whose time is over (their last day ended): hand the work back and tell the
+    member which tickets are theirs again (one private message). Leaves cancelled by 销假 were handed back then."""
+    pending = set(session.scalars(select(AuditLog.entity_id).where(AuditLog.action == HANDOVER,
+                                                                    AuditLog.entity_type == "leave")))
+    pending -= set(session.scalars(select(AuditLog.entity_id).where(AuditLog.action == HANDBACK,
+                                                                     AuditLog.entity_type == "leave")))
+    ids = [int(i) for i in pending if i and i.isdigit()]
+    out = []
+    for leave in session.scalars(select(Leave).where(Leave.id.in_(ids or [0])).order_by(Leave.id)):
+        ended = leave.cancelled_at is not None or leave.ends_at <= now
+        if not ended:
+            continue
+        back = hand_back(session, leave, actor="system:leave", now=now)
+        out.append((leave, back))
+        member = leave.member
+        if back and member.active and member.on_duty:
+            numbers = "、".join(tk.number for tk in back)
+            outbox.write_replies(session, None, [Reply(
+                t("work.leave_over_notice", count=len(back), numbers=numbers), to_user=member.userid,
+                idempotency_key=f"leave-back:{leave.id}")], now, platform)
+    return out
+
+
+def leave_days(session: Session, member_id: int, start: date, end: date, cal: WorkCalendar) -> set[date]:
+    """Local days in [start, end) the member was away: a leave (not the part after 销假) covering the middle of
+    the day's office hours. Such days are not missing log days and are not counted in 考核."""
+    tz = cal.tz
+    since, until = day_start(start, tz), day_start(end, tz)
+    rows = session.scalars(select(Leave).where(Leave.member_id == member_id, Leave.starts_at < until,
+                                               Leave.ends_at > since))
+    mid = (datetime.combine(date(2000, 1, 1), cal.office_start) + (
+        datetime.combine(date(2000, 1, 1), cal.office_end) - datetime.combine(date(2000, 1, 1), cal.office_start)) / 2
+           ).time()
+    days: set[date] = set()
+    for leave in rows:
+        stop = min(leave.ends_at, leave.cancelled_at) if leave.cancelled_at is not None else leave.ends_at
+        day = max(start, local_day(leave.starts_at, tz))
+        while day < end:
+            noon = datetime.combine(day, mid, tz)
+            if noon >= stop:
+                break
+            if noon >= leave.starts_at:
+                days.add(day)
+            day += timedelta(days=1)
+    return days
 
 
 def open_ticket_numbers(session: Session, member_id: int) -> list[str]:
@@ -480,12 +643,30 @@ def open_ticket_numbers(session: Session, member_id: int) -> list[str]:
 
 
 def cancel_leave(session: Session, *, member_id: int, now: datetime, actor: str) -> Leave:
+    """销假: back at work; what the partner still holds of the handed-over work returns (see `returned`)."""
     leave = active_leave(session, member_id, now)
     if leave is None:
         raise WorkError("leave_none")
     leave.cancelled_at = now
     audit.record(session, actor, "leave.end", "member", member_id, {"leave_id": leave.id}, at=now)
+    hand_back(session, leave, actor=actor, now=now)
     return leave
+
+
+def returned(session: Session, leave: Leave) -> list[str]:
+    """The numbers of the tickets that came back to the member when the leave ended."""
+    row = session.scalar(select(AuditLog).where(AuditLog.action == HANDBACK, AuditLog.entity_type == "leave",
+                                                AuditLog.entity_id == str(leave.id)).limit(1))
+    ids = list((row.detail or {}).get("tickets") or []) if row is not None else []
+    return list(session.scalars(select(Ticket.number).where(Ticket.id.in_(ids)).order_by(Ticket.created_at,
+                                                                                         Ticket.id))) if ids else []
+
+
+def handed_over(session: Session, leave: Leave) -> list[str]:
+    """The numbers of the tickets a leave handed to the partner."""
+    ids = list((_handover_of(session, leave.id) or {}).get("tickets") or [])
+    return list(session.scalars(select(Ticket.number).where(Ticket.id.in_(ids)).order_by(Ticket.created_at,
+                                                                                         Ticket.id))) if ids else []
 
 
 @dataclass
@@ -636,7 +817,8 @@ def send_due_visit_lists(session: Session, *, now: datetime, tz: ZoneInfo,
     Written to the outbox in this transaction with an idempotency key, so a job run twice sends nothing twice.
     Returns the outbox ids written (for the caller to schedule after commit).
     """
-    query = select(Member).where(Member.active.is_(True)).options(selectinload(Member.grid_links))
+    query = (select(Member).where(Member.active.is_(True), Member.on_duty.is_(True))   # 不在岗: no list
+             .options(selectinload(Member.grid_links)))
     if community_id is not None:
         query = query.where(Member.community_id == community_id)
     day = local_day(now, tz).isoformat()

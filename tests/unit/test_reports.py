@@ -1,8 +1,9 @@
 """Evaluation workbooks (考核) and work-log summaries against a hand-counted October in the test community (HY).
 
-October 2026 has 22 working days (Thu 1st .. Fri 30th). Weights and grade lines: config/evaluation.yaml.
-  mem_zhao (专职, HY-01): patrol HY-01, visits the key household, logs on 20 working days, one ticket resolved
-                           on time and rated 满意; HY-01 coverage 6/12 on 10-31          -> 87.1 合格
+October 2026 has 18 working days (国庆 1st-7th off; Saturday the 10th is a 调休 working day; config/calendar.yaml).
+Weights and grade lines: config/evaluation.yaml.
+  mem_zhao (专职, HY-01): patrol HY-01, visits the key household, logs on 16 working days, one ticket resolved
+                           on time and rated 满意; HY-01 coverage 6/12 on 10-31          -> 86.8 合格
   mem_zhou (专职, HY-03): patrol HY-03, visits all 6 households, logs every working day, no tickets,
                            HY-03 coverage 0/6 (no key households: that item is left out)  -> 90.9 优秀
   mem_sun  (专职, HY-02): nothing                                                          -> 0.0 不合格
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -32,7 +33,7 @@ from .test_tickets import report
 
 TZ = ZoneInfo("Asia/Shanghai")
 YEAR_SHARE = 304 / 365                 # Jan 1 .. Oct 31
-OCT_WORKDAYS = [d for d in (date(2026, 10, 1) + timedelta(days=n) for n in range(31)) if d.weekday() < 5]
+OCT_WORKDAYS = [date(2026, 10, d) for d in (8, 9, 10, 12, 13, 14, 15, 16, 19, 20, 21, 22, 23, 26, 27, 28, 29, 30)]
 
 
 def at(month: int, day: int, hour: int = 9, minute: int = 0) -> datetime:
@@ -59,7 +60,7 @@ def october(bot, clock):
         for h in s.scalars(select(Household).where(Household.grid_id == w.grids["HY-03"])):
             work.record_visit(s, member_id=zhou, household=h, now=at(10, 21, 15), actor="member:mem_zhou",
                               note="走访", notes=notes)
-        for day in OCT_WORKDAYS[:20]:
+        for day in OCT_WORKDAYS[:16]:
             work.add_log(s, member_id=zhao, now=at(day.month, day.day, 17), text="巡查小区，入户走访", tz=TZ)
         for day in OCT_WORKDAYS:
             work.add_log(s, member_id=zhou, now=at(day.month, day.day, 18), text="整理台账", tz=TZ)
@@ -97,12 +98,12 @@ def test_evaluation_figures_scores_and_grades(bot, october):
     assert (zhao["patrols"], zhao["grid_months_patrolled"], zhao["grid_months_required"]) == (1, 1, 1)
     assert (zhao["key_visited"], zhao["key_households"]) == (1, 1)
     assert (zhao["households_visited_year"], zhao["households"]) == (1, 12)
-    assert (zhao["log_days"], zhao["workdays"]) == (20, 22)
+    assert (zhao["log_days"], zhao["workdays"]) == (16, 18)
     assert (zhao["tickets_handled"], zhao["on_time_rate"], zhao["satisfaction_rate"]) == (1, 1.0, 1.0)
     assert zhao["coverage"] == 0.5
     all_visits = round(min(1.0, round(1 / 12, 4) / YEAR_SHARE), 4)
-    expected = (25 * 1 + 20 * 1 + 10 * all_visits + 15 * round(20 / 22, 4) + 15 * 1 + 10 * 1 + 5 * 0.5) / 100
-    assert zhao["score"] == round(100 * expected, 1) == 87.1
+    expected = (25 * 1 + 20 * 1 + 10 * all_visits + 15 * round(16 / 18, 4) + 15 * 1 + 10 * 1 + 5 * 0.5) / 100
+    assert zhao["score"] == round(100 * expected, 1) == 86.8
     assert zhao["grade"] == "qualified"
 
     zhou = rows["mem_zhou"]
@@ -146,8 +147,8 @@ def test_workbook_opens_and_prints_like_a_secretarys(bot, october, tmp_path):
     zhao, zhou = rows["mem_zhao"], rows["mem_zhou"]
     assert (zhao["姓名"], zhao["角色"], zhao["负责网格"]) == ("赵网格员", "专职网格员", "第一网格")
     assert (zhao["巡查次数"], zhao["巡查达标（网格·月）"], zhao["重点户走访（已访/应访）"]) == (1, "1/1", "1/1")
-    assert (zhao["日志天数"], zhao["办结工单"], zhao["按期办结率"], zhao["满意率"]) == ("20/22", 1, 1.0, 1.0)
-    assert (zhao["网格覆盖率"], zhao["得分"], zhao["等次"]) == (0.5, 87.1, "合格")
+    assert (zhao["日志天数"], zhao["办结工单"], zhao["按期办结率"], zhao["满意率"]) == ("16/18", 1, 1.0, 1.0)
+    assert (zhao["网格覆盖率"], zhao["得分"], zhao["等次"]) == (0.5, 86.8, "合格")
     assert (zhou["得分"], zhou["等次"], zhou["按期办结率"]) == (90.9, "优秀", "—")
     assert rows["mem_qian"]["巡查达标（网格·月）"] == "—" and rows["mem_sun"]["等次"] == "不合格"
     ws2 = load_workbook(path).active
@@ -173,7 +174,7 @@ def test_running_period_counts_only_days_so_far(bot, october):
     with bot.app.session() as s:
         data = reports.evaluation(s, "HY", parse_period("2026Q4"), TZ, today=date(2026, 10, 31))
     assert (data["from"], data["until"]) == ("2026-10-01", "2026-10-31")
-    assert {r["userid"]: r["workdays"] for r in data["members"]}["mem_zhou"] == 22
+    assert {r["userid"]: r["workdays"] for r in data["members"]}["mem_zhou"] == 18
 
 
 def test_weekly_log_summary_for_review(bot, october):
@@ -184,23 +185,25 @@ def test_weekly_log_summary_for_review(bot, october):
         data = reports.log_summary(s, "HY", parse_period("2026-W41"))
     rows = {r["userid"]: r for r in data["members"]}
     assert "sec_wang" not in rows
-    assert (rows["mem_zhao"]["days"], rows["mem_zhao"]["entries"], rows["mem_zhao"]["reviewed"]) == (5, 5, 0)
-    assert (rows["mem_zhou"]["reviewed"], rows["mem_sun"]["days"]) == (5, 0)
-    assert len(rows["mem_sun"]["missing_workdays"]) == 5 and data["unreviewed"] == 5
+    assert (rows["mem_zhao"]["days"], rows["mem_zhao"]["entries"], rows["mem_zhao"]["reviewed"]) == (3, 3, 0)
+    assert (rows["mem_zhou"]["reviewed"], rows["mem_sun"]["days"]) == (3, 0)
+    # the week of 国庆: 5th-7th are holidays, Saturday the 10th is a 调休 working day
+    assert rows["mem_sun"]["missing_workdays"] == ["2026-10-08", "2026-10-09", "2026-10-10"]
+    assert data["unreviewed"] == 3
     lines = reports.log_summary_lines(data)
     assert lines[0].startswith("和园社区 工作日志汇总（2026-W41，2026-10-05 至 2026-10-11）")
-    assert any(line.startswith("赵网格员（第一网格）：5 天有日志，共 5 条，已审核 0 条") for line in lines)
-    assert any("孙网格员" in line and "缺 5 个工作日" in line for line in lines)
-    assert "10月5日 巡查小区，入户走访" in "\n".join(lines)
-    assert lines[-1].startswith("待审核：5 条")
+    assert any(line.startswith("赵网格员（第一网格）：3 天有日志，共 3 条，已审核 0 条") for line in lines)
+    assert any("孙网格员" in line and "缺 3 个工作日" in line for line in lines)
+    assert "10月8日 巡查小区，入户走访" in "\n".join(lines)
+    assert lines[-1].startswith("待审核：3 条")
 
 
 def test_monthly_log_summary_caps_the_entries(bot, october):
     with bot.app.session() as s:
         data = reports.log_summary(s, "HY", parse_period("2026-10"), entries_per_member=12)
     zhou = {r["userid"]: r for r in data["members"]}["mem_zhou"]
-    assert (zhou["entries"], len(zhou["log"]), zhou["more"]) == (22, 12, 10)
-    assert "…… 另有 10 条" in "\n".join(reports.log_summary_lines(data))
+    assert (zhou["entries"], len(zhou["log"]), zhou["more"]) == (18, 12, 6)
+    assert "…… 另有 6 条" in "\n".join(reports.log_summary_lines(data))
 
 
 # -- the CLI ---------------------------------------------------------------------------------------------
@@ -236,4 +239,4 @@ def test_cli_evaluation_refuses_bad_input(bot, monkeypatch, tmp_path):
 def test_cli_logs(bot, october, monkeypatch):
     result = _cli(bot, monkeypatch, "report", "logs", "--community", "HY", "--period", "2026-W41")
     assert result.exit_code == 0, result.output
-    assert "周网格员（第三网格）：5 天有日志，共 5 条" in result.output
+    assert "周网格员（第三网格）：3 天有日志，共 3 条" in result.output
