@@ -158,7 +158,7 @@ def resolve(session: Session, policy: Policy, speaker: Speaker, ref: str, note: 
     check("resolve", ticket)
     move(session, ticket, "resolved", speaker.actor, "resolve", now, note=note, member_id=member.id)
     ticket.resolved_at = now
-    ticket.verify_due = now + policy.limits(ticket.category, ticket.urgency).verify
+    ticket.verify_due = policy.due(now, policy.limits(ticket.category, ticket.urgency).verify, ticket.urgency)
     ticket.rating_due = now + policy.rating_window
     ticket.rating = None
     for r in ticket.reporter_links:
@@ -182,7 +182,8 @@ def verify(session: Session, policy: Policy, speaker: Speaker, ref: str, note: s
     if verify_failed_note(note):
         check("verify_failed", ticket)
         move(session, ticket, "in_progress", speaker.actor, "verify_failed", now, note=note, member_id=member.id)
-        ticket.resolution_due = now + policy.limits(ticket.category, ticket.urgency).resolution
+        ticket.resolution_due = policy.due(now, policy.limits(ticket.category, ticket.urgency).resolution,
+                                           ticket.urgency)
         ticket.verify_due = ticket.rating_due = None
         ticket.escalation_level, ticket.escalated_for = 0, None
         notify(session, [ticket.assignee], t("tickets.notify.verify_failed", number=ticket.number,
@@ -263,7 +264,8 @@ def _reopen(session: Session, policy: Policy, ticket: Ticket, actor: str, note: 
             platform: str | None) -> None:
     move(session, ticket, "in_progress", actor, "reopen", now, note=note or None)
     ticket.reopen_count = (ticket.reopen_count or 0) + 1
-    ticket.resolution_due = now + policy.limits(ticket.category, ticket.urgency).resolution
+    ticket.resolution_due = policy.due(now, policy.limits(ticket.category, ticket.urgency).resolution,
+                                       ticket.urgency)
     ticket.verify_due = ticket.rating_due = ticket.closed_at = None
     ticket.rating = None
     ticket.escalation_level, ticket.escalated_for = 0, None
