@@ -173,11 +173,12 @@ def play(days: int, per_day: float, seed: int, verbose: bool = False) -> dict:
                          (ev.detail or {}).get("level"), (ev.detail or {}).get("for")) for ev in ticket.events])
                 levels[role] += 1
                 by_urgency[(ticket.urgency, role)] += 1
-            night = 0
-            for ev in s.scalars(select(TicketEvent).where(TicketEvent.action == "escalate")):
+            night: Counter[str] = Counter()
+            for ev, urgency in s.execute(select(TicketEvent, Ticket.urgency).join(Ticket)
+                                         .where(TicketEvent.action == "escalate")):
                 local = ev.at.replace(tzinfo=ev.at.tzinfo or UTC).astimezone(TZ).time()
                 if local >= time(22) or local < time(7):
-                    night += 1
+                    night[urgency] += 1
             unheld_night = 0
             for row in s.scalars(select(OutboxMessage).where(OutboxMessage.target_type == "user",
                                                               OutboxMessage.not_before.is_(None))):
@@ -203,8 +204,10 @@ def main() -> None:
     print("highest level reached: " + ", ".join(f"{r} {result['levels'].get(r, 0)}" for r in order))
     for urgency in ("normal", "urgent"):
         print(f"  {urgency}: " + ", ".join(f"{r} {result['by_urgency'].get((urgency, r), 0)}" for r in order))
-    print(f"escalation steps taken in quiet hours (22:00-07:00): {result['night_escalations']}; "
-          f"escalation notices sent in quiet hours without waiting: {result['night_escalation_notices_sent']}")
+    night = result["night_escalations"]
+    print(f"escalation steps taken in quiet hours (22:00-07:00): normal {night.get('normal', 0)}, urgent "
+          f"{night.get('urgent', 0)}; escalation notices sent in quiet hours without waiting: "
+          f"{result['night_escalation_notices_sent']}")
 
 
 if __name__ == "__main__":

@@ -121,7 +121,8 @@ def todo_text(ctx: Context, assigned: list[Any]) -> str:
     tz = _policy(ctx).tz
     lines = [t("tickets.todo.title", n=len(assigned))]
     for tk in assigned:
-        due = tk.response_due if tk.status in ("reported", "accepted") else (tk.resolution_due or tk.verify_due)
+        # 受理 met the response limit: from then on the resolution limit is what is due (issue 18)
+        due = tk.response_due if tk.status == "reported" else (tk.resolution_due or tk.verify_due)
         lines.append(t("tickets.todo.line", number=tk.number, category=category_name(tk.category),
                        place=tk.place or "-", status=status_name(tk.status), due=fmt_time(due, tz),
                        urgent=t("tickets.urgent_mark") if tk.urgency == tickets.URGENT else ""))
@@ -365,7 +366,9 @@ def reject_command(ctx: Context, args: str) -> list[Reply]:
     if len(parts) < 2:
         raise TicketError("reason_needed", command="不予立案")
     tk = tickets.reject(ctx.session, ctx.speaker, parts[0], parts[1], ctx.now, ctx.inbound.platform)
-    return _done(ctx, t("tickets.done.rejected", number=tk.number))
+    told = held_note(tk, ctx.now, _policy(ctx).tz)    # "已告知居民" only when it went now
+    return _done(ctx, t("tickets.done.rejected_held", number=tk.number, told=told) if told
+                 else t("tickets.done.rejected", number=tk.number))
 
 
 @_safe
@@ -375,7 +378,9 @@ def duplicate_command(ctx: Context, args: str) -> list[Reply]:
         raise UsageError()
     into = _split(parts[1])[0]
     tk, target = tickets.mark_duplicate(ctx.session, ctx.speaker, parts[0], into, ctx.now, ctx.inbound.platform)
-    return _done(ctx, t("tickets.done.duplicate", number=tk.number, into=target.number))
+    told = held_note(tk, ctx.now, _policy(ctx).tz)
+    return _done(ctx, t("tickets.done.duplicate_held", number=tk.number, into=target.number, told=told) if told
+                 else t("tickets.done.duplicate", number=tk.number, into=target.number))
 
 
 @_safe

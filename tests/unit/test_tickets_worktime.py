@@ -135,7 +135,7 @@ def test_feedback_at_night_says_when_the_resident_hears(bot, clock):
     bot.say(f"处置 {number}", as_="mem_zhao", private=True)
     clock.set(local_at(2, 23, 10))
     reply = bot.said(f"办结 {number} 已更换灯泡", as_="mem_zhao", private=True)
-    assert "居民已收到" not in reply and "将于 11-03 07:00 发给居民" in reply
+    assert "居民已收到" not in reply and "给居民的消息将于 11-03 07:00 发出" in reply
     told = [r for r in rows_to(bot, bot.chat("HY-01")) if "已处理" in r.content["text"]]
     assert told[-1].not_before == local_at(3, 7, 0)
     clock.set(local_at(3, 10, 0))
