@@ -238,3 +238,15 @@ def test_hold_needs_a_reason(bot):
     number = report(bot)
     assert "请写明说明" in bot.said(f"挂起 {number}", as_="mem_zhao", private=True)
     assert ticket(bot, number).held_since is None
+
+
+def test_console_shows_the_hold_and_offers_resume(bot):
+    from tests.console_helpers import build_world
+
+    world = build_world(bot)
+    number = world.tickets["HY-01"]
+    bot.say(f"挂起 {number} 等燃气公司 到下周三", as_="mem_zhao", private=True)
+    page = world.client("secretary").get(f"/console/tickets/{number}").get_data(as_text=True)
+    assert "挂起中" in page and "等燃气公司" in page and "自动恢复" in page
+    assert "挂起（等待第三方）" in page                                   # the timeline's step name
+    assert 'data-action="resume"' in page and 'data-action="hold"' not in page
