@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from gridbot.messages import Reply
@@ -17,6 +18,7 @@ from gridbot.services import evidence, tickets
 from gridbot.services.kf import PLATFORM as KF_PLATFORM
 from gridbot.services.tickets import NewRequest, Policy, ReportResult, TicketError
 from gridbot.services.tickets.names import building_text, category_name, fmt_time, minutes_text, status_name
+from gridbot.services.tickets.notifications import held_note, reporters_hold
 from gridbot.texts import t
 from gridbot.understanding import llm, understand
 
@@ -80,13 +82,26 @@ def ack_text(result: ReportResult, policy: Policy, private: bool = False) -> str
         lines = [t("tickets.ack.joined", **values)]
     else:
         limits = policy.limits(tk.category, tk.urgency)
-        lines = [t("tickets.ack.created", **values),
-                 t(("tickets.ack.next_assigned" if tk.assignee_id else "tickets.ack.next_unassigned")
-                   + ("_private" if private else ""),        # in 1:1 the progress comes privately, not in a group
-                   response=minutes_text(limits.response), grid=tk.grid.name)]
+        lines = [t("tickets.ack.created", **values), _next_text(tk, policy, limits, private)]
     if tk.urgency == tickets.URGENT and (result.outcome == "created" or result.upgraded):
         lines.append(t("tickets.ack.urgent", number=policy.emergency_number(tk.category)))
     return "\n".join(lines)
+
+
+def _next_text(tk: Any, policy: Policy, limits: Any, private: bool) -> str:
+    """What happens next, truthfully: "60分钟内响应" when the clock runs now; out of working time the time it will be
+    answered by; in quiet hours also that the member sees it in the morning (their notice waits, issue 18)."""
+    suffix = "_private" if private else ""        # in 1:1 the progress comes privately, not in a group
+    reported = tk.created_at
+    later = tk.assignee_id and tk.response_due > reported + limits.response + timedelta(minutes=1)
+    if not later:
+        return t(("tickets.ack.next_assigned" if tk.assignee_id else "tickets.ack.next_unassigned") + suffix,
+                 response=minutes_text(limits.response), grid=tk.grid.name)
+    morning = reporters_hold(tk, reported)
+    values = dict(grid=tk.grid.name, due=fmt_time(tk.response_due, policy.tz), response=minutes_text(limits.response))
+    if morning is not None:
+        return t("tickets.ack.next_quiet" + suffix, morning=f"{morning.astimezone(policy.tz):%H:%M}", **values)
+    return t("tickets.ack.next_later" + suffix, **values)
 
 
 def my_tickets_text(ctx: Context) -> str:
@@ -106,7 +121,8 @@ def todo_text(ctx: Context, assigned: list[Any]) -> str:
     tz = _policy(ctx).tz
     lines = [t("tickets.todo.title", n=len(assigned))]
     for tk in assigned:
-        due = tk.response_due if tk.status in ("reported", "accepted") else (tk.resolution_due or tk.verify_due)
+        # 受理 met the response limit: from then on the resolution limit is what is due (issue 18)
+        due = tk.response_due if tk.status == "reported" else (tk.resolution_due or tk.verify_due)
         lines.append(t("tickets.todo.line", number=tk.number, category=category_name(tk.category),
                        place=tk.place or "-", status=status_name(tk.status), due=fmt_time(due, tz),
                        urgent=t("tickets.urgent_mark") if tk.urgency == tickets.URGENT else ""))
@@ -294,8 +310,56 @@ def _photo_run(ctx: Context, rows: list[Any]) -> list[Reply]:
 @_safe
 def accept_command(ctx: Context, args: str) -> list[Reply]:
     ref, *_ = _split(args)
-    tk = tickets.accept(ctx.session, _policy(ctx), ctx.speaker, ref, ctx.now, ctx.inbound.platform)
-    return _done(ctx, t("tickets.done.accepted", number=tk.number))
+    policy = _policy(ctx)
+    tk = tickets.accept(ctx.session, policy, ctx.speaker, ref, ctx.now, ctx.inbound.platform)
+    limit = policy.limits(tk.category, tk.urgency).resolution
+    return _done(ctx, t("tickets.done.accepted_due", number=tk.number, due=_due(ctx, tk),
+                        limit=_limit_text(policy, tk, limit), told=held_note(tk, ctx.now, policy.tz)))
+
+
+def _limit_text(policy: Policy, ticket: Any, limit: Any) -> str:
+    """"4 小时" (urgent, the wall clock) or "540 分钟工作时间" / "1 个工作日" (normal, working time)."""
+    text = minutes_text(limit)
+    if not policy.working(ticket.urgency):
+        return text
+    start, end = policy.cal.clock_start, policy.cal.clock_end
+    day = timedelta(hours=end.hour - start.hour, minutes=end.minute - start.minute)
+    if day and limit % day == timedelta(0):
+        return t("tickets.working_days", n=int(limit / day))
+    return t("tickets.working_time", text=text)
+
+
+def _resolved_text(ctx: Context, ticket: Any) -> str:
+    """反馈/办结's confirmation: "居民已收到…" only when the reporters' message went now, else when it will."""
+    told = held_note(ticket, ctx.now, _policy(ctx).tz)
+    if told:
+        return t("tickets.done.resolved_held", number=ticket.number, told=told)
+    return t("tickets.done.resolved", number=ticket.number)
+
+
+@_safe
+def hold_command(ctx: Context, args: str) -> list[Reply]:
+    """挂起 N 原因 [到日期]: the ticket waits on a third party; its clock stops."""
+    parts = _split(args, 2)
+    if len(parts) < 2:
+        raise TicketError("reason_needed", command="挂起")
+    policy = _policy(ctx)
+    tk = tickets.hold.suspend(ctx.session, policy, ctx.speaker, parts[0], parts[1], ctx.now, ctx.inbound.platform)
+    until = t("tickets.done.held_until", until=fmt_time(tk.held_until, policy.tz)) if tk.held_until else ""
+    return _done(ctx, t("tickets.done.held", number=tk.number, reason=tk.hold_reason or "", until=until,
+                        told=held_note(tk, ctx.now, policy.tz)))
+
+
+@_safe
+def resume_command(ctx: Context, args: str) -> list[Reply]:
+    """恢复 N: the clock runs again, every due time moved on by the time held."""
+    ref, *_ = _split(args)
+    policy = _policy(ctx)
+    tk = tickets.hold.resume(ctx.session, policy, ctx.speaker, ref, ctx.now, ctx.inbound.platform)
+    minutes = next((ev.detail or {}).get("held_minutes", 0) for ev in reversed(tk.events) if ev.action == "resume")
+    due = tk.response_due if tk.status == "reported" else tk.resolution_due
+    return _done(ctx, t("tickets.done.resumed", number=tk.number, held=minutes_text(timedelta(minutes=minutes)),
+                        due=fmt_time(due, policy.tz), told=held_note(tk, ctx.now, policy.tz)))
 
 
 @_safe
@@ -304,7 +368,9 @@ def reject_command(ctx: Context, args: str) -> list[Reply]:
     if len(parts) < 2:
         raise TicketError("reason_needed", command="不予立案")
     tk = tickets.reject(ctx.session, ctx.speaker, parts[0], parts[1], ctx.now, ctx.inbound.platform)
-    return _done(ctx, t("tickets.done.rejected", number=tk.number))
+    told = held_note(tk, ctx.now, _policy(ctx).tz)    # "已告知居民" only when it went now
+    return _done(ctx, t("tickets.done.rejected_held", number=tk.number, told=told) if told
+                 else t("tickets.done.rejected", number=tk.number))
 
 
 @_safe
@@ -314,7 +380,9 @@ def duplicate_command(ctx: Context, args: str) -> list[Reply]:
         raise UsageError()
     into = _split(parts[1])[0]
     tk, target = tickets.mark_duplicate(ctx.session, ctx.speaker, parts[0], into, ctx.now, ctx.inbound.platform)
-    return _done(ctx, t("tickets.done.duplicate", number=tk.number, into=target.number))
+    told = held_note(tk, ctx.now, _policy(ctx).tz)
+    return _done(ctx, t("tickets.done.duplicate_held", number=tk.number, into=target.number, told=told) if told
+                 else t("tickets.done.duplicate", number=tk.number, into=target.number))
 
 
 @_safe
@@ -340,7 +408,7 @@ def resolve_command(ctx: Context, args: str) -> list[Reply]:
     if len(parts) < 2:
         raise TicketError("reason_needed", command="办结")
     tk = tickets.resolve(ctx.session, _policy(ctx), ctx.speaker, parts[0], parts[1], ctx.now, ctx.inbound.platform)
-    return _done(ctx, t("tickets.done.resolved", number=tk.number))
+    return _done(ctx, _resolved_text(ctx, tk))
 
 
 def feedback_command(ctx: Context, args: str) -> list[Reply]:
@@ -456,6 +524,8 @@ def register(router: Router) -> None:
         ("结案", close_command, ()),
         ("转派", transfer_command, ()),
         ("升级", escalate_command, ()),
+        ("挂起", hold_command, ("暂停",)),
+        ("恢复", resume_command, ()),
         ("重开", reopen_command, ()),
         ("工单", show_command, ()),
         ("待办", todo_command, ()),

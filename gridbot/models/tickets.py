@@ -54,7 +54,8 @@ class Ticket(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
     reporters: Mapped[int] = mapped_column(Integer, default=1)          # how many residents reported it
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
-    escalation_level: Mapped[int] = mapped_column(Integer, default=0)   # 0 none, 1 reminded, 2 leader, 3 sec., 4 chief
+    # an index into sla.LADDER_ROLES: 0 none, 1 reminded, 2 A/B partner, 3 grid leader, 4 secretary, 5 chief
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     escalated_for: Mapped[str | None] = mapped_column(String(16))       # response | resolution | verify
     handover_due: Mapped[datetime | None]                               # A/B partner takes over if not accepted
     response_due: Mapped[datetime]
@@ -69,6 +70,12 @@ class Ticket(Base):
     dispatched_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # 挂起 (services/tickets/hold.py): waiting on a third party. The status stays; while held_since is set the
+    # ticket is overdue for nothing and nobody is reminded; 恢复 (or held_until, by the sweep) moves its due times
+    # on by the working time it waited. Who held it and why: the "hold" event.
+    held_since: Mapped[datetime | None]
+    held_until: Mapped[datetime | None]
+    hold_reason: Mapped[str | None] = mapped_column(String(200))
 
     assignee: Mapped[Member | None] = relationship(foreign_keys=[assignee_id])
     grid: Mapped[Grid] = relationship()

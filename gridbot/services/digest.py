@@ -600,6 +600,12 @@ def _ticket_line(item: dict[str, Any], key: str) -> str:
 
 
 def _hours(hours: float) -> str:
+    """How long overdue: "刚超时" under a minute, minutes under an hour (never "0 小时"), hours, then days."""
+    minutes = int(round(hours * 60))
+    if minutes < 1:
+        return t("digest.just_late")
+    if minutes < 60:
+        return t("digest.minutes", n=minutes)
     return t("digest.hours", n=int(hours)) if hours < 48 else t("digest.days", n=int(hours // 24))
 
 

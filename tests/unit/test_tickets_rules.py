@@ -60,17 +60,20 @@ def test_overdue_is_one_rule_for_the_console_the_api_and_the_sweep(bot, clock):
 
 
 def test_escalation_follows_the_ladder_everywhere(bot):
-    """The console hid 升级 from level 3 while the service allowed level 4: the ladder (LADDER) decides."""
+    """The console hid 升级 from level 3 while the service allowed level 4: the ladder (LADDER) decides. Issue 18:
+    a normal ticket stops at the secretary unless the secretary escalates it (the grid leader's buttons agree)."""
     world = build_world(bot)
     number = world.tickets["HY-01"]
     with bot.app.session() as s, s.begin():
-        s.scalar(select(Ticket).where(Ticket.number == number)).escalation_level = 3
+        s.scalar(select(Ticket).where(Ticket.number == number)).escalation_level = 3     # the grid leader
     assert "escalate" in _buttons(world, "leader", number)
     assert "escalate" in _api_actions(world, "leader", number)
-    assert "总网格长" in bot.said(f"升级 {number} 物业不配合", as_="lead_li", private=True)
+    assert "社区书记" in bot.said(f"升级 {number} 物业不配合", as_="lead_li", private=True)
     assert "escalate" not in _buttons(world, "leader", number)
     assert "escalate" not in _api_actions(world, "leader", number)
-    assert "不能再升级" in bot.said(f"升级 {number}", as_="lead_li", private=True)
+    assert "由社区书记决定" in bot.said(f"升级 {number}", as_="lead_li", private=True)
+    assert "总网格长" in bot.said(f"升级 {number} 需要街道协调", as_="sec_wang", private=True)
+    assert "不能再升级" in bot.said(f"升级 {number}", as_="sec_wang", private=True)
 
 
 def test_console_api_and_service_agree_on_the_actions_at_every_step(bot):

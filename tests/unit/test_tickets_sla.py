@@ -56,35 +56,38 @@ def test_member_on_leave_partner_gets_the_ticket(bot, clock):
     assert ticket(bot, number).assignee.userid == "mem_qian"
 
 
-def test_overdue_ticket_is_reminded_then_escalated_up_the_ladder(bot, clock):
-    number = report(bot)                     # repair, normal: respond within 60 min, step 120 min
-    bot.say(f"受理 {number}", as_="mem_zhao")     # accepted but never dispatched
-    clock.advance(minutes=61)
+def test_unaccepted_normal_ticket_climbs_the_normal_ladder_and_stops_at_the_secretary(bot, clock):
+    """Issue 18 points 1 and 4: member (reminder) → A/B partner → grid leader → secretary, in working time, and no
+    chief grid leader or responsible unit for a normal ticket. (Was: an accepted ticket climbed to 总网格长.)"""
+    number = report(bot)                     # Monday 09:00; repair, normal: 60 working minutes, step 120
+    clock.advance(minutes=31)
+    assert sweep(bot)["handovers"] == [number]          # AB岗: 钱网格员 has it, due 10:01
+    clock.advance(minutes=30)
     assert sweep(bot)["reminders"] == [number]
-    assert any("超时提醒" in n for n in outbox_to(bot, "mem_zhao"))
+    assert any("超时提醒" in n and "响应时限" in n for n in outbox_to(bot, "mem_qian"))
     clock.advance(minutes=120)
-    assert sweep(bot)["escalations"] == [{"number": number, "level": 2}]
-    assert any("网格长" in n and number in n for n in outbox_to(bot, "lead_li"))
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 2}]      # the A/B partner
+    assert any("A/B岗搭档" in n and number in n for n in outbox_to(bot, "mem_zhao"))
     clock.advance(minutes=120)
     assert sweep(bot)["escalations"] == [{"number": number, "level": 3}]
-    assert any("社区书记" in n for n in outbox_to(bot, "sec_wang"))
+    assert any("网格长" in n and number in n for n in outbox_to(bot, "lead_li"))
     clock.advance(minutes=120)
     assert sweep(bot)["escalations"] == [{"number": number, "level": 4}]
-    top = outbox_to(bot, "sec_wang")[-1]      # no chief grid leader in this community: the secretary hears
-    assert "总网格长" in top and "物业服务企业" in top
-    clock.advance(minutes=600)
-    assert sweep(bot)["escalations"] == []       # the top of the ladder
+    assert any("社区书记" in n for n in outbox_to(bot, "sec_wang"))
+    clock.advance(days=3)
+    assert sweep(bot)["escalations"] == []       # the top of the normal ladder
+    assert not any("总网格长" in n or "物业服务企业" in n for n in outbox_to(bot, "sec_wang"))
     steps = [(e.action, e.detail.get("level")) for e in ticket(bot, number).events
              if e.action in ("remind", "escalate")]
     assert steps == [("remind", 1), ("escalate", 2), ("escalate", 3), ("escalate", 4)]
-    assert "已升级到：总网格长" in bot.said(f"工单 {number}", as_="lead_li", private=True)
+    assert "已升级到：社区书记" in bot.said(f"工单 {number}", as_="lead_li", private=True)
 
 
 def test_a_late_sweep_goes_one_step_at_a_time_reminder_first(bot, clock):
     """QA on the demo: a ticket nobody had swept for a while jumped straight to the top of the ladder."""
     number = report(bot)
-    bot.say(f"受理 {number}", as_="mem_zhao")
-    clock.advance(minutes=60 + 2 * 120 + 1)
+    bot.say(f"受理 {number}", as_="mem_zhao")      # Monday 09:00: resolve within 1 working day (Tuesday 09:00)
+    clock.advance(days=1, minutes=2 * 120 + 1)
     result = sweep(bot)
     assert result["reminders"] == [number] and result["escalations"] == []
     assert sweep(bot)["escalations"] == []       # same time again: nothing new
@@ -113,7 +116,7 @@ def test_unswept_urgent_ticket_is_handed_over_with_a_future_deadline_then_remind
     result = sweep(bot)
     assert result["reminders"] == [number] and result["escalations"] == []
     clock.advance(minutes=15)
-    assert sweep(bot)["escalations"] == [{"number": number, "level": 2}]
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 3}]     # urgent: straight to the leader
     assert not any("总网格长" in n for n in outbox_to(bot, "sec_wang"))
 
 
@@ -137,7 +140,13 @@ def test_urgent_ticket_escalates_on_the_urgent_step(bot, clock):
     result = sweep(bot)
     assert result["reminders"] == [number]
     clock.advance(minutes=15)
-    assert sweep(bot)["escalations"] == [{"number": number, "level": 2}]
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 3}]     # the urgent ladder skips the partner
+    clock.advance(minutes=15)
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 4}]
+    clock.advance(minutes=15)
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 5}]
+    top = outbox_to(bot, "sec_wang")[-1]      # no chief grid leader in this community: the secretary hears
+    assert "总网格长" in top and "消防救援站" in top
 
 
 def test_unanswered_rating_counts_as_none_after_three_days(bot, clock):
@@ -193,14 +202,14 @@ def test_member_responsible_for_the_building_gets_it(bot):
 
 def test_sweep_does_not_undo_a_manual_escalation(bot, clock):
     number = report(bot)
-    bot.say(f"升级 {number} 需要物业配合", as_="mem_zhao")
+    bot.say(f"升级 {number} 需要物业配合", as_="mem_zhao")      # straight to the grid leader (level 3)
     clock.advance(minutes=61)
     result = sweep(bot)
     assert result["reminders"] == [] and result["escalations"] == []
-    clock.advance(minutes=120)                   # the ladder's own level 2 time: already there
+    clock.advance(minutes=240)                   # the ladder's own grid-leader time: already there
     assert sweep(bot)["escalations"] == []
     clock.advance(minutes=120)
-    assert sweep(bot)["escalations"] == [{"number": number, "level": 3}]
+    assert sweep(bot)["escalations"] == [{"number": number, "level": 4}]
     steps = [(e.action, e.detail.get("level")) for e in ticket(bot, number).events
              if e.action in ("remind", "escalate")]
-    assert steps == [("escalate", 2), ("escalate", 3)]
+    assert steps == [("escalate", 3), ("escalate", 4)]

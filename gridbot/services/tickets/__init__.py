@@ -19,6 +19,7 @@ person who acted is composed by the caller (handlers/tickets.py, the console, th
 from __future__ import annotations
 
 from ..people import find_member, on_leave
+from . import hold
 from .actions import (
                       RATING_WORDS,
                       accept,
@@ -93,7 +94,7 @@ from .sla import NORMAL, URGENT, Limits, Policy, overdue, overdue_clause, policy
 from .sweep import SweepResult, sweep
 
 __all__ = [
-    "ACTIONS", "COMMAND_FOR", "FINISHED", "FORWARD", "LADDER", "NORMAL", "PSEUDO_STATUSES", "RATING_WORDS",
+    "ACTIONS", "COMMAND_FOR", "hold", "FINISHED", "FORWARD", "LADDER", "NORMAL", "PSEUDO_STATUSES", "RATING_WORDS",
     "TOP_LEVEL", "TRANSITIONS", "URGENCIES", "URGENT", "VIA", "WORKER_ROLES",
     "Limits", "NewRequest", "OutOfScope", "Policy", "ReportResult", "SweepResult", "TicketError",
     "accept", "actor_name", "allowed_actions", "as_written", "assigned_to", "available", "awaiting_rating",

@@ -19,6 +19,7 @@ from ...models.tickets import ACTIVE_STATUSES, RATINGS
 from ...privacy import mask_text
 from ...texts import t
 from ..people import Speaker, find_member
+from . import hold
 from .assignment import grid_leaders, ladder_targets
 from .duplicates import is_reporter
 from .errors import TicketError
@@ -53,6 +54,13 @@ def accept(session: Session, policy: Policy, speaker: Speaker, ref: str, now: da
     ticket.handover_due = None
     if ticket.assignee_id is None:
         ticket.assignee = member
+    # 受理 is the response: from here the resolution limit runs (issue 18), so the ticket is never escalated as
+    # unaccepted afterwards; a later 派遣 keeps this deadline
+    if ticket.resolution_due is None:
+        ticket.resolution_due = policy.due(now, policy.limits(ticket.category, ticket.urgency).resolution,
+                                           ticket.urgency)
+    if ticket.escalated_for == "response":
+        ticket.escalation_level, ticket.escalated_for = 0, None
     tell_reporters(session, ticket, "tickets.tell.accepted", now, platform)
     return ticket
 
@@ -120,7 +128,9 @@ def dispatch(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
 def _start_clock(policy: Policy, ticket: Ticket, target: Member, now: datetime) -> None:
     ticket.assignee = target
     ticket.dispatched_at = now
-    ticket.resolution_due = now + policy.limits(ticket.category, ticket.urgency).resolution
+    if ticket.resolution_due is None:     # set at 受理 when that came first: the clock runs from the response
+        ticket.resolution_due = policy.due(now, policy.limits(ticket.category, ticket.urgency).resolution,
+                                           ticket.urgency)
     ticket.handover_due = None
 
 
@@ -148,7 +158,7 @@ def resolve(session: Session, policy: Policy, speaker: Speaker, ref: str, note: 
     check("resolve", ticket)
     move(session, ticket, "resolved", speaker.actor, "resolve", now, note=note, member_id=member.id)
     ticket.resolved_at = now
-    ticket.verify_due = now + policy.limits(ticket.category, ticket.urgency).verify
+    ticket.verify_due = policy.due(now, policy.limits(ticket.category, ticket.urgency).verify, ticket.urgency)
     ticket.rating_due = now + policy.rating_window
     ticket.rating = None
     for r in ticket.reporter_links:
@@ -172,7 +182,8 @@ def verify(session: Session, policy: Policy, speaker: Speaker, ref: str, note: s
     if verify_failed_note(note):
         check("verify_failed", ticket)
         move(session, ticket, "in_progress", speaker.actor, "verify_failed", now, note=note, member_id=member.id)
-        ticket.resolution_due = now + policy.limits(ticket.category, ticket.urgency).resolution
+        ticket.resolution_due = policy.due(now, policy.limits(ticket.category, ticket.urgency).resolution,
+                                           ticket.urgency)
         ticket.verify_due = ticket.rating_due = None
         ticket.escalation_level, ticket.escalated_for = 0, None
         notify(session, [ticket.assignee], t("tickets.notify.verify_failed", number=ticket.number,
@@ -225,11 +236,18 @@ def transfer(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
 
 def escalate(session: Session, policy: Policy, speaker: Speaker, ref: str, note: str, now: datetime,
              platform: str | None = None) -> tuple[Ticket, int]:
-    """升级: one step up the ladder now (grid leader → secretary → chief grid leader / responsible unit)."""
-    ticket, _member_row = _load(session, speaker, ref)
+    """升级: one step up the ladder now (grid leader → secretary; beyond the secretary, to the chief grid leader and
+    the responsible unit, only an urgent or repeated ticket, or the secretary's own 升级: the plans' 社区吹哨)."""
+    ticket, member = _load(session, speaker, ref)
     check("escalate", ticket)
-    level = max(ticket.escalation_level, 1) + 1
-    raise_to(session, policy, ticket, level, speaker.actor, now, platform, note=note, manual=True)
+    roles = ["grid_leader", "secretary"]
+    if ("chief" in policy.ladder_for(ticket) or speaker.roles & {"secretary", "chief"}):
+        roles.append("chief")
+    above = [LADDER.index(r) for r in roles if LADDER.index(r) > ticket.escalation_level]
+    if not above:
+        raise TicketError("top_of_ladder" if "chief" in roles else "secretary_decides", number=ticket.number)
+    level = above[0]
+    raise_to(session, policy, ticket, level, speaker.actor, now, platform, note=note, manual=True, by=member)
     return ticket, level
 
 
@@ -246,7 +264,8 @@ def _reopen(session: Session, policy: Policy, ticket: Ticket, actor: str, note: 
             platform: str | None) -> None:
     move(session, ticket, "in_progress", actor, "reopen", now, note=note or None)
     ticket.reopen_count = (ticket.reopen_count or 0) + 1
-    ticket.resolution_due = now + policy.limits(ticket.category, ticket.urgency).resolution
+    ticket.resolution_due = policy.due(now, policy.limits(ticket.category, ticket.urgency).resolution,
+                                       ticket.urgency)
     ticket.verify_due = ticket.rating_due = ticket.closed_at = None
     ticket.rating = None
     ticket.escalation_level, ticket.escalated_for = 0, None
@@ -272,6 +291,8 @@ def run_action(session: Session, policy: Policy, speaker: Speaker, number: str, 
         "reopen": lambda: reopen(session, policy, speaker, number, note, now),
         "transfer": lambda: transfer(session, policy, speaker, number, to, note, now),
         "escalate": lambda: escalate(session, policy, speaker, number, note, now),
+        "hold": lambda: hold.suspend(session, policy, speaker, number, note, now),
+        "resume": lambda: hold.resume(session, policy, speaker, number, now),
     }
     assert calls.keys() == ACTIONS.keys()
     result = calls[action]()
@@ -280,34 +301,36 @@ def run_action(session: Session, policy: Policy, speaker: Speaker, number: str, 
 
 # -- the escalation ladder (升级 and the sweep) ---------------------------------------------------------------
 def raise_to(session: Session, policy: Policy, ticket: Ticket, level: int, actor: str, now: datetime,
-             platform: str | None, *, kind: str | None = None, note: str | None = None, manual: bool = False) -> None:
-    """Record each level passed (the timeline shows the ladder) and tell the people at the new top level."""
-    start_level = ticket.escalation_level
-    for lvl in range(start_level + 1, level + 1):
-        if manual and lvl == 1:      # a member asking for help skips the reminder to themselves
-            continue
-        action = "remind" if lvl == 1 else "escalate"
-        event(session, ticket, actor, action, now, note=note if lvl == level else None,
-              detail={"level": lvl, "for": kind or ticket.escalated_for or "manual", "manual": manual})
+             platform: str | None, *, kind: str | None = None, note: str | None = None, manual: bool = False,
+             by: Member | None = None) -> None:
+    """Raise the ticket to `level` (an index into LADDER), record the step (the timeline shows the ladder) and tell
+    the people at that level. `by`: the member who asked (升级); they are not told to hurry their own ticket."""
+    action = "remind" if level == 1 else "escalate"
+    event(session, ticket, actor, action, now, note=note,
+          detail={"level": level, "role": LADDER[level], "for": kind or ticket.escalated_for or "manual",
+                  "manual": manual})
     ticket.escalation_level = level
     ticket.escalated_for = kind or ("manual" if manual else ticket.escalated_for)
     why = t(f"tickets.overdue.{kind}") if kind else t("tickets.overdue.manual", note=mask_text(note or "") or "-")
     base = dict(number=ticket.number, category=category_name(ticket.category), place=ticket.place or "-",
                 summary=ticket.summary, why=why, status=status_name(ticket.status),
                 assignee=ticket.assignee.name if ticket.assignee else t("tickets.nobody"))
+    urgent = ticket.urgency == URGENT
     if level == 1:
-        notify(session, ladder_targets(session, ticket, 1), t("tickets.notify.remind", **base), now, platform,
-               ticket, urgent=ticket.urgency == URGENT)
+        notify(session, ladder_targets(session, ticket, 1, now), t("tickets.notify.remind", **base), now, platform,
+               ticket, urgent=urgent)
         return
-    unit = policy.unit_for(ticket.category) if level == 4 else None
+    unit = policy.unit_for(ticket.category) if LADDER[level] == "chief" else None
     text = t("tickets.notify.escalated", level=t(f"tickets.ladder.{LADDER[level]}"), **base)
     if unit:
         text += "\n" + t("tickets.notify.unit", unit=unit)
-    targets = [m for m in ladder_targets(session, ticket, level) if m.id != ticket.assignee_id]
-    notify(session, targets, text, now, platform, ticket, urgent=True)
-    if ticket.assignee is not None:
+    targets = [m for m in ladder_targets(session, ticket, level, now) if m.id != ticket.assignee_id]
+    # a normal ticket's escalation is not an emergency: it waits for the end of quiet hours like any notice
+    notify(session, targets, text, now, platform, ticket, urgent=urgent)
+    if ticket.assignee is not None and (by is None or by.id != ticket.assignee_id):
         notify(session, [ticket.assignee], t("tickets.notify.escalated_assignee", number=ticket.number,
-                                             level=t(f"tickets.ladder.{LADDER[level]}")), now, platform, ticket)
+                                             level=t(f"tickets.ladder.{LADDER[level]}")), now, platform, ticket,
+               urgent=urgent)
 
 
 # -- ratings -------------------------------------------------------------------------------------------------

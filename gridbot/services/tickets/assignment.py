@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ...models import Grid, Member, MemberGrid, Ticket
 from ..people import on_leave
+from .sla import LADDER_ROLES
 
 WORKER_ROLES = frozenset({"member", "part_time"})   # who handles tickets; 楼栋长/小组长 are contacts, not handlers
 
@@ -97,13 +98,20 @@ def community_role(session: Session, community_id: int, role: str) -> list[Membe
             if role in (m.roles or [])]
 
 
-def ladder_targets(session: Session, ticket: Ticket, level: int) -> list[Member]:
-    """Who is told at each level: 1 the assignee, 2 grid leaders, 3 the secretary, 4 the chief grid leader."""
-    if level <= 1:
+def ladder_targets(session: Session, ticket: Ticket, level: int, now: datetime | None = None) -> list[Member]:
+    """Who is told at each level (sla.LADDER_ROLES): 1 the assignee, 2 their A/B partner (on duty; else the grid
+    leaders), 3 the grid leaders, 4 the secretary, 5 the chief grid leader (else the secretary)."""
+    role = LADDER_ROLES[min(max(level, 1), len(LADDER_ROLES) - 1)]
+    if role == "grid_member":
         return [ticket.assignee] if ticket.assignee else grid_leaders(session, ticket.grid_id)
-    if level == 2:
+    if role == "partner":
+        found = [m for m in partners(session, ticket.assignee, now or ticket.updated_at)
+                 if m.id != ticket.assignee_id and (now is None or available(session, m, now))] \
+            if ticket.assignee else []
+        return found or grid_leaders(session, ticket.grid_id)
+    if role == "grid_leader":
         return grid_leaders(session, ticket.grid_id)
-    if level == 3:
+    if role == "secretary":
         return community_role(session, ticket.community_id, "secretary")
     return (community_role(session, ticket.community_id, "chief")
             or community_role(session, ticket.community_id, "secretary"))

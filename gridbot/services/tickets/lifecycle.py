@@ -18,6 +18,7 @@ from .. import audit
 from ..people import Speaker
 from .errors import TicketError
 from .names import status_name
+from .sla import LADDER_ROLES
 
 # Which status may follow which. Anything else is refused with a reply naming the possible next steps.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -41,7 +42,7 @@ VIA: dict[str, tuple[str, ...]] = {"dispatched": ("accepted",), "in_progress": (
 FORWARD = ("accepted", "dispatched", "in_progress", "resolved", "verified", "closed", "rated", "rejected",
            "duplicate")                                       # the order hints are listed in
 FINISHED = ("resolved", "verified", "closed", "rated")        # 重开 brings these back; 处置 does not
-LADDER = ("", "grid_member", "grid_leader", "secretary", "chief")   # index = escalation level
+LADDER = LADDER_ROLES        # index = escalation level; each urgency's ladder (sla.yaml) is a part of it, in order
 TOP_LEVEL = len(LADDER) - 1
 
 # The life-cycle actions of the console and the API (each is a chat command too), in the order buttons show:
@@ -59,6 +60,8 @@ ACTIONS: dict[str, tuple[str | None, str]] = {
     "reopen": (None, "note"),
     "transfer": (None, "to_note"),
     "escalate": (None, "note_optional"),
+    "hold": (None, "note"),
+    "resume": (None, ""),
 }
 
 
@@ -102,6 +105,12 @@ def refusal(action: str, ticket: Any) -> TicketError | None:
         if max(ticket.escalation_level or 0, 1) + 1 > TOP_LEVEL:   # the ladder (LADDER) ends at its top level
             return TicketError("top_of_ladder", number=ticket.number)
         return None
+    if action == "hold":
+        if status not in OPEN_STATUSES:
+            return TicketError("not_open", number=ticket.number, status=status_name(status))
+        return TicketError("already_held", number=ticket.number) if ticket.held_since is not None else None
+    if action == "resume":
+        return None if ticket.held_since is not None else TicketError("not_held", number=ticket.number)
     if action == "reopen":
         return None if status in FINISHED else illegal(ticket, "重开")
     if action == "verify_failed":
@@ -125,7 +134,17 @@ def allowed_actions(speaker: Speaker | None, ticket: Any) -> list[str]:
     the chat's commands accept. A member acts within their scope; anyone else takes none."""
     if speaker is None or not speaker.is_member or not speaker.can_act_in(ticket.grid_id):
         return []
-    return [a for a in ACTIONS if refusal(a, ticket) is None]
+    return [a for a in ACTIONS if refusal(a, ticket) is None
+            and not (a == "escalate" and not may_pass_secretary(speaker, ticket))]
+
+
+def may_pass_secretary(speaker: Speaker, ticket: Any) -> bool:
+    """Whether 升级 may go on from the secretary's level to the chief grid leader: for an urgent or repeated ticket
+    (reopened twice: sla.yaml repeated_after's default), or when the secretary (or the chief) decides."""
+    if (ticket.escalation_level or 0) < LADDER.index("secretary"):
+        return True
+    return (ticket.urgency == "urgent" or (ticket.reopen_count or 0) >= 2
+            or bool(set(speaker.roles) & {"secretary", "chief"}))
 
 
 # -- events ------------------------------------------------------------------------------------------------

@@ -41,7 +41,9 @@ def notify(session: Session, members: Iterable[Member | None], text: str, now: d
 
 def tell_reporters(session: Session, ticket: Ticket, text_key: str, now: datetime, platform: str | None,
                    extra: dict[str, Any] | None = None, **values: Any) -> int:
-    """Everyone who reported it hears, in the group they reported from (@-mentioned), or privately."""
+    """Everyone who reported it hears, in the group they reported from (@-mentioned), or privately. Every update
+    about an urgent ticket goes at once, quiet hours or not; a normal ticket's waits for morning (reporters_hold)."""
+    urgent = ticket.urgency == URGENT
     by_chat: dict[str | None, list[str]] = {}
     for r in ticket.reporter_links:
         by_chat.setdefault(r.chat_id, []).append(r.user_id)
@@ -51,11 +53,24 @@ def tell_reporters(session: Session, ticket: Ticket, text_key: str, now: datetim
     for chat_id, users in by_chat.items():
         text = t(text_key, **base)
         if chat_id:
-            replies.append(Reply(text, to_chat=chat_id, mentions=list(dict.fromkeys(users)), extra=dict(extra or {})))
+            replies.append(Reply(text, to_chat=chat_id, mentions=list(dict.fromkeys(users)), extra=dict(extra or {}),
+                                 urgent=urgent))
         else:
-            replies += [Reply(text, to_user=u, extra=dict(extra or {})) for u in dict.fromkeys(users)]
+            replies += [Reply(text, to_user=u, extra=dict(extra or {}), urgent=urgent) for u in dict.fromkeys(users)]
     write(session, replies, now, platform or ticket.reporter_platform)
     return len(replies)
+
+
+def reporters_hold(ticket: Ticket, now: datetime) -> datetime | None:
+    """When the reporters' update written now goes out: None at once, else the end of quiet hours (the outbox's
+    rule). A member's confirmation says so instead of "居民已收到" (issue 18)."""
+    return None if ticket.urgency == URGENT else outbox.quiet_hold(None, Reply(""), now)
+
+
+def held_note(ticket: Ticket, now: datetime, tz: Any) -> str:
+    """"" when the reporters hear now; else "（夜间免打扰，将于 07:00 发给居民）" for a member's confirmation."""
+    until = reporters_hold(ticket, now)
+    return t("tickets.held_for_quiet", at=fmt_time(until, tz)) if until is not None else ""
 
 
 def new_ticket_text(ticket: Ticket, policy: Policy, limits: Limits) -> str:

@@ -130,8 +130,10 @@ def report(session: Session, policy: Policy, request: NewRequest, now: datetime)
         category=category, urgency=urgency, status="reported", building=building, unit=unit, room=room,
         summary=mask_text(summary)[:200], description=masked, contact_phone=phones[0] if phones else None,
         reporter_platform=platform, reporter_id=user_id, reporter_name=request.name, chat_id=request.chat_id,
-        household_id=household_id, assignee=assignee, reporters=1, response_due=now + limits.response,
-        handover_due=now + limits.handover if assignee is not None else None, created_at=now, updated_at=now,
+        household_id=household_id, assignee=assignee, reporters=1,
+        response_due=policy.due(now, limits.response, urgency),     # working time for a normal ticket
+        handover_due=policy.due(now, limits.handover, urgency) if assignee is not None else None,
+        created_at=now, updated_at=now,
     )
     ticket.reporter_links.append(TicketReporter(platform=platform, user_id=user_id, name=request.name,
                                                 chat_id=request.chat_id, text=masked, joined_at=now))
@@ -228,7 +230,8 @@ def forward_unclear(session: Session, policy: Policy, *, grid_id: int | None, ho
     where = t("tickets.unclear.in_group", grid=grid.name) if chat_id else t("tickets.unclear.in_private")
     body = t("tickets.unclear.member", who=name or t("tickets.unclear.someone"), where=where,
              text=mask_text(text)[:300])
-    write(session, [Reply(body, to_user=member.userid)], now, platform)
+    # the safety net is never held by quiet hours: what the rules could not place may be the urgent one
+    write(session, [Reply(body, to_user=member.userid, urgent=True)], now, platform)
     audit.record(session, "system", "message.forwarded_unclear", "member", member.id,
                  {"grid": grid.code, "chat_id": chat_id, "from": user_id}, at=now)
     return member

@@ -2,6 +2,13 @@
 
 `overdue` (one ticket) and `overdue_clause` (SQL) are written from the same table, OVERDUE_LIMITS: the console's
 list and dashboard, the API's ?status=overdue, the digest, the metrics and the sweep all use them.
+
+Which clock a limit runs on (`Policy.due`, `Policy.elapsed`): urgent tickets on the wall clock; normal tickets in
+working time (gridbot/workcal.py, config/calendar.yaml: office hours on working days, China's holidays and 调休),
+so "路灯 1 个工作日" means one working day and a corridor light reported at 22:30 is not overdue before morning.
+
+受理 is the response: a ticket accepted in time has met its response limit; from then on the resolution limit
+runs (set at 受理, or at 派遣 if that comes first). A held ticket (挂起, Ticket.held_since) is overdue for nothing.
 """
 from __future__ import annotations
 
@@ -16,21 +23,33 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ...config import DEFAULT_CONFIG_DIR, ConfigError, load_yaml
 from ...models import Ticket
+from ...workcal import WorkCalendar, calendar_for
 
 URGENT = "urgent"
 NORMAL = "normal"
 
+# Every role of any ladder, in the order of authority; Ticket.escalation_level is an index into this tuple, so a
+# level means the same person in every ladder (1 the assignee's reminder … 5 the chief grid leader and the units).
+LADDER_ROLES = ("", "grid_member", "partner", "grid_leader", "secretary", "chief")
+# The plans: a normal ticket stops at the secretary; the chief grid leader and the responsible units (社区吹哨) are
+# for urgent tickets, repeated ones, and what the secretary escalates by command. sla.yaml may override both.
+DEFAULT_LADDERS = {URGENT: ("grid_member", "grid_leader", "secretary", "chief"),
+                   NORMAL: ("grid_member", "partner", "grid_leader", "secretary")}
+
 # Which limit applies in which statuses: (kind, statuses, the Ticket column holding the deadline).
 OVERDUE_LIMITS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("response", ("reported", "accepted"), "response_due"),
-    ("resolution", ("dispatched", "in_progress"), "resolution_due"),
+    ("response", ("reported",), "response_due"),                       # 受理 meets the response limit
+    ("resolution", ("accepted", "dispatched", "in_progress"), "resolution_due"),
     ("verify", ("resolved",), "verify_due"),
 )
 
 
 def overdue(ticket: Any, now: datetime) -> tuple[str, datetime] | None:
     """Which limit the ticket has missed and since when: response, resolution or verify (None: on time).
-    `ticket` needs status and the three due times (the digest passes the status the timeline had then)."""
+    `ticket` needs status and the three due times (the digest passes the status the timeline had then).
+    A held ticket (挂起) is overdue for nothing while it waits."""
+    if getattr(ticket, "held_since", None) is not None:
+        return None
     for kind, statuses, column in OVERDUE_LIMITS:
         if ticket.status in statuses:
             due = getattr(ticket, column)
@@ -42,8 +61,9 @@ def overdue(ticket: Any, now: datetime) -> tuple[str, datetime] | None:
 
 def overdue_clause(now: datetime) -> ColumnElement[bool]:
     """The same rule as `overdue`, as a WHERE clause over Ticket."""
-    return or_(*(and_(Ticket.status.in_(statuses), getattr(Ticket, column) <= now)
-                 for _kind, statuses, column in OVERDUE_LIMITS))
+    return and_(Ticket.held_since.is_(None),
+                or_(*(and_(Ticket.status.in_(statuses), getattr(Ticket, column) <= now)
+                      for _kind, statuses, column in OVERDUE_LIMITS)))
 
 
 @dataclass(frozen=True)
@@ -60,15 +80,57 @@ class Policy:
 
     data: dict[str, Any]
     tz: ZoneInfo
+    calendar: WorkCalendar | None = None      # None: the working calendar of the packaged config
 
     @classmethod
     def load(cls, config_dir: Path | None, tz: str | ZoneInfo) -> Policy:
         data = load_yaml(Path(config_dir or DEFAULT_CONFIG_DIR), "sla.yaml") or {}
-        policy = cls(data=data, tz=ZoneInfo(tz) if isinstance(tz, str) else tz)
+        zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+        policy = cls(data=data, tz=zone, calendar=calendar_for(config_dir, zone))
         for urgency in (URGENT, NORMAL):      # fail at start-up, not on the first ticket
             if not all(k in (data.get("defaults") or {}).get(urgency, {}) for k in Limits.__dataclass_fields__):
                 raise ConfigError(f"sla.yaml: defaults.{urgency} 须含 response/resolution/verify/handover 分钟数")
+            for role in policy.ladder(urgency):
+                if role not in LADDER_ROLES:
+                    raise ConfigError(f"sla.yaml: escalation.ladder.{urgency} 的 {role!r} 须为 "
+                                      f"{' / '.join(LADDER_ROLES[1:])} 之一")
         return policy
+
+    # -- the clock: working time for normal tickets, the wall clock for urgent ones ---------------------------------
+    @property
+    def cal(self) -> WorkCalendar:
+        return self.calendar or calendar_for(None, self.tz)
+
+    def working(self, urgency: str) -> bool:
+        """Whether this urgency's limits count working time (normal) or wall-clock time (urgent)."""
+        return urgency != URGENT and bool((self.data.get("clock") or {}).get(urgency, "working") == "working")
+
+    def due(self, start: datetime, amount: timedelta, urgency: str) -> datetime:
+        """When `amount` of the urgency's clock has run from `start`."""
+        return self.cal.add_working(start, amount) if self.working(urgency) else start + amount
+
+    def elapsed(self, start: datetime, end: datetime, urgency: str) -> timedelta:
+        """How much of the urgency's clock ran in [start, end)."""
+        return self.cal.working_between(start, end) if self.working(urgency) else max(end - start, timedelta(0))
+
+    # -- the escalation ladder ---------------------------------------------------------------------------------------
+    def ladder(self, urgency: str) -> tuple[str, ...]:
+        """The roles an overdue ticket of this urgency is raised to, in order (sla.yaml escalation.ladder)."""
+        raw = (self.data.get("escalation") or {}).get("ladder")
+        # an old config has one list for every ticket
+        found = (raw.get(urgency) or raw.get(NORMAL)) if isinstance(raw, dict) else raw
+        return tuple(found or DEFAULT_LADDERS[urgency])
+
+    def ladder_for(self, ticket: Any) -> tuple[str, ...]:
+        """The ticket's ladder: the urgent one for an urgent ticket, and for a normal one that keeps coming back
+        (reopened `repeated_after` times: the plans' 反复发生); the normal one, ending at the secretary, else."""
+        if ticket.urgency == URGENT or (ticket.reopen_count or 0) >= self.repeated_after():
+            return self.ladder(URGENT)
+        return self.ladder(NORMAL)
+
+    def repeated_after(self) -> int:
+        """A normal ticket reopened this many times (or reported again this often) takes the urgent ladder."""
+        return int((self.data.get("escalation") or {}).get("repeated_after", 2))
 
     def limits(self, category: str, urgency: str) -> Limits:
         base = dict((self.data.get("defaults") or {}).get(urgency) or {})

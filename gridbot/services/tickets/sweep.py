@@ -1,5 +1,9 @@
-"""The SLA sweep (every few minutes): hand unaccepted tickets to the A/B partner, remind and escalate overdue ones
-(sla.overdue decides what is overdue), expire unanswered ratings."""
+"""The SLA sweep (every few minutes): resume held tickets whose day has come, hand unaccepted tickets to the A/B
+partner, remind and escalate overdue ones (sla.overdue decides what is overdue) one step of the ticket's ladder
+(sla.yaml escalation.ladder) at a time, expire unanswered ratings.
+
+Normal tickets count working time (steps too) and nothing about them goes up the ladder in quiet hours: a corridor
+light reported at 22:30 wakes nobody. Urgent tickets run on the wall clock, day and night."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,10 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...models import Ticket
+from ...schedule.config import quiet_hold
 from ...texts import t
 from .actions import raise_to
 from .assignment import available, partners, pick_assignee
-from .lifecycle import TOP_LEVEL, event
+from .hold import release
+from .lifecycle import LADDER, event
 from .names import category_name, fmt_time, phone_line
 from .notifications import notify
 from .sla import URGENT, Policy, overdue, overdue_clause
@@ -22,12 +28,13 @@ from .sla import URGENT, Policy, overdue, overdue_clause
 @dataclass
 class SweepResult:
     handovers: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
     reminders: list[str] = field(default_factory=list)
     escalations: list[tuple[str, int]] = field(default_factory=list)
     ratings_expired: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"handovers": self.handovers, "reminders": self.reminders,
+        return {"handovers": self.handovers, "resumed": self.resumed, "reminders": self.reminders,
                 "escalations": [{"number": n, "level": lvl} for n, lvl in self.escalations],
                 "ratings_expired": self.ratings_expired}
 
@@ -38,27 +45,41 @@ def sweep(session: Session, policy: Policy, now: datetime) -> SweepResult:
     Idempotent: a second run at the same `now` changes nothing (levels and due times are stored on the ticket).
     """
     result = SweepResult()
+    for ticket in session.scalars(select(Ticket).where(Ticket.held_since.is_not(None), Ticket.held_until.is_not(None),
+                                                       Ticket.held_until <= now).order_by(Ticket.id)):
+        release(session, policy, ticket, "system", now, None)
+        result.resumed.append(ticket.number)
+    quiet = quiet_hold(now, urgent=False, timezone=str(policy.tz)) is not None
     for ticket in session.scalars(select(Ticket).where(Ticket.status == "reported", Ticket.handover_due.is_not(None),
+                                                       Ticket.held_since.is_(None),
                                                        Ticket.handover_due <= now).order_by(Ticket.id)):
+        if quiet and ticket.urgency != URGENT:
+            continue                       # the partner hears in the morning, not at 01:00
         if _handover(session, policy, ticket, now):
             result.handovers.append(ticket.number)
     for ticket in session.scalars(select(Ticket).where(overdue_clause(now)).order_by(Ticket.id)):
         late = overdue(ticket, now)
         if late is None:
             continue
+        if quiet and ticket.urgency != URGENT:
+            continue                       # a normal ticket's reminders and escalations wait for the morning
         kind, since = late
         partner_due = _partner_due(ticket) if kind == "response" else None
         if partner_due is not None and now < partner_due:   # the A/B partner's fresh deadline is still ahead
             continue
         if ticket.escalated_for not in (kind, "manual"):   # a new phase starts from the bottom of the ladder
             ticket.escalation_level, ticket.escalated_for = 0, kind
-        if ticket.escalation_level >= TOP_LEVEL:
-            continue
-        # One step per sweep, at most one per `step`: a reminder first, then the ladder, even after a late sweep.
+        ladder = [LADDER.index(role) for role in policy.ladder_for(ticket)]
+        ahead = [lvl for lvl in ladder if lvl > ticket.escalation_level]
+        if not ahead:
+            continue                       # the top of this ticket's ladder: the plans stop here
+        # One step per sweep, at most one per `step` of the ticket's clock: a reminder first, then the ladder.
         step = policy.step(ticket.urgency)
-        wanted = ticket.escalation_level + 1
+        wanted = ahead[0]
+        position = ladder.index(wanted)    # how many steps of this ladder came before
         last = _last_step_at(ticket) if ticket.escalation_level else None
-        if now < since + (wanted - 1) * step or (last is not None and now < last + step):
+        if (policy.elapsed(since, now, ticket.urgency) < position * step
+                or (last is not None and policy.elapsed(last, now, ticket.urgency) < step)):
             continue
         raise_to(session, policy, ticket, wanted, "system", now, None, kind=kind)
         if wanted == 1:
@@ -78,7 +99,7 @@ def sweep(session: Session, policy: Policy, now: datetime) -> SweepResult:
 
 def _last_step_at(ticket: Ticket) -> datetime | None:
     """When the ticket last went up a step (a reminder or an escalation, by the sweep or a member)."""
-    times = [ev.at for ev in ticket.events if ev.action in ("remind", "escalate")]
+    times = [ev.at for ev in ticket.events if ev.action in ("remind", "escalate", "resume")]
     return _aware(max(times)) if times else None
 
 
@@ -108,7 +129,8 @@ def _handover(session: Session, policy: Policy, ticket: Ticket, now: datetime) -
         return False
     # The partner gets a deadline in the future: the original one if it is still ahead, else a fresh handover
     # window from now (the ticket's response_due stays, so the response metric is not softened).
-    due = max(_aware(ticket.response_due), now + policy.limits(ticket.category, ticket.urgency).handover)
+    due = max(_aware(ticket.response_due),
+              policy.due(now, policy.limits(ticket.category, ticket.urgency).handover, ticket.urgency))
     event(session, ticket, "system", "handover", now, member_id=target.id,
           detail={"from": current.userid if current else None, "to": target.userid, "due": due.isoformat()})
     ticket.assignee = target
