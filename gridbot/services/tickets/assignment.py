@@ -98,7 +98,15 @@ def community_role(session: Session, community_id: int, role: str) -> list[Membe
 
 
 def ladder_targets(session: Session, ticket: Ticket, level: int) -> list[Member]:
-    """Who is told at each level: 1 the assignee, 2 grid leaders, 3 the secretary, 4 the chief grid leader."""
+    """Who is told at each level: 1 the assignee, 2 grid leaders, 3 the secretary, 4 the chief grid leader.
+    A complaint not yet decided never reaches the member it is about (监督评议)."""
+    people = _ladder(session, ticket, level)
+    if ticket.concealed and ticket.about_member_id is not None:
+        people = [m for m in people if m.id != ticket.about_member_id]
+    return people
+
+
+def _ladder(session: Session, ticket: Ticket, level: int) -> list[Member]:
     if level <= 1:
         return [ticket.assignee] if ticket.assignee else grid_leaders(session, ticket.grid_id)
     if level == 2:
