@@ -178,7 +178,8 @@ def _rate(ctx: Context, match: tickets.RatingWords) -> list[Reply]:
     rating, note = match.rating, match.note
     try:
         ticket = tickets.rate(ctx.session, _policy(ctx), user_id=ctx.speaker.user_id, rating=rating, note=note,
-                              now=ctx.now, platform=ctx.inbound.platform, ref=match.ref)
+                              now=ctx.now, platform=ctx.inbound.platform, ref=match.ref,
+                              chat_id=ctx.inbound.chat_id if ctx.inbound.is_group else None)
     except TicketError as err:          # several wait and none was named, or the one named does not wait
         return [Reply(err.text)]
     if ticket is None:

@@ -186,3 +186,36 @@ def test_a_failed_check_drops_the_rating_and_asks_again(both, clock):
     bot.say(f"办结 {number} 换了整个灯座", as_="mem_zhao", private=True)
     assert number in bot.said("满意", as_="res_a")
     assert ticket(bot, number).rating == "satisfied"
+
+
+def test_the_console_and_the_api_hide_a_complaint_from_the_member_it_is_about(bot):
+    from tests.console_helpers import build_world
+
+    world = build_world(bot)
+    number = number_in(bot.said("你们网格员态度太差了，叫了三次都不来", as_="res_b"))
+    assert number not in world.client("member").get("/console/tickets").get_data(as_text=True)
+    assert world.client("member").get(f"/console/tickets/{number}").status_code == 404
+    assert world.flask.test_client().get(f"/api/v1/tickets/{number}", headers=world.api("member")).status_code == 404
+    listed = world.flask.test_client().get("/api/v1/tickets?per_page=200", headers=world.api("member")).json
+    assert number not in {item["number"] for item in listed["items"]}
+    page = world.client("leader").get(f"/console/tickets/{number}").get_data(as_text=True)
+    assert "监督评议" in page and "被反映人不可见" in page
+
+
+def test_a_member_sees_a_ticket_transferred_in_from_another_grid_in_the_console(bot):
+    from tests.console_helpers import build_world
+
+    world = build_world(bot)
+    number = world.tickets["HY-01"]
+    bot.say(f"转派 {number} @周网格员", as_="mem_zhao", private=True)
+    assert world.client("other_member").get(f"/console/tickets/{number}").status_code == 200
+    assert number in world.client("other_member").get("/console/tickets").get_data(as_text=True)
+
+
+def test_several_waiting_the_group_answered_in_picks_its_own(bot):
+    here = _resolved(bot, "1栋2单元楼道灯坏了")
+    number = number_in(bot.said("3栋1单元门口垃圾好几天没人清运了", as_="res_a", chat="HY-02"))
+    bot.say(f"处置 {number}", as_="mem_sun", private=True)
+    bot.say(f"办结 {number} 已清运", as_="mem_sun", private=True)
+    assert here in bot.said("谢谢 满意", as_="res_a")              # said in HY-01's group: the one reported there
+    assert ticket(bot, here).rating == "satisfied" and ticket(bot, number).rating is None

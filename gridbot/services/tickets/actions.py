@@ -439,12 +439,19 @@ def awaiting_rating(session: Session, user_id: str, now: datetime) -> Ticket | N
     return found[0] if found else None
 
 
+def _reported_here(waiting: list[Ticket], user_id: str, chat_id: str | None) -> list[Ticket]:
+    if chat_id == "":                     # not told where the rating was said
+        return []
+    return [tk for tk in waiting if any(r.user_id == user_id and r.chat_id == chat_id for r in tk.reporter_links)]
+
+
 def rate(session: Session, policy: Policy, *, user_id: str, rating: str, note: str, now: datetime,
-         platform: str | None = None, ref: str | None = None) -> Ticket | None:
+         platform: str | None = None, ref: str | None = None, chat_id: str | None = "") -> Ticket | None:
     """满意 / 基本满意 / 不满意 from a reporter. 不满意 reopens the ticket. None if nothing waits for a rating.
 
     Which ticket: the one named (`ref`, a full number or its last digits); else the one waiting; when several wait
-    and none is named, TicketError("rate_which") lists their numbers (the resident answers "满意 <number>")."""
+    and none is named, the one reported where they answer (`chat_id`: the group, None for a private chat) if only
+    one was; else TicketError("rate_which") lists their numbers (the resident answers "满意 <number>")."""
     if rating not in RATINGS:
         raise ValueError(rating)
     waiting = awaiting_ratings(session, user_id, now)
@@ -455,6 +462,8 @@ def rate(session: Session, policy: Policy, *, user_id: str, rating: str, note: s
         if ticket is None:
             raise TicketError("rate_not_waiting", ref=ref,
                               numbers="、".join(tk.number for tk in waiting) or t("tickets.nobody"))
+    elif len(waiting) > 1 and len(here := _reported_here(waiting, user_id, chat_id)) == 1:
+        ticket = here[0]                 # the one they reported where they answer (this group, or privately)
     elif len(waiting) > 1:
         raise TicketError("rate_which", numbers="、".join(tk.number for tk in waiting), example=waiting[0].number)
     elif waiting:
