@@ -219,3 +219,28 @@ def test_several_waiting_the_group_answered_in_picks_its_own(bot):
     bot.say(f"办结 {number} 已清运", as_="mem_sun", private=True)
     assert here in bot.said("谢谢 满意", as_="res_a")              # said in HY-01's group: the one reported there
     assert ticket(bot, here).rating == "satisfied" and ticket(bot, number).rating is None
+
+
+def test_only_a_leader_decides_a_complaint_and_its_reporter_hears_privately(bot):
+    number = number_in(bot.said("你们网格员态度太差了，叫了三次都不来", as_="res_a"))
+    assert "网格长或书记" in bot.said(f"派遣 {number} @钱网格员", as_="mem_qian", private=True)
+    assert ticket(bot, number).concealed
+    assert "不予立案" in bot.said(f"不予立案 {number} 已当面沟通，网格员已道歉", as_="lead_li", private=True)
+    assert not ticket(bot, number).concealed
+    assert any(number in n for n in outbox_to(bot, "res_a"))           # privately, not in the group
+    assert not any(number in n for n in outbox_to(bot, bot.chat("HY-01")))
+
+
+def test_a_broken_answers_file_answers_nothing_and_loses_nothing(tmp_path):
+    from gridbot.config import ConfigError
+    from gridbot.services import answers
+
+    (tmp_path / "answers.yaml").write_text("answers:\n  - name: 坏的\n    words: [居住证]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="第 1 条"):
+        answers.parse({"answers": [{"name": "坏的", "words": ["居住证"]}]})
+    book = answers.load(tmp_path)
+    assert answers.find_answer(book, "办居住证要带什么？") is None
+    ok = answers.parse({"community": {"centre_phone": "0571-1"}, "question_cues": ["？"],
+                        "answers": [{"name": "电话", "words": ["电话"], "answer": "电话：{centre_phone}"}]})
+    assert answers.find_answer(ok, "社区电话多少？").text == "电话：0571-1"
+    assert answers.find_answer(ok, "社区电话") is None                   # not a question: not answered
