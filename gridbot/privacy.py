@@ -36,6 +36,33 @@ def mask_text(text: str) -> str:
     return text
 
 
+# A flat named down to the room: "3栋1单元302(室)", "3号楼2单元302", "3-1-302"; and a unit/room without building.
+_CN_NUM = "一二三四五六七八九十"
+_FLAT_RE = re.compile(rf"(\d+)\s*(栋|幢|号楼|座)\s*(?:(?:\d+|[{_CN_NUM}]+)\s*单元)?\s*(?:\d{{1,2}}\s*(?:楼|层))?"
+                      r"\s*(?:\d{3,4}(?!\d)\s*(?:室|号|房)?)?")
+_DASHED_RE = re.compile(r"(?<![\d-])(\d{1,3})-\d{1,2}-\d{3,4}(?![\d-])")
+_UNIT_ROOM_RE = re.compile(rf"(?:(?:\d+|[{_CN_NUM}]+)\s*单元)\s*(?:\d{{3,4}}(?!\d)\s*(?:室|号|房)?)?"
+                           r"|(?<!\d)\d{3,4}\s*(?:室|房)")
+
+
+def _building_only(found: re.Match[str]) -> str:
+    """The building of a flat; a space when the words after it would otherwise run on ("3栋 燃气软管")."""
+    head = f"{found.group(1)}{found.group(2)}" if found.lastindex and found.lastindex >= 2 else f"{found.group(1)}栋"
+    rest = found.string[found.end():found.end() + 1]
+    shortened = found.group(0).strip() != head
+    return head + (" " if shortened and rest and not re.match(r"[\s,，。.;；:：!！?？、）)的里内]", rest) else "")
+
+
+def group_text(text: str) -> str:
+    """What a group may read of a member's note: phones and IDs masked, and a flat named by its building only
+    ("3栋1单元302燃气软管老化已更换" -> "3栋 燃气软管老化已更换"). The full note stays in the ticket."""
+    text = mask_text(text or "")
+    text = _FLAT_RE.sub(_building_only, text)
+    text = _DASHED_RE.sub(lambda m: _building_only(m), text)
+    text = _UNIT_ROOM_RE.sub("", text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
 class MaskingFilter(logging.Filter):
     """A logging filter that masks phone and ID numbers in every record's final message."""
 

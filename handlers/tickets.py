@@ -6,21 +6,23 @@ for one, then a resident's request (gridbot.understanding decides). Commands: �
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from gridbot.messages import Reply
-from gridbot.models import Ticket
+from gridbot.models import Grid, Ticket
 from gridbot.router import EVERYONE, STAFF, Command, Context, Router, UsageError
-from gridbot.services import evidence, tickets
+from gridbot.services import answers, complaints, evidence, tickets
 from gridbot.services.kf import PLATFORM as KF_PLATFORM
 from gridbot.services.tickets import NewRequest, Policy, ReportResult, TicketError
 from gridbot.services.tickets.names import building_text, category_name, fmt_time, minutes_text, status_name
 from gridbot.services.tickets.notifications import held_note, reporters_hold
 from gridbot.texts import t
 from gridbot.understanding import llm, understand
+from gridbot.understanding.split import split_problems
 
 
 def _policy(ctx: Context) -> tickets.Policy:
@@ -131,7 +133,7 @@ def todo_text(ctx: Context, assigned: list[Any]) -> str:
 
 def detail_text(ctx: Context, ref: str, private: bool) -> str:
     """工单 N: the ticket and its timeline, for members. The contact phone only in a private chat."""
-    ticket = tickets.find_ticket(ctx.session, ref, ctx.speaker.scope_grid_ids)
+    ticket = tickets.find_ticket(ctx.session, ref, ctx.speaker.scope_grid_ids, member_id=ctx.speaker.member_id)
     tz = _policy(ctx).tz
     lines = [t("tickets.detail.head" if private else "tickets.detail.head_group", number=ticket.number,
                category=category_name(ticket.category), urgency=t(f"tickets.urgency.{ticket.urgency}"),
@@ -174,20 +176,28 @@ def _chat_grid(ctx: Context) -> int | None:
 
 
 # -- the two rules --------------------------------------------------------------------------------------
-def _rating_check(ctx: Context) -> tuple[str, str] | None:
+def _rating_check(ctx: Context) -> tickets.RatingWords | None:
     if not ctx.inbound.is_text or ctx.speaker.is_member:
         return None
-    return tickets.parse_rating(ctx.text)
+    words = tickets.parse_rating(ctx.text)
+    if words is not None and words.loose and not words.ref \
+            and tickets.awaiting_rating(ctx.session, ctx.speaker.user_id, ctx.now) is None:
+        return None                 # "还行吧" with nothing to rate is just words
+    return words
 
 
-def _rating_run(ctx: Context, match: tuple[str, str]) -> list[Reply]:
+def _rating_run(ctx: Context, match: tickets.RatingWords) -> list[Reply]:
     return _rate(ctx, match)
 
 
-def _rate(ctx: Context, match: tuple[str, str]) -> list[Reply]:
-    rating, note = match
-    ticket = tickets.rate(ctx.session, _policy(ctx), user_id=ctx.speaker.user_id, rating=rating, note=note,
-                          now=ctx.now, platform=ctx.inbound.platform)
+def _rate(ctx: Context, match: tickets.RatingWords) -> list[Reply]:
+    rating, note = match.rating, match.note
+    try:
+        ticket = tickets.rate(ctx.session, _policy(ctx), user_id=ctx.speaker.user_id, rating=rating, note=note,
+                              now=ctx.now, platform=ctx.inbound.platform, ref=match.ref,
+                              chat_id=ctx.inbound.chat_id if ctx.inbound.is_group else None)
+    except TicketError as err:          # several wait and none was named, or the one named does not wait
+        return [Reply(err.text)]
     if ticket is None:
         addressed = ctx.inbound.mentioned or not ctx.inbound.is_group
         return [Reply(t("tickets.rate.nothing"))] if addressed else []
@@ -206,6 +216,9 @@ def _request_check(ctx: Context) -> Any:
     u = understand(ctx.text)
     # The optional large model's second opinion (config/llm.yaml): raises only; a no-op when not configured.
     u = llm.second_opinion(ctx.app.settings, ctx.text, u, ctx.now, ctx.app.redis)
+    if not u.is_request and inbound.addressed and answers.wants_person(_book(ctx), ctx.text):
+        # "办居住证找人问一下", "电话打不通": asked for a person, so a person gets it (a ticket)
+        u = dataclasses.replace(u, is_request=True, category=u.category or "consultation")
     if not u.is_request:
         return _unclear(ctx, u)
     # In a group we answer when @-mentioned (or read from the archive: Inbound.addressed); an urgent message is
@@ -252,8 +265,27 @@ def _request_run(ctx: Context, u: Any) -> list[Reply]:
     return _report(ctx, u)
 
 
+def _problems(ctx: Context, u: Any) -> list[tuple[str, Any]]:
+    """The message's problems, each (text, understanding): several when the resident listed several
+    (understanding/split.py) and each piece is a request of its own that differs from the others in what or
+    where; else the whole message, once."""
+    pieces = split_problems(ctx.text)
+    if len(pieces) < 2:
+        return [(ctx.text, u)]
+    found = [(p, understand(p)) for p in pieces]
+    if not all(pu.is_request for _p, pu in found):
+        return [(ctx.text, u)]
+    keys = {(pu.category, getattr(pu.location, "building", None)) for _p, pu in found}
+    if len(keys) < len(found):          # the same thing twice is one problem told in two sentences
+        return [(ctx.text, u)]
+    return found
+
+
 def _report(ctx: Context, u: Any) -> list[Reply]:
     inbound = ctx.inbound
+    problems = _problems(ctx, u)
+    if len(problems) > 1:
+        return _report_several(ctx, problems)
     try:
         result = tickets.report(ctx.session, _policy(ctx), _request(ctx, u), ctx.now)
     except TicketError as err:
@@ -266,6 +298,102 @@ def _report(ctx: Context, u: Any) -> list[Reply]:
         text += "\n" + t("tickets.evidence.lost")
     urgent = result.ticket.urgency == tickets.URGENT
     return [Reply(text, mentions=[ctx.speaker.user_id] if inbound.is_group else [], urgent=urgent)]
+
+
+def _report_several(ctx: Context, problems: list[tuple[str, Any]]) -> list[Reply]:
+    """Two problems, two tickets: each with its own place and category; the ack lists every number."""
+    inbound = ctx.inbound
+    private = not inbound.is_group
+    results = []
+    try:
+        for piece, pu in problems:
+            results.append(tickets.report(ctx.session, _policy(ctx), _request(ctx, pu, text=piece), ctx.now))
+    except TicketError as err:
+        return [Reply(err.text)]
+    lines = [t("tickets.several.head", n=len(results))]
+    for result in results:
+        tk = result.ticket
+        lines.append(t("tickets.several.line", number=tk.number, category=category_name(tk.category),
+                       place=(tk.place or building_text(tk)) if private else building_text(tk)))
+    first = results[0].ticket
+    limits = _policy(ctx).limits(first.category, first.urgency)
+    lines.append(t(("tickets.ack.next_assigned" if first.assignee_id else "tickets.ack.next_unassigned")
+                   + ("_private" if private else ""), response=minutes_text(limits.response), grid=first.grid.name))
+    urgent = [r.ticket for r in results if r.ticket.urgency == tickets.URGENT]
+    if urgent:
+        lines.append(t("tickets.ack.urgent", number=_policy(ctx).emergency_number(urgent[0].category)))
+    stored, lost = _attach_pictures(ctx, first)
+    if stored:
+        lines.append(t("tickets.evidence.received", n=stored))
+    elif lost:
+        lines.append(t("tickets.evidence.lost"))
+    return [Reply("\n".join(lines), mentions=[ctx.speaker.user_id] if inbound.is_group else [], urgent=bool(urgent))]
+
+
+# -- simple questions and complaints (issue 18): answered from config/answers.yaml; complaints go past the member --
+def _book(ctx: Context) -> answers.AnswerBook:
+    return answers.load(ctx.app.settings.config_dir)
+
+
+def _addressed_resident(ctx: Context) -> bool:
+    inbound = ctx.inbound
+    if not inbound.is_text or ctx.speaker.is_member or not ctx.text:
+        return False
+    return not (inbound.is_group and (ctx.speaker.chat_grid_id is None or not inbound.addressed))
+
+
+def _answer_check(ctx: Context) -> answers.Answer | None:
+    """A simple question the community's answers cover ("社区几点上班？"): answered, no ticket. Not when the
+    resident asks for a person, and never for an urgent message."""
+    if not _addressed_resident(ctx):
+        return None
+    found = answers.find_answer(_book(ctx), ctx.text)
+    if found is None or understand(ctx.text).urgency == tickets.URGENT:
+        return None
+    return found
+
+
+def _answer_run(ctx: Context, found: answers.Answer) -> list[Reply]:
+    mentions = [ctx.speaker.user_id] if ctx.inbound.is_group else []
+    return [Reply(found.text, mentions=mentions)]
+
+
+class _Complaint:
+    def __init__(self, about: Any) -> None:
+        self.about = about
+
+
+def _complaint_check(ctx: Context) -> _Complaint | None:
+    """A resident's complaint about a member (监督评议)."""
+    if not _addressed_resident(ctx):
+        return None
+    u = understand(ctx.text)
+    if u.urgency == tickets.URGENT:
+        return None
+    community_id = ctx.speaker.community_id
+    grid_id = _chat_grid(ctx)
+    if community_id is None and grid_id is not None:
+        grid = ctx.session.get(Grid, grid_id)
+        community_id = grid.community_id if grid else None
+    about = complaints.about_whom(ctx.session, _book(ctx), ctx.text, community_id, grid_id,
+                                  getattr(u.location, "building", None))
+    return _Complaint(about) if about is not None else None
+
+
+def _complaint_run(ctx: Context, match: _Complaint) -> list[Reply]:
+    u = understand(ctx.text)
+    request = _request(ctx, u, category="other")
+    grid_id = request.grid_id
+    if grid_id is None:
+        grid_id = next((g.grid_id for g in match.about.grid_links), None)
+        request = _request(ctx, u, category="other", grid_id=grid_id)
+    people, to = complaints.deciders(ctx.session, match.about, grid_id or 0)
+    try:
+        tk = tickets.report_complaint(ctx.session, _policy(ctx), request, match.about, ctx.now, people, to)
+    except TicketError as err:
+        return [Reply(err.text)]
+    text = t("tickets.complaint.ack", number=tk.number, to=t(f"tickets.complaint.to_{to}"))
+    return [Reply(text, mentions=[ctx.speaker.user_id] if ctx.inbound.is_group else [])]
 
 
 # -- pictures (the AI bot's image and mixed messages): kept as the ticket's evidence, never shown in a group --------
@@ -537,4 +665,6 @@ def register(router: Router) -> None:
     router.command(Command("我的工单", mine_command, roles=EVERYONE, group="tickets"))
     router.rule("ticket_rating", _rating_check, _rating_run)
     router.rule("ticket_photo", _photo_check, _photo_run)
+    router.rule("resident_complaint", _complaint_check, _complaint_run)
+    router.rule("resident_answer", _answer_check, _answer_run)
     router.rule("resident_request", _request_check, _request_run)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..places import place_text
@@ -23,6 +23,7 @@ STATUSES = ("reported", "accepted", "rejected", "duplicate", "dispatched", "in_p
 OPEN_STATUSES = ("reported", "accepted", "dispatched", "in_progress")
 ACTIVE_STATUSES = OPEN_STATUSES + ("resolved", "verified")     # not finished: joins and follow-ups go here
 FINAL_STATUSES = ("rejected", "duplicate", "closed", "rated")
+KINDS = ("request", "complaint")   # complaint: 监督评议, a resident's complaint about a member (about_member_id)
 RATINGS = ("satisfied", "basic", "dissatisfied", "none")       # none = no answer in time (counts as not satisfied)
 
 
@@ -76,6 +77,11 @@ class Ticket(Base):
     held_since: Mapped[datetime | None]
     held_until: Mapped[datetime | None]
     hold_reason: Mapped[str | None] = mapped_column(String(200))
+    # 监督评议: a complaint about a member goes to the grid leader (or the secretary) and stays hidden from the
+    # member it is about (`concealed`) until a leader decides: assigns it (派遣/转派) or ends it (办结/结案/不予立案).
+    kind: Mapped[str] = mapped_column(String(16), default="request", server_default="request")
+    about_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    concealed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     assignee: Mapped[Member | None] = relationship(foreign_keys=[assignee_id])
     grid: Mapped[Grid] = relationship()

@@ -174,7 +174,8 @@ def tickets_list():
         if args["grid"] and s.scalar(select(Grid.id).where(Grid.code == args["grid"])) is None:
             raise ApiError("not_found", detail="grid")
         try:
-            query, _ = tickets_svc.ticket_query(s, p.scope_grid_ids, args, app.clock.now(), app.settings.tz)
+            query, _ = tickets_svc.ticket_query(s, p.scope_grid_ids, args, app.clock.now(), app.settings.tz,
+                                                viewer_id=p.member_id)
         except tickets_svc.OutOfScope as err:
             refuse("grid filter outside scope", "grid", err.grid_code)
         total = s.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
@@ -185,9 +186,9 @@ def tickets_list():
 
 def _load(s: Any, p: Principal, number: str) -> Ticket:
     tk = tickets_svc.load_by_number(s, number)
-    if tk is None:
+    if tk is None or tickets_svc.concealed_from(tk, p.member_id):   # a complaint about this member (监督评议)
         raise ApiError("not_found")
-    if not p.in_scope(tk.grid_id):
+    if not p.in_scope(tk.grid_id) and not (p.member_id and tk.assignee_id == p.member_id):
         refuse("ticket outside scope", "ticket", tk.number)
     return tk
 

@@ -22,8 +22,10 @@ from ..people import find_member, on_leave
 from . import hold
 from .actions import (
                       RATING_WORDS,
+                      RatingWords,
                       accept,
                       awaiting_rating,
+                      awaiting_ratings,
                       close,
                       dispatch,
                       escalate,
@@ -81,7 +83,9 @@ from .queries import (
                       URGENCIES,
                       OutOfScope,
                       assigned_to,
+                      concealed_from,
                       find_ticket,
+                      hidden_from,
                       list_tickets,
                       load_by_number,
                       member_names,
@@ -89,7 +93,7 @@ from .queries import (
                       tickets_of,
                       timeline,
 )
-from .reporting import NewRequest, ReportResult, as_written, forward_unclear, next_number, report
+from .reporting import NewRequest, ReportResult, as_written, forward_unclear, next_number, report, report_complaint
 from .sla import NORMAL, URGENT, Limits, Policy, overdue, overdue_clause, policy_for
 from .sweep import SweepResult, sweep
 
@@ -105,4 +109,5 @@ __all__ = [
     "problem_words", "raise_to", "rate", "rating_name", "refusal", "reject", "reopen", "report", "resolve",
     "responsible_members", "run_action", "start", "status_name", "sweep", "ticket_query", "tickets_of", "timeline",
     "transfer", "verify", "verify_failed_note",
+    "concealed_from", "hidden_from", "RatingWords", "awaiting_ratings", "report_complaint",
 ]

@@ -7,16 +7,20 @@ level reached): the reply to the person who acted is the caller's to compose.
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ...models import Member, Ticket, TicketReporter
+from ...models import Grid, Member, MemberGrid, Ticket, TicketReporter
+from ...models.org import LEADER_ROLES
 from ...models.tickets import ACTIVE_STATUSES, RATINGS
-from ...privacy import mask_text
+from ...privacy import group_text, mask_text
 from ...texts import t
 from ..people import Speaker, find_member
 from . import hold
@@ -40,8 +44,20 @@ def _member(session: Session, speaker: Speaker) -> Member:
 
 
 def _load(session: Session, speaker: Speaker, ref: str) -> tuple[Ticket, Member]:
+    """The ticket in the member's scope, or assigned to them from another grid (转派). A complaint about the member
+    is not found for them; one not yet decided is acted on by leaders only (监督评议)."""
     member = _member(session, speaker)
-    return find_ticket(session, ref, speaker.scope_grid_ids), member
+    ticket = find_ticket(session, ref, speaker.scope_grid_ids, member_id=member.id)
+    if ticket.concealed and not set(member.roles or []) & LEADER_ROLES:
+        raise TicketError("complaint_leaders_only", number=ticket.number)
+    return ticket, member
+
+
+def _decide(session: Session, ticket: Ticket, actor: str, action: str, now: datetime) -> None:
+    """A leader decided a complaint (assigned or ended it): from now on it is an ordinary ticket to everyone."""
+    if ticket.concealed:
+        ticket.concealed = False
+        event(session, ticket, actor, "complaint_decided", now, detail={"by": action})
 
 
 def accept(session: Session, policy: Policy, speaker: Speaker, ref: str, now: datetime,
@@ -75,7 +91,8 @@ def reject(session: Session, speaker: Speaker, ref: str, reason: str, now: datet
     move(session, ticket, "rejected", speaker.actor, "reject", now, note=reason, member_id=member.id)
     ticket.handover_due = None
     ticket.closed_at = now
-    tell_reporters(session, ticket, "tickets.tell.rejected", now, platform, reason=mask_text(reason))
+    _decide(session, ticket, speaker.actor, "reject", now)
+    tell_reporters(session, ticket, "tickets.tell.rejected", now, platform, reason=group_text(reason))
     return ticket
 
 
@@ -119,6 +136,7 @@ def dispatch(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
     move(session, ticket, "dispatched", speaker.actor, "dispatch", now, member_id=target.id,
          detail={"to": target.userid})
     _start_clock(policy, ticket, target, now)
+    _decide(session, ticket, speaker.actor, "dispatch", now)
     if target.id != member.id:
         notify(session, [target], dispatched_text(ticket, policy, member), now, platform, ticket,
                urgent=ticket.urgency == URGENT)
@@ -156,7 +174,12 @@ def resolve(session: Session, policy: Policy, speaker: Speaker, ref: str, note: 
         raise TicketError("reason_needed", command="办结")
     ticket, member = _load(session, speaker, ref)
     check("resolve", ticket)
+    if ticket.status == "accepted":    # handled on the spot (an urgent case): dispatched to the speaker on the way
+        move(session, ticket, "dispatched", speaker.actor, "dispatch", now, member_id=member.id,
+             detail={"to": member.userid, "on_the_spot": True})
+        _start_clock(policy, ticket, member, now)
     move(session, ticket, "resolved", speaker.actor, "resolve", now, note=note, member_id=member.id)
+    _decide(session, ticket, speaker.actor, "resolve", now)
     ticket.resolved_at = now
     ticket.verify_due = policy.due(now, policy.limits(ticket.category, ticket.urgency).verify, ticket.urgency)
     ticket.rating_due = now + policy.rating_window
@@ -165,14 +188,15 @@ def resolve(session: Session, policy: Policy, speaker: Speaker, ref: str, note: 
         r.rating, r.rated_at = None, None
     # the rating question as tappable choices where the channel has them (微信客服 msgmenu, doc 94677)
     choices = [[f"rate:{code}", rating_name(code)] for code in ("satisfied", "basic", "dissatisfied")]
+    # the full note stays in the ticket; what the group reads names the building only (3栋1单元302 -> 3栋)
     tell_reporters(session, ticket, "tickets.tell.resolved", now, platform, extra={"choices": choices},
-                   note=mask_text(note), days=int(policy.rating_window.total_seconds() // 86400))
+                   note=group_text(note), days=int(policy.rating_window.total_seconds() // 86400))
     return ticket
 
 
 def verify_failed_note(note: str) -> bool:
     """"核查 N 不通过 原因" sends the ticket back to 处置."""
-    return note.strip().startswith(("不通过", "未通过", "没解决", "未解决"))
+    return note.strip().startswith(("不通过", "未通过", "没解决", "未解决", "不合格", "没通过", "没修好"))
 
 
 def verify(session: Session, policy: Policy, speaker: Speaker, ref: str, note: str, now: datetime,
@@ -181,10 +205,16 @@ def verify(session: Session, policy: Policy, speaker: Speaker, ref: str, note: s
     ticket, member = _load(session, speaker, ref)
     if verify_failed_note(note):
         check("verify_failed", ticket)
-        move(session, ticket, "in_progress", speaker.actor, "verify_failed", now, note=note, member_id=member.id)
+        dropped = ticket.rating
+        move(session, ticket, "in_progress", speaker.actor, "verify_failed", now, note=note, member_id=member.id,
+             detail={"dropped_rating": dropped} if dropped else None)
         ticket.resolution_due = policy.due(now, policy.limits(ticket.category, ticket.urgency).resolution,
                                            ticket.urgency)
         ticket.verify_due = ticket.rating_due = None
+        # a rating of work that failed its check rates nothing: it goes, and the re-resolution asks again
+        ticket.rating = None
+        for r in ticket.reporter_links:
+            r.rating, r.rated_at = None, None
         ticket.escalation_level, ticket.escalated_for = 0, None
         notify(session, [ticket.assignee], t("tickets.notify.verify_failed", number=ticket.number,
                                              note=mask_text(note), by=member.name), now, platform, ticket)
@@ -200,6 +230,7 @@ def close(session: Session, speaker: Speaker, ref: str, now: datetime, platform:
     ticket, member = _load(session, speaker, ref)
     check("close", ticket)
     move(session, ticket, "closed", speaker.actor, "close", now, member_id=member.id)
+    _decide(session, ticket, speaker.actor, "close", now)
     ticket.closed_at = now
     if ticket.rating in ("satisfied", "basic", "none"):
         event(session, ticket, "system", "rated", now, to="rated", detail={"rating": ticket.rating})
@@ -217,8 +248,14 @@ def transfer(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
     if target.id == ticket.assignee_id:
         raise TicketError("already_assignee", number=ticket.number, name=target.name)
     previous = ticket.assignee
-    event(session, ticket, speaker.actor, "transfer", now, note=note or None, member_id=target.id,
-          detail={"from": previous.userid if previous else None, "to": target.userid})
+    detail: dict[str, Any] = {"from": previous.userid if previous else None, "to": target.userid}
+    grid_id = _receiving_grid(session, ticket, target)
+    if grid_id != ticket.grid_id:     # to another grid's member: the ticket is that grid's now (its ladder, scope)
+        codes = dict(session.execute(select(Grid.id, Grid.code).where(Grid.id.in_((ticket.grid_id, grid_id)))).all())
+        detail["grid"] = {"from": codes.get(ticket.grid_id), "to": codes.get(grid_id)}
+        ticket.grid_id = grid_id
+    event(session, ticket, speaker.actor, "transfer", now, note=note or None, member_id=target.id, detail=detail)
+    _decide(session, ticket, speaker.actor, "transfer", now)
     ticket.assignee = target
     if ticket.status == "reported":
         ticket.handover_due = now + policy.limits(ticket.category, ticket.urgency).handover
@@ -232,6 +269,20 @@ def transfer(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
         notify(session, [previous], t("tickets.notify.transferred_away", number=ticket.number, to=target.name),
                now, platform, ticket)
     return ticket
+
+
+def _receiving_grid(session: Session, ticket: Ticket, target: Member) -> int:
+    """The ticket's grid if the member works in it (or above it); else the member's own grid (the first linked)."""
+    own = list(session.scalars(select(MemberGrid.grid_id).where(MemberGrid.member_id == target.id)
+                               .order_by(MemberGrid.grid_id)))
+    if not own or ticket.grid_id in own:
+        return ticket.grid_id
+    grid = session.get(Grid, ticket.grid_id)
+    while grid is not None and grid.parent_id is not None:     # a member of a grid above covers the ones below
+        if grid.parent_id in own:
+            return ticket.grid_id
+        grid = session.get(Grid, grid.parent_id)
+    return own[0]
 
 
 def escalate(session: Session, policy: Policy, speaker: Speaker, ref: str, note: str, now: datetime,
@@ -334,36 +385,113 @@ def raise_to(session: Session, policy: Policy, ticket: Ticket, level: int, actor
 
 
 # -- ratings -------------------------------------------------------------------------------------------------
-def parse_rating(text: str) -> tuple[str, str] | None:
-    """"不满意，还是漏" -> ("dissatisfied", "还是漏"). Only a message that starts with a rating word counts."""
-    text = (text or "").strip()
-    for word in sorted(RATING_WORDS, key=len, reverse=True):
-        if text.startswith(word):
-            rest = text[len(word):]
-            if rest and rest[0] not in " ,，.。!！:：~～、" and not rest.startswith(("了", "的")):
-                return None
-            return RATING_WORDS[word], rest.lstrip(" ,，.。!！:：~～、").strip()
+# The ways residents write a rating (longest first wins). LOOSE ones ("还行吧") count only when a ticket of theirs
+# waits for a rating: said at another time they are just words.
+RATING_PHRASES = {
+    "非常满意": "satisfied", "很满意": "satisfied", "十分满意": "satisfied", "特别满意": "satisfied",
+    "挺满意": "satisfied", "满意": "satisfied", "好评": "satisfied",
+    "基本满意": "basic", "比较满意": "basic", "还算满意": "basic", "还行": "basic", "还可以": "basic",
+    "一般": "basic", "凑合": "basic", "马马虎虎": "basic",
+    "不满意": "dissatisfied", "不太满意": "dissatisfied", "很不满意": "dissatisfied", "非常不满意": "dissatisfied",
+    "差评": "dissatisfied",
+}
+LOOSE_RATINGS = frozenset({"还行", "还可以", "一般", "凑合", "马马虎虎", "好评", "差评"})
+_COURTESY = ("谢谢你们", "谢谢您", "谢谢", "感谢", "多谢", "好的", "好", "嗯嗯", "嗯", "辛苦了", "辛苦", "评价", "我",
+             "给个", "给", "选", "非常", "很")
+_SEPARATORS = " ,，.。!！:：~～、;；…-—"
+_PARTICLES = ("了", "的", "吧", "啊", "呀", "哦", "啦", "嘛", "哈")
+_NUMBER = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,8}-\d{8}-\d{4}(?!\d)")
+
+
+@dataclass(frozen=True)
+class RatingWords:
+    """A resident's rating as written: the rating code, what they added, the ticket number if they named one, and
+    whether the words are loose ("还行吧": a rating only when something waits for one)."""
+    rating: str
+    note: str
+    ref: str | None = None
+    loose: bool = False
+
+
+def _plain(text: str) -> str:
+    """Without emoji and other symbols ("满意👍" -> "满意")."""
+    return "".join(ch for ch in text if not unicodedata.category(ch).startswith(("S", "C")) or ch in "\n")
+
+
+def parse_rating(text: str) -> RatingWords | None:
+    """"不满意，还是漏" -> dissatisfied, "还是漏"; "谢谢 满意👍", "非常满意", "还行吧" (loose, basic),
+    "满意 XF-20261130-0001" (that ticket). Only a message that starts with a rating (after thanks) counts."""
+    raw = (text or "").strip()
+    found = _NUMBER.search(raw)
+    ref = found.group(0).upper() if found else None
+    rest = _plain(_NUMBER.sub(" ", raw)).strip(_SEPARATORS)
+    for _ in range(3):                       # "谢谢，好的，满意"
+        for word in _COURTESY:
+            if rest.startswith(word) and not rest.startswith(tuple(p for p in RATING_PHRASES if p.startswith(word)
+                                                                   and len(p) > len(word))):
+                rest = rest[len(word):].lstrip(_SEPARATORS)
+                break
+    for phrase in sorted(RATING_PHRASES, key=len, reverse=True):
+        if not rest.startswith(phrase):
+            continue
+        after = rest[len(phrase):]
+        while after.startswith(_PARTICLES):
+            after = after[1:]
+        if after and after[0] not in _SEPARATORS:
+            return None
+        note = after.strip(_SEPARATORS).strip()
+        if ref is None and re.fullmatch(r"[#＃]?\d{1,4}", note):      # "满意 3": the last digits of a number
+            ref, note = note.lstrip("#＃"), ""
+        return RatingWords(RATING_PHRASES[phrase], note, ref, loose=phrase in LOOSE_RATINGS)
     return None
 
 
-def awaiting_rating(session: Session, user_id: str, now: datetime) -> Ticket | None:
-    """The latest ticket this person reported that is resolved and waits for their rating (within the window)."""
-    return session.scalars(
+def awaiting_ratings(session: Session, user_id: str, now: datetime) -> list[Ticket]:
+    """This person's tickets that are resolved and wait for their rating (within the window), latest first."""
+    return list(session.scalars(
         select(Ticket).join(TicketReporter, TicketReporter.ticket_id == Ticket.id)
         .where(TicketReporter.user_id == user_id, TicketReporter.rating.is_(None),
                Ticket.status.in_(("resolved", "verified", "closed")), Ticket.rating_due.is_not(None),
                Ticket.rating_due > now)
-        .order_by(Ticket.resolved_at.desc())
-    ).first()
+        .order_by(Ticket.resolved_at.desc(), Ticket.id.desc())))
+
+
+def awaiting_rating(session: Session, user_id: str, now: datetime) -> Ticket | None:
+    """The latest ticket this person reported that is resolved and waits for their rating (within the window)."""
+    found = awaiting_ratings(session, user_id, now)
+    return found[0] if found else None
+
+
+def _reported_here(waiting: list[Ticket], user_id: str, chat_id: str | None) -> list[Ticket]:
+    if chat_id == "":                     # not told where the rating was said
+        return []
+    return [tk for tk in waiting if any(r.user_id == user_id and r.chat_id == chat_id for r in tk.reporter_links)]
 
 
 def rate(session: Session, policy: Policy, *, user_id: str, rating: str, note: str, now: datetime,
-         platform: str | None = None) -> Ticket | None:
-    """满意 / 基本满意 / 不满意 from a reporter. 不满意 reopens the ticket. None if nothing waits for a rating."""
+         platform: str | None = None, ref: str | None = None, chat_id: str | None = "") -> Ticket | None:
+    """满意 / 基本满意 / 不满意 from a reporter. 不满意 reopens the ticket. None if nothing waits for a rating.
+
+    Which ticket: the one named (`ref`, a full number or its last digits); else the one waiting; when several wait
+    and none is named, the one reported where they answer (`chat_id`: the group, None for a private chat) if only
+    one was; else TicketError("rate_which") lists their numbers (the resident answers "满意 <number>")."""
     if rating not in RATINGS:
         raise ValueError(rating)
-    ticket = awaiting_rating(session, user_id, now)
-    if ticket is None:
+    waiting = awaiting_ratings(session, user_id, now)
+    if ref:
+        typed = ref.strip().lstrip("#＃").upper()
+        ticket = next((tk for tk in waiting if tk.number == typed
+                       or (typed.isdigit() and tk.number.endswith(f"-{int(typed):04d}"))), None)
+        if ticket is None:
+            raise TicketError("rate_not_waiting", ref=ref,
+                              numbers="、".join(tk.number for tk in waiting) or t("tickets.nobody"))
+    elif len(waiting) > 1 and len(here := _reported_here(waiting, user_id, chat_id)) == 1:
+        ticket = here[0]                 # the one they reported where they answer (this group, or privately)
+    elif len(waiting) > 1:
+        raise TicketError("rate_which", numbers="、".join(tk.number for tk in waiting), example=waiting[0].number)
+    elif waiting:
+        ticket = waiting[0]
+    else:
         return None
     link = next(r for r in ticket.reporter_links if r.user_id == user_id)
     link.rating, link.rated_at = rating, now

@@ -100,7 +100,15 @@ def community_role(session: Session, community_id: int, role: str) -> list[Membe
 
 def ladder_targets(session: Session, ticket: Ticket, level: int, now: datetime | None = None) -> list[Member]:
     """Who is told at each level (sla.LADDER_ROLES): 1 the assignee, 2 their A/B partner (on duty; else the grid
-    leaders), 3 the grid leaders, 4 the secretary, 5 the chief grid leader (else the secretary)."""
+    leaders), 3 the grid leaders, 4 the secretary, 5 the chief grid leader (else the secretary).
+    A complaint not yet decided never reaches the member it is about (监督评议)."""
+    people = _ladder(session, ticket, level, now)
+    if ticket.concealed and ticket.about_member_id is not None:
+        people = [m for m in people if m.id != ticket.about_member_id]
+    return people
+
+
+def _ladder(session: Session, ticket: Ticket, level: int, now: datetime | None) -> list[Member]:
     role = LADDER_ROLES[min(max(level, 1), len(LADDER_ROLES) - 1)]
     if role == "grid_member":
         return [ticket.assignee] if ticket.assignee else grid_leaders(session, ticket.grid_id)

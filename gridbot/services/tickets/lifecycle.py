@@ -117,6 +117,8 @@ def refusal(action: str, ticket: Any) -> TicketError | None:
         return None if status == "resolved" else illegal(ticket, "核查")
     if action == "start" and status in FINISHED:   # a finished ticket comes back through 重开 (its clocks reset)
         return illegal(ticket, "处置")
+    if action == "resolve" and status == "accepted" and ticket.urgency == "urgent":
+        return None      # an urgent case handled on the spot: 办结 passes through 派遣 to the speaker (issue 18)
     to = ACTIONS[action][0]
     assert to is not None
     return None if path_to(status, to) is not None else illegal(ticket, COMMAND_FOR[to])

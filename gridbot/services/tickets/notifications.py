@@ -7,11 +7,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...messages import Reply
-from ...models import Grid, GridChat, Member, Ticket
+from ...models import Grid, Member, Ticket
 from ...texts import t
 from .. import outbox
 from .assignment import available, grid_leaders, responsible_members
@@ -99,12 +98,13 @@ def urgent_alerts(session: Session, ticket: Ticket, now: datetime, platform: str
              assignee=ticket.assignee.name if ticket.assignee else t("tickets.nobody"))
     replies = [Reply(text, to_user=m.userid, urgent=True) for m in people.values()]
     grid = session.get_one(Grid, ticket.grid_id)
-    neighbour_ids = [g.id for g in grid.neighbours]
-    if neighbour_ids:
-        chats = session.scalars(select(GridChat).where(GridChat.grid_id.in_(neighbour_ids)).order_by(GridChat.id))
+    # the neighbouring grids' members hear privately (issue 18: never in the residents' groups)
+    helpers = {m.id: m for g in grid.neighbours for m in responsible_members(session, g.id, None)
+               if m.id not in people and m.id != ticket.assignee_id and available(session, m, now)}
+    if helpers:
         help_text = t("tickets.notify.neighbour_alert", grid=grid.name, category=category_name(ticket.category),
                       building=building_text(ticket), number=ticket.number)
-        replies += [Reply(help_text, to_chat=c.chat_id, urgent=True) for c in chats]
+        replies += [Reply(help_text, to_user=m.userid, urgent=True) for m in helpers.values()]
     if replies:
         write(session, replies, now, platform)
     return len(replies)

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, not_, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from ...models import Grid, Member, Ticket, TicketReporter
@@ -23,15 +23,30 @@ PSEUDO_STATUSES = ("open", "overdue")           # list filters besides the statu
 FILTERS = ("grid", "category", "status", "urgency", "assignee", "from", "to", "q")
 
 
-def find_ticket(session: Session, ref: str, scope_grid_ids: Iterable[int] | None = None) -> Ticket:
-    """By full number, or by its last digits ("3", "0003") among the tickets in scope (newest first)."""
+def hidden_from(member_id: int | None) -> Any:
+    """The clause that keeps out a complaint (监督评议) about this member until a leader decided it."""
+    if member_id is None:
+        return true()
+    return not_(and_(Ticket.concealed.is_(True), Ticket.about_member_id == member_id))
+
+
+def concealed_from(ticket: Ticket, member_id: int | None) -> bool:
+    return bool(ticket.concealed and member_id is not None and ticket.about_member_id == member_id)
+
+
+def find_ticket(session: Session, ref: str, scope_grid_ids: Iterable[int] | None = None,
+                member_id: int | None = None) -> Ticket:
+    """By full number, or by its last digits ("3", "0003") among the tickets in scope (newest first). With
+    `member_id`, a ticket assigned to that member counts as in scope wherever its grid (转派 across grids), and a
+    complaint about that member not yet decided is not there at all."""
     typed = (ref or "").strip()               # echoed as written in a refusal
     ref = typed.lstrip("#＃").upper()
     if not ref:
         raise TicketError("no_number")
-    query = select(Ticket)
+    query = select(Ticket).where(hidden_from(member_id))
     if scope_grid_ids is not None:
-        query = query.where(Ticket.grid_id.in_(list(scope_grid_ids)))
+        in_scope = Ticket.grid_id.in_(list(scope_grid_ids))
+        query = query.where(or_(in_scope, Ticket.assignee_id == member_id) if member_id is not None else in_scope)
     if re.fullmatch(r"\d{1,6}", ref):
         query = query.where(Ticket.number.like(f"%-{int(ref):04d}"))
     else:
@@ -58,7 +73,7 @@ def tickets_of(session: Session, user_id: str, limit: int = 10) -> list[Ticket]:
 
 
 def assigned_to(session: Session, member_id: int) -> list[Ticket]:
-    return list(session.scalars(select(Ticket).where(Ticket.assignee_id == member_id,
+    return list(session.scalars(select(Ticket).where(Ticket.assignee_id == member_id, hidden_from(member_id),
                                                      Ticket.status.in_(ACTIVE_STATUSES))
                                 .order_by(Ticket.urgency.desc(), Ticket.created_at)))
 
@@ -120,14 +135,18 @@ def _local_day(text: str | None, tz: ZoneInfo, end: bool = False) -> datetime | 
 
 
 def ticket_query(session: Session, scope_grid_ids: Iterable[int], args: Mapping[str, Any], now: datetime,
-                 tz: ZoneInfo) -> tuple[Any, dict[str, Any]]:
+                 tz: ZoneInfo, viewer_id: int | None = None) -> tuple[Any, dict[str, Any]]:
     """The filtered, scoped query (Ticket, grid code, grid name, assignee name) and the filters as applied
-    (an unknown value is dropped). OutOfScope for a grid outside the scope: refused, not silently emptied."""
+    (an unknown value is dropped). OutOfScope for a grid outside the scope: refused, not silently emptied.
+    `viewer_id` (the member looking): their own tickets from other grids are in, complaints about them not yet
+    decided are out."""
     scope = set(scope_grid_ids)
     filters: dict[str, Any] = {k: (args.get(k) or "").strip() for k in FILTERS}
+    in_scope = Ticket.grid_id.in_(list(scope))
     query = (select(Ticket, Grid.code, Grid.name, Member.name).join(Grid, Grid.id == Ticket.grid_id)
              .outerjoin(Member, Member.id == Ticket.assignee_id)
-             .where(Ticket.grid_id.in_(list(scope))))
+             .where(or_(in_scope, Ticket.assignee_id == viewer_id) if viewer_id is not None else in_scope)
+             .where(hidden_from(viewer_id)))
     if filters["grid"]:
         grid = session.scalar(select(Grid).where(Grid.code == filters["grid"]))
         if grid is None:

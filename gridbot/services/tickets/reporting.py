@@ -23,6 +23,7 @@ from .assignment import pick_assignee
 from .duplicates import is_reporter, own_open_ticket, same_thing
 from .errors import TicketError
 from .lifecycle import event
+from .names import phone_line
 from .notifications import new_ticket_text, notify, urgent_alerts, write
 from .sla import NORMAL, URGENT, Policy
 
@@ -235,3 +236,43 @@ def forward_unclear(session: Session, policy: Policy, *, grid_id: int | None, ho
     audit.record(session, "system", "message.forwarded_unclear", "member", member.id,
                  {"grid": grid.code, "chat_id": chat_id, "from": user_id}, at=now)
     return member
+
+
+def report_complaint(session: Session, policy: Policy, request: NewRequest, about: Member, now: datetime,
+                     deciders: list[Member], to: str) -> Ticket:
+    """监督评议: a ticket about a member for the people who decide it (services.complaints.deciders). It is never
+    joined to another and never shown to that member until decided; its reporter hears privately."""
+    grid_id = request.grid_id
+    if grid_id is None:
+        home = _home(session, request.household_ids, None)
+        if home is None:
+            raise TicketError("need_grid")
+        grid_id = home.grid_id
+    grid, community = session.execute(select(Grid, Community).join(Community, Community.id == Grid.community_id)
+                                      .where(Grid.id == grid_id)).one()
+    text = (request.text or "").strip()
+    masked = mask_text(text)
+    actor = request.actor or f"resident:{request.user_id}"
+    limits = policy.limits("other", NORMAL)
+    assignee = deciders[0] if deciders else None
+    ticket = Ticket(
+        number=next_number(session, community.code, now, policy.tz), community_id=community.id, grid_id=grid_id,
+        category="other", urgency=NORMAL, status="reported", building=request.building, unit=request.unit,
+        room=request.room, summary=masked[:200], description=masked,
+        contact_phone=request.phones[0] if request.phones else None, reporter_platform=request.platform,
+        reporter_id=request.user_id, reporter_name=request.name, chat_id=request.chat_id, assignee=assignee,
+        reporters=1, response_due=now + limits.response, created_at=now, updated_at=now,
+        kind="complaint", about_member_id=about.id, concealed=True)
+    # chat_id None: what happens next is told to the resident privately, not in the group the member is in
+    ticket.reporter_links.append(TicketReporter(platform=request.platform, user_id=request.user_id,
+                                                name=request.name, chat_id=None, text=masked, joined_at=now))
+    session.add(ticket)
+    session.flush()
+    session.add(TicketEvent(ticket=ticket, at=now, actor=actor, action="complaint", from_status=None,
+                            to_status="reported", note=masked, detail={"about": about.userid, "to": to}))
+    audit.record(session, actor, "ticket.complaint", "ticket", ticket.number,
+                 {"about": about.userid, "grid_id": grid_id, "to": to}, at=now)
+    body = t("tickets.complaint.notify", number=ticket.number, about=about.name,
+             grid=grid.name, summary=ticket.summary, phone_line=phone_line(ticket))
+    notify(session, deciders, body, now, request.platform, ticket)
+    return ticket

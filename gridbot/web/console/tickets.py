@@ -24,7 +24,8 @@ from .base import bp, not_found, page_args, paginate, phone_for, render, scope_g
 def ticket_query(session: Session, p: Principal, args: Any, now: datetime) -> tuple[Any, dict[str, Any]]:
     """services.tickets.ticket_query in the person's scope; a grid outside it is refused (403, audited)."""
     try:
-        return svc.ticket_query(session, p.scope_grid_ids, args, now, gridbot_app().settings.tz)
+        return svc.ticket_query(session, p.scope_grid_ids, args, now, gridbot_app().settings.tz,
+                                viewer_id=p.member_id)
     except svc.OutOfScope as err:
         forbid("grid filter outside scope", "grid", err.grid_code)
         raise  # pragma: no cover - forbid() aborts
@@ -56,9 +57,9 @@ def tickets() -> str:
 def load_ticket(session: Session, p: Principal, number: str) -> Ticket:
     """The ticket by full number, in the person's scope; 404 if unknown, 403 (audited) if outside scope."""
     ticket = svc.load_by_number(session, number)
-    if ticket is None:
+    if ticket is None or svc.concealed_from(ticket, p.member_id):   # a complaint about them: not shown (监督评议)
         not_found()
-    if not p.in_scope(ticket.grid_id):
+    if not p.in_scope(ticket.grid_id) and not (p.member_id and ticket.assignee_id == p.member_id):
         forbid("ticket outside scope", "ticket", ticket.number)
     return ticket
 
