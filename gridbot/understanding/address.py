@@ -26,7 +26,8 @@ _ROOM_CN = "零〇一二三四五六七八九幺"
 _BUILDING = (rf"(?:(?<![A-Za-z\d])(?P<bl>[A-Za-z])\s*(?:座|栋|幢|号楼)|"
              rf"(?<!\d)(?P<b>{_NUM})\s*(?:号楼|号栋|号幢|栋楼|栋|幢|座|#楼?|(?:号|楼)(?=\s*{_NUM}\s*(?:单元|门\s*\d))))")
 # 门 means unit when a room follows it or a building precedes it ("5号楼1门203"); "2号门", "北门", "1门口" are gates.
-_UNIT = rf"(?P<u>{_NUM})\s*(?:单元|门(?![口卫岗外前里]))"
+# a unit number has one or two digits: "1101单元门" is room 1101 and the building's entrance door
+_UNIT = rf"(?P<u>(?<!\d)\d{{1,2}}(?!\d)|[{CN_DIGITS}]{{1,3}})\s*(?:单元|门(?![口卫岗外前里禁]))"
 _ROOM = rf"(?P<r>\d{{3,4}}|[{_ROOM_CN}]{{3,4}})(?!\d)(?:\s*(?:室|号|房))?"
 # "9#3-601": after a building, unit and room joined by a dash.
 _UNIT_DASH_ROOM = r"(?P<du>\d{1,2})\s*[-—–]\s*(?P<dr>\d{3,4})(?![\d.:/-])"
@@ -36,7 +37,7 @@ _FULL_RE = re.compile(
 )
 _DASH_RE = re.compile(r"(?<![\d.:/-])(?P<b>\d{1,3})\s*[-—–]\s*(?P<u>\d{1,2})\s*[-—–]\s*(?P<r>\d{3,4})(?![\d.:/-])")
 _UNIT_ROOM_RE = re.compile(
-    rf"(?P<u>{_NUM})\s*单元(?:[\s,，-]*{_ROOM})?|(?P<u2>{_NUM})\s*门\s*(?P<r3>\d{{3,4}})(?!\d)")
+    rf"(?P<u>(?<!\d)\d{{1,2}}(?!\d)|[{CN_DIGITS}]{{1,3}})\s*单元(?:[\s,，-]*{_ROOM})?|(?<!\d)(?P<u2>{_NUM})\s*门\s*(?P<r3>\d{{3,4}})(?!\d)")
 _ROOM_ONLY_RE = re.compile(
     r"(?:(?<=楼上)|(?<=楼下)|(?<=隔壁)|(?<=对门)|(?<=住))(?P<r>\d{3,4})(?!\d)|(?<!\d)(?P<r2>\d{3,4})\s*(?:室|房间)"
 )
