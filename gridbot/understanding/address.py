@@ -18,24 +18,33 @@ import cn2an
 from ..places import place_text
 
 CN_DIGITS = "零〇一二两三四五六七八九十百幺"
+# Financial numerals (壹贰叁) as some people and input methods write them.
+_FINANCIAL = str.maketrans("壹贰叁肆伍陆柒捌玖拾佰", "一二三四五六七八九十百")
 _NUM = rf"(?:\d{{1,4}}|[{CN_DIGITS}]{{1,5}})"
 _ROOM_CN = "零〇一二三四五六七八九幺"
 
 # building: 3栋 / 3号楼 / 3号栋 / 3幢 / 3座 / 3#楼 / 3# ; "3楼" and "3号" only when a unit follows (else: floor, date).
 # A lettered tower (C座, b栋) is a building too; a letter alone (浙A12345, a car plate) is not.
+# A range or list of buildings (1-6号楼, 5、6、7号楼) is no one building. "三栋楼" in Chinese numerals is a count
+# (隔着三栋楼, 一栋楼的阳台) unless a part of the building follows (三栋楼道灯, 三栋楼下).
+_BSUFFIX = rf"(?:号楼|号栋|号幢|栋|幢|座|#楼?|(?:号|楼)(?=\s*{_NUM}\s*(?:单元|门\s*\d)))"
 _BUILDING = (rf"(?:(?<![A-Za-z\d])(?P<bl>[A-Za-z])\s*(?:座|栋|幢|号楼)|"
-             rf"(?<!\d)(?P<b>{_NUM})\s*(?:号楼|号栋|号幢|栋楼|栋|幢|座|#楼?|(?:号|楼)(?=\s*{_NUM}\s*(?:单元|门\s*\d))))")
+             rf"(?<![\d、~～至到-])(?P<b>\d{{1,4}})\s*(?:栋楼|{_BSUFFIX})(?!\s*[-~～至到、]\s*\d)|"
+             rf"(?<![{CN_DIGITS}、])(?P<bc>[{CN_DIGITS}]{{1,5}})\s*(?:栋(?=楼[道梯下上顶前后里门口])|{_BSUFFIX})"
+             rf"(?!楼(?![道梯下上顶前后里门口])))")
 # 门 means unit when a room follows it or a building precedes it ("5号楼1门203"); "2号门", "北门", "1门口" are gates.
 # a unit number has one or two digits: "1101单元门" is room 1101 and the building's entrance door
 _UNIT = rf"(?P<u>(?<!\d)\d{{1,2}}(?!\d)|[{CN_DIGITS}]{{1,3}})\s*(?:单元|门(?![口卫岗外前里禁]))"
-_ROOM = rf"(?P<r>\d{{3,4}}|[{_ROOM_CN}]{{3,4}})(?!\d)(?:\s*(?:室|号|房))?"
+_ROOM = rf"(?P<r>\d{{3,4}}(?!\d)|[{_ROOM_CN}]{{3,4}}(?!层|楼(?![道梯上下顶])))(?:\s*(?:室|号|房))?"  # 五零一一楼: 501, 1st floor
 # "9#3-601": after a building, unit and room joined by a dash.
 _UNIT_DASH_ROOM = r"(?P<du>\d{1,2})\s*[-—–]\s*(?P<dr>\d{3,4})(?![\d.:/-])"
 
 _FULL_RE = re.compile(
     rf"{_BUILDING}(?:[\s,，-]*{_UNIT_DASH_ROOM}|(?:[\s,，-]*{_UNIT})?(?:[\s,，-]*(?:的|之)?{_ROOM})?)"
 )
-_DASH_RE = re.compile(r"(?<![\d.:/-])(?P<b>\d{1,3})\s*[-—–]\s*(?P<u>\d{1,2})\s*[-—–]\s*(?P<r>\d{3,4})(?![\d.:/-])")
+# "：" becomes ":" under NFKC (巡查记录：4-4-1101); a time like 8:30 never has three dashed parts with a room.
+_DASH_RE = re.compile(r"(?<![\d./-])(?P<b>\d{1,3})\s*[-—–]\s*(?P<u>\d{1,2})\s*[-—–]\s*(?P<r>\d{3,4})(?![\d.:/-])")
+_DASH_UNIT_RE = re.compile(r"(?<![\d./-])(?P<b>\d{1,3})\s*[-—–]\s*(?P<u>\d{1,2})\s*单元")   # 5-2单元
 _UNIT_ROOM_RE = re.compile(
     rf"(?P<u>(?<!\d)\d{{1,2}}(?!\d)|[{CN_DIGITS}]{{1,3}})\s*单元(?:[\s,，-]*{_ROOM})?|(?<!\d)(?P<u2>{_NUM})\s*门\s*(?P<r3>\d{{3,4}})(?!\d)")
 _ROOM_ONLY_RE = re.compile(
@@ -46,10 +55,10 @@ _ROOM_ONLY_RE = re.compile(
 _PHASE_RE = re.compile(rf"(?<![第\d{CN_DIGITS}])(?P<p>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})\s*期(?![间限待望货刊])")
 _ZONE_RE = re.compile(
     r"(?:(?<![A-Za-z\d])(?P<z>[A-Za-z]|\d{1,2})|"
-    r"(?:(?<=^)|(?<=[\s,，。.!！?？:：期住在是的咱们到])|(?<=我们)|(?<=小区))(?P<zc>[东西南北中]))\s*区"
+    r"(?:(?<=^)|(?<=[\s,，。.!！?？:：期住在是的咱们到了】)）])|(?<=我们)|(?<=小区))(?P<zc>[东西南北中]))\s*区"
     r"(?![域别间块])"
 )
-_HINT_RE = re.compile(r"[\d栋幢单元楼座#室门期区]")
+_HINT_RE = re.compile(r"[\d栋幢单元楼座#室门期区]")  # (楼 also covers 号楼 in financial numerals)
 _PHONE_RE = re.compile(r"(?<!\d)(?:1[3-9]\d[ -]?\d{4}[ -]?\d{4}|0\d{2,3}-\d{7,8})(?!\d)")
 
 
@@ -127,7 +136,7 @@ def _place(text: str) -> tuple[Address, int, int] | None:
     """Building / unit / room only: the first form found, in order of how much each form says."""
     m = _FULL_RE.search(text)
     if m:
-        building = m.group("bl").upper() if m.group("bl") else cn_number(m.group("b"))
+        building = m.group("bl").upper() if m.group("bl") else cn_number(m.group("b") or m.group("bc"))
         if building:
             if m.group("du"):
                 return Address(building, str(int(m.group("du"))), m.group("dr")), m.start(), m.end()
@@ -136,6 +145,9 @@ def _place(text: str) -> tuple[Address, int, int] | None:
     m = _DASH_RE.search(text)
     if m:
         return Address(str(int(m.group("b"))), str(int(m.group("u"))), m.group("r")), m.start(), m.end()
+    m = _DASH_UNIT_RE.search(text)
+    if m:
+        return Address(str(int(m.group("b"))), str(int(m.group("u")))), m.start(), m.end()
     m = _UNIT_ROOM_RE.search(text)
     if m:
         if m.group("u2"):
@@ -161,6 +173,7 @@ def locate_address(text: str) -> tuple[Address, int, int] | None:
     """
     if not _HINT_RE.search(text):
         return None
+    text = text.translate(_FINANCIAL)   # 叁号楼壹单元: one character for one, so spans stay put
     found = _place(text)
     phase = zone = None
     start = end = -1

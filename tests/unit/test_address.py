@@ -113,3 +113,22 @@ def test_locate_address_spans_the_estate_part_before_the_building() -> None:
     address, start, end = locate_address(text)
     assert address == Address("3", "2", "101", "2", "A")
     assert text[start:end] == "二期A区3栋2单元101"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("巡查记录：4-4-1101楼道杂物已清理", Address("4", "4", "1101")),   # a full-width colon before a dashed form
+    ("5-2单元化粪池满了", Address("5", "2")),
+    ("叁号楼壹单元的楼道灯不亮", Address("3", "1")),                     # financial numerals
+    ("二十八栋二单元五零一一楼的院子", Address("28", "2", "501")),       # 五零一 then 一楼 (a floor)
+    ("十二号楼四单元一二零一楼道里", Address("12", "4", "1201")),
+    ("【网格动态】东区2栋的飞线已拆除", Address("2", zone="东")),
+    ("F座1101单元门门禁坏了", Address("F", None, "1101")),               # 1101 is a room; 单元门 the entrance
+    ("3栋2单元门口", Address("3", "2")),
+])
+def test_more_forms_from_real_posts(text: str, expected: Address) -> None:
+    assert find_address(text) == expected
+
+
+@pytest.mark.parametrize("text", ["明天1-6号楼停气", "5、6、7号楼停电", "隔着三栋楼都能闻到", "一栋楼的阳台"])
+def test_ranges_lists_and_counts_of_buildings_are_no_address(text: str) -> None:
+    assert find_address(text).building is None
