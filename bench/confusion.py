@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gridbot.config import DEFAULT_CONFIG_DIR
 from gridbot.understanding import Understander
-from gridbot.understanding.corpus import SPLITS, confusion_table, evaluate, load_corpus
+from gridbot.understanding.corpus import SPLITS, confusion_table, evaluate, load_corpus, splits_present
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     understander = Understander.from_config_dir(args.config_dir)
     print(f"{'split':8} {'msgs':>5} {'reqs':>5} {'prec':>6} {'recall':>6} {'f1':>6} {'cat_acc':>7} "
           f"{'urgent':>6} {'urg_rec':>7} {'alarms':>6} {'loc_acc':>7}")
-    for split in SPLITS:
+    for split in splits_present():   # train / wild / wild2 when their files are here
         s = evaluate(load_corpus(split), understander.understand).summary()
         print(f"{split:8} {s['messages']:>5} {s['requests']:>5} {s['precision']:>6.3f} {s['recall']:>6.3f} "
               f"{s['f1']:>6.3f} {s['category_accuracy']:>7.3f} {s['urgent']:>6} {s['urgent_recall']:>7.3f} "

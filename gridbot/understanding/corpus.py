@@ -1,9 +1,15 @@
 """The labelled corpus (tests/data/corpus_*.tsv) and the figures the tests and bench/confusion.py report.
 
-A corpus file is TSV with a header: is_request, category, urgency, building, unit, room, text ('-' = empty).
-Split names come from the file name: corpus_tune.tsv was used to tune categories.yaml, corpus_holdout.tsv was not.
-corpus_second.tsv is a batch written and labelled by a second, independent labeller; it is split deterministically by
-file line: even lines are "tune2" (may be used to tune), odd lines are "holdout2" (never used to choose a keyword).
+A corpus file is TSV with a header: is_request, category, urgency, building, unit, room, [phase, zone,] text
+('-' = empty; the phase and zone columns are optional: files written before them read as None).
+Split names come from the file name (corpus_<split>.tsv): corpus_tune.tsv was used to tune categories.yaml,
+corpus_holdout.tsv was not. corpus_second.tsv is a batch written and labelled by a second, independent labeller; it is
+split deterministically by file line: even lines are "tune2" (may be used to tune), odd lines are "holdout2" (never used
+to choose a keyword). corpus_train.tsv ("train") is the larger, many-handed corpus the learned model trains on (and the
+rules may be tuned on); corpus_wild.tsv / corpus_wild2.tsv ("wild", "wild2") are held-out sets written by another hand
+in residents' real styles, never used for tuning or training — they may be absent from a checkout.
+"all" means what it always meant: the first three files (tune, holdout, second), so figures over it stay comparable;
+`splits_present()` names the splits whose file is here.
 """
 from __future__ import annotations
 
@@ -20,7 +26,9 @@ DATA_DIR = Path(__file__).resolve().parents[2] / "tests" / "data"
 NONE = "none"  # the row/column of the confusion table for "not a request"
 # Splits that are half of one file: name -> (file split, parity of the file line number kept).
 HALVES = {"tune2": ("second", 0), "holdout2": ("second", 1)}
-SPLITS = ("all", "tune", "holdout", "second", *HALVES)
+ORIGINAL = ("tune", "holdout", "second")   # the files "all" covers
+LATER = ("train", "wild", "wild2")         # files added with issue 19; each a split of its own, none in "all"
+SPLITS = ("all", *ORIGINAL, *HALVES, *LATER)
 
 
 @dataclass(frozen=True)
@@ -39,13 +47,25 @@ def _cell(value: str) -> str | None:
     return None if value in ("", "-") else value
 
 
+def splits_present(data_dir: Path = DATA_DIR) -> tuple[str, ...]:
+    """The SPLITS whose file exists in data_dir ("all" and the halves when their files do), in SPLITS order."""
+    stems = {f.stem.removeprefix("corpus_") for f in data_dir.glob("corpus_*.tsv")}
+    return tuple(s for s in SPLITS if s in stems or (s in HALVES and HALVES[s][0] in stems)
+                 or (s == "all" and stems & set(ORIGINAL)))
+
+
 def load_corpus(split: str = "all", data_dir: Path = DATA_DIR) -> list[Example]:
-    """Examples of one split (see SPLITS) or of all files; a malformed row names its file and line."""
+    """Examples of one split (see SPLITS; "all" = tune + holdout + second); a malformed row names its file and line.
+
+    A split whose file is missing is a ValueError naming it (a held-out file may be absent: see splits_present).
+    """
     if split in HALVES:
         whole, parity = HALVES[split]
         return [ex for ex in load_corpus(whole, data_dir) if ex.line % 2 == parity]
     files = sorted(data_dir.glob("corpus_*.tsv"))
-    if split != "all":
+    if split == "all":
+        files = [f for f in files if f.stem.removeprefix("corpus_") in ORIGINAL]
+    else:
         files = [f for f in files if f.stem == f"corpus_{split}"]
         if not files:
             raise ValueError(f"no corpus file for split {split!r} in {data_dir}")
@@ -55,6 +75,8 @@ def load_corpus(split: str = "all", data_dir: Path = DATA_DIR) -> list[Example]:
             reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
             for line, row in enumerate(reader, start=2):
                 where = f"{path.name}:{line}"
+                if row.get("text") is None or None in row:   # too few or too many cells: a tab lost or added
+                    raise ValueError(f"{where}: expected {len(reader.fieldnames or ())} tab-separated cells")
                 is_request = row["is_request"].strip() == "1"
                 category = _cell(row["category"])
                 urgency = _cell(row["urgency"]) or "normal"
@@ -65,7 +87,8 @@ def load_corpus(split: str = "all", data_dir: Path = DATA_DIR) -> list[Example]:
                 examples.append(Example(
                     text=row["text"], is_request=is_request, category=category if is_request else None,
                     urgency=urgency if is_request else "normal",
-                    location=Address(_cell(row["building"]), _cell(row["unit"]), _cell(row["room"])),
+                    location=Address(_cell(row["building"]), _cell(row["unit"]), _cell(row["room"]),
+                                     _cell(row.get("phase") or ""), _cell(row.get("zone") or "")),
                     split=path.stem.removeprefix("corpus_"), line=line,
                 ))
     return examples

@@ -208,6 +208,16 @@ class Understander:
             self.imm_re = re.compile(str(imm["pattern"])) if imm.get("pattern") else None
         except re.error as exc:
             raise ConfigError(f"categories.yaml: urgent_when_immediate.pattern 正则表达式错误: {exc}") from None
+        # Past, chronic or feared events are not urgent (昨天着过火, 常年漏水, 万一着火) unless the message also
+        # says something is happening now (现在还在冒烟).
+        not_now = config.get("urgent_not_now") or {}
+        if not isinstance(not_now, dict):
+            raise ConfigError("categories.yaml: urgent_not_now 应为映射 (must be a mapping: pattern, unless)")
+        try:
+            self.not_now_re = re.compile(str(not_now["pattern"])) if not_now.get("pattern") else None
+            self.now_re = re.compile(str(not_now["unless"])) if not_now.get("unless") else None
+        except re.error as exc:
+            raise ConfigError(f"categories.yaml: urgent_not_now 正则表达式错误: {exc}") from None
 
         # jieba is imported by the first Understander, not with the package: web processes import the services
         # (which import this) but never segment a message, and jieba alone costs each of them about 20 MB
@@ -335,6 +345,9 @@ class Understander:
             urg += self.imm_weight
         score = best_score + req - chat
         urgent = urg >= self.t_urgent and chat < self.t_block_urgent
+        if (urgent and self.not_now_re is not None and self.not_now_re.search(body)
+                and not (self.now_re is not None and self.now_re.search(body))):
+            urgent = False
         if chat >= self.t_veto:
             urgent = is_request = False
         elif urgent:

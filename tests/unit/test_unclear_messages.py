@@ -5,8 +5,9 @@ from sqlalchemy import func, select
 
 from gridbot.models import AuditLog, OutboxMessage, Ticket
 
-# From the second labeller's held-out batch: urgent, and the understanding rules do not see a request in it.
-UNSEEN_ELDER = "对门老太太平时每天都下楼溜达 这都第四天了没见着 喊门也没人应 不会出啥事吧"
+# A worry the understanding rules do not see a request in. (Until issue 19 this was the second labeller's held-out
+# "…这都第四天了没见着 喊门也没人应 不会出啥事吧"; the rules now catch that one as urgent, so a vaguer one stands in.)
+UNSEEN_ELDER = "对门老太太平时每天都下楼溜达 最近好像没怎么见着 心里直打鼓"
 
 
 def _private_notes(bot) -> list[tuple[str, str]]:
@@ -27,7 +28,7 @@ def test_an_unrecognised_message_goes_privately_to_the_member_on_duty(bot):
     assert len(replies) == 1 and "转给本网格的网格员" in replies[0].text and "110" in replies[0].text
     notes = _private_notes(bot)
     assert [who for who, _ in notes] == ["mem_zhao"]                 # HY-01's on-duty member
-    assert "第四天了没见着" in notes[0][1] and "刘阿姨" in notes[0][1]
+    assert "没怎么见着" in notes[0][1] and "刘阿姨" in notes[0][1]
     assert _tickets(bot) == 0                                         # no ticket is guessed
     with bot.app.session() as s:
         assert s.scalar(select(func.count()).select_from(AuditLog)
@@ -44,7 +45,7 @@ def test_the_partner_sees_it_when_the_member_is_off_duty(bot):
 
 
 def test_phone_numbers_are_masked_in_what_the_member_sees(bot):
-    bot.send("对门老太太这都第四天了没见着 喊门也没人应 她女儿电话13812345678", as_="resident_a")
+    bot.send("对门老太太最近好像没怎么见着 心里直打鼓 她女儿电话13812345678", as_="resident_a")
     member_text = " ".join(text for _, text in _private_notes(bot))
     assert member_text and "13812345678" not in member_text
 

@@ -56,8 +56,18 @@ def test_parse_json_contract_single() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert set(data) == CONTRACT_KEYS
-    assert data["location"] == {"building": "21", "unit": "3", "room": "502"}
+    # issue 19 added phase and zone to the location: keys added, none renamed
+    assert data["location"] == {"building": "21", "unit": "3", "room": "502", "phase": None, "zone": None}
     assert data["category"] == "repair" and data["is_request"] is True
+
+
+def test_parse_json_location_has_phase_and_zone() -> None:
+    result = CliRunner().invoke(main, ["parse", "--json", "二期A区c座1201 卫生间漏水"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["location"] == {"building": "C", "unit": None, "room": "1201", "phase": "2",
+                                                     "zone": "A"}
+    text = CliRunner().invoke(main, ["parse", "二期A区c座1201 卫生间漏水"]).output
+    assert "位置：2期A区C栋1201" in text
 
 
 def test_parse_json_contract_stdin_one_line_per_message_in_order() -> None:
