@@ -35,7 +35,8 @@ _BUILDING = (rf"(?:(?<![A-Za-z\d])(?P<bl>[A-Za-z])\s*(?:座|栋|幢|号楼)|"
 # 门 means unit when a room follows it or a building precedes it ("5号楼1门203"); "2号门", "北门", "1门口" are gates.
 # a unit number has one or two digits: "1101单元门" is room 1101 and the building's entrance door
 _UNIT = rf"(?P<u>(?<!\d)\d{{1,2}}(?!\d)|[{CN_DIGITS}]{{1,3}})\s*(?:单元|门(?![口卫岗外前里禁]))"
-_ROOM = rf"(?P<r>\d{{3,4}}(?!\d)|[{_ROOM_CN}]{{3,4}}(?!层|楼(?![道梯上下顶])))(?:\s*(?:室|号|房))?"  # 五零一一楼: 501, 1st floor
+# 五零一一楼: room 501 on the 1st floor
+_ROOM = rf"(?P<r>\d{{3,4}}(?!\d)|[{_ROOM_CN}]{{3,4}}(?!层|楼(?![道梯上下顶])))(?:\s*(?:室|号|房))?"
 # "9#3-601": after a building, unit and room joined by a dash.
 _UNIT_DASH_ROOM = r"(?P<du>\d{1,2})\s*[-—–]\s*(?P<dr>\d{3,4})(?![\d.:/-])"
 
@@ -50,8 +51,9 @@ _UNIT_ROOM_RE = re.compile(
 _ROOM_ONLY_RE = re.compile(
     r"(?:(?<=楼上)|(?<=楼下)|(?<=隔壁)|(?<=对门)|(?<=住))(?P<r>\d{3,4})(?!\d)|(?<!\d)(?P<r2>\d{3,4})\s*(?:室|房间)"
 )
-# Phase: 二期 / 2期 (not 第二期, a newsletter's issue; not 3期间). Zone: A区 / 3区 / 东区 — not 小区, 社区, and not a
-# city district (江北区, 西湖区): a compass zone must start the text or follow a space, punctuation, 期 or a word like 住.
+# Phase: 二期 / 2期 (not 第二期, a newsletter's issue; not 3期间). Zone: A区 / 3区 / 东区 — not 小区, 社区, and
+# not a city district (江北区, 西湖区): a compass zone must start the text or follow a space, punctuation, 期 or a
+# word like 住.
 _PHASE_RE = re.compile(rf"(?<![第\d{CN_DIGITS}])(?P<p>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})\s*期(?![间限待望货刊])")
 _ZONE_RE = re.compile(
     r"(?:(?<![A-Za-z\d])(?P<z>[A-Za-z]|\d{1,2})|"
