@@ -27,7 +27,7 @@ NONE = "none"  # the row/column of the confusion table for "not a request"
 # Splits that are half of one file: name -> (file split, parity of the file line number kept).
 HALVES = {"tune2": ("second", 0), "holdout2": ("second", 1)}
 ORIGINAL = ("tune", "holdout", "second")   # the files "all" covers
-LATER = ("train", "wild", "wild2")         # files added with issue 19; each a split of its own, none in "all"
+LATER = ("train", "dev", "wild", "wild2")  # files added with issue 19; each a split of its own, none in "all"
 SPLITS = ("all", *ORIGINAL, *HALVES, *LATER)
 
 
