@@ -15,7 +15,15 @@ from gridbot.config import DEFAULT_CONFIG_DIR
 from gridbot.models import Ticket, TicketEvent
 from gridbot.understanding import MODEL_FILE, Combined, Understander, get_engine, get_model
 from gridbot.understanding.corpus import evaluate, load_corpus
-from gridbot.understanding.model import Model, TrainingExample, load_shipped, normalise, shipped_training, train
+from gridbot.understanding.model import (
+    Model,
+    TrainingExample,
+    load_shipped,
+    ngrams,
+    normalise,
+    shipped_training,
+    train,
+)
 from gridbot.understanding.training import corrections, merge, retrain
 from tests.console_helpers import build_world, csrf_of
 
@@ -68,6 +76,13 @@ def test_the_shipped_model_loads_from_the_package_and_was_trained_on_the_shipped
     assert Model.from_bytes(model.to_bytes()).to_bytes() == model.to_bytes()
     with pytest.raises(ValueError, match="model"):
         Model.from_bytes(b"not a model")
+
+
+def test_the_fast_feature_extraction_gives_exactly_the_trained_n_grams():
+    model = load_shipped()
+    for text in [ex.text for ex in load_corpus("tune")] + ["", "a", "火", "[强]", "@网格员小李 ", "3栋"]:
+        want = {model.index[g] for g in ngrams(normalise(text)) if g in model.index}
+        assert model.feature_ids(text) == want, text
 
 
 def test_the_model_reads_a_request_and_its_kind_on_its_own():
