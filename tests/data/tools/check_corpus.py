@@ -52,8 +52,8 @@ def check(path: str) -> int:
     nonreq = sum(v for k, v in counts.items() if k[0] == "0")
     urgent = sum(v for k, v in counts.items() if k[2] == "urgent")
     print(f"{path}: {n} rows, {bad} bad, non-requests {nonreq} ({nonreq / max(n, 1):.0%}), urgent {urgent}")
-    bycat = collections.Counter()
-    for (req, cat, urg), v in counts.items():
+    bycat: collections.Counter[tuple[str, str]] = collections.Counter()
+    for (_req, cat, urg), v in counts.items():
         bycat[(cat, urg)] += v
     print("  " + ", ".join(f"{c}/{u}:{v}" for (c, u), v in sorted(bycat.items())))
     return 1 if bad else 0
