@@ -61,12 +61,13 @@ def get_understander(config_dir: Path | str | None = None) -> Understander:
 # (bench/README.md, "Rules and model together"):
 # - the request: the rules' decision is at least RULE_MARGIN away from the threshold it met (or they found it
 #   urgent), and the model is not sure of the contrary (probability >= MODEL_SURE);
-# - the category: the rules' keyword score is at least RULE_CATEGORY, not "other", and the model does not say
-#   another category with probability >= MODEL_SURE.
+# - the category (when the rules name one, not "other"): the model is less than MODEL_CATEGORY sure of its own, or
+#   the rules' keyword score is at least RULE_CATEGORY and the model does not say another with p >= MODEL_SURE.
 # Elsewhere (unsure or silent rules) the model decides. Urgent: the rules OR the model (p >= MODEL_URGENT).
 RULE_MARGIN = 2.0
 RULE_CATEGORY = 3.0
 MODEL_SURE = 0.8
+MODEL_CATEGORY = 0.5
 MODEL_REQUEST = 0.5    # the model's probability of a request above which it says request
 MODEL_URGENT = 0.6     # the model's probability of urgency above which the message is urgent (rules OR model)
 
@@ -179,8 +180,10 @@ def combine(u: Understanding, p: Prediction, rules: Understander) -> Combined:
     category: str | None = None
     category_by = ""
     if is_request:
-        if (u.is_request and u.category not in (None, "other") and u.scores.get("category", 0.0) >= RULE_CATEGORY
-                and (p.category == u.category or p.p_category < MODEL_SURE)):
+        strong = u.scores.get("category", 0.0) >= RULE_CATEGORY
+        if u.is_request and u.category not in (None, "other") and (
+                p.p_category < MODEL_CATEGORY
+                or (strong and (p.category == u.category or p.p_category < MODEL_SURE))):
             category, category_by = u.category, "rules"
         else:
             category, category_by = p.category, "model"
