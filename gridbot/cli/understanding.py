@@ -29,7 +29,7 @@ def understanding() -> None:
 def train_command(out: Path | None, no_db: bool, shipped: bool) -> None:
     """重新训练理解模型（随包语料 + 社区更正：不予立案、管理台改类别）。(Retrain the model.)"""
     from ..understanding import model as model_mod  # noqa: PLC0415 - numpy loads when the command runs
-    from ..understanding import training  # noqa: PLC0415
+    from ..understanding import training  # noqa: PLC0415 - as above
 
     if shipped:
         examples = training.corpus_training()
