@@ -156,7 +156,7 @@ def main() -> None:
           f"{args.passes} passes, best of {args.runs}, one core, per CPU-second")
     print(f"  jieba.lcut (baseline)        {figures['jieba_lcut']:>10,.0f} msg/s")
     print(f"  jieba.lcut HMM=False         {figures['jieba_lcut_no_hmm']:>10,.0f} msg/s")
-    print(f"  understand()                 {figures['understand']:>10,.0f} msg/s   "
+    print(f"  understand() rules alone     {figures['understand']:>10,.0f} msg/s   "
           f"({figures['ratio_vs_jieba_lcut']:.2f}x the baseline)")
     print(f"  model.predict() alone        {figures['model_predict']:>10,.0f} msg/s   "
           f"(model loaded in {figures['model_load_s']:.2f} s)")
