@@ -32,6 +32,7 @@ from .senders.local import LocalSender
 from .services.outbox import write_replies
 from .services.tickets.sla import Policy
 from .texts import use_config_dir
+from .understanding import use_instance_dir
 from .wecom.client import WeComClient
 
 __all__ = ["Gridbot", "build", "current", "run_as", "set_current", "default_handler_modules"]
@@ -72,6 +73,7 @@ def build(settings: Settings, *, clock: Clock | None = None, queue: JobQueue | N
           sync_jobs: bool = False, handler_modules: list[str] | None = None) -> Gridbot:
     """Wire an app. `sync_jobs` runs in-process jobs at once in the caller's thread (CLI, tests)."""
     use_config_dir(settings.config_dir, settings.timezone)
+    use_instance_dir(settings.instance_dir)   # the community's own understanding model, when it trained one
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     clock = clock or Clock()

@@ -17,6 +17,7 @@ from . import (
     seed,
     serve,
     tickets,
+    understanding,
     wecom,
     work,
 )
@@ -24,6 +25,6 @@ from .base import main
 
 # Importing a module registers its commands on `main`; add a new concern to the import above and here.
 CONCERNS = (account, chat, coverage, db, demo, digest, grids, inbound, parse, report, roster, schedule, seed, serve,
-            tickets, wecom, work)
+            tickets, understanding, wecom, work)
 
 __all__ = ["main"]

@@ -27,15 +27,15 @@ def _describe(u: Understanding) -> str:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（脚本用；键：is_request, category, urgency, "
-              "location（building, unit, room, phase, zone）, phones, summary）")
+              "location（building, unit, room, phase, zone）, phones, summary, source, category_by, urgent_by, model）")
 @click.argument("text")
 def parse(as_json: bool, text: str) -> None:
     """看机器人如何理解一条消息；TEXT 为 - 时从标准输入逐行读取。(How gridbot understands a message.)"""
-    from ..understanding import get_understander  # noqa: PLC0415 - loaded when the command runs: --help stays quick
+    from ..understanding import get_engine  # noqa: PLC0415 - loaded when the command runs: --help stays quick
 
     settings = load_settings()
     try:
-        understander = get_understander(settings.config_dir)
+        understander = get_engine(settings.config_dir, settings.instance_dir)  # rules + the learned model
     except ConfigError as err:
         fail(f"配置错误 (configuration error): {err}")
     lines = (line.rstrip("\r\n") for line in sys.stdin) if text == "-" else iter([text])

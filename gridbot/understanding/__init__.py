@@ -3,20 +3,32 @@
     from gridbot.understanding import understand, parse_address
     u = understand("3栋2单元楼道灯坏了好几天了")   # u.is_request, u.category, u.urgency, u.location, u.summary
 
-`understand` uses config/categories.yaml from the configured config dir (gridbot.texts); tests and tools that
-want another file use `Understander.from_config_dir(path)`.
+`understand` uses config/categories.yaml from the configured config dir (gridbot.texts) AND the learned model
+(gridbot/understanding/model.py; the instance's own model when `gridbot understanding train` wrote one, else the
+shipped one), combined by `combine`: the rules decide where they are confident, the model where they are unsure or
+silent, and a message is urgent when either says so (the model never takes away an urgent catch of the rules).
+The answer says which decided (`source`) and what the model thought (`model`). Tests and tools that want the rules
+alone use `Understander.from_config_dir(path)`; `get_engine(config_dir, instance_dir)` gives rules + model.
 """
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .. import texts
 from .address import Address, cn_number, find_address, locate_address, parse_address
 from .understander import CATEGORY_CODES, Understander, Understanding, find_phones
 
-__all__ = ["Address", "CATEGORY_CODES", "Understander", "Understanding", "cn_number", "find_address",
-           "find_phones", "get_understander", "locate_address", "parse_address", "understand"]
+if TYPE_CHECKING:  # the model (numpy) loads with the first message, not with the package: web processes skip it
+    from .model import Model, Prediction
+
+MODEL_FILE = "understanding_model.bin"   # a community's own model in the instance dir (gridbot understanding train)
+
+__all__ = ["Address", "CATEGORY_CODES", "Combined", "Engine", "Understander", "Understanding", "cn_number", "combine",
+           "find_address", "find_phones", "get_engine", "get_model", "get_understander", "locate_address",
+           "parse_address", "understand", "use_instance_dir"]
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, float], Understander] = {}
@@ -43,6 +55,178 @@ def get_understander(config_dir: Path | str | None = None) -> Understander:
     return found
 
 
+# -- the learned model beside the rules -------------------------------------------------------------------------
+# When the rules count as confident. Chosen on out-of-fold model answers (5-fold over the training splits) on the
+# training batch corpus_train.tsv, which the rules had not been tuned on; never on a held-out split
+# (bench/README.md, "Rules and model together"):
+# - the request: the rules' decision is at least RULE_MARGIN away from the threshold it met (or they found it
+#   urgent), and the model is not sure of the contrary (probability >= MODEL_SURE);
+# - the category (when the rules name one, not "other"): the model is less than MODEL_CATEGORY sure of its own, or
+#   the rules' keyword score is at least RULE_CATEGORY and the model does not say another with p >= MODEL_SURE.
+# Elsewhere (unsure or silent rules) the model decides. Urgent: the rules OR the model (p >= MODEL_URGENT).
+RULE_MARGIN = 2.0
+RULE_CATEGORY = 3.0
+MODEL_SURE = 0.8
+MODEL_CATEGORY = 0.5
+MODEL_REQUEST = 0.5    # the model's probability of a request above which it says request
+MODEL_URGENT = 0.6     # the model's probability of urgency above which the message is urgent (rules OR model)
+
+_instance_dir: Path | None = None
+_models: dict[str, tuple[float, Model]] = {}
+_engines: dict[tuple[str, str], Engine] = {}
+
+
+def use_instance_dir(path: Path | str | None) -> None:
+    """Tell the package where the instance dir is: its understanding_model.bin, when present, replaces the shipped
+    model (bootstrap calls this with the app's settings)."""
+    global _instance_dir
+    _instance_dir = Path(path) if path is not None else None
+
+
+def instance_model_path(instance_dir: Path | str | None = None) -> Path | None:
+    where = Path(instance_dir) if instance_dir is not None else _instance_dir
+    return where / MODEL_FILE if where is not None else None
+
+
+def get_model(instance_dir: Path | str | None = None) -> Model:
+    """The instance's model when `gridbot understanding train` wrote one (reloaded when the file changes), else the
+    shipped one; loaded once. An unreadable instance model is not fatal: the shipped one is used instead."""
+    path = instance_model_path(instance_dir)
+    key, mtime = "", 0.0
+    if path is not None:
+        try:
+            mtime = path.stat().st_mtime
+            key = str(path)
+        except OSError:
+            key = ""
+    found = _models.get(key)
+    if found is not None and found[0] == mtime:
+        return found[1]
+    with _lock:
+        found = _models.get(key)
+        if found is not None and found[0] == mtime:
+            return found[1]
+        model: Model | None = None
+        if key:
+            from .model import Model  # noqa: PLC0415 - see the TYPE_CHECKING import
+
+            try:
+                model = Model.load(Path(key))
+            except (OSError, ValueError) as exc:
+                import logging  # noqa: PLC0415 - only on this rare path
+
+                logging.getLogger("gridbot.understanding").warning("instance model %s unreadable (%s): shipped "
+                                                                   "model used", key, exc)
+                key = ""
+                found = _models.get(key)
+                if found is not None:
+                    return found[1]
+        if model is None:
+            from .model import load_shipped  # noqa: PLC0415 - see the TYPE_CHECKING import
+
+            model = load_shipped()
+        _models[key] = (mtime, model)
+        return model
+
+
+@dataclass(frozen=True)
+class Combined(Understanding):
+    """An Understanding from rules + model, saying who decided what: `source` the request ("rules" or "model"),
+    `category_by` the category ("rules"/"model", "" for no request), `urgent_by` the urgency ("rules", "model",
+    "rules+model"; "" when not urgent), and `model` what the model said (its probabilities)."""
+
+    source: str = "rules"
+    category_by: str = ""
+    urgent_by: str = ""
+    model: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["source"] = self.source
+        out["category_by"] = self.category_by or None
+        out["urgent_by"] = self.urgent_by or None
+        out["model"] = dict(self.model)
+        return out
+
+
+def rules_confident(u: Understanding, p: Prediction, rules: Understander) -> bool:
+    """Whether the rules' request decision stands: urgent, or its score far enough from the threshold it met and
+    the model not sure of the contrary."""
+    scores = u.scores
+    best, req, chat = scores.get("category", 0.0), scores.get("request", 0.0), scores.get("chatter", 0.0)
+    if u.is_urgent:
+        return True
+    if best == 0 and req == 0 and chat == 0:
+        return False          # silent: nothing the rules know is in the message
+    if best >= rules.t_category:
+        margin = abs(scores.get("total", 0.0) - rules.t_request)
+    else:
+        margin = abs(req - chat - rules.t_cue_only)
+    against = p.p_request >= MODEL_SURE if not u.is_request else p.p_request <= 1.0 - MODEL_SURE
+    return margin >= RULE_MARGIN and not against
+
+
+def combine(u: Understanding, p: Prediction, rules: Understander) -> Combined:
+    """The rules' answer `u` and the model's `p` as one (see the module doc). Address, phones and summary are the
+    rules'. Urgent when the rules OR the model say so: never fewer urgent catches than the rules alone."""
+    if rules_confident(u, p, rules):
+        is_request, source = u.is_request, "rules"
+    else:
+        is_request, source = p.p_request >= MODEL_REQUEST, "model"
+    by_model = p.p_urgent >= MODEL_URGENT
+    urgent = u.is_urgent or by_model
+    if urgent and not is_request:
+        is_request, source = True, "model"
+    category: str | None = None
+    category_by = ""
+    if is_request:
+        strong = u.scores.get("category", 0.0) >= RULE_CATEGORY
+        if u.is_request and u.category not in (None, "other") and (
+                p.p_category < MODEL_CATEGORY
+                or (strong and (p.category == u.category or p.p_category < MODEL_SURE))):
+            category, category_by = u.category, "rules"
+        else:
+            category, category_by = p.category, "model"
+    urgent_by = ""
+    if urgent:
+        urgent_by = "rules+model" if u.is_urgent and by_model else ("rules" if u.is_urgent else "model")
+    return Combined(is_request=is_request, category=category, urgency="urgent" if urgent else "normal",
+                    location=u.location, phones=u.phones, summary=u.summary, scores=u.scores, source=source,
+                    category_by=category_by, urgent_by=urgent_by, model=p.to_dict())
+
+
+class Engine:
+    """The rules of one config dir and the model of one instance: `understand(text)` gives their combined answer.
+    Also offers what callers take from the rules (`categories`, `keyword_index`, `names`)."""
+
+    def __init__(self, rules: Understander, instance_dir: Path | str | None = None) -> None:
+        self.rules = rules
+        self.instance_dir = instance_dir
+
+    @property
+    def model(self) -> Model:
+        return get_model(self.instance_dir)
+
+    def understand(self, text: str) -> Combined:
+        return combine(self.rules.understand(text), self.model.predict(text), self.rules)
+
+    def __getattr__(self, name: str) -> Any:   # categories, keyword_index, names ...: the rules'
+        return getattr(self.rules, name)
+
+
+def get_engine(config_dir: Path | str | None = None, instance_dir: Path | str | None = None) -> Engine:
+    """Rules (config_dir's categories.yaml, default the configured one) + the model (instance_dir's, default the
+    instance dir bootstrap set, else the shipped one)."""
+    rules = get_understander(config_dir)
+    key = (str(id(rules)), str(instance_dir))
+    engine = _engines.get(key)
+    if engine is None or engine.rules is not rules:
+        if len(_engines) > 16:
+            _engines.clear()
+        engine = _engines[key] = Engine(rules, instance_dir)
+    return engine
+
+
 def understand(text: str) -> Understanding:
-    """Understand one message with the configured categories.yaml."""
-    return get_understander().understand(text)
+    """Understand one message with the configured categories.yaml and the learned model (see `combine`)."""
+    return get_engine().understand(text)

@@ -107,6 +107,11 @@ class Report:
     urgent_alarms: int = 0       # predicted urgent, labelled normal (or not a request)
     location_total: int = 0      # recognised requests whose label has an address
     location_right: int = 0
+    address_total: int = 0       # every message whose label has an address (requests or not, recognised or not)
+    address_right: int = 0       # ... found exactly: every field equal (building, unit, room, phase, zone)
+    address_spurious: int = 0    # messages labelled without an address where one was found
+    field_total: Counter = field(default_factory=Counter)   # field -> messages where label or answer has it
+    field_right: Counter = field(default_factory=Counter)   # field -> ... where both agree
     confusion: Counter = field(default_factory=Counter)   # (label, predicted) -> count
     errors: list[tuple[Example, Understanding, str]] = field(default_factory=list)
 
@@ -135,19 +140,64 @@ class Report:
     def location_accuracy(self) -> float:
         return self.location_right / self.location_total if self.location_total else 1.0
 
+    @property
+    def not_urgent(self) -> int:
+        """Messages labelled not urgent (requests or not): the base of the false urgents' share."""
+        return self.n - self.urgent_total
+
+    @property
+    def false_urgent_share(self) -> float:
+        return self.urgent_alarms / self.not_urgent if self.not_urgent else 0.0
+
+    @property
+    def address_accuracy(self) -> float:
+        return self.address_right / self.address_total if self.address_total else 1.0
+
+    def field_accuracy(self, name: str) -> float:
+        return self.field_right[name] / self.field_total[name] if self.field_total[name] else 1.0
+
     def summary(self) -> dict[str, float | int]:
         return {"messages": self.n, "requests": self.tp + self.fn, "precision": round(self.precision, 3),
                 "recall": round(self.recall, 3), "f1": round(self.f1, 3),
                 "category_accuracy": round(self.category_accuracy, 3),
                 "urgent": self.urgent_total, "urgent_recall": round(self.urgent_recall, 3),
-                "urgent_false_alarms": self.urgent_alarms, "location_accuracy": round(self.location_accuracy, 3)}
+                "urgent_false_alarms": self.urgent_alarms, "location_accuracy": round(self.location_accuracy, 3),
+                "false_urgent_share": round(self.false_urgent_share, 3),
+                "address_accuracy": round(self.address_accuracy, 3), "addresses": self.address_total,
+                "address_spurious": self.address_spurious,
+                **{f"{name}_accuracy": round(self.field_accuracy(name), 3) for name in ADDRESS_FIELDS
+                   if self.field_total[name]}}
+
+
+ADDRESS_FIELDS = ("building", "unit", "room", "phase", "zone")
+
+
+def _fields(address: Address) -> tuple[str | None, ...]:
+    """An address's fields, phase and zone included when the Address has them (None otherwise)."""
+    return tuple(getattr(address, name, None) for name in ADDRESS_FIELDS)
+
+
+def _count_address(report: Report, label: Address, found: Address) -> None:
+    want, got = _fields(label), _fields(found)
+    for name, w, g in zip(ADDRESS_FIELDS, want, got, strict=True):
+        if w is not None or g is not None:
+            report.field_total[name] += 1
+            report.field_right[name] += w == g
+    if any(w is not None for w in want):
+        report.address_total += 1
+        report.address_right += want == got
+    elif any(g is not None for g in got):
+        report.address_spurious += 1
 
 
 def evaluate(examples: Iterable[Example], understand: Callable[[str], Understanding]) -> Report:
+    """Figures for `understand` over `examples`: request P/R/F1, category, urgent recall and false urgents, the
+    address of recognised requests (location_*), and every message's address field by field (address_*)."""
     report = Report()
     for ex in examples:
         u = understand(ex.text)
         report.n += 1
+        _count_address(report, ex.location, u.location)
         label = ex.category if ex.is_request else NONE
         predicted = (u.category or "other") if u.is_request else NONE
         report.confusion[(label, predicted)] += 1

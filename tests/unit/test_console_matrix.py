@@ -29,6 +29,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "console.tickets": CASEWORK,
     "console.ticket_detail": HY01,
     "console.ticket_action": HY01,
+    "console.ticket_category": {"leader", "secretary"},   # a category correction: leaders, in scope
     "console.ticket_evidence": HY01,                       # a picture kept with the HY-01 ticket
     "console.households": CASEWORK,
     "console.coverage": CASEWORK,

@@ -15,6 +15,7 @@ from ...models import Member, MemberGrid, Ticket, TicketEvidence
 from ...models.tickets import STATUSES
 from ...services import evidence
 from ...services import tickets as svc
+from ...services.tickets.lifecycle import event
 from ...texts import t
 from .. import gridbot_app
 from ..auth import Principal, forbid, requires, signed_in
@@ -82,7 +83,8 @@ def ticket_detail(number: str) -> str:
         by_voice = any(ev.action == "report" and (ev.detail or {}).get("via") == "voice" for ev in ticket.events)
         return render("ticket.html", ticket=ticket, timeline=timeline, actions=actions, members=members,
                       phone=phone, late=late, needs={a: svc.ACTIONS[a][1] for a in actions},
-                      next_steps=svc.next_steps(ticket), pictures=pictures, by_voice=by_voice, t=t)
+                      next_steps=svc.next_steps(ticket), pictures=pictures, by_voice=by_voice, t=t,
+                      recategorize=can_recategorize(p), categories=svc.category_codes())
 
 
 @bp.get("/evidence/<int:evidence_id>")
@@ -132,4 +134,41 @@ def ticket_action(number: str) -> ResponseReturnValue:
             flash(t("console.flash.done", number=number, action=t(f"tickets.actions.{action}")))
         except svc.TicketError as err:
             flash(err.text, "error")
+    return redirect(url_for("console.ticket_detail", number=number))
+
+
+# A ticket's category, corrected by a secretary, chief or grid leader: recorded as a ticket event with the actor
+# ("recategorize", detail from/to), which `gridbot understanding train` learns from.
+RECATEGORIZE_ROLES = frozenset({"grid_leader", "secretary", "chief"})
+
+
+def can_recategorize(p: Principal) -> bool:
+    return bool(p.roles & RECATEGORIZE_ROLES)
+
+
+@bp.post("/tickets/<number>/category")
+@requires("casework")
+def ticket_category(number: str) -> ResponseReturnValue:
+    p = signed_in()
+    app = gridbot_app()
+    new = request.form.get("category", "").strip()
+    with app.session() as s:
+        ticket = load_ticket(s, p, number)    # 403 before anything else when out of scope
+        number = ticket.number
+    if not can_recategorize(p):
+        forbid("recategorize needs a leader's role", "ticket", number)
+    if new not in svc.category_codes():
+        flash(t("console.errors.bad_category"), "error")
+        return redirect(url_for("console.ticket_detail", number=number))
+    with app.session() as s, s.begin():
+        ticket = load_ticket(s, p, number)
+        old = ticket.category
+        if old == new:
+            flash(t("console.flash.same_category", number=number, new=svc.category_name(new)))
+        else:
+            ticket.category = new
+            event(s, ticket, p.actor, "recategorize", app.clock.now(), member_id=p.member_id,
+                  detail={"from": old, "to": new})
+            flash(t("console.flash.recategorized", number=number, old=svc.category_name(old),
+                    new=svc.category_name(new)))
     return redirect(url_for("console.ticket_detail", number=number))
