@@ -20,7 +20,7 @@ from .model import Model, Settings, TrainingExample, normalise, shipped_training
 CORRECTION_WEIGHT = 5.0
 REJECT_ACTION = "reject"
 RECATEGORIZE_ACTION = "recategorize"
-TRAINING_SPLITS = ("train", "tune", "tune2")   # never holdout / holdout2 / wild
+TRAINING_SPLITS = ("train", "dev", "tune", "tune2")   # never holdout / holdout2 / wild
 HELD_OUT_SPLITS = ("holdout", "holdout2", "wild", "wild2")
 
 
