@@ -275,6 +275,8 @@ def _problems(ctx: Context, u: Any) -> list[tuple[str, Any]]:
     found = [(p, understand(p)) for p in pieces]
     if not all(pu.is_request for _p, pu in found):
         return [(ctx.text, u)]
+    if u.is_urgent and not any(pu.is_urgent for _p, pu in found):
+        return [(ctx.text, u)]          # urgent as a whole (the large model said so): one urgent ticket, not lost
     keys = {(pu.category, getattr(pu.location, "building", None)) for _p, pu in found}
     if len(keys) < len(found):          # the same thing twice is one problem told in two sentences
         return [(ctx.text, u)]

@@ -28,12 +28,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from time import monotonic
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 
 from ..config import ConfigError, Settings, load_yaml
 from ..privacy import mask_text
@@ -41,6 +43,7 @@ from .understander import CATEGORY_CODES, Understanding
 
 log = logging.getLogger(__name__)
 
+MAX_RESPONSE_BYTES = 64 * 1024   # an answer of four short fields; anything far larger is not one
 EXCERPT_CHARS = 8   # how much of a resident's text an operator log line may show, masked
 
 ANSWER_SCHEMA: dict[str, Any] = {
@@ -155,6 +158,13 @@ class Budget:
             self._counts.clear()
             self._said.clear()
 
+    def first_time(self, what: str) -> bool:
+        """True the first time `what` is said in this process (since reset()): a log line said once."""
+        with self._lock:
+            first = what not in self._said
+            self._said.add(what)
+            return first
+
     def take(self, now: datetime, cfg: LlmConfig, redis: Any = None, prefix: str = "gridbot:") -> bool:
         windows = (("hour", now.strftime("%Y%m%d%H"), cfg.per_hour, 2 * 3600),
                    ("day", now.strftime("%Y%m%d"), cfg.per_day, 2 * 86400))
@@ -235,12 +245,13 @@ def parse_answer(content: Any) -> Answer:
     if not isinstance(data, dict):
         raise LlmFailure(f"answer is a JSON {type(data).__name__}, not an object")
     keys = set(ANSWER_SCHEMA["required"])
-    if set(data) != keys:
-        raise LlmFailure(f"answer keys {sorted(map(str, data))} are not {sorted(keys)}")
+    if set(data) != keys:   # the model's own keys are not logged: it may echo the resident's words in them
+        raise LlmFailure(f"answer keys are not the schema's (missing {sorted(keys - set(data))}, "
+                         f"{len(set(data) - keys)} unknown)")
     if not isinstance(data["is_request"], bool) or not isinstance(data["urgent"], bool):
         raise LlmFailure("is_request / urgent are not booleans")
     if data["category"] is not None and data["category"] not in CATEGORY_CODES:
-        raise LlmFailure(f"category {str(data['category'])[:20]!r} is not a category code")
+        raise LlmFailure("category is not a category code")     # its value is not logged (see above)
     if not isinstance(data["reason"], str):
         raise LlmFailure("reason is not a string")
     return Answer(is_request=data["is_request"], urgent=data["urgent"], category=data["category"],
@@ -253,17 +264,28 @@ def ask(settings: Settings, text: str, cfg: LlmConfig) -> Answer:
     headers = {"Content-Type": "application/json"}
     if settings.llm_api_key:
         headers["Authorization"] = f"Bearer {settings.llm_api_key}"
+    # timeout_seconds bounds the whole answer: requests' read timeout is per read, so a server trickling its body
+    # would hold the worker far longer; the body is read as it arrives against one deadline (and a size limit), so
+    # the worst case is a little over twice timeout_seconds (a last read that waits its full read timeout).
+    deadline = monotonic() + cfg.timeout
     try:
-        resp = requests.post(url, json=request_body(settings.llm_model or "", text, cfg), headers=headers,
-                             timeout=(cfg.timeout, cfg.timeout))
-    except requests.Timeout:
+        with requests.post(url, json=request_body(settings.llm_model or "", text, cfg), headers=headers,
+                           timeout=(cfg.timeout, cfg.timeout), stream=True) as resp:
+            if resp.status_code != 200:
+                raise LlmFailure(f"HTTP {resp.status_code} from {url}")
+            raw = bytearray()
+            while chunk := resp.raw.read1(1024, decode_content=True):    # whatever has arrived, up to 1 KiB
+                raw += chunk
+                if monotonic() > deadline:
+                    raise requests.Timeout()
+                if len(raw) > MAX_RESPONSE_BYTES:
+                    raise LlmFailure(f"the response is larger than {MAX_RESPONSE_BYTES} bytes")
+    except (requests.Timeout, urllib3.exceptions.TimeoutError):    # the body is read from urllib3 directly
         raise LlmFailure(f"no answer within {cfg.timeout:g}s (timeout_seconds)") from None
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise LlmFailure(f"cannot reach {url} ({exc.__class__.__name__})") from None
-    if resp.status_code != 200:
-        raise LlmFailure(f"HTTP {resp.status_code} from {url}")
     try:
-        body = resp.json()
+        body = json.loads(bytes(raw))
         content = body["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
         raise LlmFailure("the response is not an OpenAI chat completion (choices[0].message.content)") from None
@@ -297,6 +319,11 @@ def second_opinion(settings: Settings, text: str, u: Understanding, now: datetim
         log.error("llm: config/llm.yaml 有误，不询问大模型: %s", exc)
         return u
     if not should_ask(u, text, cfg):
+        return u
+    if not settings.llm_model:      # every OpenAI-compatible server refuses a request without a model name
+        if BUDGET.first_time("no_model"):
+            log.error("llm: 设置了 GRIDBOT_LLM_BASE_URL 但没有 GRIDBOT_LLM_MODEL（模型名），不询问大模型 "
+                      "(set GRIDBOT_LLM_MODEL to the model name the endpoint serves)")
         return u
     local = now.astimezone(settings.tz)
     if not BUDGET.take(local, cfg, redis, settings.redis_prefix):
