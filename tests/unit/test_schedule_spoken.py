@@ -134,7 +134,7 @@ def test_office_hour_words(text, now, expected, rest):
 
 
 def test_office_hour_words_recur_and_follow_the_configured_hours(tmp_path):
-    assert parse("每个工作日下班前 写工作日志", MON).rrule == "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=17;BYMINUTE=0"
+    assert parse("每个工作日下班前 写工作日志", MON).rrule == "FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=17;BYMINUTE=0"
     cfg = tmp_path / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, cfg)
     cal = yaml.safe_load((cfg / "calendar.yaml").read_text(encoding="utf-8"))
@@ -164,7 +164,7 @@ def test_month_ends(text, expected, rest):
 @pytest.mark.parametrize("text,rule,rest", [
     ("每天17点 写工作日志", "FREQ=DAILY;BYHOUR=17;BYMINUTE=0", "写工作日志"),
     ("每天写工作日志", "FREQ=DAILY;BYHOUR=9;BYMINUTE=0", "写工作日志"),
-    ("工作日17:30 提醒大家写工作日志", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=17;BYMINUTE=30", "提醒大家写工作日志"),
+    ("工作日17:30 提醒大家写工作日志", "FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=17;BYMINUTE=30", "提醒大家写工作日志"),
     ("每周五 整理工作日记", "FREQ=WEEKLY;BYDAY=FR;BYHOUR=9;BYMINUTE=0", "整理工作日记"),
 ])
 def test_a_schedule_word_inside_a_longer_word_is_not_taken(text, rule, rest):
@@ -276,3 +276,23 @@ def test_weekdays_every_n_days_and_weeks_and_month_ends_fire_on_their_days(bot, 
 def test_a_member_setting_an_unreadable_time_is_told_which_part(bot, words, named):
     reply = bot.said("提醒 " + words, as_="mem_zhao")
     assert named in reply and "用法" in reply and "已设置" not in reply
+
+
+def test_working_days_are_chinas_not_monday_to_friday(bot, clock):
+    """"每个工作日" is the days people work: not the 国庆 weekdays, but the worked Saturday after it (10 October).
+    "周一到周五" says weekdays and keeps them."""
+    assert parse("每个工作日下班前 写工作日志", MON).rrule == "FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=17;BYMINUTE=0"
+    assert parse("每周一到周五 7:30", MON).rrule == "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=7;BYMINUTE=30"
+    clock.set(datetime(2026, 9, 28, 8, 0, tzinfo=SH))
+    reply = bot.said("提醒 每个工作日 17:30 写工作日志", as_="mem_zhao")
+    assert "节假日不提醒" in reply and "写工作日志" in reply
+    bot.said("提醒 每周一到周五 17:30 锁活动室", as_="mem_zhao")
+    days = [f"2026-{m:02d}-{d:02d}" for m, d in [(9, 28), (9, 29), (9, 30)] + [(10, k) for k in range(1, 13)]]
+    fired = _days_fired(bot, clock, [(w, d, "17:30") for w in ("写工作日志", "锁活动室") for d in days])
+    assert fired["写工作日志"] == ["2026-09-28", "2026-09-29", "2026-09-30", "2026-10-08", "2026-10-09", "2026-10-10",
+                                "2026-10-12"]
+    assert fired["锁活动室"] == ["2026-09-28", "2026-09-29", "2026-09-30", "2026-10-01", "2026-10-02", "2026-10-05",
+                              "2026-10-06", "2026-10-07", "2026-10-08", "2026-10-09", "2026-10-12"]
+    rule = recurrence("FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=17;BYMINUTE=30", datetime(2026, 9, 28, tzinfo=SH))
+    assert _fmt([rule.before(datetime(2026, 10, 8, 9, 0, tzinfo=SH))]) == ["2026-09-30 17:30"]
+    assert rule.before(datetime(2026, 9, 28, 17, 0, tzinfo=SH)) is None
