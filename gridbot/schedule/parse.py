@@ -14,7 +14,8 @@ The rule string is the RRULE value without DTSTART ("FREQ=MONTHLY;BYDAY=1TU;BYHO
 One rule an RRULE cannot say: the working days of China's calendar (holidays and 调休 from gridbot.workcal). For
 "每月最后一个工作日" / "每月第一个工作日" the rule is written in RRULE syntax with a gridbot extension part,
 "FREQ=MONTHLY;X-WORKDAY=-1;BYHOUR=17;BYMINUTE=0" (X-WORKDAY=n: the n-th working day of the month, -1 the last;
-INTERVAL allowed), and "每个工作日" is "FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=17;BYMINUTE=30" (every working day). recurrence() expands both kinds (dateutil for plain RRULEs, the working calendar of
+INTERVAL allowed), and "每个工作日" is "FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=17;BYMINUTE=30" (every working day).
+recurrence() expands both kinds (dateutil for plain RRULEs, the working calendar of
 config/calendar.yaml for X-WORKDAY), and every consumer (next_occurrences, the scheduler's catch-up, the
 schedules.yaml cadences) goes through it.
 

@@ -28,10 +28,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from time import monotonic
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 import requests
