@@ -215,7 +215,7 @@ def _request_check(ctx: Context) -> Any:
         return None
     u = understand(ctx.text)
     # The optional large model's second opinion (config/llm.yaml): raises only; a no-op when not configured.
-    u = llm.second_opinion(ctx.app.settings, ctx.text, u, ctx.now, ctx.app.redis)
+    u = llm.second_opinion(ctx.app.settings, ctx.text, u, ctx.now, ctx.app.redis, ref=f"inbound {inbound.inbound_id}")
     if not u.is_request and inbound.addressed and answers.wants_person(_book(ctx), ctx.text):
         # "办居住证找人问一下", "电话打不通": asked for a person, so a person gets it (a ticket)
         u = dataclasses.replace(u, is_request=True, category=u.category or "consultation")

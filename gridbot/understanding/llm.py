@@ -15,8 +15,8 @@ answer). The answer can only add to the understanding:
 
 It never lowers anything: an urgent message is not even asked, and a "not a request" answer changes nothing. When
 the model is not configured, disabled, over budget, slow (timeout_seconds), failing (HTTP error, connection refused)
-or answers garbage, the understanding is returned unchanged, and the operator log says precisely why — with at most
-a masked excerpt of the resident's text (gridbot.privacy.mask_text), never the text itself.
+or answers garbage, the understanding is returned unchanged, and the operator log says precisely why, naming the
+message by its id (`ref`: "inbound 42"), never by its words (nor the words the model answered).
 
 The budget (calls per clock hour and per day, local time) is counted in Redis across all workers when
 `budget.shared: redis` and Redis is there, else per process. Over budget is logged once per window.
@@ -38,13 +38,11 @@ import requests
 import urllib3
 
 from ..config import ConfigError, Settings, load_yaml
-from ..privacy import mask_text
 from .understander import CATEGORY_CODES, Understanding
 
 log = logging.getLogger(__name__)
 
 MAX_RESPONSE_BYTES = 64 * 1024   # an answer of four short fields; anything far larger is not one
-EXCERPT_CHARS = 8   # how much of a resident's text an operator log line may show, masked
 
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -118,12 +116,6 @@ def load_llm_config(config_dir: Path) -> LlmConfig:
     if not (Path(config_dir) / "llm.yaml").is_file():
         return LlmConfig(enabled=False)
     return LlmConfig.from_dict(load_yaml(Path(config_dir), "llm.yaml"))
-
-
-def excerpt(text: str) -> str:
-    """The most of a resident's text an operator log shows: a few characters, phone and ID numbers masked."""
-    masked = mask_text(text or "")
-    return masked if len(masked) <= EXCERPT_CHARS else masked[:EXCERPT_CHARS] + "…"
 
 
 def is_unsure(u: Understanding, cfg: LlmConfig) -> bool:
@@ -309,8 +301,10 @@ def enabled(settings: Settings) -> bool:
     return bool(getattr(settings, "llm_base_url", None))
 
 
-def second_opinion(settings: Settings, text: str, u: Understanding, now: datetime, redis: Any = None) -> Understanding:
-    """`u`, raised by the large model's answer where it says more (see the module). Never raises, never lowers."""
+def second_opinion(settings: Settings, text: str, u: Understanding, now: datetime, redis: Any = None,
+                   ref: str = "message") -> Understanding:
+    """`u`, raised by the large model's answer where it says more (see the module). Never raises, never lowers.
+    `ref` names the message in the operator log ("inbound 42"): the log never holds the resident's words."""
     if not enabled(settings):
         return u
     try:
@@ -331,12 +325,12 @@ def second_opinion(settings: Settings, text: str, u: Understanding, now: datetim
     try:
         answer = ask(settings, text, cfg)
     except LlmFailure as exc:
-        log.warning("llm: 大模型未给出可用回答，按原结果处理 (%s) [%s]", exc, excerpt(text))
+        log.warning("llm: 大模型未给出可用回答，按原结果处理 (%s) [%s]", exc, ref)
         return u
     except Exception as exc:  # noqa: BLE001 - a bug here must not cost the message its handling
-        log.error("llm: 询问大模型时出错，按原结果处理 (%s) [%s]", exc.__class__.__name__, excerpt(text))
+        log.error("llm: 询问大模型时出错，按原结果处理 (%s) [%s]", exc.__class__.__name__, ref)
         return u
     out = merge(u, answer, is_unsure(u, cfg))
     if out is not u:
-        log.info("llm: 大模型将消息%s [%s]", "提为紧急" if out.is_urgent else "认定为诉求", excerpt(text))
+        log.info("llm: 大模型将消息%s [%s]", "提为紧急" if out.is_urgent else "认定为诉求", ref)
     return out
