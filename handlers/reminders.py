@@ -17,7 +17,7 @@ GROUP_WORDS = ("本群", "群里", "本网格", "全网格", "大家", "各位")
 COMMUNITY_WORDS = ("全社区",)
 # Staff only, privately: a meeting reminder for grid members must not be posted into the residents' groups.
 STAFF_WORDS = {"members": ("全体网格员", "所有网格员", "网格员们"), "leaders": ("各网格长", "全体网格长", "网格长们")}
-NOTES = ("fifth_week", "short_month", "leap_day", "workdays", "default_time")
+NOTES = ("fifth_week", "short_month", "leap_day", "workdays", "china_workdays", "default_time")
 
 
 def _strip_prefix(text: str, words: tuple[str, ...]) -> tuple[bool, str]:

@@ -215,7 +215,7 @@ def _request_check(ctx: Context) -> Any:
         return None
     u = understand(ctx.text)
     # The optional large model's second opinion (config/llm.yaml): raises only; a no-op when not configured.
-    u = llm.second_opinion(ctx.app.settings, ctx.text, u, ctx.now, ctx.app.redis)
+    u = llm.second_opinion(ctx.app.settings, ctx.text, u, ctx.now, ctx.app.redis, ref=f"inbound {inbound.inbound_id}")
     if not u.is_request and inbound.addressed and answers.wants_person(_book(ctx), ctx.text):
         # "办居住证找人问一下", "电话打不通": asked for a person, so a person gets it (a ticket)
         u = dataclasses.replace(u, is_request=True, category=u.category or "consultation")
@@ -275,6 +275,8 @@ def _problems(ctx: Context, u: Any) -> list[tuple[str, Any]]:
     found = [(p, understand(p)) for p in pieces]
     if not all(pu.is_request for _p, pu in found):
         return [(ctx.text, u)]
+    if u.is_urgent and not any(pu.is_urgent for _p, pu in found):
+        return [(ctx.text, u)]          # urgent as a whole (the large model said so): one urgent ticket, not lost
     keys = {(pu.category, getattr(pu.location, "building", None)) for _p, pu in found}
     if len(keys) < len(found):          # the same thing twice is one problem told in two sentences
         return [(ctx.text, u)]

@@ -14,7 +14,8 @@ The rule string is the RRULE value without DTSTART ("FREQ=MONTHLY;BYDAY=1TU;BYHO
 One rule an RRULE cannot say: the working days of China's calendar (holidays and 调休 from gridbot.workcal). For
 "每月最后一个工作日" / "每月第一个工作日" the rule is written in RRULE syntax with a gridbot extension part,
 "FREQ=MONTHLY;X-WORKDAY=-1;BYHOUR=17;BYMINUTE=0" (X-WORKDAY=n: the n-th working day of the month, -1 the last;
-INTERVAL allowed). recurrence() expands both kinds (dateutil for plain RRULEs, the working calendar of
+INTERVAL allowed), and "每个工作日" is "FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=17;BYMINUTE=30" (every working day).
+recurrence() expands both kinds (dateutil for plain RRULEs, the working calendar of
 config/calendar.yaml for X-WORKDAY), and every consumer (next_occurrences, the scheduler's catch-up, the
 schedules.yaml cadences) goes through it.
 
@@ -212,11 +213,49 @@ class WorkdayRule:
         return None
 
 
+class EveryWorkdayRule:
+    """Every working day (China's calendar) at BYHOUR:BYMINUTE from dtstart: "FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=17;
+    BYMINUTE=30" ("每个工作日"): not the weekdays of 国庆, but a worked 调休 Saturday. dateutil's after/before."""
+
+    HORIZON = 400    # days searched either way (the longest run of days off is far shorter)
+
+    def __init__(self, parts: dict[str, str], dtstart: datetime, tz: str, config_dir: Path | None) -> None:
+        if set(parts) - {"FREQ", "X-WORKDAY", "BYHOUR", "BYMINUTE"}:
+            raise ValueError("FREQ=DAILY;X-WORKDAY=ALL allows only BYHOUR, BYMINUTE beside it")
+        self.at = time(int(parts.get("BYHOUR", "9")), int(parts.get("BYMINUTE", "0")))
+        self.zone = ZoneInfo(tz)
+        self.dtstart = dtstart.astimezone(self.zone).replace(second=0, microsecond=0)
+        self.cal = calendar_for(config_dir or texts.config_dir(), tz)
+
+    def _on(self, day: date) -> datetime | None:
+        when = datetime.combine(day, self.at, self.zone)
+        return when if when >= self.dtstart and self.cal.is_workday(day) else None
+
+    def after(self, dt: datetime, inc: bool = False) -> datetime | None:
+        first = max(dt.astimezone(self.zone).date(), self.dtstart.date()) - timedelta(days=1)
+        for k in range(self.HORIZON):
+            when = self._on(first + timedelta(days=k))
+            if when is not None and (when > dt or (inc and when == dt)):
+                return when
+        return None
+
+    def before(self, dt: datetime, inc: bool = False) -> datetime | None:
+        last = dt.astimezone(self.zone).date() + timedelta(days=1)
+        for k in range(min(self.HORIZON, (last - self.dtstart.date()).days + 1)):
+            when = self._on(last - timedelta(days=k))
+            if when is not None and (when < dt or (inc and when == dt)):
+                return when
+        return None
+
+
 def recurrence(rule: str, dtstart: datetime, tz: str = DEFAULT_TZ, config_dir: Path | None = None) -> Recurrence:
-    """The occurrences of a stored rule: dateutil for an RRULE, WorkdayRule for the X-WORKDAY extension.
-    Raises ValueError for a rule that is neither."""
+    """The occurrences of a stored rule: dateutil for an RRULE, WorkdayRule / EveryWorkdayRule for the X-WORKDAY
+    extension. Raises ValueError for a rule that is neither."""
     if "X-WORKDAY" in rule.upper():
-        return WorkdayRule(_rule_parts(rule), dtstart, tz, config_dir)
+        parts = _rule_parts(rule)
+        if parts.get("X-WORKDAY", "").upper() == "ALL" and parts.get("FREQ") == "DAILY":
+            return EveryWorkdayRule(parts, dtstart, tz, config_dir)
+        return WorkdayRule(parts, dtstart, tz, config_dir)
     zone = ZoneInfo(tz)
     rr: Recurrence = rrulestr(rule, dtstart=dtstart.astimezone(zone).replace(second=0, microsecond=0))
     return rr
@@ -483,7 +522,10 @@ def _recurrence(tx: _Text) -> tuple[str, list[str]] | None:
     m = tx.search(WORKDAY_RE)
     if m:
         tx.take(m)
-        notes.append("workdays")
+        if "工作日" in m.group(0):       # China's working days (holidays off, 调休 Saturdays on): X-WORKDAY=ALL
+            notes.append("china_workdays")
+            return "FREQ=DAILY;X-WORKDAY=ALL", notes
+        notes.append("workdays")        # 周一到周五: the weekdays said, holidays or not
         return f"FREQ=WEEKLY;BYDAY={','.join(WORKDAYS)}", notes
     m = tx.search(WEEKEND_RE)
     if m:

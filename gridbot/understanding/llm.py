@@ -15,8 +15,8 @@ answer). The answer can only add to the understanding:
 
 It never lowers anything: an urgent message is not even asked, and a "not a request" answer changes nothing. When
 the model is not configured, disabled, over budget, slow (timeout_seconds), failing (HTTP error, connection refused)
-or answers garbage, the understanding is returned unchanged, and the operator log says precisely why — with at most
-a masked excerpt of the resident's text (gridbot.privacy.mask_text), never the text itself.
+or answers garbage, the understanding is returned unchanged, and the operator log says precisely why, naming the
+message by its id (`ref`: "inbound 42"), never by its words (nor the words the model answered).
 
 The budget (calls per clock hour and per day, local time) is counted in Redis across all workers when
 `budget.shared: redis` and Redis is there, else per process. Over budget is logged once per window.
@@ -31,17 +31,18 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 import requests
+import urllib3
 
 from ..config import ConfigError, Settings, load_yaml
-from ..privacy import mask_text
 from .understander import CATEGORY_CODES, Understanding
 
 log = logging.getLogger(__name__)
 
-EXCERPT_CHARS = 8   # how much of a resident's text an operator log line may show, masked
+MAX_RESPONSE_BYTES = 64 * 1024   # an answer of four short fields; anything far larger is not one
 
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -117,12 +118,6 @@ def load_llm_config(config_dir: Path) -> LlmConfig:
     return LlmConfig.from_dict(load_yaml(Path(config_dir), "llm.yaml"))
 
 
-def excerpt(text: str) -> str:
-    """The most of a resident's text an operator log shows: a few characters, phone and ID numbers masked."""
-    masked = mask_text(text or "")
-    return masked if len(masked) <= EXCERPT_CHARS else masked[:EXCERPT_CHARS] + "…"
-
-
 def is_unsure(u: Understanding, cfg: LlmConfig) -> bool:
     """Whether the understanding is unsure of `u` (see config/llm.yaml `unsure`). Urgent is never unsure."""
     if u.is_urgent:
@@ -154,6 +149,13 @@ class Budget:
         with self._lock:
             self._counts.clear()
             self._said.clear()
+
+    def first_time(self, what: str) -> bool:
+        """True the first time `what` is said in this process (since reset()): a log line said once."""
+        with self._lock:
+            first = what not in self._said
+            self._said.add(what)
+            return first
 
     def take(self, now: datetime, cfg: LlmConfig, redis: Any = None, prefix: str = "gridbot:") -> bool:
         windows = (("hour", now.strftime("%Y%m%d%H"), cfg.per_hour, 2 * 3600),
@@ -235,12 +237,13 @@ def parse_answer(content: Any) -> Answer:
     if not isinstance(data, dict):
         raise LlmFailure(f"answer is a JSON {type(data).__name__}, not an object")
     keys = set(ANSWER_SCHEMA["required"])
-    if set(data) != keys:
-        raise LlmFailure(f"answer keys {sorted(map(str, data))} are not {sorted(keys)}")
+    if set(data) != keys:   # the model's own keys are not logged: it may echo the resident's words in them
+        raise LlmFailure(f"answer keys are not the schema's (missing {sorted(keys - set(data))}, "
+                         f"{len(set(data) - keys)} unknown)")
     if not isinstance(data["is_request"], bool) or not isinstance(data["urgent"], bool):
         raise LlmFailure("is_request / urgent are not booleans")
     if data["category"] is not None and data["category"] not in CATEGORY_CODES:
-        raise LlmFailure(f"category {str(data['category'])[:20]!r} is not a category code")
+        raise LlmFailure("category is not a category code")     # its value is not logged (see above)
     if not isinstance(data["reason"], str):
         raise LlmFailure("reason is not a string")
     return Answer(is_request=data["is_request"], urgent=data["urgent"], category=data["category"],
@@ -253,17 +256,28 @@ def ask(settings: Settings, text: str, cfg: LlmConfig) -> Answer:
     headers = {"Content-Type": "application/json"}
     if settings.llm_api_key:
         headers["Authorization"] = f"Bearer {settings.llm_api_key}"
+    # timeout_seconds bounds the whole answer: requests' read timeout is per read, so a server trickling its body
+    # would hold the worker far longer; the body is read as it arrives against one deadline (and a size limit), so
+    # the worst case is a little over twice timeout_seconds (a last read that waits its full read timeout).
+    deadline = monotonic() + cfg.timeout
     try:
-        resp = requests.post(url, json=request_body(settings.llm_model or "", text, cfg), headers=headers,
-                             timeout=(cfg.timeout, cfg.timeout))
-    except requests.Timeout:
+        with requests.post(url, json=request_body(settings.llm_model or "", text, cfg), headers=headers,
+                           timeout=(cfg.timeout, cfg.timeout), stream=True) as resp:
+            if resp.status_code != 200:
+                raise LlmFailure(f"HTTP {resp.status_code} from {url}")
+            raw = bytearray()
+            while chunk := resp.raw.read1(1024, decode_content=True):    # whatever has arrived, up to 1 KiB
+                raw += chunk
+                if monotonic() > deadline:
+                    raise requests.Timeout()
+                if len(raw) > MAX_RESPONSE_BYTES:
+                    raise LlmFailure(f"the response is larger than {MAX_RESPONSE_BYTES} bytes")
+    except (requests.Timeout, urllib3.exceptions.TimeoutError):    # the body is read from urllib3 directly
         raise LlmFailure(f"no answer within {cfg.timeout:g}s (timeout_seconds)") from None
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise LlmFailure(f"cannot reach {url} ({exc.__class__.__name__})") from None
-    if resp.status_code != 200:
-        raise LlmFailure(f"HTTP {resp.status_code} from {url}")
     try:
-        body = resp.json()
+        body = json.loads(bytes(raw))
         content = body["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
         raise LlmFailure("the response is not an OpenAI chat completion (choices[0].message.content)") from None
@@ -287,8 +301,10 @@ def enabled(settings: Settings) -> bool:
     return bool(getattr(settings, "llm_base_url", None))
 
 
-def second_opinion(settings: Settings, text: str, u: Understanding, now: datetime, redis: Any = None) -> Understanding:
-    """`u`, raised by the large model's answer where it says more (see the module). Never raises, never lowers."""
+def second_opinion(settings: Settings, text: str, u: Understanding, now: datetime, redis: Any = None,
+                   ref: str = "message") -> Understanding:
+    """`u`, raised by the large model's answer where it says more (see the module). Never raises, never lowers.
+    `ref` names the message in the operator log ("inbound 42"): the log never holds the resident's words."""
     if not enabled(settings):
         return u
     try:
@@ -298,18 +314,23 @@ def second_opinion(settings: Settings, text: str, u: Understanding, now: datetim
         return u
     if not should_ask(u, text, cfg):
         return u
+    if not settings.llm_model:      # every OpenAI-compatible server refuses a request without a model name
+        if BUDGET.first_time("no_model"):
+            log.error("llm: 设置了 GRIDBOT_LLM_BASE_URL 但没有 GRIDBOT_LLM_MODEL（模型名），不询问大模型 "
+                      "(set GRIDBOT_LLM_MODEL to the model name the endpoint serves)")
+        return u
     local = now.astimezone(settings.tz)
     if not BUDGET.take(local, cfg, redis, settings.redis_prefix):
         return u
     try:
         answer = ask(settings, text, cfg)
     except LlmFailure as exc:
-        log.warning("llm: 大模型未给出可用回答，按原结果处理 (%s) [%s]", exc, excerpt(text))
+        log.warning("llm: 大模型未给出可用回答，按原结果处理 (%s) [%s]", exc, ref)
         return u
     except Exception as exc:  # noqa: BLE001 - a bug here must not cost the message its handling
-        log.error("llm: 询问大模型时出错，按原结果处理 (%s) [%s]", exc.__class__.__name__, excerpt(text))
+        log.error("llm: 询问大模型时出错，按原结果处理 (%s) [%s]", exc.__class__.__name__, ref)
         return u
     out = merge(u, answer, is_unsure(u, cfg))
     if out is not u:
-        log.info("llm: 大模型将消息%s [%s]", "提为紧急" if out.is_urgent else "认定为诉求", excerpt(text))
+        log.info("llm: 大模型将消息%s [%s]", "提为紧急" if out.is_urgent else "认定为诉求", ref)
     return out

@@ -2,7 +2,7 @@
 
     with FakeLLM() as fake:
         fake.answers["楼上一直在滴水"] = {"is_request": True, "urgent": False, "category": "repair", "reason": "漏水"}
-        fake.mode = "ok" | "slow" | "error" | "garbage" | "not_schema"
+        fake.mode = "ok" | "slow" | "drip" | "error" | "garbage" | "not_schema"
         settings: GRIDBOT_LLM_BASE_URL=fake.base_url
 
 It checks what a strict-schema server checks: POST {base}/chat/completions, the Bearer key when one is set, a model
@@ -47,7 +47,13 @@ class FakeLLM:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    if fake.mode == "drip":           # headers at once, then the body a byte per slow_seconds
+                        for i in range(len(body)):
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(fake.slow_seconds)
+                    else:
+                        self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):   # the client gave up (timeout)
                     pass
 
@@ -96,13 +102,38 @@ class FakeLLM:
                                   "message": {"role": "assistant", "content": content}}]}
 
 
+# The chat-completions arguments an OpenAI-compatible server knows; any other is refused ("Unrecognized request
+# argument supplied"), as OpenAI does: a typo in gridbot's request must fail here, not in a county's deployment.
+KNOWN_ARGUMENTS = {"model", "messages", "temperature", "top_p", "n", "stream", "stop", "max_tokens",
+                   "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "user", "seed",
+                   "response_format", "tools", "tool_choice", "logprobs", "top_logprobs", "stream_options"}
+ROLES = {"system", "developer", "user", "assistant", "tool"}
+
+
 def _schema_problem(body: Any) -> str | None:
     """What a strict json_schema server would refuse in this request, or None."""
-    if not isinstance(body, dict) or not body.get("model"):
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body["model"]:
         return "no model"
-    roles = [m.get("role") for m in body.get("messages") or [] if isinstance(m, dict)]
+    unknown = set(body) - KNOWN_ARGUMENTS
+    if unknown:
+        return f"unrecognized request argument supplied: {sorted(unknown)[0]}"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages must be a non-empty list"
+    for m in messages:
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+            return "each message needs a known role and a string content"
+    roles = [m["role"] for m in messages]
     if "system" not in roles or "user" not in roles:
         return "needs a system and a user message"
+    temperature = body.get("temperature", 1)
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
+        return "temperature must be a number from 0 to 2"
+    max_tokens = body.get("max_tokens", 1)
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        return "max_tokens must be a positive integer"
+    if not isinstance(body.get("stream", False), bool):
+        return "stream must be a boolean"
     fmt = body.get("response_format") or {}
     if fmt.get("type") != "json_schema":
         return "response_format.type is not json_schema"

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from dateutil.rrule import rrulestr
 
-from gridbot.schedule.parse import ScheduleError, parse
+from gridbot.schedule.parse import ScheduleError, parse, recurrence
 
 SH = ZoneInfo("Asia/Shanghai")
 MON = datetime(2026, 11, 2, 9, 0, tzinfo=SH)
@@ -35,7 +35,7 @@ RECURRING = [
      ["2026-12-01 09:00", "2027-01-01 09:00", "2027-02-01 09:00"]),
     ("每季度第一个月15号", "FREQ=YEARLY;BYMONTH=1,4,7,10;BYMONTHDAY=15;BYHOUR=9;BYMINUTE=0",
      ["2027-01-15 09:00", "2027-04-15 09:00", "2027-07-15 09:00"]),
-    ("工作日每天17:00", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=17;BYMINUTE=0",
+    ("工作日每天17:00", "FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=17;BYMINUTE=0",   # China's working days
      ["2026-11-02 17:00", "2026-11-03 17:00", "2026-11-04 17:00"]),
     ("每月最后一天", "FREQ=MONTHLY;BYMONTHDAY=-1;BYHOUR=9;BYMINUTE=0",
      ["2026-11-30 09:00", "2026-12-31 09:00", "2027-01-31 09:00"]),
@@ -78,7 +78,7 @@ RECURRING = [
      ["2026-11-27 16:00", "2026-12-25 16:00", "2027-01-29 16:00"]),
     ("周末 10点", "FREQ=WEEKLY;BYDAY=SA,SU;BYHOUR=10;BYMINUTE=0",
      ["2026-11-07 10:00", "2026-11-08 10:00", "2026-11-14 10:00"]),
-    ("每个工作日上午8点半", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=8;BYMINUTE=30",
+    ("每个工作日上午8点半", "FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=8;BYMINUTE=30",
      ["2026-11-03 08:30", "2026-11-04 08:30", "2026-11-05 08:30"]),
     ("每年十二月一日", "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=1;BYHOUR=9;BYMINUTE=0",
      ["2026-12-01 09:00", "2027-12-01 09:00", "2028-12-01 09:00"]),
@@ -141,8 +141,9 @@ def test_recurring(text, rule, expected):
     s = parse(text, MON)
     assert s.rrule == rule
     assert _fmt(s.next(MON)) == expected
-    # the rule is a real RFC 5545 RRULE that dateutil reads back to the same dates
-    rr = rrulestr(rule, dtstart=s.dtstart)
+    # the rule is a real RFC 5545 RRULE that dateutil reads back to the same dates (China's working days, which an
+    # RRULE cannot say, are gridbot's X-WORKDAY extension, read back by recurrence())
+    rr = recurrence(rule, s.dtstart) if "X-WORKDAY" in rule else rrulestr(rule, dtstart=s.dtstart)
     assert _fmt([rr.after(MON), ]) == expected[:1]
 
 

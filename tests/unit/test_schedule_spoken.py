@@ -134,7 +134,7 @@ def test_office_hour_words(text, now, expected, rest):
 
 
 def test_office_hour_words_recur_and_follow_the_configured_hours(tmp_path):
-    assert parse("每个工作日下班前 写工作日志", MON).rrule == "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=17;BYMINUTE=0"
+    assert parse("每个工作日下班前 写工作日志", MON).rrule == "FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=17;BYMINUTE=0"
     cfg = tmp_path / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, cfg)
     cal = yaml.safe_load((cfg / "calendar.yaml").read_text(encoding="utf-8"))
@@ -164,7 +164,7 @@ def test_month_ends(text, expected, rest):
 @pytest.mark.parametrize("text,rule,rest", [
     ("每天17点 写工作日志", "FREQ=DAILY;BYHOUR=17;BYMINUTE=0", "写工作日志"),
     ("每天写工作日志", "FREQ=DAILY;BYHOUR=9;BYMINUTE=0", "写工作日志"),
-    ("工作日17:30 提醒大家写工作日志", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=17;BYMINUTE=30", "提醒大家写工作日志"),
+    ("工作日17:30 提醒大家写工作日志", "FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=17;BYMINUTE=30", "提醒大家写工作日志"),
     ("每周五 整理工作日记", "FREQ=WEEKLY;BYDAY=FR;BYHOUR=9;BYMINUTE=0", "整理工作日记"),
 ])
 def test_a_schedule_word_inside_a_longer_word_is_not_taken(text, rule, rest):
@@ -206,3 +206,93 @@ def test_parse_raises_nothing_but_the_parse_error(text):
         assert str(err)
         return
     s.next(MON, 2)      # what it read can be expanded
+
+
+# -- review V3: each phrase of the issue set by a member through 提醒, fired by the scheduler on the right local days --
+def _fired(bot, words):
+    from sqlalchemy import select
+
+    from gridbot.models import OutboxMessage
+
+    with bot.app.session() as s:
+        return [r for r in s.scalars(select(OutboxMessage)) if words in r.content.get("text", "")
+                and r.inbound_id is None]
+
+
+def _days_fired(bot, clock, wanted):
+    """Tick the scheduler, in time order, a few seconds after each (words, day, "HH:MM") of `wanted`; return
+    {words: the days on which they went out}."""
+    out: dict[str, list[str]] = {words: [] for words, _d, _hm in wanted}
+    for day, hm in sorted({(d, hm) for _w, d, hm in wanted}):
+        before = {words: len(_fired(bot, words)) for words in out}
+        clock.set(datetime.fromisoformat(f"{day}T{hm}:05").replace(tzinfo=SH))
+        tick(bot.app)
+        for words in out:
+            if len(_fired(bot, words)) > before[words]:
+                out[words].append(day)
+    return out
+
+
+def test_before_work_set_on_the_eve_of_national_day_fires_on_the_first_working_day_after(bot, clock):
+    clock.set(datetime(2026, 9, 30, 18, 0, tzinfo=SH))
+    reply = bot.said("提醒 上班前 交节后值班表", as_="mem_zhao")
+    assert "10月8日" in reply and "08:00" in reply
+    days = [("交节后值班表", f"2026-10-0{d}", "08:00") for d in range(1, 9)]
+    assert _days_fired(bot, clock, days) == {"交节后值班表": ["2026-10-08"]}
+
+
+def test_first_and_last_working_days_across_national_day_and_its_worked_saturday(bot, clock):
+    clock.set(datetime(2026, 9, 1, 10, 0, tzinfo=SH))
+    bot.said("提醒 每月第一个工作日 上午9点 例会", as_="mem_zhao")
+    bot.said("提醒 每月最后一个工作日 下班前 交考勤表", as_="mem_zhao")
+    october = [("例会", f"2026-10-{d:02d}", "09:00") for d in range(1, 12)]
+    ends = [("交考勤表", d, "17:00") for d in ("2026-09-29", "2026-09-30", "2026-10-29", "2026-10-30", "2026-10-31")]
+    assert _days_fired(bot, clock, october + ends) == {"例会": ["2026-10-08"],
+                                                      "交考勤表": ["2026-09-30", "2026-10-30"]}
+
+
+def test_weekdays_every_n_days_and_weeks_and_month_ends_fire_on_their_days(bot, clock):
+    clock.set(datetime(2026, 9, 28, 8, 0, tzinfo=SH))                     # Monday
+    for words in ("每周二四 晚上7点 跳广场舞", "周末两天 上午10点 打扫活动室", "从9月29日起每3天 下午3点 消杀",
+                  "从9月30日起每两周 下午2点 学习", "月底 下午5点 交报表", "每天17点 写工作日志"):
+        reply = bot.said("提醒 " + words, as_="mem_zhao")
+        assert "已设置提醒" in reply, reply
+    days = [f"2026-{m:02d}-{d:02d}" for m, d in [(9, 28), (9, 29), (9, 30)] + [(10, k) for k in range(1, 16)]]
+    at = {"跳广场舞": "19:00", "打扫活动室": "10:00", "消杀": "15:00", "学习": "14:00", "交报表": "17:00",
+          "写工作日志": "17:00"}
+    fired = _days_fired(bot, clock, [(words, d, hm) for words, hm in at.items() for d in days])
+    # 国庆 is no exception for these: a dance, a weekend clean-up, disinfection every 3 days go on through the holiday
+    assert fired["跳广场舞"] == ["2026-09-29", "2026-10-01", "2026-10-06", "2026-10-08", "2026-10-13", "2026-10-15"]
+    assert fired["打扫活动室"] == ["2026-10-03", "2026-10-04", "2026-10-10", "2026-10-11"]
+    assert fired["消杀"] == ["2026-09-29", "2026-10-02", "2026-10-05", "2026-10-08", "2026-10-11", "2026-10-14"]
+    assert fired["学习"] == ["2026-09-30", "2026-10-14"]
+    assert fired["交报表"] == ["2026-09-30"]
+    assert fired["写工作日志"] == days                                    # every day, and its words kept
+    assert all("写工作日志" in r.content["text"] for r in _fired(bot, "写工作日志"))
+
+
+@pytest.mark.parametrize("words,named", [("13月1日 开会", "13月1日"), ("十三〇时 开会", "十三〇"),
+                                         ("99999999999天后 开会", "99999999999")])
+def test_a_member_setting_an_unreadable_time_is_told_which_part(bot, words, named):
+    reply = bot.said("提醒 " + words, as_="mem_zhao")
+    assert named in reply and "用法" in reply and "已设置" not in reply
+
+
+def test_working_days_are_chinas_not_monday_to_friday(bot, clock):
+    """"每个工作日" is the days people work: not the 国庆 weekdays, but the worked Saturday after it (10 October).
+    "周一到周五" says weekdays and keeps them."""
+    assert parse("每个工作日下班前 写工作日志", MON).rrule == "FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=17;BYMINUTE=0"
+    assert parse("每周一到周五 7:30", MON).rrule == "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=7;BYMINUTE=30"
+    clock.set(datetime(2026, 9, 28, 8, 0, tzinfo=SH))
+    reply = bot.said("提醒 每个工作日 17:30 写工作日志", as_="mem_zhao")
+    assert "节假日不提醒" in reply and "写工作日志" in reply
+    bot.said("提醒 每周一到周五 17:30 锁活动室", as_="mem_zhao")
+    days = [f"2026-{m:02d}-{d:02d}" for m, d in [(9, 28), (9, 29), (9, 30)] + [(10, k) for k in range(1, 13)]]
+    fired = _days_fired(bot, clock, [(w, d, "17:30") for w in ("写工作日志", "锁活动室") for d in days])
+    assert fired["写工作日志"] == ["2026-09-28", "2026-09-29", "2026-09-30", "2026-10-08", "2026-10-09", "2026-10-10",
+                                "2026-10-12"]
+    assert fired["锁活动室"] == ["2026-09-28", "2026-09-29", "2026-09-30", "2026-10-01", "2026-10-02", "2026-10-05",
+                              "2026-10-06", "2026-10-07", "2026-10-08", "2026-10-09", "2026-10-12"]
+    rule = recurrence("FREQ=DAILY;X-WORKDAY=ALL;BYHOUR=17;BYMINUTE=30", datetime(2026, 9, 28, tzinfo=SH))
+    assert _fmt([rule.before(datetime(2026, 10, 8, 9, 0, tzinfo=SH))]) == ["2026-09-30 17:30"]
+    assert rule.before(datetime(2026, 9, 28, 17, 0, tzinfo=SH)) is None
