@@ -33,7 +33,8 @@ URGENT_TEXT = "3栋2单元楼道里着火了 好大的烟 快来人"
 RAISE = {"is_request": True, "urgent": True, "category": "health", "reason": "老人摔倒无法起身"}
 # A worry the rules leave unclear (tests/unit/test_unclear_messages.py): their "第四天了没见着" version is urgent by the
 # rules now, so the model would not even be asked about it.
-UNSEEN_ELDER = "对门老太太平时每天都下楼溜达 最近好像没怎么见着 心里直打鼓"
+# Neither the rules nor the learned model place this one (tests/unit/test_unclear_messages.py forwards it).
+UNSEEN_ELDER = "上回跟你们讲的那个情况 现在还是老样子 你们看着办吧"
 SILENCE = {"is_request": False, "urgent": False, "category": None, "reason": "不是诉求"}
 
 
