@@ -352,3 +352,25 @@ def test_cli_evaluation_names_the_inactive_and_the_first_month(dbot, tmp_path):
     result = _cli(bot, "report", "evaluation", "--community", "HY", "--period", "2026-11", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "数据不足（首月） 1 人" in result.output and "未在岗 1 人另列" in result.output
+
+
+def test_escalations_and_reminders_skip_members_marked_not_at_work(bot, clock):
+    """在岗=否 gets nothing: an overdue ticket's steps go past an off-duty grid leader (to the grid above's leader)
+    and an off-duty assignee's reminder goes to who covers (the A/B partner)."""
+    light = report(bot, "1栋2单元楼道灯坏了好几天了", as_="res_a")
+    clock.advance(minutes=10)
+    bot.say(f"受理 {light}", as_="mem_zhao", private=True)
+    with bot.app.session() as s, s.begin():
+        s.get(Member, bot.world.members["lead_li"]).on_duty = False        # 在岗：否 in the roster
+        s.get(Member, bot.world.members["mem_zhao"]).on_duty = False
+    before = {u: len(outbox_to(bot, u)) for u in ("lead_li", "mem_zhao", "mem_qian", "sec_wang")}
+    steps = []
+    for hour in (9, 11, 13, 15, 17):                                       # Tuesday, after the 1-day limit
+        clock.set(local(11, 3, hour, 15))
+        result = jobs.sweep_tickets(app=bot.app)
+        steps += result["reminders"] + [e["number"] for e in result["escalations"]]
+    assert steps.count(light) == 4                                         # reminder, partner, leader, secretary
+    assert len(outbox_to(bot, "lead_li")) == before["lead_li"]
+    assert len(outbox_to(bot, "mem_zhao")) == before["mem_zhao"]
+    assert any("请抓紧" in x or light in x for x in outbox_to(bot, "mem_qian")[before["mem_qian"]:])
+    assert any(light in x for x in outbox_to(bot, "sec_wang")[before["sec_wang"]:])

@@ -79,12 +79,14 @@ def partners(session: Session, member: Member, now: datetime) -> list[Member]:
 
 
 def grid_leaders(session: Session, grid_id: int) -> list[Member]:
-    """Grid leaders linked to the grid, else to the nearest grid above it."""
+    """Grid leaders linked to the grid, else to the nearest grid above it. A leader marked 在岗=否 in the roster is
+    nobody to count on: they hear nothing and the grid above's leaders stand in (issue 18)."""
     grid = session.get(Grid, grid_id)
     while grid is not None:
         leaders = [m for m in session.scalars(
             select(Member).join(MemberGrid, MemberGrid.member_id == Member.id)
-            .where(MemberGrid.grid_id == grid.id, Member.active.is_(True)).order_by(Member.id))
+            .where(MemberGrid.grid_id == grid.id, Member.active.is_(True), Member.on_duty.is_(True))
+            .order_by(Member.id))
             if "grid_leader" in (m.roles or [])]
         if leaders:
             return leaders
@@ -93,8 +95,10 @@ def grid_leaders(session: Session, grid_id: int) -> list[Member]:
 
 
 def community_role(session: Session, community_id: int, role: str) -> list[Member]:
+    """The community's members with this role who are at work (active, not marked 在岗=否)."""
     return [m for m in session.scalars(select(Member).where(Member.community_id == community_id,
-                                                             Member.active.is_(True)).order_by(Member.id))
+                                                             Member.active.is_(True), Member.on_duty.is_(True))
+                                       .order_by(Member.id))
             if role in (m.roles or [])]
 
 
@@ -111,7 +115,12 @@ def ladder_targets(session: Session, ticket: Ticket, level: int, now: datetime |
 def _ladder(session: Session, ticket: Ticket, level: int, now: datetime | None) -> list[Member]:
     role = LADDER_ROLES[min(max(level, 1), len(LADDER_ROLES) - 1)]
     if role == "grid_member":
-        return [ticket.assignee] if ticket.assignee else grid_leaders(session, ticket.grid_id)
+        if ticket.assignee is not None and ticket.assignee.active and ticket.assignee.on_duty:
+            return [ticket.assignee]
+        # nobody, or someone marked 在岗=否: who covers for them hears the reminder
+        covering = [m for m in (partners(session, ticket.assignee, now or ticket.updated_at)
+                                if ticket.assignee else []) if m.active and m.on_duty]
+        return covering or grid_leaders(session, ticket.grid_id)
     if role == "partner":
         found = [m for m in partners(session, ticket.assignee, now or ticket.updated_at)
                  if m.id != ticket.assignee_id and (now is None or available(session, m, now))] \

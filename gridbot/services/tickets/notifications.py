@@ -25,11 +25,12 @@ def write(session: Session, replies: list[Reply], now: datetime, platform: str |
 
 def notify(session: Session, members: Iterable[Member | None], text: str, now: datetime, platform: str | None,
            ticket: Ticket, urgent: bool = False) -> int:
-    """Private notes to members (each once), through the outbox in this transaction."""
+    """Private notes to members (each once), through the outbox in this transaction. Members no longer active or
+    marked 在岗=否 in the roster get nothing (issue 18): whoever chose them should have chosen someone at work."""
     seen: set[int] = set()
     replies = []
     for m in members:
-        if m is None or m.id in seen:
+        if m is None or m.id in seen or not (m.active and m.on_duty):
             continue
         seen.add(m.id)
         replies.append(Reply(text, to_user=m.userid, urgent=urgent))
