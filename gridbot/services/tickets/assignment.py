@@ -103,8 +103,8 @@ def community_role(session: Session, community_id: int, role: str) -> list[Membe
 
 
 def ladder_targets(session: Session, ticket: Ticket, level: int, now: datetime | None = None) -> list[Member]:
-    """Who is told at each level (sla.LADDER_ROLES): 1 the assignee, 2 their A/B partner (on duty; else the grid
-    leaders), 3 the grid leaders, 4 the secretary, 5 the chief grid leader (else the secretary).
+    """Who is told at each level (sla.LADDER_ROLES): 1 the assignee (or who covers for them), 2 their A/B partner
+    at work (else nobody), 3 the grid leaders, 4 the secretary, 5 the chief grid leader (else the secretary).
     A complaint not yet decided never reaches the member it is about (监督评议)."""
     people = _ladder(session, ticket, level, now)
     if ticket.concealed and ticket.about_member_id is not None:
@@ -121,11 +121,10 @@ def _ladder(session: Session, ticket: Ticket, level: int, now: datetime | None) 
         covering = [m for m in (partners(session, ticket.assignee, now or ticket.updated_at)
                                 if ticket.assignee else []) if m.active and m.on_duty]
         return covering or grid_leaders(session, ticket.grid_id)
-    if role == "partner":
-        found = [m for m in partners(session, ticket.assignee, now or ticket.updated_at)
-                 if m.id != ticket.assignee_id and (now is None or available(session, m, now))] \
+    if role == "partner":     # none at work (on leave, 在岗=否): nobody; the sweep skips the step
+        return [m for m in partners(session, ticket.assignee, now or ticket.updated_at)
+                if m.id != ticket.assignee_id and (now is None or available(session, m, now))] \
             if ticket.assignee else []
-        return found or grid_leaders(session, ticket.grid_id)
     if role == "grid_leader":
         return grid_leaders(session, ticket.grid_id)
     if role == "secretary":
