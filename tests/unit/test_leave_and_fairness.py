@@ -389,3 +389,18 @@ def test_no_ticket_is_handed_to_a_member_not_at_work(bot):
     bot.say("请假 到周三", as_="mem_qian", private=True)
     said = bot.said(f"派遣 {light} @钱网格员", as_="lead_li", private=True)
     assert "请假" in said and assignee(bot, light) == "mem_zhao"
+
+
+def test_a_member_on_leave_with_nobody_covering_is_not_reminded_the_grid_leader_is(bot, clock):
+    light = report(bot, "1栋2单元楼道灯坏了好几天了", as_="res_a")
+    clock.advance(minutes=10)
+    bot.say(f"受理 {light}", as_="mem_zhao", private=True)
+    with bot.app.session() as s, s.begin():
+        s.get(Member, bot.world.members["mem_qian"]).on_duty = False       # the partner cannot cover
+    bot.say("请假 到周五", as_="mem_zhao", private=True)
+    assert assignee(bot, light) == "mem_zhao"                              # nobody to hand it to
+    before = len(outbox_to(bot, "mem_zhao"))
+    clock.set(local(11, 3, 9, 15))                                         # past the 1-day limit
+    assert jobs.sweep_tickets(app=bot.app)["reminders"] == [light]
+    assert len(outbox_to(bot, "mem_zhao")) == before
+    assert any(light in x and "超时提醒" in x for x in outbox_to(bot, "lead_li"))

@@ -112,18 +112,25 @@ def ladder_targets(session: Session, ticket: Ticket, level: int, now: datetime |
     return people
 
 
+def _at_work(session: Session, member: Member | None, now: datetime | None) -> bool:
+    """At work now (`available`); without a time, at least active and not marked 在岗=否."""
+    if now is not None:
+        return available(session, member, now)
+    return member is not None and member.active and member.on_duty
+
+
 def _ladder(session: Session, ticket: Ticket, level: int, now: datetime | None) -> list[Member]:
     role = LADDER_ROLES[min(max(level, 1), len(LADDER_ROLES) - 1)]
     if role == "grid_member":
-        if ticket.assignee is not None and ticket.assignee.active and ticket.assignee.on_duty:
-            return [ticket.assignee]
-        # nobody, or someone marked 在岗=否: who covers for them hears the reminder
+        if _at_work(session, ticket.assignee, now):
+            return [ticket.assignee] if ticket.assignee else []
+        # nobody, or someone away (在岗=否, on leave): who covers for them hears the reminder, else the grid leader
         covering = [m for m in (partners(session, ticket.assignee, now or ticket.updated_at)
-                                if ticket.assignee else []) if m.active and m.on_duty]
+                                if ticket.assignee else []) if _at_work(session, m, now)]
         return covering or grid_leaders(session, ticket.grid_id)
     if role == "partner":     # none at work (on leave, 在岗=否): nobody; the sweep skips the step
         return [m for m in partners(session, ticket.assignee, now or ticket.updated_at)
-                if m.id != ticket.assignee_id and (now is None or available(session, m, now))] \
+                if m.id != ticket.assignee_id and _at_work(session, m, now)] \
             if ticket.assignee else []
     if role == "grid_leader":
         return grid_leaders(session, ticket.grid_id)
