@@ -301,6 +301,18 @@ def test_hold_finds_what_the_member_may_act_on_and_nothing_else(bot):
     assert "已挂起" in bot.said(f"挂起 {number} 等物业公司", as_="mem_zhou", private=True)
 
 
+def test_resuming_a_ticket_already_late_says_so_not_a_time_gone_by(bot, clock):
+    number = report(bot)
+    clock.advance(minutes=10)
+    bot.say(f"受理 {number}", as_="mem_zhao", private=True)            # due Tuesday 09:10
+    clock.set(local_at(3, 10, 0))                                      # an hour late when it is held
+    bot.say(f"挂起 {number} 等物业公司", as_="mem_zhao", private=True)
+    clock.set(local_at(4, 10, 0))
+    reply = bot.said(f"恢复 {number}", as_="mem_zhao", private=True)
+    late = shown(ticket(bot, number).resolution_due)                  # still before now: the wait moved it on
+    assert f"请在 {late} 前办结" not in reply and f"已超过办理时限（{late}）" in reply
+
+
 def test_console_shows_the_hold_and_offers_resume(bot):
     from tests.console_helpers import build_world
 

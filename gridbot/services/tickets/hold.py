@@ -12,7 +12,7 @@ by the clock time it waited (working time for a normal ticket), so the wait neve
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy.orm import Session
 
@@ -110,10 +110,12 @@ def release(session: Session, policy: Policy, ticket: Ticket, actor: str, now: d
     tell_reporters(session, ticket, "tickets.tell.resumed", now, platform)
     if actor == "system" and ticket.assignee is not None:
         due = ticket.resolution_due if ticket.status != "reported" else ticket.response_due
-        notify(session, [ticket.assignee], t_resumed(ticket, policy, due), now, platform, ticket,
+        notify(session, [ticket.assignee], t_resumed(ticket, policy, due, now), now, platform, ticket,
                urgent=ticket.urgency == URGENT)
 
 
-def t_resumed(ticket: Ticket, policy: Policy, due: datetime | None) -> str:
-    return t("tickets.notify.resumed", number=ticket.number, reason=ticket.hold_reason or "-",
+def t_resumed(ticket: Ticket, policy: Policy, due: datetime | None, now: datetime) -> str:
+    late = due is not None and (due if due.tzinfo else due.replace(tzinfo=UTC)) <= now   # SQLite: naive UTC
+    return t("tickets.notify.resumed_late" if late else "tickets.notify.resumed", number=ticket.number,
+             reason=ticket.hold_reason or "-",
              due=fmt_time(due, policy.tz) if due else "-")
