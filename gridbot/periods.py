@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from .errors import Refusal
+from .schedule.parse import to_int
 from .texts import t
 
 
@@ -168,3 +169,57 @@ def split_period(text: str, today: date, units: tuple[str, ...] = ("week", "mont
         if text.startswith(word) and _RELATIVE[word][0] in units:
             return _relative(word, today), text[len(word):]
     return None, text
+
+
+# -- until when: a leave's or a hold's last day (请假 到下周三, 挂起 3 等燃气公司 到12月10日) ---------------------
+_WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6,
+             "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6}
+_UNTIL_RE = re.compile(
+    r"^(?:到|至|直到|请到)?\s*(?:"
+    r"(?P<rel>昨天|今天|明天|后天|大后天)"
+    r"|(?P<next>下个?|本|这个?)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
+    r"|(?P<ymd>\d{4})-(?P<m1>\d{1,2})-(?P<d1>\d{1,2})"
+    r"|(?:(?P<m2>\d{1,2})月)?(?P<d2>\d{1,2})[日号]"
+    r"|(?P<n>\d{1,2}|[一二两三四五六七八九十]{1,3})天"
+    r")\s*(?:为止|前)?")
+
+
+def parse_until(text: str, today: date) -> tuple[date, str] | None:
+    """The last local day of a leave ("到周五", "到11月6日", "3天") and the text after it; None if unreadable."""
+    m = _UNTIL_RE.match(text.strip())
+    if not m:
+        return None
+    rest = text.strip()[m.end():].strip(" ，,：:")
+    rest = re.sub(r"^[（(](.*)[)）]$", r"\1", rest)  # "到周五（家里有事）": the notice adds its own brackets
+    if m.group("rel"):
+        last = today + timedelta(days={"昨天": -1, "今天": 0, "明天": 1, "后天": 2, "大后天": 3}[m.group("rel")])
+    elif m.group("wd"):
+        wd = _WEEKDAYS[m.group("wd")]
+        if (m.group("next") or "").startswith("下"):
+            last = today - timedelta(days=today.weekday()) + timedelta(days=7 + wd)
+        else:
+            last = today + timedelta(days=(wd - today.weekday()) % 7)
+    elif m.group("ymd"):
+        try:
+            last = date(int(m.group("ymd")), int(m.group("m1")), int(m.group("d1")))
+        except ValueError:
+            return None
+    elif m.group("d2"):
+        month = int(m.group("m2")) if m.group("m2") else today.month
+        year = today.year
+        try:
+            last = date(year, month, int(m.group("d2")))
+            if last < today:
+                last = (date(year + 1, month, int(m.group("d2"))) if m.group("m2")
+                        else add_months(today, 1).replace(day=int(m.group("d2"))))
+        except ValueError:
+            return None
+    else:
+        try:
+            days = to_int(m.group("n"))  # "三天", "两天", "十天": members write numbers in Chinese
+        except (KeyError, ValueError):
+            return None
+        if days < 1:
+            return None
+        last = today + timedelta(days=days - 1)
+    return last, rest

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from gridbot.messages import Reply
@@ -488,7 +488,9 @@ def resume_command(ctx: Context, args: str) -> list[Reply]:
     tk = tickets.hold.resume(ctx.session, policy, ctx.speaker, ref, ctx.now, ctx.inbound.platform)
     minutes = next((ev.detail or {}).get("held_minutes", 0) for ev in reversed(tk.events) if ev.action == "resume")
     due = tk.response_due if tk.status == "reported" else tk.resolution_due
-    return _done(ctx, t("tickets.done.resumed", number=tk.number, held=minutes_text(timedelta(minutes=minutes)),
+    late = due is not None and (due if due.tzinfo else due.replace(tzinfo=UTC)) <= ctx.now   # SQLite: naive
+    return _done(ctx, t("tickets.done.resumed_late" if late else "tickets.done.resumed", number=tk.number,
+                        held=minutes_text(timedelta(minutes=minutes)),
                         due=fmt_time(due, policy.tz), told=held_note(tk, ctx.now, policy.tz)))
 
 

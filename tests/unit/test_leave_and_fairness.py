@@ -352,3 +352,55 @@ def test_cli_evaluation_names_the_inactive_and_the_first_month(dbot, tmp_path):
     result = _cli(bot, "report", "evaluation", "--community", "HY", "--period", "2026-11", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "数据不足（首月） 1 人" in result.output and "未在岗 1 人另列" in result.output
+
+
+def test_escalations_and_reminders_skip_members_marked_not_at_work(bot, clock):
+    """在岗=否 gets nothing: an overdue ticket's steps go past an off-duty grid leader (to the grid above's leader)
+    and an off-duty assignee's reminder goes to who covers (the A/B partner)."""
+    light = report(bot, "1栋2单元楼道灯坏了好几天了", as_="res_a")
+    clock.advance(minutes=10)
+    bot.say(f"受理 {light}", as_="mem_zhao", private=True)
+    with bot.app.session() as s, s.begin():
+        s.get(Member, bot.world.members["lead_li"]).on_duty = False        # 在岗：否 in the roster
+        s.get(Member, bot.world.members["mem_zhao"]).on_duty = False
+    before = {u: len(outbox_to(bot, u)) for u in ("lead_li", "mem_zhao", "mem_qian", "sec_wang")}
+    steps = []
+    for hour in (9, 11, 13, 15, 17):                                       # Tuesday, after the 1-day limit
+        clock.set(local(11, 3, hour, 15))
+        result = jobs.sweep_tickets(app=bot.app)
+        steps += result["reminders"] + [e["number"] for e in result["escalations"]]
+    # the reminder to who covers (mem_qian: the partner step would be her again), then the grid leader step, which
+    # the grid above's leader takes (sec_wang: the secretary step would be him again)
+    assert steps == [light, light]
+    assert len(outbox_to(bot, "lead_li")) == before["lead_li"]
+    assert len(outbox_to(bot, "mem_zhao")) == before["mem_zhao"]
+    assert [x for x in outbox_to(bot, "mem_qian")[before["mem_qian"]:] if light in x]
+    assert len([x for x in outbox_to(bot, "sec_wang")[before["sec_wang"]:] if light in x]) == 1
+
+
+def test_no_ticket_is_handed_to_a_member_not_at_work(bot):
+    """派遣/转派 to someone marked 在岗=否 or on leave is refused with who covers, and nothing moves."""
+    light = report(bot, "1栋2单元楼道灯坏了好几天了", as_="res_a")
+    with bot.app.session() as s, s.begin():
+        s.get(Member, bot.world.members["mem_sun"]).on_duty = False
+    said = bot.said(f"转派 {light} @孙网格员 属于第二网格", as_="mem_zhao", private=True)
+    assert "孙网格员" in said and "不在岗" in said
+    assert assignee(bot, light) == "mem_zhao" and events(bot, light, "transfer") == []
+    bot.say("请假 到周三", as_="mem_qian", private=True)
+    said = bot.said(f"派遣 {light} @钱网格员", as_="lead_li", private=True)
+    assert "请假" in said and assignee(bot, light) == "mem_zhao"
+
+
+def test_a_member_on_leave_with_nobody_covering_is_not_reminded_the_grid_leader_is(bot, clock):
+    light = report(bot, "1栋2单元楼道灯坏了好几天了", as_="res_a")
+    clock.advance(minutes=10)
+    bot.say(f"受理 {light}", as_="mem_zhao", private=True)
+    with bot.app.session() as s, s.begin():
+        s.get(Member, bot.world.members["mem_qian"]).on_duty = False       # the partner cannot cover
+    bot.say("请假 到周五", as_="mem_zhao", private=True)
+    assert assignee(bot, light) == "mem_zhao"                              # nobody to hand it to
+    before = len(outbox_to(bot, "mem_zhao"))
+    clock.set(local(11, 3, 9, 15))                                         # past the 1-day limit
+    assert jobs.sweep_tickets(app=bot.app)["reminders"] == [light]
+    assert len(outbox_to(bot, "mem_zhao")) == before
+    assert any(light in x and "超时提醒" in x for x in outbox_to(bot, "lead_li"))

@@ -120,7 +120,7 @@ def test_corridor_light_at_22_30_wakes_nobody(any_bot, clock):
 
 def test_safety_net_and_urgent_updates_are_never_held(bot, clock):
     clock.set(local_at(2, 23, 0))
-    bot.say("对门老太太平时每天都下楼溜达 这都第四天了没见着 喊门也没人应 不会出啥事吧", as_="res_b")
+    bot.say("对门老太太平时每天都下楼溜达 最近好像没怎么见着 心里直打鼓", as_="res_b")   # the rules see no request
     forwarded = [r for r in rows_to(bot, "mem_zhao") if "请人工查看" in r.content["text"]]
     assert forwarded and forwarded[-1].not_before is None
     number = number_in(bot.said("1栋楼道里冒烟了，有煤气味", as_="res_a"))
@@ -128,6 +128,20 @@ def test_safety_net_and_urgent_updates_are_never_held(bot, clock):
     bot.say(f"受理 {number}", as_="mem_zhao", private=True)
     told = [r for r in rows_to(bot, bot.chat("HY-01")) if "已受理" in r.content["text"]]
     assert told and told[-1].not_before is None
+
+
+def test_every_update_of_an_urgent_ticket_at_night_goes_at_once(bot, clock):
+    clock.set(local_at(7, 2, 0))                      # Saturday 02:00: nobody accepts the smoke in 5 minutes
+    number = number_in(bot.said("1栋楼道里冒烟了，有煤气味", as_="res_a"))
+    clock.set(local_at(7, 2, 6))
+    assert sweep(bot)["handovers"] == [number]
+    taken = [r for r in rows_to(bot, "mem_qian") if "AB岗" in r.content["text"]]
+    away = [r for r in rows_to(bot, "mem_zhao") if "已按AB岗转给" in r.content["text"]]
+    assert taken and away and taken[-1].not_before is None and away[-1].not_before is None
+    clock.set(local_at(7, 2, 8))                      # the resident writes again: the member hears it now
+    bot.say("1栋楼道还在冒烟，煤气味更重了", as_="res_a")
+    more = [r for r in rows_to(bot, "mem_qian") if "煤气味更重" in r.content["text"]]
+    assert more and more[-1].not_before is None
 
 
 def test_feedback_at_night_says_when_the_resident_hears(bot, clock):
@@ -156,6 +170,41 @@ def test_repeated_or_urgent_tickets_take_the_ladder_to_the_chief(tmp_path):
         "escalation:\n  ladder:\n    normal: [grid_member, mayor]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="mayor"):
         Policy.load(tmp_path, "Asia/Shanghai")
+
+
+def test_each_step_of_the_ladder_reaches_someone_new(bot, clock):
+    """The partner covering a leave has no partner at work: the ladder goes reminder -> grid leader -> secretary,
+    each heard once, under its own name; nobody is told "升级到A/B岗搭档" for a step that reached nobody."""
+    bot.say("请假 到下周三", as_="mem_zhao", private=True)              # mem_qian covers
+    number = report(bot)
+    assert ticket(bot, number).assignee.userid == "mem_qian"
+    clock.advance(minutes=10)
+    bot.say(f"受理 {number}", as_="mem_qian", private=True)
+    steps = []
+    for hour in range(9, 18):                                              # Tuesday, after the 1-day limit
+        clock.set(local_at(3, hour, 15))
+        result = sweep(bot)
+        steps += [("remind", number)] * len(result["reminders"]) + [(e["level"], e["number"])
+                                                                     for e in result["escalations"]]
+    assert steps == [("remind", number), (3, number), (4, number)]
+    to_leader = [n for n in outbox_to(bot, "lead_li") if number in n]
+    assert len(to_leader) == 1 and "网格长" in to_leader[0]
+    assert len([n for n in outbox_to(bot, "sec_wang") if number in n]) == 1
+    assert not any("A/B岗搭档督办" in n for n in outbox_to(bot, "mem_qian"))
+
+
+def test_a_step_to_the_assignee_themselves_is_skipped(bot, clock):
+    """A ticket the grid leader holds: the grid-leader step would tell only them; the secretary hears next."""
+    number = report(bot)
+    bot.say(f"转派 {number} @李网格长 物业协调", as_="mem_zhao", private=True)
+    clock.advance(minutes=10)
+    bot.say(f"受理 {number}", as_="lead_li", private=True)
+    levels = []
+    for hour in range(9, 18):
+        clock.set(local_at(3, hour, 15))
+        levels += [e["level"] for e in sweep(bot)["escalations"]]
+    assert levels == [4]
+    assert not any("已升级到网格长督办" in n or "A/B岗搭档督办" in n for n in outbox_to(bot, "lead_li"))
 
 
 def test_own_escalation_does_not_hurry_the_member(bot):
@@ -238,6 +287,30 @@ def test_hold_needs_a_reason(bot):
     number = report(bot)
     assert "请写明说明" in bot.said(f"挂起 {number}", as_="mem_zhao", private=True)
     assert ticket(bot, number).held_since is None
+
+
+def test_hold_finds_what_the_member_may_act_on_and_nothing_else(bot):
+    """挂起/恢复 see the tickets 受理 sees: a complaint about the member is not there for them (监督评议), a ticket
+    transferred to them from another grid is."""
+    complaint = number_in(bot.said("你们网格员态度太差了，叫了三次都不来", as_="res_a"))
+    assert "没有找到" in bot.said(f"挂起 {complaint} 等领导", as_="mem_zhao", private=True)
+    assert "没有找到" in bot.said(f"恢复 {complaint}", as_="mem_zhao", private=True)
+    assert ticket(bot, complaint).held_since is None
+    number = report(bot)
+    bot.say(f"转派 {number} @周网格员 属于第三网格", as_="mem_zhao", private=True)
+    assert "已挂起" in bot.said(f"挂起 {number} 等物业公司", as_="mem_zhou", private=True)
+
+
+def test_resuming_a_ticket_already_late_says_so_not_a_time_gone_by(bot, clock):
+    number = report(bot)
+    clock.advance(minutes=10)
+    bot.say(f"受理 {number}", as_="mem_zhao", private=True)            # due Tuesday 09:10
+    clock.set(local_at(3, 10, 0))                                      # an hour late when it is held
+    bot.say(f"挂起 {number} 等物业公司", as_="mem_zhao", private=True)
+    clock.set(local_at(4, 10, 0))
+    reply = bot.said(f"恢复 {number}", as_="mem_zhao", private=True)
+    late = shown(ticket(bot, number).resolution_due)                  # still before now: the wait moved it on
+    assert f"请在 {late} 前办结" not in reply and f"已超过办理时限（{late}）" in reply
 
 
 def test_console_shows_the_hold_and_offers_resume(bot):

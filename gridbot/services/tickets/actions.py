@@ -11,18 +11,19 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ...clock import local
 from ...models import Grid, Member, MemberGrid, Ticket, TicketReporter
 from ...models.org import LEADER_ROLES
 from ...models.tickets import ACTIVE_STATUSES, RATINGS
 from ...privacy import group_text, mask_text
 from ...texts import t
-from ..people import Speaker, find_member
+from ..people import Speaker, find_member, on_leave
 from . import hold
 from .assignment import grid_leaders, ladder_targets
 from .duplicates import is_reporter
@@ -131,6 +132,8 @@ def dispatch(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
     if target is None:
         raise TicketError("member_not_found", word=to_word.strip())
     check("dispatch", ticket)
+    if target.id != member.id:
+        _at_work(session, policy, target, now)
     if ticket.status == "reported":   # dispatching an unaccepted ticket accepts it first (one step less)
         accept(session, policy, speaker, ticket.number, now, platform)
     move(session, ticket, "dispatched", speaker.actor, "dispatch", now, member_id=target.id,
@@ -141,6 +144,19 @@ def dispatch(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
         notify(session, [target], dispatched_text(ticket, policy, member), now, platform, ticket,
                urgent=ticket.urgency == URGENT)
     return ticket
+
+
+def _at_work(session: Session, policy: Policy, target: Member, now: datetime) -> None:
+    """A ticket is handed only to someone at work: not to a member marked 在岗=否, nor to one on leave (their
+    A/B partner covers; the refusal names who)."""
+    if not target.on_duty:
+        raise TicketError("member_off_duty", name=target.name)
+    leave = on_leave(session, target.id, now)
+    if leave is not None:
+        ends = leave.ends_at if leave.ends_at.tzinfo else leave.ends_at.replace(tzinfo=UTC)   # SQLite: naive UTC
+        last = local(ends - timedelta(seconds=1), policy.tz)
+        raise TicketError("member_on_leave", name=target.name, until=f"{last.month}月{last.day}日",
+                          partner=leave.partner.name if leave.partner else t("tickets.nobody"))
 
 
 def _start_clock(policy: Policy, ticket: Ticket, target: Member, now: datetime) -> None:
@@ -247,6 +263,7 @@ def transfer(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
         raise TicketError("member_not_found", word=to_word.strip() or "?")
     if target.id == ticket.assignee_id:
         raise TicketError("already_assignee", number=ticket.number, name=target.name)
+    _at_work(session, policy, target, now)
     previous = ticket.assignee
     detail: dict[str, Any] = {"from": previous.userid if previous else None, "to": target.userid}
     grid_id = _receiving_grid(session, ticket, target)

@@ -79,12 +79,14 @@ def partners(session: Session, member: Member, now: datetime) -> list[Member]:
 
 
 def grid_leaders(session: Session, grid_id: int) -> list[Member]:
-    """Grid leaders linked to the grid, else to the nearest grid above it."""
+    """Grid leaders linked to the grid, else to the nearest grid above it. A leader marked 在岗=否 in the roster is
+    nobody to count on: they hear nothing and the grid above's leaders stand in (issue 18)."""
     grid = session.get(Grid, grid_id)
     while grid is not None:
         leaders = [m for m in session.scalars(
             select(Member).join(MemberGrid, MemberGrid.member_id == Member.id)
-            .where(MemberGrid.grid_id == grid.id, Member.active.is_(True)).order_by(Member.id))
+            .where(MemberGrid.grid_id == grid.id, Member.active.is_(True), Member.on_duty.is_(True))
+            .order_by(Member.id))
             if "grid_leader" in (m.roles or [])]
         if leaders:
             return leaders
@@ -93,14 +95,16 @@ def grid_leaders(session: Session, grid_id: int) -> list[Member]:
 
 
 def community_role(session: Session, community_id: int, role: str) -> list[Member]:
+    """The community's members with this role who are at work (active, not marked 在岗=否)."""
     return [m for m in session.scalars(select(Member).where(Member.community_id == community_id,
-                                                             Member.active.is_(True)).order_by(Member.id))
+                                                             Member.active.is_(True), Member.on_duty.is_(True))
+                                       .order_by(Member.id))
             if role in (m.roles or [])]
 
 
 def ladder_targets(session: Session, ticket: Ticket, level: int, now: datetime | None = None) -> list[Member]:
-    """Who is told at each level (sla.LADDER_ROLES): 1 the assignee, 2 their A/B partner (on duty; else the grid
-    leaders), 3 the grid leaders, 4 the secretary, 5 the chief grid leader (else the secretary).
+    """Who is told at each level (sla.LADDER_ROLES): 1 the assignee (or who covers for them), 2 their A/B partner
+    at work (else nobody), 3 the grid leaders, 4 the secretary, 5 the chief grid leader (else the secretary).
     A complaint not yet decided never reaches the member it is about (监督评议)."""
     people = _ladder(session, ticket, level, now)
     if ticket.concealed and ticket.about_member_id is not None:
@@ -108,15 +112,26 @@ def ladder_targets(session: Session, ticket: Ticket, level: int, now: datetime |
     return people
 
 
+def _at_work(session: Session, member: Member | None, now: datetime | None) -> bool:
+    """At work now (`available`); without a time, at least active and not marked 在岗=否."""
+    if now is not None:
+        return available(session, member, now)
+    return member is not None and member.active and member.on_duty
+
+
 def _ladder(session: Session, ticket: Ticket, level: int, now: datetime | None) -> list[Member]:
     role = LADDER_ROLES[min(max(level, 1), len(LADDER_ROLES) - 1)]
     if role == "grid_member":
-        return [ticket.assignee] if ticket.assignee else grid_leaders(session, ticket.grid_id)
-    if role == "partner":
-        found = [m for m in partners(session, ticket.assignee, now or ticket.updated_at)
-                 if m.id != ticket.assignee_id and (now is None or available(session, m, now))] \
+        if _at_work(session, ticket.assignee, now):
+            return [ticket.assignee] if ticket.assignee else []
+        # nobody, or someone away (在岗=否, on leave): who covers for them hears the reminder, else the grid leader
+        covering = [m for m in (partners(session, ticket.assignee, now or ticket.updated_at)
+                                if ticket.assignee else []) if _at_work(session, m, now)]
+        return covering or grid_leaders(session, ticket.grid_id)
+    if role == "partner":     # none at work (on leave, 在岗=否): nobody; the sweep skips the step
+        return [m for m in partners(session, ticket.assignee, now or ticket.updated_at)
+                if m.id != ticket.assignee_id and _at_work(session, m, now)] \
             if ticket.assignee else []
-        return found or grid_leaders(session, ticket.grid_id)
     if role == "grid_leader":
         return grid_leaders(session, ticket.grid_id)
     if role == "secretary":

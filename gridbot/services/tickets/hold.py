@@ -12,12 +12,14 @@ by the clock time it waited (working time for a normal ticket), so the wait neve
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy.orm import Session
 
 from ...clock import local
 from ...models import Member, Ticket
+from ...models.org import LEADER_ROLES
+from ...periods import parse_until
 from ...privacy import mask_text
 from ...texts import t
 from ..people import Speaker
@@ -33,9 +35,8 @@ _UNTIL_START = re.compile(r"(?:到|至|直到)")
 
 
 def parse_hold(text: str, today: date) -> tuple[str, date | None]:
-    """"等燃气公司 到12月10日" -> ("等燃气公司", 2026-12-10). The date words are services/work.parse_until's (the
+    """"等燃气公司 到12月10日" -> ("等燃气公司", 2026-12-10). The date words are periods.parse_until's (the
     leave's "到下周三", "到12月10日", "3天"), found at the start or after the reason."""
-    from ..work import parse_until  # noqa: PLC0415 - services.work imports tickets: late, not a cycle
     text = (text or "").strip()
     found = parse_until(text, today)
     if found is not None and text[:1] in "到至直" and found[0] >= today:
@@ -48,13 +49,22 @@ def parse_hold(text: str, today: date) -> tuple[str, date | None]:
     return text, None
 
 
-def suspend(session: Session, policy: Policy, speaker: Speaker, ref: str, text: str, now: datetime,
-            platform: str | None = None) -> Ticket:
-    """挂起 N 原因 [到日期]: the clock stops; the reporters are told why (and until when, if given)."""
+def _load(session: Session, speaker: Speaker, ref: str) -> tuple[Ticket, Member]:
+    """The ticket as 受理 finds it (actions._load): in the member's scope or assigned to them (转派 across grids); a
+    complaint about the member is not there for them, one not yet decided is for leaders only (监督评议)."""
     member = session.get(Member, speaker.member_id) if speaker.member_id else None
     if member is None:
         raise TicketError("members_only")
-    ticket = find_ticket(session, ref, speaker.scope_grid_ids)
+    ticket = find_ticket(session, ref, speaker.scope_grid_ids, member_id=member.id)
+    if ticket.concealed and not set(member.roles or []) & LEADER_ROLES:
+        raise TicketError("complaint_leaders_only", number=ticket.number)
+    return ticket, member
+
+
+def suspend(session: Session, policy: Policy, speaker: Speaker, ref: str, text: str, now: datetime,
+            platform: str | None = None) -> Ticket:
+    """挂起 N 原因 [到日期]: the clock stops; the reporters are told why (and until when, if given)."""
+    ticket, member = _load(session, speaker, ref)
     check("hold", ticket)
     reason, until_day = parse_hold(text, local(now, policy.tz).date())
     if not reason:
@@ -77,10 +87,7 @@ def suspend(session: Session, policy: Policy, speaker: Speaker, ref: str, text: 
 def resume(session: Session, policy: Policy, speaker: Speaker, ref: str, now: datetime,
            platform: str | None = None) -> Ticket:
     """恢复 N: the clock runs again; its due times move on by the time held."""
-    member = session.get(Member, speaker.member_id) if speaker.member_id else None
-    if member is None:
-        raise TicketError("members_only")
-    ticket = find_ticket(session, ref, speaker.scope_grid_ids)
+    ticket, member = _load(session, speaker, ref)
     check("resume", ticket)
     release(session, policy, ticket, speaker.actor, now, platform, member_id=member.id)
     return ticket
@@ -103,10 +110,12 @@ def release(session: Session, policy: Policy, ticket: Ticket, actor: str, now: d
     tell_reporters(session, ticket, "tickets.tell.resumed", now, platform)
     if actor == "system" and ticket.assignee is not None:
         due = ticket.resolution_due if ticket.status != "reported" else ticket.response_due
-        notify(session, [ticket.assignee], t_resumed(ticket, policy, due), now, platform, ticket,
+        notify(session, [ticket.assignee], t_resumed(ticket, policy, due, now), now, platform, ticket,
                urgent=ticket.urgency == URGENT)
 
 
-def t_resumed(ticket: Ticket, policy: Policy, due: datetime | None) -> str:
-    return t("tickets.notify.resumed", number=ticket.number, reason=ticket.hold_reason or "-",
+def t_resumed(ticket: Ticket, policy: Policy, due: datetime | None, now: datetime) -> str:
+    late = due is not None and (due if due.tzinfo else due.replace(tzinfo=UTC)) <= now   # SQLite: naive UTC
+    return t("tickets.notify.resumed_late" if late else "tickets.notify.resumed", number=ticket.number,
+             reason=ticket.hold_reason or "-",
              due=fmt_time(due, policy.tz) if due else "-")

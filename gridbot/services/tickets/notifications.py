@@ -24,12 +24,16 @@ def write(session: Session, replies: list[Reply], now: datetime, platform: str |
 
 
 def notify(session: Session, members: Iterable[Member | None], text: str, now: datetime, platform: str | None,
-           ticket: Ticket, urgent: bool = False) -> int:
-    """Private notes to members (each once), through the outbox in this transaction."""
+           ticket: Ticket, urgent: bool | None = None) -> int:
+    """Private notes to members (each once), through the outbox in this transaction. Members no longer active or
+    marked 在岗=否 in the roster get nothing (issue 18): whoever chose them should have chosen someone at work.
+    `urgent` defaults to the ticket's urgency: every update about an urgent ticket goes at once, quiet hours or not."""
+    if urgent is None:
+        urgent = ticket.urgency == URGENT
     seen: set[int] = set()
     replies = []
     for m in members:
-        if m is None or m.id in seen:
+        if m is None or m.id in seen or not (m.active and m.on_duty):
             continue
         seen.add(m.id)
         replies.append(Reply(text, to_user=m.userid, urgent=urgent))

@@ -17,7 +17,7 @@ from ...models import Ticket
 from ...schedule.config import quiet_hold
 from ...texts import t
 from .actions import raise_to
-from .assignment import available, partners, pick_assignee
+from .assignment import available, ladder_targets, partners, pick_assignee
 from .hold import release
 from .lifecycle import LADDER, event
 from .names import category_name, fmt_time, phone_line
@@ -69,7 +69,7 @@ def sweep(session: Session, policy: Policy, now: datetime) -> SweepResult:
             continue
         if ticket.escalated_for not in (kind, "manual"):   # a new phase starts from the bottom of the ladder
             ticket.escalation_level, ticket.escalated_for = 0, kind
-        ladder = [LADDER.index(role) for role in policy.ladder_for(ticket)]
+        ladder = _reaching(session, ticket, [LADDER.index(role) for role in policy.ladder_for(ticket)], now)
         ahead = [lvl for lvl in ladder if lvl > ticket.escalation_level]
         if not ahead:
             continue                       # the top of this ticket's ladder: the plans stop here
@@ -95,6 +95,21 @@ def sweep(session: Session, policy: Policy, now: datetime) -> SweepResult:
         event(session, ticket, "system", "rating_expired", now, to=to, detail={"rating": "none"})
         result.ratings_expired.append(ticket.number)
     return result
+
+
+def _reaching(session: Session, ticket: Ticket, levels: list[int], now: datetime) -> list[int]:
+    """The ladder's steps that tell someone new. A step whose people are only the assignee or were told at a step
+    below (no partner at work, a grid leader holding the ticket) is skipped: nobody hears the same ticket twice, and
+    nobody is told it went "up" to themselves. The reminder and the top (社区吹哨: it names the responsible unit, even
+    to a secretary standing in for the chief grid leader) always count."""
+    told = {ticket.assignee_id}
+    out = []
+    for level in levels:
+        people = {m.id for m in ladder_targets(session, ticket, level, now)}
+        if level in (1, LADDER.index("chief")) or people - told:
+            out.append(level)
+        told |= people
+    return out
 
 
 def _last_step_at(ticket: Ticket) -> datetime | None:
@@ -141,5 +156,5 @@ def _handover(session: Session, policy: Policy, ticket: Ticket, now: datetime) -
            now, None, ticket, urgent=ticket.urgency == URGENT)
     if current is not None:
         notify(session, [current], t("tickets.notify.handed_over", number=ticket.number, to=target.name),
-               now, None, ticket)
+               now, None, ticket, urgent=ticket.urgency == URGENT)     # every update of an urgent ticket: at once
     return True
