@@ -316,9 +316,15 @@ def _report_several(ctx: Context, problems: list[tuple[str, Any]]) -> list[Reply
         lines.append(t("tickets.several.line", number=tk.number, category=category_name(tk.category),
                        place=(tk.place or building_text(tk)) if private else building_text(tk)))
     first = results[0].ticket
-    limits = _policy(ctx).limits(first.category, first.urgency)
-    lines.append(t(("tickets.ack.next_assigned" if first.assignee_id else "tickets.ack.next_unassigned")
-                   + ("_private" if private else ""), response=minutes_text(limits.response), grid=first.grid.name))
+    # what happens next, truthfully for each (an urgent one now, a normal one told at night in the morning): one
+    # line when they agree, else one per ticket, the urgent first
+    policy = _policy(ctx)
+    created = sorted((r.ticket for r in results if r.outcome == "created"), key=lambda tk: tk.urgency != tickets.URGENT)
+    nexts = {tk.number: _next_text(tk, policy, policy.limits(tk.category, tk.urgency), private) for tk in created}
+    if len(set(nexts.values())) == 1:
+        lines.append(next(iter(nexts.values())))
+    else:
+        lines += [f"{number}：{text}" for number, text in nexts.items()]
     urgent = [r.ticket for r in results if r.ticket.urgency == tickets.URGENT]
     if urgent:
         lines.append(t("tickets.ack.urgent", number=_policy(ctx).emergency_number(urgent[0].category)))

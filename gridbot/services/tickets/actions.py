@@ -258,7 +258,9 @@ def transfer(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
     _decide(session, ticket, speaker.actor, "transfer", now)
     ticket.assignee = target
     if ticket.status == "reported":
-        ticket.handover_due = now + policy.limits(ticket.category, ticket.urgency).handover
+        # the new assignee's AB岗 window runs on the ticket's clock (working time for a normal ticket)
+        ticket.handover_due = policy.due(now, policy.limits(ticket.category, ticket.urgency).handover,
+                                         ticket.urgency)
     ticket.escalation_level, ticket.escalated_for = 0, None
     notify(session, [target], t("tickets.notify.transferred", number=ticket.number,
                                 category=category_name(ticket.category), place=ticket.place or "-",

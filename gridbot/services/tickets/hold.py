@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ...clock import local
 from ...models import Member, Ticket
-from ...privacy import mask_text
+from ...privacy import group_text, mask_text
 from ...texts import t
 from ..people import Speaker
 from .errors import TicketError
@@ -69,8 +69,9 @@ def suspend(session: Session, policy: Policy, speaker: Speaker, ref: str, text: 
     event(session, ticket, speaker.actor, "hold", now, note=reason, member_id=member.id,
           detail={"until": until.isoformat() if until else None})
     when = fmt_time(until, policy.tz) if until else None
+    # the full reason stays in the ticket; what the group reads names the building only (issue 18, point 13)
     tell_reporters(session, ticket, "tickets.tell.held_until" if when else "tickets.tell.held", now, platform,
-                   reason=reason, until=when or "")
+                   reason=group_text(reason), until=when or "")
     return ticket
 
 
