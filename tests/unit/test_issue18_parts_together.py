@@ -116,3 +116,14 @@ def test_two_problems_one_urgent_each_keeps_its_urgency_and_the_urgent_one_is_no
     # the ack says truthfully what happens next to each: the urgent one now, the normal one in the morning
     assert f"{urgent}：" in text and "5 分钟内响应" in text and "明早 07:00" in text, text
     assert "1 小时内响应" not in text, text
+
+
+def test_the_member_a_complaint_is_about_cannot_hold_or_resume_it(both):
+    bot = both
+    number = number_in(bot.said("你们网格员态度太差了，叫了三次都不来", as_="res_a"))
+    assert "没有找到" in bot.said(f"挂起 {number} 等居民回来再说", as_="mem_zhao", private=True)
+    assert ticket(bot, number).held_since is None
+    assert "网格长或书记" in bot.said(f"挂起 {number} 等居民回来再说", as_="mem_qian", private=True)
+    assert "已挂起" in bot.said(f"挂起 {number} 等居民出差回来当面沟通", as_="lead_li", private=True)
+    assert "没有找到" in bot.said(f"恢复 {number}", as_="mem_zhao", private=True)
+    assert ticket(bot, number).held_since is not None

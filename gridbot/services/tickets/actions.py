@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...models import Grid, Member, MemberGrid, Ticket, TicketReporter
-from ...models.org import LEADER_ROLES
 from ...models.tickets import ACTIVE_STATUSES, RATINGS
 from ...privacy import group_text, mask_text
 from ...texts import t
@@ -30,27 +29,15 @@ from .errors import TicketError
 from .lifecycle import ACTIONS, LADDER, check, event, move
 from .names import category_name, phone_line, rating_name, status_name
 from .notifications import dispatched_text, notify, tell_reporters
-from .queries import find_ticket
+from .queries import find_for_member, find_ticket
 from .sla import URGENT, Policy
 
 RATING_WORDS = {"满意": "satisfied", "基本满意": "basic", "不满意": "dissatisfied"}
 
 
-def _member(session: Session, speaker: Speaker) -> Member:
-    member = session.get(Member, speaker.member_id) if speaker.member_id else None
-    if member is None:
-        raise TicketError("members_only")
-    return member
-
-
 def _load(session: Session, speaker: Speaker, ref: str) -> tuple[Ticket, Member]:
-    """The ticket in the member's scope, or assigned to them from another grid (转派). A complaint about the member
-    is not found for them; one not yet decided is acted on by leaders only (监督评议)."""
-    member = _member(session, speaker)
-    ticket = find_ticket(session, ref, speaker.scope_grid_ids, member_id=member.id)
-    if ticket.concealed and not set(member.roles or []) & LEADER_ROLES:
-        raise TicketError("complaint_leaders_only", number=ticket.number)
-    return ticket, member
+    """The ticket the member acts on (queries.find_for_member: 转派 across grids, 监督评议)."""
+    return find_for_member(session, speaker, ref)
 
 
 def _decide(session: Session, ticket: Ticket, actor: str, action: str, now: datetime) -> None:
@@ -100,7 +87,7 @@ def mark_duplicate(session: Session, speaker: Speaker, ref: str, of_ref: str, no
                    platform: str | None = None) -> tuple[Ticket, Ticket]:
     """重复 N M: N is the same thing as M; N's reporters join M (and hear when M is solved). Returns (N, M)."""
     ticket, member = _load(session, speaker, ref)
-    target = find_ticket(session, of_ref, speaker.scope_grid_ids)
+    target = find_ticket(session, of_ref, speaker.scope_grid_ids, member_id=member.id)
     if target.id == ticket.id:
         raise TicketError("same_ticket")
     if target.status not in ACTIVE_STATUSES:

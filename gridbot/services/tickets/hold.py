@@ -17,7 +17,7 @@ from datetime import date, datetime, time
 from sqlalchemy.orm import Session
 
 from ...clock import local
-from ...models import Member, Ticket
+from ...models import Ticket
 from ...privacy import group_text, mask_text
 from ...texts import t
 from ..people import Speaker
@@ -25,7 +25,7 @@ from .errors import TicketError
 from .lifecycle import check, event
 from .names import fmt_time
 from .notifications import notify, tell_reporters
-from .queries import find_ticket
+from .queries import find_for_member
 from .sla import URGENT, Policy
 
 _DUE_COLUMNS = ("response_due", "resolution_due", "verify_due", "handover_due")
@@ -51,10 +51,7 @@ def parse_hold(text: str, today: date) -> tuple[str, date | None]:
 def suspend(session: Session, policy: Policy, speaker: Speaker, ref: str, text: str, now: datetime,
             platform: str | None = None) -> Ticket:
     """挂起 N 原因 [到日期]: the clock stops; the reporters are told why (and until when, if given)."""
-    member = session.get(Member, speaker.member_id) if speaker.member_id else None
-    if member is None:
-        raise TicketError("members_only")
-    ticket = find_ticket(session, ref, speaker.scope_grid_ids)
+    ticket, member = find_for_member(session, speaker, ref)
     check("hold", ticket)
     reason, until_day = parse_hold(text, local(now, policy.tz).date())
     if not reason:
@@ -78,10 +75,7 @@ def suspend(session: Session, policy: Policy, speaker: Speaker, ref: str, text: 
 def resume(session: Session, policy: Policy, speaker: Speaker, ref: str, now: datetime,
            platform: str | None = None) -> Ticket:
     """恢复 N: the clock runs again; its due times move on by the time held."""
-    member = session.get(Member, speaker.member_id) if speaker.member_id else None
-    if member is None:
-        raise TicketError("members_only")
-    ticket = find_ticket(session, ref, speaker.scope_grid_ids)
+    ticket, member = find_for_member(session, speaker, ref)
     check("resume", ticket)
     release(session, policy, ticket, speaker.actor, now, platform, member_id=member.id)
     return ticket
