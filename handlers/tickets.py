@@ -360,8 +360,18 @@ def _answer_check(ctx: Context) -> answers.Answer | None:
 
 
 def _answer_run(ctx: Context, found: answers.Answer) -> list[Reply]:
+    """The answer; and when the message also tells a problem ("几点上班？另外3栋楼道灯坏了"), a ticket for it."""
     mentions = [ctx.speaker.user_id] if ctx.inbound.is_group else []
-    return [Reply(found.text, mentions=mentions)]
+    replies = [Reply(found.text, mentions=mentions)]
+    rest = answers.rest_of(found, ctx.text)
+    u = understand(rest) if rest else None
+    if u is None or not u.is_request or u.category in (None, "consultation"):
+        return replies
+    try:
+        result = tickets.report(ctx.session, _policy(ctx), _request(ctx, u, text=rest), ctx.now)
+    except TicketError as err:
+        return [*replies, Reply(err.text)]
+    return [*replies, Reply(ack_text(result, _policy(ctx), private=not ctx.inbound.is_group), mentions=mentions)]
 
 
 class _Complaint:

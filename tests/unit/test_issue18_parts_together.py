@@ -127,3 +127,24 @@ def test_the_member_a_complaint_is_about_cannot_hold_or_resume_it(both):
     assert "已挂起" in bot.said(f"挂起 {number} 等居民出差回来当面沟通", as_="lead_li", private=True)
     assert "没有找到" in bot.said(f"恢复 {number}", as_="mem_zhao", private=True)
     assert ticket(bot, number).held_since is not None
+
+
+# -- 12 x 10: a question and a problem in one message: the answer, and a ticket for the problem -------------------
+@pytest.mark.parametrize("text, building", [
+    ("请问社区几点上班？另外3栋楼道灯坏了好几天了", "3"),
+    ("办居住证要带什么？还有2栋垃圾桶满了好几天没人倒", "2"),
+])
+def test_a_question_with_a_problem_is_answered_and_the_problem_ticketed(bot, text, building):
+    before = len(_numbers(bot))
+    said = bot.said(text, as_="res_a")
+    assert "咨询电话" in said                                   # the answer
+    assert len(_numbers(bot)) == before + 1, said                 # and the problem is not lost
+    tk = ticket(bot, _numbers(bot)[-1])
+    assert tk.building == building and tk.category != "consultation" and tk.number in said
+
+
+@pytest.mark.parametrize("text", ["社区几点上班？", "老年证在哪办？我妈80了", "我想问下开证明要带什么，我家住3栋"])
+def test_a_question_alone_is_still_only_answered(bot, text):
+    before = len(_numbers(bot))
+    bot.say(text, as_="res_a")
+    assert len(_numbers(bot)) == before
