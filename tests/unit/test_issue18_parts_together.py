@@ -148,3 +148,24 @@ def test_a_question_alone_is_still_only_answered(bot, text):
     before = len(_numbers(bot))
     bot.say(text, as_="res_a")
     assert len(_numbers(bot)) == before
+
+
+# -- 7 x 6: 转派/派遣 to a member on leave or marked 在岗=否 would leave the ticket with nobody ----
+def test_a_ticket_is_not_transferred_or_dispatched_to_a_member_on_leave(both):
+    bot = both
+    number = report(bot, "1栋2单元楼道灯坏了")
+    assert ticket(bot, number).assignee.userid == "mem_zhao"
+    bot.say(f"受理 {number}", as_="mem_zhao", private=True)
+    bot.say("请假 到下周三 培训", as_="mem_zhao", private=True)
+    assert ticket(bot, number).assignee.userid == "mem_qian"          # the leave handed it over
+    said = bot.said(f"转派 {number} @赵网格员", as_="lead_li", private=True)
+    assert "不在岗" in said and "钱" in said, said
+    assert ticket(bot, number).assignee.userid == "mem_qian"
+    other = report(bot, "1栋3单元楼道灯坏了")
+    said = bot.said(f"派遣 {other} @赵网格员", as_="lead_li", private=True)
+    assert "不在岗" in said, said
+    assert ticket(bot, other).assignee.userid != "mem_zhao"
+    with bot.app.session() as s:                                       # 在岗=否: the same
+        s.scalar(select(Member).where(Member.userid == "mem_zhou")).on_duty = False
+        s.commit()
+    assert "不在岗" in bot.said(f"转派 {number} @周网格员", as_="lead_li", private=True)

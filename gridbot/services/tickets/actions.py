@@ -23,7 +23,7 @@ from ...privacy import group_text, mask_text
 from ...texts import t
 from ..people import Speaker, find_member
 from . import hold
-from .assignment import grid_leaders, ladder_targets
+from .assignment import available, grid_leaders, ladder_targets, partners
 from .duplicates import is_reporter
 from .errors import TicketError
 from .lifecycle import ACTIONS, LADDER, check, event, move
@@ -118,6 +118,8 @@ def dispatch(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
     if target is None:
         raise TicketError("member_not_found", word=to_word.strip())
     check("dispatch", ticket)
+    if target.id != member.id:
+        _at_work(session, ticket, target, now)
     if ticket.status == "reported":   # dispatching an unaccepted ticket accepts it first (one step less)
         accept(session, policy, speaker, ticket.number, now, platform)
     move(session, ticket, "dispatched", speaker.actor, "dispatch", now, member_id=target.id,
@@ -128,6 +130,16 @@ def dispatch(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
         notify(session, [target], dispatched_text(ticket, policy, member), now, platform, ticket,
                urgent=ticket.urgency == URGENT)
     return ticket
+
+
+def _at_work(session: Session, ticket: Ticket, target: Member, now: datetime) -> None:
+    """派遣/转派 to a member on leave (请假) or marked 在岗=否 would leave the ticket with nobody: refused, naming who
+    covers for them (issue 18, point 6)."""
+    if available(session, target, now):
+        return
+    cover = next((m for m in partners(session, target, now) if m.id != target.id and available(session, m, now)), None)
+    raise TicketError("target_away", number=ticket.number, name=target.name,
+                      cover=t("tickets.errors.target_away_cover", name=cover.name) if cover else "")
 
 
 def _start_clock(policy: Policy, ticket: Ticket, target: Member, now: datetime) -> None:
@@ -234,6 +246,7 @@ def transfer(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
         raise TicketError("member_not_found", word=to_word.strip() or "?")
     if target.id == ticket.assignee_id:
         raise TicketError("already_assignee", number=ticket.number, name=target.name)
+    _at_work(session, ticket, target, now)
     previous = ticket.assignee
     detail: dict[str, Any] = {"from": previous.userid if previous else None, "to": target.userid}
     grid_id = _receiving_grid(session, ticket, target)
