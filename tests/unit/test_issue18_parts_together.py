@@ -169,3 +169,11 @@ def test_a_ticket_is_not_transferred_or_dispatched_to_a_member_on_leave(both):
         s.scalar(select(Member).where(Member.userid == "mem_zhou")).on_duty = False
         s.commit()
     assert "不在岗" in bot.said(f"转派 {number} @周网格员", as_="lead_li", private=True)
+
+
+def test_two_problems_both_already_reported_join_their_tickets(bot):
+    lamp = report(bot, "1栋门口路灯不亮", as_="res_b")
+    bins = report(bot, "2栋旁边垃圾桶满了好几天没人倒", as_="res_b")
+    said = bot.said("反映两个事 一是1栋门口路灯不亮 二是2栋旁边垃圾桶满了好几天没人倒", as_="res_a")
+    assert lamp in said and bins in said, said
+    assert ticket(bot, lamp).reporters == 2 and ticket(bot, bins).reporters == 2
