@@ -177,3 +177,13 @@ def test_two_problems_both_already_reported_join_their_tickets(bot):
     said = bot.said("反映两个事 一是1栋门口路灯不亮 二是2栋旁边垃圾桶满了好几天没人倒", as_="res_a")
     assert lamp in said and bins in said, said
     assert ticket(bot, lamp).reporters == 2 and ticket(bot, bins).reporters == 2
+
+
+# -- 7: after 转派 to another grid, the neighbours and the reporter still reach the same ticket ----------------------
+def test_a_ticket_transferred_to_another_grid_still_joins_the_same_report_from_the_first_grid(both):
+    bot = both
+    number = report(bot, "1栋2单元楼道灯坏了")
+    bot.say(f"转派 {number} @周网格员 属于第三网格", as_="mem_zhao", private=True)
+    said = bot.said("1栋2单元楼道灯也坏了，晚上黑乎乎的", as_="res_b")
+    assert number in said, said
+    assert ticket(bot, number).reporters == 2 and len(_numbers(bot)) == 1
