@@ -409,6 +409,10 @@ def _complaint_run(ctx: Context, match: _Complaint) -> list[Reply]:
     except TicketError as err:
         return [Reply(err.text)]
     text = t("tickets.complaint.ack", number=tk.number, to=t(f"tickets.complaint.to_{to}"))
+    morning = reporters_hold(tk, ctx.now)     # the deciders' notice waits out quiet hours: say so (issue 18, point 3)
+    if morning is not None:
+        text += t("tickets.complaint.ack_quiet", to=t(f"tickets.complaint.to_{to}"),
+                  morning=f"{morning.astimezone(_policy(ctx).tz):%H:%M}")
     return [Reply(text, mentions=[ctx.speaker.user_id] if ctx.inbound.is_group else [])]
 
 

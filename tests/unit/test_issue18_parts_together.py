@@ -187,3 +187,12 @@ def test_a_ticket_transferred_to_another_grid_still_joins_the_same_report_from_t
     said = bot.said("1栋2单元楼道灯也坏了，晚上黑乎乎的", as_="res_b")
     assert number in said, said
     assert ticket(bot, number).reporters == 2 and len(_numbers(bot)) == 1
+
+
+def test_a_complaint_at_night_says_when_the_leader_sees_it(both, clock):
+    bot = both
+    clock.set(FRIDAY_2230)
+    said = bot.said("你们网格员态度太差了，叫了三次都不来", as_="res_a")
+    assert "07:00" in said, said
+    clock.set(datetime(2026, 11, 6, 3, 0, tzinfo=UTC))            # Friday 11:00: no such note
+    assert "07:00" not in bot.said("李网格长办事推诿，找了几次都不理人", as_="res_b")
