@@ -196,3 +196,13 @@ def test_a_complaint_at_night_says_when_the_leader_sees_it(both, clock):
     assert "07:00" in said, said
     clock.set(datetime(2026, 11, 6, 3, 0, tzinfo=UTC))            # Friday 11:00: no such note
     assert "07:00" not in bot.said("李网格长办事推诿，找了几次都不理人", as_="res_b")
+
+
+def test_the_console_export_leaves_out_a_complaint_about_the_member_exporting(bot):
+    from tests.console_helpers import build_world
+
+    world = build_world(bot)
+    number = number_in(bot.said("你们网格员态度太差了，叫了三次都不来", as_="res_b"))
+    mine = world.client("member").get("/console/export/tickets.csv")
+    assert mine.status_code == 200 and number not in mine.get_data(as_text=True)
+    assert number in world.client("leader").get("/console/export/tickets.csv").get_data(as_text=True)
