@@ -318,9 +318,15 @@ def _report_several(ctx: Context, problems: list[tuple[str, Any]]) -> list[Reply
         lines.append(t("tickets.several.line", number=tk.number, category=category_name(tk.category),
                        place=(tk.place or building_text(tk)) if private else building_text(tk)))
     first = results[0].ticket
-    limits = _policy(ctx).limits(first.category, first.urgency)
-    lines.append(t(("tickets.ack.next_assigned" if first.assignee_id else "tickets.ack.next_unassigned")
-                   + ("_private" if private else ""), response=minutes_text(limits.response), grid=first.grid.name))
+    # what happens next, truthfully for each (an urgent one now, a normal one told at night in the morning): one
+    # line when they agree, else one per ticket, the urgent first
+    policy = _policy(ctx)
+    created = sorted((r.ticket for r in results if r.outcome == "created"), key=lambda tk: tk.urgency != tickets.URGENT)
+    nexts = {tk.number: _next_text(tk, policy, policy.limits(tk.category, tk.urgency), private) for tk in created}
+    if len(set(nexts.values())) == 1:
+        lines.append(next(iter(nexts.values())))
+    else:
+        lines += [f"{number}：{text}" for number, text in nexts.items()]
     urgent = [r.ticket for r in results if r.ticket.urgency == tickets.URGENT]
     if urgent:
         lines.append(t("tickets.ack.urgent", number=_policy(ctx).emergency_number(urgent[0].category)))
@@ -356,8 +362,18 @@ def _answer_check(ctx: Context) -> answers.Answer | None:
 
 
 def _answer_run(ctx: Context, found: answers.Answer) -> list[Reply]:
+    """The answer; and when the message also tells a problem ("几点上班？另外3栋楼道灯坏了"), a ticket for it."""
     mentions = [ctx.speaker.user_id] if ctx.inbound.is_group else []
-    return [Reply(found.text, mentions=mentions)]
+    replies = [Reply(found.text, mentions=mentions)]
+    rest = answers.rest_of(found, ctx.text)
+    u = understand(rest) if rest else None
+    if u is None or not u.is_request or u.category in (None, "consultation"):
+        return replies
+    try:
+        result = tickets.report(ctx.session, _policy(ctx), _request(ctx, u, text=rest), ctx.now)
+    except TicketError as err:
+        return [*replies, Reply(err.text)]
+    return [*replies, Reply(ack_text(result, _policy(ctx), private=not ctx.inbound.is_group), mentions=mentions)]
 
 
 class _Complaint:
@@ -395,6 +411,10 @@ def _complaint_run(ctx: Context, match: _Complaint) -> list[Reply]:
     except TicketError as err:
         return [Reply(err.text)]
     text = t("tickets.complaint.ack", number=tk.number, to=t(f"tickets.complaint.to_{to}"))
+    morning = reporters_hold(tk, ctx.now)     # the deciders' notice waits out quiet hours: say so (issue 18, point 3)
+    if morning is not None:
+        text += t("tickets.complaint.ack_quiet", to=t(f"tickets.complaint.to_{to}"),
+                  morning=f"{morning.astimezone(_policy(ctx).tz):%H:%M}")
     return [Reply(text, mentions=[ctx.speaker.user_id] if ctx.inbound.is_group else [])]
 
 

@@ -8,6 +8,7 @@ that mark a complaint about a member (`complaints:`, read by services/complaints
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,3 +124,15 @@ def find_answer(book: AnswerBook, text: str) -> Answer | None:
         if best is None or rank > best:
             best, found = rank, entry
     return found
+
+
+# clauses of a message: cut at sentence and clause marks and where the resident goes on to another matter
+_CLAUSES = re.compile(r"[？?。！!；;，,\s]+|另外|还有|此外|顺便|再就是")
+
+
+def rest_of(answer: Answer, text: str) -> str:
+    """What the message says besides the question `answer` answers: its other clauses ("请问社区几点上班？另外3栋楼道灯
+    坏了" -> "3栋楼道灯坏了"), "" when it only asks. The caller decides whether the rest tells a problem."""
+    keep = [c for c in _CLAUSES.split(text or "") if c.strip()
+            and not any(_norm(w) in _norm(c) for w in (*answer.words, *answer.must))]
+    return "，".join(keep)

@@ -190,7 +190,7 @@ class CommunityData:
 
         cols = (Ticket.id, Ticket.number, Ticket.grid_id, Ticket.category, Ticket.urgency, Ticket.status,
                 Ticket.building, Ticket.summary, Ticket.assignee_id, Ticket.response_due, Ticket.resolution_due,
-                Ticket.verify_due, Ticket.created_at)
+                Ticket.verify_due, Ticket.created_at, Ticket.concealed, Ticket.about_member_id)
         ev_cols = (TicketEvent.ticket_id, TicketEvent.at, TicketEvent.action, TicketEvent.from_status,
                    TicketEvent.to_status, TicketEvent.detail)
         in_community = Ticket.community_id == community_id
@@ -244,6 +244,9 @@ class CommunityData:
                                                           verify_due=c.verify_due), w.cutoff)
             if late is not None:
                 self.overdue.append((c, status, late))
+        # the members a complaint not yet decided is about (监督评议): their digest leaves it out
+        self.complained_of = {r.about_member_id for r in [*self.recent, *self.closes, *candidates]
+                              if r.concealed and r.about_member_id is not None}
         # 6. coverage snapshots around Y and a week before
         self.snapshots: dict[int, list[Any]] = defaultdict(list)   # rows of CoverageSnapshot columns
         for snap in session.execute(select(CoverageSnapshot.grid_id, CoverageSnapshot.day, CoverageSnapshot.ratio,
@@ -459,22 +462,30 @@ def _series(data: CommunityData, all_ids: set[int]) -> list[dict[str, Any]]:
     return [{"day": d.isoformat(), "label": f"{d.month}/{d.day}", "new": new[d], "closed": closed[d]} for d in days]
 
 
-def build_from(data: CommunityData, scope: Scope, console_base_url: str) -> dict[str, Any]:
-    """One digest from a community's loaded data, for the whole community or some of its grids."""
+def _shown(row: Any, viewer_id: int | None) -> bool:
+    """A complaint not yet decided is never shown to the member it is about (监督评议), in chat or on the console."""
+    return not (viewer_id is not None and row.concealed and row.about_member_id == viewer_id)
+
+
+def build_from(data: CommunityData, scope: Scope, console_base_url: str,
+               viewer_id: int | None = None) -> dict[str, Any]:
+    """One digest from a community's loaded data, for the whole community or some of its grids; `viewer_id`: the
+    member who reads it (complaints about them not yet decided are left out of its lists)."""
     w = data.window
     tz = w.tz
     ids = scope.all_grid_ids
-    yesterday = [r for r in data.recent if r.grid_id in ids and r.created_at >= w.covers_start]
+    yesterday = [r for r in data.recent if r.grid_id in ids and r.created_at >= w.covers_start
+                 and _shown(r, viewer_id)]
     new_list = _urgent_first([_item(data, r, tz, status=data.status_at_cutoff(r.id)) for r in yesterday])
     seen: set[int] = set()
     closed_rows = []
     for r in data.closes:
-        if r.grid_id in ids and r.closed_at >= w.covers_start and r.id not in seen:
+        if r.grid_id in ids and r.closed_at >= w.covers_start and r.id not in seen and _shown(r, viewer_id):
             seen.add(r.id)
             closed_rows.append(r)
     closed_list = _urgent_first([_item(data, r, tz) for r in closed_rows])
     overdue_list = _urgent_first([_item(data, c, tz, late, status) for c, status, late in data.overdue
-                                  if c.grid_id in ids])
+                                  if c.grid_id in ids and _shown(c, viewer_id)])
     week = _rates(data, [r for r in data.recent if r.grid_id in ids and r.created_at >= w.week_start], w.cutoff)
     prev = _rates(data, [r for r in data.recent if r.grid_id in ids and r.created_at < w.week_start], w.week_start)
     codes = {data.grid[g].code for g in ids if g in data.grid}
@@ -529,16 +540,16 @@ def is_quiet(d: dict[str, Any]) -> bool:
 
 
 def build(session: Session, *, community: str, day: date, tz: ZoneInfo, console_base_url: str,
-          grid: str | None = None) -> dict[str, Any]:
-    """The digest of `community` (or of one of its grids) for the morning of `day`."""
+          grid: str | None = None, viewer_id: int | None = None) -> dict[str, Any]:
+    """The digest of `community` (or of one of its grids) for the morning of `day` (as `viewer_id` may read it)."""
     scope = grid_scope(session, grid, community) if grid else community_scope(session, community)
     data = CommunityData(session, scope.community_id, Window(day, tz))
-    return build_from(data, scope, console_base_url)
+    return build_from(data, scope, console_base_url, viewer_id)
 
 
 def build_for_reader(session: Session, *, community_id: int | None, grid_ids: Iterable[int],
                      scope_grid_ids: Iterable[int], whole_community: bool, day: date, tz: ZoneInfo,
-                     console_base_url: str, grid: str = "") -> dict[str, Any]:
+                     console_base_url: str, grid: str = "", viewer_id: int | None = None) -> dict[str, Any]:
     """The digest a person may read (the console's 简报 page and GET /api/v1/digests): one grid of their scope,
     the community for a secretary, else their own grids. LookupError: nothing to show; PermissionError: the grid
     is outside their scope."""
@@ -554,14 +565,15 @@ def build_for_reader(session: Session, *, community_id: int | None, grid_ids: It
             if found.id not in scope_ids:
                 raise PermissionError(grid)
             return build(session, community=community.code, day=day, tz=tz, console_base_url=console_base_url,
-                         grid=grid)
+                         grid=grid, viewer_id=viewer_id)
         if whole_community:
-            return build(session, community=community.code, day=day, tz=tz, console_base_url=console_base_url)
+            return build(session, community=community.code, day=day, tz=tz, console_base_url=console_base_url,
+                         viewer_id=viewer_id)
         roots = set(grid_ids) & scope_ids
         if not roots:
             raise LookupError("no grids")
         data = CommunityData(session, community.id, Window(day, tz))
-        return build_from(data, grids_scope(session, roots), console_base_url)
+        return build_from(data, grids_scope(session, roots), console_base_url, viewer_id)
     except DigestError:
         raise LookupError("digest") from None
 
@@ -745,15 +757,15 @@ def build_all(session: Session, day: date, tz: ZoneInfo, console_base_url: str,
         if not who:
             continue
         data = CommunityData(session, community.id, Window(day, tz))
-        secretaries = [m.userid for m, scope in who if scope is None]
-        if secretaries:
-            out.append((build_from(data, community_scope(session, community.code), console_base_url), secretaries))
-        by_scope: dict[str, tuple[Scope, list[str]]] = {}
-        for member, scope in who:
-            if scope is not None:
-                by_scope.setdefault(scope.key, (scope, []))[1].append(member.userid)
-        for scope, userids in by_scope.values():
-            out.append((build_from(data, scope, console_base_url), userids))
+        # readers of one scope share a digest, except one a complaint not yet decided is about: theirs leaves it out
+        whole = community_scope(session, community.code)
+        by_scope: dict[tuple[str, int | None], tuple[Scope, list[str]]] = {}
+        for member, scope in sorted(who, key=lambda pair: pair[1] is not None):     # the secretaries' first
+            viewer = member.id if member.id in data.complained_of else None
+            scope = scope or whole
+            by_scope.setdefault((scope.key, viewer), (scope, []))[1].append(member.userid)
+        for (_key, viewer), (scope, userids) in by_scope.items():
+            out.append((build_from(data, scope, console_base_url, viewer), userids))
     return out
 
 

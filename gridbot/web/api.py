@@ -283,7 +283,8 @@ def digest_for(p: Principal, day: date, code: str = "") -> dict[str, Any]:
         return digest_svc.build_for_reader(
             s, community_id=p.community_id, grid_ids=p.grid_ids, scope_grid_ids=p.scope_grid_ids,
             whole_community=p.is_secretary, day=day, tz=app.settings.tz,
-            console_base_url=app.settings.console_base_url, grid=code)
+            console_base_url=app.settings.console_base_url, grid=code,
+            viewer_id=p.member_id)
 
 
 @bp.get("/digests")

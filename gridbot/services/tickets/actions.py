@@ -11,47 +11,33 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ...clock import local
 from ...models import Grid, Member, MemberGrid, Ticket, TicketReporter
-from ...models.org import LEADER_ROLES
 from ...models.tickets import ACTIVE_STATUSES, RATINGS
 from ...privacy import group_text, mask_text
 from ...texts import t
-from ..people import Speaker, find_member, on_leave
+from ..people import Speaker, find_member
 from . import hold
-from .assignment import grid_leaders, ladder_targets
+from .assignment import available, grid_leaders, ladder_targets, partners
 from .duplicates import is_reporter
 from .errors import TicketError
 from .lifecycle import ACTIONS, LADDER, check, event, move
 from .names import category_name, phone_line, rating_name, status_name
 from .notifications import dispatched_text, notify, tell_reporters
-from .queries import find_ticket
+from .queries import find_for_member, find_ticket
 from .sla import URGENT, Policy
 
 RATING_WORDS = {"满意": "satisfied", "基本满意": "basic", "不满意": "dissatisfied"}
 
 
-def _member(session: Session, speaker: Speaker) -> Member:
-    member = session.get(Member, speaker.member_id) if speaker.member_id else None
-    if member is None:
-        raise TicketError("members_only")
-    return member
-
-
 def _load(session: Session, speaker: Speaker, ref: str) -> tuple[Ticket, Member]:
-    """The ticket in the member's scope, or assigned to them from another grid (转派). A complaint about the member
-    is not found for them; one not yet decided is acted on by leaders only (监督评议)."""
-    member = _member(session, speaker)
-    ticket = find_ticket(session, ref, speaker.scope_grid_ids, member_id=member.id)
-    if ticket.concealed and not set(member.roles or []) & LEADER_ROLES:
-        raise TicketError("complaint_leaders_only", number=ticket.number)
-    return ticket, member
+    """The ticket the member acts on (queries.find_for_member: 转派 across grids, 监督评议)."""
+    return find_for_member(session, speaker, ref)
 
 
 def _decide(session: Session, ticket: Ticket, actor: str, action: str, now: datetime) -> None:
@@ -101,7 +87,7 @@ def mark_duplicate(session: Session, speaker: Speaker, ref: str, of_ref: str, no
                    platform: str | None = None) -> tuple[Ticket, Ticket]:
     """重复 N M: N is the same thing as M; N's reporters join M (and hear when M is solved). Returns (N, M)."""
     ticket, member = _load(session, speaker, ref)
-    target = find_ticket(session, of_ref, speaker.scope_grid_ids)
+    target = find_ticket(session, of_ref, speaker.scope_grid_ids, member_id=member.id)
     if target.id == ticket.id:
         raise TicketError("same_ticket")
     if target.status not in ACTIVE_STATUSES:
@@ -133,7 +119,7 @@ def dispatch(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
         raise TicketError("member_not_found", word=to_word.strip())
     check("dispatch", ticket)
     if target.id != member.id:
-        _at_work(session, policy, target, now)
+        _at_work(session, ticket, target, now)
     if ticket.status == "reported":   # dispatching an unaccepted ticket accepts it first (one step less)
         accept(session, policy, speaker, ticket.number, now, platform)
     move(session, ticket, "dispatched", speaker.actor, "dispatch", now, member_id=target.id,
@@ -146,17 +132,14 @@ def dispatch(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
     return ticket
 
 
-def _at_work(session: Session, policy: Policy, target: Member, now: datetime) -> None:
-    """A ticket is handed only to someone at work: not to a member marked 在岗=否, nor to one on leave (their
-    A/B partner covers; the refusal names who)."""
-    if not target.on_duty:
-        raise TicketError("member_off_duty", name=target.name)
-    leave = on_leave(session, target.id, now)
-    if leave is not None:
-        ends = leave.ends_at if leave.ends_at.tzinfo else leave.ends_at.replace(tzinfo=UTC)   # SQLite: naive UTC
-        last = local(ends - timedelta(seconds=1), policy.tz)
-        raise TicketError("member_on_leave", name=target.name, until=f"{last.month}月{last.day}日",
-                          partner=leave.partner.name if leave.partner else t("tickets.nobody"))
+def _at_work(session: Session, ticket: Ticket, target: Member, now: datetime) -> None:
+    """派遣/转派 to a member on leave (请假) or marked 在岗=否 would leave the ticket with nobody: refused, naming who
+    covers for them (issue 18, point 6)."""
+    if available(session, target, now):
+        return
+    cover = next((m for m in partners(session, target, now) if m.id != target.id and available(session, m, now)), None)
+    raise TicketError("target_away", number=ticket.number, name=target.name,
+                      cover=t("tickets.errors.target_away_cover", name=cover.name) if cover else "")
 
 
 def _start_clock(policy: Policy, ticket: Ticket, target: Member, now: datetime) -> None:
@@ -263,7 +246,7 @@ def transfer(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
         raise TicketError("member_not_found", word=to_word.strip() or "?")
     if target.id == ticket.assignee_id:
         raise TicketError("already_assignee", number=ticket.number, name=target.name)
-    _at_work(session, policy, target, now)
+    _at_work(session, ticket, target, now)
     previous = ticket.assignee
     detail: dict[str, Any] = {"from": previous.userid if previous else None, "to": target.userid}
     grid_id = _receiving_grid(session, ticket, target)
@@ -275,7 +258,9 @@ def transfer(session: Session, policy: Policy, speaker: Speaker, ref: str, to_wo
     _decide(session, ticket, speaker.actor, "transfer", now)
     ticket.assignee = target
     if ticket.status == "reported":
-        ticket.handover_due = now + policy.limits(ticket.category, ticket.urgency).handover
+        # the new assignee's AB岗 window runs on the ticket's clock (working time for a normal ticket)
+        ticket.handover_due = policy.due(now, policy.limits(ticket.category, ticket.urgency).handover,
+                                         ticket.urgency)
     ticket.escalation_level, ticket.escalated_for = 0, None
     notify(session, [target], t("tickets.notify.transferred", number=ticket.number,
                                 category=category_name(ticket.category), place=ticket.place or "-",

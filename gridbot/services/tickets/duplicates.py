@@ -3,13 +3,14 @@ report of the same problem (they join it). Problem words come from config/catego
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from ...models import Ticket, TicketReporter
+from ...models import Grid, Ticket, TicketReporter
 from ...models.tickets import OPEN_STATUSES
 from ...understanding import get_understander
 from .sla import Policy
@@ -48,6 +49,20 @@ def is_reporter(ticket: Ticket, user_id: str) -> bool:
     return any(r.user_id == user_id for r in ticket.reporter_links)
 
 
+def _grid_clause(session: Session, grid_id: int) -> tuple[ColumnElement[bool], Callable[[Ticket], bool]]:
+    """Tickets of this grid: those in it now, and those 转派'd from it to another grid (issue 18, point 7: the
+    neighbours and the reporter in the first grid's group still reach the same ticket). A SQL pre-filter (the
+    community) and the exact test on each ticket's timeline."""
+    grid = session.get(Grid, grid_id)
+    code = grid.code if grid else None
+
+    def belongs(ticket: Ticket) -> bool:
+        return ticket.grid_id == grid_id or any(
+            ev.action == "transfer" and ((ev.detail or {}).get("grid") or {}).get("from") == code
+            for ev in ticket.events)
+    return (Ticket.community_id == grid.community_id if grid else Ticket.grid_id == grid_id), belongs
+
+
 def own_open_ticket(session: Session, policy: Policy, user_id: str, grid_id: int, category: str,
                     building: str | None, unit: str | None, room: str | None, text: str,
                     now: datetime) -> Ticket | None:
@@ -56,12 +71,13 @@ def own_open_ticket(session: Session, policy: Policy, user_id: str, grid_id: int
     ticket (a burst main is not a note on a corridor-light ticket)."""
     words = problem_words(text, policy.generic_words)
     since = now - policy.hours("follow_up_window_hours", 72)
+    near, belongs = _grid_clause(session, grid_id)
     mine = session.scalars(
         select(Ticket).join(TicketReporter, TicketReporter.ticket_id == Ticket.id)
-        .where(TicketReporter.user_id == user_id, Ticket.grid_id == grid_id, Ticket.status.in_(OPEN_STATUSES),
+        .where(TicketReporter.user_id == user_id, near, Ticket.status.in_(OPEN_STATUSES),
                Ticket.created_at >= since).order_by(Ticket.created_at.desc())
     ).all()
-    for ticket in mine:
+    for ticket in (tk for tk in mine if belongs(tk)):
         same_kind = ticket.category == category or "other" in (ticket.category, category)
         same_problem = not words or bool(words & ticket_words(ticket, policy.generic_words))
         if same_kind and same_place(ticket, building, unit, room) and same_problem:
@@ -80,11 +96,13 @@ def same_thing(session: Session, policy: Policy, grid_id: int, category: str, bu
     if not words:
         return None
     since = now - policy.hours("duplicate_window_hours", 24)
+    near, belongs = _grid_clause(session, grid_id)
     for ticket in session.scalars(
-        select(Ticket).where(Ticket.grid_id == grid_id, Ticket.category == category, Ticket.building == building,
+        select(Ticket).where(near, Ticket.category == category, Ticket.building == building,
                              Ticket.status.in_(OPEN_STATUSES), Ticket.created_at >= since)
         .order_by(Ticket.created_at.desc())
     ):
-        if same_place(ticket, building, unit, room) and words & ticket_words(ticket, policy.generic_words):
+        if belongs(ticket) and same_place(ticket, building, unit, room) \
+                and words & ticket_words(ticket, policy.generic_words):
             return ticket
     return None

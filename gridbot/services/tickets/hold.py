@@ -17,17 +17,16 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy.orm import Session
 
 from ...clock import local
-from ...models import Member, Ticket
-from ...models.org import LEADER_ROLES
+from ...models import Ticket
 from ...periods import parse_until
-from ...privacy import mask_text
+from ...privacy import group_text, mask_text
 from ...texts import t
 from ..people import Speaker
 from .errors import TicketError
 from .lifecycle import check, event
 from .names import fmt_time
 from .notifications import notify, tell_reporters
-from .queries import find_ticket
+from .queries import find_for_member
 from .sla import URGENT, Policy
 
 _DUE_COLUMNS = ("response_due", "resolution_due", "verify_due", "handover_due")
@@ -49,22 +48,10 @@ def parse_hold(text: str, today: date) -> tuple[str, date | None]:
     return text, None
 
 
-def _load(session: Session, speaker: Speaker, ref: str) -> tuple[Ticket, Member]:
-    """The ticket as 受理 finds it (actions._load): in the member's scope or assigned to them (转派 across grids); a
-    complaint about the member is not there for them, one not yet decided is for leaders only (监督评议)."""
-    member = session.get(Member, speaker.member_id) if speaker.member_id else None
-    if member is None:
-        raise TicketError("members_only")
-    ticket = find_ticket(session, ref, speaker.scope_grid_ids, member_id=member.id)
-    if ticket.concealed and not set(member.roles or []) & LEADER_ROLES:
-        raise TicketError("complaint_leaders_only", number=ticket.number)
-    return ticket, member
-
-
 def suspend(session: Session, policy: Policy, speaker: Speaker, ref: str, text: str, now: datetime,
             platform: str | None = None) -> Ticket:
     """挂起 N 原因 [到日期]: the clock stops; the reporters are told why (and until when, if given)."""
-    ticket, member = _load(session, speaker, ref)
+    ticket, member = find_for_member(session, speaker, ref)
     check("hold", ticket)
     reason, until_day = parse_hold(text, local(now, policy.tz).date())
     if not reason:
@@ -79,15 +66,16 @@ def suspend(session: Session, policy: Policy, speaker: Speaker, ref: str, text: 
     event(session, ticket, speaker.actor, "hold", now, note=reason, member_id=member.id,
           detail={"until": until.isoformat() if until else None})
     when = fmt_time(until, policy.tz) if until else None
+    # the full reason stays in the ticket; what the group reads names the building only (issue 18, point 13)
     tell_reporters(session, ticket, "tickets.tell.held_until" if when else "tickets.tell.held", now, platform,
-                   reason=reason, until=when or "")
+                   reason=group_text(reason), until=when or "")
     return ticket
 
 
 def resume(session: Session, policy: Policy, speaker: Speaker, ref: str, now: datetime,
            platform: str | None = None) -> Ticket:
     """恢复 N: the clock runs again; its due times move on by the time held."""
-    ticket, member = _load(session, speaker, ref)
+    ticket, member = find_for_member(session, speaker, ref)
     check("resume", ticket)
     release(session, policy, ticket, speaker.actor, now, platform, member_id=member.id)
     return ticket

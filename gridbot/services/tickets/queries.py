@@ -12,8 +12,9 @@ from sqlalchemy import and_, not_, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from ...models import Grid, Member, Ticket, TicketReporter
+from ...models.org import LEADER_ROLES
 from ...models.tickets import ACTIVE_STATUSES, OPEN_STATUSES, STATUSES
-from ..people import subtree_ids
+from ..people import Speaker, subtree_ids
 from .errors import TicketError
 from .names import category_codes
 from .sla import NORMAL, URGENT, overdue_clause
@@ -56,6 +57,19 @@ def find_ticket(session: Session, ref: str, scope_grid_ids: Iterable[int] | None
         raise TicketError("not_found", ref=typed)
     active = [c for c in candidates if c.status in ACTIVE_STATUSES]
     return (active or candidates)[0]
+
+
+def find_for_member(session: Session, speaker: Speaker, ref: str) -> tuple[Ticket, Member]:
+    """The ticket a member acts on (every life-cycle command, 挂起 and 恢复 too): in their scope, or assigned to them
+    from another grid (转派). A complaint about the member is not found for them; one not yet decided is acted on by
+    leaders only (监督评议)."""
+    member = session.get(Member, speaker.member_id) if speaker.member_id else None
+    if member is None:
+        raise TicketError("members_only")
+    ticket = find_ticket(session, ref, speaker.scope_grid_ids, member_id=member.id)
+    if ticket.concealed and not set(member.roles or []) & LEADER_ROLES:
+        raise TicketError("complaint_leaders_only", number=ticket.number)
+    return ticket, member
 
 
 def load_by_number(session: Session, number: str) -> Ticket | None:

@@ -261,8 +261,8 @@ def report_complaint(session: Session, policy: Policy, request: NewRequest, abou
         room=request.room, summary=masked[:200], description=masked,
         contact_phone=request.phones[0] if request.phones else None, reporter_platform=request.platform,
         reporter_id=request.user_id, reporter_name=request.name, chat_id=request.chat_id, assignee=assignee,
-        reporters=1, response_due=now + limits.response, created_at=now, updated_at=now,
-        kind="complaint", about_member_id=about.id, concealed=True)
+        reporters=1, response_due=policy.due(now, limits.response, NORMAL),     # working time, like any normal ticket
+        created_at=now, updated_at=now, kind="complaint", about_member_id=about.id, concealed=True)
     # chat_id None: what happens next is told to the resident privately, not in the group the member is in
     ticket.reporter_links.append(TicketReporter(platform=request.platform, user_id=request.user_id,
                                                 name=request.name, chat_id=None, text=masked, joined_at=now))

@@ -108,7 +108,8 @@ def digest() -> str:
             d = digest_svc.build_for_reader(
                 s, community_id=p.community_id, grid_ids=p.grid_ids, scope_grid_ids=p.scope_grid_ids,
                 whole_community=p.is_secretary, day=day, tz=app.settings.tz,
-                console_base_url=app.settings.console_base_url, grid=code)
+                console_base_url=app.settings.console_base_url, grid=code,
+                viewer_id=p.member_id)
     except LookupError:
         not_found()
     except PermissionError:
