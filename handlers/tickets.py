@@ -367,13 +367,19 @@ def _answer_run(ctx: Context, found: answers.Answer) -> list[Reply]:
     replies = [Reply(found.text, mentions=mentions)]
     rest = answers.rest_of(found, ctx.text)
     u = understand(rest) if rest else None
-    if u is None or not u.is_request or u.category in (None, "consultation"):
+    if u is None or not u.is_request or u.category in (None, "consultation") or not _names_a_problem(u):
         return replies
     try:
         result = tickets.report(ctx.session, _policy(ctx), _request(ctx, u, text=rest), ctx.now)
     except TicketError as err:
         return [*replies, Reply(err.text)]
     return [*replies, Reply(ack_text(result, _policy(ctx), private=not ctx.inbound.is_group), mentions=mentions)]
+
+
+def _names_a_problem(u: Any) -> bool:
+    """What a question says besides itself is a problem of its own when the rules see one there, or the learned
+    model is sure: "老年证在哪办？我妈80了" — the rest is context for the question, not a ticket."""
+    return getattr(u, "source", "rules") == "rules" or (getattr(u, "model", None) or {}).get("request", 0) >= 0.8
 
 
 class _Complaint:

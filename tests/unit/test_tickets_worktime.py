@@ -120,7 +120,8 @@ def test_corridor_light_at_22_30_wakes_nobody(any_bot, clock):
 
 def test_safety_net_and_urgent_updates_are_never_held(bot, clock):
     clock.set(local_at(2, 23, 0))
-    bot.say("对门老太太平时每天都下楼溜达 最近好像没怎么见着 心里直打鼓", as_="res_b")   # the rules see no request
+    # neither the rules nor the learned model place it (test_unclear_messages.UNCLEAR): the safety net forwards it
+    bot.say("上回跟你们讲的那个情况 现在还是老样子 你们看着办吧", as_="res_b")
     forwarded = [r for r in rows_to(bot, "mem_zhao") if "请人工查看" in r.content["text"]]
     assert forwarded and forwarded[-1].not_before is None
     number = number_in(bot.said("1栋楼道里冒烟了，有煤气味", as_="res_a"))
