@@ -184,6 +184,26 @@ class Understander:
             return (_weights(node.get("words"), f"{section}.words"),
                     _patterns(node.get("patterns"), f"{section}.patterns"))
 
+        # issue 19: a situation (a person collapsed and not answering, a child outside a window, a smell like rotten
+        # eggs) names its category and its urgency at once: each entry counts as a category pattern and an urgent one.
+        situations = config.get("urgent_situations") or []
+        if not isinstance(situations, list):
+            raise ConfigError("categories.yaml: urgent_situations 应为列表 (must be a list of category/pattern entries)")
+        self.situation_patterns: list[tuple[_Pattern, float]] = []
+        for n, spec in enumerate(situations):
+            where = f"urgent_situations[{n}]"
+            if not isinstance(spec, dict) or spec.get("category") not in self.categories or not spec.get("pattern"):
+                raise ConfigError(f"categories.yaml: {where} 需要 category (已配置的类别) 和 pattern "
+                                  "(needs a configured category and a pattern)")
+            try:
+                rx = _Pattern(str(spec["pattern"]))
+                weight, urgent = float(spec.get("weight", 3)), float(spec.get("urgent", 3))
+            except re.error as exc:
+                raise ConfigError(f"categories.yaml: {where} 正则表达式错误: {exc}") from None
+            except (TypeError, ValueError):
+                raise ConfigError(f"categories.yaml: {where} 的 weight/urgent 应为数字 (must be numbers)") from None
+            self.cat_patterns.append((rx, self.categories.index(str(spec["category"])), weight))
+            self.situation_patterns.append((rx, urgent))
         self.request_words, self.request_patterns = cue("request_cues")
         self.chatter_words, self.chatter_patterns = cue("chatter_cues")
         self.urgent_words, self.urgent_patterns = cue("urgent_cues")
@@ -193,7 +213,7 @@ class Understander:
             [(rx, 0, index, weight) for rx, index, weight in self.cat_patterns]
             + [(rx, 1, -1, weight) for rx, weight in self.request_patterns]
             + [(rx, 2, -1, weight) for rx, weight in self.chatter_patterns]
-            + [(rx, 3, -1, weight) for rx, weight in self.urgent_patterns])
+            + [(rx, 3, -1, weight) for rx, weight in self.urgent_patterns + self.situation_patterns])
         self._always: tuple[int, ...] = tuple(i for i, p in enumerate(self._all_patterns) if not p[0].chars)
         self._by_char: dict[str, tuple[int, ...]] = {}
         for i, pattern in enumerate(self._all_patterns):
@@ -216,6 +236,8 @@ class Understander:
         try:
             self.not_now_re = re.compile(str(not_now["pattern"])) if not_now.get("pattern") else None
             self.now_re = re.compile(str(not_now["unless"])) if not_now.get("unless") else None
+            # over: it is over or was never real (火已经扑灭了, 醒过来了, 看错了, a safety tip): normal even with 刚才
+            self.over_re = re.compile(str(not_now["over"])) if not_now.get("over") else None
         except re.error as exc:
             raise ConfigError(f"categories.yaml: urgent_not_now 正则表达式错误: {exc}") from None
 
@@ -347,6 +369,8 @@ class Understander:
         urgent = urg >= self.t_urgent and chat < self.t_block_urgent
         if (urgent and self.not_now_re is not None and self.not_now_re.search(body)
                 and not (self.now_re is not None and self.now_re.search(body))):
+            urgent = False
+        if urgent and self.over_re is not None and self.over_re.search(body):
             urgent = False
         if chat >= self.t_veto:
             urgent = is_request = False
