@@ -238,6 +238,8 @@ class Understander:
             self.now_re = re.compile(str(not_now["unless"])) if not_now.get("unless") else None
             # over: it is over or was never real (火已经扑灭了, 醒过来了, 看错了, a safety tip): normal even with 刚才
             self.over_re = re.compile(str(not_now["over"])) if not_now.get("over") else None
+            # … unless it started again (我刚扑灭 还在冒烟)
+            self.still_re = re.compile(str(not_now["still"])) if not_now.get("still") else None
         except re.error as exc:
             raise ConfigError(f"categories.yaml: urgent_not_now 正则表达式错误: {exc}") from None
 
@@ -370,7 +372,8 @@ class Understander:
         if (urgent and self.not_now_re is not None and self.not_now_re.search(body)
                 and not (self.now_re is not None and self.now_re.search(body))):
             urgent = False
-        if urgent and self.over_re is not None and self.over_re.search(body):
+        if (urgent and self.over_re is not None and self.over_re.search(body)
+                and not (self.still_re is not None and self.still_re.search(body))):
             urgent = False
         if chat >= self.t_veto:
             urgent = is_request = False
