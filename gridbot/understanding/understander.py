@@ -160,6 +160,9 @@ class Understander:
         self.t_urgent = float(th.get("urgent", 2.0))
         self.t_block_urgent = float(th.get("chatter_blocks_urgent", 4.0))
         self.t_veto = float(th.get("chatter_veto", float("inf")))
+        # An emergency told as over or never real (火已经扑灭了, 醒过来了, 看错了) is news, not a request, unless it
+        # also asks for something: request cues of at least this much (0: such news stays a request).
+        self.t_story_ask = float(th.get("story_needs_ask", 0.0))
 
         self.categories: list[str] = []
         self.names: dict[str, str] = {}
@@ -369,16 +372,17 @@ class Understander:
             urg += self.imm_weight
         score = best_score + req - chat
         urgent = urg >= self.t_urgent and chat < self.t_block_urgent
-        if (urgent and self.not_now_re is not None and self.not_now_re.search(body)
-                and not (self.now_re is not None and self.now_re.search(body))):
-            urgent = False
-        if (urgent and self.over_re is not None and self.over_re.search(body)
-                and not (self.still_re is not None and self.still_re.search(body))):
+        over = (urgent and self.over_re is not None and self.over_re.search(body) is not None
+                and not (self.still_re is not None and self.still_re.search(body)))
+        if over or (urgent and self.not_now_re is not None and self.not_now_re.search(body)
+                    and not (self.now_re is not None and self.now_re.search(body))):
             urgent = False
         if chat >= self.t_veto:
             urgent = is_request = False
         elif urgent:
             is_request = True
+        elif over and req < self.t_story_ask:
+            is_request = False   # an emergency that is over or was never real, told with no ask: news, not a request
         elif best_score >= self.t_category:
             is_request = score >= self.t_request
         else:
