@@ -192,7 +192,7 @@ class Understander:
         situations = config.get("urgent_situations") or []
         if not isinstance(situations, list):
             raise ConfigError("categories.yaml: urgent_situations 应为列表 (must be a list of category/pattern entries)")
-        self.situation_patterns: list[tuple[_Pattern, float]] = []
+        self.situation_patterns: list[tuple[_Pattern, int, float, float]] = []  # pattern, category, weight, urgent
         for n, spec in enumerate(situations):
             where = f"urgent_situations[{n}]"
             if not isinstance(spec, dict) or spec.get("category") not in self.categories or not spec.get("pattern"):
@@ -205,18 +205,20 @@ class Understander:
                 raise ConfigError(f"categories.yaml: {where} 正则表达式错误: {exc}") from None
             except (TypeError, ValueError):
                 raise ConfigError(f"categories.yaml: {where} 的 weight/urgent 应为数字 (must be numbers)") from None
-            self.cat_patterns.append((rx, self.categories.index(str(spec["category"])), weight))
-            self.situation_patterns.append((rx, urgent))
+            self.situation_patterns.append((rx, self.categories.index(str(spec["category"])), weight, urgent))
         self.request_words, self.request_patterns = cue("request_cues")
         self.chatter_words, self.chatter_patterns = cue("chatter_cues")
         self.urgent_words, self.urgent_patterns = cue("urgent_cues")
         # Every pattern once, as (pattern, kind, category index, weight); kind 0 category, 1 request, 2 chatter,
-        # 3 urgent. Indexed by the characters each needs, so a message runs only the patterns that can match.
+        # 3 urgent, 4 situation (category and urgent at once: its urgent weight is in _situation_urgent). Indexed by the characters each needs, so a message runs only the patterns that can match.
         self._all_patterns: list[tuple[_Pattern, int, int, float]] = (
             [(rx, 0, index, weight) for rx, index, weight in self.cat_patterns]
             + [(rx, 1, -1, weight) for rx, weight in self.request_patterns]
             + [(rx, 2, -1, weight) for rx, weight in self.chatter_patterns]
-            + [(rx, 3, -1, weight) for rx, weight in self.urgent_patterns + self.situation_patterns])
+            + [(rx, 3, -1, weight) for rx, weight in self.urgent_patterns]
+            + [(rx, 4, index, weight) for rx, index, weight, _ in self.situation_patterns])
+        first = len(self._all_patterns) - len(self.situation_patterns)
+        self._situation_urgent = {first + n: entry[3] for n, entry in enumerate(self.situation_patterns)}
         self._always: tuple[int, ...] = tuple(i for i, p in enumerate(self._all_patterns) if not p[0].chars)
         self._by_char: dict[str, tuple[int, ...]] = {}
         for i, pattern in enumerate(self._all_patterns):
@@ -358,6 +360,10 @@ class Understander:
             elif kind == 3:
                 if self._found(rx, body):
                     urg += weight
+            elif kind == 4:
+                if self._found(rx, body):
+                    cat[index] += weight
+                    urg += self._situation_urgent[i]
             elif rx.search(body):
                 if kind == 1:
                     req += weight
