@@ -117,6 +117,38 @@ class _Pattern:
         self.finditer = self.rx.finditer
 
 
+def _branches(source: str) -> list[str]:
+    """The top-level alternatives of a regular expression (`a|b(c|d)` -> `a`, `b(c|d)`).
+
+    Each alternative is indexed by its own characters, and one that starts with a literal is searched for with the
+    regex engine's fast literal scan; a long `x|y|z` pattern run as one costs every alternative at every position.
+    """
+    parts, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(source):
+        ch = source[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if source[i + 1:i + 2] == "^":
+                i += 1
+            if source[i + 1:i + 2] == "]":  # a ']' right after '[' or '[^' is a literal
+                i += 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(source[start:i])
+            start = i + 1
+        i += 1
+    parts.append(source[start:])
+    return parts
+
+
 def _patterns(node: Any, where: str) -> list[tuple[_Pattern, float]]:
     out = []
     for pattern, weight in _weights(node, where).items():
@@ -192,20 +224,23 @@ class Understander:
         situations = config.get("urgent_situations") or []
         if not isinstance(situations, list):
             raise ConfigError("categories.yaml: urgent_situations 应为列表 (must be a list of category/pattern entries)")
-        self.situation_patterns: list[tuple[_Pattern, int, float, float]] = []  # pattern, category, weight, urgent
+        # (one alternative of a situation's pattern, situation number, category, weight, urgent)
+        self.situation_patterns: list[tuple[_Pattern, int, int, float, float]] = []
         for n, spec in enumerate(situations):
             where = f"urgent_situations[{n}]"
             if not isinstance(spec, dict) or spec.get("category") not in self.categories or not spec.get("pattern"):
                 raise ConfigError(f"categories.yaml: {where} 需要 category (已配置的类别) 和 pattern "
                                   "(needs a configured category and a pattern)")
             try:
-                rx = _Pattern(str(spec["pattern"]))
+                re.compile(str(spec["pattern"]))
+                branches = [_Pattern(b) for b in _branches(str(spec["pattern"]))]
                 weight, urgent = float(spec.get("weight", 3)), float(spec.get("urgent", 3))
             except re.error as exc:
                 raise ConfigError(f"categories.yaml: {where} 正则表达式错误: {exc}") from None
             except (TypeError, ValueError):
                 raise ConfigError(f"categories.yaml: {where} 的 weight/urgent 应为数字 (must be numbers)") from None
-            self.situation_patterns.append((rx, self.categories.index(str(spec["category"])), weight, urgent))
+            index = self.categories.index(str(spec["category"]))
+            self.situation_patterns.extend((rx, n, index, weight, urgent) for rx in branches)
         self.request_words, self.request_patterns = cue("request_cues")
         self.chatter_words, self.chatter_patterns = cue("chatter_cues")
         self.urgent_words, self.urgent_patterns = cue("urgent_cues")
@@ -216,9 +251,10 @@ class Understander:
             + [(rx, 1, -1, weight) for rx, weight in self.request_patterns]
             + [(rx, 2, -1, weight) for rx, weight in self.chatter_patterns]
             + [(rx, 3, -1, weight) for rx, weight in self.urgent_patterns]
-            + [(rx, 4, index, weight) for rx, index, weight, _ in self.situation_patterns])
+            + [(rx, 4, index, weight) for rx, _, index, weight, _ in self.situation_patterns])
         first = len(self._all_patterns) - len(self.situation_patterns)
-        self._situation_urgent = {first + n: entry[3] for n, entry in enumerate(self.situation_patterns)}
+        # a situation counts once however many of its alternatives match: pattern position -> (situation, urgent)
+        self._situation_of = {first + n: (entry[1], entry[4]) for n, entry in enumerate(self.situation_patterns)}
         self._always: tuple[int, ...] = tuple(i for i, p in enumerate(self._all_patterns) if not p[0].chars)
         self._by_char: dict[str, tuple[int, ...]] = {}
         for i, pattern in enumerate(self._all_patterns):
@@ -352,6 +388,7 @@ class Understander:
             if ids:
                 candidates.update(ids)
         everything = self._all_patterns
+        seen: set[int] = set()   # situations already counted
         for i in sorted(candidates):
             rx, kind, index, weight = everything[i]
             if kind == 0:
@@ -361,9 +398,11 @@ class Understander:
                 if self._found(rx, body):
                     urg += weight
             elif kind == 4:
-                if self._found(rx, body):
+                situation, urgent_weight = self._situation_of[i]
+                if situation not in seen and self._found(rx, body):
+                    seen.add(situation)
                     cat[index] += weight
-                    urg += self._situation_urgent[i]
+                    urg += urgent_weight
             elif rx.search(body):
                 if kind == 1:
                     req += weight
