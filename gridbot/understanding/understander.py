@@ -223,7 +223,7 @@ class Understander:
         # eggs) names its category and its urgency at once: each entry counts as a category pattern and an urgent one.
         situations = config.get("urgent_situations") or []
         if not isinstance(situations, list):
-            raise ConfigError("categories.yaml: urgent_situations 应为列表 (must be a list of category/pattern entries)")
+            raise ConfigError("categories.yaml: urgent_situations 应为列表 (must be a list of category/pattern)")
         # (one alternative of a situation's pattern, situation number, category, weight, urgent)
         self.situation_patterns: list[tuple[_Pattern, int, int, float, float]] = []
         for n, spec in enumerate(situations):
@@ -232,8 +232,12 @@ class Understander:
                 raise ConfigError(f"categories.yaml: {where} 需要 category (已配置的类别) 和 pattern "
                                   "(needs a configured category and a pattern)")
             try:
-                re.compile(str(spec["pattern"]))
-                branches = [_Pattern(b) for b in _branches(str(spec["pattern"]))]
+                whole = _Pattern(str(spec["pattern"]))
+                try:   # split where each alternative stands on its own (no global flags, no back-references)
+                    branches = ([_Pattern(b) for b in _branches(whole.rx.pattern)]
+                                if not whole.rx.pattern.startswith("(?") and not whole.rx.groupindex else [whole])
+                except re.error:
+                    branches = [whole]
                 weight, urgent = float(spec.get("weight", 3)), float(spec.get("urgent", 3))
             except re.error as exc:
                 raise ConfigError(f"categories.yaml: {where} 正则表达式错误: {exc}") from None
@@ -245,7 +249,8 @@ class Understander:
         self.chatter_words, self.chatter_patterns = cue("chatter_cues")
         self.urgent_words, self.urgent_patterns = cue("urgent_cues")
         # Every pattern once, as (pattern, kind, category index, weight); kind 0 category, 1 request, 2 chatter,
-        # 3 urgent, 4 situation (category and urgent at once: its urgent weight is in _situation_urgent). Indexed by the characters each needs, so a message runs only the patterns that can match.
+        # 3 urgent, 4 one alternative of a situation (category and urgent at once: see _situation_of). Indexed by
+        # the characters each needs, so a message runs only the patterns that can match.
         self._all_patterns: list[tuple[_Pattern, int, int, float]] = (
             [(rx, 0, index, weight) for rx, index, weight in self.cat_patterns]
             + [(rx, 1, -1, weight) for rx, weight in self.request_patterns]

@@ -1,5 +1,6 @@
-"""Issue 19, second round: urgent by the kind of situation, as voice input and dialect write it, and the things that
-look like an emergency but are over, never real, or a memory. Short examples written for these tests, not corpus rows."""
+"""Issue 19, second round: urgent by the kind of situation, as voice input and dialect write it, and the things
+that look like an emergency but are over, never real, or a memory. Short examples written for these tests, not
+corpus rows."""
 from __future__ import annotations
 
 import pytest
