@@ -44,6 +44,12 @@ def understand(text: str):  # type: ignore[no-untyped-def]
     ("楼上漏水 水顺着吊灯往下滴 灯还亮着", "repair"),
     ("配电间进水了 电箱在冒火花", "repair"),
     ("小区围墙被大雨冲倒了 剩下一截还在晃", "repair"),
+    # more spellings of the same situations
+    ("我爷爷在厕所云过去了", "health"),
+    ("阿伯喺街市晕低咗", "health"),
+    ("我妈在菜场门口遭电动车撞了", "health"),
+    ("不得了 后头那排房子走水了", "fire_hazard"),
+    ("楼下着活了 好多人在跑", "fire_hazard"),
 ])
 def test_a_situation_is_urgent_in_its_category(text: str, category: str) -> None:
     u = understand(text)
@@ -69,6 +75,7 @@ def test_no_one_to_drive_a_sick_person_is_urgent_assistance(text: str) -> None:
     "我怕哪天我妈一个人在家摔了没人知道",                 # feared
     "小时候我们村着过一次大火 想起来都怕",                # a memory
     "谁家有打气筒 电动车轮胎没气了",                      # 没气 of a tyre is no one's breath
+    "我在厂里干着活了一天 累死了",                        # 干着活 is work, not 着火
 ])
 def test_over_never_real_feared_or_remembered_is_no_emergency(text: str) -> None:
     u = understand(text)
