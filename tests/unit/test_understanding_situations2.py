@@ -50,6 +50,9 @@ def understand(text: str):  # type: ignore[no-untyped-def]
     ("我妈在菜场门口遭电动车撞了", "health"),
     ("不得了 后头那排房子走水了", "fire_hazard"),
     ("楼下着活了 好多人在跑", "fire_hazard"),
+    ("隔壁门缝里往外冒黑眼 敲门没人", "fire_hazard"),
+    ("我在电题里卡住了 两层中间 按铃没人理", "repair"),
+    ("宝宝把硬币吞下去了 一直在咳", "health"),
 ])
 def test_a_situation_is_urgent_in_its_category(text: str, category: str) -> None:
     u = understand(text)
@@ -96,6 +99,8 @@ def test_over_with_an_ask_is_still_a_request() -> None:
     "消火栓箱里是空的 水带都没有",                  # 消火栓 is no fire
     "热水器点不着火 找谁修",                         # a heater that will not light is no fire
     "门口的青菜摊 菜臭了好几天了",                   # spoilt vegetables are no sign of a person alone
+    "电梯按铃没人理 这个铃是不是坏了 能修一下吗",    # a bell no one answers, with no one trapped
+    "冬天用炭火取暖要开窗通风",                       # 炭火 is no fire
 ])
 def test_fire_and_alone_look_alikes_are_not_urgent(text: str) -> None:
     assert understand(text).urgency == "normal", (text, understand(text).scores)
