@@ -53,6 +53,8 @@ def understand(text: str):  # type: ignore[no-untyped-def]
     ("隔壁门缝里往外冒黑眼 敲门没人", "fire_hazard"),
     ("我在电题里卡住了 两层中间 按铃没人理", "repair"),
     ("宝宝把硬币吞下去了 一直在咳", "health"),
+    ("我儿子被狗咬了 腿上好几个血窟窿", "health"),
+    ("楼上漏水 我家电线都泡水里了", "repair"),
 ])
 def test_a_situation_is_urgent_in_its_category(text: str, category: str) -> None:
     u = understand(text)
