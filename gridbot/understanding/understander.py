@@ -149,6 +149,19 @@ def _branches(source: str) -> list[str]:
     return parts
 
 
+def _split(whole: _Pattern) -> list[_Pattern]:
+    """A pattern as its top-level alternatives, or whole when one cannot stand alone (global flags, group names,
+    back-references)."""
+    source = whole.rx.pattern
+    if source.startswith("(?") or whole.rx.groupindex:
+        return [whole]
+    try:
+        parts = [_Pattern(b) for b in _branches(source)]
+    except re.error:
+        return [whole]
+    return parts if len(parts) > 1 else [whole]
+
+
 def _patterns(node: Any, where: str) -> list[tuple[_Pattern, float]]:
     out = []
     for pattern, weight in _weights(node, where).items():
@@ -224,42 +237,36 @@ class Understander:
         situations = config.get("urgent_situations") or []
         if not isinstance(situations, list):
             raise ConfigError("categories.yaml: urgent_situations 应为列表 (must be a list of category/pattern)")
-        # (one alternative of a situation's pattern, situation number, category, weight, urgent)
-        self.situation_patterns: list[tuple[_Pattern, int, int, float, float]] = []
+        self.situation_patterns: list[tuple[_Pattern, int, float, float]] = []  # pattern, category, weight, urgent
         for n, spec in enumerate(situations):
             where = f"urgent_situations[{n}]"
             if not isinstance(spec, dict) or spec.get("category") not in self.categories or not spec.get("pattern"):
                 raise ConfigError(f"categories.yaml: {where} 需要 category (已配置的类别) 和 pattern "
                                   "(needs a configured category and a pattern)")
             try:
-                whole = _Pattern(str(spec["pattern"]))
-                try:   # split where each alternative stands on its own (no global flags, no back-references)
-                    branches = ([_Pattern(b) for b in _branches(whole.rx.pattern)]
-                                if not whole.rx.pattern.startswith("(?") and not whole.rx.groupindex else [whole])
-                except re.error:
-                    branches = [whole]
+                rx = _Pattern(str(spec["pattern"]))
                 weight, urgent = float(spec.get("weight", 3)), float(spec.get("urgent", 3))
             except re.error as exc:
                 raise ConfigError(f"categories.yaml: {where} 正则表达式错误: {exc}") from None
             except (TypeError, ValueError):
                 raise ConfigError(f"categories.yaml: {where} 的 weight/urgent 应为数字 (must be numbers)") from None
-            index = self.categories.index(str(spec["category"]))
-            self.situation_patterns.extend((rx, n, index, weight, urgent) for rx in branches)
+            self.situation_patterns.append((rx, self.categories.index(str(spec["category"])), weight, urgent))
         self.request_words, self.request_patterns = cue("request_cues")
         self.chatter_words, self.chatter_patterns = cue("chatter_cues")
         self.urgent_words, self.urgent_patterns = cue("urgent_cues")
-        # Every pattern once, as (pattern, kind, category index, weight); kind 0 category, 1 request, 2 chatter,
-        # 3 urgent, 4 one alternative of a situation (category and urgent at once: see _situation_of). Indexed by
-        # the characters each needs, so a message runs only the patterns that can match.
-        self._all_patterns: list[tuple[_Pattern, int, int, float]] = (
-            [(rx, 0, index, weight) for rx, index, weight in self.cat_patterns]
-            + [(rx, 1, -1, weight) for rx, weight in self.request_patterns]
-            + [(rx, 2, -1, weight) for rx, weight in self.chatter_patterns]
-            + [(rx, 3, -1, weight) for rx, weight in self.urgent_patterns]
-            + [(rx, 4, index, weight) for rx, _, index, weight, _ in self.situation_patterns])
-        first = len(self._all_patterns) - len(self.situation_patterns)
-        # a situation counts once however many of its alternatives match: pattern position -> (situation, urgent)
-        self._situation_of = {first + n: (entry[1], entry[4]) for n, entry in enumerate(self.situation_patterns)}
+        # Every pattern once, as (pattern, kind, category index, weight, urgent weight); kind 0 category, 1 request,
+        # 2 chatter, 3 urgent, 4 situation (category and urgent at once).
+        wholes = ([(rx, 0, index, weight, 0.0) for rx, index, weight in self.cat_patterns]
+                  + [(rx, 1, -1, weight, 0.0) for rx, weight in self.request_patterns]
+                  + [(rx, 2, -1, weight, 0.0) for rx, weight in self.chatter_patterns]
+                  + [(rx, 3, -1, weight, 0.0) for rx, weight in self.urgent_patterns]
+                  + [(rx, 4, index, weight, urgent) for rx, index, weight, urgent in self.situation_patterns])
+        # Each is run as its top-level alternatives (`a|b|c` as a, b, c: see _branches), each indexed by the
+        # characters it needs, so a message runs only the alternatives that can match; a pattern still counts once
+        # (the last field, its number among `wholes`, says which alternatives belong together).
+        self._all_patterns: list[tuple[_Pattern, int, int, float, float, int]] = [
+            (branch, kind, index, weight, urgent, group)
+            for group, (rx, kind, index, weight, urgent) in enumerate(wholes) for branch in _split(rx)]
         self._always: tuple[int, ...] = tuple(i for i, p in enumerate(self._all_patterns) if not p[0].chars)
         self._by_char: dict[str, tuple[int, ...]] = {}
         for i, pattern in enumerate(self._all_patterns):
@@ -393,26 +400,28 @@ class Understander:
             if ids:
                 candidates.update(ids)
         everything = self._all_patterns
-        seen: set[int] = set()   # situations already counted
+        seen: set[int] = set()   # patterns already counted (one of their alternatives matched)
         for i in sorted(candidates):
-            rx, kind, index, weight = everything[i]
+            rx, kind, index, weight, urgent_weight, group = everything[i]
+            if group in seen:
+                continue
+            if kind in (1, 2):
+                if rx.search(body) is None:
+                    continue
+            elif not self._found(rx, body):
+                continue
+            seen.add(group)
             if kind == 0:
-                if self._found(rx, body):
-                    cat[index] += weight
+                cat[index] += weight
+            elif kind == 1:
+                req += weight
+            elif kind == 2:
+                chat += weight
             elif kind == 3:
-                if self._found(rx, body):
-                    urg += weight
-            elif kind == 4:
-                situation, urgent_weight = self._situation_of[i]
-                if situation not in seen and self._found(rx, body):
-                    seen.add(situation)
-                    cat[index] += weight
-                    urg += urgent_weight
-            elif rx.search(body):
-                if kind == 1:
-                    req += weight
-                else:
-                    chat += weight
+                urg += weight
+            else:
+                cat[index] += weight
+                urg += urgent_weight
 
         best = max(range(len(cat)), key=lambda i: (cat[i], -i)) if cat else -1
         best_score = cat[best] if best >= 0 else 0.0
