@@ -132,3 +132,9 @@ def test_urgent_situations_are_checked_when_loaded() -> None:
     assert u.urgency == "urgent" and u.category == "health"
     config["urgent_situations"] = []        # without the entry the Cantonese is not understood
     assert Understander(config).understand("阿婆叫唔醒").urgency == "normal"
+
+
+def test_a_pattern_is_split_only_at_its_top_level_bars() -> None:
+    from gridbot.understanding.understander import _branches
+
+    assert _branches(r"a|b(c|d)|[|x]y|\|z|[^]|]w") == ["a", "b(c|d)", "[|x]y", r"\|z", "[^]|]w"]
