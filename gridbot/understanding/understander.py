@@ -117,6 +117,51 @@ class _Pattern:
         self.finditer = self.rx.finditer
 
 
+def _branches(source: str) -> list[str]:
+    """The top-level alternatives of a regular expression (`a|b(c|d)` -> `a`, `b(c|d)`).
+
+    Each alternative is indexed by its own characters, and one that starts with a literal is searched for with the
+    regex engine's fast literal scan; a long `x|y|z` pattern run as one costs every alternative at every position.
+    """
+    parts, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(source):
+        ch = source[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if source[i + 1:i + 2] == "^":
+                i += 1
+            if source[i + 1:i + 2] == "]":  # a ']' right after '[' or '[^' is a literal
+                i += 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(source[start:i])
+            start = i + 1
+        i += 1
+    parts.append(source[start:])
+    return parts
+
+
+def _split(whole: _Pattern) -> list[_Pattern]:
+    """A pattern as its top-level alternatives, or whole when one cannot stand alone (global flags, group names,
+    back-references)."""
+    source = whole.rx.pattern
+    if source.startswith("(?") or whole.rx.groupindex:
+        return [whole]
+    try:
+        parts = [_Pattern(b) for b in _branches(source)]
+    except re.error:
+        return [whole]
+    return parts if len(parts) > 1 else [whole]
+
+
 def _patterns(node: Any, where: str) -> list[tuple[_Pattern, float]]:
     out = []
     for pattern, weight in _weights(node, where).items():
@@ -160,6 +205,9 @@ class Understander:
         self.t_urgent = float(th.get("urgent", 2.0))
         self.t_block_urgent = float(th.get("chatter_blocks_urgent", 4.0))
         self.t_veto = float(th.get("chatter_veto", float("inf")))
+        # An emergency told as over or never real (火已经扑灭了, 醒过来了, 看错了) is news, not a request, unless it
+        # also asks for something: request cues of at least this much (0: such news stays a request).
+        self.t_story_ask = float(th.get("story_needs_ask", 0.0))
 
         self.categories: list[str] = []
         self.names: dict[str, str] = {}
@@ -184,16 +232,41 @@ class Understander:
             return (_weights(node.get("words"), f"{section}.words"),
                     _patterns(node.get("patterns"), f"{section}.patterns"))
 
+        # issue 19: a situation (a person collapsed and not answering, a child outside a window, a smell like rotten
+        # eggs) names its category and its urgency at once: each entry counts as a category pattern and an urgent one.
+        situations = config.get("urgent_situations") or []
+        if not isinstance(situations, list):
+            raise ConfigError("categories.yaml: urgent_situations 应为列表 (must be a list of category/pattern)")
+        self.situation_patterns: list[tuple[_Pattern, int, float, float]] = []  # pattern, category, weight, urgent
+        for n, spec in enumerate(situations):
+            where = f"urgent_situations[{n}]"
+            if not isinstance(spec, dict) or spec.get("category") not in self.categories or not spec.get("pattern"):
+                raise ConfigError(f"categories.yaml: {where} 需要 category (已配置的类别) 和 pattern "
+                                  "(needs a configured category and a pattern)")
+            try:
+                rx = _Pattern(str(spec["pattern"]))
+                weight, urgent = float(spec.get("weight", 3)), float(spec.get("urgent", 3))
+            except re.error as exc:
+                raise ConfigError(f"categories.yaml: {where} 正则表达式错误: {exc}") from None
+            except (TypeError, ValueError):
+                raise ConfigError(f"categories.yaml: {where} 的 weight/urgent 应为数字 (must be numbers)") from None
+            self.situation_patterns.append((rx, self.categories.index(str(spec["category"])), weight, urgent))
         self.request_words, self.request_patterns = cue("request_cues")
         self.chatter_words, self.chatter_patterns = cue("chatter_cues")
         self.urgent_words, self.urgent_patterns = cue("urgent_cues")
-        # Every pattern once, as (pattern, kind, category index, weight); kind 0 category, 1 request, 2 chatter,
-        # 3 urgent. Indexed by the characters each needs, so a message runs only the patterns that can match.
-        self._all_patterns: list[tuple[_Pattern, int, int, float]] = (
-            [(rx, 0, index, weight) for rx, index, weight in self.cat_patterns]
-            + [(rx, 1, -1, weight) for rx, weight in self.request_patterns]
-            + [(rx, 2, -1, weight) for rx, weight in self.chatter_patterns]
-            + [(rx, 3, -1, weight) for rx, weight in self.urgent_patterns])
+        # Every pattern once, as (pattern, kind, category index, weight, urgent weight); kind 0 category, 1 request,
+        # 2 chatter, 3 urgent, 4 situation (category and urgent at once).
+        wholes = ([(rx, 0, index, weight, 0.0) for rx, index, weight in self.cat_patterns]
+                  + [(rx, 1, -1, weight, 0.0) for rx, weight in self.request_patterns]
+                  + [(rx, 2, -1, weight, 0.0) for rx, weight in self.chatter_patterns]
+                  + [(rx, 3, -1, weight, 0.0) for rx, weight in self.urgent_patterns]
+                  + [(rx, 4, index, weight, urgent) for rx, index, weight, urgent in self.situation_patterns])
+        # Each is run as its top-level alternatives (`a|b|c` as a, b, c: see _branches), each indexed by the
+        # characters it needs, so a message runs only the alternatives that can match; a pattern still counts once
+        # (the last field, its number among `wholes`, says which alternatives belong together).
+        self._all_patterns: list[tuple[_Pattern, int, int, float, float, int]] = [
+            (branch, kind, index, weight, urgent, group)
+            for group, (rx, kind, index, weight, urgent) in enumerate(wholes) for branch in _split(rx)]
         self._always: tuple[int, ...] = tuple(i for i, p in enumerate(self._all_patterns) if not p[0].chars)
         self._by_char: dict[str, tuple[int, ...]] = {}
         for i, pattern in enumerate(self._all_patterns):
@@ -216,6 +289,10 @@ class Understander:
         try:
             self.not_now_re = re.compile(str(not_now["pattern"])) if not_now.get("pattern") else None
             self.now_re = re.compile(str(not_now["unless"])) if not_now.get("unless") else None
+            # over: it is over or was never real (火已经扑灭了, 醒过来了, 看错了, a safety tip): normal even with 刚才
+            self.over_re = re.compile(str(not_now["over"])) if not_now.get("over") else None
+            # … unless it started again (我刚扑灭 还在冒烟)
+            self.still_re = re.compile(str(not_now["still"])) if not_now.get("still") else None
         except re.error as exc:
             raise ConfigError(f"categories.yaml: urgent_not_now 正则表达式错误: {exc}") from None
 
@@ -323,19 +400,28 @@ class Understander:
             if ids:
                 candidates.update(ids)
         everything = self._all_patterns
+        seen: set[int] = set()   # patterns already counted (one of their alternatives matched)
         for i in sorted(candidates):
-            rx, kind, index, weight = everything[i]
+            rx, kind, index, weight, urgent_weight, group = everything[i]
+            if group in seen:
+                continue
+            if kind in (1, 2):
+                if rx.search(body) is None:
+                    continue
+            elif not self._found(rx, body):
+                continue
+            seen.add(group)
             if kind == 0:
-                if self._found(rx, body):
-                    cat[index] += weight
+                cat[index] += weight
+            elif kind == 1:
+                req += weight
+            elif kind == 2:
+                chat += weight
             elif kind == 3:
-                if self._found(rx, body):
-                    urg += weight
-            elif rx.search(body):
-                if kind == 1:
-                    req += weight
-                else:
-                    chat += weight
+                urg += weight
+            else:
+                cat[index] += weight
+                urg += urgent_weight
 
         best = max(range(len(cat)), key=lambda i: (cat[i], -i)) if cat else -1
         best_score = cat[best] if best >= 0 else 0.0
@@ -345,13 +431,17 @@ class Understander:
             urg += self.imm_weight
         score = best_score + req - chat
         urgent = urg >= self.t_urgent and chat < self.t_block_urgent
-        if (urgent and self.not_now_re is not None and self.not_now_re.search(body)
-                and not (self.now_re is not None and self.now_re.search(body))):
+        over = (urgent and self.over_re is not None and self.over_re.search(body) is not None
+                and not (self.still_re is not None and self.still_re.search(body)))
+        if over or (urgent and self.not_now_re is not None and self.not_now_re.search(body)
+                    and not (self.now_re is not None and self.now_re.search(body))):
             urgent = False
         if chat >= self.t_veto:
             urgent = is_request = False
         elif urgent:
             is_request = True
+        elif over and req < self.t_story_ask:
+            is_request = False   # an emergency that is over or was never real, told with no ask: news, not a request
         elif best_score >= self.t_category:
             is_request = score >= self.t_request
         else:
