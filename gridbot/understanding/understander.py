@@ -7,6 +7,7 @@ dictionary, so a keyword stays one word; a longer jieba word that holds a keywor
 from __future__ import annotations
 
 import logging
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -29,6 +30,10 @@ _MENTION_RE = re.compile(r"@\S{1,20}?(?:\s|\u2005|$)")
 _CLAUSE_RE = re.compile(r"[。！!？?；;，,\n\s~～…]+")
 SUMMARY_MAX = 30
 _NOTHING = ((), 0.0, 0.0, 0.0)
+# jieba's block and skip patterns (jieba.re_han_default, re_skip_default) and its one-character English/digit test
+_HAN_RE = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
+_SKIP_RE = re.compile("(\r\n|\\s)", re.U)
+_ENG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
 @dataclass(frozen=True)
@@ -310,6 +315,8 @@ class Understander:
                 # A high frequency keeps the keyword whole when jieba weighs the segmentations.
                 self.tokenizer.add_word(word, freq=max(self.tokenizer.FREQ.get(word, 0), 2000))
 
+        self._logtotal = math.log(self.tokenizer.total)
+        self._logp: dict[str, float] = {}
         self._lookup: dict[str, Any] = {}
         for word in words:
             entry = (tuple(self.keyword_index.get(word, ())), self.urgent_words.get(word, 0.0),
@@ -356,7 +363,66 @@ class Understander:
 
     # -- the work ---------------------------------------------------------------------------------
     def tokens(self, text: str) -> list[str]:
-        return self.tokenizer.lcut(text, HMM=False)
+        """jieba's `lcut(text, HMM=False)`, word for word (a test compares them), in one plain loop: jieba builds
+        the DAG, then the route, through generators and a fresh log() per candidate word, which was a third of the
+        whole understanding's time. Same dictionary (`self.tokenizer.FREQ`), same arithmetic, same ties."""
+        freq = self.tokenizer.FREQ
+        logp = self._logp
+        out: list[str] = []
+        for blk in _HAN_RE.split(text):
+            if not blk:
+                continue
+            if not _HAN_RE.match(blk):
+                for x in _SKIP_RE.split(blk):
+                    if _SKIP_RE.match(x):
+                        out.append(x)
+                    else:
+                        out.extend(x)
+                continue
+            n = len(blk)
+            score = [0.0] * (n + 1)
+            end = [0] * (n + 1)
+            for k in range(n - 1, -1, -1):
+                best_s = best_x = None
+                i = k
+                frag = blk[k]
+                while i < n and frag in freq:
+                    if freq[frag]:
+                        p = logp.get(frag)
+                        if p is None:
+                            p = self._log_freq(frag)
+                        s = p + score[i + 1]
+                        if best_s is None or s >= best_s:
+                            best_s, best_x = s, i
+                    i += 1
+                    frag = blk[k:i + 1]
+                if best_s is None:      # no word starts here: the character alone (jieba: frequency 1, log 0)
+                    best_s, best_x = self._log_freq(blk[k]) + score[k + 1], k
+                score[k] = best_s
+                end[k] = best_x
+            x = 0
+            buf = ""
+            while x < n:
+                y = end[x] + 1
+                word = blk[x:y]
+                if y - x == 1 and word in _ENG_CHARS:
+                    buf += word
+                else:
+                    if buf:
+                        out.append(buf)
+                        buf = ""
+                    out.append(word)
+                x = y
+            if buf:
+                out.append(buf)
+        return out
+
+    def _log_freq(self, word: str) -> float:
+        """jieba's route weight of a word: log(frequency or 1) - log(total), remembered (bounded)."""
+        value = math.log(self.tokenizer.FREQ.get(word) or 1) - self._logtotal
+        if len(self._logp) < 200_000:
+            self._logp[word] = value
+        return value
 
     def understand(self, text: str) -> Understanding:
         text = _normalise(text or "")
@@ -401,14 +467,14 @@ class Understander:
                 candidates.update(ids)
         everything = self._all_patterns
         seen: set[int] = set()   # patterns already counted (one of their alternatives matched)
+        negation_re = self._negation_re
         for i in sorted(candidates):
             rx, kind, index, weight, urgent_weight, group = everything[i]
             if group in seen:
                 continue
-            if kind in (1, 2):
-                if rx.search(body) is None:
-                    continue
-            elif not self._found(rx, body):
+            if rx.search(body) is None:
+                continue      # most candidates: no match at all (the negation check below only where one is)
+            if kind not in (1, 2) and negation_re is not None and not self._found(rx, body):
                 continue
             seen.add(group)
             if kind == 0:
