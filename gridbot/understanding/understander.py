@@ -31,6 +31,7 @@ _MENTION_RE = re.compile(r"@\S{1,20}?(?:\s|\u2005|$)")
 _CLAUSE_RE = re.compile(r"[。！!？?；;，,\n\s~～…]+")
 SUMMARY_MAX = 30
 _NOTHING = ((), 0.0, 0.0, 0.0)
+_ABSENT = object()
 # jieba's block and skip patterns (jieba.re_han_default, re_skip_default) and its one-character English/digit test
 _HAN_RE = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
 _SKIP_RE = re.compile("(\r\n|\\s)", re.U)
@@ -358,6 +359,7 @@ class Understander:
 
         self._logtotal = math.log(self.tokenizer.total)
         self._logp: dict[str, float] = {}
+        self._seg: dict[str, float | bool] = {}
         self._lookup: dict[str, Any] = {}
         for word in words:
             entry = (tuple(self.keyword_index.get(word, ())), self.urgent_words.get(word, 0.0),
@@ -407,8 +409,7 @@ class Understander:
         """jieba's `lcut(text, HMM=False)`, word for word (a test compares them), in one plain loop: jieba builds
         the DAG, then the route, through generators and a fresh log() per candidate word, which was a third of the
         whole understanding's time. Same dictionary (`self.tokenizer.FREQ`), same arithmetic, same ties."""
-        freq = self.tokenizer.FREQ
-        logp = self._logp
+        seg = self._seg
         out: list[str] = []
         for blk in _HAN_RE.split(text):
             if not blk:
@@ -427,11 +428,13 @@ class Understander:
                 best_s = best_x = None
                 i = k
                 frag = blk[k]
-                while i < n and frag in freq:
-                    if freq[frag]:
-                        p = logp.get(frag)
-                        if p is None:
-                            p = self._log_freq(frag)
+                while i < n:
+                    p = seg.get(frag, _ABSENT)
+                    if p is _ABSENT:
+                        p = self._seg_entry(frag)
+                    if p is False:
+                        break            # no dictionary word starts with frag
+                    if p is not True:    # a word (True: only the start of longer words)
                         s = p + score[i + 1]
                         if best_s is None or s >= best_s:
                             best_s, best_x = s, i
@@ -457,6 +460,15 @@ class Understander:
             if buf:
                 out.append(buf)
         return out
+
+    def _seg_entry(self, frag: str) -> float | bool:
+        """What jieba's dictionary says of a fragment, remembered in a small dict (bounded) that stays in the cache:
+        False not in it, True only the start of longer words (frequency 0), else the word's route weight."""
+        f = self.tokenizer.FREQ.get(frag)
+        value: float | bool = False if f is None else (math.log(f) - self._logtotal if f else True)
+        if len(self._seg) < 200_000:
+            self._seg[frag] = value
+        return value
 
     def _log_freq(self, word: str) -> float:
         """jieba's route weight of a word: log(frequency or 1) - log(total), remembered (bounded)."""
