@@ -424,8 +424,10 @@ class Understander:
             n = len(blk)
             score = [0.0] * (n + 1)
             end = [0] * (n + 1)
+            p: Any
             for k in range(n - 1, -1, -1):
-                best_s = best_x = None
+                best_s: float | None = None
+                best_x = k
                 i = k
                 frag = blk[k]
                 while i < n:
