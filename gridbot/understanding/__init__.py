@@ -180,9 +180,12 @@ def rules_confident(u: Understanding, p: Prediction, rules: Understander) -> boo
 def model_urgent_threshold(u: Understanding, rules: Understander) -> float:
     """The model's p needed for a model-only urgent: MODEL_URGENT where the rules see some danger below their own
     threshold, MODEL_URGENT_QUIET where they see none at all or saw it and ruled it out (past, over, feared, a
-    forwarded notice: urgent score at their threshold yet not urgent)."""
+    forwarded notice: urgent score at their threshold yet not urgent). Where the rules say urgent the message is
+    urgent anyway; MODEL_URGENT then says whether the model agrees (urgent_by "rules+model")."""
     score = u.scores.get("urgent", 0.0)
-    return MODEL_URGENT if 0.0 < score < rules.t_urgent else MODEL_URGENT_QUIET
+    if u.is_urgent or 0.0 < score < rules.t_urgent:   # (rules urgent: only whether urgent_by says "+model")
+        return MODEL_URGENT
+    return MODEL_URGENT_QUIET
 
 
 def combine(u: Understanding, p: Prediction, rules: Understander) -> Combined:
