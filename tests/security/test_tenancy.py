@@ -55,6 +55,7 @@ def requests_for(o: dict[str, Any]) -> dict[str, list[tuple[str, str, Any]]]:
         "console.ticket_action": [("POST", f"/console/tickets/{n}/action", {"action": a, "note": "x", "to": "mem_zhao"})
                                   for a in ("accept", "start", "resolve", "close", "reassign", "escalate", "reopen",
                                             "note")],
+        "console.ticket_category": [("POST", f"/console/tickets/{n}/category", {"category": "noise"})],
         "console.households": [("GET", "/console/households?per_page=200", None),
                                ("GET", "/console/households?grid=QS-01", None)],
         "console.coverage": [("GET", "/console/coverage", None), ("GET", "/console/coverage?grid=QS-01", None)],

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from gridbot.config import DEFAULT_CONFIG_DIR, ConfigError
-from gridbot.understanding import Understander, get_understander
+from gridbot.understanding import Understander, Understanding, get_understander
 
 
-def understand(text: str):  # type: ignore[no-untyped-def]
+def understand(text: str) -> Understanding:
     return get_understander(DEFAULT_CONFIG_DIR).understand(text)
 
 
@@ -101,7 +101,7 @@ def test_a_follow_up_that_says_it_is_fixed_stays_chatter() -> None:
     assert not understand("昨天说的那个漏水 楼上已经找人修了 现在不漏了").is_request
 
 
-def test_urgent_not_now_is_checked_when_loaded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_urgent_not_now_is_checked_when_loaded(tmp_path) -> None:
     import yaml
 
     config = yaml.safe_load((DEFAULT_CONFIG_DIR / "categories.yaml").read_text(encoding="utf-8"))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from gridbot.config import DEFAULT_CONFIG_DIR, ConfigError
-from gridbot.understanding import Understander, get_understander
+from gridbot.understanding import Understander, Understanding, get_understander
 
 
-def understand(text: str):  # type: ignore[no-untyped-def]
+def understand(text: str) -> Understanding:
     return get_understander(DEFAULT_CONFIG_DIR).understand(text)
 
 
