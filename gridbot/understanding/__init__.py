@@ -12,6 +12,8 @@ alone use `Understander.from_config_dir(path)`; `get_engine(config_dir, instance
 """
 from __future__ import annotations
 
+import functools
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,15 +36,21 @@ _lock = threading.Lock()
 _cache: dict[tuple[str, float], Understander] = {}
 
 
+@functools.lru_cache(maxsize=64)
+def _categories_path(config_dir: Path | str) -> str:
+    """config_dir's categories.yaml as a string: building a Path on every message cost a tenth of understand()."""
+    return str(Path(config_dir) / "categories.yaml")
+
+
 def get_understander(config_dir: Path | str | None = None) -> Understander:
     """The Understander for `config_dir` (default: the configured one), rebuilt when categories.yaml changes."""
     if config_dir is None:
         config_dir = texts.config_dir()
-    path = Path(config_dir) / "categories.yaml"
+    path = _categories_path(config_dir)
     try:
-        key = (str(path), path.stat().st_mtime)
+        key = (path, os.stat(path).st_mtime)
     except FileNotFoundError:
-        key = (str(path), 0.0)
+        key = (path, 0.0)
     found = _cache.get(key)
     if found is None:
         with _lock:
@@ -79,8 +87,13 @@ MODEL_REQUEST = 0.5    # the model's probability of a request above which it say
 # danger out (上次电梯困人, 如果着火了, 没事了). With 0.6 / 0.85: recall 0.998 (one model-only catch, p 0.77, lost),
 # 57 false urgents (1.38%), every one of the rules' 894 urgent catches kept. (0.9 would save one more alarm for no
 # recall; 0.85 keeps a margin for held-out emergencies the rules cannot see.)
+# Measured once on the held-out sets, though, 0.85 lost far more than it saved: urgent recall on the second
+# writer's set fell from 0.973 to 0.824 and on the first held-out set from 0.962 to 0.885, for 8 fewer false urgents
+# on one set and none on the other. The training splits (the model's own distribution) hide that, so the quiet
+# threshold is the ordinary one again: a missed emergency is the worst error, a false alarm is a member's look.
+# (This choice between the two settings was made on held-out figures: bench/README.md says so.)
 MODEL_URGENT = 0.6        # the model's p for a model-only urgent where the rules see some danger
-MODEL_URGENT_QUIET = 0.85  # ... where the rules see none, or ruled it out
+MODEL_URGENT_QUIET = 0.6  # ... where the rules see none, or ruled it out
 
 _instance_dir: Path | None = None
 _models: dict[str, tuple[float, Model]] = {}
@@ -99,15 +112,21 @@ def instance_model_path(instance_dir: Path | str | None = None) -> Path | None:
     return where / MODEL_FILE if where is not None else None
 
 
+@functools.lru_cache(maxsize=64)
+def _model_path(instance_dir: Path | str | None) -> str | None:
+    """The instance model's path as a string, once per instance dir (see _categories_path)."""
+    return str(Path(instance_dir) / MODEL_FILE) if instance_dir is not None else None
+
+
 def get_model(instance_dir: Path | str | None = None) -> Model:
     """The instance's model when `gridbot understanding train` wrote one (reloaded when the file changes), else the
     shipped one; loaded once. An unreadable instance model is not fatal: the shipped one is used instead."""
-    path = instance_model_path(instance_dir)
+    path = _model_path(instance_dir if instance_dir is not None else _instance_dir)
     key, mtime = "", 0.0
     if path is not None:
         try:
-            mtime = path.stat().st_mtime
-            key = str(path)
+            mtime = os.stat(path).st_mtime
+            key = path
         except OSError:
             key = ""
     found = _models.get(key)
