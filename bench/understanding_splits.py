@@ -29,7 +29,7 @@ from gridbot.config import DEFAULT_CONFIG_DIR
 from gridbot.understanding import Engine, Understander, Understanding
 from gridbot.understanding.corpus import DATA_DIR, HALVES, Report, evaluate, load_corpus
 
-SPLITS = ("tune", "train", "dev", "tune2", "holdout", "holdout2", "wild", "wild2")
+SPLITS = ("tune", "train", "dev", "dev2", "tune2", "holdout", "holdout2", "wild", "wild2", "wild3", "wild4")
 MODES = ("rules", "model", "both")
 TRAINED_ON = {"tune", "train", "dev", "tune2"}   # gridbot.understanding.training.TRAINING_SPLITS
 

@@ -27,7 +27,8 @@ NONE = "none"  # the row/column of the confusion table for "not a request"
 # Splits that are half of one file: name -> (file split, parity of the file line number kept).
 HALVES = {"tune2": ("second", 0), "holdout2": ("second", 1)}
 ORIGINAL = ("tune", "holdout", "second")   # the files "all" covers
-LATER = ("train", "dev", "wild", "wild2")  # files added with issue 19; each a split of its own, none in "all"
+LATER = ("train", "dev", "dev2", "wild", "wild2", "wild3", "wild4")  # files added with issue 19; each a split of its
+# own, none in "all". dev2 is a tuning batch; wild3 / wild4 are held-out sets written in the session of 2026-12-06.
 SPLITS = ("all", *ORIGINAL, *HALVES, *LATER)
 
 
