@@ -404,3 +404,18 @@ def test_a_member_on_leave_with_nobody_covering_is_not_reminded_the_grid_leader_
     assert jobs.sweep_tickets(app=bot.app)["reminders"] == [light]
     assert len(outbox_to(bot, "mem_zhao")) == before
     assert any(light in x and "超时提醒" in x for x in outbox_to(bot, "lead_li"))
+
+
+def test_a_grid_leader_on_leave_is_passed_over_by_escalations_the_grid_above_stands_in(bot, clock):
+    """请假 counts like 在岗=否 for the ladder: an overdue ticket's grid-leader step goes to the grid above's leader
+    while the grid's own leader is on leave."""
+    light = report(bot, "1栋2单元楼道灯坏了好几天了", as_="res_a")
+    clock.advance(minutes=10)
+    bot.say(f"受理 {light}", as_="mem_zhao", private=True)
+    bot.say("请假 到周三", as_="lead_li", private=True)
+    before = {u: len(outbox_to(bot, u)) for u in ("lead_li", "sec_wang")}
+    for hour in (9, 11, 13, 15, 17):                                       # Tuesday, after the 1-day limit
+        clock.set(local(11, 3, hour, 15))
+        jobs.sweep_tickets(app=bot.app)
+    assert not [x for x in outbox_to(bot, "lead_li")[before["lead_li"]:] if light in x]
+    assert [x for x in outbox_to(bot, "sec_wang")[before["sec_wang"]:] if light in x]

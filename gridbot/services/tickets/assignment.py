@@ -78,16 +78,17 @@ def partners(session: Session, member: Member, now: datetime) -> list[Member]:
     return [m for m in out if m is not None]
 
 
-def grid_leaders(session: Session, grid_id: int) -> list[Member]:
+def grid_leaders(session: Session, grid_id: int, now: datetime | None = None) -> list[Member]:
     """Grid leaders linked to the grid, else to the nearest grid above it. A leader marked 在岗=否 in the roster is
-    nobody to count on: they hear nothing and the grid above's leaders stand in (issue 18)."""
+    nobody to count on: they hear nothing and the grid above's leaders stand in (issue 18). With `now`, a leader on
+    leave (请假) at that time is skipped the same way: an escalation must reach someone who can act today."""
     grid = session.get(Grid, grid_id)
     while grid is not None:
         leaders = [m for m in session.scalars(
             select(Member).join(MemberGrid, MemberGrid.member_id == Member.id)
             .where(MemberGrid.grid_id == grid.id, Member.active.is_(True), Member.on_duty.is_(True))
             .order_by(Member.id))
-            if "grid_leader" in (m.roles or [])]
+            if "grid_leader" in (m.roles or []) and (now is None or on_leave(session, m.id, now) is None)]
         if leaders:
             return leaders
         grid = session.get(Grid, grid.parent_id) if grid.parent_id else None
@@ -127,13 +128,13 @@ def _ladder(session: Session, ticket: Ticket, level: int, now: datetime | None) 
         # nobody, or someone away (在岗=否, on leave): who covers for them hears the reminder, else the grid leader
         covering = [m for m in (partners(session, ticket.assignee, now or ticket.updated_at)
                                 if ticket.assignee else []) if _at_work(session, m, now)]
-        return covering or grid_leaders(session, ticket.grid_id)
+        return covering or grid_leaders(session, ticket.grid_id, now)
     if role == "partner":     # none at work (on leave, 在岗=否): nobody; the sweep skips the step
         return [m for m in partners(session, ticket.assignee, now or ticket.updated_at)
                 if m.id != ticket.assignee_id and _at_work(session, m, now)] \
             if ticket.assignee else []
     if role == "grid_leader":
-        return grid_leaders(session, ticket.grid_id)
+        return grid_leaders(session, ticket.grid_id, now)
     if role == "secretary":
         return community_role(session, ticket.community_id, "secretary")
     return (community_role(session, ticket.community_id, "chief")
