@@ -11,8 +11,9 @@ from gridbot.config import DEFAULT_CONFIG_DIR
 from gridbot.understanding import Engine, Understander, Understanding, combine
 from gridbot.understanding.corpus import load_corpus
 from gridbot.understanding.model import Prediction
+from gridbot.understanding.training import TRAINING_SPLITS
 
-TRAINING = ("train", "dev", "tune", "tune2")
+TRAINING = TRAINING_SPLITS   # wild and dev2 too since 2026-12-06
 
 
 @pytest.fixture(scope="module")
