@@ -118,8 +118,9 @@ def main() -> None:
                   f"{f['f1']:>7.3f}{f['category']:>7.3f}{f['urgent']:>5}{f['urgent_recall']:>7.3f}"
                   f"{f['false_urgents']:>6}{f['false_urgent_share']:>7.3f}{f['addresses']:>6}{address}"
                   f"{f['per_cpu_s']:>11,}")
-    print("* = trained or tuned on (the model learns from tune, train, dev and tune2): flattering figures. "
-          f"Load average {os.getloadavg()[0]:.1f}; model alone: throughput of model.predict() only, address = rules'.")
+    print("* = trained or tuned on (the model learns from tune, train, dev, tune2, wild and dev2): flattering "
+          f"figures. Load average {os.getloadavg()[0]:.1f}; model alone: throughput of model.predict() only, "
+          "address = rules'.")
     for split, mode, ex, u, what in errors:
         print(f"[{split}/{mode}] {what}: {ex.text}\n    label: {ex.is_request} {ex.category} {ex.urgency} "
               f"{ex.location}  got: {u.is_request} {u.category} {u.urgency} {u.location}")

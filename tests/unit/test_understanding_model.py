@@ -30,7 +30,8 @@ from tests.console_helpers import build_world, csrf_of
 # Floors a little under the figures measured on the tune split with the shipped model (bench/README.md):
 # rules + model together must not fall below them.
 TUNE_FLOORS = {"f1": 0.97, "category_accuracy": 0.92, "urgent_recall": 0.98, "location_accuracy": 0.95}
-FALSE_URGENT_CEILING = 0.03   # false urgents as a share of the messages labelled not urgent
+# false urgents as a share of the messages labelled not urgent (tune: 0.013 measured 2026-12-06, was 0.03)
+FALSE_URGENT_CEILING = 0.02
 
 
 @pytest.fixture(scope="module")
