@@ -103,3 +103,13 @@ def test_a_model_only_urgent_told_as_not_now_needs_the_stricter_threshold(rules)
     assert not combine(u_told, p, rules, told).is_urgent          # ... unless it is told as not now
     sure = Prediction(p_request=0.9, category="fire_hazard", p_category=0.9, p_urgent=und.MODEL_URGENT_RULED_OUT)
     assert combine(u_told, sure, rules, told).is_urgent           # ... and the model is not very sure
+
+
+@pytest.mark.parametrize("text", [
+    "急死了 我妈在卫生间摔倒了 叫她也不答应",           # 急死 is often real: not a figure of speech here
+    "楼下有个老人热晕了 倒在路边 叫不醒",               # 热晕了 (heatstroke), unlike 我快热晕了
+    "3栋二单元着火了 楼道全是烟 大家不要紧张 往楼下走",  # 不要紧张 is not 不要紧 (settled)
+])
+def test_the_words_of_a_class_that_are_often_real_do_not_rule_an_emergency_out(rules, engine, text):
+    assert rules.understand(text).is_urgent, text
+    assert engine.understand(text).is_urgent, text
