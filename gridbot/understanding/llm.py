@@ -301,36 +301,84 @@ def enabled(settings: Settings) -> bool:
     return bool(getattr(settings, "llm_base_url", None))
 
 
-def second_opinion(settings: Settings, text: str, u: Understanding, now: datetime, redis: Any = None,
-                   ref: str = "message") -> Understanding:
-    """`u`, raised by the large model's answer where it says more (see the module). Never raises, never lowers.
-    `ref` names the message in the operator log ("inbound 42"): the log never holds the resident's words."""
+@dataclass(frozen=True)
+class Question:
+    """What to ask the model about one message: decided where the message is understood (inside process()'s
+    transaction), asked outside it (pipeline/process.py), so that a slow endpoint holds no row lock and no pooled
+    connection. Holds the resident's text: never logged (`ref` names the message)."""
+
+    text: str
+    understanding: Understanding
+    cfg: LlmConfig
+    ref: str = "message"
+
+
+class AskFirst(Exception):
+    """Raised where a message would be asked about and no answer for it is at hand: the caller (process()) rolls
+    its transaction back, having changed nothing, asks outside it (ask_outside()), then runs the message again with
+    the answer."""
+
+    def __init__(self, question: Question) -> None:
+        super().__init__(question.ref)
+        self.question = question
+
+
+def question(settings: Settings, text: str, u: Understanding, ref: str = "message") -> Question | None:
+    """The Question when the model would be asked about `u` (configured, enabled, unsure, a model name), else None.
+    Neither calls nor counts the budget: without GRIDBOT_LLM_BASE_URL it is one attribute read."""
     if not enabled(settings):
-        return u
+        return None
     try:
         cfg = load_llm_config(settings.config_dir)
     except ConfigError as exc:
         log.error("llm: config/llm.yaml 有误，不询问大模型: %s", exc)
-        return u
+        return None
     if not should_ask(u, text, cfg):
-        return u
+        return None
     if not settings.llm_model:      # every OpenAI-compatible server refuses a request without a model name
         if BUDGET.first_time("no_model"):
             log.error("llm: 设置了 GRIDBOT_LLM_BASE_URL 但没有 GRIDBOT_LLM_MODEL（模型名），不询问大模型 "
                       "(set GRIDBOT_LLM_MODEL to the model name the endpoint serves)")
-        return u
+        return None
+    return Question(text=text, understanding=u, cfg=cfg, ref=ref)
+
+
+def ask_outside(settings: Settings, q: Question, now: datetime, redis: Any = None) -> Answer | None:
+    """The one call for `q`: the budget taken, the endpoint asked. None when there is no usable answer (over
+    budget, slow, failing, garbage: the operator log says why). Never raises but for an interrupt: to be called
+    with no database transaction open (it may take timeout_seconds, a little over twice that for a trickle)."""
+    cfg = q.cfg
     local = now.astimezone(settings.tz)
     if not BUDGET.take(local, cfg, redis, settings.redis_prefix):
-        return u
+        return None
     try:
-        answer = ask(settings, text, cfg)
+        return ask(settings, q.text, cfg)
     except LlmFailure as exc:
-        log.warning("llm: 大模型未给出可用回答，按原结果处理 (%s) [%s]", exc, ref)
-        return u
+        log.warning("llm: 大模型未给出可用回答，按原结果处理 (%s) [%s]", exc, q.ref)
     except Exception as exc:  # noqa: BLE001 - a bug here must not cost the message its handling
-        log.error("llm: 询问大模型时出错，按原结果处理 (%s) [%s]", exc.__class__.__name__, ref)
+        log.error("llm: 询问大模型时出错，按原结果处理 (%s) [%s]", exc.__class__.__name__, q.ref)
+    return None
+
+
+def apply(q: Question, answer: Answer | None) -> Understanding:
+    """The question's understanding with the answer merged (raise only); unchanged when there is no answer."""
+    u = q.understanding
+    if answer is None:
         return u
-    out = merge(u, answer, is_unsure(u, cfg))
+    out = merge(u, answer, is_unsure(u, q.cfg))
     if out is not u:
-        log.info("llm: 大模型将消息%s [%s]", "提为紧急" if out.is_urgent else "认定为诉求", ref)
+        log.info("llm: 大模型将消息%s [%s]", "提为紧急" if out.is_urgent else "认定为诉求", q.ref)
     return out
+
+
+def second_opinion(settings: Settings, text: str, u: Understanding, now: datetime, redis: Any = None,
+                   ref: str = "message") -> Understanding:
+    """`u`, raised by the large model's answer where it says more (see the module). Never raises, never lowers.
+    `ref` names the message in the operator log ("inbound 42"): the log never holds the resident's words.
+
+    All in one go, the call included: for callers with no transaction open. The chat path (handlers/tickets.py in
+    process()) uses question() / AskFirst / ask_outside() / apply() instead, to ask outside its row lock."""
+    q = question(settings, text, u, ref)
+    if q is None:
+        return u
+    return apply(q, ask_outside(settings, q, now, redis))

@@ -6,12 +6,15 @@ a storm the pool runs dry. These tests make the fake endpoint slow and look at t
 """
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 
+from gridbot.config import DEFAULT_CONFIG_DIR
 from gridbot.models import InboundMessage, Ticket
 from gridbot.pipeline import process as process_module
 from gridbot.understanding import llm
@@ -101,3 +104,78 @@ def test_a_slow_model_holds_no_row_lock_and_no_connection(make_app, db_url, fake
     assert runs == [inbound_id, inbound_id]
     with app.session() as s:
         assert s.get(InboundMessage, inbound_id).status == "done"
+
+
+def test_without_the_model_a_message_costs_one_transaction(make_app, sqlite_url, runs):
+    """No GRIDBOT_LLM_BASE_URL: the message the model would be asked about is processed once, as before."""
+    app = make_app(sqlite_url)
+    bot = Bot(app)
+    bot.seed()
+    bot.send(UNSEEN_ELDER, as_="resident_a", chat="HY-01")
+    assert len(runs) == 1
+
+
+def test_a_message_the_model_is_not_asked_about_costs_one_transaction(make_app, sqlite_url, fake, runs):
+    app = make_app(sqlite_url, env=_llm_env(fake))
+    bot = Bot(app)
+    bot.seed()
+    bot.send(URGENT_TEXT, as_="resident_a", chat="HY-01")          # urgent by the rules: never asked
+    bot.send("谢谢网格员辛苦了 大家早上好", as_="resident_a", chat="HY-01")   # chatter: not unsure
+    assert len(runs) == 2 and fake.calls == []
+    assert [tk.urgency for tk in _tickets(app)] == ["urgent"]
+
+
+@pytest.mark.parametrize("mode", ["slow", "error", "garbage"])
+def test_a_failing_or_slow_model_leaves_the_message_handled_as_without_it(make_app, tmp_path, fake, runs, mode,
+                                                                          monkeypatch):
+    """Timeout, HTTP error, garbage: the re-run gets "no answer" and handles the message exactly as an app without
+    the model does (forwarded to a member as unclear), asked once, the budget taken once."""
+    fake.mode, fake.slow_seconds = mode, 1.5
+    fake.answers[UNSEEN_ELDER] = RAISE
+    cfg = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, cfg)
+    data = yaml.safe_load((cfg / "llm.yaml").read_text(encoding="utf-8"))
+    data["timeout_seconds"] = 0.3
+    (cfg / "llm.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    plain = Bot(make_app(f"sqlite:///{tmp_path / 'plain.db'}"))
+    plain.seed()
+    expected = plain.say(UNSEEN_ELDER, as_="resident_a", chat="HY-01")
+    runs.clear()
+    taken: list[bool] = []
+    real_take = llm.BUDGET.take
+
+    def take(*args, **kw):
+        taken.append(real_take(*args, **kw))
+        return taken[-1]
+
+    app = make_app(f"sqlite:///{tmp_path / 'asked.db'}", env={**_llm_env(fake), "GRIDBOT_CONFIG_DIR": str(cfg)})
+    bot = Bot(app)
+    bot.seed()
+    monkeypatch.setattr(llm.BUDGET, "take", take)
+    said = bot.say(UNSEEN_ELDER, as_="resident_a", chat="HY-01")
+    assert said == expected and expected
+    assert len(fake.calls) == 1 and taken == [True] and len(runs) == 2
+    assert _tickets(app) == []
+    with app.session() as s:
+        assert s.scalar(select(InboundMessage.status).order_by(InboundMessage.id.desc()).limit(1)) == "done"
+
+
+def test_a_rerun_that_finds_the_message_done_does_nothing(make_app, sqlite_url, fake, runs, monkeypatch):
+    """Another worker finished the message while this one asked the model: the re-run writes nothing more."""
+    fake.answers[UNSEEN_ELDER] = RAISE
+    app = make_app(sqlite_url, env=_llm_env(fake))
+    bot = Bot(app)
+    bot.seed()
+    real_ask = llm.ask_outside
+
+    def ask_while_another_worker_finishes(settings, q, now, redis=None):
+        answer = real_ask(settings, q, now, redis)
+        with app.session() as s, s.begin():          # no lock held by us: the other worker is not kept waiting
+            row = s.scalar(select(InboundMessage).order_by(InboundMessage.id.desc()).limit(1))
+            row.status = "done"
+        return answer
+
+    monkeypatch.setattr(llm, "ask_outside", ask_while_another_worker_finishes)
+    assert bot.send(UNSEEN_ELDER, as_="resident_a", chat="HY-01") == []
+    assert len(runs) == 2 and len(fake.calls) == 1
+    assert _tickets(app) == []
