@@ -63,8 +63,9 @@ def process(app: Gridbot, inbound_id: int, pictures_fetched: bool = False,
     would otherwise hold the row lock and a pooled connection for up to its timeout, per message, on every
     worker), then the message is run again with the answer in `llm_answers` (inbound id -> answer, None when
     there is none: handled as without the model). Asked once: the re-run finds its answer, or finds the message
-    done by another worker meanwhile and does nothing. Without the model, or for a message it is not asked
-    about, nothing is raised: one transaction.
+    done by another worker meanwhile and does nothing; with Redis the answer is kept under the message, so an RQ
+    retry (the re-run failed) does not ask again (llm.answer_once). Without the model, or for a message it is not
+    asked about, nothing is raised: one transaction.
     """
     try:
         with app.session() as session, session.begin():
@@ -107,7 +108,7 @@ def process(app: Gridbot, inbound_id: int, pictures_fetched: bool = False,
         _fetch_pictures(app, inbound_id)
         return process(app, inbound_id, pictures_fetched=True, llm_answers=llm_answers)
     except llm.AskFirst as first:
-        answer = llm.ask_outside(app.settings, first.question, app.clock.now(), app.redis)
+        answer = llm.answer_once(app.settings, first.question, app.clock.now(), app.redis, inbound_id)
         return process(app, inbound_id, pictures_fetched=pictures_fetched,
                        llm_answers={**(llm_answers or {}), inbound_id: answer})
     except Exception as exc:

@@ -25,13 +25,15 @@ after, in the worker, with a short timeout.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from time import monotonic
+from time import monotonic, sleep
 from typing import Any
 
 import requests
@@ -358,6 +360,84 @@ def ask_outside(settings: Settings, q: Question, now: datetime, redis: Any = Non
     except Exception as exc:  # noqa: BLE001 - a bug here must not cost the message its handling
         log.error("llm: 询问大模型时出错，按原结果处理 (%s) [%s]", exc.__class__.__name__, q.ref)
     return None
+
+
+ANSWER_KEPT_SECONDS = 6 * 3600     # an RQ retry of the message comes well within this
+_PENDING = b"pending"
+
+
+def answer_once(settings: Settings, q: Question, now: datetime, redis: Any, inbound_id: int) -> Answer | None:
+    """ask_outside() at most once per message, across the re-runs of an RQ retry and across workers: with Redis,
+    the answer (or that there was none) is kept under the message's id, so a retry after the re-run failed (the
+    database went away) uses it instead of asking and counting the budget again. Only the verdict is kept, not
+    the model's reason (it may echo the resident's words).
+
+    A key is claimed ("pending", for about the call's longest time) before asking: a second worker on the same
+    message meanwhile waits for that answer instead of asking too, and takes "no answer" if it never comes (the
+    asker died; the claim lapses, and a later retry asks). Without Redis, or with Redis failing, it just asks."""
+    if redis is None:
+        return ask_outside(settings, q, now, redis)
+    # the id alone could name another message after a database is restored or recreated under the same Redis
+    digest = hashlib.blake2b(q.text.encode(), digest_size=8).hexdigest()
+    key = f"{settings.redis_prefix}llm:answer:{inbound_id}:{digest}"
+    longest = 2 * q.cfg.timeout + 5
+    try:
+        claimed = bool(redis.set(key, _PENDING, nx=True, ex=int(longest)))
+    except Exception as exc:  # noqa: BLE001 - Redis down or slow: the memo is an economy, not a condition
+        log.warning("llm: Redis unavailable (%s); asking without keeping the answer [%s]",
+                    exc.__class__.__name__, q.ref)
+        return ask_outside(settings, q, now, redis)
+    if not claimed:
+        return _kept_answer(redis, key, longest, q.ref)
+    try:
+        answer = ask_outside(settings, q, now, redis)
+    except BaseException:                 # an interrupt (the job's time-out): let a retry ask
+        _forget(redis, key)
+        raise
+    try:
+        redis.set(key, _dump(answer), ex=ANSWER_KEPT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - the answer is used anyway; only a retry would ask again
+        log.warning("llm: could not keep the answer in Redis (%s) [%s]", exc.__class__.__name__, q.ref)
+    return answer
+
+
+def _kept_answer(redis: Any, key: str, longest: float, ref: str) -> Answer | None:
+    """The answer another run asked for (or is asking for now: waited for, up to the call's longest time)."""
+    deadline = monotonic() + longest
+    try:
+        while (value := redis.get(key)) == _PENDING and monotonic() < deadline:
+            sleep(0.1)
+    except Exception as exc:  # noqa: BLE001 - Redis gone meanwhile: handled as without the model
+        log.warning("llm: Redis unavailable (%s); no answer [%s]", exc.__class__.__name__, ref)
+        return None
+    if value is None or value == _PENDING:
+        log.warning("llm: another run was asking the model and gave no answer in time; handled without it [%s]", ref)
+        return None
+    return _load(value)
+
+
+def _forget(redis: Any, key: str) -> None:
+    with suppress(Exception):     # the claim lapses by itself
+        redis.delete(key)
+
+
+def _dump(answer: Answer | None) -> bytes:
+    if answer is None:
+        return b"null"
+    return json.dumps({"is_request": answer.is_request, "urgent": answer.urgent,
+                       "category": answer.category}).encode()
+
+
+def _load(value: bytes | str) -> Answer | None:
+    try:
+        data = json.loads(value)
+        if data is None:
+            return None
+        return Answer(is_request=bool(data["is_request"]), urgent=bool(data["urgent"]),
+                      category=data["category"] if data["category"] in CATEGORY_CODES else None, reason="")
+    except (ValueError, KeyError, TypeError):
+        log.warning("llm: a kept answer is unreadable; handled without it")
+        return None
 
 
 def apply(q: Question, answer: Answer | None) -> Understanding:

@@ -9,15 +9,17 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 import yaml
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
-from gridbot.config import DEFAULT_CONFIG_DIR
+from gridbot.config import DEFAULT_CONFIG_DIR, Settings
 from gridbot.models import InboundMessage, Ticket
 from gridbot.pipeline import process as process_module
-from gridbot.understanding import llm
+from gridbot.understanding import llm, understand
 from tests.factories import Bot
 from tests.fakellm import FakeLLM
 
@@ -179,3 +181,59 @@ def test_a_rerun_that_finds_the_message_done_does_nothing(make_app, sqlite_url, 
     assert bot.send(UNSEEN_ELDER, as_="resident_a", chat="HY-01") == []
     assert len(runs) == 2 and len(fake.calls) == 1
     assert _tickets(app) == []
+
+
+def _with_redis(app, redis_conn, redis_prefix):
+    app.redis = redis_conn
+    app.settings = app.settings.with_overrides(redis_prefix=f"{redis_prefix}:")
+    return app
+
+
+def test_a_retry_after_the_rerun_failed_uses_the_kept_answer(make_app, sqlite_url, fake, runs, monkeypatch,
+                                                             redis_conn, redis_prefix):
+    """The database goes away in the re-run: the message is failed and RQ retries it. The retry does not ask the
+    model again (nor count the budget): the answer was kept in Redis under the message."""
+    fake.answers[UNSEEN_ELDER] = RAISE
+    app = _with_redis(make_app(sqlite_url, env=_llm_env(fake)), redis_conn, redis_prefix)
+    bot = Bot(app)
+    bot.seed()
+    real_write = process_module.write_replies
+    failures = [OperationalError("INSERT", {}, Exception("server closed the connection"))]
+
+    def write_once_failing(*args, **kw):
+        if failures:
+            raise failures.pop()
+        return real_write(*args, **kw)
+
+    monkeypatch.setattr(process_module, "write_replies", write_once_failing)
+    with pytest.raises(OperationalError):
+        bot.send(UNSEEN_ELDER, as_="resident_a", chat="HY-01")
+    inbound_id = runs[0]
+    with app.session() as s:
+        assert s.get(InboundMessage, inbound_id).status == "failed"
+    llm.BUDGET.reset()
+    process_module.process(app, inbound_id)             # the RQ retry
+    assert len(fake.calls) == 1
+    assert [tk.urgency for tk in _tickets(app)] == ["urgent"]
+    assert redis_conn.get(f"{redis_prefix}:llm:budget:day:20261102") == b"1"      # counted once
+
+
+def test_a_second_worker_waits_for_the_answer_being_asked(tmp_path, fake, redis_conn, redis_prefix):
+    """The same message on two workers at once: the second waits for the first one's answer instead of asking."""
+    settings = Settings.from_env({**_llm_env(fake), "GRIDBOT_INSTANCE_DIR": str(tmp_path / "instance"),
+                                  "GRIDBOT_REDIS_PREFIX": f"{redis_prefix}:"})
+    q = llm.Question(text=UNSEEN_ELDER, understanding=understand(UNSEEN_ELDER),
+                     cfg=llm.load_llm_config(DEFAULT_CONFIG_DIR), ref="inbound 7")
+    fake.answers[UNSEEN_ELDER] = RAISE
+    fake.mode, fake.slow_seconds = "slow", 0.5
+    now = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    got: list[llm.Answer | None] = []
+    first = threading.Thread(target=lambda: got.append(llm.answer_once(settings, q, now, redis_conn, 7)))
+    first.start()
+    while not fake.calls:
+        time.sleep(0.01)
+    second = llm.answer_once(settings, q, now, redis_conn, 7)
+    first.join(10)
+    assert len(fake.calls) == 1
+    assert got[0] is not None and got[0].urgent and second is not None and second.urgent
+    assert second.reason == ""                         # the model's words are not kept
