@@ -22,6 +22,13 @@ The budget (calls per clock hour and per day, local time) is counted in Redis ac
 `budget.shared: redis` and Redis is there, else per process. Over budget is logged once per window.
 The urgent path never depends on the model: the rules and the learned model decide first, and the model is asked
 after, in the worker, with a short timeout.
+
+In the chat path the call is made outside the message's transaction: the worker's process() holds the message's
+row lock and a pooled connection, and a slow endpoint would hold both for up to timeout_seconds per message on
+every worker (a storm then empties the pool). There question() decides inside the transaction, AskFirst rolls it
+back, answer_once() asks with nothing open (once per message: the answer is kept in Redis for a retry) and the
+message is run again, apply() merging the answer. second_opinion() does all of it in one go, for callers with no
+transaction open.
 """
 from __future__ import annotations
 
