@@ -551,6 +551,19 @@ def reject_command(ctx: Context, args: str) -> list[Reply]:
 
 
 @_safe
+def not_request_command(ctx: Context, args: str) -> list[Reply]:
+    """不是工单 N [说明]: the bot misread a message as a request; the ticket is withdrawn and becomes a correction
+    `gridbot understanding train` learns from."""
+    parts = _split(args, 2)
+    if not parts:
+        raise UsageError()
+    tk = tickets.not_a_request(ctx.session, ctx.speaker, parts[0], parts[1] if len(parts) > 1 else "", ctx.now,
+                               ctx.inbound.platform)
+    return _done(ctx, t("tickets.done.not_request", number=tk.number,
+                        told=held_note(tk, ctx.now, _policy(ctx).tz)))
+
+
+@_safe
 def duplicate_command(ctx: Context, args: str) -> list[Reply]:
     parts = _split(args, 2)
     if len(parts) < 2:
@@ -693,6 +706,7 @@ def register(router: Router) -> None:
     for name, handler, aliases in (
         ("受理", accept_command, ("立案",)),
         ("不予立案", reject_command, ()),
+        ("不是工单", not_request_command, ("非工单",)),
         ("重复", duplicate_command, ()),
         ("派遣", dispatch_command, ()),
         ("处置", start_command, ()),
