@@ -73,7 +73,7 @@ def get_understander(config_dir: Path | str | None = None) -> Understander:
 #   the rules' keyword score is at least RULE_CATEGORY and the model does not say another with p >= MODEL_SURE.
 # Elsewhere (unsure or silent rules) the model decides.
 RULE_MARGIN = 2.0
-RULE_CATEGORY = 3.0
+RULE_CATEGORY = 6.0
 MODEL_SURE = 0.8
 MODEL_CATEGORY = 0.5
 MODEL_REQUEST = 0.5    # the model's probability of a request above which it says request
