@@ -36,6 +36,14 @@ def understand(text: str) -> Understanding:
     ("【防火提示】楼道内严禁堆放杂物 发现火情请拨打119", "4号楼楼道里堆满了杂物 把消防通道都堵了"),
     # a heads-up to a car owner
     ("楼下那辆黑色越野车的车主 你的车窗开着", "一辆黑色越野车停在消防通道上两天了 能不能挪走"),
+    # a disaster as a simile, better after something at home, agreeing with a neighbour
+    ("今天这雾大得跟着火了一样 啥都看不清", "3号楼后面的草地着火了 火越来越大"),
+    ("刚才头有点晕 躺了一会儿就好多了", "我妈头晕得站不住 刚才差点倒了 家里就她一个"),
+    ("对 我家也是 暖气片上面热下面凉", "4号楼的暖气片上面热下面凉 好几天了 麻烦找人来放放气"),
+    # a bracketed notice heading, advice to everyone, the office's own schedule
+    ("【防汛通知】明天有暴雨 地下车库的车请挪到地面", "【求助】地下车库进水了 水还在涨 车都泡了"),
+    ("快停暖了 大家家里都备点电暖器吧", "暖气不热好几天了 家里老人冻得受不了 麻烦物业来看看"),
+    ("明天上午网格员在2号楼楼下收医保材料", "我的医保卡丢了 请问在哪里补办"),
 ])
 def test_a_class_of_chatter_is_no_request_but_its_twin_is(chatter: str, twin_text: str) -> None:
     u = understand(chatter)
