@@ -65,6 +65,11 @@ def test_a_class_of_chatter_is_no_request_but_its_twin_is(chatter: str, twin_tex
     ("单元门口的监控探头被人拆了", "security"),
     # sewage or its smell out of a drain: sanitation
     ("小区门口的下水井往外冒黑水 臭得很", "sanitation"),
+    # fire-safety equipment broken or blocked: fire_hazard, not repair
+    ("8号楼楼梯间的应急灯全都不亮了 麻烦物业换一下", "fire_hazard"),
+    ("2单元的防火门老被人用砖头顶着 关不上", "fire_hazard"),
+    # choking on food: health, not a stuck child
+    ("孩子吃葡萄卡住了 脸都憋红了", "health"),
 ])
 def test_category_boundaries(text: str, category: str) -> None:
     u = understand(text)
