@@ -9,7 +9,14 @@ model trained on the other four (the shipped settings), so every message gets a 
 rules answer every message as they are. Then, for each candidate urgent rule, "both" (the combination, with the
 request and category rules of gridbot.understanding.combine unchanged) is scored: urgent recall, false urgents as a
 share of the messages labelled not urgent, and the urgent catches of the rules kept (always all: the rules' urgent
-stays urgent). The held-out splits (holdout, holdout2, wild, wild2) are never read here.
+stays urgent). The held-out splits (holdout, holdout2, wild2, wild3, wild4) are never read here.
+
+    .venv/bin/python bench/understanding_oof.py --cache /tmp/oof.json --quality   # request P/R/F1, category, urgent
+
+`--quality` prints, for the rules alone, the OOF model alone and both together (gridbot.understanding.combine as it
+is), request precision/recall/F1, category accuracy, urgent recall and false urgents over all training splits and
+per split (wild and dev2, written by other hands, are the closest to new writing); `--errors FILE` writes the
+combination's errors there (split, problem, label, answer, text) to read.
 
 Candidate rules: a model-only urgent needs p >= `some` when the rules see some danger (an urgent score above 0 but
 below their own threshold) and p >= `quiet` otherwise: they see none at all, or saw it and ruled it out (past, over,
@@ -78,9 +85,53 @@ def figures(examples: list, rules_answers: list, preds: list[Prediction], rules:
             "rules_kept": rules_kept}
 
 
+def quality(examples: list, answers: list, preds: list[Prediction], rules: Understander,
+            errors: Path | None = None) -> None:
+    """Request, category and urgency figures of rules / model / both, overall and per split (see the module doc)."""
+    from gridbot.understanding import Understanding
+    from gridbot.understanding.corpus import evaluate
+
+    def model_alone(u: Understanding, p: Prediction) -> Understanding:
+        urgent = p.p_urgent >= 0.5
+        is_request = p.p_request >= 0.5 or urgent
+        return Understanding(is_request=is_request, category=p.category if is_request else None,
+                             urgency="urgent" if urgent else "normal", location=u.location, phones=u.phones,
+                             summary=u.summary)
+
+    modes = {"rules": answers, "model": [model_alone(u, p) for u, p in zip(answers, preds, strict=True)],
+             "both": [combine(u, p, rules) for u, p in zip(answers, preds, strict=True)]}
+    groups = {"all": list(range(len(examples)))}
+    for i, ex in enumerate(examples):
+        groups.setdefault(ex_split(ex), []).append(i)
+    print(f"{'split':<8}{'mode':<7}{'n':>6}{'P':>7}{'R':>7}{'F1':>7}{'cat':>7}{'urg R':>7}{'false':>7}")
+    for name, idx in groups.items():
+        for mode, got in modes.items():
+            it = iter([got[i] for i in idx])
+            r = evaluate([examples[i] for i in idx], lambda _text, it=it: next(it))
+            print(f"{name:<8}{mode:<7}{r.n:>6}{r.precision:>7.3f}{r.recall:>7.3f}{r.f1:>7.3f}"
+                  f"{r.category_accuracy:>7.3f}{r.urgent_recall:>7.3f}{r.urgent_alarms:>7}")
+    if errors is not None:
+        it = iter(modes["both"])
+        r = evaluate(examples, lambda _text: next(it))
+        with open(errors, "w", encoding="utf-8") as fh:
+            for ex, u, problem in r.errors:
+                label = (ex.category or "-") if ex.is_request else "none"
+                got = (u.category or "other") if u.is_request else "none"
+                fh.write(f"{ex_split(ex)}\t{problem}\t{label}/{ex.urgency}\t{got}/{u.urgency}"
+                         f"\t{getattr(u, 'source', '')}\t{ex.text}\n")
+
+
+def ex_split(ex: object) -> str:
+    """The split an example counts for (the second writer's file is the tune2 half here)."""
+    split = str(getattr(ex, "split", ""))
+    return "tune2" if split == "second" else split
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, help="JSON file holding the OOF predictions (written if absent)")
+    parser.add_argument("--quality", action="store_true", help="request/category/urgent figures per split")
+    parser.add_argument("--errors", type=Path, help="with --quality: write the combination's errors to this file")
     args = parser.parse_args()
     examples = [ex for name in TRAINING_SPLITS for ex in load_corpus(name)]
     if args.cache and args.cache.exists():
@@ -91,6 +142,9 @@ def main() -> None:
             args.cache.write_text(json.dumps([p.__dict__ for p in preds]))
     rules = Understander.from_config_dir(DEFAULT_CONFIG_DIR)
     answers = [rules.understand(ex.text) for ex in examples]
+    if args.quality:
+        quality(examples, answers, preds, rules, args.errors)
+        return
     rules_alone = figures(examples, answers, [replace(p, p_urgent=0.0) for p in preds], rules, 1.01, 1.01)
     print(f"{len(examples)} messages ({', '.join(TRAINING_SPLITS)}), {FOLDS}-fold OOF")
     print(f"rules alone: recall {rules_alone['recall']:.3f}, false urgents {rules_alone['false']} "

@@ -31,7 +31,7 @@ from gridbot.understanding.corpus import DATA_DIR, HALVES, Report, evaluate, loa
 
 SPLITS = ("tune", "train", "dev", "dev2", "tune2", "holdout", "holdout2", "wild", "wild2", "wild3", "wild4")
 MODES = ("rules", "model", "both")
-TRAINED_ON = {"tune", "train", "dev", "tune2"}   # gridbot.understanding.training.TRAINING_SPLITS
+TRAINED_ON = {"tune", "train", "dev", "tune2", "wild", "dev2"}   # gridbot.understanding.training.TRAINING_SPLITS
 
 
 def model_alone(engine: Engine) -> Callable[[str], Understanding]:

@@ -20,8 +20,8 @@ from .model import Model, Settings, TrainingExample, normalise, shipped_training
 CORRECTION_WEIGHT = 5.0
 REJECT_ACTION = "reject"
 RECATEGORIZE_ACTION = "recategorize"
-TRAINING_SPLITS = ("train", "dev", "tune", "tune2")   # never holdout / holdout2 / wild
-HELD_OUT_SPLITS = ("holdout", "holdout2", "wild", "wild2", "wild3", "wild4")
+TRAINING_SPLITS = ("train", "dev", "tune", "tune2", "wild", "dev2")   # never holdout / holdout2 / wild2 …
+HELD_OUT_SPLITS = ("holdout", "holdout2", "wild2", "wild3", "wild4")
 
 
 def corpus_training(data_dir: Path | None = None) -> list[TrainingExample]:
