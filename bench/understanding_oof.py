@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/understanding_oof.py               # 5 folds (~3 min), then the table of candidate rules
     .venv/bin/python bench/understanding_oof.py --cache /tmp/oof.json   # keep / reuse the OOF predictions
-    .venv/bin/python bench/understanding_oof.py --cache /tmp/oof.json --errors wild   # wild's false urgents
+    .venv/bin/python bench/understanding_oof.py --cache /tmp/oof.json --urgent-errors wild   # wild's urgent errors
 
 The training splits (train, dev, tune, tune2, wild, dev2: gridbot.understanding.training.TRAINING_SPLITS; wild is
 training data since 2026-12-06, dev2 when its file is here) are cut into 5 folds by
@@ -15,11 +15,20 @@ stays urgent). The held-out splits (holdout, holdout2, wild2, wild3, wild4) are 
 
 Then the figures of the combination as configured (gridbot.understanding's constants), overall and per split: request
 P/R/F1, category accuracy, urgent recall, false urgents (count and share of the messages labelled not urgent), for the
-rules alone and for both; `--errors SPLIT` lists that split's false urgents and missed urgents (training splits only).
+rules alone and for both; `--urgent-errors SPLIT` lists that split's false urgents and missed urgents (training
+splits only).
+
+    .venv/bin/python bench/understanding_oof.py --cache /tmp/oof.json --quality   # request P/R/F1, category, urgent
+
+`--quality` prints, for the rules alone, the OOF model alone and both together (gridbot.understanding.combine as it
+is), request precision/recall/F1, category accuracy, urgent recall and false urgents over all training splits and
+per split (wild and dev2, written by other hands, are the closest to new writing); `--errors FILE` writes the
+combination's errors there (split, problem, label, answer, text) to read.
 
 Candidate rules: a model-only urgent needs p >= `some` when the rules see some danger (an urgent score above 0 but
-below their own threshold) and p >= `quiet` otherwise: they see none at all, or saw it and ruled it out (past, over,
-feared, a forwarded notice). See gridbot.understanding.model_urgent_threshold.
+below their own threshold), p >= `ruled out` where the message is told as not now (past, chronic, feared, hearsay, a
+notice, a joke, over: Understander.told_as_not_now) and p >= `quiet` otherwise. See
+gridbot.understanding.model_urgent_threshold.
 """
 from __future__ import annotations
 
@@ -107,14 +116,58 @@ def line(name: str, report: Report) -> str:
             f"{report.urgent_alarms:>7}{report.false_urgent_share:>8.2%}")
 
 
+def quality(examples: list, answers: list, preds: list[Prediction], rules: Understander,
+            errors: Path | None = None) -> None:
+    """Request, category and urgency figures of rules / model / both, overall and per split (see the module doc)."""
+    from gridbot.understanding import Understanding
+    from gridbot.understanding.corpus import evaluate
+
+    def model_alone(u: Understanding, p: Prediction) -> Understanding:
+        urgent = p.p_urgent >= 0.5
+        is_request = p.p_request >= 0.5 or urgent
+        return Understanding(is_request=is_request, category=p.category if is_request else None,
+                             urgency="urgent" if urgent else "normal", location=u.location, phones=u.phones,
+                             summary=u.summary)
+
+    modes = {"rules": answers, "model": [model_alone(u, p) for u, p in zip(answers, preds, strict=True)],
+             "both": [combine(u, p, rules, ex.text) for ex, u, p in zip(examples, answers, preds, strict=True)]}
+    groups = {"all": list(range(len(examples)))}
+    for i, ex in enumerate(examples):
+        groups.setdefault(ex_split(ex), []).append(i)
+    print(f"{'split':<8}{'mode':<7}{'n':>6}{'P':>7}{'R':>7}{'F1':>7}{'cat':>7}{'urg R':>7}{'false':>7}")
+    for name, idx in groups.items():
+        for mode, got in modes.items():
+            it = iter([got[i] for i in idx])
+            r = evaluate([examples[i] for i in idx], lambda _text, it=it: next(it))
+            print(f"{name:<8}{mode:<7}{r.n:>6}{r.precision:>7.3f}{r.recall:>7.3f}{r.f1:>7.3f}"
+                  f"{r.category_accuracy:>7.3f}{r.urgent_recall:>7.3f}{r.urgent_alarms:>7}")
+    if errors is not None:
+        it = iter(modes["both"])
+        r = evaluate(examples, lambda _text: next(it))
+        with open(errors, "w", encoding="utf-8") as fh:
+            for ex, u, problem in r.errors:
+                label = (ex.category or "-") if ex.is_request else "none"
+                got = (u.category or "other") if u.is_request else "none"
+                fh.write(f"{ex_split(ex)}\t{problem}\t{label}/{ex.urgency}\t{got}/{u.urgency}"
+                         f"\t{getattr(u, 'source', '')}\t{ex.text}\n")
+
+
+def ex_split(ex: object) -> str:
+    """The split an example counts for (the second writer's file is the tune2 half here)."""
+    split = str(getattr(ex, "split", ""))
+    return "tune2" if split == "second" else split
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, help="JSON file holding the OOF predictions (written if absent)")
-    parser.add_argument("--errors", metavar="SPLIT", help="list this training split's urgent errors (both)")
+    parser.add_argument("--urgent-errors", metavar="SPLIT", help="list this training split's urgent errors (both)")
     parser.add_argument("--settings", default="{}", help='model Settings as JSON (default: the shipped ones), '
                         'e.g. \'{"urgent_weight": 2.0}\'')
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_DIR, help="config dir of categories.yaml")
     parser.add_argument("--no-candidates", action="store_true", help="skip the table of candidate thresholds")
+    parser.add_argument("--quality", action="store_true", help="request/category/urgent figures per split")
+    parser.add_argument("--errors", type=Path, help="with --quality: write the combination's errors to this file")
     args = parser.parse_args()
     examples = training_examples()
     if args.cache and args.cache.exists():
@@ -141,17 +194,19 @@ def main() -> None:
     kept = [both[t].is_urgent for t in both if t in fixture]
     print(f"urgent catches of the rules at c83e652 (tests/data/{FIXTURE.name}) in these splits: "
           f"{sum(kept)} of {len(kept)} kept")
-    if args.errors:
+    if args.urgent_errors:
         for t in both:
             if t in fixture and not both[t].is_urgent:
                 print(f"c83e652 catch lost: {t}")
-    if args.errors:
-        report = evaluate([ex for ex in examples if ex.split == args.errors], both.__getitem__)
+    if args.urgent_errors:
+        report = evaluate([ex for ex in examples if ex.split == args.urgent_errors], both.__getitem__)
         for ex, c, problems in report.errors:
             if "URGENT" in problems or "urgent false alarm" in problems:
                 print(f"{problems:<22} {c.urgent_by or '-':<12} p={c.model['urgent']:<6} "
                       f"u={c.scores['urgent']:<4} {ex.text}")
-    if args.no_candidates:
+    if args.quality:
+        quality(examples, answers, preds, rules, args.errors)
+    if args.no_candidates or args.quality:
         return
     rules_alone = figures(examples, answers, [replace(p, p_urgent=0.0) for p in preds], rules, 1.01, 1.01)
     print(f"rules alone: recall {rules_alone['recall']:.3f}, false urgents {rules_alone['false']} "

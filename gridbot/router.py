@@ -61,6 +61,10 @@ class Context:
     speaker: Speaker
     session: Session
     app: AppParts
+    # The large model's answers already fetched for this message, by inbound id (None: asked, no usable answer),
+    # when process() runs it: a rule that wants one not at hand raises llm.AskFirst and process() asks outside its
+    # transaction and row lock. None (not in process()): the rule asks inline.
+    llm_answers: dict[int, Any] | None = None
 
     @property
     def now(self) -> datetime:

@@ -213,9 +213,7 @@ def _request_check(ctx: Context) -> Any:
         return None
     if inbound.is_group and ctx.speaker.chat_grid_id is None:
         return None
-    u = understand(ctx.text)
-    # The optional large model's second opinion (config/llm.yaml): raises only; a no-op when not configured.
-    u = llm.second_opinion(ctx.app.settings, ctx.text, u, ctx.now, ctx.app.redis, ref=f"inbound {inbound.inbound_id}")
+    u = _second_opinion(ctx, understand(ctx.text))
     if not u.is_request and inbound.addressed and answers.wants_person(_book(ctx), ctx.text):
         # "办居住证找人问一下", "电话打不通": asked for a person, so a person gets it (a ticket)
         u = dataclasses.replace(u, is_request=True, category=u.category or "consultation")
@@ -226,6 +224,27 @@ def _request_check(ctx: Context) -> Any:
     if not inbound.addressed and u.urgency != tickets.URGENT:
         return None
     return u
+
+
+def _second_opinion(ctx: Context, u: Any) -> Any:
+    """The optional large model's second opinion (config/llm.yaml): raises only; a no-op when not configured.
+
+    Not asked here when process() runs the message: this runs inside its transaction, which holds the message's
+    row lock and a pooled connection, and the call may take timeout_seconds (4 s). AskFirst rolls it back (nothing
+    changed yet that is kept), process() asks outside, then runs the message again with the answer in
+    ctx.llm_answers, used here: asked once per message, the budget counted once. Without the model, or for a
+    message it is not asked about, no AskFirst: one transaction, as before."""
+    inbound = ctx.inbound
+    settings = ctx.app.settings
+    q = llm.question(settings, ctx.text, u, ref=f"inbound {inbound.inbound_id}")
+    if q is None:
+        return u
+    answers = ctx.llm_answers
+    if answers is None or inbound.inbound_id is None:     # not in process(): no transaction to keep the call out of
+        return llm.apply(q, llm.ask_outside(settings, q, ctx.now, ctx.app.redis))
+    if inbound.inbound_id not in answers:
+        raise llm.AskFirst(q)
+    return llm.apply(q, answers[inbound.inbound_id])
 
 
 class Unclear:
@@ -532,6 +551,19 @@ def reject_command(ctx: Context, args: str) -> list[Reply]:
 
 
 @_safe
+def not_request_command(ctx: Context, args: str) -> list[Reply]:
+    """不是工单 N [说明]: the bot misread a message as a request; the ticket is withdrawn and becomes a correction
+    `gridbot understanding train` learns from."""
+    parts = _split(args, 2)
+    if not parts:
+        raise UsageError()
+    tk = tickets.not_a_request(ctx.session, ctx.speaker, parts[0], parts[1] if len(parts) > 1 else "", ctx.now,
+                               ctx.inbound.platform)
+    return _done(ctx, t("tickets.done.not_request", number=tk.number,
+                        told=held_note(tk, ctx.now, _policy(ctx).tz)))
+
+
+@_safe
 def duplicate_command(ctx: Context, args: str) -> list[Reply]:
     parts = _split(args, 2)
     if len(parts) < 2:
@@ -674,6 +706,7 @@ def register(router: Router) -> None:
     for name, handler, aliases in (
         ("受理", accept_command, ("立案",)),
         ("不予立案", reject_command, ()),
+        ("不是工单", not_request_command, ("非工单",)),
         ("重复", duplicate_command, ()),
         ("派遣", dispatch_command, ()),
         ("处置", start_command, ()),

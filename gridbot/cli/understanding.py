@@ -27,7 +27,7 @@ def understanding() -> None:
 @click.option("--no-db", is_flag=True, help="不读数据库里的更正，只用随包的语料")
 @click.option("--shipped", is_flag=True, help="维护者用：从源码的 tests/data 语料重建随包模型与训练集")
 def train_command(out: Path | None, no_db: bool, shipped: bool) -> None:
-    """重新训练理解模型（随包语料 + 社区更正：不予立案、管理台改类别）。(Retrain the model.)"""
+    """重新训练理解模型（随包语料 + 社区更正：不是工单、不予立案、管理台改类别）。(Retrain the model.)"""
     from ..understanding import model as model_mod  # noqa: PLC0415 - numpy loads when the command runs
     from ..understanding import training  # noqa: PLC0415 - as above
 

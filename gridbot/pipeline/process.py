@@ -28,6 +28,8 @@ from ..services.outbox import replies_for_inbound, write_replies
 from ..services.people import Speaker, grid_for_chat, resolve_speaker
 from ..services.toolbar import match_posted
 from ..texts import t
+from ..understanding import llm
+from ..understanding.llm import Answer
 from .media import fetch_evidence, picture_urls
 from .receive import note_unknown_chat
 from .store import NOT_PROCESSED, row_values, store
@@ -48,12 +50,22 @@ class _PicturesFirst(Exception):
     """Raised in process()'s transaction for a message whose pictures are not fetched yet: nothing is changed."""
 
 
-def process(app: Gridbot, inbound_id: int, pictures_fetched: bool = False) -> list[int]:
+def process(app: Gridbot, inbound_id: int, pictures_fetched: bool = False,
+            llm_answers: dict[int, Answer | None] | None = None) -> list[int]:
     """Route the message and write its replies to the outbox, in one transaction. Idempotent.
 
     Returns the ids of the outbox rows written (empty if the message was already processed). A message with
     pictures (the AI bot's image urls, valid five minutes) has them fetched first, outside the transaction and
     its row lock (media.py), then is routed; a message without costs nothing more.
+
+    Likewise a message the optional large model is to be asked about (handlers/tickets.py raises llm.AskFirst):
+    the transaction is rolled back having changed nothing, the model asked with no session open (a slow endpoint
+    would otherwise hold the row lock and a pooled connection for up to its timeout, per message, on every
+    worker), then the message is run again with the answer in `llm_answers` (inbound id -> answer, None when
+    there is none: handled as without the model). Asked once: the re-run finds its answer, or finds the message
+    done by another worker meanwhile and does nothing; with Redis the answer is kept under the message, so an RQ
+    retry (the re-run failed) does not ask again (llm.answer_once). Without the model, or for a message it is not
+    asked about, nothing is raised: one transaction.
     """
     try:
         with app.session() as session, session.begin():
@@ -78,7 +90,8 @@ def process(app: Gridbot, inbound_id: int, pictures_fetched: bool = False) -> li
             if speaker.is_member and inbound.is_group and inbound.chat_id and inbound.text:
                 # a member's message in a customer group may be a ready item posted (issue 16 point 7)
                 match_posted(session, inbound.chat_id, inbound.sender_id, inbound.text, inbound.at or app.clock.now())
-            ctx = Context(inbound=inbound, speaker=speaker, session=session, app=app)
+            ctx = Context(inbound=inbound, speaker=speaker, session=session, app=app,
+                          llm_answers=dict(llm_answers or {}))
             flooding = _flooding(session, row, speaker)
             if flooding is None:
                 flooding = [] if silent else None
@@ -93,7 +106,11 @@ def process(app: Gridbot, inbound_id: int, pictures_fetched: bool = False) -> li
         ids = [r.id for r in rows]
     except _PicturesFirst:
         _fetch_pictures(app, inbound_id)
-        return process(app, inbound_id, pictures_fetched=True)
+        return process(app, inbound_id, pictures_fetched=True, llm_answers=llm_answers)
+    except llm.AskFirst as first:
+        answer = llm.answer_once(app.settings, first.question, app.clock.now(), app.redis, inbound_id)
+        return process(app, inbound_id, pictures_fetched=pictures_fetched,
+                       llm_answers={**(llm_answers or {}), inbound_id: answer})
     except Exception as exc:
         if isinstance(exc, Refusal) or is_transient(exc):
             _mark_failed(app, inbound_id, mask_text(repr(exc))[:2000])

@@ -22,16 +22,25 @@ The budget (calls per clock hour and per day, local time) is counted in Redis ac
 `budget.shared: redis` and Redis is there, else per process. Over budget is logged once per window.
 The urgent path never depends on the model: the rules and the learned model decide first, and the model is asked
 after, in the worker, with a short timeout.
+
+In the chat path the call is made outside the message's transaction: the worker's process() holds the message's
+row lock and a pooled connection, and a slow endpoint would hold both for up to timeout_seconds per message on
+every worker (a storm then empties the pool). There question() decides inside the transaction, AskFirst rolls it
+back, answer_once() asks with nothing open (once per message: the answer is kept in Redis for a retry) and the
+message is run again, apply() merging the answer. second_opinion() does all of it in one go, for callers with no
+transaction open.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from time import monotonic
+from time import monotonic, sleep
 from typing import Any
 
 import requests
@@ -301,36 +310,162 @@ def enabled(settings: Settings) -> bool:
     return bool(getattr(settings, "llm_base_url", None))
 
 
-def second_opinion(settings: Settings, text: str, u: Understanding, now: datetime, redis: Any = None,
-                   ref: str = "message") -> Understanding:
-    """`u`, raised by the large model's answer where it says more (see the module). Never raises, never lowers.
-    `ref` names the message in the operator log ("inbound 42"): the log never holds the resident's words."""
+@dataclass(frozen=True)
+class Question:
+    """What to ask the model about one message: decided where the message is understood (inside process()'s
+    transaction), asked outside it (pipeline/process.py), so that a slow endpoint holds no row lock and no pooled
+    connection. Holds the resident's text: never logged (`ref` names the message)."""
+
+    text: str
+    understanding: Understanding
+    cfg: LlmConfig
+    ref: str = "message"
+
+
+class AskFirst(Exception):
+    """Raised where a message would be asked about and no answer for it is at hand: the caller (process()) rolls
+    its transaction back, having changed nothing, asks outside it (ask_outside()), then runs the message again with
+    the answer."""
+
+    def __init__(self, question: Question) -> None:
+        super().__init__(question.ref)
+        self.question = question
+
+
+def question(settings: Settings, text: str, u: Understanding, ref: str = "message") -> Question | None:
+    """The Question when the model would be asked about `u` (configured, enabled, unsure, a model name), else None.
+    Neither calls nor counts the budget: without GRIDBOT_LLM_BASE_URL it is one attribute read."""
     if not enabled(settings):
-        return u
+        return None
     try:
         cfg = load_llm_config(settings.config_dir)
     except ConfigError as exc:
         log.error("llm: config/llm.yaml 有误，不询问大模型: %s", exc)
-        return u
+        return None
     if not should_ask(u, text, cfg):
-        return u
+        return None
     if not settings.llm_model:      # every OpenAI-compatible server refuses a request without a model name
         if BUDGET.first_time("no_model"):
             log.error("llm: 设置了 GRIDBOT_LLM_BASE_URL 但没有 GRIDBOT_LLM_MODEL（模型名），不询问大模型 "
                       "(set GRIDBOT_LLM_MODEL to the model name the endpoint serves)")
-        return u
+        return None
+    return Question(text=text, understanding=u, cfg=cfg, ref=ref)
+
+
+def ask_outside(settings: Settings, q: Question, now: datetime, redis: Any = None) -> Answer | None:
+    """The one call for `q`: the budget taken, the endpoint asked. None when there is no usable answer (over
+    budget, slow, failing, garbage: the operator log says why). Never raises but for an interrupt: to be called
+    with no database transaction open (it may take timeout_seconds, a little over twice that for a trickle)."""
+    cfg = q.cfg
     local = now.astimezone(settings.tz)
     if not BUDGET.take(local, cfg, redis, settings.redis_prefix):
-        return u
+        return None
     try:
-        answer = ask(settings, text, cfg)
+        return ask(settings, q.text, cfg)
     except LlmFailure as exc:
-        log.warning("llm: 大模型未给出可用回答，按原结果处理 (%s) [%s]", exc, ref)
-        return u
+        log.warning("llm: 大模型未给出可用回答，按原结果处理 (%s) [%s]", exc, q.ref)
     except Exception as exc:  # noqa: BLE001 - a bug here must not cost the message its handling
-        log.error("llm: 询问大模型时出错，按原结果处理 (%s) [%s]", exc.__class__.__name__, ref)
+        log.error("llm: 询问大模型时出错，按原结果处理 (%s) [%s]", exc.__class__.__name__, q.ref)
+    return None
+
+
+ANSWER_KEPT_SECONDS = 6 * 3600     # an RQ retry of the message comes well within this
+_PENDING = b"pending"
+
+
+def answer_once(settings: Settings, q: Question, now: datetime, redis: Any, inbound_id: int) -> Answer | None:
+    """ask_outside() at most once per message, across the re-runs of an RQ retry and across workers: with Redis,
+    the answer (or that there was none) is kept under the message's id, so a retry after the re-run failed (the
+    database went away) uses it instead of asking and counting the budget again. Only the verdict is kept, not
+    the model's reason (it may echo the resident's words).
+
+    A key is claimed ("pending", for about the call's longest time) before asking: a second worker on the same
+    message meanwhile waits for that answer instead of asking too, and takes "no answer" if it never comes (the
+    asker died; the claim lapses, and a later retry asks). Without Redis, or with Redis failing, it just asks."""
+    if redis is None:
+        return ask_outside(settings, q, now, redis)
+    # the id alone could name another message after a database is restored or recreated under the same Redis
+    digest = hashlib.blake2b(q.text.encode(), digest_size=8).hexdigest()
+    key = f"{settings.redis_prefix}llm:answer:{inbound_id}:{digest}"
+    longest = 2 * q.cfg.timeout + 5
+    try:
+        claimed = bool(redis.set(key, _PENDING, nx=True, ex=int(longest)))
+    except Exception as exc:  # noqa: BLE001 - Redis down or slow: the memo is an economy, not a condition
+        log.warning("llm: Redis unavailable (%s); asking without keeping the answer [%s]",
+                    exc.__class__.__name__, q.ref)
+        return ask_outside(settings, q, now, redis)
+    if not claimed:
+        return _kept_answer(redis, key, longest, q.ref)
+    try:
+        answer = ask_outside(settings, q, now, redis)
+    except BaseException:                 # an interrupt (the job's time-out): let a retry ask
+        _forget(redis, key)
+        raise
+    try:
+        redis.set(key, _dump(answer), ex=ANSWER_KEPT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - the answer is used anyway; only a retry would ask again
+        log.warning("llm: could not keep the answer in Redis (%s) [%s]", exc.__class__.__name__, q.ref)
+    return answer
+
+
+def _kept_answer(redis: Any, key: str, longest: float, ref: str) -> Answer | None:
+    """The answer another run asked for (or is asking for now: waited for, up to the call's longest time)."""
+    deadline = monotonic() + longest
+    try:
+        while (value := redis.get(key)) == _PENDING and monotonic() < deadline:
+            sleep(0.1)
+    except Exception as exc:  # noqa: BLE001 - Redis gone meanwhile: handled as without the model
+        log.warning("llm: Redis unavailable (%s); no answer [%s]", exc.__class__.__name__, ref)
+        return None
+    if value is None or value == _PENDING:
+        log.warning("llm: another run was asking the model and gave no answer in time; handled without it [%s]", ref)
+        return None
+    return _load(value)
+
+
+def _forget(redis: Any, key: str) -> None:
+    with suppress(Exception):     # the claim lapses by itself
+        redis.delete(key)
+
+
+def _dump(answer: Answer | None) -> bytes:
+    if answer is None:
+        return b"null"
+    return json.dumps({"is_request": answer.is_request, "urgent": answer.urgent,
+                       "category": answer.category}).encode()
+
+
+def _load(value: bytes | str) -> Answer | None:
+    try:
+        data = json.loads(value)
+        if data is None:
+            return None
+        return Answer(is_request=bool(data["is_request"]), urgent=bool(data["urgent"]),
+                      category=data["category"] if data["category"] in CATEGORY_CODES else None, reason="")
+    except (ValueError, KeyError, TypeError):
+        log.warning("llm: a kept answer is unreadable; handled without it")
+        return None
+
+
+def apply(q: Question, answer: Answer | None) -> Understanding:
+    """The question's understanding with the answer merged (raise only); unchanged when there is no answer."""
+    u = q.understanding
+    if answer is None:
         return u
-    out = merge(u, answer, is_unsure(u, cfg))
+    out = merge(u, answer, is_unsure(u, q.cfg))
     if out is not u:
-        log.info("llm: 大模型将消息%s [%s]", "提为紧急" if out.is_urgent else "认定为诉求", ref)
+        log.info("llm: 大模型将消息%s [%s]", "提为紧急" if out.is_urgent else "认定为诉求", q.ref)
     return out
+
+
+def second_opinion(settings: Settings, text: str, u: Understanding, now: datetime, redis: Any = None,
+                   ref: str = "message") -> Understanding:
+    """`u`, raised by the large model's answer where it says more (see the module). Never raises, never lowers.
+    `ref` names the message in the operator log ("inbound 42"): the log never holds the resident's words.
+
+    All in one go, the call included: for callers with no transaction open. The chat path (handlers/tickets.py in
+    process()) uses question() / AskFirst / ask_outside() / apply() instead, to ask outside its row lock."""
+    q = question(settings, text, u, ref)
+    if q is None:
+        return u
+    return apply(q, ask_outside(settings, q, now, redis))

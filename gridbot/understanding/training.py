@@ -1,10 +1,10 @@
 """Training data for the learned model: the labelled corpus the package ships, and a community's own corrections.
 
-Corrections are what members did to tickets the bot opened: a ticket rejected (不予立案, event action "reject": the
-message was not a request for the grid) becomes a non-request; a ticket whose category a secretary or grid leader
-changed in the console (event action "recategorize") becomes a request of the category it has now. The text is the
-ticket's description (the first message, phone numbers masked). A correction weighs CORRECTION_WEIGHT examples and
-replaces a shipped example with the same text.
+Corrections are what members did to tickets the bot opened: a ticket rejected (不予立案, or withdrawn with 不是工单:
+event action "reject", the message was not a request for the grid) becomes a non-request; a ticket whose category a
+secretary or grid leader changed in the console (event action "recategorize") becomes a request of the category it
+has now. The text is the ticket's description (the first message, phone numbers masked). A correction weighs
+CORRECTION_WEIGHT examples and replaces a shipped example with the same text.
 """
 from __future__ import annotations
 

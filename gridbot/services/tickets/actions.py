@@ -83,6 +83,23 @@ def reject(session: Session, speaker: Speaker, ref: str, reason: str, now: datet
     return ticket
 
 
+def not_a_request(session: Session, speaker: Speaker, ref: str, note: str, now: datetime,
+                  platform: str | None = None) -> Ticket:
+    """不是工单: the bot took a message that asked for nothing (thanks, news, a neighbour's question) for a request.
+    The ticket ends as 不予立案 (event "reject", detail not_a_request) so `gridbot understanding train` learns the
+    message as not a request; the reporter is told gently that nothing is needed, not that a request was refused."""
+    ticket, member = _load(session, speaker, ref)
+    check("reject", ticket)
+    reason = t("tickets.not_request.reason") + (f"：{note.strip()}" if note.strip() else "")
+    move(session, ticket, "rejected", speaker.actor, "reject", now, note=reason, member_id=member.id,
+         detail={"not_a_request": True})
+    ticket.handover_due = None
+    ticket.closed_at = now
+    _decide(session, ticket, speaker.actor, "reject", now)
+    tell_reporters(session, ticket, "tickets.tell.not_request", now, platform)
+    return ticket
+
+
 def mark_duplicate(session: Session, speaker: Speaker, ref: str, of_ref: str, now: datetime,
                    platform: str | None = None) -> tuple[Ticket, Ticket]:
     """重复 N M: N is the same thing as M; N's reporters join M (and hear when M is solved). Returns (N, M)."""
