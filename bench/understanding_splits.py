@@ -4,13 +4,14 @@
     .venv/bin/python bench/understanding_splits.py --json          # the same figures as JSON
     .venv/bin/python bench/understanding_splits.py --split wild --mode both --errors   # what went wrong
 
-Splits (tests/data/corpus_*.tsv, see gridbot/understanding/corpus.py): tune, train, dev, tune2 (the model and the
-rules learn from them; marked *), holdout, holdout2 (never used to tune), wild, wild2 (held-out sets written by
-another hand, when present). Per split and mode: request precision/recall/F1, category accuracy (among recognised
-requests), urgent recall, false urgents (count and share of the messages labelled not urgent), address exactness
-(every message whose label has an address: all fields equal, phase/zone included when the corpus has them)
-and throughput (messages per CPU-second over that split, one core). The model alone has no address of its own:
-its address column is the rules' (the app never takes a place from the model).
+Splits (tests/data/corpus_*.tsv, see gridbot/understanding/corpus.py): tune, train, dev, tune2, wild, dev2 (the
+model and the rules learn from them; marked *; wild was held out until 2026-12-06), holdout, holdout2 (never used to
+tune), wild2, wild3, wild4 (held-out sets written by other hands, when present). Per split and mode: request
+precision/recall/F1, category accuracy (among recognised requests), urgent recall, false urgents (count and share of
+the messages labelled not urgent), address exactness (every message whose label has an address: all fields equal,
+phase/zone included when the corpus has them) and throughput (messages per CPU-second over that split, one core).
+The model alone has no address of its own: its address column is the rules' (the app never takes a place from the
+model).
 """
 from __future__ import annotations
 
@@ -117,8 +118,9 @@ def main() -> None:
                   f"{f['f1']:>7.3f}{f['category']:>7.3f}{f['urgent']:>5}{f['urgent_recall']:>7.3f}"
                   f"{f['false_urgents']:>6}{f['false_urgent_share']:>7.3f}{f['addresses']:>6}{address}"
                   f"{f['per_cpu_s']:>11,}")
-    print("* = trained or tuned on (the model learns from tune, train, dev and tune2): flattering figures. "
-          f"Load average {os.getloadavg()[0]:.1f}; model alone: throughput of model.predict() only, address = rules'.")
+    print("* = trained or tuned on (the model learns from tune, train, dev, tune2, wild and dev2): flattering "
+          f"figures. Load average {os.getloadavg()[0]:.1f}; model alone: throughput of model.predict() only, "
+          "address = rules'.")
     for split, mode, ex, u, what in errors:
         print(f"[{split}/{mode}] {what}: {ex.text}\n    label: {ex.is_request} {ex.category} {ex.urgency} "
               f"{ex.location}  got: {u.is_request} {u.category} {u.urgency} {u.location}")

@@ -80,22 +80,28 @@ MODEL_SURE = 0.8
 MODEL_CATEGORY = 0.5
 MODEL_REQUEST = 0.5    # the model's probability of a request above which it says request
 # Urgent: the rules OR the model. The rules' urgent always stays urgent; a model-only urgent needs p >= MODEL_URGENT
-# where the rules see some danger below their threshold (0 < urgent score < thresholds.urgent), and p >=
-# MODEL_URGENT_QUIET where they see none, or saw it and ruled it out (past, over, feared, a forwarded notice)
-# (`model_urgent_threshold`). Chosen with bench/understanding_oof.py: 5-fold out-of-fold model answers over train +
-# dev + tune + tune2 (4,982 messages; folds by a hash of the normalised text), the rules as they are. With one
-# threshold 0.6 for both, "both" had urgent recall 0.999 and 88 false urgents (2.13% of the others; the rules alone
-# 54, 1.30%): 34 of the model's own alarms were false, nearly all where the rules saw nothing or had ruled the
-# danger out (上次电梯困人, 如果着火了, 没事了). With 0.6 / 0.85: recall 0.998 (one model-only catch, p 0.77, lost),
-# 57 false urgents (1.38%), every one of the rules' 894 urgent catches kept. (0.9 would save one more alarm for no
-# recall; 0.85 keeps a margin for held-out emergencies the rules cannot see.)
-# Measured once on the held-out sets, though, 0.85 lost far more than it saved: urgent recall on the second
-# writer's set fell from 0.973 to 0.824 and on the first held-out set from 0.962 to 0.885, for 8 fewer false urgents
-# on one set and none on the other. The training splits (the model's own distribution) hide that, so the quiet
-# threshold is the ordinary one again: a missed emergency is the worst error, a false alarm is a member's look.
-# (This choice between the two settings was made on held-out figures: bench/README.md says so.)
+# where the rules see some danger below their threshold (0 < urgent score < thresholds.urgent), p >=
+# MODEL_URGENT_QUIET where they see none, and p >= MODEL_URGENT_RULED_OUT where the message is told as not now: the
+# classes urgent_not_now rules the rules' own danger words out by (past, chronic, feared, hearsay, a notice, a joke,
+# over or never real: Understander.told_as_not_now, asked only when the model's p could pass a threshold)
+# (`model_urgent_threshold`).
+# History: in issue 19 one threshold 0.6 was kept for all, after a stricter quiet threshold (0.85), chosen out of
+# fold, was measured once on the held-out sets and lost 12 of the second writer's 74 urgent messages (that choice was
+# made on held-out figures; bench/README.md says so). Where the rules see nothing, the model is the only eye for an
+# emergency told in words no rule knows, so MODEL_URGENT_QUIET stays 0.6.
+# Session of 2026-12-06 (bench/understanding_oof.py: 5-fold out-of-fold model answers over train + dev + tune +
+# tune2 + wild + dev2, 6,323 messages, folds by a hash of the normalised text; wild, writer B's set, was held out
+# until then and is training data since; dev2 is writer F's batch on the urgency boundary): with the stricter
+# urgent_not_now of that session and all three thresholds at 0.6, "both" had urgent recall 0.998 and 108 false
+# urgents (2.08% of the 5,189 not urgent; wild 12 = 2.0%, dev2 19 = 4.2%): 56 of them the model's own, most
+# told as not now (又把锅烧糊了 我都习惯了, 说是老毛病 不要紧, 是在拍短视频 哈哈). With MODEL_URGENT_RULED_OUT
+# 0.9: recall 0.998 (no catch lost), 77 false urgents (1.48%; wild 8 = 1.3%, dev2 8 = 1.8%); 0.8 gave 83 for the
+# same recall, 0.95 the same as 0.9. Raising MODEL_URGENT_QUIET instead (0.7) cost recall (0.996, dev2 4 urgent
+# missed) for fewer alarms: not taken. Every urgent catch of the rules at c83e652 in these splits (810) stays urgent
+# out of fold.
 MODEL_URGENT = 0.6        # the model's p for a model-only urgent where the rules see some danger
-MODEL_URGENT_QUIET = 0.6  # ... where the rules see none, or ruled it out
+MODEL_URGENT_QUIET = 0.6  # ... where the rules see none
+MODEL_URGENT_RULED_OUT = 0.9  # ... where the message is told as not now (past, feared, a joke, over ...)
 
 _instance_dir: Path | None = None
 _models: dict[str, tuple[float, Model]] = {}
@@ -198,25 +204,32 @@ def rules_confident(u: Understanding, p: Prediction, rules: Understander) -> boo
     return margin >= RULE_MARGIN and not against
 
 
-def model_urgent_threshold(u: Understanding, rules: Understander) -> float:
-    """The model's p needed for a model-only urgent: MODEL_URGENT where the rules see some danger below their own
-    threshold, MODEL_URGENT_QUIET where they see none at all or saw it and ruled it out (past, over, feared, a
-    forwarded notice: urgent score at their threshold yet not urgent). Where the rules say urgent the message is
-    urgent anyway; MODEL_URGENT then says whether the model agrees (urgent_by "rules+model")."""
-    score = u.scores.get("urgent", 0.0)
-    if u.is_urgent or 0.0 < score < rules.t_urgent:   # (rules urgent: only whether urgent_by says "+model")
+def model_urgent_threshold(u: Understanding, rules: Understander, text: str | None = None) -> float:
+    """The model's p needed for a model-only urgent: MODEL_URGENT_RULED_OUT where the message is told as not now
+    (`text` given: Understander.told_as_not_now - past, chronic, feared, hearsay, a notice, a joke, over or never
+    real: the classes the rules rule their own danger words out by), else MODEL_URGENT where the rules see some
+    danger below their threshold, MODEL_URGENT_QUIET where they see none (or their danger words were outweighed by
+    chatter). Where the rules say urgent the message is urgent anyway; MODEL_URGENT then says whether the model
+    agrees (urgent_by "rules+model")."""
+    if u.is_urgent:
         return MODEL_URGENT
-    return MODEL_URGENT_QUIET
+    if text is not None and rules.told_as_not_now(text):
+        return MODEL_URGENT_RULED_OUT
+    score = u.scores.get("urgent", 0.0)
+    return MODEL_URGENT if 0.0 < score < rules.t_urgent else MODEL_URGENT_QUIET
 
 
-def combine(u: Understanding, p: Prediction, rules: Understander) -> Combined:
+def combine(u: Understanding, p: Prediction, rules: Understander, text: str | None = None) -> Combined:
     """The rules' answer `u` and the model's `p` as one (see the module doc). Address, phones and summary are the
-    rules'. Urgent when the rules OR the model say so: never fewer urgent catches than the rules alone."""
+    rules'. Urgent when the rules OR the model say so: never fewer urgent catches than the rules alone. `text` (the
+    message) lets a model-only urgent be weighed against the way it is told (model_urgent_threshold)."""
     if rules_confident(u, p, rules):
         is_request, source = u.is_request, "rules"
     else:
         is_request, source = p.p_request >= MODEL_REQUEST, "model"
-    by_model = p.p_urgent >= model_urgent_threshold(u, rules)
+    # (the threshold, and the rules' look at how the message is told, only where the model's p could pass one)
+    by_model = (p.p_urgent >= min(MODEL_URGENT, MODEL_URGENT_QUIET, MODEL_URGENT_RULED_OUT)
+                and p.p_urgent >= model_urgent_threshold(u, rules, text))
     urgent = u.is_urgent or by_model
     if urgent and not is_request:
         is_request, source = True, "model"
@@ -251,7 +264,7 @@ class Engine:
         return get_model(self.instance_dir)
 
     def understand(self, text: str) -> Combined:
-        return combine(self.rules.understand(text), self.model.predict(text), self.rules)
+        return combine(self.rules.understand(text), self.model.predict(text), self.rules, text)
 
     def __getattr__(self, name: str) -> Any:   # categories, keyword_index, names ...: the rules'
         return getattr(self.rules, name)

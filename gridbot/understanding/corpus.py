@@ -6,8 +6,11 @@ Split names come from the file name (corpus_<split>.tsv): corpus_tune.tsv was us
 corpus_holdout.tsv was not. corpus_second.tsv is a batch written and labelled by a second, independent labeller; it is
 split deterministically by file line: even lines are "tune2" (may be used to tune), odd lines are "holdout2" (never used
 to choose a keyword). corpus_train.tsv ("train") is the larger, many-handed corpus the learned model trains on (and the
-rules may be tuned on); corpus_wild.tsv / corpus_wild2.tsv ("wild", "wild2") are held-out sets written by another hand
-in residents' real styles, never used for tuning or training — they may be absent from a checkout.
+rules may be tuned on); corpus_wild.tsv ("wild", writer B) was a held-out set until the session of 2026-12-06 and is
+training and tuning data since (its false urgents are the best picture of new writing we have); corpus_dev2.tsv
+("dev2") is a tuning batch on the urgency boundary written in that session. corpus_wild2.tsv ... corpus_wild4.tsv
+("wild2" ... "wild4") are held-out sets written by other hands in residents' real styles, never used for tuning or
+training — they may be absent from a checkout.
 "all" means what it always meant: the first three files (tune, holdout, second), so figures over it stay comparable;
 `splits_present()` names the splits whose file is here.
 """
@@ -28,7 +31,8 @@ NONE = "none"  # the row/column of the confusion table for "not a request"
 HALVES = {"tune2": ("second", 0), "holdout2": ("second", 1)}
 ORIGINAL = ("tune", "holdout", "second")   # the files "all" covers
 LATER = ("train", "dev", "dev2", "wild", "wild2", "wild3", "wild4")  # files added with issue 19; each a split of its
-# own, none in "all". dev2 is a tuning batch; wild3 / wild4 are held-out sets written in the session of 2026-12-06.
+# own, none in "all". wild and dev2 are training/tuning data (since 2026-12-06); wild2, wild3, wild4 are held out
+# (wild3 / wild4 written in the session of 2026-12-06).
 SPLITS = ("all", *ORIGINAL, *HALVES, *LATER)
 
 

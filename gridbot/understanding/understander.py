@@ -233,6 +233,14 @@ def find_phones(text: str) -> list[str]:
     return found
 
 
+def _alternatives(value: Any) -> str:
+    """A regular expression written as one string, or as a list of them (one per class of phrasing, each with its
+    comment in categories.yaml): the list is their alternation."""
+    if isinstance(value, list):
+        return "|".join(f"(?:{v})" for v in value)
+    return str(value)
+
+
 class Understander:
     """One loaded categories.yaml plus its jieba dictionary. Build once, call `understand` many times."""
 
@@ -334,12 +342,12 @@ class Understander:
         if not isinstance(not_now, dict):
             raise ConfigError("categories.yaml: urgent_not_now 应为映射 (must be a mapping: pattern, unless)")
         try:
-            self.not_now_re = re.compile(str(not_now["pattern"])) if not_now.get("pattern") else None
-            self.now_re = re.compile(str(not_now["unless"])) if not_now.get("unless") else None
+            self.not_now_re = re.compile(_alternatives(not_now["pattern"])) if not_now.get("pattern") else None
+            self.now_re = re.compile(_alternatives(not_now["unless"])) if not_now.get("unless") else None
             # over: it is over or was never real (火已经扑灭了, 醒过来了, 看错了, a safety tip): normal even with 刚才
-            self.over_re = re.compile(str(not_now["over"])) if not_now.get("over") else None
+            self.over_re = re.compile(_alternatives(not_now["over"])) if not_now.get("over") else None
             # … unless it started again (我刚扑灭 还在冒烟)
-            self.still_re = re.compile(str(not_now["still"])) if not_now.get("still") else None
+            self.still_re = re.compile(_alternatives(not_now["still"])) if not_now.get("still") else None
         except re.error as exc:
             raise ConfigError(f"categories.yaml: urgent_not_now 正则表达式错误: {exc}") from None
 
@@ -492,6 +500,7 @@ class Understander:
         cat = [0.0] * len(self.categories)
         hits: list[list[str]] = [[] for _ in self.categories]
         req = chat = urg = 0.0
+        situ = 0.0   # the part of urg that issue 19's urgent_situations gave (combine may weigh it against the model)
         negated = False
         lookup, negations = self._lookup, self.negations
         for tok in tokens:
@@ -548,6 +557,7 @@ class Understander:
             else:
                 cat[index] += weight
                 urg += urgent_weight
+                situ += urgent_weight
 
         best = max(range(len(cat)), key=lambda i: (cat[i], -i)) if cat else -1
         best_score = cat[best] if best >= 0 else 0.0
@@ -583,8 +593,21 @@ class Understander:
         return Understanding(
             is_request=is_request, category=category, urgency="urgent" if urgent and is_request else "normal",
             location=location, phones=phones, summary=summary,
-            scores={"category": best_score, "request": req, "chatter": chat, "urgent": urg, "total": score},
+            scores={"category": best_score, "request": req, "chatter": chat, "urgent": urg, "total": score,
+                    "situation": situ},
         )
+
+    def told_as_not_now(self, text: str) -> bool:
+        """Whether the message is told as past, chronic, feared, hearsay, a notice, a joke, over or never real
+        (urgent_not_now's `pattern` without `unless`, or `over` without `still`), whatever its danger words: the
+        rules apply this to their own urgent score; combine() asks it of a model-only urgent (rarely: it is not
+        run on every message)."""
+        body = _MENTION_RE.sub(" ", _normalise(text or "") + " ").strip()
+        if self.over_re is not None and self.over_re.search(body) and not (
+                self.still_re is not None and self.still_re.search(body)):
+            return True
+        return bool(self.not_now_re is not None and self.not_now_re.search(body)
+                    and not (self.now_re is not None and self.now_re.search(body)))
 
     def _found(self, rx: _Pattern, body: str) -> bool:
         """A pattern counts where it matches not within three characters after a negation (万一着火, 防溺水)."""

@@ -14,7 +14,7 @@ from gridbot.cli import main
 from gridbot.config import DEFAULT_CONFIG_DIR
 from gridbot.models import Ticket, TicketEvent
 from gridbot.understanding import MODEL_FILE, Combined, Understander, get_engine, get_model
-from gridbot.understanding.corpus import evaluate, load_corpus
+from gridbot.understanding.corpus import evaluate, load_corpus, splits_present
 from gridbot.understanding.model import (
     Model,
     TrainingExample,
@@ -24,13 +24,14 @@ from gridbot.understanding.model import (
     shipped_training,
     train,
 )
-from gridbot.understanding.training import corrections, merge, retrain
+from gridbot.understanding.training import HELD_OUT_SPLITS, corrections, merge, retrain
 from tests.console_helpers import build_world, csrf_of
 
 # Floors a little under the figures measured on the tune split with the shipped model (bench/README.md):
 # rules + model together must not fall below them.
 TUNE_FLOORS = {"f1": 0.97, "category_accuracy": 0.92, "urgent_recall": 0.98, "location_accuracy": 0.95}
-FALSE_URGENT_CEILING = 0.03   # false urgents as a share of the messages labelled not urgent
+# false urgents as a share of the messages labelled not urgent (tune: 0.013 measured 2026-12-06, was 0.03)
+FALSE_URGENT_CEILING = 0.02
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,9 @@ def test_the_shipped_model_loads_from_the_package_and_was_trained_on_the_shipped
     assert model.info["examples"] == len(examples) and model.info["corrections"] == 0
     # never trained on a held-out message
     trained_on = {normalise(ex.text) for ex in examples}
-    for split in ("holdout", "holdout2"):
+    for split in HELD_OUT_SPLITS:              # (wild is training data since 2026-12-06)
+        if split not in splits_present():
+            continue
         held = {normalise(ex.text) for ex in load_corpus(split)}
         assert not held & trained_on, split
     # a file round-trips, and a damaged one is refused with a reason

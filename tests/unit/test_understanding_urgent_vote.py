@@ -1,6 +1,7 @@
 """How the model's urgent vote joins the rules' (issue 19 points 1 and 4): the rules' urgent catch always stays; a
-model-only urgent needs p >= MODEL_URGENT where the rules see some danger and MODEL_URGENT_QUIET where they see none
-(see the comment in gridbot/understanding/__init__.py for how they were chosen). Also: the faster segmentation
+model-only urgent needs p >= MODEL_URGENT where the rules see some danger and MODEL_URGENT_QUIET where they see none,
+MODEL_URGENT_RULED_OUT where the message is told as not now (tests/unit/test_understanding_false_urgents.py; see the
+comment in gridbot/understanding/__init__.py for how they were chosen). Also: the faster segmentation
 gives jieba's words exactly."""
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from gridbot.config import DEFAULT_CONFIG_DIR
 from gridbot.understanding import Engine, Understander, Understanding, combine
 from gridbot.understanding.corpus import load_corpus
 from gridbot.understanding.model import Prediction
+from gridbot.understanding.training import TRAINING_SPLITS
 
-TRAINING = ("train", "dev", "tune", "tune2")
+TRAINING = TRAINING_SPLITS   # wild and dev2 too since 2026-12-06
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +43,13 @@ def test_a_model_only_urgent_needs_the_models_threshold_whatever_the_rules_saw(r
 
 
 def test_a_danger_told_as_past_is_ruled_out_by_the_rules(rules):
-    # The rules rule these out. Together the model may still raise one (p >= MODEL_URGENT): a false alarm costs a
-    # member's look, a missed emergency more, so the model's ordinary threshold stands (see __init__.py).
+    # The rules rule these out. Together the model may still raise one, when it is very sure (p >=
+    # MODEL_URGENT_RULED_OUT: the message is told as not now; see __init__.py).
     for text in ("说起来 上次电梯困人我也在里面 困了二十分钟 到现在心里还有阴影",
                  "如果楼道里着火了应该往上跑还是往下跑啊 我一直搞不清"):
         assert rules.understand(text).scores["urgent"] >= rules.t_urgent    # danger words the rules ruled out
         assert not rules.understand(text).is_urgent, text
+        assert rules.told_as_not_now(text), text
 
 
 def test_the_rules_urgent_stays_urgent_whatever_the_model_thinks(rules):
