@@ -28,10 +28,14 @@ _LANDLINE_RE = re.compile(r"(?<![\d-])(0\d{2,3})-(\d{7,8})(?!\d)")
 # WeChat's own emoji come through as text like [捂脸]; real emoji and pictographs as code points.
 _NOISE_RE = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,4}\]|[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200d]")
 _MENTION_RE = re.compile(r"@\S{1,20}?(?:\s|\u2005|$)")
+# Every phone or ID number pattern (here and in gridbot.privacy) needs three digits in a row: without them the
+# message's phone and masking substitutions are skipped (they would change nothing)
+_DIGITS_RE = re.compile(r"\d{3}")
 _CLAUSE_RE = re.compile(r"[。！!？?；;，,\n\s~～…]+")
 SUMMARY_MAX = 30
 _NOTHING = ((), 0.0, 0.0, 0.0)
-_ABSENT = object()
+_NO_ROUTE = float("-inf")   # below any route weight (logs of frequencies: finite)
+_new = object.__new__
 # jieba's block and skip patterns (jieba.re_han_default, re_skip_default) and its one-character English/digit test
 _HAN_RE = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
 _SKIP_RE = re.compile("(\r\n|\\s)", re.U)
@@ -134,26 +138,102 @@ def _needed_pairs(items: Any) -> frozenset[str] | None:
     return best
 
 
+_IGNORECASE = re.IGNORECASE.value
+
+
+def _requirements(items: Any) -> list[frozenset[str]]:
+    """What a text must hold for the parsed sequence to match, as a list of requirements that must all hold, each a
+    set of strings (one or two characters) of which the text must hold at least one. Empty when nothing is known.
+
+    Sound by construction: a literal run needs each of its characters' pairs (or its one character), a group or a
+    repeat of at least once what its content needs, a lookahead/lookbehind what its content needs, a branch one of
+    its branches' (the union of one requirement per branch; nothing when a branch needs nothing), a character class
+    of plain literals one of them. A group with its own ignore-case flag needs nothing (it matches other cases).
+    """
+    out: list[frozenset[str]] = []
+    run = ""
+
+    def flush() -> None:
+        if len(run) == 1:
+            out.append(frozenset((run,)))
+        else:
+            out.extend(frozenset((run[j:j + 2],)) for j in range(len(run) - 1))
+
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            run += chr(arg)
+            continue
+        flush()
+        run = ""
+        if name == "SUBPATTERN":
+            if not (arg[1] & _IGNORECASE):
+                out.extend(_requirements(arg[-1]))
+        elif name == "BRANCH":
+            chosen: list[frozenset[str]] = []
+            for branch in arg[1]:
+                needs = _requirements(branch)
+                if not needs:
+                    chosen = []
+                    break
+                chosen.append(max(needs, key=_selectivity))
+            if chosen:
+                out.append(frozenset().union(*chosen))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            if arg[0] >= 1:
+                out.extend(_requirements(arg[2]))
+        elif name == "IN":
+            if arg and all(str(o) == "LITERAL" for o, _ in arg):
+                out.append(frozenset(chr(a) for _, a in arg))
+        elif name == "ASSERT":
+            out.extend(_requirements(arg[1]))
+    flush()
+    return list(dict.fromkeys(out))   # each once, in order
+
+
+def _selectivity(need: frozenset[str]) -> tuple[int, int]:
+    """How much a requirement narrows: pairs before single characters, fewer choices before more."""
+    return (min(map(len, need)), -len(need))
+
+
+def _prefilter(parsed: Any) -> tuple[tuple[frozenset[str], ...], ...]:
+    """A pattern's requirements as alternatives (one per top-level branch, else one), each a tuple of requirements
+    that must all hold (see _requirements), the most selective first; () when some alternative needs nothing."""
+    items = list(parsed)
+    if len(items) == 1 and str(items[0][0]) == "BRANCH":
+        alternatives = [_requirements(branch) for branch in items[0][1][1]]
+    else:
+        alternatives = [_requirements(items)]
+    if not all(alternatives):
+        return ()
+    return tuple(tuple(sorted(alt, key=_selectivity, reverse=True)) for alt in alternatives)
+
+
 class _Pattern:
     """A configured regular expression plus the characters a message must hold for it to match.
 
-    Understander._by_char indexes patterns by those characters, so a message runs only the few patterns that can
+    Understander._by_key indexes patterns by those characters, so a message runs only the few patterns that can
     match (火 for the fire patterns, 电梯 for the lift ones …). A pattern with no such characters always runs.
     """
 
-    __slots__ = ("rx", "chars", "pairs", "search", "finditer")
+    __slots__ = ("rx", "chars", "pairs", "need", "search", "finditer")
 
     def __init__(self, source: str) -> None:
         self.rx = re.compile(source)
+        need: tuple[tuple[frozenset[str], ...], ...] = ()
         try:
             parsed = sre_parse.parse(source)
             needed, pairs = _needed(parsed), _needed_pairs(parsed)
+            need = _prefilter(parsed)
         except Exception:  # noqa: BLE001 - an odd pattern simply always runs
             needed = pairs = None
         # Case-insensitive patterns match characters the index would not look for: they always run.
         ignore_case = bool(self.rx.flags & re.IGNORECASE)
         self.chars = frozenset() if ignore_case else (needed or frozenset())
         self.pairs = frozenset() if ignore_case else (pairs or frozenset())   # when known, indexed by these instead
+        # What else the text must hold (checked against the message's characters and pairs before the search, which
+        # costs far more): () for none known
+        self.need = () if ignore_case else need
         self.search = self.rx.search
         self.finditer = self.rx.finditer
 
@@ -309,16 +389,7 @@ class Understander:
             (branch, kind, index, weight, urgent, group)
             for group, (rx, kind, index, weight, urgent) in enumerate(wholes) for branch in _split(rx)]
         self._always: tuple[int, ...] = tuple(i for i, p in enumerate(self._all_patterns)
-                                              if not p[0].chars and not p[0].pairs)
-        self._by_char: dict[str, tuple[int, ...]] = {}
-        self._by_pair: dict[str, tuple[int, ...]] = {}   # a pattern with two literals in a row: by those pairs
-        for i, pattern in enumerate(self._all_patterns):
-            if pattern[0].pairs:
-                for pair in pattern[0].pairs:
-                    self._by_pair[pair] = self._by_pair.get(pair, ()) + (i,)
-                continue
-            for ch in pattern[0].chars:
-                self._by_char[ch] = self._by_char.get(ch, ()) + (i,)
+                                              if not p[0].chars and not p[0].pairs and not p[0].need)
         self.negations = frozenset(str(w) for w in (config.get("negations") or []))
         imm = config.get("urgent_when_immediate") or {}
         self.imm_categories = frozenset(str(c) for c in (imm.get("categories") or []))
@@ -357,6 +428,7 @@ class Understander:
                 # A high frequency keeps the keyword whole when jieba weighs the segmentations.
                 self.tokenizer.add_word(word, freq=max(self.tokenizer.FREQ.get(word, 0), 2000))
 
+        self._index_patterns()
         self._logtotal = math.log(self.tokenizer.total)
         self._logp: dict[str, float] = {}
         self._seg: dict[str, float | bool] = {}
@@ -377,6 +449,26 @@ class Understander:
             self._lookup[word] = (entries or inner[0], u_w or inner[1], r_w, c_w)
         self._negation_re = re.compile("(?:" + "|".join(map(re.escape, sorted(self.negations, key=len, reverse=True)))
                                        + ")$") if self.negations else None
+        self._negation_words = tuple(sorted(self.negations))
+
+    def _index_patterns(self) -> None:
+        """The pattern index: by a character, or (a pattern with two literals in a row) by those pairs, or (a pattern
+        whose requirements are known, see _prefilter) by each alternative's rarest requirement, rarest by jieba's
+        word frequencies (a stand-in for how often a message holds a character or a pair); the other requirements
+        are checked rarest first."""
+        freq = self.tokenizer.FREQ
+
+        def rarity(need: frozenset[str]) -> int:
+            return sum(freq.get(key) or 0 for key in need)
+
+        self._by_key: dict[str, tuple[int, ...]] = {}
+        for i, pattern in enumerate(self._all_patterns):
+            rx = pattern[0]
+            rx.need = tuple(tuple(sorted(alt, key=lambda need: (rarity(need), sorted(need)))) for alt in rx.need)
+            for key in (frozenset().union(*(alt[0] for alt in rx.need)) if rx.need else rx.pairs or rx.chars):
+                self._by_key[key] = self._by_key.get(key, ()) + (i,)
+        self._keys = frozenset(self._by_key)
+        self._prefilter = True   # check each candidate's other requirements before searching (tests turn it off)
 
     def _contained(self, tok: str, store: bool = True) -> Any:
         """Keywords inside a longer jieba word (流感疫苗 holds 疫苗), worked out once per word and remembered."""
@@ -411,10 +503,12 @@ class Understander:
         whole understanding's time. Same dictionary (`self.tokenizer.FREQ`), same arithmetic, same ties."""
         seg = self._seg
         out: list[str] = []
-        for blk in _HAN_RE.split(text):
+        # _HAN_RE.split alternates the text between blocks (even places: none of the block characters) and the
+        # blocks themselves (odd places): jieba's `re_han.match(blk)` test is the place's parity
+        for place, blk in enumerate(_HAN_RE.split(text)):
             if not blk:
                 continue
-            if not _HAN_RE.match(blk):
+            if not place & 1:
                 for x in _SKIP_RE.split(blk):
                     if _SKIP_RE.match(x):
                         out.append(x)
@@ -426,23 +520,27 @@ class Understander:
             end = [0] * (n + 1)
             p: Any
             for k in range(n - 1, -1, -1):
-                best_s: float | None = None
-                best_x = k
+                best_s = _NO_ROUTE
+                best_x = -1
                 i = k
                 frag = blk[k]
-                while i < n:
-                    p = seg.get(frag, _ABSENT)
-                    if p is _ABSENT:
+                while True:
+                    try:
+                        p = seg[frag]
+                    except KeyError:
                         p = self._seg_entry(frag)
                     if p is False:
                         break            # no dictionary word starts with frag
                     if p is not True:    # a word (True: only the start of longer words)
                         s = p + score[i + 1]
-                        if best_s is None or s >= best_s:
-                            best_s, best_x = s, i
+                        if s >= best_s:  # (a later end wins a tie, as in jieba)
+                            best_s = s
+                            best_x = i
                     i += 1
+                    if i == n:
+                        break
                     frag = blk[k:i + 1]
-                if best_s is None:      # no word starts here: the character alone (jieba: frequency 1, log 0)
+                if best_x < 0:          # no word starts here: the character alone (jieba: frequency 1, log 0)
                     best_s, best_x = self._log_freq(blk[k]) + score[k + 1], k
                 score[k] = best_s
                 end[k] = best_x
@@ -474,19 +572,23 @@ class Understander:
 
     def _log_freq(self, word: str) -> float:
         """jieba's route weight of a word: log(frequency or 1) - log(total), remembered (bounded)."""
-        value = math.log(self.tokenizer.FREQ.get(word) or 1) - self._logtotal
-        if len(self._logp) < 200_000:
-            self._logp[word] = value
+        value = self._logp.get(word)
+        if value is None:
+            value = math.log(self.tokenizer.FREQ.get(word) or 1) - self._logtotal
+            if len(self._logp) < 200_000:
+                self._logp[word] = value
         return value
 
     def understand(self, text: str) -> Understanding:
         text = _normalise(text or "")
         body = _MENTION_RE.sub(" ", text + " ").strip()
-        phones = find_phones(body)
+        digits = _DIGITS_RE.search(body) is not None
+        phones = find_phones(body) if digits else []
         scan = body
-        for phone in phones:  # digits of a phone number are not a room number
-            scan = scan.replace(phone, " ")
-        scan = _MOBILE_RE.sub(" ", scan)
+        if digits:
+            for phone in phones:  # digits of a phone number are not a room number
+                scan = scan.replace(phone, " ")
+            scan = _MOBILE_RE.sub(" ", scan)
         tokens = self.tokens(body)
 
         cat = [0.0] * len(self.categories)
@@ -514,24 +616,31 @@ class Understander:
             req += r_w
             chat += c_w
             negated = False
-        by_char = self._by_char
+        # The message's characters and pairs: the keys of the pattern index, and what each candidate's requirements
+        # are checked against before its (far dearer) search
+        keys = set(body)
+        keys.update(map(add, body, body[1:]))
+        by_key = self._by_key
         candidates = set(self._always)
-        for ch in set(body):
-            ids = by_char.get(ch)
-            if ids:
-                candidates.update(ids)
-        by_pair = self._by_pair
-        for pair in set(map(add, body, body[1:])):
-            ids = by_pair.get(pair)
-            if ids:
-                candidates.update(ids)
+        for key in self._keys.intersection(keys):
+            candidates.update(by_key[key])
         everything = self._all_patterns
         seen: set[int] = set()   # patterns already counted (one of their alternatives matched)
         negation_re = self._negation_re
+        prefilter = self._prefilter
         for i in sorted(candidates):
             rx, kind, index, weight, urgent_weight, group = everything[i]
             if group in seen:
                 continue
+            if prefilter and rx.need:
+                for alternative in rx.need:
+                    for need in alternative:
+                        if need.isdisjoint(keys):
+                            break
+                    else:
+                        break        # this alternative's requirements all hold: search
+                else:
+                    continue         # none can match
             if rx.search(body) is None:
                 continue      # most candidates: no match at all (the negation check below only where one is)
             if kind not in (1, 2) and negation_re is not None and not self._found(rx, body):
@@ -549,8 +658,8 @@ class Understander:
                 cat[index] += weight
                 urg += urgent_weight
 
-        best = max(range(len(cat)), key=lambda i: (cat[i], -i)) if cat else -1
-        best_score = cat[best] if best >= 0 else 0.0
+        best_score = max(cat) if cat else 0.0
+        best = cat.index(best_score) if cat else -1    # the first of the highest
         # Something is happening now (刚才, 正在, 怎么办 …) in a category where that means danger: treat as urgent.
         if (self.imm_re is not None and best_score >= self.imm_min_score
                 and self.categories[best] in self.imm_categories and self.imm_re.search(body)):
@@ -579,28 +688,42 @@ class Understander:
         else:
             category = "other"
         location = find_address(scan)
-        summary = self._summary(body, hits[best] if best >= 0 and best_score > 0 else [])
-        return Understanding(
+        summary = self._summary(body, hits[best] if best >= 0 and best_score > 0 else [], digits)
+        # Built without the frozen dataclass's __init__ (one object.__setattr__ per field): the same fields, the
+        # same object (a test compares it with Understanding(...) over the corpus)
+        answer = _new(Understanding)
+        answer.__dict__.update(
             is_request=is_request, category=category, urgency="urgent" if urgent and is_request else "normal",
             location=location, phones=phones, summary=summary,
             scores={"category": best_score, "request": req, "chatter": chat, "urgent": urg, "total": score},
         )
+        return answer
 
     def _found(self, rx: _Pattern, body: str) -> bool:
         """A pattern counts where it matches not within three characters after a negation (万一着火, 防溺水)."""
+        negations = self._negation_words
         for m in rx.finditer(body):
             start = m.start()
-            if self._negation_re is None or not any(
-                    self._negation_re.search(body, 0, end) for end in range(start, max(start - 3, 0) - 1, -1)):
+            if self._negation_re is None:
+                return True
+            # _negation_re (any negation, then `$`) searched in body[:end], as str.endswith: `$` also matches just
+            # before a newline that ends the text
+            for end in range(start, max(start - 3, 0) - 1, -1):
+                if body.endswith(negations, 0, end) or (
+                        end and body[end - 1] == "\n" and body.endswith(negations, 0, end - 1)):
+                    break
+            else:
                 return True
         return False
 
     @staticmethod
-    def _summary(body: str, hits: list[str]) -> str:
-        """A ticket title: the clause naming the problem most (no phone numbers), at most SUMMARY_MAX characters."""
+    def _summary(body: str, hits: list[str], digits: bool = True) -> str:
+        """A ticket title: the clause naming the problem most (no phone numbers), at most SUMMARY_MAX characters.
+        `digits` False: the body has no three digits in a row, so no phone or ID number to take out or mask."""
         # Phone numbers have no place in a title (it is shown in the group); ID numbers are masked.
-        body = _LANDLINE_RE.sub(" ", _MOBILE_RE.sub(" ", body))
-        clauses = [c for c in _CLAUSE_RE.split(mask_text(body)) if c]
+        if digits:
+            body = mask_text(_LANDLINE_RE.sub(" ", _MOBILE_RE.sub(" ", body)))
+        clauses = [c for c in _CLAUSE_RE.split(body) if c]
         if not clauses:
             return ""
         index = 0
