@@ -19,6 +19,7 @@ from typing import Any
 from ..config import ConfigError, load_yaml
 from ..privacy import mask_text
 from .address import Address, find_address
+from .needs import prefilter as _prefilter
 
 CATEGORY_CODES = ("repair", "sanitation", "fire_hazard", "security", "dispute", "noise", "construction",
                   "parking", "assistance", "health", "consultation", "other")
@@ -136,77 +137,6 @@ def _needed_pairs(items: Any) -> frozenset[str] | None:
         if need is not None and (best is None or len(need) < len(best)):
             best = need
     return best
-
-
-_IGNORECASE = re.IGNORECASE.value
-
-
-def _requirements(items: Any) -> list[frozenset[str]]:
-    """What a text must hold for the parsed sequence to match, as a list of requirements that must all hold, each a
-    set of strings (one or two characters) of which the text must hold at least one. Empty when nothing is known.
-
-    Sound by construction: a literal run needs each of its characters' pairs (or its one character), a group or a
-    repeat of at least once what its content needs, a lookahead/lookbehind what its content needs, a branch one of
-    its branches' (the union of one requirement per branch; nothing when a branch needs nothing), a character class
-    of plain literals one of them. A group with its own ignore-case flag needs nothing (it matches other cases).
-    """
-    out: list[frozenset[str]] = []
-    run = ""
-
-    def flush() -> None:
-        if len(run) == 1:
-            out.append(frozenset((run,)))
-        else:
-            out.extend(frozenset((run[j:j + 2],)) for j in range(len(run) - 1))
-
-    for op, arg in items:
-        name = str(op)
-        if name == "LITERAL":
-            run += chr(arg)
-            continue
-        flush()
-        run = ""
-        if name == "SUBPATTERN":
-            if not (arg[1] & _IGNORECASE):
-                out.extend(_requirements(arg[-1]))
-        elif name == "BRANCH":
-            chosen: list[frozenset[str]] = []
-            for branch in arg[1]:
-                needs = _requirements(branch)
-                if not needs:
-                    chosen = []
-                    break
-                chosen.append(max(needs, key=_selectivity))
-            if chosen:
-                out.append(frozenset().union(*chosen))
-        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            if arg[0] >= 1:
-                out.extend(_requirements(arg[2]))
-        elif name == "IN":
-            if arg and all(str(o) == "LITERAL" for o, _ in arg):
-                out.append(frozenset(chr(a) for _, a in arg))
-        elif name == "ASSERT":
-            out.extend(_requirements(arg[1]))
-    flush()
-    return list(dict.fromkeys(out))   # each once, in order
-
-
-def _selectivity(need: frozenset[str]) -> tuple[int, int]:
-    """How much a requirement narrows: pairs before single characters, fewer choices before more."""
-    return (min(map(len, need)), -len(need))
-
-
-def _prefilter(parsed: Any) -> tuple[tuple[frozenset[str], ...], ...]:
-    """A pattern's requirements as alternatives (one per top-level branch, else one), each a tuple of requirements
-    that must all hold (see _requirements), the most selective first; () when some alternative needs nothing."""
-    items = list(parsed)
-    if len(items) == 1 and str(items[0][0]) == "BRANCH":
-        alternatives = [_requirements(branch) for branch in items[0][1][1]]
-    else:
-        alternatives = [_requirements(items)]
-    if not all(alternatives):
-        return ()
-    return tuple(tuple(sorted(alt, key=_selectivity, reverse=True)) for alt in alternatives)
 
 
 class _Pattern:
@@ -581,7 +511,8 @@ class Understander:
 
     def understand(self, text: str) -> Understanding:
         text = _normalise(text or "")
-        body = _MENTION_RE.sub(" ", text + " ").strip()
+        # (without an @ the mention pattern changes nothing: _normalise stripped the text already)
+        body = _MENTION_RE.sub(" ", text + " ").strip() if "@" in text else text
         digits = _DIGITS_RE.search(body) is not None
         phones = find_phones(body) if digits else []
         scan = body
