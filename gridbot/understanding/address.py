@@ -22,6 +22,7 @@ from .needs import chars_needed
 CN_DIGITS = "零〇一二两三四五六七八九十百幺"
 # Financial numerals (壹贰叁) as some people and input methods write them.
 _FINANCIAL = str.maketrans("壹贰叁肆伍陆柒捌玖拾佰", "一二三四五六七八九十百")
+_FINANCIAL_CHARS = frozenset("壹贰叁肆伍陆柒捌玖拾佰")
 _NUM = rf"(?:\d{{1,4}}|[{CN_DIGITS}]{{1,5}})"
 _ROOM_CN = "零〇一二三四五六七八九幺"
 
@@ -198,7 +199,8 @@ def locate_address(text: str) -> tuple[Address, int, int] | None:
     """
     if not _HINT_RE.search(text):
         return None
-    text = text.translate(_FINANCIAL)   # 叁号楼壹单元: one character for one, so spans stay put
+    if not _FINANCIAL_CHARS.isdisjoint(text):
+        text = text.translate(_FINANCIAL)   # 叁号楼壹单元: one character for one, so spans stay put
     found = _place(text)
     phase = zone = None
     start = end = -1

@@ -86,6 +86,7 @@ class Prediction:
 
 
 _new = object.__new__
+_add_reduce = np.add.reduce
 
 
 def _prob(z: float) -> float:
@@ -126,8 +127,10 @@ class Model:
         ids = self.feature_ids(text)
         if not ids:
             return self._bias.tolist()
-        picked = self._rows.take(np.fromiter(ids, dtype=np.intp, count=len(ids)), axis=0)
-        return (picked.sum(axis=0, dtype=np.float64) * (1.0 / math.sqrt(len(ids))) + self._bias).tolist()
+        n = len(ids)
+        picked = self._rows.take(np.fromiter(ids, np.intp, n), 0)
+        # np.add.reduce: what ndarray.sum calls, without its Python wrapper (the same sum, bit for bit)
+        return (_add_reduce(picked, 0, np.float64) * (1.0 / math.sqrt(n)) + self._bias).tolist()
 
     def predict(self, text: str) -> Prediction:
         z = self.logits(text)

@@ -362,6 +362,7 @@ class Understander:
         self._logtotal = math.log(self.tokenizer.total)
         self._logp: dict[str, float] = {}
         self._seg: dict[str, float | bool] = {}
+        self._win: dict[str, tuple[float | bool, float | bool]] = {}
         self._lookup: dict[str, Any] = {}
         for word in words:
             entry = (tuple(self.keyword_index.get(word, ())), self.urgent_words.get(word, 0.0),
@@ -398,6 +399,9 @@ class Understander:
             for key in (frozenset().union(*(alt[0] for alt in rx.need)) if rx.need else rx.pairs or rx.chars):
                 self._by_key[key] = self._by_key.get(key, ()) + (i,)
         self._keys = frozenset(self._by_key)
+        # what the per-message loop reads of each, in one tuple: requirements, search, then _all_patterns' fields
+        self._scan = [(rx.need, rx.search, kind, index, weight, urgent, group, rx)
+                      for rx, kind, index, weight, urgent, group in self._all_patterns]
         self._prefilter = True   # check each candidate's other requirements before searching (tests turn it off)
 
     def _contained(self, tok: str, store: bool = True) -> Any:
@@ -431,7 +435,7 @@ class Understander:
         """jieba's `lcut(text, HMM=False)`, word for word (a test compares them), in one plain loop: jieba builds
         the DAG, then the route, through generators and a fresh log() per candidate word, which was a third of the
         whole understanding's time. Same dictionary (`self.tokenizer.FREQ`), same arithmetic, same ties."""
-        seg = self._seg
+        seg, win = self._seg, self._win
         out: list[str] = []
         # _HAN_RE.split alternates the text between blocks (even places: none of the block characters) and the
         # blocks themselves (odd places): jieba's `re_han.match(blk)` test is the place's parity
@@ -452,24 +456,44 @@ class Understander:
             for k in range(n - 1, -1, -1):
                 best_s = _NO_ROUTE
                 best_x = -1
-                i = k
-                frag = blk[k]
-                while True:
+                if k + 1 < n:
+                    # the character and the pair starting at k in one look-up (see _win_entry), then longer words
                     try:
-                        p = seg[frag]
+                        p, q = win[blk[k:k + 2]]
                     except KeyError:
-                        p = self._seg_entry(frag)
-                    if p is False:
-                        break            # no dictionary word starts with frag
-                    if p is not True:    # a word (True: only the start of longer words)
-                        s = p + score[i + 1]
-                        if s >= best_s:  # (a later end wins a tie, as in jieba)
-                            best_s = s
-                            best_x = i
-                    i += 1
-                    if i == n:
-                        break
-                    frag = blk[k:i + 1]
+                        p, q = self._win_entry(blk[k:k + 2])
+                    if p is not True and p is not False:     # the character is a word
+                        best_s = p + score[k + 1]
+                        best_x = k
+                    if q is not False:                       # some word starts with the pair
+                        if q is not True:                    # the pair is a word
+                            s = q + score[k + 2]
+                            if s >= best_s:  # (a later end wins a tie, as in jieba)
+                                best_s = s
+                                best_x = k + 1
+                        i = k + 2
+                        while i < n:
+                            frag = blk[k:i + 1]
+                            try:
+                                p = seg[frag]
+                            except KeyError:
+                                p = self._seg_entry(frag)
+                            if p is False:
+                                break            # no dictionary word starts with frag
+                            if p is not True:    # a word (True: only the start of longer words)
+                                s = p + score[i + 1]
+                                if s >= best_s:
+                                    best_s = s
+                                    best_x = i
+                            i += 1
+                else:                           # the block's last character
+                    try:
+                        p = seg[blk[k]]
+                    except KeyError:
+                        p = self._seg_entry(blk[k])
+                    if p is not True and p is not False:
+                        best_s = p + score[k + 1]
+                        best_x = k
                 if best_x < 0:          # no word starts here: the character alone (jieba: frequency 1, log 0)
                     best_s, best_x = self._log_freq(blk[k]) + score[k + 1], k
                 score[k] = best_s
@@ -500,6 +524,20 @@ class Understander:
             self._seg[frag] = value
         return value
 
+    def _win_entry(self, pair: str) -> tuple[float | bool, float | bool]:
+        """What jieba's dictionary says of a pair's first character and of the pair (as _seg_entry; the pair False
+        when no word starts with the character), remembered (bounded): one look-up for the first two steps."""
+        first = self._seg.get(pair[0])
+        if first is None:
+            first = self._seg_entry(pair[0])
+        second = False if first is False else self._seg.get(pair)
+        if second is None:
+            second = self._seg_entry(pair)
+        value = (first, second)
+        if len(self._win) < 200_000:
+            self._win[pair] = value
+        return value
+
     def _log_freq(self, word: str) -> float:
         """jieba's route weight of a word: log(frequency or 1) - log(total), remembered (bounded)."""
         value = self._logp.get(word)
@@ -523,7 +561,7 @@ class Understander:
         tokens = self.tokens(body)
 
         cat = [0.0] * len(self.categories)
-        hits: list[list[str]] = [[] for _ in self.categories]
+        hits: dict[int, list[str]] = {}   # category index -> its keywords met (the few categories met)
         req = chat = urg = 0.0
         negated = False
         lookup, negations = self._lookup, self.negations
@@ -542,7 +580,10 @@ class Understander:
             if not negated:
                 for index, weight in entries:
                     cat[index] += weight
-                    hits[index].append(tok)
+                    if index in hits:
+                        hits[index].append(tok)
+                    else:
+                        hits[index] = [tok]
                 urg += u_w
             req += r_w
             chat += c_w
@@ -555,16 +596,16 @@ class Understander:
         candidates = set(self._always)
         for key in self._keys.intersection(keys):
             candidates.update(by_key[key])
-        everything = self._all_patterns
+        table = self._scan
         seen: set[int] = set()   # patterns already counted (one of their alternatives matched)
         negation_re = self._negation_re
         prefilter = self._prefilter
         for i in sorted(candidates):
-            rx, kind, index, weight, urgent_weight, group = everything[i]
+            need, search, kind, index, weight, urgent_weight, group, rx = table[i]
             if group in seen:
                 continue
-            if prefilter and rx.need:
-                for alternative in rx.need:
+            if need and prefilter:
+                for alternative in need:
                     for need in alternative:
                         if need.isdisjoint(keys):
                             break
@@ -572,7 +613,7 @@ class Understander:
                         break        # this alternative's requirements all hold: search
                 else:
                     continue         # none can match
-            if rx.search(body) is None:
+            if search(body) is None:
                 continue      # most candidates: no match at all (the negation check below only where one is)
             if kind not in (1, 2) and negation_re is not None and not self._found(rx, body):
                 continue
@@ -619,7 +660,7 @@ class Understander:
         else:
             category = "other"
         location = find_address(scan)
-        summary = self._summary(body, hits[best] if best >= 0 and best_score > 0 else [], digits)
+        summary = self._summary(body, hits.get(best, []) if best >= 0 and best_score > 0 else [], digits)
         # Built without the frozen dataclass's __init__ (one object.__setattr__ per field): the same fields, the
         # same object (a test compares it with Understanding(...) over the corpus)
         answer = _new(Understanding)

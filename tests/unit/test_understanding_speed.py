@@ -124,3 +124,12 @@ def test_understand_answers_as_the_engine_and_follows_the_instance_dir(tmp_path:
         assert understanding._hot is not first and understanding._hot[2] == tmp_path
     finally:
         use_instance_dir(None)
+
+
+def test_the_segmentation_gives_jiebas_words_on_every_split(rules: Understander, texts: list[str]) -> None:
+    """The pair table (a character and the pair it starts in one look-up) keeps jieba's words, cold and warm."""
+    fresh = Understander.from_config_dir(DEFAULT_CONFIG_DIR)
+    for text in texts + ["a", "ab", "火", "火灾", "电梯困人", "１２３", "x#y", "3-1-302"]:
+        want = rules.tokenizer.lcut(text, HMM=False)
+        assert fresh.tokens(text) == want, text
+        assert fresh.tokens(text) == want, text
