@@ -534,7 +534,7 @@ class Understander:
         if second is None:
             second = self._seg_entry(pair)
         value = (first, second)
-        if len(self._win) < 200_000:
+        if len(self._win) < 100_000:   # bounded: at most ~15 MB however many pairs the messages bring
             self._win[pair] = value
         return value
 
