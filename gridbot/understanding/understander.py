@@ -593,9 +593,7 @@ class Understander:
         keys = set(body)
         keys.update(map(add, body, body[1:]))
         by_key = self._by_key
-        candidates = set(self._always)
-        for key in self._keys.intersection(keys):
-            candidates.update(by_key[key])
+        candidates = set(self._always).union(*map(by_key.__getitem__, self._keys.intersection(keys)))
         table = self._scan
         seen: set[int] = set()   # patterns already counted (one of their alternatives matched)
         negation_re = self._negation_re
