@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from operator import add
 from pathlib import Path
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # CPython's (3.11+) regex parser: private, no stub
@@ -133,3 +134,24 @@ def test_the_segmentation_gives_jiebas_words_on_every_split(rules: Understander,
         want = rules.tokenizer.lcut(text, HMM=False)
         assert fresh.tokens(text) == want, text
         assert fresh.tokens(text) == want, text
+
+
+def test_the_skipped_substitutions_would_change_nothing(texts: list[str]) -> None:
+    """Without three digits in a row no phone or ID number pattern matches (their substitutions are skipped), and
+    without an @ the mention pattern changes nothing (the model's normalisation skips it)."""
+    from gridbot.privacy import mask_text
+    from gridbot.understanding import model as model_mod
+    from gridbot.understanding.understander import _DIGITS_RE, _LANDLINE_RE, _MOBILE_RE, find_phones
+
+    skipped = 0
+    extra = ["12", "1 2 3", "13 8123 45678", "０５７１-８８８８６６６６", "12-34", "@", "a@b c", "＠张三 你好"]
+    for text in texts + extra:
+        body = _normalise(text)
+        if _DIGITS_RE.search(body) is None:
+            skipped += 1
+            assert find_phones(body) == [] and mask_text(body) == body, text
+            assert _MOBILE_RE.sub(" ", body) == body and _LANDLINE_RE.sub(" ", body) == body, text
+        lowered = model_mod._NOISE_RE.sub(" ", unicodedata.normalize("NFKC", text).lower())
+        old = model_mod._SPACE_RE.sub(" ", model_mod._MENTION_RE.sub(" ", lowered + " ")).strip()
+        assert model_mod.normalise(text) == old, text
+    assert skipped > 1000
