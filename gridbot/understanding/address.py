@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import cn2an
 
 from ..places import place_text
+from .needs import chars_needed
 
 CN_DIGITS = "零〇一二两三四五六七八九十百幺"
 # Financial numerals (壹贰叁) as some people and input methods write them.
 _FINANCIAL = str.maketrans("壹贰叁肆伍陆柒捌玖拾佰", "一二三四五六七八九十百")
+_FINANCIAL_CHARS = frozenset("壹贰叁肆伍陆柒捌玖拾佰")
 _NUM = rf"(?:\d{{1,4}}|[{CN_DIGITS}]{{1,5}})"
 _ROOM_CN = "零〇一二三四五六七八九幺"
 
@@ -61,6 +64,27 @@ _ZONE_RE = re.compile(
     r"(?![域别间块])"
 )
 _HINT_RE = re.compile(r"[\d栋幢单元楼座#室门期区]")  # (楼 also covers 号楼 in financial numerals)
+
+
+def _guarded(rx: re.Pattern[str]) -> Callable[[str], re.Match[str] | None]:
+    """rx.search, skipped (None) on a text that holds none of the characters rx needs (gridbot.understanding.needs):
+    most messages hold no address, and the check costs a fraction of the search."""
+    needs = chars_needed(rx)
+    if not needs:
+        return rx.search
+    search, disjoint = rx.search, needs.isdisjoint
+
+    def guarded(text: str) -> re.Match[str] | None:
+        return None if disjoint(text) else search(text)
+
+    return guarded
+
+
+_full_search = _guarded(_FULL_RE)
+_dash_search = _guarded(_DASH_RE)
+_dash_unit_search = _guarded(_DASH_UNIT_RE)
+_unit_room_search = _guarded(_UNIT_ROOM_RE)
+_room_only_search = _guarded(_ROOM_ONLY_RE)
 _PHONE_RE = re.compile(r"(?<!\d)(?:1[3-9]\d[ -]?\d{4}[ -]?\d{4}|0\d{2,3}-\d{7,8})(?!\d)")
 
 
@@ -136,7 +160,7 @@ def _zone(m: re.Match[str]) -> str:
 
 def _place(text: str) -> tuple[Address, int, int] | None:
     """Building / unit / room only: the first form found, in order of how much each form says."""
-    m = _FULL_RE.search(text)
+    m = _full_search(text)
     if m:
         building = m.group("bl").upper() if m.group("bl") else cn_number(m.group("b") or m.group("bc"))
         if building:
@@ -144,13 +168,13 @@ def _place(text: str) -> tuple[Address, int, int] | None:
                 return Address(building, str(int(m.group("du"))), m.group("dr")), m.start(), m.end()
             unit = cn_number(m.group("u")) if m.group("u") else None
             return Address(building, unit, _room(m.group("r"))), m.start(), m.end()
-    m = _DASH_RE.search(text)
+    m = _dash_search(text)
     if m:
         return Address(str(int(m.group("b"))), str(int(m.group("u"))), m.group("r")), m.start(), m.end()
-    m = _DASH_UNIT_RE.search(text)
+    m = _dash_unit_search(text)
     if m:
         return Address(str(int(m.group("b"))), str(int(m.group("u")))), m.start(), m.end()
-    m = _UNIT_ROOM_RE.search(text)
+    m = _unit_room_search(text)
     if m:
         if m.group("u2"):
             unit = cn_number(m.group("u2"))
@@ -160,7 +184,7 @@ def _place(text: str) -> tuple[Address, int, int] | None:
             unit = cn_number(m.group("u"))
             if unit:
                 return Address(None, unit, _room(m.group("r"))), m.start(), m.end()
-    m = _ROOM_ONLY_RE.search(text)
+    m = _room_only_search(text)
     if m:
         return Address(None, None, m.group("r") or m.group("r2")), m.start(), m.end()
     return None
@@ -175,7 +199,8 @@ def locate_address(text: str) -> tuple[Address, int, int] | None:
     """
     if not _HINT_RE.search(text):
         return None
-    text = text.translate(_FINANCIAL)   # 叁号楼壹单元: one character for one, so spans stay put
+    if not _FINANCIAL_CHARS.isdisjoint(text):
+        text = text.translate(_FINANCIAL)   # 叁号楼壹单元: one character for one, so spans stay put
     found = _place(text)
     phase = zone = None
     start = end = -1

@@ -46,7 +46,8 @@ def normalise(text: str) -> str:
     """NFKC, lower case, WeChat emoji tags and @-mentions out, punctuation and spaces as one space."""
     text = unicodedata.normalize("NFKC", text or "").lower()
     text = _NOISE_RE.sub(" ", text)
-    text = _MENTION_RE.sub(" ", text + " ")
+    if "@" in text:   # (without one the mention pattern changes nothing: the space it adds is stripped below)
+        text = _MENTION_RE.sub(" ", text + " ")
     return _SPACE_RE.sub(" ", text).strip()
 
 
@@ -82,6 +83,10 @@ class Prediction:
     def to_dict(self) -> dict[str, Any]:
         return {"request": round(self.p_request, 3), "category": self.category,
                 "category_p": round(self.p_category, 3), "urgent": round(self.p_urgent, 3)}
+
+
+_new = object.__new__
+_add_reduce = np.add.reduce
 
 
 def _prob(z: float) -> float:
@@ -122,17 +127,22 @@ class Model:
         ids = self.feature_ids(text)
         if not ids:
             return self._bias.tolist()
-        picked = self._rows.take(np.fromiter(ids, dtype=np.intp, count=len(ids)), axis=0)
-        return (picked.sum(axis=0, dtype=np.float64) * (1.0 / math.sqrt(len(ids))) + self._bias).tolist()
+        n = len(ids)
+        picked = self._rows.take(np.fromiter(ids, np.intp, n), 0)
+        # np.add.reduce: what ndarray.sum calls, without its Python wrapper (the same sum, bit for bit)
+        return (_add_reduce(picked, 0, np.float64) * (1.0 / math.sqrt(n)) + self._bias).tolist()
 
     def predict(self, text: str) -> Prediction:
         z = self.logits(text)
         cats = z[2:]
         top = max(cats)
         best = cats.index(top)
-        total = sum(math.exp(c - top) for c in cats)
-        return Prediction(p_request=_prob(z[0]), category=self.categories[best], p_category=1.0 / total,
-                          p_urgent=_prob(z[1]))
+        total = sum([math.exp(c - top) for c in cats])
+        # Built without the frozen dataclass's __init__ (one object.__setattr__ per field): the same object
+        prediction = _new(Prediction)
+        prediction.__dict__.update(p_request=_prob(z[0]), category=self.categories[best], p_category=1.0 / total,
+                                   p_urgent=_prob(z[1]))
+        return prediction
 
     # -- the file -----------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:

@@ -19,6 +19,7 @@ from typing import Any
 from ..config import ConfigError, load_yaml
 from ..privacy import mask_text
 from .address import Address, find_address
+from .needs import prefilter as _prefilter
 
 CATEGORY_CODES = ("repair", "sanitation", "fire_hazard", "security", "dispute", "noise", "construction",
                   "parking", "assistance", "health", "consultation", "other")
@@ -28,10 +29,14 @@ _LANDLINE_RE = re.compile(r"(?<![\d-])(0\d{2,3})-(\d{7,8})(?!\d)")
 # WeChat's own emoji come through as text like [捂脸]; real emoji and pictographs as code points.
 _NOISE_RE = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,4}\]|[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200d]")
 _MENTION_RE = re.compile(r"@\S{1,20}?(?:\s|\u2005|$)")
+# Every phone or ID number pattern (here and in gridbot.privacy) needs three digits in a row: without them the
+# message's phone and masking substitutions are skipped (they would change nothing)
+_DIGITS_RE = re.compile(r"\d{3}")
 _CLAUSE_RE = re.compile(r"[。！!？?；;，,\n\s~～…]+")
 SUMMARY_MAX = 30
 _NOTHING = ((), 0.0, 0.0, 0.0)
-_ABSENT = object()
+_NO_ROUTE = float("-inf")   # below any route weight (logs of frequencies: finite)
+_new = object.__new__
 # jieba's block and skip patterns (jieba.re_han_default, re_skip_default) and its one-character English/digit test
 _HAN_RE = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
 _SKIP_RE = re.compile("(\r\n|\\s)", re.U)
@@ -137,23 +142,28 @@ def _needed_pairs(items: Any) -> frozenset[str] | None:
 class _Pattern:
     """A configured regular expression plus the characters a message must hold for it to match.
 
-    Understander._by_char indexes patterns by those characters, so a message runs only the few patterns that can
+    Understander._by_key indexes patterns by those characters, so a message runs only the few patterns that can
     match (火 for the fire patterns, 电梯 for the lift ones …). A pattern with no such characters always runs.
     """
 
-    __slots__ = ("rx", "chars", "pairs", "search", "finditer")
+    __slots__ = ("rx", "chars", "pairs", "need", "search", "finditer")
 
     def __init__(self, source: str) -> None:
         self.rx = re.compile(source)
+        need: tuple[tuple[frozenset[str], ...], ...] = ()
         try:
             parsed = sre_parse.parse(source)
             needed, pairs = _needed(parsed), _needed_pairs(parsed)
+            need = _prefilter(parsed)
         except Exception:  # noqa: BLE001 - an odd pattern simply always runs
             needed = pairs = None
         # Case-insensitive patterns match characters the index would not look for: they always run.
         ignore_case = bool(self.rx.flags & re.IGNORECASE)
         self.chars = frozenset() if ignore_case else (needed or frozenset())
         self.pairs = frozenset() if ignore_case else (pairs or frozenset())   # when known, indexed by these instead
+        # What else the text must hold (checked against the message's characters and pairs before the search, which
+        # costs far more): () for none known
+        self.need = () if ignore_case else need
         self.search = self.rx.search
         self.finditer = self.rx.finditer
 
@@ -317,16 +327,7 @@ class Understander:
             (branch, kind, index, weight, urgent, group)
             for group, (rx, kind, index, weight, urgent) in enumerate(wholes) for branch in _split(rx)]
         self._always: tuple[int, ...] = tuple(i for i, p in enumerate(self._all_patterns)
-                                              if not p[0].chars and not p[0].pairs)
-        self._by_char: dict[str, tuple[int, ...]] = {}
-        self._by_pair: dict[str, tuple[int, ...]] = {}   # a pattern with two literals in a row: by those pairs
-        for i, pattern in enumerate(self._all_patterns):
-            if pattern[0].pairs:
-                for pair in pattern[0].pairs:
-                    self._by_pair[pair] = self._by_pair.get(pair, ()) + (i,)
-                continue
-            for ch in pattern[0].chars:
-                self._by_char[ch] = self._by_char.get(ch, ()) + (i,)
+                                              if not p[0].chars and not p[0].pairs and not p[0].need)
         self.negations = frozenset(str(w) for w in (config.get("negations") or []))
         imm = config.get("urgent_when_immediate") or {}
         self.imm_categories = frozenset(str(c) for c in (imm.get("categories") or []))
@@ -365,9 +366,11 @@ class Understander:
                 # A high frequency keeps the keyword whole when jieba weighs the segmentations.
                 self.tokenizer.add_word(word, freq=max(self.tokenizer.FREQ.get(word, 0), 2000))
 
+        self._index_patterns()
         self._logtotal = math.log(self.tokenizer.total)
         self._logp: dict[str, float] = {}
         self._seg: dict[str, float | bool] = {}
+        self._win: dict[str, tuple[float | bool, float | bool]] = {}
         self._lookup: dict[str, Any] = {}
         for word in words:
             entry = (tuple(self.keyword_index.get(word, ())), self.urgent_words.get(word, 0.0),
@@ -385,6 +388,29 @@ class Understander:
             self._lookup[word] = (entries or inner[0], u_w or inner[1], r_w, c_w)
         self._negation_re = re.compile("(?:" + "|".join(map(re.escape, sorted(self.negations, key=len, reverse=True)))
                                        + ")$") if self.negations else None
+        self._negation_words = tuple(sorted(self.negations))
+
+    def _index_patterns(self) -> None:
+        """The pattern index: by a character, or (a pattern with two literals in a row) by those pairs, or (a pattern
+        whose requirements are known, see _prefilter) by each alternative's rarest requirement, rarest by jieba's
+        word frequencies (a stand-in for how often a message holds a character or a pair); the other requirements
+        are checked rarest first."""
+        freq = self.tokenizer.FREQ
+
+        def rarity(need: frozenset[str]) -> int:
+            return sum(freq.get(key) or 0 for key in need)
+
+        self._by_key: dict[str, tuple[int, ...]] = {}
+        for i, pattern in enumerate(self._all_patterns):
+            rx = pattern[0]
+            rx.need = tuple(tuple(sorted(alt, key=lambda need: (rarity(need), sorted(need)))) for alt in rx.need)
+            for key in (frozenset().union(*(alt[0] for alt in rx.need)) if rx.need else rx.pairs or rx.chars):
+                self._by_key[key] = self._by_key.get(key, ()) + (i,)
+        self._keys = frozenset(self._by_key)
+        # what the per-message loop reads of each, in one tuple: requirements, search, then _all_patterns' fields
+        self._scan = [(rx.need, rx.search, kind, index, weight, urgent, group, rx)
+                      for rx, kind, index, weight, urgent, group in self._all_patterns]
+        self._prefilter = True   # check each candidate's other requirements before searching (tests turn it off)
 
     def _contained(self, tok: str, store: bool = True) -> Any:
         """Keywords inside a longer jieba word (流感疫苗 holds 疫苗), worked out once per word and remembered."""
@@ -417,12 +443,14 @@ class Understander:
         """jieba's `lcut(text, HMM=False)`, word for word (a test compares them), in one plain loop: jieba builds
         the DAG, then the route, through generators and a fresh log() per candidate word, which was a third of the
         whole understanding's time. Same dictionary (`self.tokenizer.FREQ`), same arithmetic, same ties."""
-        seg = self._seg
+        seg, win = self._seg, self._win
         out: list[str] = []
-        for blk in _HAN_RE.split(text):
+        # _HAN_RE.split alternates the text between blocks (even places: none of the block characters) and the
+        # blocks themselves (odd places): jieba's `re_han.match(blk)` test is the place's parity
+        for place, blk in enumerate(_HAN_RE.split(text)):
             if not blk:
                 continue
-            if not _HAN_RE.match(blk):
+            if not place & 1:
                 for x in _SKIP_RE.split(blk):
                     if _SKIP_RE.match(x):
                         out.append(x)
@@ -434,23 +462,47 @@ class Understander:
             end = [0] * (n + 1)
             p: Any
             for k in range(n - 1, -1, -1):
-                best_s: float | None = None
-                best_x = k
-                i = k
-                frag = blk[k]
-                while i < n:
-                    p = seg.get(frag, _ABSENT)
-                    if p is _ABSENT:
-                        p = self._seg_entry(frag)
-                    if p is False:
-                        break            # no dictionary word starts with frag
-                    if p is not True:    # a word (True: only the start of longer words)
-                        s = p + score[i + 1]
-                        if best_s is None or s >= best_s:
-                            best_s, best_x = s, i
-                    i += 1
-                    frag = blk[k:i + 1]
-                if best_s is None:      # no word starts here: the character alone (jieba: frequency 1, log 0)
+                best_s = _NO_ROUTE
+                best_x = -1
+                if k + 1 < n:
+                    # the character and the pair starting at k in one look-up (see _win_entry), then longer words
+                    try:
+                        p, q = win[blk[k:k + 2]]
+                    except KeyError:
+                        p, q = self._win_entry(blk[k:k + 2])
+                    if p is not True and p is not False:     # the character is a word
+                        best_s = p + score[k + 1]
+                        best_x = k
+                    if q is not False:                       # some word starts with the pair
+                        if q is not True:                    # the pair is a word
+                            s = q + score[k + 2]
+                            if s >= best_s:  # (a later end wins a tie, as in jieba)
+                                best_s = s
+                                best_x = k + 1
+                        i = k + 2
+                        while i < n:
+                            frag = blk[k:i + 1]
+                            try:
+                                p = seg[frag]
+                            except KeyError:
+                                p = self._seg_entry(frag)
+                            if p is False:
+                                break            # no dictionary word starts with frag
+                            if p is not True:    # a word (True: only the start of longer words)
+                                s = p + score[i + 1]
+                                if s >= best_s:
+                                    best_s = s
+                                    best_x = i
+                            i += 1
+                else:                           # the block's last character
+                    try:
+                        p = seg[blk[k]]
+                    except KeyError:
+                        p = self._seg_entry(blk[k])
+                    if p is not True and p is not False:
+                        best_s = p + score[k + 1]
+                        best_x = k
+                if best_x < 0:          # no word starts here: the character alone (jieba: frequency 1, log 0)
                     best_s, best_x = self._log_freq(blk[k]) + score[k + 1], k
                 score[k] = best_s
                 end[k] = best_x
@@ -480,25 +532,44 @@ class Understander:
             self._seg[frag] = value
         return value
 
+    def _win_entry(self, pair: str) -> tuple[float | bool, float | bool]:
+        """What jieba's dictionary says of a pair's first character and of the pair (as _seg_entry; the pair False
+        when no word starts with the character), remembered (bounded): one look-up for the first two steps."""
+        first = self._seg.get(pair[0])
+        if first is None:
+            first = self._seg_entry(pair[0])
+        second = False if first is False else self._seg.get(pair)
+        if second is None:
+            second = self._seg_entry(pair)
+        value = (first, second)
+        if len(self._win) < 100_000:   # bounded: at most ~15 MB however many pairs the messages bring
+            self._win[pair] = value
+        return value
+
     def _log_freq(self, word: str) -> float:
         """jieba's route weight of a word: log(frequency or 1) - log(total), remembered (bounded)."""
-        value = math.log(self.tokenizer.FREQ.get(word) or 1) - self._logtotal
-        if len(self._logp) < 200_000:
-            self._logp[word] = value
+        value = self._logp.get(word)
+        if value is None:
+            value = math.log(self.tokenizer.FREQ.get(word) or 1) - self._logtotal
+            if len(self._logp) < 200_000:
+                self._logp[word] = value
         return value
 
     def understand(self, text: str) -> Understanding:
         text = _normalise(text or "")
-        body = _MENTION_RE.sub(" ", text + " ").strip()
-        phones = find_phones(body)
+        # (without an @ the mention pattern changes nothing: _normalise stripped the text already)
+        body = _MENTION_RE.sub(" ", text + " ").strip() if "@" in text else text
+        digits = _DIGITS_RE.search(body) is not None
+        phones = find_phones(body) if digits else []
         scan = body
-        for phone in phones:  # digits of a phone number are not a room number
-            scan = scan.replace(phone, " ")
-        scan = _MOBILE_RE.sub(" ", scan)
+        if digits:
+            for phone in phones:  # digits of a phone number are not a room number
+                scan = scan.replace(phone, " ")
+            scan = _MOBILE_RE.sub(" ", scan)
         tokens = self.tokens(body)
 
         cat = [0.0] * len(self.categories)
-        hits: list[list[str]] = [[] for _ in self.categories]
+        hits: dict[int, list[str]] = {}   # category index -> its keywords met (the few categories met)
         req = chat = urg = 0.0
         situ = 0.0   # the part of urg that issue 19's urgent_situations gave (combine may weigh it against the model)
         negated = False
@@ -518,30 +589,38 @@ class Understander:
             if not negated:
                 for index, weight in entries:
                     cat[index] += weight
-                    hits[index].append(tok)
+                    if index in hits:
+                        hits[index].append(tok)
+                    else:
+                        hits[index] = [tok]
                 urg += u_w
             req += r_w
             chat += c_w
             negated = False
-        by_char = self._by_char
-        candidates = set(self._always)
-        for ch in set(body):
-            ids = by_char.get(ch)
-            if ids:
-                candidates.update(ids)
-        by_pair = self._by_pair
-        for pair in set(map(add, body, body[1:])):
-            ids = by_pair.get(pair)
-            if ids:
-                candidates.update(ids)
-        everything = self._all_patterns
+        # The message's characters and pairs: the keys of the pattern index, and what each candidate's requirements
+        # are checked against before its (far dearer) search
+        keys = set(body)
+        keys.update(map(add, body, body[1:]))
+        by_key = self._by_key
+        candidates = set(self._always).union(*map(by_key.__getitem__, self._keys.intersection(keys)))
+        table = self._scan
         seen: set[int] = set()   # patterns already counted (one of their alternatives matched)
         negation_re = self._negation_re
+        prefilter = self._prefilter
         for i in sorted(candidates):
-            rx, kind, index, weight, urgent_weight, group = everything[i]
+            need, search, kind, index, weight, urgent_weight, group, rx = table[i]
             if group in seen:
                 continue
-            if rx.search(body) is None:
+            if need and prefilter:
+                for alternative in need:
+                    for need in alternative:
+                        if need.isdisjoint(keys):
+                            break
+                    else:
+                        break        # this alternative's requirements all hold: search
+                else:
+                    continue         # none can match
+            if search(body) is None:
                 continue      # most candidates: no match at all (the negation check below only where one is)
             if kind not in (1, 2) and negation_re is not None and not self._found(rx, body):
                 continue
@@ -559,8 +638,8 @@ class Understander:
                 urg += urgent_weight
                 situ += urgent_weight
 
-        best = max(range(len(cat)), key=lambda i: (cat[i], -i)) if cat else -1
-        best_score = cat[best] if best >= 0 else 0.0
+        best_score = max(cat) if cat else 0.0
+        best = cat.index(best_score) if cat else -1    # the first of the highest
         # Something is happening now (刚才, 正在, 怎么办 …) in a category where that means danger: treat as urgent.
         if (self.imm_re is not None and best_score >= self.imm_min_score
                 and self.categories[best] in self.imm_categories and self.imm_re.search(body)):
@@ -589,13 +668,17 @@ class Understander:
         else:
             category = "other"
         location = find_address(scan)
-        summary = self._summary(body, hits[best] if best >= 0 and best_score > 0 else [])
-        return Understanding(
+        summary = self._summary(body, hits.get(best, []) if best >= 0 and best_score > 0 else [], digits)
+        # Built without the frozen dataclass's __init__ (one object.__setattr__ per field): the same fields, the
+        # same object (a test compares it with Understanding(...) over the corpus)
+        answer = _new(Understanding)
+        answer.__dict__.update(
             is_request=is_request, category=category, urgency="urgent" if urgent and is_request else "normal",
             location=location, phones=phones, summary=summary,
             scores={"category": best_score, "request": req, "chatter": chat, "urgent": urg, "total": score,
                     "situation": situ},
         )
+        return answer
 
     def told_as_not_now(self, text: str) -> bool:
         """Whether the message is told as past, chronic, feared, hearsay, a notice, a joke, over or never real
@@ -611,19 +694,29 @@ class Understander:
 
     def _found(self, rx: _Pattern, body: str) -> bool:
         """A pattern counts where it matches not within three characters after a negation (万一着火, 防溺水)."""
+        negations = self._negation_words
         for m in rx.finditer(body):
             start = m.start()
-            if self._negation_re is None or not any(
-                    self._negation_re.search(body, 0, end) for end in range(start, max(start - 3, 0) - 1, -1)):
+            if self._negation_re is None:
+                return True
+            # _negation_re (any negation, then `$`) searched in body[:end], as str.endswith: `$` also matches just
+            # before a newline that ends the text
+            for end in range(start, max(start - 3, 0) - 1, -1):
+                if body.endswith(negations, 0, end) or (
+                        end and body[end - 1] == "\n" and body.endswith(negations, 0, end - 1)):
+                    break
+            else:
                 return True
         return False
 
     @staticmethod
-    def _summary(body: str, hits: list[str]) -> str:
-        """A ticket title: the clause naming the problem most (no phone numbers), at most SUMMARY_MAX characters."""
+    def _summary(body: str, hits: list[str], digits: bool = True) -> str:
+        """A ticket title: the clause naming the problem most (no phone numbers), at most SUMMARY_MAX characters.
+        `digits` False: the body has no three digits in a row, so no phone or ID number to take out or mask."""
         # Phone numbers have no place in a title (it is shown in the group); ID numbers are masked.
-        body = _LANDLINE_RE.sub(" ", _MOBILE_RE.sub(" ", body))
-        clauses = [c for c in _CLAUSE_RE.split(mask_text(body)) if c]
+        if digits:
+            body = mask_text(_LANDLINE_RE.sub(" ", _MOBILE_RE.sub(" ", body)))
+        clauses = [c for c in _CLAUSE_RE.split(body) if c]
         if not clauses:
             return ""
         index = 0
