@@ -221,10 +221,11 @@ def model_urgent_threshold(u: Understanding, rules: Understander, text: str | No
     return MODEL_URGENT if 0.0 < score < rules.t_urgent else MODEL_URGENT_QUIET
 
 
-def combine(u: Understanding, p: Prediction, rules: Understander, text: str | None = None) -> Combined:
+def combine(u: Understanding, p: Prediction, rules: Understander, text: str | None) -> Combined:
     """The rules' answer `u` and the model's `p` as one (see the module doc). Address, phones and summary are the
     rules'. Urgent when the rules OR the model say so: never fewer urgent catches than the rules alone. `text` (the
-    message) lets a model-only urgent be weighed against the way it is told (model_urgent_threshold)."""
+    message) lets a model-only urgent be weighed against the way it is told (model_urgent_threshold); it is
+    required so that no caller drops that check by leaving it out (None only where there is no message)."""
     if rules_confident(u, p, rules):
         is_request, source = u.is_request, "rules"
     else:
@@ -309,4 +310,4 @@ def understand(text: str) -> Understanding:
         config_dir, instance_dir = texts.config_dir(), _instance_dir
         rules, model = get_understander(config_dir), get_model(instance_dir)
         _hot = (now, config_dir, instance_dir, rules, model)
-    return combine(rules.understand(text), model.predict(text), rules)
+    return combine(rules.understand(text), model.predict(text), rules, text)

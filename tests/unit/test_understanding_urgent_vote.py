@@ -36,10 +36,10 @@ def guess(p_urgent: float) -> Prediction:
 def test_a_model_only_urgent_needs_the_models_threshold_whatever_the_rules_saw(rules):
     # the rules see no danger, some danger, or danger they ruled out: the model's own p decides a model-only urgent
     for score in (0.0, rules.t_urgent / 2, rules.t_urgent + 2):
-        sure = combine(answer(score), guess(und.MODEL_URGENT_QUIET), rules)
+        sure = combine(answer(score), guess(und.MODEL_URGENT_QUIET), rules, None)
         assert sure.is_urgent and sure.is_request and sure.urgent_by == "model"
         assert not combine(answer(score), guess(min(und.MODEL_URGENT, und.MODEL_URGENT_QUIET) - 0.01),
-                           rules).is_urgent
+                           rules, None).is_urgent
 
 
 def test_a_danger_told_as_past_is_ruled_out_by_the_rules(rules):
@@ -54,7 +54,7 @@ def test_a_danger_told_as_past_is_ruled_out_by_the_rules(rules):
 
 def test_the_rules_urgent_stays_urgent_whatever_the_model_thinks(rules):
     for p in (0.0, 0.3, 0.99):
-        both = combine(answer(rules.t_urgent + 1, rules_urgent=True), guess(p), rules)
+        both = combine(answer(rules.t_urgent + 1, rules_urgent=True), guess(p), rules, None)
         assert both.is_urgent and both.is_request and both.urgent_by in ("rules", "rules+model")
 
 
