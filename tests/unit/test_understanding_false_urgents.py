@@ -156,3 +156,23 @@ def test_a_model_only_urgent_told_as_not_now_needs_the_stricter_threshold(rules)
 def test_the_words_of_a_class_that_are_often_real_do_not_rule_an_emergency_out(rules, engine, text):
     assert rules.understand(text).is_urgent, text
     assert engine.understand(text).is_urgent, text
+
+
+# second round: the settled words of `over` (the valve closed, taken to hospital, luckily, gone) do not silence a
+# danger that goes on (`still`: 还在, 又晕, 越烧越大, a "but", more of it still there, a cry for help now)
+STILL_DANGEROUS = [
+    "我已经把阀门关了 但是煤气味还是很大 头有点晕",
+    "小偷已经跑了 可是我老公被捅伤了 流了好多血 快叫救护车",
+    "幸亏发现得早 可火越烧越大 快来人",
+    "老人已经去医院了 路上又晕过去了 叫不醒",
+    "好险 刚才楼上掉下来一块瓷砖 外墙还有好几块在晃",
+    "太险了 有个小孩爬到窗台外面了 现在还在上面",
+    "已经断电了 插座那里还在冒烟",
+    "幸好我在家 我妈突然晕倒了 叫不醒 快来人",
+]
+
+
+@pytest.mark.parametrize("text", STILL_DANGEROUS)
+def test_settled_words_do_not_silence_a_danger_that_goes_on(rules, engine, text):
+    assert rules.understand(text).is_urgent, text
+    assert engine.understand(text).is_urgent, text
