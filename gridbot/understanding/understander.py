@@ -375,17 +375,18 @@ class Understander:
         for word in words:
             entry = (tuple(self.keyword_index.get(word, ())), self.urgent_words.get(word, 0.0),
                      self.request_words.get(word, 0.0), self.chatter_words.get(word, 0.0))
-            if entry[0] or any(entry[1:]):
+            if entry[0] or any(entry[1:]) or word in self.urgent_words:   # 落水管: 0 (see below)
                 self._lookup[word] = entry
         self._base = dict(self._lookup)  # keywords only; _lookup also remembers words seen in messages
         self._keyword_lengths = sorted({len(w) for w in self._base if len(w) >= 2})
         # A cue that is also one jieba word (进水了, an urgent cue) still counts for the category and urgency it
-        # contains (进水, repair); request and chatter cues stay as written (不放心 is not 放心).
+        # contains (进水, repair); request and chatter cues stay as written (不放心 is not 放心), and so does an
+        # urgent cue listed with weight 0 (落水管 holds 落水 and is no one in the water).
         for word, (entries, u_w, r_w, c_w) in list(self._base.items()):
             inner = self._contained(word, store=False)
             if inner is _NOTHING:
                 continue
-            self._lookup[word] = (entries or inner[0], u_w or inner[1], r_w, c_w)
+            self._lookup[word] = (entries or inner[0], u_w if word in self.urgent_words else inner[1], r_w, c_w)
         self._negation_re = re.compile("(?:" + "|".join(map(re.escape, sorted(self.negations, key=len, reverse=True)))
                                        + ")$") if self.negations else None
         self._negation_words = tuple(sorted(self.negations))

@@ -70,6 +70,43 @@ PAIRS = [
     ("settled by someone else",
      "今日处置：九号楼一单元燃气泄漏已由燃气公司关阀维修 无人员受伤 请住户开窗通风",
      "九号楼一单元燃气泄漏了 满楼道都是味 谁家的阀门在嘶嘶响"),
+    # second round (tuned on wild3, 2026-12-06)
+    ("chronic: a count of times so far",
+     "车棚的锁被人撬坏好几回了 我有点害怕 能不能加个摄像头",
+     "车棚里现在有人正在撬锁 我有点害怕 快来人"),
+    ("chronic: a harm told with 过",
+     "三栋后门的台阶塌了一角 好几个老人在那扭过脚 找人修修",
+     "三栋后门有个老人摔倒了 起不来 快来人"),
+    ("a word holding a cue: a downpipe",
+     "八栋的落水管掉了半截 水顺着墙往下淌 找人接一下",
+     "八栋后面池塘有个小孩落水了 快来人"),
+    ("notices headed 提醒：",
+     "厨房用火提醒：炒菜时人别离开灶台 锅里的油着火了先关火再盖锅盖",
+     "楼道里一辆电动车充电起火了 烟很大"),
+    ("cared for already: taken to hospital, the wound seen to",
+     "我婆婆上午在楼梯上摔倒了 已经送到医院了 家里的猫谁能帮忙喂两天",
+     "我婆婆在楼梯上摔倒了 头流血了 叫不应 快来人"),
+    ("the danger cut off",
+     "七栋302厨房的水管爆了 我已经把总阀关了 麻烦明天派人来换",
+     "七栋302厨房的水管爆了 总阀关不上 水哗哗往外喷"),
+    ("the culprit gone",
+     "刚才有人在撬车棚的锁 被我喊了一声现在已经跑了 能不能查查监控",
+     "刚才有人在撬车棚的锁 现在还在撬 快来人"),
+    ("luck and a near miss, 好在's kin",
+     "三楼那家的孩子爬上窗台 幸好他妈妈一把拽回来了 看得我心惊",
+     "三楼那家的孩子爬上窗台了 半个身子探出来 家里没大人"),
+    ("a fire put out",
+     "车棚里一块电池冒烟 保安拿灭火器压灭了 没烧到别的车",
+     "车棚里一块电池冒烟了 越来越呛 灭不掉"),
+    ("the event named as a known thing",
+     "前面那栋着火那户的老人住到女儿家去了 大家有旧衣服可以捐一点",
+     "前面那栋有户人家着火了 火苗窜出窗户"),
+    ("赶紧 for a fix or a car to move is impatience",
+     "谁的面包车堵在消防通道口 赶紧挪走 消防车进不来的",
+     "消防通道口一辆面包车烧起来了 赶紧来人"),
+    ("火候 is cooking",
+     "我家老头子炒菜不看火候 锅底又糊了 真是的",
+     "我家厨房着火了 锅里的油烧起来了"),
 ]
 
 
@@ -113,3 +150,47 @@ def test_a_model_only_urgent_told_as_not_now_needs_the_stricter_threshold(rules)
 def test_the_words_of_a_class_that_are_often_real_do_not_rule_an_emergency_out(rules, engine, text):
     assert rules.understand(text).is_urgent, text
     assert engine.understand(text).is_urgent, text
+
+
+# second round: the settled words of `over` (the valve closed, taken to hospital, luckily, gone) do not silence a
+# danger that goes on (`still`: 还在, 又晕, 越烧越大, a "but", more of it still there, a cry for help now)
+STILL_DANGEROUS = [
+    "我已经把阀门关了 但是煤气味还是很大 头有点晕",
+    "小偷已经跑了 可是我老公被捅伤了 流了好多血 快叫救护车",
+    "幸亏发现得早 可火越烧越大 快来人",
+    "老人已经去医院了 路上又晕过去了 叫不醒",
+    "好险 刚才楼上掉下来一块瓷砖 外墙还有好几块在晃",
+    "太险了 有个小孩爬到窗台外面了 现在还在上面",
+    "已经断电了 插座那里还在冒烟",
+    "幸好我在家 我妈突然晕倒了 叫不醒 快来人",
+    "着火那户还有人没出来 窗户往外冒烟",
+    "漏气的事到现在没人管 楼道里的味更浓了",
+    "已经拍了片子 说是骨折 现在疼得受不了",
+    "老人倒在楼道里起不来 幸亏邻居听见了 叫了120还没到",
+    "池塘里的孩子好险被人拉上来了 可是没呼吸了 谁会心肺复苏",
+    "动手的人已经跑了 地上那个人一直流血",
+    "楼道里已经断电了 我爸触电倒在地上 没反应",
+    "防火提醒：现在3栋电梯困人了 里面有小孩",
+    # and the chronic classes leave what happens now alone: tries that go unanswered, harm now, weather now
+    "我家扭过腰的老伴今天在浴室摔倒了 起不来",
+    "电话打了好几次了 都没人接 我妈一个人在家",
+    "下大雨的时候地库进水了 水已经没过车轮了",
+    "这样安全吗 插座都冒火花了",
+]
+
+
+@pytest.mark.parametrize("text", STILL_DANGEROUS)
+def test_settled_words_do_not_silence_a_danger_that_goes_on(rules, engine, text):
+    assert rules.understand(text).is_urgent, text
+    assert engine.understand(text).is_urgent, text
+
+
+def test_wild3_a_tuning_set_since_the_second_round_keeps_its_figures(engine):
+    # measured 2026-12-06 after the second round: 6 false urgents of 565 not urgent (1.1%), urgent recall 0.980
+    from gridbot.understanding.corpus import evaluate, load_corpus, splits_present
+
+    if "wild3" not in splits_present():
+        pytest.skip("corpus_wild3.tsv absent")
+    report = evaluate(load_corpus("wild3"), engine.understand)
+    assert report.urgent_alarms <= 0.02 * report.not_urgent, (report.urgent_alarms, report.not_urgent)
+    assert report.urgent_recall >= 0.96, report.urgent_recall
