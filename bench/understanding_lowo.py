@@ -152,11 +152,15 @@ def main() -> None:
     request_sure: Gate = lambda u, p, _t: u.is_request or p.p_request >= 0.8  # noqa: E731 - a table entry
     cands = {
         "current": current,
+        "quiet .5": thresholds(0.6, 0.5, 0.9),
+        "quiet .55": thresholds(0.6, 0.55, 0.9),
+        "quiet .65": thresholds(0.6, 0.65, 0.9),
         "quiet .7": thresholds(0.6, 0.7, 0.9),
         "quiet .8": thresholds(0.6, 0.8, 0.9),
         "some .7": thresholds(0.7, 0.6, 0.9),
         "all .7 ruled .9": thresholds(0.7, 0.7, 0.9),
         "ruled .95": thresholds(0.6, 0.6, 0.95),
+        "ruled .8": thresholds(0.6, 0.6, 0.8),
         "ruled 1.01": thresholds(0.6, 0.6, 1.01),
         "req >= .5": thresholds(0.6, 0.6, 0.9, request_seen),
         "req >= .8": thresholds(0.6, 0.6, 0.9, request_sure),
