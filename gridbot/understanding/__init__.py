@@ -100,6 +100,13 @@ MODEL_REQUEST = 0.5    # the model's probability of a request above which it say
 # same recall, 0.95 the same as 0.9. Raising MODEL_URGENT_QUIET instead (0.7) cost recall (0.996, dev2 4 urgent
 # missed) for fewer alarms: not taken. Every urgent catch of the rules at c83e652 in these splits (810) stays urgent
 # out of fold.
+# LOWO round, 2026-12-06 (bench/understanding_lowo.py: the model trained without one writer at a time, train / dev /
+# wild / dev2 / wild3, answering that writer; the rules were tuned on all five, so only the model and the
+# combination are truly left out): these thresholds give 77 false urgents of 4,885 not urgent (1.58%), urgent recall
+# 0.996 (1,070 of 1,074). Rule fixed beforehand: change only for >= 10% fewer false urgents with at most 1 catch
+# lost. None passed (MODEL_URGENT_QUIET 0.65: 71 but 2 lost, 0.7: 59 but 7 lost; MODEL_URGENT 0.7: 75; a
+# request-ish gate: 76; Settings urgent_weight 2.0: 66 but 3 lost, l2 3e-4: 77 and 3 lost; see bench/README.md):
+# unchanged.
 MODEL_URGENT = 0.6        # the model's p for a model-only urgent where the rules see some danger
 MODEL_URGENT_QUIET = 0.6  # ... where the rules see none
 MODEL_URGENT_RULED_OUT = 0.9  # ... where the message is told as not now (past, feared, a joke, over ...)

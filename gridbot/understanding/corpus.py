@@ -8,9 +8,10 @@ split deterministically by file line: even lines are "tune2" (may be used to tun
 to choose a keyword). corpus_train.tsv ("train") is the larger, many-handed corpus the learned model trains on (and the
 rules may be tuned on); corpus_wild.tsv ("wild", writer B) was a held-out set until the session of 2026-12-06 and is
 training and tuning data since (its false urgents are the best picture of new writing we have); corpus_dev2.tsv
-("dev2") is a tuning batch on the urgency boundary written in that session. corpus_wild2.tsv ... corpus_wild4.tsv
-("wild2" ... "wild4") are held-out sets written by other hands in residents' real styles, never used for tuning or
-training — they may be absent from a checkout.
+("dev2") is a tuning batch on the urgency boundary written in that session; corpus_wild3.tsv ("wild3", writer E) was
+held out, then the rules' tuning set in that session's second round, and is training data since its LOWO round.
+corpus_wild2.tsv and corpus_wild4.tsv ("wild2", "wild4") are held-out sets written by other hands in residents' real
+styles, never used for tuning or training — they may be absent from a checkout.
 "all" means what it always meant: the first three files (tune, holdout, second), so figures over it stay comparable;
 `splits_present()` names the splits whose file is here.
 """
@@ -31,7 +32,7 @@ NONE = "none"  # the row/column of the confusion table for "not a request"
 HALVES = {"tune2": ("second", 0), "holdout2": ("second", 1)}
 ORIGINAL = ("tune", "holdout", "second")   # the files "all" covers
 LATER = ("train", "dev", "dev2", "wild", "wild2", "wild3", "wild4")  # files added with issue 19; each a split of its
-# own, none in "all". wild and dev2 are training/tuning data (since 2026-12-06); wild2, wild3, wild4 are held out
+# own, none in "all". wild, dev2 and wild3 are training/tuning data (since 2026-12-06); wild2 and wild4 are held out
 # (wild3 / wild4 written in the session of 2026-12-06).
 SPLITS = ("all", *ORIGINAL, *HALVES, *LATER)
 
