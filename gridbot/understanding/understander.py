@@ -78,92 +78,26 @@ def _weights(node: Any, where: str) -> dict[str, float]:
     return out
 
 
-def _needed(items: Any) -> frozenset[str] | None:
-    """Characters of which a text must hold at least one for the parsed expression to match; None if unknown.
-
-    Worked out from the parse tree: a literal needs itself, a branch needs one of its branches' sets, a sequence
-    needs the smallest set among its parts, a group or a lookahead/lookbehind needs its content, `x*`/`x?` nothing.
-    """
-    best: frozenset[str] | None = None
-    for op, arg in items:
-        name = str(op)
-        need: frozenset[str] | None = None
-        if name == "LITERAL":
-            need = frozenset(chr(arg))
-        elif name == "SUBPATTERN":
-            need = _needed(arg[-1])
-        elif name == "BRANCH":
-            sets = [_needed(branch) for branch in arg[1]]
-            known = [x for x in sets if x is not None]
-            need = frozenset().union(*known) if len(known) == len(sets) else None
-        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            need = _needed(arg[2]) if arg[0] >= 1 else None
-        elif name == "IN":
-            if all(str(o) == "LITERAL" for o, _ in arg):
-                need = frozenset(chr(a) for _, a in arg)
-        elif name == "ASSERT":
-            need = _needed(arg[1])
-        if need is not None and (best is None or len(need) < len(best)):
-            best = need
-    return best
-
-
-def _needed_pairs(items: Any) -> frozenset[str] | None:
-    """Two-character strings of which a text must hold at least one for the parsed expression to match (two literals
-    one after the other: 电梯 in 电梯.{0,4}困); None if unknown. Like `_needed`, with adjacent literals: far fewer
-    patterns hold a message's pairs than its single characters."""
-    best: frozenset[str] | None = None
-    prev: str | None = None
-    for op, arg in items:
-        name = str(op)
-        need: frozenset[str] | None = None
-        if name == "LITERAL":
-            ch = chr(arg)
-            if prev is not None:
-                need = frozenset((prev + ch,))
-            prev = ch
-        else:
-            prev = None
-            if name == "SUBPATTERN":
-                need = _needed_pairs(arg[-1])
-            elif name == "BRANCH":
-                sets = [_needed_pairs(branch) for branch in arg[1]]
-                known = [x for x in sets if x is not None]
-                need = frozenset().union(*known) if len(known) == len(sets) else None
-            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-                need = _needed_pairs(arg[2]) if arg[0] >= 1 else None
-            elif name == "ASSERT":
-                need = _needed_pairs(arg[1])
-        if need is not None and (best is None or len(need) < len(best)):
-            best = need
-    return best
-
-
 class _Pattern:
-    """A configured regular expression plus the characters a message must hold for it to match.
+    """A configured regular expression plus what a message must hold for it to match (needs.prefilter).
 
-    Understander._by_key indexes patterns by those characters, so a message runs only the few patterns that can
-    match (火 for the fire patterns, 电梯 for the lift ones …). A pattern with no such characters always runs.
+    Understander._by_key indexes patterns by those requirements, so a message runs only the few patterns that can
+    match (火 for the fire patterns, 电梯 for the lift ones …). A pattern with no known requirement always runs.
     """
 
-    __slots__ = ("rx", "chars", "pairs", "need", "search", "finditer")
+    __slots__ = ("rx", "need", "search", "finditer")
 
     def __init__(self, source: str) -> None:
         self.rx = re.compile(source)
         need: tuple[tuple[frozenset[str], ...], ...] = ()
         try:
-            parsed = sre_parse.parse(source)
-            needed, pairs = _needed(parsed), _needed_pairs(parsed)
-            need = _prefilter(parsed)
+            need = _prefilter(sre_parse.parse(source))
         except Exception:  # noqa: BLE001 - an odd pattern simply always runs
-            needed = pairs = None
-        # Case-insensitive patterns match characters the index would not look for: they always run.
-        ignore_case = bool(self.rx.flags & re.IGNORECASE)
-        self.chars = frozenset() if ignore_case else (needed or frozenset())
-        self.pairs = frozenset() if ignore_case else (pairs or frozenset())   # when known, indexed by these instead
-        # What else the text must hold (checked against the message's characters and pairs before the search, which
-        # costs far more): () for none known
-        self.need = () if ignore_case else need
+            need = ()
+        # Case-insensitive patterns match characters the index would not look for: they always run. Otherwise the
+        # alternatives' requirements, checked against the message's characters and pairs before the search, which
+        # costs far more: () for none known
+        self.need = () if self.rx.flags & re.IGNORECASE else need
         self.search = self.rx.search
         self.finditer = self.rx.finditer
 
@@ -326,8 +260,7 @@ class Understander:
         self._all_patterns: list[tuple[_Pattern, int, int, float, float, int]] = [
             (branch, kind, index, weight, urgent, group)
             for group, (rx, kind, index, weight, urgent) in enumerate(wholes) for branch in _split(rx)]
-        self._always: tuple[int, ...] = tuple(i for i, p in enumerate(self._all_patterns)
-                                              if not p[0].chars and not p[0].pairs and not p[0].need)
+        self._always: tuple[int, ...] = tuple(i for i, p in enumerate(self._all_patterns) if not p[0].need)
         self.negations = frozenset(str(w) for w in (config.get("negations") or []))
         imm = config.get("urgent_when_immediate") or {}
         self.imm_categories = frozenset(str(c) for c in (imm.get("categories") or []))
@@ -392,10 +325,9 @@ class Understander:
         self._negation_words = tuple(sorted(self.negations))
 
     def _index_patterns(self) -> None:
-        """The pattern index: by a character, or (a pattern with two literals in a row) by those pairs, or (a pattern
-        whose requirements are known, see _prefilter) by each alternative's rarest requirement, rarest by jieba's
-        word frequencies (a stand-in for how often a message holds a character or a pair); the other requirements
-        are checked rarest first."""
+        """The pattern index: a pattern whose requirements are known (see _prefilter) by each alternative's rarest
+        requirement (characters or pairs), rarest by jieba's word frequencies (a stand-in for how often a message
+        holds a character or a pair); the other requirements are checked rarest first. The rest always run."""
         freq = self.tokenizer.FREQ
 
         def rarity(need: frozenset[str]) -> int:
@@ -405,7 +337,7 @@ class Understander:
         for i, pattern in enumerate(self._all_patterns):
             rx = pattern[0]
             rx.need = tuple(tuple(sorted(alt, key=lambda need: (rarity(need), sorted(need)))) for alt in rx.need)
-            for key in (frozenset().union(*(alt[0] for alt in rx.need)) if rx.need else rx.pairs or rx.chars):
+            for key in frozenset().union(*(alt[0] for alt in rx.need)):
                 self._by_key[key] = self._by_key.get(key, ()) + (i,)
         self._keys = frozenset(self._by_key)
         # what the per-message loop reads of each, in one tuple: requirements, search, then _all_patterns' fields
