@@ -23,6 +23,12 @@ from gridbot.models import Ticket
 from gridbot.understanding import Understander, llm
 from tests.factories import Bot
 from tests.fakellm import FakeLLM
+from tests.fakellm import fixtures as llm_fixtures
+
+# the large model's fixtures (tests/fakellm/fixtures.py): its fake endpoint, replacing the fake WeCom's `fake`, and
+# an empty call budget around every test
+fake = llm_fixtures.fake
+_fresh_budget = llm_fixtures.fresh_budget
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=SH)
@@ -36,19 +42,6 @@ RAISE = {"is_request": True, "urgent": True, "category": "health", "reason": "�
 # Neither the rules nor the learned model place this one (tests/unit/test_unclear_messages.py forwards it).
 UNSEEN_ELDER = "上回跟你们讲的那个情况 现在还是老样子 你们看着办吧"
 SILENCE = {"is_request": False, "urgent": False, "category": None, "reason": "不是诉求"}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_budget():
-    llm.BUDGET.reset()
-    yield
-    llm.BUDGET.reset()
-
-
-@pytest.fixture
-def fake():
-    with FakeLLM() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

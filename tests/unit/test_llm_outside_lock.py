@@ -22,25 +22,18 @@ from gridbot.pipeline import process as process_module
 from gridbot.understanding import llm, understand
 from tests.factories import Bot
 from tests.fakellm import FakeLLM
+from tests.fakellm import fixtures as llm_fixtures
+
+# the large model's fixtures (tests/fakellm/fixtures.py): its fake endpoint, replacing the fake WeCom's `fake`, and
+# an empty call budget around every test
+fake = llm_fixtures.fake
+_fresh_budget = llm_fixtures.fresh_budget
 
 # Neither the rules nor the learned model place this one: without the model it is forwarded to a member as unclear
 # (tests/unit/test_unclear_messages.py); the model is asked about it.
 UNSEEN_ELDER = "上回跟你们讲的那个情况 现在还是老样子 你们看着办吧"
 RAISE = {"is_request": True, "urgent": True, "category": "assistance", "reason": "独居老人多日未见"}
 URGENT_TEXT = "3栋2单元楼道里着火了 好大的烟 快来人"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_budget():
-    llm.BUDGET.reset()
-    yield
-    llm.BUDGET.reset()
-
-
-@pytest.fixture
-def fake():
-    with FakeLLM() as server:
-        yield server
 
 
 def _llm_env(fake: FakeLLM) -> dict[str, str]:
