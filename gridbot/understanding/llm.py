@@ -19,7 +19,7 @@ or answers garbage, the understanding is returned unchanged, and the operator lo
 message by its id (`ref`: "inbound 42"), never by its words (nor the words the model answered).
 
 The budget (calls per clock hour and per day, local time) is counted in Redis across all workers when
-`budget.shared: redis` and Redis is there, else per process. Over budget is logged once per window.
+`budget.count_in: redis` and Redis is there, else per process. Over budget is logged once per window.
 The urgent path never depends on the model: the rules and the learned model decide first, and the model is asked
 after, in the worker, with a short timeout.
 
@@ -87,7 +87,7 @@ class LlmConfig:
     temperature: float = 0.0
     per_hour: int = 120
     per_day: int = 1000
-    shared: str = "redis"          # redis | process
+    count_in: str = "redis"        # where calls are counted: redis (all workers) | process
     prompt: str = ""
 
     @classmethod
@@ -103,14 +103,14 @@ class LlmConfig:
                       min_chars=int(unsure.get("min_chars", 8)), max_chatter=float(unsure.get("max_chatter", 0)),
                       timeout=float(data.get("timeout_seconds", 4)), max_tokens=int(data.get("max_tokens", 200)),
                       temperature=float(data.get("temperature", 0)), per_hour=int(budget.get("per_hour", 120)),
-                      per_day=int(budget.get("per_day", 1000)), shared=str(budget.get("shared", "redis")),
+                      per_day=int(budget.get("per_day", 1000)), count_in=str(budget.get("count_in", "redis")),
                       prompt=str(data.get("prompt") or "").strip())
         except (TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"llm.yaml: 数值格式错误 (a number is not a number: {exc})") from None
         if cfg.ask not in ("unsure", "all"):
             raise ConfigError(f"llm.yaml: ask 应为 unsure 或 all，收到 {cfg.ask!r}")
-        if cfg.shared not in ("redis", "process"):
-            raise ConfigError(f"llm.yaml: budget.shared 应为 redis 或 process，收到 {cfg.shared!r}")
+        if cfg.count_in not in ("redis", "process"):
+            raise ConfigError(f"llm.yaml: budget.count_in 应为 redis 或 process，收到 {cfg.count_in!r}")
         if not 0 < cfg.timeout <= 60:
             raise ConfigError(f"llm.yaml: timeout_seconds 应在 0 到 60 之间，收到 {cfg.timeout}")
         if cfg.per_hour < 0 or cfg.per_day < 0:
@@ -169,7 +169,7 @@ class Budget:
     def take(self, now: datetime, cfg: LlmConfig, redis: Any = None, prefix: str = "gridbot:") -> bool:
         windows = (("hour", now.strftime("%Y%m%d%H"), cfg.per_hour, 2 * 3600),
                    ("day", now.strftime("%Y%m%d"), cfg.per_day, 2 * 86400))
-        if redis is not None and cfg.shared == "redis":
+        if redis is not None and cfg.count_in == "redis":
             try:
                 return self._take_redis(redis, prefix, windows)
             except Exception as exc:  # noqa: BLE001 - Redis down or slow: count in this process instead

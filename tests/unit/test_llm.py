@@ -150,7 +150,7 @@ def test_an_unreachable_endpoint_leaves_it_unchanged(tmp_path, understander, cap
 
 def test_budget_exhausted_leaves_it_unchanged_and_is_said_once(tmp_path, fake, understander, caplog):
     fake.answers[SITUATION] = RAISE
-    settings = _settings(tmp_path, fake, budget={"per_hour": 2, "per_day": 100, "shared": "process"})
+    settings = _settings(tmp_path, fake, budget={"per_hour": 2, "per_day": 100, "count_in": "process"})
     u = _normal(understander, SITUATION)
     with caplog.at_level(logging.WARNING, logger="gridbot.understanding.llm"):
         results = [llm.second_opinion(settings, SITUATION, u, NOW) for _ in range(4)]
@@ -162,8 +162,8 @@ def test_budget_exhausted_leaves_it_unchanged_and_is_said_once(tmp_path, fake, u
     assert later.is_urgent and len(fake.calls) == 3
 
 
-def test_budget_is_shared_through_redis(tmp_path, fake, understander, redis_conn, redis_prefix):
-    settings = _settings(tmp_path, fake, budget={"per_hour": 1, "per_day": 100, "shared": "redis"})
+def test_budget_is_counted_in_redis_for_every_worker(tmp_path, fake, understander, redis_conn, redis_prefix):
+    settings = _settings(tmp_path, fake, budget={"per_hour": 1, "per_day": 100, "count_in": "redis"})
     settings = settings.with_overrides(redis_prefix=f"{redis_prefix}:")
     fake.answers[SITUATION] = RAISE
     u = _normal(understander, SITUATION)
@@ -229,7 +229,7 @@ def test_a_resident_message_becomes_an_urgent_ticket_in_the_worker(make_app, sql
 
 def test_the_day_budget_holds_across_hours(tmp_path, fake, understander, caplog):
     fake.answers[SITUATION] = RAISE
-    settings = _settings(tmp_path, fake, budget={"per_hour": 50, "per_day": 2, "shared": "process"})
+    settings = _settings(tmp_path, fake, budget={"per_hour": 50, "per_day": 2, "count_in": "process"})
     u = _normal(understander, SITUATION)
     with caplog.at_level(logging.WARNING, logger="gridbot.understanding.llm"):
         raised = [llm.second_opinion(settings, SITUATION, u, NOW.replace(hour=h)).is_urgent for h in (9, 10, 11, 12)]
