@@ -210,7 +210,7 @@ def ticket_get(number: str) -> ResponseReturnValue:
 
 @bp.post("/tickets/<number>/transition")
 def ticket_transition(number: str) -> ResponseReturnValue:
-    """{"action": accept|reject|dispatch|start|resolve|verify|verify_failed|close|reopen|transfer|escalate,
+    """{"action": accept|reject|not_request|dispatch|start|resolve|verify|verify_failed|close|reopen|transfer|escalate,
     "note": "...", "to": "<userid>"} — the same service call as the chat command."""
     p = need_casework()
     body = request.get_json(silent=True)

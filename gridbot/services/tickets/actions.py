@@ -352,6 +352,7 @@ def run_action(session: Session, policy: Policy, speaker: Speaker, number: str, 
     calls: dict[str, Callable[[], Any]] = {
         "accept": lambda: accept(session, policy, speaker, number, now),
         "reject": lambda: reject(session, speaker, number, note, now),
+        "not_request": lambda: not_a_request(session, speaker, number, note, now),
         "dispatch": lambda: dispatch(session, policy, speaker, number, to, now),
         "start": lambda: start(session, policy, speaker, number, now),
         "resolve": lambda: resolve(session, policy, speaker, number, note, now),

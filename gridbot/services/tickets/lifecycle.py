@@ -51,6 +51,7 @@ TOP_LEVEL = len(LADDER) - 1
 ACTIONS: dict[str, tuple[str | None, str]] = {
     "accept": ("accepted", ""),
     "reject": ("rejected", "note"),
+    "not_request": ("rejected", "note_optional"),     # 不是工单: withdrawn, the message asked for nothing
     "dispatch": ("dispatched", "to"),
     "start": ("in_progress", ""),
     "resolve": ("resolved", "note"),
