@@ -4,14 +4,14 @@
     .venv/bin/python bench/understanding_oof.py --cache /tmp/oof.json   # keep / reuse the OOF predictions
     .venv/bin/python bench/understanding_oof.py --cache /tmp/oof.json --urgent-errors wild   # wild's urgent errors
 
-The training splits (train, dev, tune, tune2, wild, dev2, wild3: gridbot.understanding.training.TRAINING_SPLITS;
+The training splits (train, dev, tune, tune2, wild, dev2, wild3, dev3..dev7: training.TRAINING_SPLITS;
 wild is training data since 2026-12-06, wild3 since the LOWO round, dev2 when its file is here) are cut into 5 folds by
 a hash of the normalised text (a message written twice falls in one fold); each fold's messages are answered by a
 model trained on the other four (the shipped settings), so every message gets a model answer that never saw it. The
 rules answer every message as they are. Then, for each candidate urgent rule, "both" (the combination, with the
 request and category rules of gridbot.understanding.combine unchanged) is scored: urgent recall, false urgents as a
 share of the messages labelled not urgent, and the urgent catches of the rules kept (always all: the rules' urgent
-stays urgent). The held-out splits (holdout, holdout2, wild2, wild4) are never read here.
+stays urgent). The held-out splits (holdout, holdout2, wild2, wild4, wild5) are never read here.
 The folds mix every writer, so these figures flatter: bench/understanding_lowo.py leaves one writer out.
 
 Then the figures of the combination as configured (gridbot.understanding's constants), overall and per split: request

@@ -10,8 +10,10 @@ rules may be tuned on); corpus_wild.tsv ("wild", writer B) was a held-out set un
 training and tuning data since (its false urgents are the best picture of new writing we have); corpus_dev2.tsv
 ("dev2") is a tuning batch on the urgency boundary written in that session; corpus_wild3.tsv ("wild3", writer E) was
 held out, then the rules' tuning set in that session's second round, and is training data since its LOWO round.
-corpus_wild2.tsv and corpus_wild4.tsv ("wild2", "wild4") are held-out sets written by other hands in residents' real
-styles, never used for tuning or training — they may be absent from a checkout.
+corpus_dev3.tsv .. corpus_dev7.tsv are batches on the urgency boundary by five more hands (H, I, J, K, M, same
+session): the model trains on them; the rules were not tuned on them. corpus_wild2.tsv, corpus_wild4.tsv and
+corpus_wild5.tsv ("wild2", "wild4", "wild5", writers C, G, L) are held-out sets written by other hands in residents'
+real styles, never used for tuning or training — they may be absent from a checkout.
 "all" means what it always meant: the first three files (tune, holdout, second), so figures over it stay comparable;
 `splits_present()` names the splits whose file is here.
 """
@@ -31,9 +33,9 @@ NONE = "none"  # the row/column of the confusion table for "not a request"
 # Splits that are half of one file: name -> (file split, parity of the file line number kept).
 HALVES = {"tune2": ("second", 0), "holdout2": ("second", 1)}
 ORIGINAL = ("tune", "holdout", "second")   # the files "all" covers
-LATER = ("train", "dev", "dev2", "wild", "wild2", "wild3", "wild4")  # files added with issue 19; each a split of its
-# own, none in "all". wild, dev2 and wild3 are training/tuning data (since 2026-12-06); wild2 and wild4 are held out
-# (wild3 / wild4 written in the session of 2026-12-06).
+LATER = ("train", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "wild", "wild2", "wild3", "wild4", "wild5")
+# (files added with issue 19; each a split of its own, none in "all". wild, dev2 .. dev7 and wild3 are training data
+# (since 2026-12-06); wild2, wild4 and wild5 are held out.)
 SPLITS = ("all", *ORIGINAL, *HALVES, *LATER)
 
 

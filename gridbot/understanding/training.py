@@ -23,9 +23,11 @@ RECATEGORIZE_ACTION = "recategorize"
 # wild (writer B) was held out until the session of 2026-12-06 and is training data since; dev2 is a tuning batch on
 # the urgency boundary written in that session; wild3 (writer E) was the rules' tuning set in that session's second
 # round and is training data since its LOWO round (bench/understanding_lowo.py: more hands in the model generalise
-# best to a new writer). Never holdout / holdout2 / wild2 / wild4.
-TRAINING_SPLITS = ("train", "dev", "tune", "tune2", "wild", "dev2", "wild3")
-HELD_OUT_SPLITS = ("holdout", "holdout2", "wild2", "wild4")
+# best to a new writer). dev3 .. dev7 (writers H, I, J, K, M: the urgency boundary in five more hands, written in
+# that session's afternoon) were first the fresh batches of bench/understanding_fresh.py and are training data since.
+# Never holdout / holdout2 / wild2 / wild4 / wild5.
+TRAINING_SPLITS = ("train", "dev", "tune", "tune2", "wild", "dev2", "wild3", "dev3", "dev4", "dev5", "dev6", "dev7")
+HELD_OUT_SPLITS = ("holdout", "holdout2", "wild2", "wild4", "wild5")
 
 
 def corpus_training(data_dir: Path | None = None) -> list[TrainingExample]:
