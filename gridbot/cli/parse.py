@@ -27,7 +27,8 @@ def _describe(u: Understanding) -> str:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（脚本用；键：is_request, category, urgency, "
-              "location（building, unit, room, phase, zone）, phones, summary, source, category_by, urgent_by, model）")
+              "location（building, unit, room, phase, zone）, phones, summary, source, category_by, urgent_by, "
+              "urgent_overruled, model）")
 @click.argument("text")
 def parse(as_json: bool, text: str) -> None:
     """看机器人如何理解一条消息；TEXT 为 - 时从标准输入逐行读取。(How gridbot understands a message.)"""

@@ -97,18 +97,19 @@ def test_the_model_reads_a_request_and_its_kind_on_its_own():
 
 
 def test_the_combination_never_loses_an_urgent_catch_of_the_rules(rules, engine):
-    """Over every message of the corpus: urgent by the rules -> urgent together (and a request)."""
-    caught = 0
+    """Over every message of the original corpus (tune, holdout, second): labelled urgent and urgent by the rules ->
+    urgent together (and a request). Counts only: holdout is held out, a failing assert must not print its texts."""
+    caught = lost = 0
     for ex in load_corpus("all"):
         alone = rules.understand(ex.text)
         both = engine.understand(ex.text)
-        if alone.is_urgent:
+        if alone.is_urgent and ex.urgency == "urgent":
             caught += 1
-            assert both.is_urgent and both.is_request, ex.text
-            assert both.urgent_by in ("rules", "rules+model")
+            lost += not (both.is_urgent and both.is_request and both.urgent_by in ("rules", "rules+model"))
         # what the rules alone know of the place, phones and title is kept
-        assert (both.location, both.phones, both.summary) == (alone.location, alone.phones, alone.summary)
-    assert caught > 50
+        kept = (both.location, both.phones, both.summary) == (alone.location, alone.phones, alone.summary)
+        assert kept, "the rules' place, phones or summary changed (count only)"
+    assert caught > 50 and lost == 0, (caught, lost)
 
 
 def test_together_the_figures_on_the_tune_split_stay_above_the_measured_floors(rules, engine):
@@ -131,7 +132,7 @@ def test_the_answer_says_who_decided_and_parse_json_shows_it(tmp_path):
     # the old keys keep their names and meaning; the new ones say who decided and what the model thought
     assert (doc["is_request"], doc["category"], doc["location"]["building"]) == (True, "repair", "3")
     assert doc["source"] in ("rules", "model") and doc["category_by"] in ("rules", "model")
-    assert 0 <= doc["model"]["request"] <= 1 and doc["urgent_by"] is None
+    assert 0 <= doc["model"]["request"] <= 1 and doc["urgent_by"] is None and doc["urgent_overruled"] is False
 
 
 def test_retraining_with_a_correction_changes_the_corrected_messages_answer():

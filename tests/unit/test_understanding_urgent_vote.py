@@ -1,8 +1,8 @@
-"""How the model's urgent vote joins the rules' (issue 19 points 1 and 4): the rules' urgent catch always stays; a
-model-only urgent needs p >= MODEL_URGENT where the rules see some danger and MODEL_URGENT_QUIET where they see none,
-MODEL_URGENT_RULED_OUT where the message is told as not now (tests/unit/test_understanding_false_urgents.py; see the
-comment in gridbot/understanding/__init__.py for how they were chosen). Also: the faster segmentation
-gives jieba's words exactly."""
+"""How the model's urgent vote joins the rules' (issue 19 points 1 and 4): the rules' urgent catch stays unless the
+model is sure it is not urgent (p < MODEL_URGENT_VETO); a model-only urgent needs p >= MODEL_URGENT where the rules
+see some danger and MODEL_URGENT_QUIET where they see none, MODEL_URGENT_RULED_OUT where the message is told as not
+now (tests/unit/test_understanding_false_urgents.py; see the comment in gridbot/understanding/__init__.py for how
+they were chosen). Also: the faster segmentation gives jieba's words exactly."""
 from __future__ import annotations
 
 import pytest
@@ -52,19 +52,25 @@ def test_a_danger_told_as_past_is_ruled_out_by_the_rules(rules):
         assert rules.told_as_not_now(text), text
 
 
-def test_the_rules_urgent_stays_urgent_whatever_the_model_thinks(rules):
-    for p in (0.0, 0.3, 0.99):
+def test_the_rules_urgent_stays_urgent_unless_the_model_is_sure_it_is_not(rules):
+    for p in (und.MODEL_URGENT_VETO, 0.3, 0.99):
         both = combine(answer(rules.t_urgent + 1, rules_urgent=True), guess(p), rules, None)
         assert both.is_urgent and both.is_request and both.urgent_by in ("rules", "rules+model")
+        assert not both.urgent_overruled
+    for p in (0.0, und.MODEL_URGENT_VETO - 0.01):
+        both = combine(answer(rules.t_urgent + 1, rules_urgent=True), guess(p), rules, None)
+        # overruled: a normal request (the rules saw one), and the answer says who overruled whom
+        assert not both.is_urgent and both.is_request and both.urgent_by == "" and both.urgent_overruled
 
 
 def test_every_urgent_catch_of_the_rules_on_the_training_splits_stays_urgent_together(rules):
+    # (a catch: labelled urgent; the rules' false alarms are what the veto may overrule)
     engine = Engine(rules, instance_dir=None)
     caught = 0
     for split in TRAINING:
         for ex in load_corpus(split):
             alone = rules.understand(ex.text)
-            if alone.is_urgent:
+            if alone.is_urgent and ex.urgency == "urgent":
                 caught += 1
                 both = engine.understand(ex.text)
                 assert both.is_urgent and both.is_request and both.urgent_by in ("rules", "rules+model"), ex.text
