@@ -217,6 +217,11 @@ def _request_check(ctx: Context) -> Any:
     if not u.is_request and inbound.addressed and answers.wants_person(_book(ctx), ctx.text):
         # "办居住证找人问一下", "电话打不通": asked for a person, so a person gets it (a ticket)
         u = dataclasses.replace(u, is_request=True, category=u.category or "consultation")
+    if not u.is_request and inbound.addressed:
+        # "还是漏水 越来越大了": not a request told alone, but the same problem as the resident's own open ticket
+        own = tickets.continued_ticket(ctx.session, _policy(ctx), ctx.speaker.user_id, ctx.text, ctx.now)
+        if own is not None:
+            u = dataclasses.replace(u, is_request=True, category=own.category)
     if not u.is_request:
         return _unclear(ctx, u)
     # In a group we answer when @-mentioned (or read from the archive: Inbound.addressed); an urgent message is

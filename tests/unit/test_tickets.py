@@ -139,6 +139,14 @@ def test_follow_up_from_same_resident_joins_the_open_ticket(bot):
     assert any("越来越大" in n for n in outbox_to(bot, "mem_zhao"))
 
 
+def test_a_thank_you_after_a_report_is_no_follow_up_and_another_problem_is_not_added(bot):
+    number = report(bot, "1栋1单元101家里厨房漏水")
+    bot.said("好的 谢谢", as_="res_a")
+    bot.said("楼下的狗天天叫", as_="res_a")            # not the leak: no problem word in common
+    tk = ticket(bot, number)
+    assert [e.action for e in tk.events].count("follow_up") == 0
+
+
 def test_same_thing_from_several_residents_is_one_ticket_counting_reporters(bot):
     number = report(bot, "1栋2单元楼道灯坏了好几天了", as_="res_a")
     second = bot.said("1栋2单元的楼道灯也不亮", as_="res_b")

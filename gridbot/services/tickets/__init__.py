@@ -52,7 +52,7 @@ from .assignment import (
                       pick_assignee,
                       responsible_members,
 )
-from .duplicates import problem_words
+from .duplicates import continued_ticket, problem_words
 from .errors import TicketError
 from .lifecycle import (
                       ACTIONS,
@@ -103,7 +103,8 @@ __all__ = [
     "TOP_LEVEL", "TRANSITIONS", "URGENCIES", "URGENT", "VIA", "WORKER_ROLES",
     "Limits", "NewRequest", "OutOfScope", "Policy", "ReportResult", "SweepResult", "TicketError",
     "accept", "actor_name", "allowed_actions", "as_written", "assigned_to", "available", "awaiting_rating",
-    "building_text", "category_codes", "category_name", "close", "community_role", "dispatch", "escalate",
+    "building_text", "category_codes", "category_name", "close", "community_role", "continued_ticket", "dispatch",
+    "escalate",
     "find_member", "find_ticket", "fmt_time", "forward_unclear", "grid_leaders", "ladder_targets", "list_tickets",
     "load_by_number", "mark_duplicate", "member_names", "minutes_text", "next_number", "next_steps", "on_leave",
     "not_a_request", "overdue", "overdue_clause", "parse_rating", "path_to", "phone_line", "pick_assignee",

@@ -85,6 +85,21 @@ def own_open_ticket(session: Session, policy: Policy, user_id: str, grid_id: int
     return None
 
 
+def continued_ticket(session: Session, policy: Policy, user_id: str, text: str, now: datetime) -> Ticket | None:
+    """The reporter's recent open ticket that a message which is not a request of its own still continues, because
+    it names the same problem ("还是漏水 越来越大了" on a 漏水 ticket: a follow-up, whatever the understanding made of
+    it alone). Only a shared problem word counts: "谢谢", "好的" or "还没人来吗" continue nothing here."""
+    words = problem_words(text, policy.generic_words)
+    if not words:
+        return None
+    since = now - policy.hours("follow_up_window_hours", 72)
+    mine = session.scalars(
+        select(Ticket).join(TicketReporter, TicketReporter.ticket_id == Ticket.id)
+        .where(TicketReporter.user_id == user_id, Ticket.status.in_(OPEN_STATUSES), Ticket.created_at >= since)
+        .order_by(Ticket.created_at.desc())).all()
+    return next((tk for tk in mine if words & ticket_words(tk, policy.generic_words)), None)
+
+
 def same_thing(session: Session, policy: Policy, grid_id: int, category: str, building: str | None,
                unit: str | None, room: str | None, text: str, now: datetime) -> Ticket | None:
     """An open ticket for the same problem: same grid, category and building, recent; unit and room agree when
