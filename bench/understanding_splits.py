@@ -33,8 +33,8 @@ from gridbot.config import DEFAULT_CONFIG_DIR
 from gridbot.understanding import Engine, Understander, Understanding
 from gridbot.understanding.corpus import DATA_DIR, HALVES, Report, evaluate, load_corpus
 
-SPLITS = ("tune", "train", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "tune2", "holdout", "holdout2",
-          "wild", "wild2", "wild3", "wild4", "wild5")
+SPLITS = ("tune", "train", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8", "dev9", "dev10", "dev11",
+          "dev12", "tune2", "holdout", "holdout2", "wild", "wild2", "wild3", "wild4", "wild5", "wild6")
 MODES = ("rules", "model", "both")
 TRAINED_ON = {"tune", "train", "dev", "tune2", "wild", "dev2", "wild3",    # training.TRAINING_SPLITS
               "dev3", "dev4", "dev5", "dev6", "dev7"}

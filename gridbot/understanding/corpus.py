@@ -11,9 +11,10 @@ training and tuning data since (its false urgents are the best picture of new wr
 ("dev2") is a tuning batch on the urgency boundary written in that session; corpus_wild3.tsv ("wild3", writer E) was
 held out, then the rules' tuning set in that session's second round, and is training data since its LOWO round.
 corpus_dev3.tsv .. corpus_dev7.tsv are batches on the urgency boundary by five more hands (H, I, J, K, M, same
-session): the model trains on them; the rules were not tuned on them. corpus_wild2.tsv, corpus_wild4.tsv and
-corpus_wild5.tsv ("wild2", "wild4", "wild5", writers C, G, L) are held-out sets written by other hands in residents'
-real styles, never used for tuning or training — they may be absent from a checkout.
+session): the model trains on them; the rules were not tuned on them; dev8 .. dev12 (writers N, O, P, Q, R) are the
+second round's fresh batches (bench/understanding_fresh.py). corpus_wild2.tsv, corpus_wild4.tsv, corpus_wild5.tsv and
+corpus_wild6.tsv ("wild2", "wild4", "wild5", "wild6", writers C, G, L, S) are held-out sets written by other hands in
+residents' real styles, never used for tuning or training — they may be absent from a checkout.
 "all" means what it always meant: the first three files (tune, holdout, second), so figures over it stay comparable;
 `splits_present()` names the splits whose file is here.
 """
@@ -33,9 +34,10 @@ NONE = "none"  # the row/column of the confusion table for "not a request"
 # Splits that are half of one file: name -> (file split, parity of the file line number kept).
 HALVES = {"tune2": ("second", 0), "holdout2": ("second", 1)}
 ORIGINAL = ("tune", "holdout", "second")   # the files "all" covers
-LATER = ("train", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "wild", "wild2", "wild3", "wild4", "wild5")
+LATER = ("train", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8", "dev9", "dev10", "dev11", "dev12",
+         "wild", "wild2", "wild3", "wild4", "wild5", "wild6")
 # (files added with issue 19; each a split of its own, none in "all". wild, dev2 .. dev7 and wild3 are training data
-# (since 2026-12-06); wild2, wild4 and wild5 are held out.)
+# (since 2026-12-06); wild2, wild4, wild5 and wild6 are held out; dev8 .. dev12 are the second round's fresh batches.)
 SPLITS = ("all", *ORIGINAL, *HALVES, *LATER)
 
 

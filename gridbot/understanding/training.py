@@ -25,9 +25,9 @@ RECATEGORIZE_ACTION = "recategorize"
 # round and is training data since its LOWO round (bench/understanding_lowo.py: more hands in the model generalise
 # best to a new writer). dev3 .. dev7 (writers H, I, J, K, M: the urgency boundary in five more hands, written in
 # that session's afternoon) were first the fresh batches of bench/understanding_fresh.py and are training data since.
-# Never holdout / holdout2 / wild2 / wild4 / wild5.
+# Never holdout / holdout2 / wild2 / wild4 / wild5 / wild6.
 TRAINING_SPLITS = ("train", "dev", "tune", "tune2", "wild", "dev2", "wild3", "dev3", "dev4", "dev5", "dev6", "dev7")
-HELD_OUT_SPLITS = ("holdout", "holdout2", "wild2", "wild4", "wild5")
+HELD_OUT_SPLITS = ("holdout", "holdout2", "wild2", "wild4", "wild5", "wild6")
 
 
 def corpus_training(data_dir: Path | None = None) -> list[TrainingExample]:
