@@ -155,6 +155,9 @@ PAIRS = [
     ("a harmless explanation found: 一看是孩子在玩, 原来是在熏肉",
      "刚才听见楼上喊着火了 上去一看是孩子在玩消防员的游戏",
      "刚才听见楼上喊着火了 上去一看厨房油锅烧起来了 火很大"),
+    ("a question to neighbours about what they do or would do",
+     "大家说说要是家里老人突然晕倒了 身边又没人 应该先打120还是先叫邻居",
+     "家里老人突然晕倒了 身边又没人 应该先打120还是先叫邻居 快来人帮忙"),
     ("救命 over a chore, homework or a bill",
      "救命 这道数学题到底怎么做 谁家孩子会",
      "救命 我家孩子被鱼刺卡住了 脸都憋紫了"),
@@ -204,6 +207,7 @@ def test_a_model_only_urgent_told_as_not_now_needs_the_stricter_threshold(rules)
     "厨房一股煤气味 越来越浓 这样安全吗",
     "救命 孩子吃东西噎住了 怎么做急救",
     "救命 我爸出问题了 脸都紫了 怎么办",
+    "有没有人跟我一样 一闻到楼道里的煤气味就头晕 现在味很大",   # a question to neighbours, but a smell now
 ])
 def test_the_words_of_a_class_that_are_often_real_do_not_rule_an_emergency_out(rules, engine, text):
     assert rules.understand(text).is_urgent, text
