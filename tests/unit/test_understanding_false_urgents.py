@@ -158,6 +158,9 @@ PAIRS = [
     ("a question to neighbours about what they do or would do",
      "大家说说要是家里老人突然晕倒了 身边又没人 应该先打120还是先叫邻居",
      "家里老人突然晕倒了 身边又没人 应该先打120还是先叫邻居 快来人帮忙"),
+    ("chronic: 老有 / 老在, it keeps happening",
+     "小孩老在湖边栏杆那玩 栏杆断了一截 掉下去就麻烦了 能不能补上",
+     "湖边栏杆断了一截 有个小孩掉水里了 快来人"),
     ("救命 over a chore, homework or a bill",
      "救命 这道数学题到底怎么做 谁家孩子会",
      "救命 我家孩子被鱼刺卡住了 脸都憋紫了"),
@@ -208,6 +211,10 @@ def test_a_model_only_urgent_told_as_not_now_needs_the_stricter_threshold(rules)
     "救命 孩子吃东西噎住了 怎么做急救",
     "救命 我爸出问题了 脸都紫了 怎么办",
     "有没有人跟我一样 一闻到楼道里的煤气味就头晕 现在味很大",   # a question to neighbours, but a smell now
+    # a chronic or past background, then an event today or now
+    "天天有人在楼道充电 今天电动车着火了 烟很大",
+    "孩子老在阳台玩 现在爬到护栏外面去了",
+    "上礼拜就有人在单元门口转悠 现在在撬我家门锁",
 ])
 def test_the_words_of_a_class_that_are_often_real_do_not_rule_an_emergency_out(rules, engine, text):
     assert rules.understand(text).is_urgent, text
