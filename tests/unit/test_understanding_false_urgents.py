@@ -215,6 +215,9 @@ def test_a_model_only_urgent_told_as_not_now_needs_the_stricter_threshold(rules)
     "天天有人在楼道充电 今天电动车着火了 烟很大",
     "孩子老在阳台玩 现在爬到护栏外面去了",
     "上礼拜就有人在单元门口转悠 现在在撬我家门锁",
+    # a harmless explanation that is none (玩打火机), a settled story and a new event now
+    "上去一看是孩子在玩打火机 把窗帘点着了 火很大",
+    "昨天电梯困人后来出来了 现在又有人被困在里面",
 ])
 def test_the_words_of_a_class_that_are_often_real_do_not_rule_an_emergency_out(rules, engine, text):
     assert rules.understand(text).is_urgent, text
