@@ -218,6 +218,10 @@ def test_a_model_only_urgent_told_as_not_now_needs_the_stricter_threshold(rules)
     # a harmless explanation that is none (玩打火机), a settled story and a new event now
     "上去一看是孩子在玩打火机 把窗帘点着了 火很大",
     "昨天电梯困人后来出来了 现在又有人被困在里面",
+    # a fear, a tip or a question told with a danger going on
+    "楼下饭店的煤气罐漏气了 呲呲响 我怕它炸了",
+    "提个醒 3栋楼道里有股煤气味 大家别开灯",
+    "充电的电瓶冒烟了 一着火整栋楼都完了",
 ])
 def test_the_words_of_a_class_that_are_often_real_do_not_rule_an_emergency_out(rules, engine, text):
     assert rules.understand(text).is_urgent, text
