@@ -222,6 +222,9 @@ def test_a_model_only_urgent_told_as_not_now_needs_the_stricter_threshold(rules)
     "楼下饭店的煤气罐漏气了 呲呲响 我怕它炸了",
     "提个醒 3栋楼道里有股煤气味 大家别开灯",
     "充电的电瓶冒烟了 一着火整栋楼都完了",
+    "上个礼拜就漏过气 又闻到煤气味了 头晕",
+    "现在没事 就是腿断了 动不了",
+    "气得我火冒三丈 他拿刀追着我砍",
 ])
 def test_the_words_of_a_class_that_are_often_real_do_not_rule_an_emergency_out(rules, engine, text):
     assert rules.understand(text).is_urgent, text
