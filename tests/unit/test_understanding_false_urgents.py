@@ -225,6 +225,8 @@ def test_a_model_only_urgent_told_as_not_now_needs_the_stricter_threshold(rules)
     "上个礼拜就漏过气 又闻到煤气味了 头晕",
     "现在没事 就是腿断了 动不了",
     "气得我火冒三丈 他拿刀追着我砍",
+    "多亏邻居发现了 我爸倒在厕所里 叫他也不答应",
+    "贴了创可贴 血还是止不住 一直往外冒",
 ])
 def test_the_words_of_a_class_that_are_often_real_do_not_rule_an_emergency_out(rules, engine, text):
     assert rules.understand(text).is_urgent, text
