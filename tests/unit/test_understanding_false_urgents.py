@@ -130,6 +130,40 @@ PAIRS = [
     ("火候 is cooking",
      "我家老头子炒菜不看火候 锅底又糊了 真是的",
      "我家厨房着火了 锅里的油烧起来了"),
+    # tune4 (fresh writers dev3..dev7: each class removed false urgents in at least three writers' batches)
+    ("past in spoken words: 上礼拜, 前些年, 那天",
+     "我爸上个礼拜在车棚门口摔了一跤 腿上还贴着膏药 那块地能不能垫平",
+     "我爸在车棚门口摔了一跤 起不来 叫他也不答应"),
+    ("anger or worry as a figure of speech: 火冒三丈, 气得冒烟, 原地爆炸",
+     "快递又被扔在楼下了 气得我火冒三丈 能不能说说那个快递员",
+     "我家电动车充电器冒烟了 一股焦味 插座也烫手"),
+    ("a hazard feared: 怕它炸了, 真着起来, 一着火就全完了",
+     "楼下饭店把液化气罐堆在门口晒太阳 我怕它炸了 能不能让他们挪进去",
+     "楼下饭店门口的液化气罐漏气了 呲呲响 一股臭鸡蛋味"),
+    ("is a standing practice safe: 安全吗, 不安全吧",
+     "仓库里住了三个工人 还在里面烧液化气做饭 这样安全吗",
+     "仓库里住的工人烧液化气做饭 现在一股煤气味 有人头晕 这样安全吗"),
+    ("safety tips and advice to everyone: 安全提示, 提个醒, 建议大家",
+     "防火安全提示：电动车不要推进楼道充电 一旦着火后果严重",
+     "楼道里一辆电动车充电着火了 满楼道都是烟"),
+    ("a procedure or a purchase asked after the event: 补办, 怎么申请, 哪儿买",
+     "家里着火把身份证烧了 补办要带什么材料",
+     "家里着火了 身份证户口本都在里面 火还在烧 快来人"),
+    ("settled afterwards: 后来送医院了, 自己爬起来了, 缝了几针",
+     "楼下张大爷中午在花坛边晕倒了 后来他儿子开车送医院了 大家放心",
+     "楼下张大爷在花坛边晕倒了 叫不醒 谁能送医院"),
+    ("a harmless explanation found: 一看是孩子在玩, 原来是在熏肉",
+     "刚才听见楼上喊着火了 上去一看是孩子在玩消防员的游戏",
+     "刚才听见楼上喊着火了 上去一看厨房油锅烧起来了 火很大"),
+    ("a question to neighbours about what they do or would do",
+     "大家说说要是家里老人突然晕倒了 身边又没人 应该先打120还是先叫邻居",
+     "家里老人突然晕倒了 身边又没人 应该先打120还是先叫邻居 快来人帮忙"),
+    ("chronic: 老有 / 老在, it keeps happening",
+     "小孩老在湖边栏杆那玩 栏杆断了一截 掉下去就麻烦了 能不能补上",
+     "湖边栏杆断了一截 有个小孩掉水里了 快来人"),
+    ("救命 over a chore, homework or a bill",
+     "救命 这道数学题到底怎么做 谁家孩子会",
+     "救命 我家孩子被鱼刺卡住了 脸都憋紫了"),
 ]
 
 
@@ -169,10 +203,40 @@ def test_a_model_only_urgent_told_as_not_now_needs_the_stricter_threshold(rules)
     "急死了 我妈在卫生间摔倒了 叫她也不答应",           # 急死 is often real: not a figure of speech here
     "楼下有个老人热晕了 倒在路边 叫不醒",               # 热晕了 (heatstroke), unlike 我快热晕了
     "3栋二单元着火了 楼道全是烟 大家不要紧张 往楼下走",  # 不要紧张 is not 不要紧 (settled)
+    # tune4: 那天 is past, but not 从那天起 / 那天开始 (not seen since then is now); 安全吗 not with a smell now;
+    # 救命 over a chore, but not 怎么做急救 or 出问题了
+    "楼下独居的张奶奶从那天起就没见出门 敲门也没人应",
+    "那天开始就联系不上我爸了 他一个人住 电话一直打不通",
+    "厨房一股煤气味 越来越浓 这样安全吗",
+    "救命 孩子吃东西噎住了 怎么做急救",
+    "救命 我爸出问题了 脸都紫了 怎么办",
+    "有没有人跟我一样 一闻到楼道里的煤气味就头晕 现在味很大",   # a question to neighbours, but a smell now
+    # a chronic or past background, then an event today or now
+    "天天有人在楼道充电 今天电动车着火了 烟很大",
+    "孩子老在阳台玩 现在爬到护栏外面去了",
+    "上礼拜就有人在单元门口转悠 现在在撬我家门锁",
+    # a harmless explanation that is none (玩打火机), a settled story and a new event now
+    "上去一看是孩子在玩打火机 把窗帘点着了 火很大",
+    "昨天电梯困人后来出来了 现在又有人被困在里面",
+    # a fear, a tip or a question told with a danger going on
+    "楼下饭店的煤气罐漏气了 呲呲响 我怕它炸了",
+    "提个醒 3栋楼道里有股煤气味 大家别开灯",
+    "充电的电瓶冒烟了 一着火整栋楼都完了",
+    "上个礼拜就漏过气 又闻到煤气味了 头晕",
+    "现在没事 就是腿断了 动不了",
+    "气得我火冒三丈 他拿刀追着我砍",
+    "多亏邻居发现了 我爸倒在厕所里 叫他也不答应",
+    "贴了创可贴 血还是止不住 一直往外冒",
 ])
 def test_the_words_of_a_class_that_are_often_real_do_not_rule_an_emergency_out(rules, engine, text):
     assert rules.understand(text).is_urgent, text
     assert engine.understand(text).is_urgent, text
+
+
+def test_work_at_a_height_is_no_homework(rules):
+    # 救命 said of homework (作业) is a figure of speech; 高空作业 is work at a height (the rules' answer; the model
+    # is asked nothing here)
+    assert rules.understand("救命 高空作业的工人吊在半空 绳子要断了").is_urgent
 
 
 # second round: the settled words of `over` (the valve closed, taken to hospital, luckily, gone) do not silence a
