@@ -24,9 +24,11 @@ RECATEGORIZE_ACTION = "recategorize"
 # the urgency boundary written in that session; wild3 (writer E) was the rules' tuning set in that session's second
 # round and is training data since its LOWO round (bench/understanding_lowo.py: more hands in the model generalise
 # best to a new writer). dev3 .. dev7 (writers H, I, J, K, M: the urgency boundary in five more hands, written in
-# that session's afternoon) were first the fresh batches of bench/understanding_fresh.py and are training data since.
-# Never holdout / holdout2 / wild2 / wild4 / wild5 / wild6.
-TRAINING_SPLITS = ("train", "dev", "tune", "tune2", "wild", "dev2", "wild3", "dev3", "dev4", "dev5", "dev6", "dev7")
+# that session's afternoon) were first the fresh batches of bench/understanding_fresh.py and are training data since;
+# so are dev8 .. dev12 (writers N, O, P, Q, R), the second round's fresh batches. Never holdout / holdout2 / wild2 /
+# wild4 / wild5 / wild6.
+TRAINING_SPLITS = ("train", "dev", "tune", "tune2", "wild", "dev2", "wild3", "dev3", "dev4", "dev5", "dev6", "dev7",
+                   "dev8", "dev9", "dev10", "dev11", "dev12")
 HELD_OUT_SPLITS = ("holdout", "holdout2", "wild2", "wild4", "wild5", "wild6")
 
 
