@@ -251,7 +251,8 @@ def combine(u: Understanding, p: Prediction, rules: Understander, text: str | No
     overruled = u.is_urgent and p.p_urgent < MODEL_URGENT_VETO
     if overruled:
         u = replace(u, urgency="normal")
-    if rules_confident(u, p, rules):
+    if overruled or rules_confident(u, p, rules):
+        # (an overruled urgent stays the rules' request: danger words a person should still read, as a normal ticket)
         is_request, source = u.is_request, "rules"
     else:
         is_request, source = p.p_request >= MODEL_REQUEST, "model"

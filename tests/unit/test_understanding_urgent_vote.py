@@ -61,6 +61,10 @@ def test_the_rules_urgent_stays_urgent_unless_the_model_is_sure_it_is_not(rules)
         both = combine(answer(rules.t_urgent + 1, rules_urgent=True), guess(p), rules, None)
         # overruled: a normal request (the rules saw one), and the answer says who overruled whom
         assert not both.is_urgent and both.is_request and both.urgent_by == "" and both.urgent_overruled
+    # ... a request even where the model doubts that too: a person still reads the danger words, as a normal ticket
+    doubtful = Prediction(p_request=0.05, category="health", p_category=0.9, p_urgent=0.0)
+    both = combine(answer(rules.t_urgent + 1, rules_urgent=True), doubtful, rules, None)
+    assert (both.is_urgent, both.is_request, both.source, both.urgent_overruled) == (False, True, "rules", True)
 
 
 def test_every_urgent_catch_of_the_rules_on_the_training_splits_stays_urgent_together(rules):
