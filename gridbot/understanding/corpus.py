@@ -35,7 +35,7 @@ NONE = "none"  # the row/column of the confusion table for "not a request"
 HALVES = {"tune2": ("second", 0), "holdout2": ("second", 1)}
 ORIGINAL = ("tune", "holdout", "second")   # the files "all" covers
 LATER = ("train", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8", "dev9", "dev10", "dev11", "dev12",
-         "wild", "wild2", "wild3", "wild4", "wild5", "wild6")
+         "dev13", "dev14", "dev15", "dev16", "dev17", "wild", "wild2", "wild3", "wild4", "wild5", "wild6", "wild7")
 # (files added with issue 19; each a split of its own, none in "all". wild, dev2 .. dev7 and wild3 are training data
 # (since 2026-12-06); wild2, wild4, wild5 and wild6 are held out; dev8 .. dev12 are the second round's fresh batches.)
 SPLITS = ("all", *ORIGINAL, *HALVES, *LATER)
