@@ -4,7 +4,7 @@
     .venv/bin/python bench/understanding_oof.py --cache /tmp/oof.json   # keep / reuse the OOF predictions
     .venv/bin/python bench/understanding_oof.py --cache /tmp/oof.json --urgent-errors wild   # wild's urgent errors
 
-The training splits (train, dev, tune, tune2, wild, dev2, wild3, dev3..dev17: training.TRAINING_SPLITS;
+The training splits (train, dev, tune, tune2, wild, dev2, wild3, dev3..dev12: training.TRAINING_SPLITS;
 wild is training data since 2026-12-06, wild3 since the LOWO round, dev2 when its file is here) are cut into 5 folds by
 a hash of the normalised text (a message written twice falls in one fold); each fold's messages are answered by a
 model trained on the other four (the shipped settings), so every message gets a model answer that never saw it. The
