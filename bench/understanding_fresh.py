@@ -37,16 +37,18 @@ import hashlib
 import json
 import math
 import sys
-from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from understanding_lowo import HEADER, fmt, load, report  # (the LOWO bench's loading and figures)
 
 import gridbot.understanding as und
 from gridbot.config import DEFAULT_CONFIG_DIR
 from gridbot.understanding import Combined, Understander, Understanding, combine
-from gridbot.understanding.corpus import Example, Report, evaluate, load_corpus
+from gridbot.understanding.corpus import Example
 from gridbot.understanding.model import Model, Prediction, Settings, TrainingExample, normalise, train
 from gridbot.understanding.training import HELD_OUT_SPLITS, TRAINING_SPLITS
 
@@ -54,14 +56,6 @@ FRESH = ("dev13", "dev14", "dev15", "dev16", "dev17")     # writers T, U, V, W, 
 NATURAL_URGENT_SHARE = 0.15   # urgent share of the natural-proportion writers' sets (train, tune, tune2, wild, wild3)
 CACHE = Path("/tmp/gridbot_fresh")
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "data" / "urgent_caught_c83e652.txt"
-
-
-def load(name: str) -> list[Example]:
-    try:
-        return load_corpus(name)
-    except ValueError:
-        print(f"(split {name} not here)", file=sys.stderr)
-        return []
 
 
 def model_without(fresh: dict[str, list[Example]], settings: Settings) -> Model:
@@ -112,19 +106,6 @@ def answer(u: Understanding, p: Prediction, rules: Understander, text: str, cand
         return combine(u, p, rules, text)
     finally:
         und.MODEL_URGENT, und.MODEL_URGENT_QUIET, und.MODEL_URGENT_RULED_OUT, und.MODEL_URGENT_VETO = saved
-
-
-def report(examples: list[Example], answers: Sequence[Understanding]) -> Report:
-    it = iter(answers)
-    return evaluate(examples, lambda _text: next(it))
-
-
-HEADER = f"{'split':<8}{'msgs':>6}{'urgent':>7}{'recall':>8}{'false':>7}{'share':>8}{'F1':>7}{'categ':>7}"
-
-
-def fmt(name: str, r: Report) -> str:
-    return (f"{name:<8}{r.n:>6}{r.urgent_total:>7}{r.urgent_recall:>8.3f}{r.urgent_alarms:>7}"
-            f"{r.false_urgent_share:>8.2%}{r.f1:>7.3f}{r.category_accuracy:>7.3f}")
 
 
 def main() -> None:

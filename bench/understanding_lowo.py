@@ -30,7 +30,7 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -102,7 +102,7 @@ def answer(u: Understanding, p: Prediction, rules: Understander, text: str, cand
         und.MODEL_URGENT, und.MODEL_URGENT_QUIET, und.MODEL_URGENT_RULED_OUT = saved
 
 
-def report(examples: list[Example], answers: list[Understanding]) -> Report:
+def report(examples: list[Example], answers: Sequence[Understanding]) -> Report:
     it = iter(answers)
     return evaluate(examples, lambda _text: next(it))
 
