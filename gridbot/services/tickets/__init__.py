@@ -38,6 +38,7 @@ from .actions import (
                       reopen,
                       resolve,
                       run_action,
+                      shown_action,
                       start,
                       transfer,
                       verify,
@@ -109,7 +110,7 @@ __all__ = [
     "load_by_number", "mark_duplicate", "member_names", "minutes_text", "next_number", "next_steps", "on_leave",
     "not_a_request", "overdue", "overdue_clause", "parse_rating", "path_to", "phone_line", "pick_assignee",
     "policy_for", "problem_words", "raise_to", "rate", "rating_name", "refusal", "reject", "reopen", "report",
-    "resolve", "responsible_members", "run_action", "start", "status_name", "sweep", "ticket_query", "tickets_of",
-    "timeline", "transfer", "verify", "verify_failed_note",
+    "resolve", "responsible_members", "run_action", "shown_action", "start", "status_name", "sweep", "ticket_query",
+    "tickets_of", "timeline", "transfer", "verify", "verify_failed_note",
     "concealed_from", "hidden_from", "RatingWords", "awaiting_ratings", "report_complaint",
 ]

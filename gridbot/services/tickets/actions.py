@@ -68,19 +68,29 @@ def accept(session: Session, policy: Policy, speaker: Speaker, ref: str, now: da
     return ticket
 
 
+def _end_rejected(session: Session, speaker: Speaker, ref: str, note: str, now: datetime,
+                  detail: dict[str, Any] | None = None) -> Ticket:
+    """The ticket ends as rejected (event "reject"): 不予立案 and 不是工单 alike; the caller tells the reporters."""
+    ticket, member = _load(session, speaker, ref)
+    check("reject", ticket)
+    move(session, ticket, "rejected", speaker.actor, "reject", now, note=note, member_id=member.id, detail=detail)
+    ticket.handover_due = None
+    ticket.closed_at = now
+    _decide(session, ticket, speaker.actor, "reject", now)
+    return ticket
+
+
 def reject(session: Session, speaker: Speaker, ref: str, reason: str, now: datetime,
            platform: str | None = None) -> Ticket:
     """不予立案: not a matter for the grid; the reporter is told why."""
     if not reason.strip():
         raise TicketError("reason_needed", command="不予立案")
-    ticket, member = _load(session, speaker, ref)
-    check("reject", ticket)
-    move(session, ticket, "rejected", speaker.actor, "reject", now, note=reason, member_id=member.id)
-    ticket.handover_due = None
-    ticket.closed_at = now
-    _decide(session, ticket, speaker.actor, "reject", now)
+    ticket = _end_rejected(session, speaker, ref, reason, now)
     tell_reporters(session, ticket, "tickets.tell.rejected", now, platform, reason=group_text(reason))
     return ticket
+
+
+NOT_A_REQUEST = "not_a_request"    # the "reject" event's detail key of a 不是工单
 
 
 def not_a_request(session: Session, speaker: Speaker, ref: str, note: str, now: datetime,
@@ -88,16 +98,16 @@ def not_a_request(session: Session, speaker: Speaker, ref: str, note: str, now: 
     """不是工单: the bot took a message that asked for nothing (thanks, news, a neighbour's question) for a request.
     The ticket ends as 不予立案 (event "reject", detail not_a_request) so `gridbot understanding train` learns the
     message as not a request; the reporter is told gently that nothing is needed, not that a request was refused."""
-    ticket, member = _load(session, speaker, ref)
-    check("reject", ticket)
     reason = t("tickets.not_request.reason") + (f"：{note.strip()}" if note.strip() else "")
-    move(session, ticket, "rejected", speaker.actor, "reject", now, note=reason, member_id=member.id,
-         detail={"not_a_request": True})
-    ticket.handover_due = None
-    ticket.closed_at = now
-    _decide(session, ticket, speaker.actor, "reject", now)
+    ticket = _end_rejected(session, speaker, ref, reason, now, detail={NOT_A_REQUEST: True})
     tell_reporters(session, ticket, "tickets.tell.not_request", now, platform)
     return ticket
+
+
+def shown_action(ev: Any) -> str:
+    """An event's action as people name it: a 不是工单 is stored as "reject" (so retraining learns the message as a
+    non-request) but shows as what the member did, "not_request"."""
+    return "not_request" if ev.action == "reject" and (ev.detail or {}).get(NOT_A_REQUEST) else str(ev.action)
 
 
 def mark_duplicate(session: Session, speaker: Speaker, ref: str, of_ref: str, now: datetime,

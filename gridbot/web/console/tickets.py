@@ -65,12 +65,6 @@ def load_ticket(session: Session, p: Principal, number: str) -> Ticket:
     return ticket
 
 
-def timeline_action(ev: Any) -> str:
-    """The event's name on the timeline: a withdrawal with 不是工单 is recorded as "reject" (so retraining learns the
-    message as a non-request) but shows as what the member did."""
-    return "not_request" if ev.action == "reject" and (ev.detail or {}).get("not_a_request") else str(ev.action)
-
-
 @bp.get("/tickets/<number>")
 @requires("casework")
 def ticket_detail(number: str) -> str:
@@ -79,7 +73,7 @@ def ticket_detail(number: str) -> str:
     with app.session() as s:
         ticket = load_ticket(s, p, number)
         names = svc.member_names(s, [ev.actor for ev in ticket.events])
-        timeline = [{"at": ev.at, "action": timeline_action(ev), "who": svc.actor_name(ev.actor, names),
+        timeline = [{"at": ev.at, "action": svc.shown_action(ev), "who": svc.actor_name(ev.actor, names),
                      "note": ev.note, "from": ev.from_status, "to": ev.to_status} for ev in ticket.events]
         members = scope_members(s, p)
         actions = svc.allowed_actions(p.speaker(), ticket)
