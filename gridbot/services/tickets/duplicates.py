@@ -3,7 +3,7 @@ report of the same problem (they join it). Problem words come from config/catego
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -63,6 +63,16 @@ def _grid_clause(session: Session, grid_id: int) -> tuple[ColumnElement[bool], C
     return (Ticket.community_id == grid.community_id if grid else Ticket.grid_id == grid_id), belongs
 
 
+def _recent_open_of(session: Session, policy: Policy, user_id: str, now: datetime,
+                    *where: ColumnElement[bool]) -> Sequence[Ticket]:
+    """The person's open tickets reported within the follow-up window, newest first."""
+    since = now - policy.hours("follow_up_window_hours", 72)
+    return session.scalars(
+        select(Ticket).join(TicketReporter, TicketReporter.ticket_id == Ticket.id)
+        .where(TicketReporter.user_id == user_id, Ticket.status.in_(OPEN_STATUSES), Ticket.created_at >= since,
+               *where).order_by(Ticket.created_at.desc())).all()
+
+
 def own_open_ticket(session: Session, policy: Policy, user_id: str, grid_id: int, category: str,
                     building: str | None, unit: str | None, room: str | None, text: str,
                     now: datetime) -> Ticket | None:
@@ -70,14 +80,8 @@ def own_open_ticket(session: Session, policy: Policy, user_id: str, grid_id: int
     problem word). A message naming no problem word ("还没人来吗") adds to the latest; a new problem is a new
     ticket (a burst main is not a note on a corridor-light ticket)."""
     words = problem_words(text, policy.generic_words)
-    since = now - policy.hours("follow_up_window_hours", 72)
     near, belongs = _grid_clause(session, grid_id)
-    mine = session.scalars(
-        select(Ticket).join(TicketReporter, TicketReporter.ticket_id == Ticket.id)
-        .where(TicketReporter.user_id == user_id, near, Ticket.status.in_(OPEN_STATUSES),
-               Ticket.created_at >= since).order_by(Ticket.created_at.desc())
-    ).all()
-    for ticket in (tk for tk in mine if belongs(tk)):
+    for ticket in (tk for tk in _recent_open_of(session, policy, user_id, now, near) if belongs(tk)):
         same_kind = ticket.category == category or "other" in (ticket.category, category)
         same_problem = not words or bool(words & ticket_words(ticket, policy.generic_words))
         if same_kind and same_place(ticket, building, unit, room) and same_problem:
@@ -92,11 +96,7 @@ def continued_ticket(session: Session, policy: Policy, user_id: str, text: str, 
     words = problem_words(text, policy.generic_words)
     if not words:
         return None
-    since = now - policy.hours("follow_up_window_hours", 72)
-    mine = session.scalars(
-        select(Ticket).join(TicketReporter, TicketReporter.ticket_id == Ticket.id)
-        .where(TicketReporter.user_id == user_id, Ticket.status.in_(OPEN_STATUSES), Ticket.created_at >= since)
-        .order_by(Ticket.created_at.desc())).all()
+    mine = _recent_open_of(session, policy, user_id, now)
     return next((tk for tk in mine if words & ticket_words(tk, policy.generic_words)), None)
 
 
